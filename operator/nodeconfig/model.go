@@ -1,0 +1,146 @@
+// Package nodeconfig computes one node's desired router state from the
+// perouter objects: which objects select the node and which addresses it
+// gets. The result is a plain model with no Kubernetes types, consumed by
+// the FRR renderer (operator/frr) and the kernel planner (operator/hostnet).
+package nodeconfig
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/perouter/perouter/operator/objects"
+)
+
+// Node is what the core needs to know about a node.
+type Node struct {
+	Name   string
+	Index  int
+	Labels map[string]string
+}
+
+// Config is one node's desired router state. Slices are sorted (L3VNIs and
+// L2VNIs by VNI, neighbours by address/interface) so that rendering is
+// deterministic.
+type Config struct {
+	NodeName  string
+	NodeIndex int
+
+	// Underlay is nil when no Underlay selects the node; the router then
+	// runs no BGP and no overlay.
+	Underlay *Underlay
+
+	L3VNIs      []L3VNI
+	L2VNIs      []L2VNI
+	Passthrough *Passthrough
+}
+
+// Underlay is the fabric-facing BGP instance in the default VRF.
+type Underlay struct {
+	Source   objects.Ref
+	ASN      uint32
+	RouterID netip.Addr
+	// VTEPs holds at most one IPv4 (/32) and one IPv6 (/128) address,
+	// configured on the router namespace's lo.
+	VTEPs      []netip.Prefix
+	Neighbors  []Neighbor
+	Interfaces []string
+}
+
+// VTEP4 returns the IPv4 VTEP, if any.
+func (u *Underlay) VTEP4() (netip.Prefix, bool) { return u.vtep(true) }
+
+// VTEP6 returns the IPv6 VTEP, if any.
+func (u *Underlay) VTEP6() (netip.Prefix, bool) { return u.vtep(false) }
+
+func (u *Underlay) vtep(v4 bool) (netip.Prefix, bool) {
+	if u == nil {
+		return netip.Prefix{}, false
+	}
+	for _, p := range u.VTEPs {
+		if p.Addr().Is4() == v4 {
+			return p, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// Neighbor is one underlay BGP peer. Exactly one of Address and Interface is
+// set; exactly one of ASN and Type.
+type Neighbor struct {
+	Address   netip.Addr
+	Interface string
+	ASN       uint32
+	// Type is "external" or "internal" when ASN is 0.
+	Type     string
+	Port     uint16
+	Password string
+	// HoldTime and Keepalive are both set or both nil.
+	HoldTime     *uint32
+	Keepalive    *uint32
+	ConnectTime  *uint32
+	EBGPMultiHop bool
+	BFD          *BFD
+}
+
+// BFD holds the BFD profile values; nil fields keep FRR's defaults.
+type BFD struct {
+	ReceiveInterval  *uint32
+	TransmitInterval *uint32
+	DetectMultiplier *uint32
+}
+
+// L3VNI is one routed overlay on the node.
+type L3VNI struct {
+	Source    objects.Ref
+	VRF       string
+	VNI       uint32
+	VXLANPort uint16
+	// ImportRTs and ExportRTs are empty for FRR's automatic RTs.
+	ImportRTs []string
+	ExportRTs []string
+	// RouterMAC is the fixed MAC of the VRF's bridge (br-pe-<VNI>).
+	RouterMAC   net.HardwareAddr
+	HostSession *HostSession
+}
+
+// HostSession is a BGP session with the host over a veth pair.
+type HostSession struct {
+	// ASN is the router side's ASN in this session.
+	ASN uint32
+	// HostASN is the host's ASN, or 0 when HostType is set.
+	HostASN uint32
+	// HostType is "external" or "internal" when HostASN is 0.
+	HostType string
+	// Router and host side addresses, with the localCIDR's prefix length.
+	// Invalid (zero) prefixes mean the family is not configured.
+	RouterIPv4, HostIPv4 netip.Prefix
+	RouterIPv6, HostIPv6 netip.Prefix
+}
+
+// L2VNI is one bridged overlay on the node.
+type L2VNI struct {
+	Source    objects.Ref
+	VNI       uint32
+	VXLANPort uint16
+	// VRF is the routing domain's VRF, or "" when the segment is not routed.
+	VRF string
+	// GatewayIPs are the distributed gateway addresses on br-pe-<VNI>.
+	GatewayIPs []netip.Prefix
+	GatewayMAC net.HardwareAddr
+	// HostBridge is the host-side bridge the veth joins.
+	HostBridge HostBridge
+}
+
+// HostBridge is the bridge on the host side of an L2VNI.
+type HostBridge struct {
+	Name string
+	// Managed bridges are created and deleted by perouter (br-hs-<VNI>);
+	// external ones are only attached to.
+	Managed bool
+}
+
+// Passthrough is the host session into the router's default VRF.
+type Passthrough struct {
+	Source      objects.Ref
+	HostSession HostSession
+}

@@ -1,0 +1,34 @@
+// Package objects holds the set of perouter resources the core works on,
+// and reads it from YAML the way the API server would, so that the CLI, the
+// tests and the controller see the same objects.
+package objects
+
+import (
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+)
+
+// Set is every perouter object visible to the core, plus the Secrets that
+// neighbours reference by passwordSecret.
+type Set struct {
+	Underlays      []v1alpha1.Underlay
+	L3VNIs         []v1alpha1.L3VNI
+	L2VNIs         []v1alpha1.L2VNI
+	L3Passthroughs []v1alpha1.L3Passthrough
+	Secrets        []corev1.Secret
+}
+
+// Ref identifies one object in error messages and status.
+type Ref struct {
+	Kind      string
+	Namespace string
+	Name      string
+}
+
+func (r Ref) String() string {
+	if r.Namespace == "" {
+		return r.Kind + " " + r.Name
+	}
+	return r.Kind + " " + r.Namespace + "/" + r.Name
+}
