@@ -41,7 +41,10 @@ type Underlay struct {
 	RouterID netip.Addr
 	// VTEPs holds at most one IPv4 (/32) and one IPv6 (/128) address,
 	// configured on the router namespace's lo.
-	VTEPs      []netip.Prefix
+	VTEPs []netip.Prefix
+	// VTEPPools are the tunnelEndpoint CIDRs the VTEPs of all nodes come
+	// from; the host of a passthrough session may not announce into them.
+	VTEPPools  []netip.Prefix
 	Neighbors  []Neighbor
 	Interfaces []string
 }
@@ -131,7 +134,8 @@ type L2VNI struct {
 	HostBridge HostBridge
 }
 
-// HostBridge is the bridge on the host side of an L2VNI.
+// HostBridge is the bridge on the host side of an L2VNI. A zero HostBridge
+// (the L2VNI has no hostMaster) leaves the host-side veth unattached.
 type HostBridge struct {
 	Name string
 	// Managed bridges are created and deleted by perouter (br-hs-<VNI>);

@@ -1,0 +1,212 @@
+// Package app is perouterctl: its commands load manifests with
+// objects.Load and run them through validate, nodeconfig.Build, frr.Render
+// and hostnet.PlanFor, the controller's own code path.
+package app
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/perouter/perouter/operator/frr"
+	"github.com/perouter/perouter/operator/hostnet"
+	"github.com/perouter/perouter/operator/nodeconfig"
+	"github.com/perouter/perouter/operator/objects"
+	"github.com/perouter/perouter/operator/validate"
+)
+
+// NodeIndexLabel is the label the labeler puts on every node; render adds
+// it to the node's labels so selectors on it behave as in a cluster.
+const NodeIndexLabel = "network.perouter.io/node-index"
+
+// Exit codes.
+const (
+	ExitOK       = 0
+	ExitProblems = 1 // invalid manifests, or the node cannot be configured
+	ExitUsage    = 2
+)
+
+// errProblems means the problems were already printed.
+var errProblems = errors.New("problems found")
+
+// Run executes perouterctl with args and returns its exit code.
+func Run(args []string, stdout, stderr io.Writer) int {
+	cmd := newRoot(stdout, stderr)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, errProblems):
+		return ExitProblems
+	default:
+		// Problems with the manifests or the node were printed and came
+		// back as errProblems; anything else is how perouterctl was called.
+		fmt.Fprintln(stderr, "error:", err)
+		return ExitUsage
+	}
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "perouterctl",
+		Short:         "Check perouter manifests and show what a node gets from them",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newValidate(stdout), newRender(stdout, stderr))
+	return root
+}
+
+func newValidate(stdout io.Writer) *cobra.Command {
+	var files []string
+	cmd := &cobra.Command{
+		Use:   "validate -f PATH...",
+		Short: "Check manifests against every rule the API server and the controller apply",
+		Long: `Reads YAML files and folders (multi-document; folders recursively) and
+prints one line per problem: "Kind namespace/name: field: message".
+Exits 0 when everything is valid, 1 otherwise.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(files) == 0 {
+				return errors.New("validate needs at least one -f PATH")
+			}
+			set, problems := load(files)
+			for _, e := range validate.Set(set) {
+				problems = append(problems, e.Error())
+			}
+			for _, p := range problems {
+				fmt.Fprintln(stdout, p)
+			}
+			if len(problems) > 0 {
+				return errProblems
+			}
+			fmt.Fprintf(stdout, "valid: %d Underlay, %d L3VNI, %d L2VNI, %d L3Passthrough, %d Secret\n",
+				len(set.Underlays), len(set.L3VNIs), len(set.L2VNIs), len(set.L3Passthroughs), len(set.Secrets))
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file or folder (repeatable)")
+	return cmd
+}
+
+// load reads the manifests and returns decode problems one per line.
+func load(files []string) (objects.Set, []string) {
+	set, err := objects.Load(files...)
+	var problems []string
+	for _, e := range objects.Errors(err) {
+		problems = append(problems, e.Error())
+	}
+	return set, problems
+}
+
+type renderOptions struct {
+	files       []string
+	node        string
+	index       int
+	labels      string
+	output      string
+	underlayMTU int
+	netns       string
+}
+
+func newRender(stdout, stderr io.Writer) *cobra.Command {
+	o := renderOptions{}
+	cmd := &cobra.Command{
+		Use:   "render -f PATH... --node NAME --index N",
+		Short: "Print the FRR configuration or the kernel plan one node gets",
+		Long: `Builds the node's model from the manifests exactly as the controller does
+and prints its FRR configuration (--output frr) or its kernel plan as YAML
+(--output plan). Objects that select the node but cannot apply are listed
+on stderr as "skipped: ..." and left out, as the controller would; problems
+that concern the whole node exit 1.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return render(o, stdout, stderr)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.files, "filename", "f", nil, "manifest file or folder (repeatable)")
+	f.StringVar(&o.node, "node", "", "node name")
+	f.IntVar(&o.index, "index", -1, "node index, as the labeler assigns it")
+	f.StringVar(&o.labels, "labels", "", "node labels, k=v,k2=v2")
+	f.StringVarP(&o.output, "output", "o", "frr", "frr or plan")
+	f.IntVar(&o.underlayMTU, "underlay-mtu", hostnet.DefaultUnderlayMTU, "MTU of the underlay NIC (plan only)")
+	f.StringVar(&o.netns, "netns", hostnet.DefaultNetns, "router network namespace (plan only)")
+	return cmd
+}
+
+func render(o renderOptions, stdout, stderr io.Writer) error {
+	switch {
+	case len(o.files) == 0:
+		return errors.New("render needs at least one -f PATH")
+	case o.node == "":
+		return errors.New("render needs --node")
+	case o.index < 0:
+		return errors.New("render needs --index N (N >= 0)")
+	case o.output != "frr" && o.output != "plan":
+		return fmt.Errorf("--output must be frr or plan, not %q", o.output)
+	}
+	labels, err := parseLabels(o.labels)
+	if err != nil {
+		return err
+	}
+	labels[NodeIndexLabel] = strconv.Itoa(o.index)
+
+	set, problems := load(o.files)
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, p)
+		}
+		return errProblems
+	}
+	cfg, report, err := nodeconfig.Build(set, nodeconfig.Node{Name: o.node, Index: o.index, Labels: labels})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return errProblems
+	}
+	for _, s := range report.Skipped {
+		fmt.Fprintln(stderr, "skipped:", s.Error())
+	}
+	switch o.output {
+	case "plan":
+		plan := hostnet.PlanFor(cfg, hostnet.PlanOptions{Netns: o.netns, UnderlayMTU: o.underlayMTU})
+		out, err := yaml.Marshal(plan)
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(out)
+		return err
+	default:
+		text, err := frr.Render(cfg)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return errProblems
+		}
+		_, err = io.WriteString(stdout, text)
+		return err
+	}
+}
+
+// parseLabels reads k=v,k2=v2.
+func parseLabels(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if s == "" {
+		return out, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--labels: %q is not key=value", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}

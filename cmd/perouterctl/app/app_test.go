@@ -1,0 +1,174 @@
+package app
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite the outputs in docs/perouterctl.md from what the commands print")
+
+const docPath = "docs/perouterctl.md"
+
+// docCommand is one "$ perouterctl ..." line of a console block in
+// docs/perouterctl.md, with the output shown under it. A trailing
+// "# exits N" comment gives the expected exit code (default 0).
+type docCommand struct {
+	line     int // index of the "$" line in the doc
+	args     []string
+	exit     int
+	expected []string
+	end      int // index after the last output line
+}
+
+func parseDoc(lines []string) []docCommand {
+	var cmds []docCommand
+	inConsole := false
+	for i, l := range lines {
+		switch {
+		case l == "```console":
+			inConsole = true
+		case inConsole && l == "```":
+			inConsole = false
+		case inConsole && strings.HasPrefix(l, "$ perouterctl"):
+			c := docCommand{line: i, end: i + 1}
+			cmdline := strings.TrimPrefix(l, "$ ")
+			if before, after, ok := strings.Cut(cmdline, "# exits "); ok {
+				cmdline = before
+				c.exit, _ = strconv.Atoi(strings.TrimSpace(after))
+			}
+			c.args = strings.Fields(cmdline)[1:]
+			cmds = append(cmds, c)
+		case inConsole && len(cmds) > 0 && !strings.HasPrefix(l, "$ "):
+			last := &cmds[len(cmds)-1]
+			if last.end == i {
+				last.expected = append(last.expected, l)
+				last.end = i + 1
+			}
+		}
+	}
+	return cmds
+}
+
+// TestDocExamples runs every command shown in docs/perouterctl.md against
+// docs/examples and checks it prints what the doc shows and exits as the
+// doc says. -update rewrites the shown outputs.
+func TestDocExamples(t *testing.T) {
+	t.Chdir("../../..")
+	data, err := os.ReadFile(docPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	cmds := parseDoc(lines)
+	if len(cmds) < 5 {
+		t.Fatalf("found only %d perouterctl commands in %s", len(cmds), docPath)
+	}
+	var out []string
+	prev := 0
+	for _, c := range cmds {
+		var buf bytes.Buffer
+		code := Run(c.args, &buf, &buf)
+		got := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+		if buf.Len() == 0 {
+			got = nil
+		}
+		name := strings.Join(c.args, " ")
+		if code != c.exit {
+			t.Errorf("%s: exit %d, the doc says %d", name, code, c.exit)
+		}
+		if diff := cmp.Diff(c.expected, got); diff != "" && !*update {
+			t.Errorf("%s: output differs from %s (-doc +got; run go test ./cmd/perouterctl/app -update):\n%s", name, docPath, diff)
+		}
+		out = append(out, lines[prev:c.line+1]...)
+		out = append(out, got...)
+		prev = c.end
+	}
+	out = append(out, lines[prev:]...)
+	if *update {
+		if err := os.WriteFile(docPath, []byte(strings.Join(out, "\n")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	unknownField := write("unknown.yaml", "apiVersion: network.perouter.io/v1alpha1\nkind: L3VNI\nmetadata: {name: red}\nspec: {vrf: red, vni: 100, vnii: 3}\n")
+	indexSelected := write("by-index.yaml", `apiVersion: network.perouter.io/v1alpha1
+kind: L3Passthrough
+metadata: {name: pt, namespace: perouter-system}
+spec:
+  nodeSelector: {matchLabels: {network.perouter.io/node-index: "3"}}
+  hostSession: {asn: 64514, hostType: External, localCIDR: {ipv4: 192.169.30.0/24}}
+`)
+	const examples = "../../../docs/examples/"
+	tests := map[string]struct {
+		args       []string
+		wantExit   int
+		wantOutput []string // substrings of stdout+stderr, in order
+	}{
+		"validate without files": {args: []string{"validate"}, wantExit: ExitUsage, wantOutput: []string{"error: validate needs at least one -f PATH"}},
+		"validate missing file":  {args: []string{"validate", "-f", filepath.Join(dir, "nope.yaml")}, wantExit: ExitProblems, wantOutput: []string{"nope.yaml: no such file or directory"}},
+		"validate unknown field": {
+			args: []string{"validate", "-f", unknownField}, wantExit: ExitProblems,
+			wantOutput: []string{unknownField + `: document 1 (L3VNI default/red): unknown field "spec.vnii"`},
+		},
+		"validate several paths": {
+			args: []string{"validate", "-f", examples + "lab", "-f", examples + "l2vni", "-f", examples + "passthrough"}, wantExit: ExitOK,
+			wantOutput: []string{"valid: 1 Underlay, 2 L3VNI, 2 L2VNI, 1 L3Passthrough, 0 Secret"},
+		},
+		"unknown flag":             {args: []string{"validate", "--nope"}, wantExit: ExitUsage, wantOutput: []string{"error: unknown flag: --nope"}},
+		"render without node":      {args: []string{"render", "-f", examples + "lab", "--index", "1"}, wantExit: ExitUsage, wantOutput: []string{"error: render needs --node"}},
+		"render without index":     {args: []string{"render", "-f", examples + "lab", "--node", "n"}, wantExit: ExitUsage, wantOutput: []string{"error: render needs --index N"}},
+		"render bad output":        {args: []string{"render", "-f", examples + "lab", "--node", "n", "--index", "1", "-o", "json"}, wantExit: ExitUsage, wantOutput: []string{`error: --output must be frr or plan, not "json"`}},
+		"render bad labels":        {args: []string{"render", "-f", examples + "lab", "--node", "n", "--index", "1", "--labels", "a"}, wantExit: ExitUsage, wantOutput: []string{`error: --labels: "a" is not key=value`}},
+		"render invalid manifests": {args: []string{"render", "-f", unknownField, "--node", "n", "--index", "1"}, wantExit: ExitProblems, wantOutput: []string{`unknown field "spec.vnii"`}},
+		"render exhausted router-id pool": {
+			args: []string{"render", "-f", examples + "lab", "--node", "n", "--index", "255"}, wantExit: ExitProblems,
+			wantOutput: []string{"node n: Underlay perouter-system/underlay spec.routerIDCIDR: router-id pool 10.0.0.0/24, node index 255: pool 10.0.0.0/24 is too small: no usable address at offset 256 (usable: 0..254)"},
+		},
+		"render reports skipped objects": {
+			args: []string{"render", "-f", examples + "l2vni", "-f", examples + "password", "--node", "n", "--index", "1"}, wantExit: ExitOK,
+			wantOutput: []string{"skipped: L2VNI perouter-system/green: spec.routingDomain.l3vni.name: L3VNI perouter-system/red does not exist"},
+		},
+		"render plan selects by labels": {
+			args:       []string{"render", "-f", examples + "lab", "-f", examples + "passthrough", "--node", "n", "--index", "2", "--labels", "passthrough=true", "-o", "plan", "--netns", "pe", "--underlay-mtu", "9000"},
+			wantOutput: []string{"netns: pe", "host: host-pt", "192.169.20.4/24", "host: host-e-100", "mtu: 8950"},
+		},
+		"render selects by the node index label": {
+			args:       []string{"render", "-f", examples + "lab", "-f", indexSelected, "--node", "n", "--index", "3", "-o", "plan"},
+			wantOutput: []string{"192.169.30.5/24"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			code := Run(tc.args, &buf, &buf)
+			if code != tc.wantExit {
+				t.Errorf("exit %d, want %d; output:\n%s", code, tc.wantExit, buf.String())
+			}
+			rest := buf.String()
+			for _, w := range tc.wantOutput {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("output lacks %q (in order); output:\n%s", w, buf.String())
+				}
+				rest = rest[i+len(w):]
+			}
+		})
+	}
+}

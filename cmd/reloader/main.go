@@ -1,0 +1,98 @@
+// Command reloader is the FRR config sidecar: it serves reloads on a unix
+// socket (see package operator/reloader) and applies them with frr-reload.py.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/perouter/perouter/operator/reloader"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "reloader:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("reloader", flag.ContinueOnError)
+	socket := fs.String("socket", "/run/perouter/reloader.sock", "unix socket to serve reloads on (created with mode 0600)")
+	stateDir := fs.String("state-dir", "/var/lib/perouter/reloader", "directory keeping the last good FRR config ("+reloader.LastGoodFile+")")
+	workDir := fs.String("work-dir", "", "directory for candidate configs and frr-reload.py temp files (default <state-dir>/work)")
+	reloadScript := fs.String("frr-reload", "/usr/lib/frr/frr-reload.py", "path of frr-reload.py")
+	vtyshBinDir := fs.String("vtysh-bindir", "/usr/bin", "directory containing vtysh")
+	vtySocketDir := fs.String("vty-socket-dir", "", "FRR daemons' --vty_socket directory (default FRR's /var/run/frr)")
+	pathspace := fs.String("pathspace", "", "FRR -N pathspace, for instances started by frrinit.sh")
+	daemons := fs.String("daemons", "zebra,bgpd,staticd,bfdd", "comma-separated daemons that must answer for /healthz")
+	metricsAddr := fs.String("metrics-addr", "", "optional TCP address for /metrics (e.g. 127.0.0.1:9120); metrics are always on the socket at GET /metrics")
+	applyTimeout := fs.Duration("apply-timeout", 2*time.Minute, "upper bound for one apply")
+	verbosity := fs.Int("v", 0, "log verbosity (1 logs frr-reload.py output and skipped reloads)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *workDir == "" {
+		*workDir = filepath.Join(*stateDir, "work")
+	}
+
+	log := funcr.NewJSON(func(obj string) { fmt.Fprintln(os.Stderr, obj) },
+		funcr.Options{LogTimestamp: true, Verbosity: *verbosity})
+
+	paths := reloader.FRRPaths{
+		ReloadScript: *reloadScript,
+		VtyshBinDir:  *vtyshBinDir,
+		VtySocketDir: *vtySocketDir,
+		Pathspace:    *pathspace,
+	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := reloader.NewServer(reloader.Options{
+		SocketPath:   *socket,
+		StateDir:     *stateDir,
+		Applier:      &reloader.FRRReload{Paths: paths, WorkDir: *workDir},
+		Health:       &reloader.DaemonCheck{Paths: paths, Daemons: strings.Split(*daemons, ",")},
+		Logger:       log,
+		Registry:     registry,
+		ApplyTimeout: *applyTimeout,
+	})
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if *metricsAddr != "" {
+		go serveMetrics(ctx, log, *metricsAddr, srv.Gatherer())
+	}
+	return srv.Serve(ctx)
+}
+
+func serveMetrics(ctx context.Context, log logr.Logger, addr string, g prometheus.Gatherer) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	log.Info("serving metrics", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error(err, "metrics listener stopped", "addr", addr)
+	}
+}

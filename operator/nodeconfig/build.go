@@ -1,0 +1,423 @@
+package nodeconfig
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/ipam"
+	"github.com/perouter/perouter/operator/objects"
+	"github.com/perouter/perouter/operator/validate"
+)
+
+// Report says what Build did with each object that selects the node.
+type Report struct {
+	// Selected lists the objects that made it into the Config: the
+	// Underlay, then L3VNIs, L2VNIs and the L3Passthrough, in Config order.
+	Selected []objects.Ref
+	// Skipped lists why each object that selects the node was left out;
+	// an object may appear several times, once per problem.
+	Skipped []validate.Error
+}
+
+// Build computes node n's Config from s. Objects are checked with
+// validate.Set, and per node: a broken L3VNI, L2VNI or L3Passthrough is
+// left out and reported in Report.Skipped while the rest applies. A
+// non-nil error concerns the node as a whole (more than one Underlay, an
+// invalid Underlay, an exhausted VTEP or router-id pool, a bad index): the
+// caller must keep the node's running configuration.
+func Build(s objects.Set, n Node) (Config, Report, error) {
+	var report Report
+	if n.Index < 0 || n.Index > ipam.MaxNodeIndex {
+		return Config{}, report, fmt.Errorf("node %s: index %d is out of range 0..%d", n.Name, n.Index, ipam.MaxNodeIndex)
+	}
+	b := builder{
+		node:    n,
+		labels:  labels.Set(n.Labels),
+		invalid: map[objects.Ref][]validate.Error{},
+		secrets: validate.SecretIndex(s.Secrets),
+		report:  &report,
+	}
+	for _, e := range validate.Set(s) {
+		b.invalid[e.Ref] = append(b.invalid[e.Ref], e)
+	}
+	cfg := Config{NodeName: n.Name, NodeIndex: n.Index}
+
+	underlay, err := b.underlay(s.Underlays)
+	if err != nil {
+		return Config{}, report, err
+	}
+	cfg.Underlay = underlay
+
+	// Creation order decides which of two objects that collide on this node
+	// stays, so a new object cannot displace one that already runs.
+	l3vnis := selectedSorted(&b, s.L3VNIs, objects.KindL3VNI, func(o *v1alpha1.L3VNI) (*metav1.ObjectMeta, *metav1.LabelSelector) {
+		return &o.ObjectMeta, o.Spec.NodeSelector
+	})
+	l2vnis := selectedSorted(&b, s.L2VNIs, objects.KindL2VNI, func(o *v1alpha1.L2VNI) (*metav1.ObjectMeta, *metav1.LabelSelector) {
+		return &o.ObjectMeta, o.Spec.NodeSelector
+	})
+	passthroughs := selectedSorted(&b, s.L3Passthroughs, objects.KindL3Passthrough, func(o *v1alpha1.L3Passthrough) (*metav1.ObjectMeta, *metav1.LabelSelector) {
+		return &o.ObjectMeta, o.Spec.NodeSelector
+	})
+
+	if underlay == nil || len(underlay.VTEPs) == 0 {
+		reason := fmt.Sprintf("no Underlay selects node %s", n.Name)
+		if underlay != nil {
+			reason = fmt.Sprintf("%s has no tunnelEndpoint, so node %s has no VTEP", underlay.Source, n.Name)
+		}
+		for _, o := range l3vnis {
+			b.skip(objects.RefOf(objects.KindL3VNI, o.ObjectMeta), "spec.nodeSelector", reason)
+		}
+		for _, o := range l2vnis {
+			b.skip(objects.RefOf(objects.KindL2VNI, o.ObjectMeta), "spec.nodeSelector", reason)
+		}
+		l3vnis, l2vnis = nil, nil
+	}
+	if underlay == nil {
+		for _, o := range passthroughs {
+			b.skip(objects.RefOf(objects.KindL3Passthrough, o.ObjectMeta), "spec.nodeSelector", fmt.Sprintf("no Underlay selects node %s", n.Name))
+		}
+		passthroughs = nil
+	}
+
+	// Host sessions that passed ipam, in precedence order: L3VNIs, then
+	// passthroughs, each oldest first.
+	var cands []candidate
+	for _, o := range l3vnis {
+		ref := objects.RefOf(objects.KindL3VNI, o.ObjectMeta)
+		l, err := b.l3vni(o)
+		if err != nil {
+			b.skip(ref, "spec.hostSession.localCIDR", err.Error())
+			continue
+		}
+		cands = append(cands, candidate{l3vni: &l, uses: validate.HostSessionCIDRs(ref, "spec.hostSession", o.Spec.HostSession)})
+	}
+	for _, o := range passthroughs {
+		ref := objects.RefOf(objects.KindL3Passthrough, o.ObjectMeta)
+		hs, err := b.hostSession(&o.Spec.HostSession)
+		if err != nil {
+			b.skip(ref, "spec.hostSession.localCIDR", err.Error())
+			continue
+		}
+		cands = append(cands, candidate{passthrough: &Passthrough{Source: ref, HostSession: hs}, uses: validate.HostSessionCIDRs(ref, "spec.hostSession", &o.Spec.HostSession)})
+	}
+	applied := map[objects.Ref]string{}
+	for _, c := range b.withoutOverlaps(cands) {
+		switch {
+		case c.l3vni != nil:
+			cfg.L3VNIs = append(cfg.L3VNIs, *c.l3vni)
+			applied[c.l3vni.Source] = c.l3vni.VRF
+		case cfg.Passthrough != nil:
+			b.skip(c.passthrough.Source, "spec.nodeSelector", fmt.Sprintf("%s, created earlier, already selects node %s: at most one L3Passthrough may select a node", cfg.Passthrough.Source, n.Name))
+		default:
+			cfg.Passthrough = c.passthrough
+		}
+	}
+	for _, o := range l2vnis {
+		if l, ok := b.l2vni(o, applied); ok {
+			cfg.L2VNIs = append(cfg.L2VNIs, l)
+		}
+	}
+
+	slices.SortFunc(cfg.L3VNIs, func(a, b L3VNI) int { return cmp.Compare(a.VNI, b.VNI) })
+	slices.SortFunc(cfg.L2VNIs, func(a, b L2VNI) int { return cmp.Compare(a.VNI, b.VNI) })
+	if cfg.Underlay != nil {
+		report.Selected = append(report.Selected, cfg.Underlay.Source)
+	}
+	for _, l := range cfg.L3VNIs {
+		report.Selected = append(report.Selected, l.Source)
+	}
+	for _, l := range cfg.L2VNIs {
+		report.Selected = append(report.Selected, l.Source)
+	}
+	if cfg.Passthrough != nil {
+		report.Selected = append(report.Selected, cfg.Passthrough.Source)
+	}
+	return cfg, report, nil
+}
+
+type builder struct {
+	node    Node
+	labels  labels.Set
+	invalid map[objects.Ref][]validate.Error
+	secrets map[objects.Ref]*corev1.Secret
+	report  *Report
+}
+
+func (b *builder) skip(ref objects.Ref, field, msg string) {
+	b.report.Skipped = append(b.report.Skipped, validate.Error{Ref: ref, Field: field, Message: msg})
+}
+
+// Selects reports whether sel picks a node with these labels; nil selects
+// every node. An invalid selector selects nothing.
+func Selects(sel *metav1.LabelSelector, nodeLabels map[string]string) bool {
+	if sel == nil {
+		return true
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return false
+	}
+	return s.Matches(labels.Set(nodeLabels))
+}
+
+// selectedSorted returns the objects that select the node, oldest first
+// (then by namespace/name), and reports the invalid ones as skipped.
+func selectedSorted[T any](b *builder, all []T, kind string, meta func(*T) (*metav1.ObjectMeta, *metav1.LabelSelector)) []*T {
+	var out []*T
+	for i := range all {
+		m, sel := meta(&all[i])
+		if !Selects(sel, b.labels) {
+			continue
+		}
+		ref := objects.RefOf(kind, *m)
+		if errs := b.invalid[ref]; len(errs) > 0 {
+			b.report.Skipped = append(b.report.Skipped, errs...)
+			continue
+		}
+		out = append(out, &all[i])
+	}
+	slices.SortStableFunc(out, func(x, y *T) int {
+		mx, _ := meta(x)
+		my, _ := meta(y)
+		if c := mx.CreationTimestamp.Compare(my.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(mx.Namespace, my.Namespace), cmp.Compare(mx.Name, my.Name))
+	})
+	return out
+}
+
+// candidate is an L3VNI or an L3Passthrough with its localCIDR pools.
+type candidate struct {
+	l3vni       *L3VNI
+	passthrough *Passthrough
+	uses        []validate.CIDRUse
+}
+
+// withoutOverlaps keeps each candidate whose pools overlap no pool of a
+// candidate kept before it, and reports the others as skipped.
+func (b *builder) withoutOverlaps(cands []candidate) []candidate {
+	var uses []validate.CIDRUse
+	var owner []int // candidate index of each use
+	for i, c := range cands {
+		uses = append(uses, c.uses...)
+		for range c.uses {
+			owner = append(owner, i)
+		}
+	}
+	conflicts := map[int][]int{} // use index → overlapping use indexes
+	for _, p := range validate.OverlapPairs(uses) {
+		conflicts[p[0]] = append(conflicts[p[0]], p[1])
+		conflicts[p[1]] = append(conflicts[p[1]], p[0])
+	}
+	kept := make([]bool, len(cands))
+	var out []candidate
+	u := 0
+	for i, c := range cands {
+		ok := true
+		for k := u; k < u+len(c.uses); k++ {
+			for _, other := range conflicts[k] {
+				if o := owner[other]; o < i && kept[o] {
+					p := uses[other]
+					b.skip(uses[k].Ref, uses[k].Field, fmt.Sprintf("%s overlaps %s of %s (%s) on node %s", uses[k].Prefix, p.Field, p.Ref, p.Prefix, b.node.Name))
+					ok = false
+				}
+			}
+		}
+		u += len(c.uses)
+		if ok {
+			kept[i] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
+	var chosen []*v1alpha1.Underlay
+	for i := range all {
+		if Selects(all[i].Spec.NodeSelector, b.labels) {
+			chosen = append(chosen, &all[i])
+		}
+	}
+	switch len(chosen) {
+	case 0:
+		return nil, nil
+	case 1:
+	default:
+		var names []string
+		for _, u := range chosen {
+			names = append(names, objects.RefOf(objects.KindUnderlay, u.ObjectMeta).String())
+		}
+		return nil, fmt.Errorf("node %s: selected by %d Underlays (%s): at most one Underlay may select a node", b.node.Name, len(chosen), strings.Join(names, ", "))
+	}
+	u := chosen[0]
+	ref := objects.RefOf(objects.KindUnderlay, u.ObjectMeta)
+	if errs := b.invalid[ref]; len(errs) > 0 {
+		var all []error
+		for _, e := range errs {
+			all = append(all, e)
+		}
+		return nil, fmt.Errorf("node %s: invalid Underlay: %w", b.node.Name, errors.Join(all...))
+	}
+	out := &Underlay{Source: ref, ASN: u.Spec.ASN}
+	pool, _ := validate.Prefix(u.Spec.RouterIDCIDR)
+	var err error
+	if out.RouterID, err = ipam.RouterID(pool, b.node.Index); err != nil {
+		return nil, fmt.Errorf("node %s: %s spec.routerIDCIDR: %w", b.node.Name, ref, err)
+	}
+	if te := u.Spec.TunnelEndpoint; te != nil {
+		for i, c := range te.CIDRs {
+			pool, _ := validate.Prefix(c)
+			vtep, err := ipam.VTEP(pool, b.node.Index)
+			if err != nil {
+				return nil, fmt.Errorf("node %s: %s spec.tunnelEndpoint.cidrs[%d]: %w", b.node.Name, ref, i, err)
+			}
+			out.VTEPs = append(out.VTEPs, vtep)
+		}
+		// IPv4 first, so VTEP order does not depend on the manifest.
+		slices.SortFunc(out.VTEPs, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	}
+	for i := range u.Spec.Neighbors {
+		n, err := b.neighbor(u, &u.Spec.Neighbors[i])
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %s spec.neighbors[%d]: %w", b.node.Name, ref, i, err)
+		}
+		out.Neighbors = append(out.Neighbors, n)
+	}
+	slices.SortFunc(out.Neighbors, func(a, b Neighbor) int {
+		// Numbered peers first, by address; then unnumbered, by interface.
+		if a.Address.IsValid() != b.Address.IsValid() {
+			if a.Address.IsValid() {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(a.Address.Compare(b.Address), cmp.Compare(a.Interface, b.Interface))
+	})
+	for _, nic := range u.Spec.Interfaces {
+		out.Interfaces = append(out.Interfaces, nic.NetworkDevice.InterfaceName)
+	}
+	slices.Sort(out.Interfaces)
+	return out, nil
+}
+
+func (b *builder) neighbor(u *v1alpha1.Underlay, n *v1alpha1.Neighbor) (Neighbor, error) {
+	out := Neighbor{
+		Interface:    n.Interface,
+		Type:         strings.ToLower(n.Type),
+		Password:     n.Password,
+		HoldTime:     n.HoldTimeSeconds,
+		Keepalive:    n.KeepaliveTimeSeconds,
+		ConnectTime:  n.ConnectTimeSeconds,
+		EBGPMultiHop: n.EBGPMultiHop,
+	}
+	if n.ASN != nil {
+		out.ASN = *n.ASN
+	}
+	if n.Address != "" {
+		out.Address, _ = validate.Addr(n.Address)
+	}
+	if n.Port != nil {
+		out.Port = *n.Port
+	}
+	if n.PasswordSecret != "" {
+		pw, err := validate.SecretPassword(b.secrets, u.Namespace, n.PasswordSecret)
+		if err != nil {
+			return Neighbor{}, err
+		}
+		out.Password = pw
+	}
+	if n.BFD != nil {
+		out.BFD = &BFD{ReceiveInterval: n.BFD.ReceiveInterval, TransmitInterval: n.BFD.TransmitInterval, DetectMultiplier: n.BFD.DetectMultiplier}
+	}
+	return out, nil
+}
+
+func (b *builder) hostSession(h *v1alpha1.HostSession) (HostSession, error) {
+	out := HostSession{ASN: h.ASN, HostType: strings.ToLower(h.HostType)}
+	if h.HostASN != nil {
+		out.HostASN = *h.HostASN
+	}
+	var err error
+	if h.LocalCIDR.IPv4 != "" {
+		p, _ := validate.Prefix(h.LocalCIDR.IPv4)
+		if out.RouterIPv4, out.HostIPv4, err = ipam.HostSession(p, b.node.Index); err != nil {
+			return HostSession{}, err
+		}
+	}
+	if h.LocalCIDR.IPv6 != "" {
+		p, _ := validate.Prefix(h.LocalCIDR.IPv6)
+		if out.RouterIPv6, out.HostIPv6, err = ipam.HostSession(p, b.node.Index); err != nil {
+			return HostSession{}, err
+		}
+	}
+	return out, nil
+}
+
+func (b *builder) l3vni(o *v1alpha1.L3VNI) (L3VNI, error) {
+	out := L3VNI{
+		Source:    objects.RefOf(objects.KindL3VNI, o.ObjectMeta),
+		VRF:       o.Spec.VRF,
+		VNI:       o.Spec.VNI,
+		VXLANPort: o.Spec.VXLANPort,
+		ImportRTs: slices.Clone(o.Spec.ImportRTs),
+		ExportRTs: slices.Clone(o.Spec.ExportRTs),
+		RouterMAC: ipam.RouterMAC(o.Spec.VNI, b.node.Index),
+	}
+	if o.Spec.HostSession != nil {
+		hs, err := b.hostSession(o.Spec.HostSession)
+		if err != nil {
+			return L3VNI{}, err
+		}
+		out.HostSession = &hs
+	}
+	return out, nil
+}
+
+func (b *builder) l2vni(o *v1alpha1.L2VNI, appliedL3 map[objects.Ref]string) (L2VNI, bool) {
+	ref := objects.RefOf(objects.KindL2VNI, o.ObjectMeta)
+	out := L2VNI{
+		Source:     ref,
+		VNI:        o.Spec.VNI,
+		VXLANPort:  o.Spec.VXLANPort,
+		GatewayMAC: ipam.GatewayMAC(o.Spec.VNI),
+	}
+	if rd := o.Spec.RoutingDomain; rd != nil {
+		target := objects.Ref{Kind: objects.KindL3VNI, Namespace: o.Namespace, Name: rd.L3VNI.Name}
+		vrf, ok := appliedL3[target]
+		if !ok {
+			b.skip(ref, "spec.routingDomain.l3vni.name", fmt.Sprintf("%s is not applied on node %s", target, b.node.Name))
+			return L2VNI{}, false
+		}
+		out.VRF = vrf
+	}
+	for _, g := range o.Spec.GatewayIPs {
+		p, _ := validate.Prefix(g)
+		out.GatewayIPs = append(out.GatewayIPs, p)
+	}
+	slices.SortFunc(out.GatewayIPs, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	if hm := o.Spec.HostMaster; hm != nil {
+		if lb := hm.LinuxBridge; lb != nil && lb.Lifecycle == v1alpha1.LifecycleExternal {
+			out.HostBridge = HostBridge{Name: lb.Name}
+		} else {
+			out.HostBridge = HostBridge{Name: ManagedHostBridge(o.Spec.VNI), Managed: true}
+		}
+	}
+	return out, true
+}
+
+// ManagedHostBridge is the name of the host bridge perouter creates for an
+// L2VNI with a Managed linuxBridge.
+func ManagedHostBridge(vni uint32) string { return "br-hs-" + strconv.FormatUint(uint64(vni), 10) }

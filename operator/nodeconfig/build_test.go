@@ -1,0 +1,345 @@
+package nodeconfig
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/objects"
+	"github.com/perouter/perouter/operator/objects/objectstest"
+	"github.com/perouter/perouter/operator/validate"
+)
+
+func u32(v uint32) *uint32 { return &v }
+
+func mac(s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func load(t *testing.T, dirs ...string) objects.Set {
+	t.Helper()
+	var paths []string
+	for _, d := range dirs {
+		paths = append(paths, "../../docs/examples/"+d)
+	}
+	s, err := objects.Load(paths...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func ref(kind, name string) objects.Ref {
+	return objects.Ref{Kind: kind, Namespace: "perouter-system", Name: name}
+}
+
+var labUnderlay = func(index int, vtep, routerID string) *Underlay {
+	return &Underlay{
+		Source:   ref("Underlay", "underlay"),
+		ASN:      64514,
+		RouterID: netip.MustParseAddr(routerID),
+		VTEPs:    []netip.Prefix{pfx(vtep)},
+		Neighbors: []Neighbor{
+			{Address: netip.MustParseAddr("192.168.11.1"), ASN: 64512},
+			{Address: netip.MustParseAddr("192.168.12.1"), ASN: 64513},
+		},
+		Interfaces: []string{"toswitch"},
+	}
+}
+
+func TestBuildExamples(t *testing.T) {
+	tests := map[string]struct {
+		dirs       []string
+		node       Node
+		want       Config
+		wantReport Report
+	}{
+		"lab node 1": {
+			dirs: []string{"lab"},
+			node: Node{Name: "worker", Index: 1},
+			want: Config{
+				NodeName: "worker", NodeIndex: 1,
+				Underlay: labUnderlay(1, "100.65.0.1/32", "10.0.0.2"),
+				L3VNIs: []L3VNI{
+					{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, RouterMAC: mac("02:00:01:00:00:64"),
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.3/24")}},
+					{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, RouterMAC: mac("02:00:01:00:00:c8"),
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, RouterIPv4: pfx("192.169.11.1/24"), HostIPv4: pfx("192.169.11.3/24")}},
+				},
+			},
+			wantReport: Report{Selected: []objects.Ref{ref("Underlay", "underlay"), ref("L3VNI", "red"), ref("L3VNI", "blue")}},
+		},
+		"lab with l2vnis and passthrough, node 5 labelled": {
+			dirs: []string{"lab", "l2vni", "passthrough"},
+			node: Node{Name: "worker5", Index: 5, Labels: map[string]string{"passthrough": "true"}},
+			want: Config{
+				NodeName: "worker5", NodeIndex: 5,
+				Underlay: labUnderlay(5, "100.65.0.5/32", "10.0.0.6"),
+				L3VNIs: []L3VNI{
+					{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, RouterMAC: mac("02:00:05:00:00:64"),
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.7/24")}},
+					{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, RouterMAC: mac("02:00:05:00:00:c8"),
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, RouterIPv4: pfx("192.169.11.1/24"), HostIPv4: pfx("192.169.11.7/24")}},
+				},
+				L2VNIs: []L2VNI{
+					{Source: ref("L2VNI", "green"), VNI: 110, VXLANPort: 4789, VRF: "red", GatewayIPs: []netip.Prefix{pfx("192.170.1.1/24")},
+						GatewayMAC: mac("06:00:00:00:00:6e"), HostBridge: HostBridge{Name: "br-hs-110", Managed: true}},
+					{Source: ref("L2VNI", "yellow"), VNI: 120, VXLANPort: 4789, GatewayMAC: mac("06:00:00:00:00:78"), HostBridge: HostBridge{Name: "br-yellow"}},
+				},
+				Passthrough: &Passthrough{Source: ref("L3Passthrough", "passthrough"), HostSession: HostSession{
+					ASN: 64514, HostASN: 64516,
+					RouterIPv4: pfx("192.169.20.1/24"), HostIPv4: pfx("192.169.20.7/24"),
+					RouterIPv6: pfx("fd00:20::1/64"), HostIPv6: pfx("fd00:20::7/64"),
+				}},
+			},
+			wantReport: Report{Selected: []objects.Ref{ref("Underlay", "underlay"), ref("L3VNI", "red"), ref("L3VNI", "blue"),
+				ref("L2VNI", "green"), ref("L2VNI", "yellow"), ref("L3Passthrough", "passthrough")}},
+		},
+		"unlabelled node gets no passthrough": {
+			dirs: []string{"lab", "passthrough"},
+			node: Node{Name: "worker", Index: 0},
+			want: Config{
+				NodeName: "worker",
+				Underlay: labUnderlay(0, "100.65.0.0/32", "10.0.0.1"),
+				L3VNIs: []L3VNI{
+					{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, RouterMAC: mac("02:00:00:00:00:64"),
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.2/24")}},
+					{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, RouterMAC: mac("02:00:00:00:00:c8"),
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, RouterIPv4: pfx("192.169.11.1/24"), HostIPv4: pfx("192.169.11.2/24")}},
+				},
+			},
+			wantReport: Report{Selected: []objects.Ref{ref("Underlay", "underlay"), ref("L3VNI", "red"), ref("L3VNI", "blue")}},
+		},
+		"password from secret, unnumbered, dual-stack VTEPs": {
+			dirs: []string{"password"},
+			node: Node{Name: "n", Index: 2},
+			want: Config{
+				NodeName: "n", NodeIndex: 2,
+				Underlay: &Underlay{
+					Source:   ref("Underlay", "secured"),
+					ASN:      64514,
+					RouterID: netip.MustParseAddr("10.1.0.3"),
+					VTEPs:    []netip.Prefix{pfx("100.65.0.2/32"), pfx("fd00:65::2/128")},
+					Neighbors: []Neighbor{
+						{Address: netip.MustParseAddr("192.168.11.1"), ASN: 64512, Password: "s3cr3t-Pass", HoldTime: u32(9), Keepalive: u32(3)},
+						{Interface: "eth2", Type: "internal", BFD: &BFD{ReceiveInterval: u32(300), TransmitInterval: u32(300), DetectMultiplier: u32(3)}},
+					},
+					Interfaces: []string{"eth2", "toswitch"},
+				},
+			},
+			wantReport: Report{Selected: []objects.Ref{ref("Underlay", "secured")}},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, report, err := Build(load(t, tc.dirs...), tc.node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
+				t.Errorf("Config (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantReport, report); diff != "" {
+				t.Errorf("Report (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func skipped(errs []validate.Error) []string {
+	var out []string
+	for _, e := range errs {
+		out = append(out, e.Error())
+	}
+	return out
+}
+
+func TestBuildSkipsAndFails(t *testing.T) {
+	rackA := &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "a"}}
+	zoneX := &metav1.LabelSelector{MatchLabels: map[string]string{"zone": "x"}}
+	node := Node{Name: "n1", Index: 3, Labels: map[string]string{"rack": "a", "zone": "x"}}
+	tests := map[string]struct {
+		mutate      func(s *objects.Set)
+		node        *Node
+		wantErr     string
+		wantSkipped []string
+		wantVNIs    []uint32
+	}{
+		"all good": {mutate: func(*objects.Set) {}, wantVNIs: []uint32{100, 101, 102}},
+		"negative index": {
+			mutate:  func(*objects.Set) {},
+			node:    &Node{Name: "n1", Index: -1},
+			wantErr: "node n1: index -1 is out of range 0..65535",
+		},
+		"vtep pool exhausted is fatal": {
+			mutate:  func(s *objects.Set) { s.Underlays[0].Spec.TunnelEndpoint.CIDRs = []string{"100.65.0.0/30"} },
+			wantErr: "node n1: Underlay perouter-system/underlay spec.tunnelEndpoint.cidrs[0]: VTEP pool 100.65.0.0/30, node index 3: pool 100.65.0.0/30 is too small: no usable address at offset 3 (usable: 0..2)",
+		},
+		"router id pool exhausted is fatal": {
+			mutate:  func(s *objects.Set) { s.Underlays[0].Spec.RouterIDCIDR = "10.0.0.0/30" },
+			wantErr: "node n1: Underlay perouter-system/underlay spec.routerIDCIDR: router-id pool 10.0.0.0/30, node index 3: pool 10.0.0.0/30 is too small: no usable address at offset 4 (usable: 0..2)",
+		},
+		"invalid underlay is fatal": {
+			mutate:  func(s *objects.Set) { s.Underlays[0].Spec.ASN = 0 },
+			wantErr: "node n1: invalid Underlay: Underlay perouter-system/underlay: spec.asn: must be between 1 and 4294967295",
+		},
+		"two underlays meeting on the node is fatal": {
+			mutate: func(s *objects.Set) {
+				u := s.Underlays[0].DeepCopy()
+				u.Name = "zone-x"
+				u.Spec.NodeSelector = zoneX
+				s.Underlays[0].Spec.NodeSelector = rackA
+				s.Underlays = append(s.Underlays, *u)
+			},
+			wantErr: "node n1: selected by 2 Underlays (Underlay perouter-system/underlay, Underlay perouter-system/zone-x): at most one Underlay may select a node",
+		},
+		"two underlays on different nodes are fine": {
+			mutate: func(s *objects.Set) {
+				u := s.Underlays[0].DeepCopy()
+				u.Name = "rack-b"
+				u.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "b"}}
+				s.Underlays[0].Spec.NodeSelector = rackA
+				s.Underlays = append(s.Underlays, *u)
+			},
+			wantVNIs: []uint32{100, 101, 102},
+		},
+		"no underlay skips the overlays": {
+			mutate: func(s *objects.Set) { s.Underlays = nil },
+			wantSkipped: []string{
+				"L3VNI perouter-system/vni-0: spec.nodeSelector: no Underlay selects node n1",
+				"L3VNI perouter-system/vni-1: spec.nodeSelector: no Underlay selects node n1",
+				"L3VNI perouter-system/vni-2: spec.nodeSelector: no Underlay selects node n1",
+			},
+		},
+		"underlay without tunnel endpoint skips the overlays": {
+			mutate: func(s *objects.Set) { s.Underlays[0].Spec.TunnelEndpoint = nil; s.L3VNIs = s.L3VNIs[:1] },
+			wantSkipped: []string{
+				"L3VNI perouter-system/vni-0: spec.nodeSelector: Underlay perouter-system/underlay has no tunnelEndpoint, so node n1 has no VTEP",
+			},
+		},
+		"invalid l3vni is skipped, the rest applies": {
+			mutate:      func(s *objects.Set) { s.L3VNIs[1].Spec.VRF = "bad vrf" },
+			wantSkipped: []string{`L3VNI perouter-system/vni-1: spec.vrf: "bad vrf" must match ^[a-zA-Z][a-zA-Z0-9_-]*$`},
+			wantVNIs:    []uint32{100, 102},
+		},
+		"l3vni not selecting the node is not reported": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[1].Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "b"}}
+			},
+			wantVNIs: []uint32{100, 102},
+		},
+		"localCIDR too small for this index": {
+			mutate: func(s *objects.Set) { s.L3VNIs[2].Spec.HostSession.LocalCIDR.IPv4 = "10.100.2.0/30" },
+			wantSkipped: []string{
+				"L3VNI perouter-system/vni-2: spec.hostSession.localCIDR: localCIDR 10.100.2.0/30, node index 3: pool 10.100.2.0/30 is too small: no usable address at offset 5 (usable: 0..2)",
+			},
+			wantVNIs: []uint32{100, 101},
+		},
+		"overlap on this node keeps the older object": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[0].Spec.NodeSelector = rackA
+				s.L3VNIs[0].CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC))
+				s.L3VNIs[1].Spec.NodeSelector = zoneX
+				s.L3VNIs[1].CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+				s.L3VNIs[0].Spec.HostSession.LocalCIDR.IPv4 = "10.100.1.0/25"
+			},
+			wantSkipped: []string{
+				"L3VNI perouter-system/vni-0: spec.hostSession.localCIDR.ipv4: 10.100.1.0/25 overlaps spec.hostSession.localCIDR.ipv4 of L3VNI perouter-system/vni-1 (10.100.1.0/24) on node n1",
+			},
+			wantVNIs: []uint32{101, 102},
+		},
+		"l2vni whose routing domain is skipped is skipped": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[0].Spec.HostSession.LocalCIDR.IPv4 = "10.100.0.0/30"
+				s.L2VNIs = []v1alpha1.L2VNI{{
+					ObjectMeta: metav1.ObjectMeta{Name: "l2", Namespace: objectstest.Namespace},
+					Spec:       v1alpha1.L2VNISpec{VNI: 5000, VXLANPort: 4789, RoutingDomain: &v1alpha1.RoutingDomain{Type: "L3VNI", L3VNI: &v1alpha1.L3VNIReference{Name: "vni-0"}}},
+				}}
+			},
+			wantSkipped: []string{
+				"L3VNI perouter-system/vni-0: spec.hostSession.localCIDR: localCIDR 10.100.0.0/30, node index 3: pool 10.100.0.0/30 is too small: no usable address at offset 5 (usable: 0..2)",
+				"L2VNI perouter-system/l2: spec.routingDomain.l3vni.name: L3VNI perouter-system/vni-0 is not applied on node n1",
+			},
+			wantVNIs: []uint32{101, 102},
+		},
+		"second passthrough on the node is skipped": {
+			mutate: func(s *objects.Set) {
+				mk := func(name string, sel *metav1.LabelSelector, cidr string) v1alpha1.L3Passthrough {
+					return v1alpha1.L3Passthrough{
+						ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: objectstest.Namespace},
+						Spec: v1alpha1.L3PassthroughSpec{NodeSelector: sel, HostSession: v1alpha1.HostSession{
+							ASN: 64514, HostType: "External", LocalCIDR: v1alpha1.LocalCIDRConfig{IPv4: cidr}}},
+					}
+				}
+				s.L3Passthroughs = []v1alpha1.L3Passthrough{mk("b", zoneX, "192.169.21.0/24"), mk("a", rackA, "192.169.20.0/24")}
+			},
+			wantSkipped: []string{
+				"L3Passthrough perouter-system/b: spec.nodeSelector: L3Passthrough perouter-system/a, created earlier, already selects node n1: at most one L3Passthrough may select a node",
+			},
+			wantVNIs: []uint32{100, 101, 102},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := objectstest.Lab(3)
+			tc.mutate(&s)
+			n := node
+			if tc.node != nil {
+				n = *tc.node
+			}
+			cfg, report, err := Build(s, n)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("err = %v\nwant %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.wantSkipped, skipped(report.Skipped)); diff != "" {
+				t.Errorf("Skipped (-want +got):\n%s", diff)
+			}
+			var vnis []uint32
+			for _, l := range cfg.L3VNIs {
+				vnis = append(vnis, l.VNI)
+			}
+			if diff := cmp.Diff(tc.wantVNIs, vnis); diff != "" {
+				t.Errorf("L3VNIs (-want +got):\n%s", diff)
+			}
+			for _, sk := range report.Skipped {
+				for _, sel := range report.Selected {
+					if sel == sk.Ref {
+						t.Errorf("%s is both selected and skipped", sel)
+					}
+				}
+			}
+			if strings.Contains(name, "passthrough") && (cfg.Passthrough == nil || cfg.Passthrough.Source.Name != "a") {
+				t.Errorf("passthrough = %+v, want a", cfg.Passthrough)
+			}
+		})
+	}
+}
+
+func BenchmarkBuild(b *testing.B) {
+	s := objectstest.Lab(1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := Build(s, Node{Name: "n", Index: 7}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,295 @@
+package objects
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	kjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+)
+
+// DefaultNamespace is the namespace of objects that do not name one, as
+// kubectl would with no namespace in its context.
+const DefaultNamespace = "default"
+
+// Decode reads a multi-document YAML (or JSON) stream of perouter objects
+// and v1 Secrets. Decoding is strict, like the API server's: an unknown
+// apiVersion/kind, an unknown or duplicate field, or the same object twice
+// is an error naming the document (1-based), its kind and name. Every
+// problem is reported (errors.Join), not only the first. CRD defaults are
+// applied to what decodes.
+func Decode(r io.Reader) (Set, error) {
+	var s Set
+	var errs []error
+	seen := map[Ref]int{}
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(r))
+	for doc := 1; ; doc++ {
+		raw, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("document %d: %w", doc, err))
+			break
+		}
+		if isEmptyDocument(raw) {
+			continue
+		}
+		ref, err := decodeDocument(raw, &s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("document %d%s: %w", doc, describe(ref), err))
+			continue
+		}
+		if first, dup := seen[ref]; dup {
+			errs = append(errs, fmt.Errorf("document %d (%s): duplicates document %d", doc, ref, first))
+			s.dropLast(ref.Kind)
+			continue
+		}
+		seen[ref] = doc
+	}
+	ApplyDefaults(&s)
+	return s, errors.Join(errs...)
+}
+
+// Load decodes every file given, and every *.yaml, *.yml and *.json file
+// under every folder given (recursively, in lexical order). Errors name the
+// file.
+func Load(paths ...string) (Set, error) {
+	var all Set
+	var errs []error
+	for _, p := range paths {
+		files, err := expand(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			s, err := Decode(bytes.NewReader(data))
+			if err != nil {
+				errs = append(errs, prefixErrors(f, err)...)
+			}
+			all.Append(s)
+		}
+	}
+	if dup := duplicates(all); dup != nil {
+		errs = append(errs, dup...)
+	}
+	return all, errors.Join(errs...)
+}
+
+// Append adds every object of o to s.
+func (s *Set) Append(o Set) {
+	s.Underlays = append(s.Underlays, o.Underlays...)
+	s.L3VNIs = append(s.L3VNIs, o.L3VNIs...)
+	s.L2VNIs = append(s.L2VNIs, o.L2VNIs...)
+	s.L3Passthroughs = append(s.L3Passthroughs, o.L3Passthroughs...)
+	s.Secrets = append(s.Secrets, o.Secrets...)
+}
+
+// Kind names, as in apiVersion/kind and in Ref.Kind.
+const (
+	KindUnderlay      = "Underlay"
+	KindL3VNI         = "L3VNI"
+	KindL2VNI         = "L2VNI"
+	KindL3Passthrough = "L3Passthrough"
+	KindSecret        = "Secret"
+)
+
+// RefOf returns the Ref of a perouter object or Secret.
+func RefOf(kind string, meta metav1.ObjectMeta) Ref {
+	return Ref{Kind: kind, Namespace: meta.Namespace, Name: meta.Name}
+}
+
+func decodeDocument(raw []byte, s *Set) (Ref, error) {
+	var tm struct {
+		metav1.TypeMeta
+		Metadata struct {
+			Name      string `json:"name"`
+			Namespace string `json:"namespace"`
+		} `json:"metadata"`
+	}
+	// A lenient first pass finds the kind and name, so that strict errors
+	// (duplicate keys included) can name the object.
+	if err := yaml.Unmarshal(raw, &tm); err != nil {
+		return Ref{}, oneLine(err)
+	}
+	ns := tm.Metadata.Namespace
+	if ns == "" {
+		ns = DefaultNamespace
+	}
+	ref := Ref{Kind: tm.Kind, Namespace: ns, Name: tm.Metadata.Name}
+	data, err := yaml.YAMLToJSONStrict(raw)
+	if err != nil {
+		return ref, oneLine(err)
+	}
+	var target interface{ GetObjectMeta() metav1.Object }
+	switch {
+	case tm.APIVersion == v1alpha1.GroupVersion.String() && tm.Kind == KindUnderlay:
+		s.Underlays = append(s.Underlays, v1alpha1.Underlay{})
+		target = &s.Underlays[len(s.Underlays)-1]
+	case tm.APIVersion == v1alpha1.GroupVersion.String() && tm.Kind == KindL3VNI:
+		s.L3VNIs = append(s.L3VNIs, v1alpha1.L3VNI{})
+		target = &s.L3VNIs[len(s.L3VNIs)-1]
+	case tm.APIVersion == v1alpha1.GroupVersion.String() && tm.Kind == KindL2VNI:
+		s.L2VNIs = append(s.L2VNIs, v1alpha1.L2VNI{})
+		target = &s.L2VNIs[len(s.L2VNIs)-1]
+	case tm.APIVersion == v1alpha1.GroupVersion.String() && tm.Kind == KindL3Passthrough:
+		s.L3Passthroughs = append(s.L3Passthroughs, v1alpha1.L3Passthrough{})
+		target = &s.L3Passthroughs[len(s.L3Passthroughs)-1]
+	case tm.APIVersion == "v1" && tm.Kind == KindSecret:
+		s.Secrets = append(s.Secrets, corev1.Secret{})
+		target = &s.Secrets[len(s.Secrets)-1]
+	case tm.APIVersion == "" || tm.Kind == "":
+		return ref, errors.New("apiVersion and kind are required")
+	default:
+		return ref, fmt.Errorf("unknown kind %q in apiVersion %q (want %s Underlay, L3VNI, L2VNI, L3Passthrough, or v1 Secret)", tm.Kind, tm.APIVersion, v1alpha1.GroupVersion)
+	}
+	strict, err := kjson.UnmarshalStrict(data, target)
+	if err == nil && len(strict) > 0 {
+		err = errors.Join(strict...)
+	}
+	if err != nil {
+		s.dropLast(tm.Kind)
+		return ref, oneLine(err)
+	}
+	if tm.Metadata.Name == "" {
+		s.dropLast(tm.Kind)
+		return ref, errors.New("metadata.name is required")
+	}
+	target.GetObjectMeta().SetNamespace(ns)
+	return ref, nil
+}
+
+// dropLast removes the object decodeDocument appended for a document that
+// then failed, so a Set never holds half-decoded objects.
+func (s *Set) dropLast(kind string) {
+	switch kind {
+	case KindUnderlay:
+		s.Underlays = s.Underlays[:len(s.Underlays)-1]
+	case KindL3VNI:
+		s.L3VNIs = s.L3VNIs[:len(s.L3VNIs)-1]
+	case KindL2VNI:
+		s.L2VNIs = s.L2VNIs[:len(s.L2VNIs)-1]
+	case KindL3Passthrough:
+		s.L3Passthroughs = s.L3Passthroughs[:len(s.L3Passthroughs)-1]
+	case KindSecret:
+		s.Secrets = s.Secrets[:len(s.Secrets)-1]
+	}
+}
+
+// oneLine keeps every problem on one line of perouterctl's output; YAML
+// parse errors span several.
+func oneLine(err error) error {
+	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), ":\n", ":")), " ")
+	return errors.New(msg)
+}
+
+func describe(ref Ref) string {
+	if ref.Kind == "" {
+		return ""
+	}
+	return " (" + ref.String() + ")"
+}
+
+func isEmptyDocument(raw []byte) bool {
+	for _, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") && line != "---" {
+			return false
+		}
+	}
+	return true
+}
+
+func expand(path string) ([]string, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.IsDir() {
+		return []string{path}, nil
+	}
+	var files []string
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch filepath.Ext(p) {
+		case ".yaml", ".yml", ".json":
+			if !d.IsDir() {
+				files = append(files, p)
+			}
+		}
+		return nil
+	})
+	return files, err
+}
+
+func prefixErrors(prefix string, err error) []error {
+	var out []error
+	for _, e := range Errors(err) {
+		out = append(out, fmt.Errorf("%s: %w", prefix, e))
+	}
+	return out
+}
+
+// Errors flattens an error built with errors.Join into its parts, so a
+// caller can print one problem per line.
+func Errors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Errors(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// duplicates reports objects defined in more than one file.
+func duplicates(s Set) []error {
+	var errs []error
+	seen := map[Ref]bool{}
+	check := func(ref Ref) {
+		if seen[ref] {
+			errs = append(errs, fmt.Errorf("%s is defined more than once", ref))
+		}
+		seen[ref] = true
+	}
+	for _, o := range s.Underlays {
+		check(RefOf(KindUnderlay, o.ObjectMeta))
+	}
+	for _, o := range s.L3VNIs {
+		check(RefOf(KindL3VNI, o.ObjectMeta))
+	}
+	for _, o := range s.L2VNIs {
+		check(RefOf(KindL2VNI, o.ObjectMeta))
+	}
+	for _, o := range s.L3Passthroughs {
+		check(RefOf(KindL3Passthrough, o.ObjectMeta))
+	}
+	for _, o := range s.Secrets {
+		check(RefOf(KindSecret, o.ObjectMeta))
+	}
+	return errs
+}

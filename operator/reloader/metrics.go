@@ -1,0 +1,54 @@
+package reloader
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	duration    *prometheus.HistogramVec
+	failures    *prometheus.CounterVec
+	skipped     prometheus.Counter
+	lastSuccess prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "perouter", Subsystem: "reloader", Name: "reload_duration_seconds",
+			Help:    "Time to apply an FRR config, by outcome (applied, failed).",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60},
+		}, []string{"outcome"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "perouter", Subsystem: "reloader", Name: "reload_failures_total",
+			Help: "Failed reloads by stage: validate (FRR refused the text, nothing changed), unavailable (FRR did not answer, nothing changed), apply (FRR failed mid-change), rollback (restoring the last good config failed).",
+		}, []string{"stage"}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "perouter", Subsystem: "reloader", Name: "reloads_skipped_total",
+			Help: "Reloads skipped because the config equals the last applied one.",
+		}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "perouter", Subsystem: "reloader", Name: "last_success_timestamp_seconds",
+			Help: "Unix time of the last successful reload.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.duration, m.failures, m.skipped, m.lastSuccess} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	// Expose zero-valued series so alerts can use rate() from the start.
+	for _, stage := range []string{string(StageValidate), string(StageUnavailable), string(StageApply), "rollback"} {
+		m.failures.WithLabelValues(stage)
+	}
+	return m, nil
+}
+
+func (m *metrics) observe(d time.Duration, ok bool) {
+	outcome := "applied"
+	if !ok {
+		outcome = "failed"
+	}
+	m.duration.WithLabelValues(outcome).Observe(d.Seconds())
+}

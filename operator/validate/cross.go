@@ -1,0 +1,342 @@
+package validate
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/objects"
+)
+
+// SelectorKey is a canonical form of a node selector: two selectors with
+// the same key select the same nodes. nil and {} both select every node and
+// share the key "". ok is false for an invalid selector.
+func SelectorKey(sel *metav1.LabelSelector) (key string, ok bool) {
+	if sel == nil {
+		return "", true
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return "", false
+	}
+	reqs, _ := s.Requirements()
+	parts := make([]string, 0, len(reqs))
+	for _, r := range reqs {
+		// matchLabels {k: v} and matchExpressions "k In (v)" select alike.
+		if r.Operator() == selection.In && r.Values().Len() == 1 {
+			parts = append(parts, r.Key()+"="+r.Values().UnsortedList()[0])
+			continue
+		}
+		parts = append(parts, r.String())
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ","), true
+}
+
+// crossObject checks the rules that span objects. Every rule is a map
+// lookup per object, so a Set of thousands of objects validates in
+// milliseconds. Where a rule depends on which nodes two objects select,
+// it fires when their selectors are equal (both nil included): those
+// objects surely meet on a node. nodeconfig.Build checks the same rules
+// exactly for each node.
+func (v *checker) crossObject(s objects.Set) {
+	v.uniqueVNIs(s)
+	v.uniqueVRFs(s)
+	v.localCIDROverlaps(s)
+	v.routingDomains(s)
+	v.onePerSelector(s)
+	v.passwordSecrets(s)
+}
+
+func joinRefs(refs []objects.Ref, skip objects.Ref) string {
+	var out []string
+	for _, r := range refs {
+		if r != skip {
+			out = append(out, r.String())
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func (v *checker) uniqueVNIs(s objects.Set) {
+	byVNI := make(map[uint32][]objects.Ref, len(s.L3VNIs)+len(s.L2VNIs))
+	for _, l := range s.L3VNIs {
+		byVNI[l.Spec.VNI] = append(byVNI[l.Spec.VNI], objects.RefOf(objects.KindL3VNI, l.ObjectMeta))
+	}
+	for _, l := range s.L2VNIs {
+		byVNI[l.Spec.VNI] = append(byVNI[l.Spec.VNI], objects.RefOf(objects.KindL2VNI, l.ObjectMeta))
+	}
+	report := func(ref objects.Ref, vni uint32) {
+		if refs := byVNI[vni]; len(refs) > 1 {
+			v.add(ref, "spec.vni", "VNI %d is also used by %s", vni, joinRefs(refs, ref))
+		}
+	}
+	for _, l := range s.L3VNIs {
+		report(objects.RefOf(objects.KindL3VNI, l.ObjectMeta), l.Spec.VNI)
+	}
+	for _, l := range s.L2VNIs {
+		report(objects.RefOf(objects.KindL2VNI, l.ObjectMeta), l.Spec.VNI)
+	}
+}
+
+func (v *checker) uniqueVRFs(s objects.Set) {
+	byVRF := make(map[string][]objects.Ref, len(s.L3VNIs))
+	for _, l := range s.L3VNIs {
+		byVRF[l.Spec.VRF] = append(byVRF[l.Spec.VRF], objects.RefOf(objects.KindL3VNI, l.ObjectMeta))
+	}
+	for _, l := range s.L3VNIs {
+		ref := objects.RefOf(objects.KindL3VNI, l.ObjectMeta)
+		if refs := byVRF[l.Spec.VRF]; len(refs) > 1 {
+			v.add(ref, "spec.vrf", "VRF %q is also used by %s", l.Spec.VRF, joinRefs(refs, ref))
+		}
+	}
+}
+
+// CIDRUse is one localCIDR pool of one object, for overlap checks.
+type CIDRUse struct {
+	Ref    objects.Ref
+	Field  string
+	Prefix netip.Prefix
+}
+
+// HostSessionCIDRs lists the localCIDR pools of a host session; fields
+// that do not parse are left out (they are reported elsewhere).
+func HostSessionCIDRs(ref objects.Ref, field string, h *v1alpha1.HostSession) []CIDRUse {
+	if h == nil {
+		return nil
+	}
+	var out []CIDRUse
+	for _, c := range []struct{ field, cidr string }{
+		{field + ".localCIDR.ipv4", h.LocalCIDR.IPv4},
+		{field + ".localCIDR.ipv6", h.LocalCIDR.IPv6},
+	} {
+		if c.cidr == "" {
+			continue
+		}
+		if p, err := Prefix(c.cidr); err == nil {
+			out = append(out, CIDRUse{Ref: ref, Field: c.field, Prefix: p.Masked()})
+		}
+	}
+	return out
+}
+
+// Overlaps returns, for each use that overlaps another, the error to
+// report on it; both sides of an overlap are reported.
+func Overlaps(uses []CIDRUse) []Error {
+	var errs []Error
+	for _, p := range OverlapPairs(uses) {
+		a, b := uses[p[0]], uses[p[1]]
+		errs = append(errs,
+			Error{Ref: a.Ref, Field: a.Field, Message: fmt.Sprintf("%s overlaps %s of %s (%s)", a.Prefix, b.Field, b.Ref, b.Prefix)},
+			Error{Ref: b.Ref, Field: b.Field, Message: fmt.Sprintf("%s overlaps %s of %s (%s)", b.Prefix, a.Field, a.Ref, a.Prefix)})
+	}
+	return errs
+}
+
+// OverlapPairs returns each pair of overlapping uses once, as indexes
+// into uses (a narrower pool before the pool holding it). Each pool's supernets are looked up in a map, at the
+// few prefix lengths in use, so it costs O(n × distinct lengths) plus the
+// pairs found, not O(n²).
+func OverlapPairs(uses []CIDRUse) [][2]int {
+	byPrefix := make(map[netip.Prefix][]int, len(uses))
+	var lengths []int
+	for i, u := range uses {
+		byPrefix[u.Prefix] = append(byPrefix[u.Prefix], i)
+		if !slices.Contains(lengths, u.Prefix.Bits()) {
+			lengths = append(lengths, u.Prefix.Bits())
+		}
+	}
+	var pairs [][2]int
+	for i, u := range uses {
+		for _, bits := range lengths {
+			if bits > u.Prefix.Bits() {
+				continue
+			}
+			super, _ := u.Prefix.Addr().Prefix(bits)
+			for _, j := range byPrefix[super] {
+				switch {
+				case j == i:
+				case bits == u.Prefix.Bits():
+					// Equal pools: each finds the other; keep one pair.
+					if i > j {
+						pairs = append(pairs, [2]int{j, i})
+					}
+				default:
+					pairs = append(pairs, [2]int{i, j})
+				}
+			}
+		}
+	}
+	return pairs
+}
+
+func (v *checker) localCIDROverlaps(s objects.Set) {
+	groups := map[string][]CIDRUse{}
+	var order []string
+	add := func(sel *metav1.LabelSelector, uses []CIDRUse) {
+		key, ok := SelectorKey(sel)
+		if !ok || len(uses) == 0 {
+			return
+		}
+		if _, seen := groups[key]; !seen {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], uses...)
+	}
+	for _, l := range s.L3VNIs {
+		add(l.Spec.NodeSelector, HostSessionCIDRs(objects.RefOf(objects.KindL3VNI, l.ObjectMeta), "spec.hostSession", l.Spec.HostSession))
+	}
+	for _, p := range s.L3Passthroughs {
+		add(p.Spec.NodeSelector, HostSessionCIDRs(objects.RefOf(objects.KindL3Passthrough, p.ObjectMeta), "spec.hostSession", &p.Spec.HostSession))
+	}
+	for _, key := range order {
+		v.errs = append(v.errs, Overlaps(groups[key])...)
+	}
+}
+
+func (v *checker) routingDomains(s objects.Set) {
+	l3 := make(map[objects.Ref]bool, len(s.L3VNIs))
+	for _, l := range s.L3VNIs {
+		l3[objects.RefOf(objects.KindL3VNI, l.ObjectMeta)] = true
+	}
+	for _, l := range s.L2VNIs {
+		rd := l.Spec.RoutingDomain
+		if rd == nil || rd.L3VNI == nil || rd.L3VNI.Name == "" {
+			continue
+		}
+		target := objects.Ref{Kind: objects.KindL3VNI, Namespace: l.Namespace, Name: rd.L3VNI.Name}
+		if !l3[target] {
+			v.add(objects.RefOf(objects.KindL2VNI, l.ObjectMeta), "spec.routingDomain.l3vni.name", "%s does not exist", target)
+		}
+	}
+}
+
+func (v *checker) onePerSelector(s objects.Set) {
+	var underlays, passthroughs []selected
+	for _, u := range s.Underlays {
+		underlays = append(underlays, selected{objects.RefOf(objects.KindUnderlay, u.ObjectMeta), u.Spec.NodeSelector})
+	}
+	for _, p := range s.L3Passthroughs {
+		passthroughs = append(passthroughs, selected{objects.RefOf(objects.KindL3Passthrough, p.ObjectMeta), p.Spec.NodeSelector})
+	}
+	v.sameSelector(underlays, "Underlay")
+	v.sameSelector(passthroughs, "L3Passthrough")
+}
+
+type selected struct {
+	ref objects.Ref
+	sel *metav1.LabelSelector
+}
+
+func (v *checker) sameSelector(objs []selected, kind string) {
+	byKey := map[string][]objects.Ref{}
+	keys := make([]string, len(objs))
+	valid := make([]bool, len(objs))
+	for i, o := range objs {
+		keys[i], valid[i] = SelectorKey(o.sel)
+		if valid[i] {
+			byKey[keys[i]] = append(byKey[keys[i]], o.ref)
+		}
+	}
+	for i, o := range objs {
+		if refs := byKey[keys[i]]; valid[i] && len(refs) > 1 {
+			v.add(o.ref, "spec.nodeSelector", "selects the same nodes as %s: at most one %s may select a node", joinRefs(refs, o.ref), kind)
+		}
+	}
+}
+
+func (v *checker) passwordSecrets(s objects.Set) {
+	secrets := SecretIndex(s.Secrets)
+	for _, u := range s.Underlays {
+		for i, n := range u.Spec.Neighbors {
+			if n.PasswordSecret == "" {
+				continue
+			}
+			if _, err := SecretPassword(secrets, u.Namespace, n.PasswordSecret); err != nil {
+				v.add(objects.RefOf(objects.KindUnderlay, u.ObjectMeta), fmt.Sprintf("spec.neighbors[%d].passwordSecret", i), "%v", err)
+			}
+		}
+	}
+}
+
+// Object is what the API server hands to a webhook: a client.Object from
+// controller-runtime satisfies it, without this package importing
+// controller-runtime.
+type Object interface {
+	metav1.Object
+	runtime.Object
+}
+
+// Update checks the rules that compare an object with its previous
+// version: the fields the CRDs mark immutable. Like the CRDs' transition
+// rules, a rule applies only when the field exists in both versions.
+func Update(oldObj, newObj Object) []Error {
+	var errs []Error
+	immutable := func(ref objects.Ref, field string, changed bool) {
+		if changed {
+			errs = append(errs, Error{Ref: ref, Field: field, Message: "is immutable"})
+		}
+	}
+	switch n := newObj.(type) {
+	case *v1alpha1.L3VNI:
+		o, ok := oldObj.(*v1alpha1.L3VNI)
+		if !ok {
+			return kindChanged(oldObj, newObj)
+		}
+		if o.Spec.HostSession != nil && n.Spec.HostSession != nil {
+			immutable(objects.RefOf(objects.KindL3VNI, n.ObjectMeta), "spec.hostSession.localCIDR", o.Spec.HostSession.LocalCIDR != n.Spec.HostSession.LocalCIDR)
+		}
+	case *v1alpha1.L3Passthrough:
+		o, ok := oldObj.(*v1alpha1.L3Passthrough)
+		if !ok {
+			return kindChanged(oldObj, newObj)
+		}
+		immutable(objects.RefOf(objects.KindL3Passthrough, n.ObjectMeta), "spec.hostSession.localCIDR", o.Spec.HostSession.LocalCIDR != n.Spec.HostSession.LocalCIDR)
+	case *v1alpha1.L2VNI:
+		o, ok := oldObj.(*v1alpha1.L2VNI)
+		if !ok {
+			return kindChanged(oldObj, newObj)
+		}
+		if o.Spec.GatewayIPs != nil && n.Spec.GatewayIPs != nil {
+			immutable(objects.RefOf(objects.KindL2VNI, n.ObjectMeta), "spec.gatewayIPs", !slices.Equal(o.Spec.GatewayIPs, n.Spec.GatewayIPs))
+		}
+	}
+	return errs
+}
+
+func kindChanged(oldObj, newObj Object) []Error {
+	ref := objects.Ref{Kind: fmt.Sprintf("%T", newObj), Namespace: newObj.GetNamespace(), Name: newObj.GetName()}
+	return []Error{{Ref: ref, Field: "kind", Message: fmt.Sprintf("cannot change from %T", oldObj)}}
+}
+
+// Deletion checks whether obj may leave s: an L3VNI that an L2VNI routes
+// through, or a Secret a neighbour reads its password from, may not.
+func Deletion(s objects.Set, obj Object) []Error {
+	var errs []Error
+	switch o := obj.(type) {
+	case *v1alpha1.L3VNI:
+		ref := objects.RefOf(objects.KindL3VNI, o.ObjectMeta)
+		for _, l := range s.L2VNIs {
+			if rd := l.Spec.RoutingDomain; rd != nil && rd.L3VNI != nil && l.Namespace == o.Namespace && rd.L3VNI.Name == o.Name {
+				errs = append(errs, Error{Ref: ref, Field: "metadata.name", Message: fmt.Sprintf("is the routing domain of %s (spec.routingDomain.l3vni.name)", objects.RefOf(objects.KindL2VNI, l.ObjectMeta))})
+			}
+		}
+	case *corev1.Secret:
+		ref := objects.RefOf(objects.KindSecret, o.ObjectMeta)
+		for _, u := range s.Underlays {
+			for i, n := range u.Spec.Neighbors {
+				if u.Namespace == o.Namespace && n.PasswordSecret == o.Name {
+					errs = append(errs, Error{Ref: ref, Field: "metadata.name", Message: fmt.Sprintf("holds the password of %s spec.neighbors[%d]", objects.RefOf(objects.KindUnderlay, u.ObjectMeta), i)})
+				}
+			}
+		}
+	}
+	return errs
+}

@@ -1,0 +1,193 @@
+package validate
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// The checks below guard every string that reaches the FRR configuration
+// or a kernel device name. Each accepts only characters that cannot end a
+// line, start a comment ('!' or '#'), or split a token (whitespace), so no
+// user value can inject an FRR command. They are exported for the
+// renderer's own defensive checks.
+
+// The patterns are the CRDs'; matching is hand-written because it runs for
+// every object on every validation.
+const (
+	vrfPattern       = `^[a-zA-Z][a-zA-Z0-9_-]*$`
+	interfacePattern = `^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`
+)
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
+
+// matchName reports whether s is a first character accepted by first
+// followed by letters, digits and the bytes of rest.
+func matchName(s string, first func(byte) bool, rest string) bool {
+	if s == "" || !first(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !isLetter(c) && !isDigit(c) && strings.IndexByte(rest, c) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// derivedDeviceName reports whether a VRF named s would collide with a
+// device the router derives from a VNI.
+func derivedDeviceName(s string) bool {
+	for _, p := range []string{"br-pe-", "pe-e-", "br-hs-", "host-e-"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	if rest, ok := strings.CutPrefix(s, "vni"); ok && rest != "" {
+		for i := 0; i < len(rest); i++ {
+			if !isDigit(rest[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// MaxNameLen is the Linux interface name limit (IFNAMSIZ - 1).
+const MaxNameLen = 15
+
+// VRFName checks an L3VNI's VRF name: a Linux device name that FRR also
+// uses as its VRF name.
+func VRFName(s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("must not be empty")
+	case len(s) > MaxNameLen:
+		return fmt.Errorf("%q is longer than %d characters", s, MaxNameLen)
+	case !matchName(s, isLetter, "_-"):
+		return fmt.Errorf("%q must match %s", s, vrfPattern)
+	case s == "default":
+		return fmt.Errorf(`"default" is FRR's default VRF`)
+	case derivedDeviceName(s):
+		return fmt.Errorf("%q collides with the names perouter gives to devices (vni<N>, br-pe-*, pe-e-*, br-hs-*, host-e-*)", s)
+	}
+	return nil
+}
+
+// InterfaceName checks a Linux network device name.
+func InterfaceName(s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("must not be empty")
+	case len(s) > MaxNameLen:
+		return fmt.Errorf("%q is longer than %d characters", s, MaxNameLen)
+	case !matchName(s, func(c byte) bool { return isLetter(c) || isDigit(c) }, "_.-"):
+		return fmt.Errorf("%q must match %s", s, interfacePattern)
+	}
+	return nil
+}
+
+// MaxPasswordLen is the TCP MD5 key limit.
+const MaxPasswordLen = 80
+
+// Password checks a BGP TCP MD5 password: 1 to 80 printable ASCII
+// characters, none of them whitespace, '!', '#', quotes, backslash or
+// backtick (FRR takes the password as one token; '!' and '#' start
+// comments and quotes are mangled by frr-reload.py).
+func Password(s string) error {
+	if s == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	if len(s) > MaxPasswordLen {
+		return fmt.Errorf("is longer than %d characters", MaxPasswordLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c > '~' || strings.IndexByte("!#\"'\\`", c) >= 0 {
+			// The value is secret: name the position, not the value.
+			return fmt.Errorf("character %d is not allowed: use printable ASCII without whitespace, ! # \" ' \\ or `", i+1)
+		}
+	}
+	return nil
+}
+
+// RouteTarget checks an EVPN route target: ASN:NN with a 2-byte ASN and a
+// 4-byte NN, a 4-byte ASN and a 2-byte NN, or A.B.C.D:NN with a 2-byte NN
+// (RFC 4360 types 0, 2 and 1). Numbers are plain decimal.
+func RouteTarget(s string) error {
+	admin, local, ok := strings.Cut(s, ":")
+	if !ok {
+		return fmt.Errorf("%q must be ASN:NN or A.B.C.D:NN", s)
+	}
+	if strings.Contains(admin, ".") {
+		a, err := netip.ParseAddr(admin)
+		if err != nil || !a.Is4() {
+			return fmt.Errorf("%q: %q is not an IPv4 address", s, admin)
+		}
+		if _, err := decimal(local, 65535); err != nil {
+			return fmt.Errorf("%q: local part %w", s, err)
+		}
+		return nil
+	}
+	asn, err := decimal(admin, 4294967295)
+	if err != nil {
+		return fmt.Errorf("%q: ASN %w", s, err)
+	}
+	if asn == 0 {
+		return fmt.Errorf("%q: ASN must be at least 1", s)
+	}
+	max := uint64(4294967295)
+	if asn > 65535 {
+		max = 65535
+	}
+	if _, err := decimal(local, max); err != nil {
+		return fmt.Errorf("%q: local part %w", s, err)
+	}
+	return nil
+}
+
+// decimal parses a canonical unsigned decimal (no sign, no leading zeros).
+func decimal(s string, max uint64) (uint64, error) {
+	if s == "" || len(s) > 10 || (len(s) > 1 && s[0] == '0') {
+		return 0, fmt.Errorf("%q is not a plain decimal number", s)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, fmt.Errorf("%q is not a plain decimal number", s)
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n > max {
+		return 0, fmt.Errorf("%q is out of range 0..%d", s, max)
+	}
+	return n, nil
+}
+
+// Prefix parses a CIDR strictly: netip's parser rejects zones, spaces and
+// other text, so the rendered form is canonical.
+func Prefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR", s)
+	}
+	if p.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("%q: IPv4-mapped IPv6 is not supported", s)
+	}
+	return p, nil
+}
+
+// Addr parses an IP address strictly (no zone).
+func Addr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address", s)
+	}
+	if a.Is4In6() {
+		return netip.Addr{}, fmt.Errorf("%q: IPv4-mapped IPv6 is not supported", s)
+	}
+	return a, nil
+}

@@ -1,0 +1,455 @@
+// Package validate holds every rule perouter objects must follow, single-
+// and cross-object, in Go, so the admission webhook, the controller and
+// perouterctl apply exactly the same rules. The single-object rules mirror
+// the CRDs' OpenAPI and CEL rules, so perouterctl catches offline what the
+// API server would refuse.
+package validate
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/ipam"
+	"github.com/perouter/perouter/operator/objects"
+)
+
+// Error is one broken rule, naming the object and the field.
+type Error struct {
+	Ref     objects.Ref
+	Field   string
+	Message string
+}
+
+func (e Error) Error() string {
+	return e.Ref.String() + ": " + e.Field + ": " + e.Message
+}
+
+// PasswordKey is the key of a passwordSecret's Secret that holds the
+// password.
+const PasswordKey = "password"
+
+// Set checks every object of s on its own and against the others. Errors
+// come in the order of the objects in s.
+func Set(s objects.Set) []Error {
+	v := &checker{}
+	for i := range s.Underlays {
+		v.underlay(&s.Underlays[i])
+	}
+	for i := range s.L3VNIs {
+		v.l3vni(&s.L3VNIs[i])
+	}
+	for i := range s.L2VNIs {
+		v.l2vni(&s.L2VNIs[i])
+	}
+	for i := range s.L3Passthroughs {
+		v.passthrough(&s.L3Passthroughs[i])
+	}
+	v.crossObject(s)
+	return v.errs
+}
+
+type checker struct {
+	errs []Error
+}
+
+func (v *checker) add(ref objects.Ref, field, format string, args ...any) {
+	v.errs = append(v.errs, Error{Ref: ref, Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *checker) meta(ref objects.Ref, m metav1.ObjectMeta) {
+	// The fast check passes every valid name; the Kubernetes validators
+	// (regexp based) only run to word the error.
+	if !simpleDNSName(m.Name, validation.DNS1123SubdomainMaxLength) {
+		for _, msg := range validation.IsDNS1123Subdomain(m.Name) {
+			v.add(ref, "metadata.name", "%s", msg)
+		}
+	}
+	if m.Namespace != "" && !simpleDNSName(m.Namespace, validation.DNS1123LabelMaxLength) {
+		for _, msg := range validation.IsDNS1123Label(m.Namespace) {
+			v.add(ref, "metadata.namespace", "%s", msg)
+		}
+	}
+}
+
+// simpleDNSName accepts lower-case alphanumerics and inner '-': a subset of
+// both RFC 1123 labels and subdomains.
+func simpleDNSName(s string, maxLen int) bool {
+	if s == "" || len(s) > maxLen || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || isDigit(c) || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *checker) selector(ref objects.Ref, field string, sel *metav1.LabelSelector) {
+	if sel == nil {
+		return
+	}
+	if _, err := metav1.LabelSelectorAsSelector(sel); err != nil {
+		v.add(ref, field, "%v", err)
+	}
+}
+
+func (v *checker) asn(ref objects.Ref, field string, asn uint32) {
+	if asn == 0 {
+		v.add(ref, field, "must be between 1 and 4294967295")
+	}
+}
+
+func (v *checker) uintRange(ref objects.Ref, field string, val *uint32, min, max uint32) {
+	if val != nil && (*val < min || *val > max) {
+		v.add(ref, field, "%d is out of range %d..%d", *val, min, max)
+	}
+}
+
+func (v *checker) oneOf(ref objects.Ref, field, value string, allowed ...string) {
+	if !slices.Contains(allowed, value) {
+		v.add(ref, field, "%q must be one of %s", value, strings.Join(allowed, ", "))
+	}
+}
+
+func (v *checker) underlay(u *v1alpha1.Underlay) {
+	ref := objects.RefOf(objects.KindUnderlay, u.ObjectMeta)
+	v.meta(ref, u.ObjectMeta)
+	v.selector(ref, "spec.nodeSelector", u.Spec.NodeSelector)
+	v.asn(ref, "spec.asn", u.Spec.ASN)
+	if p, err := Prefix(u.Spec.RouterIDCIDR); err != nil {
+		v.add(ref, "spec.routerIDCIDR", "%v", err)
+	} else if !p.Addr().Is4() {
+		v.add(ref, "spec.routerIDCIDR", "%q must be IPv4: BGP router-ids are 32-bit", u.Spec.RouterIDCIDR)
+	} else if _, err := ipam.RouterID(p, 0); err != nil {
+		v.add(ref, "spec.routerIDCIDR", "%v", err)
+	}
+
+	if n := len(u.Spec.Neighbors); n < 1 || n > 128 {
+		v.add(ref, "spec.neighbors", "must have 1 to 128 items, has %d", n)
+	}
+	peers := map[string]int{}
+	for i := range u.Spec.Neighbors {
+		field := fmt.Sprintf("spec.neighbors[%d]", i)
+		n := &u.Spec.Neighbors[i]
+		v.neighbor(ref, field, n)
+		peer := n.Address
+		if a, err := netip.ParseAddr(n.Address); err == nil {
+			peer = a.String()
+		}
+		if peer == "" {
+			peer = "interface " + n.Interface
+		}
+		if first, dup := peers[peer]; dup {
+			v.add(ref, field, "peer %s is also spec.neighbors[%d]", peer, first)
+		} else {
+			peers[peer] = i
+		}
+	}
+
+	if n := len(u.Spec.Interfaces); n > 16 {
+		v.add(ref, "spec.interfaces", "must have at most 16 items, has %d", n)
+	}
+	nics := map[string]int{}
+	for i, nic := range u.Spec.Interfaces {
+		field := fmt.Sprintf("spec.interfaces[%d].networkDevice.interfaceName", i)
+		name := nic.NetworkDevice.InterfaceName
+		if err := InterfaceName(name); err != nil {
+			v.add(ref, field, "%v", err)
+		} else if name == "lo" {
+			v.add(ref, field, "the loopback cannot move to the router namespace")
+		}
+		if first, dup := nics[name]; dup {
+			v.add(ref, field, "%q is also spec.interfaces[%d]", name, first)
+		} else {
+			nics[name] = i
+		}
+	}
+
+	if te := u.Spec.TunnelEndpoint; te != nil {
+		if n := len(te.CIDRs); n < 1 || n > 2 {
+			v.add(ref, "spec.tunnelEndpoint.cidrs", "must have 1 or 2 items, has %d", n)
+		}
+		var v4, v6 int
+		for i, c := range te.CIDRs {
+			field := fmt.Sprintf("spec.tunnelEndpoint.cidrs[%d]", i)
+			p, err := Prefix(c)
+			if err != nil {
+				v.add(ref, field, "%v", err)
+				continue
+			}
+			if p.Addr().Is4() {
+				v4++
+			} else {
+				v6++
+			}
+		}
+		if v4 > 1 || v6 > 1 {
+			v.add(ref, "spec.tunnelEndpoint.cidrs", "must hold at most one IPv4 and one IPv6 CIDR")
+		}
+	}
+}
+
+func (v *checker) neighbor(ref objects.Ref, field string, n *v1alpha1.Neighbor) {
+	switch {
+	case n.ASN != nil && n.Type != "":
+		v.add(ref, field, "exactly one of asn or type must be set, both are")
+	case n.ASN == nil && n.Type == "":
+		v.add(ref, field, "exactly one of asn or type must be set, neither is")
+	case n.ASN != nil:
+		v.asn(ref, field+".asn", *n.ASN)
+	default:
+		v.oneOf(ref, field+".type", n.Type, "External", "Internal")
+	}
+	switch {
+	case n.Address != "" && n.Interface != "":
+		v.add(ref, field, "exactly one of address or interface must be set, both are")
+	case n.Address == "" && n.Interface == "":
+		v.add(ref, field, "exactly one of address or interface must be set, neither is")
+	case n.Address != "":
+		if _, err := Addr(n.Address); err != nil {
+			v.add(ref, field+".address", "%v", err)
+		}
+	default:
+		if err := InterfaceName(n.Interface); err != nil {
+			v.add(ref, field+".interface", "%v", err)
+		}
+	}
+	if n.Port != nil && *n.Port == 0 {
+		v.add(ref, field+".port", "must be between 1 and 65535")
+	}
+	if n.Password != "" && n.PasswordSecret != "" {
+		v.add(ref, field, "at most one of password or passwordSecret may be set")
+	}
+	if n.Password != "" {
+		if err := Password(n.Password); err != nil {
+			v.add(ref, field+".password", "%v", err)
+		}
+	}
+	if n.PasswordSecret != "" {
+		for _, msg := range validation.IsDNS1123Subdomain(n.PasswordSecret) {
+			v.add(ref, field+".passwordSecret", "%s", msg)
+		}
+	}
+	if (n.HoldTimeSeconds == nil) != (n.KeepaliveTimeSeconds == nil) {
+		v.add(ref, field, "holdTimeSeconds and keepaliveTimeSeconds must be set together")
+	}
+	if h := n.HoldTimeSeconds; h != nil {
+		if *h > 65535 || (*h != 0 && *h < 3) {
+			v.add(ref, field+".holdTimeSeconds", "%d must be 0 or between 3 and 65535", *h)
+		}
+		if k := n.KeepaliveTimeSeconds; k != nil && *k > *h {
+			v.add(ref, field+".keepaliveTimeSeconds", "%d must not exceed holdTimeSeconds %d", *k, *h)
+		}
+	}
+	v.uintRange(ref, field+".keepaliveTimeSeconds", n.KeepaliveTimeSeconds, 0, 65535)
+	v.uintRange(ref, field+".connectTimeSeconds", n.ConnectTimeSeconds, 1, 65535)
+	if b := n.BFD; b != nil {
+		v.uintRange(ref, field+".bfd.receiveInterval", b.ReceiveInterval, 10, 60000)
+		v.uintRange(ref, field+".bfd.transmitInterval", b.TransmitInterval, 10, 60000)
+		v.uintRange(ref, field+".bfd.detectMultiplier", b.DetectMultiplier, 2, 255)
+	}
+}
+
+func (v *checker) vni(ref objects.Ref, field string, vni uint32) {
+	if vni < 1 || vni > 16777215 {
+		v.add(ref, field, "%d is out of range 1..16777215", vni)
+	}
+}
+
+func (v *checker) port(ref objects.Ref, field string, port uint16) {
+	if port == 0 {
+		v.add(ref, field, "must be between 1 and 65535")
+	}
+}
+
+func (v *checker) l3vni(l *v1alpha1.L3VNI) {
+	ref := objects.RefOf(objects.KindL3VNI, l.ObjectMeta)
+	v.meta(ref, l.ObjectMeta)
+	v.selector(ref, "spec.nodeSelector", l.Spec.NodeSelector)
+	if err := VRFName(l.Spec.VRF); err != nil {
+		v.add(ref, "spec.vrf", "%v", err)
+	}
+	v.vni(ref, "spec.vni", l.Spec.VNI)
+	v.port(ref, "spec.vxlanPort", l.Spec.VXLANPort)
+	if l.Spec.HostSession != nil {
+		v.hostSession(ref, l.Spec.HostSession)
+	}
+	v.routeTargets(ref, "spec.importRTs", l.Spec.ImportRTs)
+	v.routeTargets(ref, "spec.exportRTs", l.Spec.ExportRTs)
+}
+
+func (v *checker) routeTargets(ref objects.Ref, field string, rts []string) {
+	if len(rts) > 16 {
+		v.add(ref, field, "must have at most 16 items, has %d", len(rts))
+	}
+	seen := map[string]int{}
+	for i, rt := range rts {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if err := RouteTarget(rt); err != nil {
+			v.add(ref, f, "%v", err)
+		}
+		if first, dup := seen[rt]; dup {
+			v.add(ref, f, "%q is also %s[%d]", rt, field, first)
+		} else {
+			seen[rt] = i
+		}
+	}
+}
+
+func (v *checker) hostSession(ref objects.Ref, h *v1alpha1.HostSession) {
+	const field = "spec.hostSession"
+	v.asn(ref, field+".asn", h.ASN)
+	switch {
+	case h.HostASN != nil && h.HostType != "":
+		v.add(ref, field, "exactly one of hostASN or hostType must be set, both are")
+	case h.HostASN == nil && h.HostType == "":
+		v.add(ref, field, "exactly one of hostASN or hostType must be set, neither is")
+	case h.HostASN != nil:
+		v.asn(ref, field+".hostASN", *h.HostASN)
+		if *h.HostASN == h.ASN {
+			v.add(ref, field+".hostASN", "must differ from asn (%d); use hostType: Internal for iBGP", h.ASN)
+		}
+	default:
+		v.oneOf(ref, field+".hostType", h.HostType, "External", "Internal")
+	}
+	lc := h.LocalCIDR
+	if lc.IPv4 == "" && lc.IPv6 == "" {
+		v.add(ref, field+".localCIDR", "at least one of ipv4 or ipv6 must be set")
+	}
+	v.localCIDR(ref, field+".localCIDR.ipv4", lc.IPv4, true)
+	v.localCIDR(ref, field+".localCIDR.ipv6", lc.IPv6, false)
+}
+
+func (v *checker) localCIDR(ref objects.Ref, field, cidr string, want4 bool) {
+	if cidr == "" {
+		return
+	}
+	p, err := Prefix(cidr)
+	switch {
+	case err != nil:
+		v.add(ref, field, "%v", err)
+	case p.Addr().Is4() != want4:
+		v.add(ref, field, "%q is not an %s CIDR", cidr, map[bool]string{true: "IPv4", false: "IPv6"}[want4])
+	default:
+		if _, _, err := ipam.HostSession(p, 0); err != nil {
+			v.add(ref, field, "%v", err)
+		}
+	}
+}
+
+func (v *checker) l2vni(l *v1alpha1.L2VNI) {
+	ref := objects.RefOf(objects.KindL2VNI, l.ObjectMeta)
+	v.meta(ref, l.ObjectMeta)
+	v.selector(ref, "spec.nodeSelector", l.Spec.NodeSelector)
+	v.vni(ref, "spec.vni", l.Spec.VNI)
+	v.port(ref, "spec.vxlanPort", l.Spec.VXLANPort)
+	if rd := l.Spec.RoutingDomain; rd != nil {
+		v.oneOf(ref, "spec.routingDomain.type", rd.Type, "L3VNI")
+		if rd.L3VNI == nil || rd.L3VNI.Name == "" {
+			v.add(ref, "spec.routingDomain.l3vni.name", "is required")
+		}
+	}
+	if hm := l.Spec.HostMaster; hm != nil {
+		v.oneOf(ref, "spec.hostMaster.type", hm.Type, "LinuxBridge")
+		if lb := hm.LinuxBridge; lb != nil {
+			v.oneOf(ref, "spec.hostMaster.linuxBridge.lifecycle", lb.Lifecycle, v1alpha1.LifecycleManaged, v1alpha1.LifecycleExternal)
+			switch {
+			case lb.Lifecycle == v1alpha1.LifecycleExternal && lb.Name == "":
+				v.add(ref, "spec.hostMaster.linuxBridge.name", "is required when lifecycle is External")
+			case lb.Lifecycle != v1alpha1.LifecycleExternal && lb.Name != "":
+				v.add(ref, "spec.hostMaster.linuxBridge.name", "is only allowed when lifecycle is External")
+			case lb.Name != "":
+				if err := InterfaceName(lb.Name); err != nil {
+					v.add(ref, "spec.hostMaster.linuxBridge.name", "%v", err)
+				}
+			}
+		}
+	}
+	if len(l.Spec.GatewayIPs) > 0 && l.Spec.RoutingDomain == nil {
+		v.add(ref, "spec.gatewayIPs", "requires routingDomain")
+	}
+	if len(l.Spec.GatewayIPs) > 2 {
+		v.add(ref, "spec.gatewayIPs", "must have at most 2 items, has %d", len(l.Spec.GatewayIPs))
+	}
+	var v4, v6 int
+	for i, g := range l.Spec.GatewayIPs {
+		field := fmt.Sprintf("spec.gatewayIPs[%d]", i)
+		p, err := Prefix(g)
+		if err != nil {
+			v.add(ref, field, "%v", err)
+			continue
+		}
+		if p.Addr().Is4() {
+			v4++
+		} else {
+			v6++
+		}
+		if err := gatewayAddress(p); err != nil {
+			v.add(ref, field, "%q %v", g, err)
+		}
+	}
+	if v4 > 1 || v6 > 1 {
+		v.add(ref, "spec.gatewayIPs", "must hold at most one IPv4 and one IPv6 address")
+	}
+}
+
+// gatewayAddress refuses a gateway that is its subnet's network or IPv4
+// broadcast address (subnets of /31, /32, /127 and /128 have neither).
+func gatewayAddress(p netip.Prefix) error {
+	hostBits := p.Addr().BitLen() - p.Bits()
+	if hostBits <= 1 {
+		return nil
+	}
+	if p.Addr() == p.Masked().Addr() {
+		return fmt.Errorf("is the network address of its subnet")
+	}
+	if p.Addr().Is4() {
+		a := p.Addr().As4()
+		host := (uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])) & (^uint32(0) >> p.Bits())
+		if host == ^uint32(0)>>p.Bits() {
+			return fmt.Errorf("is the broadcast address of its subnet")
+		}
+	}
+	return nil
+}
+
+func (v *checker) passthrough(p *v1alpha1.L3Passthrough) {
+	ref := objects.RefOf(objects.KindL3Passthrough, p.ObjectMeta)
+	v.meta(ref, p.ObjectMeta)
+	v.selector(ref, "spec.nodeSelector", p.Spec.NodeSelector)
+	v.hostSession(ref, &p.Spec.HostSession)
+}
+
+// SecretPassword returns the password a passwordSecret points to.
+func SecretPassword(secrets map[objects.Ref]*corev1.Secret, namespace, name string) (string, error) {
+	sec, ok := secrets[objects.Ref{Kind: objects.KindSecret, Namespace: namespace, Name: name}]
+	if !ok {
+		return "", fmt.Errorf("Secret %s/%s does not exist", namespace, name)
+	}
+	pw, ok := sec.Data[PasswordKey]
+	if !ok {
+		return "", fmt.Errorf("Secret %s/%s has no key %q", namespace, name, PasswordKey)
+	}
+	if err := Password(string(pw)); err != nil {
+		return "", fmt.Errorf("Secret %s/%s key %q: %v", namespace, name, PasswordKey, err)
+	}
+	return string(pw), nil
+}
+
+// SecretIndex maps each Secret's Ref to it, for SecretPassword.
+func SecretIndex(secrets []corev1.Secret) map[objects.Ref]*corev1.Secret {
+	m := make(map[objects.Ref]*corev1.Secret, len(secrets))
+	for i := range secrets {
+		m[objects.RefOf(objects.KindSecret, secrets[i].ObjectMeta)] = &secrets[i]
+	}
+	return m
+}

@@ -1,0 +1,187 @@
+package frrd
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestStartRunsDaemonsInNetnsWithInitialConfig(t *testing.T) {
+	RequireFRR(t)
+	const initial = `router bgp 64512
+ bgp router-id 10.0.0.1
+ neighbor 192.0.2.2 remote-as 64513
+!
+`
+	began := time.Now()
+	inst := TestInstance(t, Options{InitialConfig: initial})
+	t.Logf("start of %v with initial config: %v", DefaultDaemons, time.Since(began))
+
+	if !inst.Alive() {
+		t.Fatal("Alive() = false right after Start")
+	}
+	running, err := inst.RunningConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"router bgp 64512", "neighbor 192.0.2.2 remote-as 64513"} {
+		if !strings.Contains(running, want) {
+			t.Errorf("running config lacks %q:\n%s", want, running)
+		}
+	}
+
+	daemons, err := inst.Vtysh(context.Background(), "-c", "show daemons")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Fields(daemons), DefaultDaemons; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("show daemons = %v, want %v", got, want)
+	}
+
+	wantNetns, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsOut, err := exec.Command("ip", "netns", "exec", inst.Netns(), "readlink", "/proc/self/ns/net").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	targetNetns := strings.TrimSpace(string(nsOut))
+	if targetNetns == wantNetns {
+		t.Fatal("test netns equals the root netns")
+	}
+	for _, d := range DefaultDaemons {
+		pid := inst.PID(d)
+		got, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/net")
+		if err != nil {
+			t.Fatalf("%s pid %d: %v", d, pid, err)
+		}
+		if got != targetNetns {
+			t.Errorf("%s runs in %s, want netns %s (%s)", d, got, inst.Netns(), targetNetns)
+		}
+		pidFile, err := os.ReadFile(filepath.Join(inst.Dir(), d+".pid"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(string(pidFile)) != strconv.Itoa(pid) {
+			t.Errorf("%s pid file says %s, process is %d", d, pidFile, pid)
+		}
+	}
+
+	// bgpd must have registered with zebra right away: a client that missed
+	// zebra's socket retries only after 10 s.
+	zclients, err := inst.Vtysh(context.Background(), "-c", "show zebra client summary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"bgp", "static", "bfd"} {
+		if !strings.Contains(zclients, c) {
+			t.Errorf("zebra has no %s client:\n%s", c, zclients)
+		}
+	}
+}
+
+func TestStopKillsDaemonsAndRemovesDir(t *testing.T) {
+	RequireFRR(t)
+	inst := TestInstance(t, Options{Daemons: []string{"zebra", "bgpd"}})
+	pids := []int{inst.PID("zebra"), inst.PID("bgpd")}
+	if err := inst.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if inst.Alive() {
+		t.Error("Alive() = true after Stop")
+	}
+	for _, pid := range pids {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+			t.Errorf("pid %d still exists after Stop", pid)
+		}
+	}
+	if _, err := os.Stat(inst.Dir()); !os.IsNotExist(err) {
+		t.Errorf("dir %s still exists after Stop (stat err %v)", inst.Dir(), err)
+	}
+}
+
+func TestKillMakesInstanceNotAlive(t *testing.T) {
+	RequireFRR(t)
+	inst := TestInstance(t, Options{Daemons: []string{"zebra", "staticd"}})
+	if err := inst.Kill("staticd"); err != nil {
+		t.Fatal(err)
+	}
+	if inst.Alive() {
+		t.Error("Alive() = true after staticd was killed")
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	RequireFRR(t)
+	netns := TestNetns(t)
+	nonEmpty := t.TempDir()
+	if err := os.WriteFile(filepath.Join(nonEmpty, "keep"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		opts    Options
+		wantErr string
+	}{
+		"missing netns": {
+			opts:    Options{Netns: "frrdt-does-not-exist", Dir: filepath.Join(os.TempDir(), "frrdt-x")},
+			wantErr: `netns "frrdt-does-not-exist"`,
+		},
+		"non-empty dir is refused because Stop would remove it": {
+			opts:    Options{Netns: netns, Dir: nonEmpty},
+			wantErr: "is not empty",
+		},
+		"dir unreachable for user frr": {
+			opts:    Options{Netns: netns, Dir: filepath.Join(t.TempDir(), "frr")},
+			wantErr: "not traversable by user frr",
+		},
+		"unknown daemon": {
+			opts:    Options{Netns: netns, Dir: filepath.Join(os.TempDir(), "frrdt-y"), Daemons: []string{"zebra", "nosuchd"}},
+			wantErr: `daemon "nosuchd"`,
+		},
+		"initial config FRR rejects": {
+			opts:    Options{Netns: netns, Dir: filepath.Join(os.TempDir(), "frrdt-z"), Daemons: []string{"zebra", "bgpd"}, InitialConfig: "router bgp 64512\n neighbor 1.2.3.4 remote-as banana\n"},
+			wantErr: "Unknown command",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			inst, err := Start(context.Background(), tc.opts)
+			if err == nil {
+				inst.Stop()
+				t.Fatalf("Start succeeded, want error containing %q", tc.wantErr)
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("Start error = %v, want it to contain %q", err, tc.wantErr)
+			}
+			if tc.opts.Dir == nonEmpty {
+				return
+			}
+			if _, statErr := os.Stat(tc.opts.Dir); statErr == nil {
+				t.Errorf("failed Start left %s behind", tc.opts.Dir)
+			}
+		})
+	}
+}
+
+func TestExtraArgsReachDaemon(t *testing.T) {
+	RequireFRR(t)
+	// bgpd opens its listening socket with the first BGP instance.
+	inst := TestInstance(t, Options{
+		Daemons:       []string{"zebra", "bgpd"},
+		ExtraArgs:     map[string][]string{"bgpd": {"-p", "1179"}},
+		InitialConfig: "router bgp 64512\n",
+	})
+	out, err := exec.Command("ip", "netns", "exec", inst.Netns(), "ss", "-Hltn", "sport = :1179").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ss: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), ":1179") {
+		t.Errorf("bgpd does not listen on port 1179 in netns %s; ss says %q", inst.Netns(), out)
+	}
+}

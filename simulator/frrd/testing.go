@@ -1,0 +1,84 @@
+package frrd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// RequireFRR stops a test that needs real FRR: under -short it skips with the
+// reason; otherwise it fails when FRR or root privileges are missing, because
+// a silently skipped FRR test would hide a broken lane.
+func RequireFRR(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs root and real FRR daemons in a network namespace; run without -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root to create network namespaces and start FRR daemons")
+	}
+	for _, p := range []string{filepath.Join(DefaultBinDir, "zebra"), DefaultVtysh, "/usr/lib/frr/frr-reload.py"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("FRR is not installed (%v): apt-get install -y frr frr-pythontools", err)
+		}
+	}
+}
+
+// TestNetns creates a throwaway network namespace with lo up and deletes it
+// when the test ends.
+func TestNetns(t testing.TB) string {
+	t.Helper()
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	name := "frrdt-" + hex.EncodeToString(suffix)
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+		}
+	})
+	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("netns %s: ip link set lo up: %v: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	return name
+}
+
+// TestInstance starts FRR in a fresh netns and stops it when the test ends.
+func TestInstance(t testing.TB, opts Options) *Instance {
+	t.Helper()
+	if opts.Netns == "" {
+		opts.Netns = TestNetns(t)
+	}
+	if opts.Dir == "" {
+		// Not t.TempDir: its parent is mode 0700 and the daemons, running as
+		// frr, must reach their socket directory.
+		parent, err := os.MkdirTemp("", "frrd-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(parent) })
+		if err := os.Chmod(parent, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		opts.Dir = filepath.Join(parent, "frr")
+	}
+	inst, err := Start(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("start FRR in netns %s: %v", opts.Netns, err)
+	}
+	// Registered after TestNetns's cleanup, so it runs first: daemons stop
+	// before their namespace goes away.
+	t.Cleanup(func() {
+		if err := inst.Stop(); err != nil {
+			t.Errorf("stop FRR in netns %s: %v", opts.Netns, err)
+		}
+	})
+	return inst
+}
