@@ -37,11 +37,13 @@ type HostSession struct {
 type LocalCIDRConfig struct {
 	// IPv4 is an IPv4 CIDR, e.g. 192.169.10.0/24.
 	// +kubebuilder:validation:MaxLength=43
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && cidr(self).ip().family() == 4",message="ipv4 must be an IPv4 CIDR"
 	// +optional
 	IPv4 string `json:"ipv4,omitempty"`
 
 	// IPv6 is an IPv6 CIDR, e.g. fd00:10::/64.
 	// +kubebuilder:validation:MaxLength=43
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && cidr(self).ip().family() == 6",message="ipv6 must be an IPv6 CIDR"
 	// +optional
 	IPv6 string `json:"ipv6,omitempty"`
 }

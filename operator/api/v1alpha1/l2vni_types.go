@@ -37,6 +37,7 @@ type L2VNISpec struct {
 	// most one per family. Immutable.
 	// +kubebuilder:validation:MaxItems=2
 	// +kubebuilder:validation:items:MaxLength=49
+	// +kubebuilder:validation:XValidation:rule="self.all(c, isCIDR(c))",message="every gatewayIP must be in CIDR form"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="gatewayIPs is immutable"
 	// +optional
 	GatewayIPs []string `json:"gatewayIPs,omitempty"`

@@ -39,12 +39,14 @@ type L3VNISpec struct {
 	// VRF; empty means FRR's automatic RT.
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:MaxLength=32
+	// +kubebuilder:validation:items:Pattern=`^([0-9]{1,10}|[0-9]{1,3}(\.[0-9]{1,3}){3}):[0-9]{1,10}$`
 	// +optional
 	ImportRTs []string `json:"importRTs,omitempty"`
 
 	// ExportRTs are route targets attached to routes exported from the VRF.
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:MaxLength=32
+	// +kubebuilder:validation:items:Pattern=`^([0-9]{1,10}|[0-9]{1,3}(\.[0-9]{1,3}){3}):[0-9]{1,10}$`
 	// +optional
 	ExportRTs []string `json:"exportRTs,omitempty"`
 }

@@ -23,6 +23,7 @@ type UnderlaySpec struct {
 	// (N+1)-th address.
 	// +kubebuilder:default="10.0.0.0/24"
 	// +kubebuilder:validation:MaxLength=43
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self)",message="routerIDCIDR must be a CIDR"
 	// +optional
 	RouterIDCIDR string `json:"routerIDCIDR,omitempty"`
 
@@ -65,6 +66,8 @@ type TunnelEndpoint struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=2
 	// +kubebuilder:validation:items:MaxLength=43
+	// +kubebuilder:validation:XValidation:rule="self.all(c, isCIDR(c))",message="every tunnelEndpoint cidr must be a CIDR"
+	// +kubebuilder:validation:XValidation:rule="self.filter(c, isCIDR(c) && cidr(c).ip().family() == 4).size() <= 1 && self.filter(c, isCIDR(c) && cidr(c).ip().family() == 6).size() <= 1",message="at most one IPv4 and one IPv6 cidr"
 	// +required
 	CIDRs []string `json:"cidrs"`
 }
@@ -88,6 +91,7 @@ type Neighbor struct {
 
 	// Address is the peer's IP address. Exactly one of address and interface.
 	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="address must be an IP address"
 	// +optional
 	Address string `json:"address,omitempty"`
 
@@ -104,13 +108,16 @@ type Neighbor struct {
 	Port *uint16 `json:"port,omitempty"`
 
 	// Password is the TCP MD5 password, in clear. Prefer passwordSecret.
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=80
+	// +kubebuilder:validation:Pattern=`^[$-&(-\[\]-_a-~]+$`
 	// +optional
 	Password string `json:"password,omitempty"`
 
 	// PasswordSecret names a Secret in the same namespace whose key
 	// "password" holds the TCP MD5 password.
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	// +optional
 	PasswordSecret string `json:"passwordSecret,omitempty"`
 
