@@ -1,0 +1,278 @@
+// Package controlplane runs a real etcd and kube-apiserver as local processes
+// for tests and for the simulator.
+//
+// It is a thin layer over controller-runtime's envtest: envtest already knows
+// the apiserver flags a bare control plane needs (service-account keys and
+// issuer, RBAC authorization, serving certificates, an admin user in
+// system:masters). This package adds what envtest leaves to the caller: finding
+// the binaries built by hack/build-k8s-assets.sh, keeping all state in one
+// directory, writing the admin kubeconfig to a chosen path, and waiting for
+// /readyz rather than only /healthz.
+//
+// Everything listens on 127.0.0.1 only. Processes inside other network
+// namespaces cannot reach it; they need a bridge such as a unix-socket proxy.
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// KubernetesVersion is the version hack/build-k8s-assets.sh builds and caches.
+const KubernetesVersion = "v1.37.2"
+
+const (
+	kubeAPIServerBinary = "kube-apiserver"
+	etcdBinary          = "etcd"
+	kubectlBinary       = "kubectl"
+)
+
+// buildHint ends every "assets missing" error: it is the one fix.
+const buildHint = "run hack/build-k8s-assets.sh (or `make k8s-assets`) and export KUBEBUILDER_ASSETS=$(hack/build-k8s-assets.sh)"
+
+// AssetsDir returns the directory holding kube-apiserver, etcd and kubectl:
+// $KUBEBUILDER_ASSETS when set, else the cache hack/build-k8s-assets.sh fills
+// (${PEROUTER_CACHE:-$HOME/.cache/perouter}/k8s/<version>). It fails, naming
+// the missing binary and how to build it, when a binary is absent.
+func AssetsDir() (string, error) {
+	dir, err := assetsDirFromEnv(os.Getenv)
+	if err != nil {
+		return "", err
+	}
+	return dir, checkAssets(dir)
+}
+
+func checkAssets(dir string) error {
+	for _, name := range []string{kubeAPIServerBinary, etcdBinary, kubectlBinary} {
+		path := filepath.Join(dir, name)
+		info, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("control plane binary %s: %w; %s", name, err, buildHint)
+		}
+		if info.IsDir() || info.Mode().Perm()&0o111 == 0 {
+			return fmt.Errorf("control plane binary %s is not an executable file; %s", path, buildHint)
+		}
+	}
+	return nil
+}
+
+// assetsDirFromEnv mirrors the cache path computed by hack/build-k8s-assets.sh.
+func assetsDirFromEnv(getenv func(string) string) (string, error) {
+	if dir := getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir, nil
+	}
+	cache := getenv("PEROUTER_CACHE")
+	if cache == "" {
+		home := getenv("HOME")
+		if home == "" {
+			return "", fmt.Errorf("neither KUBEBUILDER_ASSETS, PEROUTER_CACHE nor HOME is set; %s", buildHint)
+		}
+		cache = filepath.Join(home, ".cache", "perouter")
+	}
+	return filepath.Join(cache, "k8s", KubernetesVersion), nil
+}
+
+// Options configure Start. The zero value is usable.
+type Options struct {
+	// AssetsDir holds the binaries; empty means AssetsDir().
+	AssetsDir string
+	// KubeconfigPath is where the admin kubeconfig is written; empty means
+	// inside the state directory (see ControlPlane.KubeconfigPath).
+	KubeconfigPath string
+	// Logs receives the stdout and stderr of etcd and kube-apiserver; nil
+	// discards them. Prefer an *os.File: the processes then write to it
+	// directly; any other writer must be safe for concurrent use.
+	Logs io.Writer
+	// StartTimeout bounds each process start and the wait for /readyz;
+	// zero means 60s (generous: the CPU is often shared with compilers).
+	StartTimeout time.Duration
+	// StopTimeout is how long each process gets after SIGTERM before SIGKILL;
+	// zero means 20s.
+	StopTimeout time.Duration
+}
+
+// ControlPlane is a running etcd + kube-apiserver pair.
+type ControlPlane struct {
+	env            *envtest.Environment
+	stateDir       string
+	kubeconfigPath string
+	config         *rest.Config
+}
+
+// Start launches etcd and kube-apiserver on free loopback ports, with all
+// state in a fresh temporary directory, writes an admin kubeconfig, and
+// returns once /readyz answers ok. On error nothing is left running.
+func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
+	assets := opts.AssetsDir
+	if assets == "" {
+		var err error
+		if assets, err = AssetsDir(); err != nil {
+			return nil, err
+		}
+	} else if err := checkAssets(assets); err != nil {
+		return nil, err
+	}
+	startTimeout := opts.StartTimeout
+	if startTimeout == 0 {
+		startTimeout = 60 * time.Second
+	}
+	stopTimeout := opts.StopTimeout
+	if stopTimeout == 0 {
+		stopTimeout = 20 * time.Second
+	}
+
+	stateDir, err := os.MkdirTemp("", "perouter-controlplane-")
+	if err != nil {
+		return nil, fmt.Errorf("creating control plane state directory: %w", err)
+	}
+	cp := &ControlPlane{stateDir: stateDir, kubeconfigPath: opts.KubeconfigPath}
+	if cp.kubeconfigPath == "" {
+		cp.kubeconfigPath = filepath.Join(stateDir, "kubeconfig")
+	}
+
+	// Explicit directories (instead of envtest's own temp dirs) keep every
+	// byte of state under stateDir, so one RemoveAll cleans up and a
+	// long-running simulator has one place to look at.
+	apiServer := &envtest.APIServer{
+		Path:    filepath.Join(assets, kubeAPIServerBinary),
+		CertDir: filepath.Join(stateDir, "apiserver"),
+		Out:     opts.Logs,
+		Err:     opts.Logs,
+	}
+	etcd := &envtest.Etcd{
+		Path:    filepath.Join(assets, etcdBinary),
+		DataDir: filepath.Join(stateDir, "etcd"),
+		Out:     opts.Logs,
+		Err:     opts.Logs,
+	}
+	for _, dir := range []string{apiServer.CertDir, etcd.DataDir} {
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			_ = os.RemoveAll(stateDir)
+			return nil, fmt.Errorf("creating control plane state directory: %w", err)
+		}
+	}
+	cp.env = &envtest.Environment{
+		ControlPlane: envtest.ControlPlane{
+			APIServer:   apiServer,
+			Etcd:        etcd,
+			KubectlPath: filepath.Join(assets, kubectlBinary),
+		},
+		ControlPlaneStartTimeout: startTimeout,
+		ControlPlaneStopTimeout:  stopTimeout,
+	}
+
+	if err := cp.start(ctx, startTimeout); err != nil {
+		return nil, errors.Join(err, cp.Stop())
+	}
+	return cp, nil
+}
+
+func (c *ControlPlane) start(ctx context.Context, timeout time.Duration) error {
+	config, err := c.env.Start()
+	if err != nil {
+		return fmt.Errorf("starting etcd and kube-apiserver from %s: %w", filepath.Dir(c.env.ControlPlane.APIServer.Path), err)
+	}
+	c.config = config
+	if err := os.WriteFile(c.kubeconfigPath, c.env.KubeConfig, 0o600); err != nil {
+		return fmt.Errorf("writing kubeconfig: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return waitReady(ctx, config)
+}
+
+// waitReady polls /readyz: envtest only waits for /healthz and the default
+// namespace, while /readyz also covers post-start hooks such as RBAC
+// bootstrap policy, which the operator's service accounts depend on.
+func waitReady(ctx context.Context, config *rest.Config) error {
+	client, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		return fmt.Errorf("building client for %s: %w", config.Host, err)
+	}
+	ticker := time.NewTicker(100 * time.Millisecond)
+	defer ticker.Stop()
+	var lastErr error
+	for {
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if err == nil && strings.TrimSpace(string(body)) == "ok" {
+			return nil
+		}
+		lastErr = err
+		if lastErr == nil {
+			lastErr = fmt.Errorf("answered %q", body)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kube-apiserver %s/readyz not ok: %w (last: %w)", config.Host, ctx.Err(), lastErr)
+		case <-ticker.C:
+		}
+	}
+}
+
+// RESTConfig returns a fresh copy of the admin (system:masters) client config.
+func (c *ControlPlane) RESTConfig() *rest.Config {
+	return rest.CopyConfig(c.config)
+}
+
+// KubeconfigPath is the admin kubeconfig file (context "envtest").
+func (c *ControlPlane) KubeconfigPath() string { return c.kubeconfigPath }
+
+// KubectlPath is the kubectl built alongside the server.
+func (c *ControlPlane) KubectlPath() string { return c.env.ControlPlane.KubectlPath }
+
+// StateDir holds certificates and etcd data; Stop removes it.
+func (c *ControlPlane) StateDir() string { return c.stateDir }
+
+// APIServerURL is the https URL of kube-apiserver on loopback.
+func (c *ControlPlane) APIServerURL() *url.URL {
+	u, err := url.Parse(c.config.Host)
+	if err != nil {
+		// Host came from envtest, which formats it from a host:port.
+		panic(fmt.Sprintf("envtest produced an unparsable host %q: %v", c.config.Host, err))
+	}
+	return u
+}
+
+// Addresses are the host:port pairs the control plane listens on (kube-apiserver,
+// etcd clients, etcd peers) — what must be closed after Stop.
+func (c *ControlPlane) Addresses() []string {
+	var addrs []string
+	if c.config != nil {
+		addrs = append(addrs, c.APIServerURL().Host)
+	}
+	if etcd := c.env.ControlPlane.Etcd; etcd != nil && etcd.URL != nil {
+		addrs = append(addrs, etcd.URL.Host)
+	}
+	return addrs
+}
+
+// Stop terminates kube-apiserver and etcd (SIGTERM, then SIGKILL after
+// StopTimeout) and removes the state directory. A kubeconfig written outside
+// it (Options.KubeconfigPath) is removed too, as its credentials die with the
+// server. Safe to call more than once.
+func (c *ControlPlane) Stop() error {
+	var errs []error
+	if c.env != nil {
+		if err := c.env.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stopping etcd and kube-apiserver: %w", err))
+		}
+	}
+	if err := os.Remove(c.kubeconfigPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("removing kubeconfig: %w", err))
+	}
+	if err := os.RemoveAll(c.stateDir); err != nil {
+		errs = append(errs, fmt.Errorf("removing state directory: %w", err))
+	}
+	return errors.Join(errs...)
+}

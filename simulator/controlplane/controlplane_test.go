@@ -1,0 +1,274 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+func TestAssetsDirFromEnv(t *testing.T) {
+	tests := map[string]struct {
+		env     map[string]string
+		want    string
+		wantErr bool
+	}{
+		"KUBEBUILDER_ASSETS wins over the cache": {
+			env:  map[string]string{"KUBEBUILDER_ASSETS": "/opt/assets", "PEROUTER_CACHE": "/c", "HOME": "/h"},
+			want: "/opt/assets",
+		},
+		"PEROUTER_CACHE wins over HOME": {
+			env:  map[string]string{"PEROUTER_CACHE": "/c", "HOME": "/h"},
+			want: "/c/k8s/" + KubernetesVersion,
+		},
+		"HOME cache by default": {
+			env:  map[string]string{"HOME": "/h"},
+			want: "/h/.cache/perouter/k8s/" + KubernetesVersion,
+		},
+		"nothing set": {
+			env:     map[string]string{},
+			wantErr: true,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := assetsDirFromEnv(func(key string) string { return tc.env[key] })
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("error = %v, want error: %t", err, tc.wantErr)
+			}
+			if got != tc.want {
+				t.Errorf("assetsDirFromEnv() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestAssetsDirMissingBinariesTellsHowToBuild(t *testing.T) {
+	empty := t.TempDir()
+	t.Setenv("KUBEBUILDER_ASSETS", empty)
+
+	_, err := AssetsDir()
+	if err == nil {
+		t.Fatalf("AssetsDir() with empty %s: no error", empty)
+	}
+	for _, want := range []string{"kube-apiserver", "hack/build-k8s-assets.sh"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("AssetsDir() error %q does not mention %q", err, want)
+		}
+	}
+
+	_, err = Start(t.Context(), Options{AssetsDir: empty})
+	if err == nil || !strings.Contains(err.Error(), "hack/build-k8s-assets.sh") {
+		t.Errorf("Start() with empty assets dir: error %v, want one naming hack/build-k8s-assets.sh", err)
+	}
+}
+
+// Versions are pinned in three files; a bump that misses one would build (or
+// look for) the wrong binaries.
+func TestVersionPinsAgree(t *testing.T) {
+	read := func(path string) string {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join("..", "..", path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	script := read("hack/build-k8s-assets.sh")
+	find := func(file, text, pattern string) string {
+		t.Helper()
+		m := regexp.MustCompile(pattern).FindStringSubmatch(text)
+		if m == nil {
+			t.Fatalf("%s: no match for %s", file, pattern)
+		}
+		return m[1]
+	}
+	scriptEtcd := find("hack/build-k8s-assets.sh", script, `(?m)^readonly ETCD_VERSION=(\S+)`)
+
+	tests := map[string]struct {
+		got, want string
+	}{
+		"build script Kubernetes version": {
+			got:  find("hack/build-k8s-assets.sh", script, `(?m)^readonly KUBERNETES_VERSION=(\S+)$`),
+			want: KubernetesVersion,
+		},
+		"kubernetes wrapper module": {
+			got:  find("hack/k8s-assets/kubernetes/go.mod", read("hack/k8s-assets/kubernetes/go.mod"), `(?m)^(?:require)?\s+k8s\.io/kubernetes (v\S+)`),
+			want: KubernetesVersion,
+		},
+		"etcd wrapper module": {
+			got:  find("hack/k8s-assets/etcd/go.mod", read("hack/k8s-assets/etcd/go.mod"), `(?m)^(?:require)?\s+go\.etcd\.io/etcd/server/v3 (v\S+)`),
+			want: scriptEtcd,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if tc.got != tc.want {
+				t.Errorf("pinned %s, want %s", tc.got, tc.want)
+			}
+		})
+	}
+}
+
+func TestControlPlaneServesAndStopsCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and kube-apiserver (~5 s): not a -short test")
+	}
+	assets, err := AssetsDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	logs := processLogs(t)
+
+	began := time.Now()
+	cp, err := Start(t.Context(), Options{AssetsDir: assets, KubeconfigPath: kubeconfig, Logs: logs})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := cp.Stop(); err != nil {
+			t.Errorf("Stop (cleanup): %v", err)
+		}
+	})
+	t.Logf("start to /readyz ok: %v", time.Since(began))
+
+	// Go through the written file, not RESTConfig(): the simulator hands the
+	// file to other processes.
+	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatalf("loading kubeconfig %s: %v", kubeconfig, err)
+	}
+	client, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	version, err := client.Discovery().ServerVersion()
+	if err != nil {
+		t.Fatalf("server version: %v", err)
+	}
+	if version.GitVersion != KubernetesVersion {
+		t.Errorf("server reports %s, want %s (ldflags of hack/build-k8s-assets.sh)", version.GitVersion, KubernetesVersion)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	const namespace = "controlplane-test"
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating Namespace %s: %v", namespace, err)
+	}
+	wantData := map[string]string{"frr.conf": "router bgp 64514\n"}
+	if _, err := client.CoreV1().ConfigMaps(namespace).Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "settings", Namespace: namespace},
+		Data:       wantData,
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating ConfigMap %s/settings: %v", namespace, err)
+	}
+
+	gotNamespace, err := client.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("reading Namespace %s: %v", namespace, err)
+	}
+	if gotNamespace.Status.Phase != corev1.NamespaceActive {
+		t.Errorf("Namespace %s phase = %q, want %q", namespace, gotNamespace.Status.Phase, corev1.NamespaceActive)
+	}
+	gotConfigMap, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, "settings", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("reading ConfigMap %s/settings: %v", namespace, err)
+	}
+	if diff := cmp.Diff(wantData, gotConfigMap.Data); diff != "" {
+		t.Errorf("ConfigMap %s/settings data (-want +got):\n%s", namespace, diff)
+	}
+
+	// kubectl is part of the assets because the simulator and humans use it.
+	out, err := exec.CommandContext(ctx, cp.KubectlPath(), "--kubeconfig", kubeconfig,
+		"get", "configmap", "settings", "-n", namespace, "-o", "jsonpath={.data.frr\\.conf}").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl get configmap %s/settings: %v\n%s", namespace, err, out)
+	}
+	if diff := cmp.Diff(wantData["frr.conf"], string(out)); diff != "" {
+		t.Errorf("kubectl get configmap %s/settings .data.frr.conf (-want +got):\n%s", namespace, diff)
+	}
+
+	addresses := cp.Addresses()
+	if len(addresses) != 2 {
+		t.Fatalf("Addresses() = %v, want kube-apiserver and etcd", addresses)
+	}
+	for _, addr := range addresses {
+		if host, _, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.1" {
+			t.Errorf("listen address %s: want loopback 127.0.0.1", addr)
+		}
+		assertListening(t, addr)
+	}
+	stateDir := cp.StateDir()
+
+	began = time.Now()
+	if err := cp.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	t.Logf("stop: %v", time.Since(began))
+
+	for _, addr := range addresses {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+			t.Errorf("%s still accepts connections after Stop", addr)
+		} else if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("dialing %s after Stop: %v, want connection refused", addr, err)
+		}
+	}
+	for _, path := range []string{stateDir, kubeconfig} {
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still exists after Stop (stat: %v)", path, err)
+		}
+	}
+}
+
+func assertListening(t *testing.T, addr string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatalf("control plane address %s not listening while running: %v", addr, err)
+	}
+	conn.Close()
+}
+
+// processLogs collects etcd and kube-apiserver output in a file (a file, so
+// the children write to it directly and nothing writes after the test ends)
+// and prints its tail if the test failed.
+func processLogs(t *testing.T) *os.File {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "controlplane.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		defer f.Close()
+		if !t.Failed() {
+			return
+		}
+		out, err := os.ReadFile(f.Name())
+		if err != nil {
+			t.Logf("reading control plane log: %v", err)
+			return
+		}
+		lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+		lines = lines[max(0, len(lines)-80):]
+		t.Logf("last %d lines of etcd + kube-apiserver output:\n%s", len(lines), strings.Join(lines, "\n"))
+	})
+	return f
+}
