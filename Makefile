@@ -7,10 +7,11 @@ GO ?= go
 BIN := $(CURDIR)/bin
 export PEROUTER_CACHE ?= $(HOME)/.cache/perouter
 KERNEL ?= auto
+KERNELS ?= bookworm trixie
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: all build generate deps k8s-assets test test-unit test-envtest test-kernel lint fmt lab e2e e2e-kind perf clean help
+.PHONY: goldens all build generate deps k8s-assets test test-unit test-envtest test-kernel lint fmt lab e2e e2e-kind perf clean help
 
 all: build
 
@@ -32,6 +33,12 @@ build:
 generate:
 	$(GO) tool controller-gen object paths=./operator/api/...
 	$(GO) tool controller-gen crd paths=./operator/api/... output:crd:artifacts:config=operator/config/crd/bases
+	cp operator/config/crd/bases/*.yaml charts/perouter/crds/
+
+# Regenerate golden files after a template change; review the diff.
+goldens:
+	$(GO) test ./operator/frr -update
+	$(GO) test ./cmd/perouterctl/app -update
 
 k8s-assets:
 	@hack/build-k8s-assets.sh >/dev/null
@@ -53,8 +60,15 @@ test-envtest: deps k8s-assets
 		KUBEBUILDER_ASSETS=$$(hack/build-k8s-assets.sh) $(GO) test -count=1 -p 1 $(ENVTEST_PKGS); \
 	else echo "test-envtest: no envtest packages yet"; fi
 
+KERNEL_PKGS ?= ./operator/hostnet/...
+
+# Datapath tests on a kernel with VRF: natively when the running kernel has
+# it, else in a QEMU VM booting Debian's stock kernel. On a host without VRF,
+# `make test` proves the datapath on both bookworm (6.1) and trixie (6.12).
 test-kernel: deps
-	KERNEL=$(KERNEL) hack/test-kernel.sh
+	@if [ "$(KERNEL)" = auto ] && ! $(GO) run ./cmd/vmrun --has-vrf >/dev/null 2>&1; then \
+		for k in $(KERNELS); do echo "== test-kernel: $$k (VM lane)"; KERNEL=$$k hack/test-kernel.sh $(KERNEL_PKGS) || exit 1; done; \
+	else KERNEL=$(KERNEL) hack/test-kernel.sh $(KERNEL_PKGS); fi
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

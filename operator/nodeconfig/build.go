@@ -285,9 +285,11 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 				return nil, fmt.Errorf("node %s: %s spec.tunnelEndpoint.cidrs[%d]: %w", b.node.Name, ref, i, err)
 			}
 			out.VTEPs = append(out.VTEPs, vtep)
+			out.VTEPPools = append(out.VTEPPools, pool.Masked())
 		}
 		// IPv4 first, so VTEP order does not depend on the manifest.
 		slices.SortFunc(out.VTEPs, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+		slices.SortFunc(out.VTEPPools, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 	}
 	for i := range u.Spec.Neighbors {
 		n, err := b.neighbor(u, &u.Spec.Neighbors[i])

@@ -48,10 +48,11 @@ func ref(kind, name string) objects.Ref {
 
 var labUnderlay = func(index int, vtep, routerID string) *Underlay {
 	return &Underlay{
-		Source:   ref("Underlay", "underlay"),
-		ASN:      64514,
-		RouterID: netip.MustParseAddr(routerID),
-		VTEPs:    []netip.Prefix{pfx(vtep)},
+		Source:    ref("Underlay", "underlay"),
+		ASN:       64514,
+		RouterID:  netip.MustParseAddr(routerID),
+		VTEPs:     []netip.Prefix{pfx(vtep)},
+		VTEPPools: []netip.Prefix{pfx("100.65.0.0/24")},
 		Neighbors: []Neighbor{
 			{Address: netip.MustParseAddr("192.168.11.1"), ASN: 64512},
 			{Address: netip.MustParseAddr("192.168.12.1"), ASN: 64513},
@@ -129,10 +130,11 @@ func TestBuildExamples(t *testing.T) {
 			want: Config{
 				NodeName: "n", NodeIndex: 2,
 				Underlay: &Underlay{
-					Source:   ref("Underlay", "secured"),
-					ASN:      64514,
-					RouterID: netip.MustParseAddr("10.1.0.3"),
-					VTEPs:    []netip.Prefix{pfx("100.65.0.2/32"), pfx("fd00:65::2/128")},
+					Source:    ref("Underlay", "secured"),
+					ASN:       64514,
+					RouterID:  netip.MustParseAddr("10.1.0.3"),
+					VTEPs:     []netip.Prefix{pfx("100.65.0.2/32"), pfx("fd00:65::2/128")},
+					VTEPPools: []netip.Prefix{pfx("100.65.0.0/24"), pfx("fd00:65::/64")},
 					Neighbors: []Neighbor{
 						{Address: netip.MustParseAddr("192.168.11.1"), ASN: 64512, Password: "s3cr3t-Pass", HoldTime: u32(9), Keepalive: u32(3)},
 						{Interface: "eth2", Type: "internal", BFD: &BFD{ReceiveInterval: u32(300), TransmitInterval: u32(300), DetectMultiplier: u32(3)}},

@@ -1,0 +1,241 @@
+package frr
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/perouter/perouter/operator/nodeconfig"
+	"github.com/perouter/perouter/operator/objects"
+)
+
+// The golden cases. The inputs are built here rather than through
+// nodeconfig.Build so that a change in addressing or selection cannot hide a
+// rendering change (and vice versa). Addresses follow the reference e2e
+// fabric (NOTES.md §2): node index 1, ASN 64514, leaves 64512, host 64515.
+
+func u32(v uint32) *uint32 { return &v }
+
+func ref(kind, name string) objects.Ref {
+	return objects.Ref{Kind: kind, Namespace: "perouter-system", Name: name}
+}
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+func addr(s string) netip.Addr  { return netip.MustParseAddr(s) }
+
+func underlay(neighbors ...nodeconfig.Neighbor) *nodeconfig.Underlay {
+	if len(neighbors) == 0 {
+		neighbors = []nodeconfig.Neighbor{{Address: addr("192.168.11.2"), ASN: 64512}}
+	}
+	return &nodeconfig.Underlay{
+		Source:    ref("Underlay", "underlay"),
+		ASN:       64514,
+		RouterID:  addr("10.0.0.2"),
+		VTEPs:     []netip.Prefix{pfx("100.65.0.1/32")},
+		VTEPPools: []netip.Prefix{pfx("100.65.0.0/24")},
+		Neighbors: neighbors,
+	}
+}
+
+func hostV4(cidrRouter, cidrHost string) nodeconfig.HostSession {
+	return nodeconfig.HostSession{ASN: 64514, HostASN: 64515, RouterIPv4: pfx(cidrRouter), HostIPv4: pfx(cidrHost)}
+}
+
+func red() nodeconfig.L3VNI {
+	hs := hostV4("192.169.10.1/24", "192.169.10.3/24")
+	return nodeconfig.L3VNI{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, HostSession: &hs}
+}
+
+func blue() nodeconfig.L3VNI {
+	hs := hostV4("192.169.11.1/24", "192.169.11.3/24")
+	return nodeconfig.L3VNI{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, HostSession: &hs}
+}
+
+func node(u *nodeconfig.Underlay, l3 ...nodeconfig.L3VNI) nodeconfig.Config {
+	return nodeconfig.Config{NodeName: "worker-1", NodeIndex: 1, Underlay: u, L3VNIs: l3}
+}
+
+func with(c nodeconfig.Config, f func(*nodeconfig.Config)) nodeconfig.Config {
+	f(&c)
+	return c
+}
+
+func manyVNIs(n int) []nodeconfig.L3VNI {
+	out := make([]nodeconfig.L3VNI, 0, n)
+	for i := range n {
+		// 10.<hi>.<lo>.0/24 keeps the localCIDRs apart for any n below 65536.
+		base := netip.AddrFrom4([4]byte{10, byte(100 + i/256), byte(i % 256), 0})
+		hs := nodeconfig.HostSession{
+			ASN: 64514, HostASN: 64515,
+			RouterIPv4: netip.PrefixFrom(base.Next(), 24),
+			HostIPv4:   netip.PrefixFrom(base.Next().Next().Next(), 24),
+		}
+		out = append(out, nodeconfig.L3VNI{
+			Source:      ref("L3VNI", fmt.Sprintf("vrf%d", i)),
+			VRF:         fmt.Sprintf("vrf%d", i),
+			VNI:         uint32(1000 + i),
+			VXLANPort:   4789,
+			HostSession: &hs,
+		})
+	}
+	return out
+}
+
+var cases = map[string]nodeconfig.Config{
+	"basic": node(underlay(), red()),
+
+	"dual_stack": node(underlay(), with(node(nil, red()), func(c *nodeconfig.Config) {
+		hs := *c.L3VNIs[0].HostSession
+		hs.RouterIPv6, hs.HostIPv6 = pfx("2001:db8:10::1/64"), pfx("2001:db8:10::3/64")
+		c.L3VNIs[0].HostSession = &hs
+	}).L3VNIs...),
+
+	"ipv6_only_host_session": node(underlay(), nodeconfig.L3VNI{
+		Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789,
+		HostSession: &nodeconfig.HostSession{ASN: 64514, HostASN: 64515, RouterIPv6: pfx("2001:db8:10::1/64"), HostIPv6: pfx("2001:db8:10::3/64")},
+	}),
+
+	"two_vrfs": node(underlay(), red(), blue()),
+
+	// The model is documented as sorted; the renderer sorts anyway.
+	"two_vrfs_unsorted_input": node(underlay(), blue(), red()),
+
+	"l3vni_without_host_session": node(underlay(), nodeconfig.L3VNI{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789}),
+
+	"l3vni_host_session_own_asn": node(underlay(), with(node(nil, red()), func(c *nodeconfig.Config) {
+		hs := *c.L3VNIs[0].HostSession
+		hs.ASN = 64600
+		c.L3VNIs[0].HostSession = &hs
+	}).L3VNIs...),
+
+	"host_internal": node(underlay(), with(node(nil, red()), func(c *nodeconfig.Config) {
+		hs := *c.L3VNIs[0].HostSession
+		hs.HostASN, hs.HostType = 0, "internal"
+		c.L3VNIs[0].HostSession = &hs
+	}).L3VNIs...),
+
+	"host_external": node(underlay(), with(node(nil, red()), func(c *nodeconfig.Config) {
+		hs := *c.L3VNIs[0].HostSession
+		hs.HostASN, hs.HostType = 0, "external"
+		c.L3VNIs[0].HostSession = &hs
+	}).L3VNIs...),
+
+	"custom_rts": node(underlay(), with(node(nil, red()), func(c *nodeconfig.Config) {
+		c.L3VNIs[0].ImportRTs = []string{"64514:100", "10.0.0.1:100"}
+		c.L3VNIs[0].ExportRTs = []string{"64514:100"}
+	}).L3VNIs...),
+
+	"l2vni_routed": with(node(underlay(), red()), func(c *nodeconfig.Config) {
+		c.L2VNIs = []nodeconfig.L2VNI{{
+			Source: ref("L2VNI", "red-l2"), VNI: 300, VXLANPort: 4789, VRF: "red",
+			GatewayIPs: []netip.Prefix{pfx("192.170.1.1/24"), pfx("2001:db8:170::1/64")},
+			HostBridge: nodeconfig.HostBridge{Name: "br-hs-300", Managed: true},
+		}}
+	}),
+
+	"l2vni_bridged": with(node(underlay()), func(c *nodeconfig.Config) {
+		c.L2VNIs = []nodeconfig.L2VNI{{
+			Source: ref("L2VNI", "l2only"), VNI: 300, VXLANPort: 4789,
+			HostBridge: nodeconfig.HostBridge{Name: "br-hs-300", Managed: true},
+		}}
+	}),
+
+	"l2vni_external_bridge": with(node(underlay()), func(c *nodeconfig.Config) {
+		c.L2VNIs = []nodeconfig.L2VNI{{
+			Source: ref("L2VNI", "l2ext"), VNI: 301, VXLANPort: 4789,
+			HostBridge: nodeconfig.HostBridge{Name: "br-ext"},
+		}}
+	}),
+
+	// A routed L2VNI in a VRF without host session still needs the gateway
+	// subnet redistributed.
+	"l2vni_routed_vrf_without_session": with(node(underlay(), nodeconfig.L3VNI{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789}), func(c *nodeconfig.Config) {
+		c.L2VNIs = []nodeconfig.L2VNI{{
+			Source: ref("L2VNI", "red-l2"), VNI: 300, VXLANPort: 4789, VRF: "red",
+			GatewayIPs: []netip.Prefix{pfx("192.170.1.1/24")},
+			HostBridge: nodeconfig.HostBridge{Name: "br-hs-300", Managed: true},
+		}}
+	}),
+
+	"passthrough": with(node(underlay()), func(c *nodeconfig.Config) {
+		c.Passthrough = &nodeconfig.Passthrough{Source: ref("L3Passthrough", "pt"), HostSession: nodeconfig.HostSession{
+			ASN: 64514, HostASN: 64515, RouterIPv4: pfx("192.169.20.1/24"), HostIPv4: pfx("192.169.20.3/24"),
+		}}
+	}),
+
+	"passthrough_dual_stack": with(node(underlay(
+		nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64512},
+		nodeconfig.Neighbor{Address: addr("2001:db8:11::2"), ASN: 64512},
+	)), func(c *nodeconfig.Config) {
+		c.Underlay.VTEPs = append(c.Underlay.VTEPs, pfx("fd00:65::1/128"))
+		c.Underlay.VTEPPools = append(c.Underlay.VTEPPools, pfx("fd00:65::/64"))
+		c.Passthrough = &nodeconfig.Passthrough{Source: ref("L3Passthrough", "pt"), HostSession: nodeconfig.HostSession{
+			ASN: 64514, HostASN: 64515,
+			RouterIPv4: pfx("192.169.20.1/24"), HostIPv4: pfx("192.169.20.3/24"),
+			RouterIPv6: pfx("2001:db8:20::1/64"), HostIPv6: pfx("2001:db8:20::3/64"),
+		}}
+	}),
+
+	"bfd": node(underlay(
+		nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64512, BFD: &nodeconfig.BFD{ReceiveInterval: u32(300), TransmitInterval: u32(300), DetectMultiplier: u32(3)}},
+		nodeconfig.Neighbor{Address: addr("192.168.12.2"), ASN: 64513, BFD: &nodeconfig.BFD{ReceiveInterval: u32(300), TransmitInterval: u32(300), DetectMultiplier: u32(3)}},
+		nodeconfig.Neighbor{Address: addr("192.168.13.2"), ASN: 64516, BFD: &nodeconfig.BFD{DetectMultiplier: u32(5)}},
+		nodeconfig.Neighbor{Address: addr("192.168.14.2"), ASN: 64517, BFD: &nodeconfig.BFD{}},
+	), red()),
+
+	"unnumbered": node(underlay(
+		nodeconfig.Neighbor{Interface: "eth1", Type: "external"},
+		nodeconfig.Neighbor{Interface: "eth2", ASN: 64513},
+	), red()),
+
+	"password": node(underlay(nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64512, Password: "s3cr3t$pass"}), red()),
+
+	"multihop": node(underlay(nodeconfig.Neighbor{Address: addr("172.30.0.1"), ASN: 64612, EBGPMultiHop: true}), red()),
+
+	"timers": node(underlay(nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64512, HoldTime: u32(30), Keepalive: u32(10), ConnectTime: u32(5)}), red()),
+
+	"timers_keepalive_off": node(underlay(nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64512, HoldTime: u32(0), Keepalive: u32(0)}), red()),
+
+	"port": node(underlay(nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64512, Port: 1179}), red()),
+
+	"neighbor_type_external": node(underlay(nodeconfig.Neighbor{Address: addr("192.168.11.2"), Type: "external"}), red()),
+
+	"neighbor_ibgp": node(underlay(
+		nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64514},
+		nodeconfig.Neighbor{Address: addr("192.168.12.2"), Type: "internal"},
+	), red()),
+
+	"no_vnis": node(underlay()),
+
+	"no_underlay": node(nil),
+
+	"no_vtep": with(node(underlay()), func(c *nodeconfig.Config) { c.Underlay.VTEPs, c.Underlay.VTEPPools = nil, nil }),
+
+	"vtep_ipv6": with(node(underlay(nodeconfig.Neighbor{Address: addr("2001:db8:11::2"), ASN: 64512}), red()), func(c *nodeconfig.Config) {
+		c.Underlay.VTEPs = []netip.Prefix{pfx("fd00:65::1/128")}
+		c.Underlay.VTEPPools = []netip.Prefix{pfx("fd00:65::/64")}
+	}),
+
+	"dual_vtep": with(node(underlay(
+		nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64512},
+		nodeconfig.Neighbor{Address: addr("2001:db8:11::2"), ASN: 64512},
+	), red()), func(c *nodeconfig.Config) {
+		c.Underlay.VTEPs = append(c.Underlay.VTEPs, pfx("fd00:65::1/128"))
+	}),
+
+	"vnis_100": node(underlay(), manyVNIs(100)...),
+
+	"mixed": with(node(underlay(
+		nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64512, BFD: &nodeconfig.BFD{ReceiveInterval: u32(100), TransmitInterval: u32(100)}},
+		nodeconfig.Neighbor{Interface: "eth2", Type: "external", Password: "pw1"},
+	), red(), blue()), func(c *nodeconfig.Config) {
+		c.L3VNIs[1].ImportRTs = []string{"64514:200"}
+		c.L3VNIs[1].ExportRTs = []string{"64514:200"}
+		c.L2VNIs = []nodeconfig.L2VNI{
+			{Source: ref("L2VNI", "red-l2"), VNI: 300, VXLANPort: 4789, VRF: "red", GatewayIPs: []netip.Prefix{pfx("192.170.1.1/24")}, HostBridge: nodeconfig.HostBridge{Name: "br-hs-300", Managed: true}},
+			{Source: ref("L2VNI", "plain"), VNI: 301, VXLANPort: 4789, HostBridge: nodeconfig.HostBridge{Name: "br-ext"}},
+		}
+		c.Passthrough = &nodeconfig.Passthrough{Source: ref("L3Passthrough", "pt"), HostSession: nodeconfig.HostSession{
+			ASN: 64514, HostType: "external", RouterIPv4: pfx("192.169.20.1/24"), HostIPv4: pfx("192.169.20.3/24"),
+		}}
+	}),
+}

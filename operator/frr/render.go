@@ -1,0 +1,677 @@
+// Package frr turns one node's model (nodeconfig.Config) into the text of
+// its FRR configuration. The text comes from small embedded templates that
+// are parsed once; everything the templates print is computed here first,
+// so the templates hold no logic beyond loops and presence checks and the
+// output is a pure function of the model.
+package frr
+
+import (
+	"bytes"
+	"cmp"
+	"embed"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/perouter/perouter/operator/nodeconfig"
+	"github.com/perouter/perouter/operator/objects"
+)
+
+//go:embed templates/*.tmpl
+var templateFiles embed.FS
+
+// templates is parsed once: parsing costs far more than executing, and a
+// broken template must fail every test, not the first render in production.
+var templates = template.Must(template.New("").ParseFS(templateFiles, "templates/*.tmpl"))
+
+// Names built in Go; the fixed policy names (PEROUTER-FABRIC-IN, ...) are
+// written out in templates/policy.tmpl and docs/frr.md.
+const (
+	passthroughPolicy  = "PEROUTER-PASSTHROUGH-HOST"
+	vrfPolicyPrefix    = "PEROUTER-VRF-"
+	bfdProfilePrefix   = "PEROUTER-BFD"
+	typeExternal       = "external"
+	typeInternal       = "internal"
+	maxPasswordLen     = 80 // TCP_MD5SIG_MAXKEYLEN
+	largeCommunityData = "1:1"
+)
+
+// Render returns the FRR configuration for c. The same model always gives
+// the same text. It fails when the model is inconsistent or a string field
+// could change the structure of the config (the validate package rejects
+// such values earlier; this is the last line of defence).
+func Render(c nodeconfig.Config) (string, error) {
+	v, err := buildView(c)
+	if err != nil {
+		return "", err
+	}
+	vrfs, err := vrfPatternsFor(v.VRFs)
+	if err != nil {
+		return "", fmt.Errorf("frr: node %s: %w", c.NodeName, err)
+	}
+	return renderView(v, vrfs)
+}
+
+func renderView(v *view, vrfs renderedVRFs) (string, error) {
+	var err error
+	var b bytes.Buffer
+	b.Grow(1024 + 1024*len(v.VRFs))
+	section := func(name string) {
+		if err == nil {
+			err = templates.ExecuteTemplate(&b, name, v)
+		}
+	}
+	section("header")
+	vrfs.write(&b, func(p *vrfPatterns) pattern { return p.stanza })
+	section("l2vnis")
+	section("bfd")
+	if v.Underlay != nil {
+		section("policylists")
+		vrfs.write(&b, func(p *vrfPatterns) pattern { return p.prefixLists })
+		section("policyroutemaps")
+		section("underlay")
+		vrfs.write(&b, func(p *vrfPatterns) pattern { return p.bgp })
+	}
+	if err != nil {
+		return "", fmt.Errorf("frr: node %s: %w", v.Hostname, err)
+	}
+	b.WriteByte('\n')
+	return b.String(), nil
+}
+
+// renderedVRFs is every VRF's patterns and values, ready to print.
+type renderedVRFs struct {
+	patterns []*vrfPatterns
+	values   [][]string
+}
+
+// vrfPatternsFor prepares the VRF parts of the config. The text of a VRF
+// depends on that VRF alone, and VRFs of the same shape (which optional
+// parts they have) differ only in the values printed, so the templates run
+// once per shape (see shape.go) and each VRF costs a few string copies.
+func vrfPatternsFor(vrfs []vrfView) (renderedVRFs, error) {
+	r := renderedVRFs{patterns: make([]*vrfPatterns, len(vrfs)), values: make([][]string, len(vrfs))}
+	for i := range vrfs {
+		v := &vrfs[i]
+		key := v.shape(&r.values[i])
+		p, err := vrfShapes.get(key, v)
+		if err != nil {
+			return r, fmt.Errorf("vrf %s: %w", v.VRF, err)
+		}
+		r.patterns[i] = p
+	}
+	return r, nil
+}
+
+func (r renderedVRFs) write(b *bytes.Buffer, part func(*vrfPatterns) pattern) {
+	for i, p := range r.patterns {
+		part(p).writeTo(b, r.values[i])
+	}
+}
+
+// executeVRF runs the per-VRF templates for one VRF.
+func executeVRF(v *vrfView) (vrfText, error) {
+	var b bytes.Buffer
+	exec := func(name string, data any) (string, error) {
+		b.Reset()
+		err := templates.ExecuteTemplate(&b, name, data)
+		return b.String(), err
+	}
+	var t vrfText
+	var err, e error
+	t.Stanza, e = exec("vrf", v)
+	err = errors.Join(err, e)
+	t.BGP, e = exec("vrfbgp", v)
+	err = errors.Join(err, e)
+	if v.Session != nil {
+		t.PrefixLists, e = exec("hostprefixlists", v.Session)
+		err = errors.Join(err, e)
+	}
+	return t, err
+}
+
+// view is the model rewritten into exactly what the templates print.
+type view struct {
+	Hostname    string
+	VRFs        []vrfView
+	L2VNIs      []l2View
+	BFDProfiles []bfdProfile
+	Underlay    *underlayView
+	Passthrough *sessionView
+	// FromHost is the large community put on passthrough host routes so
+	// that PEROUTER-FABRIC-OUT can pass exactly those to the fabric.
+	FromHost string
+	VTEP4    string
+	VTEP6    string
+	// HostSessions is set when any host session exists: they share the
+	// outbound route-map PEROUTER-HOST-OUT.
+	HostSessions bool
+}
+
+type underlayView struct {
+	ASN       uint32
+	RouterID  string
+	Neighbors []neighborView
+	IPv4      bool
+	IPv6      bool
+	EVPN      bool
+}
+
+type neighborView struct {
+	// ID is how FRR names the peer: its address or its interface.
+	ID           string
+	Interface    bool
+	RemoteAS     string
+	Internal     bool
+	Port         uint16
+	Password     string
+	Timers       string
+	ConnectTime  string
+	EBGPMultiHop bool
+	BFD          bool
+	BFDProfile   string
+	IPv4         bool
+	IPv6         bool
+}
+
+type bfdProfile struct {
+	Name             string
+	ReceiveInterval  string
+	TransmitInterval string
+	DetectMultiplier string
+}
+
+type vrfView struct {
+	Source    string
+	VRF       string
+	VNI       string
+	ASN       string
+	RouterID  string
+	ImportRTs []string
+	ExportRTs []string
+	// Connected4/6 redistribute the VRF's connected subnets (host session
+	// link, L2 gateways) so that other PEs learn them as type-5 routes.
+	Connected4 bool
+	Connected6 bool
+	Session    *sessionView
+}
+
+type vrfText struct {
+	Stanza, PrefixLists, BGP string
+}
+
+type l2View struct {
+	Source string
+	VNI    uint32
+	VRF    string
+	Bridge string
+}
+
+// sessionView is one BGP session with the host, in a VRF or (passthrough)
+// in the default VRF.
+type sessionView struct {
+	Policy string
+	// Tag is the large community put on accepted routes (passthrough only).
+	Tag    string
+	V4, V6 *familyView
+}
+
+// familyView is the host session's neighbour of one address family.
+type familyView struct {
+	ID       string
+	RemoteAS string
+	Policy   string
+	// In is the inbound filter: the session's prefix-list, or (passthrough)
+	// the route-map that also tags the routes.
+	In          string
+	NextHopSelf bool
+	// Rules are prefix-list entries without the "ip prefix-list NAME"
+	// head, e.g. "seq 10 permit 192.169.10.3/32".
+	Rules []string
+}
+
+func buildView(c nodeconfig.Config) (*view, error) {
+	if !isHostname(c.NodeName) {
+		return nil, fmt.Errorf("frr: node %q: the node name is not a valid hostname", c.NodeName)
+	}
+	v := &view{Hostname: c.NodeName}
+	u := c.Underlay
+	if u == nil {
+		if len(c.L3VNIs) > 0 || len(c.L2VNIs) > 0 || c.Passthrough != nil {
+			return nil, fmt.Errorf("frr: node %s: L3VNIs, L2VNIs or an L3Passthrough without an Underlay", c.NodeName)
+		}
+		return v, nil
+	}
+	if u.ASN == 0 {
+		return nil, fieldError(u.Source, "spec.asn", "must not be 0")
+	}
+	if !u.RouterID.Is4() {
+		return nil, fieldError(u.Source, "spec.routerIDCIDR", "router ID "+u.RouterID.String()+" is not an IPv4 address")
+	}
+	vtep4, has4 := u.VTEP4()
+	vtep6, has6 := u.VTEP6()
+	if has4 {
+		v.VTEP4 = vtep4.Masked().String()
+	}
+	if has6 {
+		v.VTEP6 = vtep6.Masked().String()
+	}
+	uv := &underlayView{
+		ASN:      u.ASN,
+		RouterID: u.RouterID.String(),
+		EVPN:     has4 || has6,
+	}
+	v.Underlay = uv
+
+	if c.Passthrough != nil {
+		v.FromHost = strconv.FormatUint(uint64(u.ASN), 10) + ":" + largeCommunityData
+		s, err := hostSession(c.Passthrough.Source, c.Passthrough.HostSession, passthroughPolicy, v.FromHost, passthroughDenied(u))
+		if err != nil {
+			return nil, err
+		}
+		v.Passthrough = s
+		v.HostSessions = true
+	}
+
+	neighbors := sortedBy(u.Neighbors, func(n nodeconfig.Neighbor) string { return neighborID(n) })
+	profiles := map[string]bfdProfile{}
+	anyV4, anyV6, anyIface := false, false, false
+	for _, n := range neighbors {
+		nv, err := neighbor(u, n, profiles)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case nv.Interface:
+			anyIface = true
+		case n.Address.Is4():
+			anyV4 = true
+		default:
+			anyV6 = true
+		}
+		uv.Neighbors = append(uv.Neighbors, nv)
+	}
+	uv.IPv4 = has4 || anyV4 || anyIface || (v.Passthrough != nil && v.Passthrough.V4 != nil)
+	uv.IPv6 = has6 || anyV6 || (v.Passthrough != nil && v.Passthrough.V6 != nil)
+	for i := range uv.Neighbors {
+		n := &uv.Neighbors[i]
+		n.IPv4 = uv.IPv4 && (n.Interface || neighbors[i].Address.Is4())
+		n.IPv6 = uv.IPv6 && (n.Interface || neighbors[i].Address.Is6())
+	}
+	for _, name := range slicesSortedKeys(profiles) {
+		v.BFDProfiles = append(v.BFDProfiles, profiles[name])
+	}
+
+	routedFamilies := map[string][2]bool{}
+	for _, l2 := range sortedBy(c.L2VNIs, func(l nodeconfig.L2VNI) uint32 { return l.VNI }) {
+		if l2.VRF != "" && !isVRFName(l2.VRF) {
+			return nil, fieldError(l2.Source, "spec.routingDomain.l3vni.name", "VRF "+strconv.Quote(l2.VRF)+" is not a valid VRF name")
+		}
+		if l2.HostBridge.Name != "" && !isInterfaceName(l2.HostBridge.Name) {
+			return nil, fieldError(l2.Source, "spec.hostMaster.linuxBridge.name", strconv.Quote(l2.HostBridge.Name)+" is not a valid interface name")
+		}
+		if !isObjectName(l2.Source) {
+			return nil, fieldError(l2.Source, "metadata.name", "not a valid object name")
+		}
+		v.L2VNIs = append(v.L2VNIs, l2View{Source: l2.Source.Namespace + "/" + l2.Source.Name, VNI: l2.VNI, VRF: l2.VRF, Bridge: l2.HostBridge.Name})
+		if l2.VRF != "" {
+			f := routedFamilies[l2.VRF]
+			for _, gw := range l2.GatewayIPs {
+				if gw.Addr().Is4() {
+					f[0] = true
+				} else {
+					f[1] = true
+				}
+			}
+			routedFamilies[l2.VRF] = f
+		}
+	}
+
+	for _, l3 := range sortedBy(c.L3VNIs, func(l nodeconfig.L3VNI) uint32 { return l.VNI }) {
+		if !isVRFName(l3.VRF) {
+			return nil, fieldError(l3.Source, "spec.vrf", strconv.Quote(l3.VRF)+" is not a valid VRF name")
+		}
+		if !isObjectName(l3.Source) {
+			return nil, fieldError(l3.Source, "metadata.name", "not a valid object name")
+		}
+		if l3.VNI == 0 || l3.VNI > 1<<24-1 {
+			return nil, fieldError(l3.Source, "spec.vni", "must be in 1..16777215")
+		}
+		for _, rt := range slices.Concat(l3.ImportRTs, l3.ExportRTs) {
+			if !isRouteTarget(rt) {
+				return nil, fieldError(l3.Source, "spec.importRTs/exportRTs", strconv.Quote(rt)+" is not ASN:NN or A.B.C.D:NN")
+			}
+		}
+		f := routedFamilies[l3.VRF]
+		vv := vrfView{
+			Source:     l3.Source.Namespace + "/" + l3.Source.Name,
+			VRF:        l3.VRF,
+			VNI:        strconv.FormatUint(uint64(l3.VNI), 10),
+			ASN:        strconv.FormatUint(uint64(u.ASN), 10),
+			RouterID:   uv.RouterID,
+			ImportRTs:  l3.ImportRTs,
+			ExportRTs:  l3.ExportRTs,
+			Connected4: f[0],
+			Connected6: f[1],
+		}
+		if hs := l3.HostSession; hs != nil {
+			if hs.ASN != 0 {
+				vv.ASN = strconv.FormatUint(uint64(hs.ASN), 10)
+			}
+			s, err := hostSession(l3.Source, *hs, vrfPolicyPrefix+l3.VRF+"-HOST", "", nil)
+			if err != nil {
+				return nil, err
+			}
+			v.HostSessions = true
+			vv.Session = s
+			vv.Connected4 = vv.Connected4 || s.V4 != nil
+			vv.Connected6 = vv.Connected6 || s.V6 != nil
+		}
+		v.VRFs = append(v.VRFs, vv)
+	}
+	return v, nil
+}
+
+func neighbor(u *nodeconfig.Underlay, n nodeconfig.Neighbor, profiles map[string]bfdProfile) (neighborView, error) {
+	nv := neighborView{ID: neighborID(n), Port: n.Port, EBGPMultiHop: n.EBGPMultiHop}
+	switch {
+	case n.Interface != "" && n.Address.IsValid():
+		return nv, fieldError(u.Source, "spec.neighbors", "neighbour "+nv.ID+" has both an address and an interface")
+	case n.Interface != "":
+		if !isInterfaceName(n.Interface) {
+			return nv, fieldError(u.Source, "spec.neighbors.interface", strconv.Quote(n.Interface)+" is not a valid interface name")
+		}
+		nv.Interface = true
+	case !n.Address.IsValid():
+		return nv, fieldError(u.Source, "spec.neighbors", "a neighbour has neither an address nor an interface")
+	}
+	remoteAS, internal, err := remoteAS(u.ASN, n.ASN, n.Type)
+	if err != nil {
+		return nv, fieldError(u.Source, "spec.neighbors["+nv.ID+"]", err.Error())
+	}
+	nv.RemoteAS, nv.Internal = remoteAS, internal
+	if n.Password != "" {
+		if !isPassword(n.Password) {
+			return nv, fieldError(u.Source, "spec.neighbors["+nv.ID+"].password", "must be 1..80 printable ASCII characters without whitespace, ! # quotes, backslash or backtick")
+		}
+		nv.Password = n.Password
+	}
+	if (n.HoldTime == nil) != (n.Keepalive == nil) {
+		return nv, fieldError(u.Source, "spec.neighbors["+nv.ID+"]", "holdTimeSeconds and keepaliveTimeSeconds must be set together")
+	}
+	if n.HoldTime != nil {
+		nv.Timers = strconv.FormatUint(uint64(*n.Keepalive), 10) + " " + strconv.FormatUint(uint64(*n.HoldTime), 10)
+	}
+	if n.ConnectTime != nil {
+		nv.ConnectTime = strconv.FormatUint(uint64(*n.ConnectTime), 10)
+	}
+	if n.BFD != nil {
+		nv.BFD = true
+		if p, ok := profileFor(*n.BFD); ok {
+			profiles[p.Name] = p
+			nv.BFDProfile = p.Name
+		}
+	}
+	return nv, nil
+}
+
+// profileFor names a BFD profile after its values, so neighbours with the
+// same settings share one profile and the name changes with the values.
+func profileFor(b nodeconfig.BFD) (bfdProfile, bool) {
+	p := bfdProfile{Name: bfdProfilePrefix}
+	if b.ReceiveInterval != nil {
+		p.ReceiveInterval = strconv.FormatUint(uint64(*b.ReceiveInterval), 10)
+		p.Name += "-rx" + p.ReceiveInterval
+	}
+	if b.TransmitInterval != nil {
+		p.TransmitInterval = strconv.FormatUint(uint64(*b.TransmitInterval), 10)
+		p.Name += "-tx" + p.TransmitInterval
+	}
+	if b.DetectMultiplier != nil {
+		p.DetectMultiplier = strconv.FormatUint(uint64(*b.DetectMultiplier), 10)
+		p.Name += "-mult" + p.DetectMultiplier
+	}
+	return p, p.Name != bfdProfilePrefix
+}
+
+func remoteAS(local, asn uint32, typ string) (string, bool, error) {
+	switch {
+	case asn != 0 && typ != "":
+		return "", false, fmt.Errorf("both an ASN and type %q are set", typ)
+	case asn != 0:
+		return strconv.FormatUint(uint64(asn), 10), asn == local, nil
+	case typ == typeExternal:
+		return typ, false, nil
+	case typ == typeInternal:
+		return typ, true, nil
+	default:
+		return "", false, fmt.Errorf("type %q is neither %s nor %s and no ASN is set", typ, typeExternal, typeInternal)
+	}
+}
+
+// hostSession builds the session with a host and the list of prefixes the
+// host may announce: anything of the session's family except addresses of
+// localCIDR other than the host's own (they belong to the router and to the
+// other nodes' hosts) and except the extra denied prefixes.
+func hostSession(src objects.Ref, hs nodeconfig.HostSession, policy, tag string, denied []netip.Prefix) (*sessionView, error) {
+	remote, internal, err := remoteAS(hs.ASN, hs.HostASN, hs.HostType)
+	if err != nil {
+		return nil, fieldError(src, "spec.hostSession", err.Error())
+	}
+	s := &sessionView{Policy: policy, Tag: tag}
+	family := func(host netip.Prefix, suffix string) *familyView {
+		in := "prefix-list " + policy + "-IN" + suffix
+		if tag != "" {
+			in = "route-map " + policy + "-IN"
+		}
+		return &familyView{
+			ID:          host.Addr().String(),
+			RemoteAS:    remote,
+			Policy:      policy,
+			In:          in,
+			NextHopSelf: internal,
+			Rules:       hostRules(host, familyOf(denied, host.Addr().Is4())),
+		}
+	}
+	if hs.HostIPv4.IsValid() {
+		if !hs.HostIPv4.Addr().Is4() {
+			return nil, fieldError(src, "spec.hostSession.localCIDR.ipv4", hs.HostIPv4.String()+" is not IPv4")
+		}
+		s.V4 = family(hs.HostIPv4, "4")
+	}
+	if hs.HostIPv6.IsValid() {
+		if !hs.HostIPv6.Addr().Is6() || hs.HostIPv6.Addr().Is4In6() {
+			return nil, fieldError(src, "spec.hostSession.localCIDR.ipv6", hs.HostIPv6.String()+" is not IPv6")
+		}
+		s.V6 = family(hs.HostIPv6, "6")
+	}
+	if s.V4 == nil && s.V6 == nil {
+		return nil, fieldError(src, "spec.hostSession.localCIDR", "neither an IPv4 nor an IPv6 host address")
+	}
+	return s, nil
+}
+
+// hostRules: nothing of localCIDR (the router's side and the other nodes'
+// hosts; the host's own address is not needed either: BGP cannot use a
+// route to the address that is its own next hop), nothing of the denied
+// prefixes, then anything of the family.
+func hostRules(host netip.Prefix, denied []netip.Prefix) []string {
+	bits := host.Addr().BitLen()
+	any := "0.0.0.0/0"
+	if bits == 128 {
+		any = "::/0"
+	}
+	rules := make([]string, 0, 2+len(denied))
+	add := func(action string, p netip.Prefix, le string) {
+		r := "seq " + strconv.Itoa(10*(len(rules)+1)) + " " + action + " " + p.String()
+		if le != "" {
+			r += " le " + le
+		}
+		rules = append(rules, r)
+	}
+	for _, d := range append([]netip.Prefix{host}, denied...) {
+		add("deny", d.Masked(), le(d))
+	}
+	add("permit", netip.MustParsePrefix(any), strconv.Itoa(bits))
+	return rules
+}
+
+// le is the "le" bound that extends a prefix-list entry to every longer
+// prefix; FRR rejects it on a host route, where exact match is the same.
+func le(p netip.Prefix) string {
+	if p.Bits() == p.Addr().BitLen() {
+		return ""
+	}
+	return strconv.Itoa(p.Addr().BitLen())
+}
+
+// passthroughDenied is what a passthrough host may never announce into the
+// default VRF: the VTEP pools (or at least this node's VTEPs), which would
+// hijack the overlay's tunnels.
+func passthroughDenied(u *nodeconfig.Underlay) []netip.Prefix {
+	out := slices.Clone(u.VTEPPools)
+	for _, vtep := range u.VTEPs {
+		covered := false
+		for _, pool := range u.VTEPPools {
+			covered = covered || pool.Contains(vtep.Addr())
+		}
+		if !covered {
+			out = append(out, vtep)
+		}
+	}
+	return out
+}
+
+func familyOf(ps []netip.Prefix, v4 bool) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range ps {
+		if p.Addr().Is4() == v4 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func neighborID(n nodeconfig.Neighbor) string {
+	if n.Interface != "" {
+		return n.Interface
+	}
+	return n.Address.String()
+}
+
+// sortedBy returns s sorted by key without touching the caller's slice; the
+// model is documented as sorted, so the common case costs no allocation.
+func sortedBy[T any, K cmp.Ordered](s []T, key func(T) K) []T {
+	less := func(a, b T) int { return cmp.Compare(key(a), key(b)) }
+	if slices.IsSortedFunc(s, less) {
+		return s
+	}
+	out := slices.Clone(s)
+	slices.SortStableFunc(out, less)
+	return out
+}
+
+func slicesSortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func fieldError(ref objects.Ref, field, msg string) error {
+	return fmt.Errorf("frr: %s: %s: %s", ref, field, msg)
+}
+
+// The checks below are the renderer's own guard: every string it prints is
+// one token FRR cannot read as more than that token. They are loops rather
+// than regular expressions because they run for every object on every
+// render.
+
+// isHostname: a Kubernetes node name (DNS subdomain).
+func isHostname(s string) bool { return isDNSName(s) }
+
+// isObjectName checks what the comments print: namespace and name are
+// Kubernetes DNS names, and an empty namespace is allowed.
+func isObjectName(r objects.Ref) bool {
+	return (r.Namespace == "" || isDNSName(r.Namespace)) && isDNSName(r.Name)
+}
+
+func isDNSName(s string) bool {
+	if len(s) == 0 || len(s) > 253 || !isLowerAlnum(s[0]) || !isLowerAlnum(s[len(s)-1]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isLowerAlnum(c) && c != '-' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// isVRFName: ^[a-zA-Z][a-zA-Z0-9_-]*$, at most 15 characters (a Linux
+// interface name), not "default".
+func isVRFName(s string) bool {
+	// "default" is FRR's name for the default VRF.
+	if len(s) == 0 || len(s) > 15 || !isLetter(s[0]) || s == "default" {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isLetter(c) && !isDigit(c) && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isInterfaceName: ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$, at most 15 characters.
+func isInterfaceName(s string) bool {
+	if len(s) == 0 || len(s) > 15 || !(isLetter(s[0]) || isDigit(s[0])) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isLetter(c) && !isDigit(c) && c != '_' && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isRouteTarget: ASN:NN or A.B.C.D:NN in digits and dots; ranges are the
+// validate package's business.
+func isRouteTarget(s string) bool {
+	admin, local, ok := strings.Cut(s, ":")
+	if !ok || len(admin) == 0 || len(admin) > 15 || len(local) == 0 || len(local) > 10 {
+		return false
+	}
+	for i := 0; i < len(admin); i++ {
+		if !isDigit(admin[i]) && admin[i] != '.' {
+			return false
+		}
+	}
+	for i := 0; i < len(local); i++ {
+		if !isDigit(local[i]) {
+			return false
+		}
+	}
+	dots := strings.Count(admin, ".")
+	return dots == 0 || (dots == 3 && !strings.Contains(admin, "..") && admin[0] != '.' && admin[len(admin)-1] != '.')
+}
+
+func isLetter(c byte) bool     { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+func isDigit(c byte) bool      { return '0' <= c && c <= '9' }
+func isLowerAlnum(c byte) bool { return 'a' <= c && c <= 'z' || isDigit(c) }
+
+func isPassword(s string) bool {
+	if len(s) == 0 || len(s) > maxPasswordLen {
+		return false
+	}
+	// '#' and '!' start comments; frr-reload.py mangles quotes and
+	// backslashes (the same rule as validate.Password).
+	return !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' || strings.ContainsRune("!#\"'\\`", r) })
+}
