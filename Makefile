@@ -11,7 +11,7 @@ KERNELS ?= bookworm trixie
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: goldens all build generate deps k8s-assets test test-unit test-envtest test-kernel lint fmt lab e2e e2e-kind perf clean help
+.PHONY: rbac chart-crds goldens all build generate deps k8s-assets test test-unit test-envtest test-kernel lint fmt lab e2e e2e-kind perf clean help
 
 all: build
 
@@ -33,6 +33,13 @@ build:
 generate:
 	$(GO) tool controller-gen object paths=./operator/api/...
 	$(GO) tool controller-gen crd paths=./operator/api/... output:crd:artifacts:config=operator/config/crd/bases
+	$(MAKE) --no-print-directory rbac chart-crds
+
+rbac:
+	$(GO) tool controller-gen rbac:roleName=perouter-controller paths=./cmd/controller output:rbac:artifacts:config=operator/config/rbac/controller
+	$(GO) tool controller-gen rbac:roleName=perouter-labeler paths=./cmd/labeler output:rbac:artifacts:config=operator/config/rbac/labeler
+
+chart-crds:
 	cp operator/config/crd/bases/*.yaml charts/perouter/crds/
 
 # Regenerate golden files after a template change; review the diff.
@@ -44,7 +51,7 @@ k8s-assets:
 	@hack/build-k8s-assets.sh >/dev/null
 
 # Packages whose tests need the real API server (envtest) or the VM.
-ENVTEST_PKGS = $(shell $(GO) list -f '{{if or (index .Imports "sigs.k8s.io/controller-runtime/pkg/envtest") (index .TestImports "sigs.k8s.io/controller-runtime/pkg/envtest") (index .XTestImports "sigs.k8s.io/controller-runtime/pkg/envtest")}}{{.ImportPath}}{{end}}' ./operator/... ./simulator/... ./cmd/... 2>/dev/null)
+ENVTEST_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./operator/... ./simulator/... ./cmd/... 2>/dev/null | grep -E ' (sigs.k8s.io/controller-runtime/pkg/envtest|github.com/perouter/perouter/operator/internal/testenv)( |$$)' | cut -d' ' -f1)
 
 test: deps k8s-assets
 	$(MAKE) --no-print-directory test-unit
@@ -53,7 +60,7 @@ test: deps k8s-assets
 
 test-unit: deps
 	$(GO) vet ./operator/... ./simulator/... ./cmd/...
-	$(GO) test -count=1 $$($(GO) list ./operator/... ./simulator/... ./cmd/... | grep -v -x -F -f <(echo "$(ENVTEST_PKGS)" | tr ' ' '\n' | sed '/^$$/d'; echo /nonexistent))
+	PEROUTER_FRR10_ROOT=$$(hack/frr10-rootfs.sh) $(GO) test -count=1 $$($(GO) list ./operator/... ./simulator/... ./cmd/... | grep -v -x -F -f <(echo "$(ENVTEST_PKGS)" | tr ' ' '\n' | sed '/^$$/d'; echo /nonexistent))
 
 test-envtest: deps k8s-assets
 	@if [ -n "$(strip $(ENVTEST_PKGS))" ]; then \

@@ -12,17 +12,15 @@ import (
 // and loads the goldens into FRR 10 daemons, inside a Debian trixie root
 // file system, so the file stays valid for the FRR that newer images ship,
 // not only for bookworm's 8.4. It is an extra
-// lane: it needs PEROUTER_FRR10_ROOT, built once with
-//
-//	debootstrap --variant=minbase trixie DIR http://deb.debian.org/debian
-//	chroot DIR apt-get install -y frr
+// lane: it needs PEROUTER_FRR10_ROOT, built once by hack/frr10-rootfs.sh
+// (make test sets it).
 func TestGoldensParseInFRR10(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the FRR 10 parse")
 	}
 	root := os.Getenv("PEROUTER_FRR10_ROOT")
 	if root == "" {
-		t.Skip("PEROUTER_FRR10_ROOT is unset: no Debian trixie rootfs with FRR 10 to parse the goldens with (see the comment above for how to build one)")
+		t.Skip("PEROUTER_FRR10_ROOT is unset: no Debian trixie rootfs with FRR 10 to parse the goldens with (build one with hack/frr10-rootfs.sh; make test does)")
 	}
 	if _, err := os.Stat(filepath.Join(root, "usr/bin/vtysh")); err != nil {
 		t.Fatalf("PEROUTER_FRR10_ROOT=%s has no FRR: %v (chroot %s apt-get install -y frr)", root, err, root)

@@ -12,12 +12,14 @@ type HostSession struct {
 	// ASN is the router side's autonomous system number in this session.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Format=int64
 	// +required
 	ASN uint32 `json:"asn"`
 
 	// HostASN is the host side's ASN. Exactly one of hostASN and hostType.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Format=int64
 	// +optional
 	HostASN *uint32 `json:"hostASN,omitempty"`
 

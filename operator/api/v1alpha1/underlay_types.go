@@ -16,6 +16,7 @@ type UnderlaySpec struct {
 	// ASN is the router's autonomous system number.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Format=int64
 	// +required
 	ASN uint32 `json:"asn"`
 
@@ -81,6 +82,7 @@ type Neighbor struct {
 	// ASN is the peer's autonomous system number. Exactly one of asn and type.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Format=int64
 	// +optional
 	ASN *uint32 `json:"asn,omitempty"`
 

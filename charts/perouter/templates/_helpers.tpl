@@ -1,0 +1,3 @@
+{{- define "perouter.image" -}}
+{{ .repository }}:{{ .tag }}
+{{- end -}}

@@ -1,0 +1,94 @@
+// Command controller runs on every node (DaemonSet) and makes the node's
+// router match the perouter objects: FRR through the reloader sidecar's
+// socket, the kernel datapath through netlink.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/controller"
+	"github.com/perouter/perouter/operator/hostnet"
+	"github.com/perouter/perouter/operator/logging"
+	"github.com/perouter/perouter/operator/reloader"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "controller:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		nodeName     = flag.String("node-name", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME)")
+		namespace    = flag.String("namespace", envOr("POD_NAMESPACE", controller.DefaultNamespace), "namespace of the RouterNodeStatus objects (default $POD_NAMESPACE)")
+		socket       = flag.String("reloader-socket", "/run/perouter/reloader.sock", "the reloader sidecar's unix socket")
+		netns        = flag.String("router-netns", hostnet.DefaultNetns, "router network namespace (name under /run/netns or a path)")
+		underlayMTU  = flag.Int("underlay-mtu", 0, "MTU of the underlay NIC (0: hostnet's default)")
+		resync       = flag.Duration("resync-period", 3*time.Minute, "how often the datapath is re-applied when nothing changed (FRR is reloaded only on change)")
+		vtySocketDir = flag.String("vty-socket-dir", "/run/frr", "FRR daemons' vty socket directory, shared by the router pod; empty disables BGP state in the status")
+		vtysh        = flag.String("vtysh", "vtysh", "vtysh binary used to read BGP state")
+		metricsAddr  = flag.String("metrics-bind-address", ":9481", "metrics endpoint (0 disables)")
+		probeAddr    = flag.String("health-probe-bind-address", ":9482", "healthz/readyz endpoint")
+	)
+	logLevel := flag.String("log-level", "info", "info or debug")
+	flag.Parse()
+	logger, err := logging.New(*logLevel)
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(logger)
+	if *nodeName == "" {
+		return errors.New("--node-name or $NODE_NAME is required")
+	}
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	rc := reloader.NewClient(*socket)
+	var bgp controller.BGPStateReader
+	if *vtySocketDir != "" {
+		bgp = controller.VtyshBGPReader{Vtysh: *vtysh, SocketDir: *vtySocketDir}
+	}
+	mgr, err := controller.NewNodeManager(ctrl.GetConfigOrDie(), controller.NodeManagerOptions{
+		Scheme:      scheme,
+		NodeName:    *nodeName,
+		Namespace:   *namespace,
+		FRR:         controller.ReloaderPusher{Client: rc},
+		Datapath:    hostnet.NewManager(hostnet.Options{RouterNetns: *netns, Logger: ctrl.Log.WithName("hostnet")}),
+		PlanOptions: hostnet.PlanOptions{Netns: *netns, UnderlayMTU: *underlayMTU},
+		BGP:         bgp,
+		Resync:      *resync,
+		MetricsAddr: *metricsAddr,
+		ProbeAddr:   *probeAddr,
+		// Ready when the reloader answers and FRR's daemons are up:
+		// before that no config can be applied.
+		Ready: func(req *http.Request) error { return rc.Healthy(req.Context()) },
+	})
+	if err != nil {
+		return err
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,78 @@
+// Command labeler runs once per cluster (a Deployment, leader-elected) and
+// does the cluster-wide work: it gives Nodes their index label, sums the
+// RouterNodeStatus reports up into each perouter object's status, and
+// serves the validating webhook (with certificates from cert-controller).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/cluster"
+	"github.com/perouter/perouter/operator/controller"
+	"github.com/perouter/perouter/operator/ipam"
+	"github.com/perouter/perouter/operator/logging"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "labeler:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		namespace     = flag.String("namespace", envOr("POD_NAMESPACE", controller.DefaultNamespace), "namespace of the RouterNodeStatus objects, the leader lease and the webhook Secret")
+		maxIndex      = flag.Int("max-index", ipam.MaxNodeIndex, "highest node index to hand out; set it to the last index your smallest tunnel or router-id pool can address (e.g. 254 for a /24), nodes beyond it get none and are marked")
+		leaderElect   = flag.Bool("leader-elect", true, "elect a leader so that only one replica labels nodes")
+		metricsAddr   = flag.String("metrics-bind-address", ":8080", "metrics endpoint (0 disables)")
+		probeAddr     = flag.String("health-probe-bind-address", ":8081", "healthz/readyz endpoint")
+		webhookPort   = flag.Int("webhook-port", 9443, "port of the validating webhook (0 disables the webhook)")
+		certDir       = flag.String("cert-dir", "/tmp/k8s-webhook-server/serving-certs", "where cert-controller writes the webhook's serving certificate")
+		certSecret    = flag.String("cert-secret", "perouter-webhook-cert", "Secret (in --namespace) holding the webhook CA and certificate")
+		serviceName   = flag.String("webhook-service", "perouter-webhook-service", "Service in front of the webhook, the certificate's DNS name")
+		webhookConfig = flag.String("webhook-configuration", "perouter-validating-webhook-configuration", "ValidatingWebhookConfiguration whose caBundle cert-controller keeps current")
+		logLevel      = flag.String("log-level", "info", "info or debug")
+	)
+	flag.Parse()
+	logger, err := logging.New(*logLevel)
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(logger)
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	opts := cluster.Options{
+		Scheme: scheme, Namespace: *namespace, MaxIndex: *maxIndex, LeaderElect: *leaderElect,
+		MetricsAddr: *metricsAddr, ProbeAddr: *probeAddr,
+	}
+	if *webhookPort != 0 {
+		opts.Webhook = &cluster.WebhookOptions{Port: *webhookPort, CertDir: *certDir, CertSecret: *certSecret,
+			Service: *serviceName, Configuration: *webhookConfig}
+	}
+	mgr, err := cluster.NewManager(ctrl.GetConfigOrDie(), opts)
+	if err != nil {
+		return err
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,22 @@
+package main
+
+// The labeler's permissions, from which controller-gen generates
+// operator/config/rbac/labeler/role.yaml. Each line says what uses it.
+//
+// Node index labels:
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch
+// Events on Nodes (labeler) and leader election:
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// Status aggregation: reads the objects, writes their status:
+// +kubebuilder:rbac:groups=network.perouter.io,resources=underlays;l3vnis;l2vnis;l3passthroughs,verbs=get;list;watch
+// +kubebuilder:rbac:groups=network.perouter.io,resources=underlays/status;l3vnis/status;l2vnis/status;l3passthroughs/status,verbs=update
+// RouterNodeStatus objects, cached in the operator's namespace only:
+// +kubebuilder:rbac:groups=network.perouter.io,namespace=perouter-system,resources=routernodestatuses,verbs=get;list;watch
+// The webhook validates passwordSecret references:
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// cert-controller keeps the webhook's certificate Secret and caBundle current:
+// +kubebuilder:rbac:groups="",namespace=perouter-system,resources=secrets,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=get;list;watch;update
+// Leader election:
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=perouter-system,resources=leases,verbs=get;create;update
+// +kubebuilder:rbac:groups="",namespace=perouter-system,resources=events,verbs=create;patch

@@ -1,0 +1,89 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+)
+
+// ParseBGPSummary reads the output of `vtysh -c 'show bgp vrf all summary
+// json'`: one object per VRF, each with one object per address family,
+// each with its peers. A peer that appears in several address families is
+// reported once per VRF.
+func ParseBGPSummary(out []byte) ([]v1alpha1.BGPNeighborState, error) {
+	var vrfs map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(out, &vrfs); err != nil {
+		return nil, fmt.Errorf("parsing BGP summary: %w", err)
+	}
+	type key struct{ vrf, peer string }
+	seen := map[key]bool{}
+	var states []v1alpha1.BGPNeighborState
+	for vrf, afs := range vrfs {
+		for af, raw := range afs {
+			// Address families are objects; a VRF's other members are
+			// scalars (vrfId, vrfName) and are not peers.
+			if !bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
+				continue
+			}
+			var summary struct {
+				Peers map[string]struct {
+					State    string `json:"state"`
+					Hostname string `json:"hostname"`
+				} `json:"peers"`
+			}
+			if err := json.Unmarshal(raw, &summary); err != nil {
+				return nil, fmt.Errorf("parsing BGP summary of VRF %s, %s: %w", vrf, af, err)
+			}
+			for peer, p := range summary.Peers {
+				k := key{vrf, peer}
+				if seen[k] {
+					continue
+				}
+				seen[k] = true
+				states = append(states, v1alpha1.BGPNeighborState{VRF: vrf, Neighbor: peer, State: p.State})
+			}
+		}
+	}
+	slices.SortFunc(states, func(a, b v1alpha1.BGPNeighborState) int {
+		if c := strings.Compare(a.VRF, b.VRF); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Neighbor, b.Neighbor)
+	})
+	return states, nil
+}
+
+// VtyshBGPReader runs vtysh against the router's daemons through their vty
+// sockets, which the router pod shares with the controller.
+type VtyshBGPReader struct {
+	// Vtysh is the vtysh binary; default "vtysh".
+	Vtysh string
+	// SocketDir is the daemons' vty socket directory (vtysh --vty_socket).
+	SocketDir string
+}
+
+// Neighbors implements BGPStateReader.
+func (r VtyshBGPReader) Neighbors(ctx context.Context) ([]v1alpha1.BGPNeighborState, error) {
+	bin := r.Vtysh
+	if bin == "" {
+		bin = "vtysh"
+	}
+	args := []string{"-c", "show bgp vrf all summary json"}
+	if r.SocketDir != "" {
+		args = append([]string{"--vty_socket", r.SocketDir}, args...)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w: %s", bin, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return ParseBGPSummary(out)
+}

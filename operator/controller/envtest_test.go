@@ -1,0 +1,591 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/hostnet"
+	"github.com/perouter/perouter/operator/internal/testenv"
+	"github.com/perouter/perouter/operator/labeler"
+	"github.com/perouter/perouter/operator/objects/objectstest"
+)
+
+const ns = objectstest.Namespace
+
+var (
+	apiServer testenv.Lazy
+	setupOnce sync.Once
+	env       *testenv.Env
+	k8s       client.Client
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	apiServer.Stop()
+	os.Exit(code)
+}
+
+// needAPIServer starts the shared API server on first use and creates
+// the operator's namespace in it.
+func needAPIServer(t *testing.T) {
+	t.Helper()
+	env = apiServer.Get(t)
+	var err error
+	setupOnce.Do(func() {
+		k8s, err = client.New(env.Config, client.Options{Scheme: env.Scheme})
+		if err == nil {
+			err = k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+		}
+	})
+	if err != nil || k8s == nil {
+		t.Fatalf("setting up the API server: %v", err)
+	}
+}
+
+// callLog records the order of datapath and FRR calls across both ports.
+type callLog struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (l *callLog) add(c string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, c)
+}
+
+func (l *callLog) snapshot() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.calls)
+}
+
+func (l *callLog) count(c string) int {
+	n := 0
+	for _, x := range l.snapshot() {
+		if x == c {
+			n++
+		}
+	}
+	return n
+}
+
+// recordingFRR is the FRR port of the test: it keeps every config pushed
+// and refuses those that refuse() rejects, like the reloader would.
+type recordingFRR struct {
+	log     *callLog
+	mu      sync.Mutex
+	configs []string
+	refuse  func(string) error
+}
+
+func (f *recordingFRR) Reload(_ context.Context, cfg string) error {
+	f.log.add("reload")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.refuse != nil {
+		if err := f.refuse(cfg); err != nil {
+			return err
+		}
+	}
+	f.configs = append(f.configs, cfg)
+	return nil
+}
+
+func (f *recordingFRR) last() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.configs) == 0 {
+		return ""
+	}
+	return f.configs[len(f.configs)-1]
+}
+
+func (f *recordingFRR) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.configs)
+}
+
+type recordingDatapath struct {
+	log   *callLog
+	mu    sync.Mutex
+	plans []hostnet.Plan
+}
+
+func (d *recordingDatapath) Prepare(_ context.Context, p hostnet.Plan) (hostnet.Changes, error) {
+	d.log.add("prepare")
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.plans = append(d.plans, p)
+	return nil, nil
+}
+
+func (d *recordingDatapath) Activate(context.Context, hostnet.Plan) (hostnet.Changes, error) {
+	d.log.add("activate")
+	return nil, nil
+}
+
+type fixedBGP []v1alpha1.BGPNeighborState
+
+func (b fixedBGP) Neighbors(context.Context) ([]v1alpha1.BGPNeighborState, error) { return b, nil }
+
+type router struct {
+	name string
+	log  *callLog
+	frr  *recordingFRR
+	dp   *recordingDatapath
+}
+
+type managerOptions struct {
+	nodes      []string
+	aggregator bool
+	resync     time.Duration
+	refuse     map[string]func(string) error
+}
+
+// startManager runs the per-node reconcilers of the given nodes (each
+// with its own recording ports, as each node has its own router) and,
+// optionally, the status aggregator, in one manager.
+func startManager(t *testing.T, o managerOptions) map[string]*router {
+	t.Helper()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:     env.Scheme,
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resync := o.resync
+	if resync == 0 {
+		resync = time.Hour
+	}
+	routers := map[string]*router{}
+	for _, name := range o.nodes {
+		l := &callLog{}
+		r := &router{name: name, log: l, frr: &recordingFRR{log: l, refuse: o.refuse[name]}, dp: &recordingDatapath{log: l}}
+		routers[name] = r
+		rec := &NodeReconciler{
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), NodeName: name, Namespace: ns,
+			FRR: r.frr, Datapath: r.dp, BGP: fixedBGP{{VRF: "default", Neighbor: "192.168.11.1", State: "Established"}, {VRF: "default", Neighbor: "192.168.12.1", State: "Active"}},
+			Recorder: mgr.GetEventRecorder("perouter-controller"), Resync: resync,
+		}
+		if err := rec.SetupWithManager(mgr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.aggregator {
+		if err := (&StatusAggregator{Client: mgr.GetClient(), Namespace: ns}).SetupWithManager(mgr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	return routers
+}
+
+func createNode(t *testing.T, name string, index int, labels map[string]string) {
+	t.Helper()
+	l := map[string]string{}
+	for k, v := range labels {
+		l[k] = v
+	}
+	if index >= 0 {
+		l[labeler.IndexLabel] = fmt.Sprint(index)
+	}
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}
+	if err := k8s.Create(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = k8s.Delete(context.Background(), n)
+		_ = k8s.Delete(context.Background(), &v1alpha1.RouterNodeStatus{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
+	})
+}
+
+func create(t *testing.T, objs ...client.Object) {
+	t.Helper()
+	for _, o := range objs {
+		o.SetResourceVersion("")
+		o.SetUID("")
+		o.SetCreationTimestamp(metav1.Time{})
+		o.SetManagedFields(nil)
+		if err := k8s.Create(context.Background(), o); err != nil {
+			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
+		}
+		t.Cleanup(func() {
+			if err := k8s.Delete(context.Background(), o); err != nil && !apierrors.IsNotFound(err) {
+				t.Errorf("deleting %T %s: %v", o, o.GetName(), err)
+			}
+		})
+	}
+}
+
+// labObjects returns the lab Underlay and one L3VNI as API objects.
+func labObjects() (*v1alpha1.Underlay, *v1alpha1.L3VNI) {
+	s := objectstest.Lab(1)
+	return &s.Underlays[0], &s.L3VNIs[0]
+}
+
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s; last state: %s", what, last)
+}
+
+func getRNS(name string) (*v1alpha1.RouterNodeStatus, error) {
+	var rns v1alpha1.RouterNodeStatus
+	err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &rns)
+	return &rns, err
+}
+
+func waitApplied(t *testing.T, r *router, reloads int) *v1alpha1.RouterNodeStatus {
+	t.Helper()
+	var rns *v1alpha1.RouterNodeStatus
+	eventually(t, fmt.Sprintf("node %s applied after %d reloads", r.name, reloads), func() (bool, string) {
+		var err error
+		rns, err = getRNS(r.name)
+		if err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(rns.Status.Conditions, ConditionApplied)
+		ok := c != nil && c.Status == metav1.ConditionTrue && r.frr.count() == reloads &&
+			rns.Status.AppliedConfigHash == configHash(r.frr.last())
+		return ok, fmt.Sprintf("reloads %d, status %+v", r.frr.count(), rns.Status)
+	})
+	return rns
+}
+
+func TestApplyOrderHashSkipAndResync(t *testing.T) {
+	needAPIServer(t)
+	createNode(t, "order-0", 0, nil)
+	ul, vni := labObjects()
+	create(t, ul, vni)
+	reloadsBefore := metricValue(t, reloads)
+	r := startManager(t, managerOptions{nodes: []string{"order-0"}, resync: 500 * time.Millisecond})["order-0"]
+
+	rns := waitApplied(t, r, 1)
+	if got, want := r.log.snapshot()[:3], []string{"prepare", "reload", "activate"}; !slices.Equal(got, want) {
+		t.Errorf("first calls = %v, want %v (devices prepared down, FRR reloaded, then activated)", got, want)
+	}
+	if !strings.Contains(r.frr.last(), "vni 100") || !strings.Contains(r.frr.last(), "router bgp 64514") {
+		t.Errorf("pushed config lacks the L3VNI or the underlay:\n%s", r.frr.last())
+	}
+	if rns.Status.NodeIndex == nil || *rns.Status.NodeIndex != 0 {
+		t.Errorf("nodeIndex = %v, want 0", rns.Status.NodeIndex)
+	}
+	wantObjs := []v1alpha1.ObjectResult{
+		{Kind: "L3VNI", Namespace: ns, Name: vni.Name, Generation: 1, Result: v1alpha1.ResultApplied},
+		{Kind: "Underlay", Namespace: ns, Name: ul.Name, Generation: 1, Result: v1alpha1.ResultApplied},
+	}
+	if !slices.Equal(rns.Status.Objects, wantObjs) {
+		t.Errorf("objects = %+v, want %+v", rns.Status.Objects, wantObjs)
+	}
+	if len(rns.Status.BGPNeighbors) != 2 {
+		t.Errorf("bgpNeighbors = %+v, want the 2 sessions the reader reports", rns.Status.BGPNeighbors)
+	}
+
+	// Resync and unrelated changes re-apply the datapath but never reload
+	// an unchanged config.
+	before := r.log.count("activate")
+	if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(vni), vni); err != nil {
+		t.Fatal(err)
+	}
+	vni.Annotations = map[string]string{"touched": "yes"}
+	if err := k8s.Update(context.Background(), vni); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "three more datapath passes", func() (bool, string) {
+		return r.log.count("activate") >= before+3, fmt.Sprint(r.log.snapshot())
+	})
+	if n := r.log.count("reload"); n != 1 {
+		t.Errorf("%d reloads after resyncs of an unchanged config, want 1; calls %v", n, r.log.snapshot())
+	}
+	metrics := map[string]float64{
+		"frr_reloads_total (delta)": metricValue(t, reloads) - reloadsBefore,
+		"vnis_applied{type=l3}":     metricValue(t, vnisApplied.WithLabelValues("l3")),
+		"bgp_sessions{state=up}":    metricValue(t, bgpSessions.WithLabelValues("up")),
+		"bgp_sessions{state=down}":  metricValue(t, bgpSessions.WithLabelValues("down")),
+	}
+	want := map[string]float64{"frr_reloads_total (delta)": 1, "vnis_applied{type=l3}": 1, "bgp_sessions{state=up}": 1, "bgp_sessions{state=down}": 1}
+	if !maps.Equal(metrics, want) {
+		t.Errorf("metrics = %v, want %v", metrics, want)
+	}
+}
+
+func TestObjectChangeReloads(t *testing.T) {
+	needAPIServer(t)
+	createNode(t, "change-0", 0, nil)
+	ul, vni := labObjects()
+	create(t, ul, vni)
+	r := startManager(t, managerOptions{nodes: []string{"change-0"}})["change-0"]
+	waitApplied(t, r, 1)
+
+	if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(vni), vni); err != nil {
+		t.Fatal(err)
+	}
+	vni.Spec.VNI = 150
+	if err := k8s.Update(context.Background(), vni); err != nil {
+		t.Fatal(err)
+	}
+	rns := waitApplied(t, r, 2)
+	if !strings.Contains(r.frr.last(), "vni 150") || strings.Contains(r.frr.last(), "vni 100\n") {
+		t.Errorf("config after the change does not carry VNI 150 only:\n%s", r.frr.last())
+	}
+	calls := r.log.snapshot()
+	if got := calls[len(calls)-3:]; !slices.Equal(got, []string{"prepare", "reload", "activate"}) {
+		t.Errorf("calls of the change = %v, want prepare, reload, activate", got)
+	}
+	if i := slices.IndexFunc(rns.Status.Objects, func(o v1alpha1.ObjectResult) bool { return o.Kind == "L3VNI" }); i < 0 || rns.Status.Objects[i].Generation != 2 {
+		t.Errorf("L3VNI result does not carry generation 2: %+v", rns.Status.Objects)
+	}
+}
+
+func TestBadObjectSkippedAndReported(t *testing.T) {
+	needAPIServer(t)
+	createNode(t, "bad-0", 0, nil)
+	ul, vni := labObjects()
+	bad := &v1alpha1.L2VNI{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "routes-nowhere"},
+		Spec: v1alpha1.L2VNISpec{VNI: 300, RoutingDomain: &v1alpha1.RoutingDomain{
+			Type: "L3VNI", L3VNI: &v1alpha1.L3VNIReference{Name: "does-not-exist"}}},
+	}
+	create(t, ul, vni, bad)
+	r := startManager(t, managerOptions{nodes: []string{"bad-0"}, aggregator: true})["bad-0"]
+	rns := waitApplied(t, r, 1)
+
+	if strings.Contains(r.frr.last(), "vni 300") {
+		t.Errorf("the invalid L2VNI reached the config:\n%s", r.frr.last())
+	}
+	i := slices.IndexFunc(rns.Status.Objects, func(o v1alpha1.ObjectResult) bool { return o.Name == bad.Name })
+	if i < 0 || rns.Status.Objects[i].Result != v1alpha1.ResultSkipped || !strings.Contains(rns.Status.Objects[i].Message, "spec.routingDomain.l3vni.name") {
+		t.Errorf("L2VNI result = %+v, want Skipped naming spec.routingDomain.l3vni.name", rns.Status.Objects)
+	}
+	if c := meta.FindStatusCondition(rns.Status.Conditions, ConditionDegraded); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("Degraded condition = %+v, want True", c)
+	}
+
+	eventually(t, "L2VNI status: failed on the node, invalid", func() (bool, string) {
+		var got v1alpha1.L2VNI
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(bad), &got); err != nil {
+			return false, err.Error()
+		}
+		valid := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionValid)
+		st := got.Status
+		return st.SelectedNodes == 1 && st.FailedNodes == 1 && st.AppliedNodes == 0 && slices.Equal(st.FailedNodeNames, []string{"bad-0"}) &&
+			valid != nil && valid.Status == metav1.ConditionFalse && strings.Contains(valid.Message, "spec.routingDomain.l3vni.name"), fmt.Sprintf("%+v", st)
+	})
+	eventually(t, "L3VNI status: applied on the node", func() (bool, string) {
+		var got v1alpha1.L3VNI
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(vni), &got); err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionApplied)
+		return got.Status.AppliedNodes == 1 && c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", got.Status)
+	})
+	requireEvent(t, "L2VNI", bad.Name, EventObjectSkipped)
+}
+
+func TestInvalidUnderlayKeepsRunningConfig(t *testing.T) {
+	needAPIServer(t)
+	createNode(t, "keep-0", 0, nil)
+	ul, vni := labObjects()
+	create(t, ul, vni)
+	r := startManager(t, managerOptions{nodes: []string{"keep-0"}})["keep-0"]
+	applied := waitApplied(t, r, 1)
+
+	second := ul.DeepCopy()
+	second.Name = "second-underlay"
+	second.Spec.ASN = 65000
+	create(t, second)
+	eventually(t, "status says the running config is kept", func() (bool, string) {
+		rns, err := getRNS("keep-0")
+		if err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(rns.Status.Conditions, ConditionApplied)
+		return c != nil && c.Reason == ReasonInvalidConfig && len(rns.Status.Errors) == 1 &&
+			strings.Contains(rns.Status.Errors[0], "running configuration is kept") &&
+			rns.Status.AppliedConfigHash == applied.Status.AppliedConfigHash, fmt.Sprintf("%+v", rns.Status)
+	})
+	if n := r.frr.count(); n != 1 {
+		t.Errorf("%d reloads with two Underlays selecting the node, want 1 (keep the running config)", n)
+	}
+
+	// Removing the duplicate brings back the same config: nothing to reload.
+	if err := k8s.Delete(context.Background(), second); err != nil {
+		t.Fatal(err)
+	}
+	waitApplied(t, r, 1)
+}
+
+func TestSecretPasswordChangeReloads(t *testing.T) {
+	needAPIServer(t)
+	createNode(t, "secret-0", 0, nil)
+	ul, _ := labObjects()
+	ul.Spec.Neighbors[0].PasswordSecret = "leaf-password"
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "leaf-password"}, StringData: map[string]string{"password": "first-secret"}}
+	create(t, secret, ul)
+	r := startManager(t, managerOptions{nodes: []string{"secret-0"}})["secret-0"]
+	waitApplied(t, r, 1)
+	if !strings.Contains(r.frr.last(), "password first-secret") {
+		t.Fatalf("config lacks the Secret's password:\n%s", r.frr.last())
+	}
+
+	secret.StringData = map[string]string{"password": "second-secret"}
+	if err := k8s.Update(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	waitApplied(t, r, 2)
+	if !strings.Contains(r.frr.last(), "password second-secret") {
+		t.Errorf("config after the Secret changed lacks the new password:\n%s", r.frr.last())
+	}
+}
+
+func TestNodeWithoutIndexWaits(t *testing.T) {
+	needAPIServer(t)
+	createNode(t, "noindex-0", -1, nil)
+	ul, vni := labObjects()
+	create(t, ul, vni)
+	r := startManager(t, managerOptions{nodes: []string{"noindex-0"}})["noindex-0"]
+	eventually(t, "status says the node waits for its index", func() (bool, string) {
+		rns, err := getRNS("noindex-0")
+		if err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(rns.Status.Conditions, ConditionApplied)
+		return c != nil && c.Reason == ReasonNoNodeIndex, fmt.Sprintf("%+v", rns.Status)
+	})
+	if n := len(r.log.snapshot()); n != 0 {
+		t.Errorf("calls before the node had an index: %v", r.log.snapshot())
+	}
+	var node corev1.Node
+	if err := k8s.Get(context.Background(), client.ObjectKey{Name: "noindex-0"}, &node); err != nil {
+		t.Fatal(err)
+	}
+	node.Labels = map[string]string{labeler.IndexLabel: "3"}
+	if err := k8s.Update(context.Background(), &node); err != nil {
+		t.Fatal(err)
+	}
+	rns := waitApplied(t, r, 1)
+	if *rns.Status.NodeIndex != 3 || !strings.Contains(r.frr.last(), "100.65.0.3") {
+		t.Errorf("index 3 not applied (VTEP 100.65.0.3): index %v\n%s", rns.Status.NodeIndex, r.frr.last())
+	}
+}
+
+func TestStatusCountsPerGeneration(t *testing.T) {
+	needAPIServer(t)
+	pe := map[string]string{"perouter-test/pe": "true"}
+	createNode(t, "gen-0", 0, pe)
+	createNode(t, "gen-1", 1, pe)
+	createNode(t, "gen-2", 2, nil) // not selected by the L3VNI
+	ul, vni := labObjects()
+	vni.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: pe}
+	create(t, ul, vni)
+	refuse150 := func(cfg string) error {
+		if strings.Contains(cfg, "vni 150") {
+			return errors.New("line 42: % Unknown command")
+		}
+		return nil
+	}
+	startManager(t, managerOptions{nodes: []string{"gen-0", "gen-1", "gen-2"}, aggregator: true,
+		refuse: map[string]func(string) error{"gen-1": refuse150}})
+
+	waitVNIStatus := func(gen int64, selected, applied, failed int32, failedNames []string, reason string) {
+		t.Helper()
+		eventually(t, fmt.Sprintf("L3VNI generation %d: %d/%d applied, %d failed", gen, applied, selected, failed), func() (bool, string) {
+			var got v1alpha1.L3VNI
+			if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(vni), &got); err != nil {
+				return false, err.Error()
+			}
+			st := got.Status
+			c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionApplied)
+			return st.ObservedGeneration == gen && st.SelectedNodes == selected && st.AppliedNodes == applied && st.FailedNodes == failed &&
+				slices.Equal(st.FailedNodeNames, failedNames) && c != nil && c.Reason == reason && c.ObservedGeneration == gen, fmt.Sprintf("%+v", st)
+		})
+	}
+	waitVNIStatus(1, 2, 2, 0, nil, ReasonAllApplied)
+	eventually(t, "Underlay applied on all 3 nodes", func() (bool, string) {
+		var got v1alpha1.Underlay
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(ul), &got); err != nil {
+			return false, err.Error()
+		}
+		return got.Status.SelectedNodes == 3 && got.Status.AppliedNodes == 3, fmt.Sprintf("%+v", got.Status)
+	})
+
+	if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(vni), vni); err != nil {
+		t.Fatal(err)
+	}
+	vni.Spec.VNI = 150
+	if err := k8s.Update(context.Background(), vni); err != nil {
+		t.Fatal(err)
+	}
+	waitVNIStatus(2, 2, 1, 1, []string{"gen-1"}, ReasonFailed)
+	requireEvent(t, "Node", "gen-1", EventReloadFailed)
+}
+
+func requireEvent(t *testing.T, kind, name, reason string) {
+	t.Helper()
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	eventually(t, "event "+reason+" on "+kind+" "+name, func() (bool, string) {
+		evs, err := cs.EventsV1().Events(metav1.NamespaceAll).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, e := range evs.Items {
+			if e.Regarding.Kind == kind && e.Regarding.Name == name && e.Reason == reason {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d events", len(evs.Items))
+	})
+}
+
+// metricValue reads a counter or gauge the way the metrics endpoint would.
+func metricValue(t *testing.T, m prometheus.Metric) float64 {
+	t.Helper()
+	var out dto.Metric
+	if err := m.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.GetCounter().GetValue() + out.GetGauge().GetValue()
+}

@@ -1,0 +1,74 @@
+package controller
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/perouter/perouter/operator/hostnet"
+)
+
+// NodeManagerOptions configure the per-node controller's manager.
+type NodeManagerOptions struct {
+	Scheme      *runtime.Scheme
+	NodeName    string
+	Namespace   string
+	FRR         FRRPusher
+	Datapath    hostnet.Datapath
+	PlanOptions hostnet.PlanOptions
+	BGP         BGPStateReader
+	Resync      time.Duration
+	// MetricsAddr and ProbeAddr: "0" disables.
+	MetricsAddr, ProbeAddr string
+	// Ready, if set, gates readiness (the reloader's health).
+	Ready healthz.Checker
+}
+
+// NewNodeManager returns the manager cmd/controller runs: the
+// NodeReconciler, with a cache that holds only this node's Node (a
+// DaemonSet pod must not cache every Node of the cluster).
+func NewNodeManager(cfg *rest.Config, o NodeManagerOptions) (ctrl.Manager, error) {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 o.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress: o.ProbeAddr,
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Node{}: {Field: fields.OneTermEqualSelector("metadata.name", o.NodeName)},
+		}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := &NodeReconciler{
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		NodeName:    o.NodeName,
+		Namespace:   o.Namespace,
+		FRR:         o.FRR,
+		Datapath:    o.Datapath,
+		PlanOptions: o.PlanOptions,
+		BGP:         o.BGP,
+		Recorder:    mgr.GetEventRecorder("perouter-controller"),
+		Resync:      o.Resync,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if o.Ready != nil {
+		if err := mgr.AddReadyzCheck("reloader", o.Ready); err != nil {
+			return nil, err
+		}
+	}
+	return mgr, nil
+}

@@ -1,0 +1,45 @@
+package controller
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Metrics are served by the manager's metrics endpoint (controller-runtime
+// registry) next to controller-runtime's own.
+var (
+	reconcileDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "perouter_controller_reconcile_duration_seconds",
+		Help:    "Time to compute and apply the node's router state, by outcome.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+	})
+	reloadDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "perouter_controller_frr_reload_duration_seconds",
+		Help:    "Time the reloader took to apply an FRR configuration.",
+		Buckets: prometheus.ExponentialBuckets(0.05, 2, 10),
+	})
+	reloadFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "perouter_controller_frr_reload_failures_total",
+		Help: "FRR reloads that failed; FRR keeps its previous configuration.",
+	})
+	reloads = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "perouter_controller_frr_reloads_total",
+		Help: "FRR reloads attempted (only when the configuration's hash changed).",
+	})
+	bgpSessions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "perouter_controller_bgp_sessions",
+		Help: "BGP sessions on the node's router by state: up (Established) or down (any other).",
+	}, []string{"state"})
+	vnisApplied = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "perouter_controller_vnis_applied",
+		Help: "VNIs in the configuration the node runs, by type (l3, l2).",
+	}, []string{"type"})
+	datapathFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "perouter_controller_datapath_failures_total",
+		Help: "Datapath Prepare or Activate calls that failed.",
+	})
+)
+
+func init() {
+	ctrlmetrics.Registry.MustRegister(reconcileDuration, reloadDuration, reloadFailures, reloads, bgpSessions, vnisApplied, datapathFailures)
+}

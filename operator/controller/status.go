@@ -1,0 +1,250 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/nodeconfig"
+	"github.com/perouter/perouter/operator/objects"
+)
+
+// Reasons of the Applied and Valid conditions on user objects.
+const (
+	ReasonAllApplied      = "Applied"
+	ReasonProgressing     = "Progressing"
+	ReasonFailed          = "Failed"
+	ReasonNoNodesSelected = "NoNodesSelected"
+	ReasonValid           = "Valid"
+	ReasonInvalid         = "Invalid"
+)
+
+// maxFailedNames bounds ObjectStatus.FailedNodeNames.
+const maxFailedNames = 10
+
+// StatusAggregator writes each user object's status from all
+// RouterNodeStatus objects. It is the only writer of those statuses, so
+// the per-node controllers never contend for them; it runs once per
+// cluster (in the labeler Deployment, under its leader election).
+type StatusAggregator struct {
+	Client client.Client
+	// Namespace holds the RouterNodeStatus objects.
+	Namespace string
+}
+
+type kindInfo struct {
+	kind    string
+	newObj  func() client.Object
+	newList func() client.ObjectList
+	// parts gives the object's node selector and status.
+	parts func(client.Object) (*metav1.LabelSelector, *v1alpha1.ObjectStatus)
+	items func(client.ObjectList) []client.Object
+}
+
+var kinds = []kindInfo{
+	{
+		kind:    objects.KindUnderlay,
+		newObj:  func() client.Object { return &v1alpha1.Underlay{} },
+		newList: func() client.ObjectList { return &v1alpha1.UnderlayList{} },
+		parts: func(o client.Object) (*metav1.LabelSelector, *v1alpha1.ObjectStatus) {
+			u := o.(*v1alpha1.Underlay)
+			return u.Spec.NodeSelector, &u.Status.ObjectStatus
+		},
+		items: func(l client.ObjectList) []client.Object {
+			return itemPointers(l.(*v1alpha1.UnderlayList).Items)
+		},
+	},
+	{
+		kind:    objects.KindL3VNI,
+		newObj:  func() client.Object { return &v1alpha1.L3VNI{} },
+		newList: func() client.ObjectList { return &v1alpha1.L3VNIList{} },
+		parts: func(o client.Object) (*metav1.LabelSelector, *v1alpha1.ObjectStatus) {
+			v := o.(*v1alpha1.L3VNI)
+			return v.Spec.NodeSelector, &v.Status.ObjectStatus
+		},
+		items: func(l client.ObjectList) []client.Object { return itemPointers(l.(*v1alpha1.L3VNIList).Items) },
+	},
+	{
+		kind:    objects.KindL2VNI,
+		newObj:  func() client.Object { return &v1alpha1.L2VNI{} },
+		newList: func() client.ObjectList { return &v1alpha1.L2VNIList{} },
+		parts: func(o client.Object) (*metav1.LabelSelector, *v1alpha1.ObjectStatus) {
+			v := o.(*v1alpha1.L2VNI)
+			return v.Spec.NodeSelector, &v.Status.ObjectStatus
+		},
+		items: func(l client.ObjectList) []client.Object { return itemPointers(l.(*v1alpha1.L2VNIList).Items) },
+	},
+	{
+		kind:    objects.KindL3Passthrough,
+		newObj:  func() client.Object { return &v1alpha1.L3Passthrough{} },
+		newList: func() client.ObjectList { return &v1alpha1.L3PassthroughList{} },
+		parts: func(o client.Object) (*metav1.LabelSelector, *v1alpha1.ObjectStatus) {
+			v := o.(*v1alpha1.L3Passthrough)
+			return v.Spec.NodeSelector, &v.Status.ObjectStatus
+		},
+		items: func(l client.ObjectList) []client.Object {
+			return itemPointers(l.(*v1alpha1.L3PassthroughList).Items)
+		},
+	},
+}
+
+func itemPointers[T any, PT interface {
+	*T
+	client.Object
+}](items []T) []client.Object {
+	out := make([]client.Object, len(items))
+	for i := range items {
+		out[i] = PT(&items[i])
+	}
+	return out
+}
+
+// SetupWithManager registers one controller per kind.
+func (a *StatusAggregator) SetupWithManager(mgr ctrl.Manager) error {
+	for _, k := range kinds {
+		all := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+			list := k.newList()
+			if err := a.Client.List(ctx, list); err != nil {
+				return nil
+			}
+			var reqs []reconcile.Request
+			for _, o := range k.items(list) {
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}})
+			}
+			return reqs
+		})
+		err := ctrl.NewControllerManagedBy(mgr).
+			Named("status-"+strings.ToLower(k.kind)).
+			// Only spec changes matter for the object itself; the
+			// aggregator's own status writes must not wake it up.
+			For(k.newObj(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			Watches(&v1alpha1.RouterNodeStatus{}, all).
+			Watches(&corev1.Node{}, all, builder.WithPredicates(predicate.LabelChangedPredicate{})).
+			Complete(&kindAggregator{StatusAggregator: a, info: k})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type kindAggregator struct {
+	*StatusAggregator
+	info kindInfo
+}
+
+func (k *kindAggregator) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	var nodes corev1.NodeList
+	if err := k.Client.List(ctx, &nodes); err != nil {
+		return reconcile.Result{}, err
+	}
+	var reports v1alpha1.RouterNodeStatusList
+	if err := k.Client.List(ctx, &reports, client.InNamespace(k.Namespace)); err != nil {
+		return reconcile.Result{}, err
+	}
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		obj := k.info.newObj()
+		if err := k.Client.Get(ctx, req.NamespacedName, obj); err != nil {
+			return err
+		}
+		selector, status := k.info.parts(obj)
+		next := Aggregate(objects.Ref{Kind: k.info.kind, Namespace: obj.GetNamespace(), Name: obj.GetName()},
+			obj.GetGeneration(), selector, nodes.Items, reports.Items, status.Conditions)
+		if equality.Semantic.DeepEqual(*status, next) {
+			return nil
+		}
+		*status = next
+		return k.Client.Status().Update(ctx, obj)
+	})
+	if apierrors.IsNotFound(err) {
+		return reconcile.Result{}, nil
+	}
+	return reconcile.Result{}, err
+}
+
+// Aggregate computes one object's status: the nodes its selector picks,
+// and of those, how many report the current generation applied or
+// failed. A node that has not yet reported the current generation counts
+// as neither, so Applied turns True only when every selected node caught up.
+func Aggregate(ref objects.Ref, generation int64, selector *metav1.LabelSelector, nodes []corev1.Node,
+	reports []v1alpha1.RouterNodeStatus, previous []metav1.Condition) v1alpha1.ObjectStatus {
+	byNode := map[string]*v1alpha1.RouterNodeStatus{}
+	for i := range reports {
+		byNode[reports[i].Name] = &reports[i]
+	}
+	st := v1alpha1.ObjectStatus{ObservedGeneration: generation}
+	var invalid string
+	for _, n := range nodes {
+		if !nodeconfig.Selects(selector, n.Labels) {
+			continue
+		}
+		st.SelectedNodes++
+		rns := byNode[n.Name]
+		if rns == nil {
+			continue
+		}
+		for _, res := range rns.Status.Objects {
+			if res.Kind != ref.Kind || res.Namespace != ref.Namespace || res.Name != ref.Name || res.Generation != generation {
+				continue
+			}
+			switch res.Result {
+			case v1alpha1.ResultApplied:
+				st.AppliedNodes++
+			case v1alpha1.ResultSkipped, v1alpha1.ResultFailed:
+				st.FailedNodes++
+				st.FailedNodeNames = append(st.FailedNodeNames, n.Name)
+				if res.Result == v1alpha1.ResultSkipped && invalid == "" {
+					invalid = res.Message
+				}
+			}
+		}
+	}
+	slices.Sort(st.FailedNodeNames)
+	st.FailedNodeNames = slices.Compact(st.FailedNodeNames)
+	if len(st.FailedNodeNames) > maxFailedNames {
+		st.FailedNodeNames = st.FailedNodeNames[:maxFailedNames]
+	}
+
+	applied := metav1.Condition{Type: v1alpha1.ConditionApplied, ObservedGeneration: generation}
+	switch {
+	case st.SelectedNodes == 0:
+		applied.Status, applied.Reason, applied.Message = metav1.ConditionFalse, ReasonNoNodesSelected, "no node is selected"
+	case st.FailedNodes > 0:
+		applied.Status, applied.Reason = metav1.ConditionFalse, ReasonFailed
+		applied.Message = fmt.Sprintf("failed on %d of %d selected nodes (%v); see their RouterNodeStatus", st.FailedNodes, st.SelectedNodes, st.FailedNodeNames)
+	case st.AppliedNodes == st.SelectedNodes:
+		applied.Status, applied.Reason = metav1.ConditionTrue, ReasonAllApplied
+		applied.Message = fmt.Sprintf("generation %d applied on all %d selected nodes", generation, st.SelectedNodes)
+	default:
+		applied.Status, applied.Reason = metav1.ConditionFalse, ReasonProgressing
+		applied.Message = fmt.Sprintf("generation %d applied on %d of %d selected nodes", generation, st.AppliedNodes, st.SelectedNodes)
+	}
+	valid := metav1.Condition{Type: v1alpha1.ConditionValid, ObservedGeneration: generation,
+		Status: metav1.ConditionTrue, Reason: ReasonValid, Message: "no node reported a validation error"}
+	if invalid != "" {
+		valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, ReasonInvalid, invalid
+	}
+	for _, c := range []metav1.Condition{applied, valid} {
+		if old := meta.FindStatusCondition(previous, c.Type); old != nil {
+			st.Conditions = append(st.Conditions, *old)
+		}
+		meta.SetStatusCondition(&st.Conditions, c)
+	}
+	return st
+}
