@@ -1,0 +1,242 @@
+package hostnet
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/perouter/perouter/operator/nodeconfig"
+	"github.com/vishvananda/netlink"
+)
+
+// These tests need VRF devices. On a kernel without them they skip; the
+// kernel lane (make test-kernel) runs them in a VM with a stock kernel.
+
+// l3 is an L3VNI; localCIDR "" means no host session, and an optional
+// IPv6 localCIDR makes the session dual-stack.
+func l3(vrf string, vni uint32, localCIDR string, localCIDR6 ...string) nodeconfig.L3VNI {
+	n := nodeconfig.L3VNI{
+		VRF: vrf, VNI: vni, VXLANPort: 4789,
+		RouterMAC: mustMAC(fmt.Sprintf("02:00:00:%02x:%02x:%02x", vni>>16&0xff, vni>>8&0xff, vni&0xff)),
+	}
+	if localCIDR != "" {
+		lc := pfx(localCIDR).Masked()
+		n.HostSession = &nodeconfig.HostSession{
+			RouterIPv4: netip.PrefixFrom(lc.Addr().Next(), lc.Bits()),
+			HostIPv4:   netip.PrefixFrom(lc.Addr().Next().Next().Next(), lc.Bits()),
+		}
+		for _, c := range localCIDR6 {
+			lc6 := pfx(c).Masked()
+			n.HostSession.RouterIPv6 = netip.PrefixFrom(lc6.Addr().Next(), lc6.Bits())
+			n.HostSession.HostIPv6 = netip.PrefixFrom(lc6.Addr().Next().Next().Next(), lc6.Bits())
+		}
+	}
+	return n
+}
+
+// checkL3VNI asserts every kernel object of one L3VNI.
+func (e *env) checkL3VNI(t *testing.T, n nodeconfig.L3VNI, up bool) {
+	t.Helper()
+	r := e.routerH()
+	vrf, ok := e.link(r, n.VRF).(*netlink.Vrf)
+	if !ok {
+		t.Fatalf("%s is not a VRF", n.VRF)
+	}
+	if vrf.Table != TableFor(n.VNI) {
+		t.Errorf("VRF %s table = %d, want %d", n.VRF, vrf.Table, TableFor(n.VNI))
+	}
+	br := e.link(r, BridgeName(n.VNI))
+	if got := e.master(r, br.Attrs().Name); got != n.VRF {
+		t.Errorf("%s master = %q, want %s", br.Attrs().Name, got, n.VRF)
+	}
+	if br.Attrs().HardwareAddr.String() != n.RouterMAC.String() {
+		t.Errorf("%s mac = %s, want %s", br.Attrs().Name, br.Attrs().HardwareAddr, n.RouterMAC)
+	}
+	x := e.link(r, VXLANName(n.VNI)).(*netlink.Vxlan)
+	if x.VxlanId != int(n.VNI) || x.Port != 4789 || x.Learning || x.MTU != 1450 || e.master(r, x.Name) != BridgeName(n.VNI) {
+		t.Errorf("%s: vni %d port %d learning %v mtu %d master %s", x.Name, x.VxlanId, x.Port, x.Learning, x.MTU, e.master(r, x.Name))
+	}
+	if bp := e.bridgePortOf(e.router, x.Name); bp != (bridgePort{NeighSuppress: true}) {
+		t.Errorf("%s bridge port = %+v, want learning off, neigh_suppress on", x.Name, bp)
+	}
+	links := []netlink.Link{vrf, br, x}
+	if hs := n.HostSession; hs != nil {
+		pe := e.link(r, RouterVethName(n.VNI))
+		host := e.link(e.hostH, HostVethName(n.VNI))
+		if got := e.master(r, pe.Attrs().Name); got != n.VRF {
+			t.Errorf("%s master = %q, want %s", pe.Attrs().Name, got, n.VRF)
+		}
+		if diff := cmp.Diff(prefixes(hs.RouterIPv4, hs.RouterIPv6), e.addrs(r, pe.Attrs().Name), equateIP); diff != "" {
+			t.Errorf("%s addresses (-want +got):\n%s", pe.Attrs().Name, diff)
+		}
+		if diff := cmp.Diff(prefixes(hs.HostIPv4, hs.HostIPv6), e.addrs(e.hostH, host.Attrs().Name), equateIP); diff != "" {
+			t.Errorf("%s addresses (-want +got):\n%s", host.Attrs().Name, diff)
+		}
+		if pe.Attrs().MTU != 1450 || host.Attrs().MTU != 1450 {
+			t.Errorf("veth mtu %d/%d, want 1450", pe.Attrs().MTU, host.Attrs().MTU)
+		}
+		if pe.Attrs().ParentIndex != host.Attrs().Index || host.Attrs().ParentIndex != pe.Attrs().Index {
+			t.Errorf("%s and %s are not peers", pe.Attrs().Name, host.Attrs().Name)
+		}
+		links = append(links, pe, host)
+	}
+	for _, l := range links {
+		if isUp(l) != up {
+			t.Errorf("%s up = %v, want %v", l.Attrs().Name, isUp(l), up)
+		}
+		if l.Attrs().Alias != OwnerAlias {
+			t.Errorf("%s alias = %q, want %q", l.Attrs().Name, l.Attrs().Alias, OwnerAlias)
+		}
+	}
+	if got := e.sysctl("net/ipv6/conf/" + BridgeName(n.VNI) + "/addr_gen_mode"); got != "1" {
+		t.Errorf("%s addr_gen_mode = %s, want 1 (none)", BridgeName(n.VNI), got)
+	}
+}
+
+func TestL3VNILifecycle(t *testing.T) {
+	requireVRF(t)
+	e := newEnv(t)
+	red := l3("red", 100, "192.169.10.0/24", "fd00:10::/64")
+	blue := l3("blue", 200, "192.169.11.0/24")
+	under := underlayWith("100.65.0.1/32")
+	p := e.planFor(nodeconfig.Config{Underlay: under, L3VNIs: []nodeconfig.L3VNI{red, blue}})
+
+	// First apply, in two steps: everything exists but down after
+	// Prepare, up after Activate.
+	e.prepare(p)
+	e.checkL3VNI(t, red, false)
+	e.checkL3VNI(t, blue, false)
+	e.activate(p)
+	e.checkL3VNI(t, red, true)
+	e.checkL3VNI(t, blue, true)
+	e.requireNoop(p)
+
+	// Add a VNI: the running ones stay up, the new one waits for Activate.
+	green := l3("green", 300, "192.169.12.0/24")
+	p3 := e.planFor(nodeconfig.Config{Underlay: under, L3VNIs: []nodeconfig.L3VNI{red, blue, green}})
+	e.prepare(p3)
+	e.checkL3VNI(t, red, true)
+	e.checkL3VNI(t, green, false)
+	e.activate(p3)
+	e.checkL3VNI(t, green, true)
+	e.requireNoop(p3)
+
+	// Remove one: all its objects go, the others are untouched.
+	p2 := e.planFor(nodeconfig.Config{Underlay: under, L3VNIs: []nodeconfig.L3VNI{red, green}})
+	ch := e.apply(p2)
+	if got := kindsOf(ch); got[Deleted] != 4 || len(ch) != 4 {
+		// vrf, bridge, vxlan and the veth pair (one delete).
+		t.Errorf("removing blue: want exactly 4 deletions, got:\n%s", ch)
+	}
+	r := e.routerH()
+	for _, name := range []string{"blue", "br-pe-200", "vni200", "pe-e-200"} {
+		e.noLink(r, name)
+	}
+	e.noLink(e.hostH, "host-e-200")
+	e.checkL3VNI(t, red, true)
+	e.checkL3VNI(t, green, true)
+	e.requireNoop(p2)
+
+	// A new localCIDR for red: addresses change in place.
+	red2 := l3("red", 100, "10.200.0.0/16", "fd00:99::/64")
+	p4 := e.planFor(nodeconfig.Config{Underlay: under, L3VNIs: []nodeconfig.L3VNI{red2, green}})
+	e.apply(p4)
+	e.checkL3VNI(t, red2, true)
+	e.requireNoop(p4)
+
+	// Everything removed.
+	empty := e.planFor(nodeconfig.Config{Underlay: under})
+	e.apply(empty)
+	for _, name := range []string{"red", "green", "br-pe-100", "vni300", "pe-e-100"} {
+		e.noLink(r, name)
+	}
+	e.requireNoop(empty)
+}
+
+func TestRoutedL2VNI(t *testing.T) {
+	requireVRF(t)
+	e := newEnv(t)
+	blue := l3("blue", 200, "")
+	seg := nodeconfig.L2VNI{
+		VNI: 210, VXLANPort: 4789, VRF: "blue",
+		GatewayIPs: []netip.Prefix{pfx("10.10.0.1/24"), pfx("fd10::1/64")},
+		GatewayMAC: mustMAC("02:00:00:00:00:d2"),
+		HostBridge: nodeconfig.HostBridge{Name: "br-hs-210", Managed: true},
+	}
+	p := e.planFor(nodeconfig.Config{Underlay: underlayWith("100.65.0.1/32"), L3VNIs: []nodeconfig.L3VNI{blue}, L2VNIs: []nodeconfig.L2VNI{seg}})
+	e.apply(p)
+	r := e.routerH()
+	e.checkL3VNI(t, blue, true)
+	if m := e.master(r, "br-pe-210"); m != "blue" {
+		t.Errorf("br-pe-210 master = %q, want blue", m)
+	}
+	if mac := e.link(r, "br-pe-210").Attrs().HardwareAddr.String(); mac != "02:00:00:00:00:d2" {
+		t.Errorf("br-pe-210 mac = %s", mac)
+	}
+	if diff := cmp.Diff(seg.GatewayIPs, e.addrs(r, "br-pe-210"), equateIP); diff != "" {
+		t.Errorf("br-pe-210 gateway addresses (-want +got):\n%s", diff)
+	}
+	if m := e.master(r, "pe-e-210"); m != "br-pe-210" {
+		t.Errorf("pe-e-210 master = %q", m)
+	}
+	if m := e.master(e.hostH, "host-e-210"); m != "br-hs-210" {
+		t.Errorf("host-e-210 master = %q", m)
+	}
+	e.requireNoop(p)
+
+	// The segment loses its routing domain: the bridge leaves the VRF and
+	// drops the gateway addresses.
+	seg.VRF = ""
+	p2 := e.planFor(nodeconfig.Config{Underlay: underlayWith("100.65.0.1/32"), L3VNIs: []nodeconfig.L3VNI{blue}, L2VNIs: []nodeconfig.L2VNI{seg}})
+	e.apply(p2)
+	if m := e.master(r, "br-pe-210"); m != "" {
+		t.Errorf("br-pe-210 master = %q, want none", m)
+	}
+	if got := e.addrs(r, "br-pe-210"); len(got) != 0 {
+		t.Errorf("br-pe-210 still has %v", got)
+	}
+	e.requireNoop(p2)
+}
+
+func TestVRFDriftRepair(t *testing.T) {
+	requireVRF(t)
+	cases := map[string]func(t *testing.T, e *env){
+		"VRF deleted": func(t *testing.T, e *env) {
+			if err := e.routerH().LinkDel(e.link(e.routerH(), "red")); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"VRF replaced with the wrong table": func(t *testing.T, e *env) {
+			r := e.routerH()
+			if err := r.LinkDel(e.link(r, "red")); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.LinkAdd(&netlink.Vrf{LinkAttrs: netlink.LinkAttrs{Name: "red"}, Table: 77}); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.LinkSetAlias(e.link(r, "red"), OwnerAlias); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"veth taken out of the VRF": func(t *testing.T, e *env) {
+			if err := e.routerH().LinkSetNoMaster(e.link(e.routerH(), "pe-e-100")); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+	for name, drift := range cases {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			red := l3("red", 100, "192.169.10.0/24", "fd00:10::/64")
+			p := e.planFor(nodeconfig.Config{Underlay: underlayWith("100.65.0.1/32"), L3VNIs: []nodeconfig.L3VNI{red}})
+			e.apply(p)
+			drift(t, e)
+			if ch := e.apply(p); len(ch) == 0 {
+				t.Fatal("apply after drift changed nothing")
+			}
+			e.checkL3VNI(t, red, true)
+			e.requireNoop(p)
+		})
+	}
+}

@@ -1,0 +1,389 @@
+package hostnet
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	"github.com/go-logr/logr"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// Datapath is what the controller calls around an FRR reload: Prepare
+// before (everything created or fixed, new VXLAN/bridge devices left down),
+// Activate after FRR knows the VNIs (devices brought up).
+type Datapath interface {
+	Prepare(ctx context.Context, p Plan) (Changes, error)
+	Activate(ctx context.Context, p Plan) (Changes, error)
+}
+
+// Ownership markers, kept in the link alias (IFLA_IFALIAS): visible with
+// `ip link show`, survives controller restarts, costs no extra state.
+const (
+	// OwnerAlias marks every link perouter created. Only links carrying it
+	// are ever changed or deleted (in the host netns the name must also
+	// match one of our patterns).
+	OwnerAlias = "perouter"
+	// UnderlayAliasPrefix marks an underlay NIC perouter moved into the
+	// router netns; the rest of the alias is the NIC's original alias,
+	// restored when it is moved back.
+	UnderlayAliasPrefix = "perouter:underlay:"
+)
+
+// Options configure a Manager.
+type Options struct {
+	// RouterNetns names the router netns (under /run/netns) or gives its
+	// absolute path; default DefaultNetns. It is created when missing.
+	RouterNetns string
+	// HostNetns is the netns holding the host ends and the underlay NICs
+	// before they are moved; default "" is the netns the caller runs in.
+	HostNetns string
+	Logger    logr.Logger
+}
+
+// Manager applies Plans with netlink. It is safe for sequential use; the
+// controller serialises calls.
+type Manager struct {
+	opts Options
+	log  logr.Logger
+	// writes counts every kernel mutation (netlink request or sysctl
+	// write); all of them go through write().
+	writes atomic.Uint64
+}
+
+var _ Datapath = (*Manager)(nil)
+
+// NewManager returns a Manager; it touches nothing until Prepare.
+func NewManager(opts Options) *Manager {
+	opts.RouterNetns = cmp.Or(opts.RouterNetns, DefaultNetns)
+	return &Manager{opts: opts, log: opts.Logger}
+}
+
+// Writes returns how many kernel mutations the Manager has made so far.
+func (m *Manager) Writes() uint64 { return m.writes.Load() }
+
+// Action is what happened to an object.
+type Action string
+
+const (
+	Created   Action = "created"
+	Updated   Action = "updated"
+	Recreated Action = "recreated"
+	Deleted   Action = "deleted"
+	Moved     Action = "moved"
+	BroughtUp Action = "up"
+)
+
+// Change is one change made to the kernel.
+type Change struct {
+	Action Action `json:"action"`
+	// Netns is "router" or "host".
+	Netns  string `json:"netns"`
+	Kind   string `json:"kind"`
+	Name   string `json:"name"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func (c Change) String() string {
+	s := fmt.Sprintf("%s %s %s in %s netns", c.Action, c.Kind, c.Name, c.Netns)
+	if c.Detail != "" {
+		s += ": " + c.Detail
+	}
+	return s
+}
+
+// Changes lists what a call changed, in the order it happened.
+type Changes []Change
+
+func (cs Changes) String() string {
+	lines := make([]string, len(cs))
+	for i, c := range cs {
+		lines[i] = c.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// session is one Prepare or Activate call: the two namespaces and the
+// kernel state read from them, kept current as the call changes it.
+type session struct {
+	ctx     context.Context
+	m       *Manager
+	host    *nsState
+	router  *nsState
+	changes Changes
+	errs    []error
+}
+
+// newSession opens both namespaces and reads their links; prepare also
+// creates the router netns when missing and reads addresses and
+// bridge-port flags, which Activate does not need.
+func (m *Manager) newSession(ctx context.Context, p Plan, prepare bool) (*session, error) {
+	if p.Netns != "" && netnsPath(p.Netns) != netnsPath(m.opts.RouterNetns) {
+		return nil, fmt.Errorf("plan is for netns %q but the manager runs netns %q", p.Netns, m.opts.RouterNetns)
+	}
+	s := &session{ctx: ctx, m: m}
+	routerPath := netnsPath(m.opts.RouterNetns)
+	if _, err := os.Stat(routerPath); errors.Is(err, os.ErrNotExist) {
+		if !prepare {
+			return nil, fmt.Errorf("router netns %s does not exist: run Prepare first", routerPath)
+		}
+		if err := s.write("create netns "+routerPath, func() error { return createNamedNetns(routerPath) }); err != nil {
+			return nil, err
+		}
+		s.record(Created, "router", "netns", m.opts.RouterNetns, "")
+	}
+	var err error
+	if s.host, err = openState("host", m.opts.HostNetns); err != nil {
+		return nil, err
+	}
+	if s.router, err = openState("router", routerPath); err != nil {
+		s.host.close()
+		return nil, err
+	}
+	for _, ns := range []*nsState{s.host, s.router} {
+		if err := s.read("read links of "+ns.role+" netns", func() error { return ns.load(prepare) }); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *session) close() {
+	s.host.close()
+	s.router.close()
+}
+
+func (s *session) record(a Action, ns, kind, name, detail string) {
+	c := Change{Action: a, Netns: ns, Kind: kind, Name: name, Detail: detail}
+	s.changes = append(s.changes, c)
+	s.m.log.V(1).Info("datapath change", "action", a, "netns", ns, "kind", kind, "name", name, "detail", detail)
+}
+
+func (s *session) fail(err error) { s.errs = append(s.errs, err) }
+
+func (s *session) result() (Changes, error) {
+	return s.changes, errors.Join(s.errs...)
+}
+
+// write is the single choke point for kernel mutations: counted, retried
+// on transient errors, and errors name what was being done.
+func (s *session) write(what string, fn func() error) error {
+	s.m.writes.Add(1)
+	if err := retry(s.ctx, fn); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+func (s *session) read(what string, fn func() error) error {
+	if err := retry(s.ctx, fn); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// Prepare makes the kernel match p except for admin state: new devices
+// are left down, existing ones keep their state. It returns what changed;
+// on error the rest of the plan was still applied as far as possible.
+func (m *Manager) Prepare(ctx context.Context, p Plan) (Changes, error) {
+	s, err := m.newSession(ctx, p, true)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+
+	s.ensureSysctls(p.Sysctls)
+	s.ensureLoopback(p.LoopbackAddresses)
+	s.ensureUnderlay(p.UnderlayInterfaces)
+	s.deleteUnwanted(p)
+	for _, v := range p.VRFs {
+		s.ensureVRF(v)
+	}
+	for _, b := range p.Bridges {
+		s.ensureBridge(b)
+	}
+	for _, v := range p.VXLANs {
+		s.ensureVXLAN(v)
+	}
+	for _, b := range p.HostBridges {
+		s.ensureHostBridge(b)
+	}
+	for _, v := range p.Veths {
+		s.ensureVeth(v)
+	}
+	return s.result()
+}
+
+// Activate brings the plan's devices up: VRFs, bridges and veths first,
+// VXLANs last, so a VXLAN only carries traffic once everything behind it
+// forwards. Call it after FRR has loaded the configuration that names the
+// VNIs (see docs/datapath.md: FRR must know a VNI before its VXLAN is up).
+func (m *Manager) Activate(ctx context.Context, p Plan) (Changes, error) {
+	s, err := m.newSession(ctx, p, false)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	for _, v := range p.VRFs {
+		s.ensureUp(s.router, "vrf", v.Name)
+	}
+	for _, b := range p.Bridges {
+		s.ensureUp(s.router, "bridge", b.Name)
+	}
+	for _, b := range p.HostBridges {
+		s.ensureUp(s.host, "bridge", b.Name)
+	}
+	for _, v := range p.Veths {
+		s.ensureUp(s.router, "veth", v.Router)
+		s.ensureUp(s.host, "veth", v.Host)
+	}
+	for _, v := range p.VXLANs {
+		s.ensureUp(s.router, "vxlan", v.Name)
+	}
+	return s.result()
+}
+
+func (s *session) ensureUp(ns *nsState, kind, name string) {
+	l, ok := ns.links[name]
+	if !ok {
+		s.fail(fmt.Errorf("activate %s %s: missing in %s netns (Prepare failed?)", kind, name, ns.role))
+		return
+	}
+	if l.Attrs().Flags&netUp != 0 {
+		return
+	}
+	if err := s.write(fmt.Sprintf("set %s %s up in %s netns", kind, name, ns.role), func() error {
+		return ns.h.LinkSetUp(l)
+	}); err != nil {
+		s.fail(err)
+		return
+	}
+	l.Attrs().Flags |= netUp
+	s.record(BroughtUp, ns.role, kind, name, "")
+}
+
+// nsState is one namespace and what we know of its links.
+type nsState struct {
+	role    string
+	fd      netns.NsHandle
+	h       *netlink.Handle
+	links   map[string]netlink.Link
+	byIndex map[int]netlink.Link
+	addrs   map[int][]netlink.Addr
+	ports   map[int]bridgePort
+}
+
+func openState(role, nameOrPath string) (*nsState, error) {
+	fd, err := openNetns(nameOrPath)
+	if err != nil {
+		return nil, fmt.Errorf("open %s netns %q: %w", role, nameOrPath, err)
+	}
+	h, err := netlink.NewHandleAt(fd)
+	if err != nil {
+		fd.Close()
+		return nil, fmt.Errorf("netlink handle in %s netns %q: %w", role, nameOrPath, err)
+	}
+	return &nsState{role: role, fd: fd, h: h}, nil
+}
+
+func (ns *nsState) close() {
+	if ns == nil {
+		return
+	}
+	ns.h.Close()
+	ns.fd.Close()
+}
+
+// load reads all links and, when full, all addresses and bridge-port
+// flags: one dump each, whatever the number of objects.
+func (ns *nsState) load(full bool) error {
+	links, err := ns.h.LinkList()
+	if err != nil {
+		return err
+	}
+	var addrs []netlink.Addr
+	ports := map[int]bridgePort{}
+	if full {
+		if addrs, err = ns.h.AddrList(nil, netlink.FAMILY_ALL); err != nil {
+			return err
+		}
+		if ports, err = dumpBridgePorts(ns.fd); err != nil {
+			return err
+		}
+	}
+	ns.links = make(map[string]netlink.Link, len(links))
+	ns.byIndex = make(map[int]netlink.Link, len(links))
+	for _, l := range links {
+		ns.links[l.Attrs().Name] = l
+		ns.byIndex[l.Attrs().Index] = l
+	}
+	ns.addrs = make(map[int][]netlink.Addr, len(links))
+	for _, a := range addrs {
+		ns.addrs[a.LinkIndex] = append(ns.addrs[a.LinkIndex], a)
+	}
+	ns.ports = ports
+	return nil
+}
+
+// refresh re-reads one link after we changed it.
+func (ns *nsState) refresh(name string) (netlink.Link, error) {
+	l, err := ns.h.LinkByName(name)
+	if err != nil {
+		return nil, err
+	}
+	ns.forget(name)
+	ns.links[name] = l
+	ns.byIndex[l.Attrs().Index] = l
+	return l, nil
+}
+
+func (ns *nsState) forget(name string) {
+	if old, ok := ns.links[name]; ok {
+		delete(ns.byIndex, old.Attrs().Index)
+		delete(ns.addrs, old.Attrs().Index)
+		delete(ns.ports, old.Attrs().Index)
+		delete(ns.links, name)
+	}
+}
+
+func (ns *nsState) masterName(l netlink.Link) string {
+	if m, ok := ns.byIndex[l.Attrs().MasterIndex]; ok && l.Attrs().MasterIndex != 0 {
+		return m.Attrs().Name
+	}
+	return ""
+}
+
+// UnderlayMTU returns the MTU of an underlay NIC, wherever it is now (in
+// the router netns once moved, in the host netns before), so the caller
+// can pass it to PlanFor as PlanOptions.UnderlayMTU.
+func (m *Manager) UnderlayMTU(name string) (int, error) {
+	for _, ns := range []struct{ role, path string }{
+		{"router", netnsPath(m.opts.RouterNetns)},
+		{"host", m.opts.HostNetns},
+	} {
+		if ns.role == "router" {
+			if _, err := os.Stat(ns.path); err != nil {
+				continue
+			}
+		}
+		st, err := openState(ns.role, ns.path)
+		if err != nil {
+			return 0, err
+		}
+		l, err := st.h.LinkByName(name)
+		st.close()
+		if err == nil {
+			return l.Attrs().MTU, nil
+		}
+		if !errors.As(err, &netlink.LinkNotFoundError{}) {
+			return 0, fmt.Errorf("underlay interface %s in %s netns: %w", name, ns.role, err)
+		}
+	}
+	return 0, fmt.Errorf("underlay interface %s: not found in the router or host netns", name)
+}

@@ -1,0 +1,305 @@
+// Package hostnet turns a node's model (nodeconfig.Config) into kernel
+// state: first a pure, printable Plan (PlanFor), then netlink changes that
+// make the router network namespace and the host side match it (Manager).
+//
+// This file is the pure half: no netlink, no I/O.
+package hostnet
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/perouter/perouter/operator/nodeconfig"
+)
+
+// DefaultNetns is the router network namespace's name when none is given.
+const DefaultNetns = "perouter"
+
+// DefaultUnderlayMTU is assumed when the caller does not know the
+// underlay NIC's MTU.
+const DefaultUnderlayMTU = 1500
+
+// VXLAN encapsulation overhead: outer Ethernet 14 + IP + UDP 8 + VXLAN 8.
+const (
+	vxlanOverheadIPv4 = 50 // IPv4 header 20
+	vxlanOverheadIPv6 = 70 // IPv6 header 40
+)
+
+// TableBase is added to a VNI to get its VRF's routing table id. VNIs are
+// 24 bit (1..16777215), so tables land in 1001..16778215: never 0 or the
+// kernel's reserved 253 (default), 254 (main) and 255 (local), always fits
+// the 32-bit table id, and the same VNI gets the same table on every node
+// and after every restart (no "first free" search that depends on history).
+const TableBase = 1000
+
+// TableFor returns the routing table id of the VRF of the L3VNI with the
+// given VNI.
+func TableFor(vni uint32) uint32 { return TableBase + vni }
+
+// Object names. Linux limits interface names to 15 bytes; the longest here,
+// "host-e-16777215", is exactly 15.
+const (
+	bridgePrefix     = "br-pe-"
+	vxlanPrefix      = "vni"
+	hostVethPrefix   = "host-e-"
+	routerVethPrefix = "pe-e-"
+	hostBridgePrefix = "br-hs-"
+
+	// PassthroughHostVeth and PassthroughRouterVeth name the L3Passthrough
+	// veth pair (host netns / router netns default VRF).
+	PassthroughHostVeth   = "host-pt"
+	PassthroughRouterVeth = "pe-pt"
+)
+
+// BridgeName is the router-side bridge of a VNI.
+func BridgeName(vni uint32) string { return fmt.Sprintf("%s%d", bridgePrefix, vni) }
+
+// VXLANName is the VXLAN device of a VNI.
+func VXLANName(vni uint32) string { return fmt.Sprintf("%s%d", vxlanPrefix, vni) }
+
+// HostVethName is the host-netns end of a VNI's veth pair.
+func HostVethName(vni uint32) string { return fmt.Sprintf("%s%d", hostVethPrefix, vni) }
+
+// RouterVethName is the router-netns end of a VNI's veth pair.
+func RouterVethName(vni uint32) string { return fmt.Sprintf("%s%d", routerVethPrefix, vni) }
+
+// HostBridgeName is the managed host-side bridge of an L2VNI.
+func HostBridgeName(vni uint32) string { return fmt.Sprintf("%s%d", hostBridgePrefix, vni) }
+
+// PlanOptions are the node facts the model does not carry.
+type PlanOptions struct {
+	// Netns is the router network namespace; default DefaultNetns.
+	Netns string
+	// UnderlayMTU is the MTU of the underlay NIC; default DefaultUnderlayMTU.
+	UnderlayMTU int
+}
+
+// Plan is the desired kernel state of one node. Every list is sorted (by
+// VNI, then name) so that equal models give byte-equal plans.
+type Plan struct {
+	// Netns is the router network namespace.
+	Netns string `json:"netns"`
+	// Sysctls are set inside the router netns.
+	Sysctls []Sysctl `json:"sysctls,omitempty"`
+	// LoopbackAddresses are the VTEPs, on the router netns's lo.
+	LoopbackAddresses []netip.Prefix `json:"loopbackAddresses,omitempty"`
+	// UnderlayInterfaces are moved from the host netns into the router
+	// netns, keeping their addresses, MTU and up state.
+	UnderlayInterfaces []string `json:"underlayInterfaces,omitempty"`
+	// VRFs live in the router netns, one per L3VNI.
+	VRFs []VRF `json:"vrfs,omitempty"`
+	// Bridges (br-pe-<VNI>) live in the router netns.
+	Bridges []Bridge `json:"bridges,omitempty"`
+	// VXLANs (vni<VNI>) live in the router netns, each a port of its bridge.
+	VXLANs []VXLAN `json:"vxlans,omitempty"`
+	// HostBridges are the managed br-hs-<VNI> bridges in the host netns.
+	// External bridges are not listed: we attach to them, never create them.
+	HostBridges []HostBridge `json:"hostBridges,omitempty"`
+	// Veths connect the host netns with the router netns.
+	Veths []Veth `json:"veths,omitempty"`
+}
+
+// Sysctl is one /proc/sys value inside the router netns. Key is the path
+// under /proc/sys, e.g. "net/ipv4/conf/all/forwarding".
+type Sysctl struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// VRF is a Linux VRF device bound to a routing table.
+type VRF struct {
+	Name  string `json:"name"`
+	VNI   uint32 `json:"vni"`
+	Table uint32 `json:"table"`
+}
+
+// Bridge is a router-netns bridge.
+type Bridge struct {
+	Name string `json:"name"`
+	VNI  uint32 `json:"vni"`
+	// MAC is fixed for L3VNI bridges (router MAC) and routed L2VNI bridges
+	// (gateway MAC); empty means the kernel picks it.
+	MAC string `json:"mac,omitempty"`
+	// VRF is the bridge's master, or "" for none.
+	VRF string `json:"vrf,omitempty"`
+	// Addresses are the distributed gateway addresses of a routed L2VNI.
+	Addresses []netip.Prefix `json:"addresses,omitempty"`
+	// NoIPv6LinkLocal sets addr_gen_mode none (L3VNI bridges carry no
+	// addresses; a link-local there only adds noise to FRR).
+	NoIPv6LinkLocal bool `json:"noIPv6LinkLocal,omitempty"`
+}
+
+// VXLAN is a VXLAN device, a port of Bridge with neighbour suppression on
+// and learning off (both on the device and on the bridge port).
+type VXLAN struct {
+	Name   string     `json:"name"`
+	VNI    uint32     `json:"vni"`
+	Local  netip.Addr `json:"local"`
+	Port   uint16     `json:"port"`
+	Bridge string     `json:"bridge"`
+	MTU    int        `json:"mtu"`
+}
+
+// HostBridge is a bridge in the host netns created and owned by perouter.
+type HostBridge struct {
+	Name string `json:"name"`
+	VNI  uint32 `json:"vni"`
+}
+
+// Veth is a veth pair: Host lives in the host netns, Router in the router
+// netns. A master is a VRF or bridge in the same netns as that end ("" =
+// none); HostMaster may name an external bridge the user owns.
+type Veth struct {
+	Host            string         `json:"host"`
+	Router          string         `json:"router"`
+	VNI             uint32         `json:"vni,omitempty"`
+	MTU             int            `json:"mtu"`
+	HostMaster      string         `json:"hostMaster,omitempty"`
+	RouterMaster    string         `json:"routerMaster,omitempty"`
+	HostAddresses   []netip.Prefix `json:"hostAddresses,omitempty"`
+	RouterAddresses []netip.Prefix `json:"routerAddresses,omitempty"`
+}
+
+// routerSysctls are what FRR's EVPN routing needs: forwarding in both
+// families, and reverse-path filtering off, because with symmetric IRB a
+// packet arrives on a VRF's bridge while the route back to its source may
+// point elsewhere (strict rp_filter would drop it). "default" covers the
+// devices created after the sysctl is set.
+var routerSysctls = []Sysctl{
+	{Key: "net/ipv4/conf/all/forwarding", Value: "1"},
+	{Key: "net/ipv4/conf/all/rp_filter", Value: "0"},
+	{Key: "net/ipv4/conf/default/rp_filter", Value: "0"},
+	{Key: "net/ipv6/conf/all/forwarding", Value: "1"},
+}
+
+// PlanFor computes the kernel plan of a node. It is pure: the same
+// arguments always give the same Plan.
+//
+// Without an Underlay (or without a VTEP) no overlay object is planned:
+// a VXLAN needs a local address.
+func PlanFor(c nodeconfig.Config, o PlanOptions) Plan {
+	p := Plan{
+		Netns:   cmp.Or(o.Netns, DefaultNetns),
+		Sysctls: slices.Clone(routerSysctls),
+	}
+	underlayMTU := cmp.Or(o.UnderlayMTU, DefaultUnderlayMTU)
+	if c.Underlay == nil {
+		return p
+	}
+	p.LoopbackAddresses = slices.Clone(c.Underlay.VTEPs)
+	slices.SortFunc(p.LoopbackAddresses, comparePrefix)
+	p.UnderlayInterfaces = slices.Sorted(slices.Values(c.Underlay.Interfaces))
+
+	if c.Passthrough != nil {
+		hs := c.Passthrough.HostSession
+		p.Veths = append(p.Veths, Veth{
+			Host:   PassthroughHostVeth,
+			Router: PassthroughRouterVeth,
+			// No encapsulation on this path: traffic leaves through the
+			// underlay as is.
+			MTU:             underlayMTU,
+			HostAddresses:   prefixes(hs.HostIPv4, hs.HostIPv6),
+			RouterAddresses: prefixes(hs.RouterIPv4, hs.RouterIPv6),
+		})
+	}
+
+	local, ok := c.Underlay.VTEP4()
+	overhead := vxlanOverheadIPv4
+	if !ok {
+		if local, ok = c.Underlay.VTEP6(); !ok {
+			return p
+		}
+		overhead = vxlanOverheadIPv6
+	}
+	overlayMTU := underlayMTU - overhead
+
+	for _, l3 := range c.L3VNIs {
+		p.VRFs = append(p.VRFs, VRF{Name: l3.VRF, VNI: l3.VNI, Table: TableFor(l3.VNI)})
+		p.Bridges = append(p.Bridges, Bridge{
+			Name:            BridgeName(l3.VNI),
+			VNI:             l3.VNI,
+			MAC:             l3.RouterMAC.String(),
+			VRF:             l3.VRF,
+			NoIPv6LinkLocal: true,
+		})
+		p.VXLANs = append(p.VXLANs, vxlanFor(l3.VNI, l3.VXLANPort, local.Addr(), overlayMTU))
+		if hs := l3.HostSession; hs != nil {
+			p.Veths = append(p.Veths, Veth{
+				Host:            HostVethName(l3.VNI),
+				Router:          RouterVethName(l3.VNI),
+				VNI:             l3.VNI,
+				MTU:             overlayMTU,
+				RouterMaster:    l3.VRF,
+				HostAddresses:   prefixes(hs.HostIPv4, hs.HostIPv6),
+				RouterAddresses: prefixes(hs.RouterIPv4, hs.RouterIPv6),
+			})
+		}
+	}
+
+	for _, l2 := range c.L2VNIs {
+		br := Bridge{Name: BridgeName(l2.VNI), VNI: l2.VNI}
+		if l2.VRF != "" {
+			br.VRF = l2.VRF
+			br.MAC = l2.GatewayMAC.String()
+			br.Addresses = slices.Clone(l2.GatewayIPs)
+			slices.SortFunc(br.Addresses, comparePrefix)
+		}
+		p.Bridges = append(p.Bridges, br)
+		p.VXLANs = append(p.VXLANs, vxlanFor(l2.VNI, l2.VXLANPort, local.Addr(), overlayMTU))
+		if l2.HostBridge.Managed {
+			p.HostBridges = append(p.HostBridges, HostBridge{Name: l2.HostBridge.Name, VNI: l2.VNI})
+		}
+		p.Veths = append(p.Veths, Veth{
+			Host:         HostVethName(l2.VNI),
+			Router:       RouterVethName(l2.VNI),
+			VNI:          l2.VNI,
+			MTU:          overlayMTU,
+			HostMaster:   l2.HostBridge.Name,
+			RouterMaster: br.Name,
+		})
+	}
+
+	sortByVNI(p.VRFs, func(v VRF) (uint32, string) { return v.VNI, v.Name })
+	sortByVNI(p.Bridges, func(b Bridge) (uint32, string) { return b.VNI, b.Name })
+	sortByVNI(p.VXLANs, func(v VXLAN) (uint32, string) { return v.VNI, v.Name })
+	sortByVNI(p.HostBridges, func(b HostBridge) (uint32, string) { return b.VNI, b.Name })
+	sortByVNI(p.Veths, func(v Veth) (uint32, string) { return v.VNI, v.Host })
+	return p
+}
+
+func vxlanFor(vni uint32, port uint16, local netip.Addr, mtu int) VXLAN {
+	return VXLAN{
+		Name:   VXLANName(vni),
+		VNI:    vni,
+		Local:  local,
+		Port:   cmp.Or(port, 4789),
+		Bridge: BridgeName(vni),
+		MTU:    mtu,
+	}
+}
+
+func sortByVNI[T any](s []T, key func(T) (uint32, string)) {
+	slices.SortStableFunc(s, func(a, b T) int {
+		av, an := key(a)
+		bv, bn := key(b)
+		return cmp.Or(cmp.Compare(av, bv), cmp.Compare(an, bn))
+	})
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+}
+
+// prefixes returns the valid ones among ps, IPv4 first.
+func prefixes(ps ...netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range ps {
+		if p.IsValid() {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, comparePrefix)
+	return out
+}
