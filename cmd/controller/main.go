@@ -35,6 +35,7 @@ func run() error {
 		namespace    = flag.String("namespace", envOr("POD_NAMESPACE", controller.DefaultNamespace), "namespace of the RouterNodeStatus objects (default $POD_NAMESPACE)")
 		socket       = flag.String("reloader-socket", "/run/perouter/reloader.sock", "the reloader sidecar's unix socket")
 		netns        = flag.String("router-netns", hostnet.DefaultNetns, "router network namespace (name under /run/netns or a path)")
+		hostNetns    = flag.String("host-netns", "", "network namespace holding the host side and the underlay NICs (default: the controller's own, i.e. the node's with hostNetwork)")
 		underlayMTU  = flag.Int("underlay-mtu", 0, "MTU of the underlay NIC (0: hostnet's default)")
 		resync       = flag.Duration("resync-period", 3*time.Minute, "how often the datapath is re-applied when nothing changed (FRR is reloaded only on change)")
 		vtySocketDir = flag.String("vty-socket-dir", "/run/frr", "FRR daemons' vty socket directory, shared by the router pod; empty disables BGP state in the status")
@@ -70,7 +71,7 @@ func run() error {
 		NodeName:    *nodeName,
 		Namespace:   *namespace,
 		FRR:         controller.ReloaderPusher{Client: rc},
-		Datapath:    hostnet.NewManager(hostnet.Options{RouterNetns: *netns, Logger: ctrl.Log.WithName("hostnet")}),
+		Datapath:    hostnet.NewManager(hostnet.Options{RouterNetns: *netns, HostNetns: *hostNetns, Logger: ctrl.Log.WithName("hostnet")}),
 		PlanOptions: hostnet.PlanOptions{Netns: *netns, UnderlayMTU: *underlayMTU},
 		BGP:         bgp,
 		Resync:      *resync,
