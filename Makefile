@@ -93,8 +93,10 @@ e2e:
 e2e-kind:
 	@echo "e2e-kind: not built yet"; exit 1
 
-perf:
-	@echo "perf: not built yet"; exit 1
+# Performance targets (needs root and FRR): prints one table, exits non-zero
+# when a target is missed beyond the noise margin. See docs/performance.md.
+perf: deps
+	hack/perf.sh $(PERF_FLAGS)
 
 clean:
 	rm -rf $(BIN)

@@ -43,6 +43,9 @@ func run(args []string) error {
 	daemons := fs.String("daemons", "zebra,bgpd,staticd,bfdd", "comma-separated daemons that must answer for /healthz")
 	metricsAddr := fs.String("metrics-addr", "", "optional TCP address for /metrics (e.g. 127.0.0.1:9120); metrics are always on the socket at GET /metrics")
 	applyTimeout := fs.Duration("apply-timeout", 2*time.Minute, "upper bound for one apply")
+	applyMode := fs.String("apply-mode", "incremental", "incremental: send FRR only the changed commands through vtysh, full frr-reload.py for large or failed changes; full: frr-reload.py --test and --reload on every change")
+	verify := fs.String("verify", string(reloader.VerifyRunningConfig), "with --apply-mode=incremental, how an applied change is checked: running-config (vtysh exit status and the created/removed stanzas in show running-config) or exit-status (vtysh exit status only; cheaper, the drift check catches the rest)")
+	driftInterval := fs.Duration("drift-interval", 5*time.Minute, "with --apply-mode=incremental, how often to compare FRR's running config with the last applied one and reload it on a difference (0 disables)")
 	verbosity := fs.Int("v", 0, "log verbosity (1 logs frr-reload.py output and skipped reloads)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -60,12 +63,28 @@ func run(args []string) error {
 		VtySocketDir: *vtySocketDir,
 		Pathspace:    *pathspace,
 	}
+	var applier reloader.Applier
+	switch *applyMode {
+	case "incremental":
+		mode := reloader.VerifyMode(*verify)
+		if mode != reloader.VerifyRunningConfig && mode != reloader.VerifyExitStatus {
+			return fmt.Errorf("--verify=%q: want %s or %s", *verify, reloader.VerifyRunningConfig, reloader.VerifyExitStatus)
+		}
+		applier = &reloader.Incremental{Paths: paths, WorkDir: *workDir, Verify: mode, Logger: log}
+	case "full":
+		applier = &reloader.FRRReload{Paths: paths, WorkDir: *workDir}
+	default:
+		return fmt.Errorf("--apply-mode=%q: want incremental or full", *applyMode)
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if inc, ok := applier.(*reloader.Incremental); ok {
+		registry.MustRegister(inc.Collectors()...)
+	}
 	srv, err := reloader.NewServer(reloader.Options{
 		SocketPath:   *socket,
 		StateDir:     *stateDir,
-		Applier:      &reloader.FRRReload{Paths: paths, WorkDir: *workDir},
+		Applier:      applier,
 		Health:       &reloader.DaemonCheck{Paths: paths, Daemons: strings.Split(*daemons, ",")},
 		Logger:       log,
 		Registry:     registry,
@@ -79,6 +98,9 @@ func run(args []string) error {
 	defer stop()
 	if *metricsAddr != "" {
 		go serveMetrics(ctx, log, *metricsAddr, srv.Gatherer())
+	}
+	if *applyMode == "incremental" && *driftInterval > 0 {
+		go checkDrift(ctx, srv, *driftInterval)
 	}
 	return srv.Serve(ctx)
 }
@@ -94,5 +116,19 @@ func serveMetrics(ctx context.Context, log logr.Logger, addr string, g prometheu
 	log.Info("serving metrics", "addr", addr)
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error(err, "metrics listener stopped", "addr", addr)
+	}
+}
+
+func checkDrift(ctx context.Context, srv *reloader.Server, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			// The server logs the outcome.
+			_, _ = srv.CheckDrift(ctx)
+		}
 	}
 }

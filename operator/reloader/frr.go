@@ -126,58 +126,72 @@ type FRRReload struct {
 	// it is also frr-reload.py's --confdir, so it holds the vtysh.conf that
 	// makes vtysh use the integrated config.
 	WorkDir string
+	// SkipTest leaves out the --test run. --reload parses the candidate
+	// with "vtysh -m" and exits before changing anything when that fails,
+	// so --test only repeats the parse (and a show running-config).
+	SkipTest bool
 }
 
 // Apply implements Applier.
 func (f *FRRReload) Apply(ctx context.Context, config string) error {
+	if !f.SkipTest {
+		if out, err := f.Run(ctx, "--test", config); err != nil {
+			return &ApplyError{Stage: reloadStage(out, StageUnavailable), FRRErrors: frrErrors(out), Output: out, Err: err}
+		}
+	}
+	if out, err := f.Run(ctx, "--reload", config); err != nil {
+		return &ApplyError{Stage: reloadStage(out, StageApply), FRRErrors: frrErrors(out), Output: out, Err: err}
+	}
+	return nil
+}
+
+// reloadStage tells a candidate refused by frr-reload.py's parse (nothing
+// changed) from other failures.
+func reloadStage(out string, otherwise Stage) Stage {
+	if strings.Contains(out, "failed to process new configuration") {
+		return StageValidate
+	}
+	return otherwise
+}
+
+// Run runs frr-reload.py in mode ("--test" or "--reload") with config as
+// the candidate and returns its combined output.
+func (f *FRRReload) Run(ctx context.Context, mode, config string) (string, error) {
 	paths := f.Paths.withDefaults()
 	if err := os.MkdirAll(f.WorkDir, 0o700); err != nil {
-		return fmt.Errorf("reloader: work dir: %w", err)
+		return "", fmt.Errorf("reloader: work dir: %w", err)
 	}
 	vtyshConf := filepath.Join(f.WorkDir, "vtysh.conf")
 	if err := os.WriteFile(vtyshConf, []byte("service integrated-vtysh-config\n"), 0o600); err != nil {
-		return fmt.Errorf("reloader: %w", err)
+		return "", fmt.Errorf("reloader: %w", err)
 	}
 	// Named frr.conf inside --confdir: frr-reload.py then skips its final
 	// "write" (the candidate already is the file it would write).
 	candidate := filepath.Join(f.WorkDir, "frr.conf")
 	if err := os.WriteFile(candidate, []byte(config), 0o600); err != nil {
-		return fmt.Errorf("reloader: candidate: %w", err)
+		return "", fmt.Errorf("reloader: candidate: %w", err)
 	}
-	common := []string{
+	args := []string{
+		mode,
 		"--stdout", // else --reload logs to /var/log/frr/frr-reload.log
 		"--bindir", paths.VtyshBinDir,
 		"--confdir", f.WorkDir,
 		"--rundir", f.WorkDir,
 	}
 	if paths.VtySocketDir != "" {
-		common = append(common, "--vty_socket", paths.VtySocketDir)
+		args = append(args, "--vty_socket", paths.VtySocketDir)
 	}
 	if paths.Pathspace != "" {
-		common = append(common, "--pathspace", paths.Pathspace)
+		args = append(args, "--pathspace", paths.Pathspace)
 	}
-	run := func(mode string) (string, error) {
-		args := append([]string{mode}, common...)
-		args = append(args, candidate)
-		cmd := exec.CommandContext(ctx, paths.ReloadScript, args...)
-		// frr-reload.py runs several vtysh children; kill them with it.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-		cmd.WaitDelay = 5 * time.Second
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	if out, err := run("--test"); err != nil {
-		stage := StageUnavailable
-		if strings.Contains(out, "failed to process new configuration") {
-			stage = StageValidate
-		}
-		return &ApplyError{Stage: stage, FRRErrors: frrErrors(out), Output: out, Err: err}
-	}
-	if out, err := run("--reload"); err != nil {
-		return &ApplyError{Stage: StageApply, FRRErrors: frrErrors(out), Output: out, Err: err}
-	}
-	return nil
+	args = append(args, candidate)
+	cmd := exec.CommandContext(ctx, paths.ReloadScript, args...)
+	// frr-reload.py runs several vtysh children; kill them with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // Fingerprint implements Fingerprinter: a restarted daemon recreates its vty

@@ -1,0 +1,322 @@
+package reloader
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/perouter/perouter/operator/frrdelta"
+)
+
+// Incremental applies a config by sending FRR only the commands that turn
+// the previously applied config into the new one (computed by frrdelta, run
+// through one "vtysh -f"), and falls back to a full frr-reload.py reload
+// when it does not know what FRR runs (first apply, daemon restart, an
+// earlier failure), when frrdelta refuses the change (too large, or one it
+// cannot make in place), or when the incremental apply fails. It never
+// leaves FRR half-changed: after a failed delta it reloads the new config
+// fully, and when FRR refuses that too it restores the previous config.
+type Incremental struct {
+	Paths FRRPaths
+	// WorkDir holds the delta script and the full reload's files.
+	WorkDir string
+	// Full applies what the delta cannot. Nil means a single-pass
+	// FRRReload (SkipTest: --reload's own parse refuses a bad candidate
+	// before changing anything).
+	Full Applier
+	// Delta tunes which changes count as small.
+	Delta frrdelta.Options
+	// Verify says how an applied delta is checked; the zero value is
+	// VerifyRunningConfig.
+	Verify VerifyMode
+	Logger logr.Logger
+
+	mu sync.Mutex
+	// last is the config FRR runs as far as this applier knows; empty
+	// when unknown.
+	last            string
+	lastFingerprint string
+
+	execs                                atomic.Int64
+	incremental, full, fallbacks, drifts atomic.Int64
+}
+
+// VerifyMode says how Incremental checks that FRR took a delta.
+type VerifyMode string
+
+const (
+	// VerifyRunningConfig: vtysh's exit status, and every stanza the delta
+	// creates or removes is present or gone in "show running-config". It
+	// costs a second vtysh run and FRR printing its whole config.
+	VerifyRunningConfig VerifyMode = "running-config"
+	// VerifyExitStatus: vtysh's exit status only (it is non-zero when any
+	// command failed); the periodic drift check catches the rest.
+	VerifyExitStatus VerifyMode = "exit-status"
+)
+
+// IncrementalStats counts what an Incremental did.
+type IncrementalStats struct {
+	// Execs counts FRR tool processes started: vtysh runs and frr-reload.py
+	// runs (each of which starts several vtysh processes of its own).
+	Execs int64
+	// Incremental applies (including empty deltas, which start nothing),
+	// full reloads, fallbacks from a failed delta to a full reload, and
+	// drift checks that found FRR's running config off the model.
+	Incremental, Full, Fallbacks, Drifts int64
+}
+
+// Stats returns the counters since the applier was created.
+func (a *Incremental) Stats() IncrementalStats {
+	return IncrementalStats{
+		Execs:       a.execs.Load(),
+		Incremental: a.incremental.Load(),
+		Full:        a.full.Load(),
+		Fallbacks:   a.fallbacks.Load(),
+		Drifts:      a.drifts.Load(),
+	}
+}
+
+// Collectors expose Stats as Prometheus counters, for the reloader's
+// registry.
+func (a *Incremental) Collectors() []prometheus.Collector {
+	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "perouter", Subsystem: "reloader", Name: name, Help: help,
+		}, func() float64 { return float64(v.Load()) })
+	}
+	return []prometheus.Collector{
+		counter("incremental_applies_total", "Configs applied as a delta through one vtysh session (including empty deltas, which start no FRR process).", &a.incremental),
+		counter("full_reloads_total", "Configs applied with a full frr-reload.py run (first apply, refused or failed delta, drift repair).", &a.full),
+		counter("incremental_fallbacks_total", "Deltas that failed and were followed by a full reload.", &a.fallbacks),
+		counter("drifts_total", "Drift checks that found FRR's running config different from the last applied config.", &a.drifts),
+		counter("frr_processes_total", "FRR tool processes started (vtysh and frr-reload.py runs).", &a.execs),
+	}
+}
+
+func (a *Incremental) fullApplier() Applier {
+	if a.Full == nil {
+		a.Full = &FRRReload{Paths: a.Paths, WorkDir: filepath.Join(a.WorkDir, "full"), SkipTest: true}
+	}
+	return a.Full
+}
+
+// Fingerprint implements Fingerprinter.
+func (a *Incremental) Fingerprint() (string, error) {
+	return socketFingerprint(a.Paths.withDefaults().socketDir())
+}
+
+// Apply implements Applier.
+func (a *Incremental) Apply(ctx context.Context, config string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fingerprint, err := a.Fingerprint()
+	if a.last == "" || err != nil || fingerprint != a.lastFingerprint {
+		return a.reloadFully(ctx, config, "FRR's running config is not known (first apply, daemon restart or an earlier failure)")
+	}
+	d, err := frrdelta.Compute(a.last, config, a.Delta)
+	if err != nil {
+		return a.reloadFully(ctx, config, err.Error())
+	}
+	a.incremental.Add(1)
+	if d.Empty() {
+		a.last = config
+		return nil
+	}
+	previous := a.last
+	if err := a.applyDelta(ctx, d); err != nil {
+		a.fallbacks.Add(1)
+		a.last = ""
+		a.Logger.Error(err, "incremental apply failed, reloading the whole config", "changedLines", d.Changed)
+		return a.recover(ctx, config, previous)
+	}
+	a.last = config
+	a.Logger.V(1).Info("applied incrementally", "commands", len(d.Commands), "changedLines", d.Changed)
+	return nil
+}
+
+// reloadFully applies config with the full applier and records what FRR
+// runs afterwards.
+func (a *Incremental) reloadFully(ctx context.Context, config, reason string) error {
+	a.full.Add(1)
+	a.execs.Add(1)
+	a.Logger.V(1).Info("full reload", "reason", reason)
+	err := a.fullApplier().Apply(ctx, config)
+	var ae *ApplyError
+	switch {
+	case err == nil:
+		a.last = config
+		a.lastFingerprint, _ = a.Fingerprint()
+	case errors.As(err, &ae) && (ae.Stage == StageValidate || ae.Stage == StageUnavailable):
+		// Nothing changed; what FRR runs is as known as before.
+	default:
+		a.last = ""
+	}
+	return err
+}
+
+// recover runs after a delta failed part-way: FRR runs neither the old
+// nor the new config. A full reload of the new config computes its diff
+// against what FRR really runs; when FRR's parser refuses the new config,
+// the previous one is restored so that the refusal changes nothing.
+func (a *Incremental) recover(ctx context.Context, config, previous string) error {
+	err := a.reloadFully(ctx, config, "incremental apply failed")
+	var ae *ApplyError
+	if err == nil || !errors.As(err, &ae) || ae.Stage != StageValidate {
+		return err
+	}
+	if rerr := a.reloadFully(ctx, previous, "restoring the previous config after FRR refused the new one"); rerr != nil {
+		return &ApplyError{Stage: StageApply, FRRErrors: ae.FRRErrors, Output: ae.Output,
+			Err: fmt.Errorf("refused config was partly applied and restoring the previous one failed: %w", rerr)}
+	}
+	return err
+}
+
+// applyDelta runs the commands in one vtysh session and checks that FRR
+// took them: vtysh exits non-zero when any command failed, and (with
+// VerifyRunningConfig) every stanza the delta creates or removes must show
+// up, or be gone, in the running config.
+func (a *Incremental) applyDelta(ctx context.Context, d *frrdelta.Delta) error {
+	if err := os.MkdirAll(a.WorkDir, 0o700); err != nil {
+		return fmt.Errorf("reloader: work dir: %w", err)
+	}
+	script := filepath.Join(a.WorkDir, "delta.conf")
+	if err := os.WriteFile(script, []byte(d.Script()), 0o600); err != nil {
+		return fmt.Errorf("reloader: delta script: %w", err)
+	}
+	if out, err := a.vtysh(ctx, "-f", script); err != nil {
+		return &ApplyError{Stage: StageApply, FRRErrors: frrErrors(out), Output: out, Err: err}
+	}
+	if a.Verify == VerifyExitStatus || len(d.Created) == 0 && len(d.Removed) == 0 {
+		return nil
+	}
+	out, err := a.vtysh(ctx, "-c", "show running-config")
+	if err != nil {
+		return &ApplyError{Stage: StageApply, Output: out, Err: fmt.Errorf("reading the running config to verify the delta: %w", err)}
+	}
+	running, err := frrdelta.Parse(out)
+	if err != nil {
+		return &ApplyError{Stage: StageApply, Err: fmt.Errorf("verifying the delta: running config: %w", err)}
+	}
+	var problems []string
+	for _, h := range d.Created {
+		if running.Context(h) == nil {
+			problems = append(problems, fmt.Sprintf("%q missing", h))
+		}
+	}
+	for _, h := range d.Removed {
+		if running.Context(h) != nil {
+			problems = append(problems, fmt.Sprintf("%q still present", h))
+		}
+	}
+	if len(problems) > 0 {
+		return &ApplyError{Stage: StageApply, Err: fmt.Errorf("delta not reflected in the running config: %s", strings.Join(problems, ", "))}
+	}
+	return nil
+}
+
+func (a *Incremental) vtysh(ctx context.Context, args ...string) (string, error) {
+	paths := a.Paths.withDefaults()
+	a.execs.Add(1)
+	cmd := exec.CommandContext(ctx, paths.vtysh(), append(paths.vtyshArgs(), args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("vtysh %s: %w", strings.Join(args, " "), err)
+	}
+	return string(out), nil
+}
+
+// CheckDrift compares FRR's running config with the last applied config
+// (frr-reload.py --test computes the difference with FRR's own knowledge
+// of defaults) and, when they differ, reloads the last applied config
+// fully. It reports whether FRR had drifted. Without a known applied
+// config there is nothing to compare: the next Apply reloads fully anyway.
+func (a *Incremental) CheckDrift(ctx context.Context) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last == "" {
+		return false, nil
+	}
+	if fp, err := a.Fingerprint(); err != nil || fp != a.lastFingerprint {
+		a.drifts.Add(1)
+		return true, a.reloadFully(ctx, a.last, "FRR restarted since the last apply")
+	}
+	full, ok := a.fullApplier().(*FRRReload)
+	if !ok {
+		return false, errors.New("reloader: drift check needs the full applier to be an FRRReload")
+	}
+	a.execs.Add(1)
+	out, err := full.Run(ctx, "--test", a.last)
+	if err != nil {
+		return false, &ApplyError{Stage: reloadStage(out, StageUnavailable), FRRErrors: frrErrors(out), Output: out, Err: err}
+	}
+	diff := driftLines(out)
+	if len(diff) == 0 {
+		return false, nil
+	}
+	a.drifts.Add(1)
+	a.Logger.Info("FRR's running config drifted from the last applied config, reloading it", "difference", strings.Join(diff, "\n"))
+	return true, a.reloadFully(ctx, a.last, "drift")
+}
+
+// driftLines picks the commands out of frr-reload.py --test's "Lines To
+// Delete" and "Lines To Add" sections. The hostname is left out: vtysh
+// does not pass it to the daemons, so it differs after every reload.
+func driftLines(out string) []string {
+	var lines []string
+	inSection := false
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		l := sc.Text()
+		t := strings.TrimSpace(l)
+		switch {
+		case t == "Lines To Delete" || t == "Lines To Add":
+			inSection = true
+		case !inSection || t == "" || strings.HasPrefix(t, "====="):
+		case logLine.MatchString(t):
+		case strings.HasPrefix(t, "hostname ") || strings.HasPrefix(t, "no hostname "):
+		default:
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// DriftChecker is implemented by appliers that can compare FRR's running
+// config with what they applied and repair a difference.
+type DriftChecker interface {
+	CheckDrift(ctx context.Context) (bool, error)
+}
+
+// CheckDrift runs the applier's drift check, if it has one, between
+// reloads. It reports whether FRR had drifted (and was reloaded).
+func (s *Server) CheckDrift(ctx context.Context) (bool, error) {
+	dc, ok := s.opts.Applier.(DriftChecker)
+	if !ok {
+		return false, nil
+	}
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-s.sem }()
+	checkCtx, cancel := context.WithTimeout(ctx, s.opts.ApplyTimeout)
+	defer cancel()
+	drifted, err := dc.CheckDrift(checkCtx)
+	if err != nil {
+		s.log.Error(err, "drift check")
+	} else if drifted {
+		s.log.Info("FRR had drifted from the last applied config and was reloaded")
+	}
+	return drifted, err
+}

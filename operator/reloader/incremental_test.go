@@ -1,0 +1,314 @@
+package reloader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/perouter/perouter/operator/frrdelta"
+	"github.com/perouter/perouter/simulator/frrd"
+)
+
+// vrfConfig is a PE-like config in operator/frr's order (VRFs, policies,
+// the default BGP instance, then one BGP instance per VRF), which is an
+// order frr-reload.py applies cleanly.
+func vrfConfig(vrfs ...string) string {
+	var b strings.Builder
+	b.WriteString("frr defaults traditional\n!\n")
+	for i, v := range vrfs {
+		fmt.Fprintf(&b, "vrf %s\n vni %d\nexit-vrf\n!\n", v, 100+i)
+	}
+	for _, v := range vrfs {
+		fmt.Fprintf(&b, "route-map %s-IN permit 10\nexit\n!\n", v)
+	}
+	b.WriteString("router bgp 64512\n bgp router-id 10.0.0.1\n no bgp ebgp-requires-policy\n neighbor 192.0.2.2 remote-as 64513\n!\n address-family l2vpn evpn\n  neighbor 192.0.2.2 activate\n  advertise-all-vni\n exit-address-family\nexit\n!\n")
+	for i, v := range vrfs {
+		fmt.Fprintf(&b, "router bgp 64512 vrf %s\n bgp router-id 10.0.0.1\n neighbor 10.%d.0.2 remote-as 64515\n !\n address-family ipv4 unicast\n  redistribute connected\n  neighbor 10.%d.0.2 route-map %s-IN in\n exit-address-family\n !\n address-family l2vpn evpn\n  advertise ipv4 unicast\n exit-address-family\nexit\n!\n", v, i, i, v)
+	}
+	return b.String()
+}
+
+type incrementalFixture struct {
+	inst    *frrd.Instance
+	applier *Incremental
+	server  *Server
+	client  *Client
+}
+
+func newIncrementalFixture(t *testing.T) *incrementalFixture {
+	t.Helper()
+	return newIncrementalFixtureVerifying(t, VerifyRunningConfig)
+}
+
+func newIncrementalFixtureVerifying(t *testing.T, verify VerifyMode) *incrementalFixture {
+	t.Helper()
+	frrd.RequireFRR(t)
+	inst := frrd.TestInstance(t, frrd.Options{})
+	base := t.TempDir()
+	paths := FRRPaths{VtySocketDir: inst.VtySocketDir()}
+	log := testr.NewWithOptions(t, testr.Options{Verbosity: 1})
+	f := &incrementalFixture{inst: inst, applier: &Incremental{Paths: paths, WorkDir: filepath.Join(base, "work"), Verify: verify, Logger: log}}
+	srv, err := NewServer(Options{
+		SocketPath: filepath.Join(base, "reloader.sock"),
+		StateDir:   filepath.Join(base, "state"),
+		Applier:    f.applier,
+		Health:     &DaemonCheck{Paths: paths, Daemons: inst.Daemons()},
+		Logger:     log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.ServeListener(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	f.server, f.client = srv, NewClient(filepath.Join(base, "reloader.sock"))
+	return f
+}
+
+func (f *incrementalFixture) running(t *testing.T) string {
+	t.Helper()
+	out, err := f.inst.RunningConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	canon, err := frrdelta.Canonical(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return canon
+}
+
+func (f *incrementalFixture) reload(t *testing.T, config string) Result {
+	t.Helper()
+	res, err := f.client.Reload(context.Background(), config)
+	if err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	return res
+}
+
+// fullLoad is FRR's running config after a full frr-reload.py reload of
+// config into a fresh instance: what the incremental path must end up with.
+func fullLoad(t *testing.T, config string) string {
+	t.Helper()
+	inst := frrd.TestInstance(t, frrd.Options{})
+	full := &FRRReload{Paths: FRRPaths{VtySocketDir: inst.VtySocketDir()}, WorkDir: t.TempDir(), SkipTest: true}
+	if err := full.Apply(context.Background(), config); err != nil {
+		t.Fatal(err)
+	}
+	out, err := inst.RunningConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	canon, err := frrdelta.Canonical(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return canon
+}
+
+func TestIncrementalAppliesSmallChangesInPlace(t *testing.T) {
+	f := newIncrementalFixture(t)
+	steps := []struct {
+		name      string
+		config    string
+		want      IncrementalStats
+		unchanged bool
+	}{
+		{name: "first config: full reload", config: vrfConfig("red", "blue"),
+			want: IncrementalStats{Execs: 1, Full: 1}},
+		{name: "+1 VRF: delta and a running-config check", config: vrfConfig("red", "blue", "green"),
+			want: IncrementalStats{Execs: 3, Full: 1, Incremental: 1}},
+		{name: "-1 VRF", config: vrfConfig("red", "green"),
+			want: IncrementalStats{Execs: 5, Full: 1, Incremental: 2}},
+		{name: "same text again: skipped by the server", config: vrfConfig("red", "green"), unchanged: true,
+			want: IncrementalStats{Execs: 5, Full: 1, Incremental: 2}},
+		{name: "only a comment differs: empty delta, no FRR process", config: "! a comment\n" + vrfConfig("red", "green"),
+			want: IncrementalStats{Execs: 5, Full: 1, Incremental: 3}},
+		{name: "a line inside a stanza: delta only", config: strings.Replace(vrfConfig("red", "green"), "  advertise ipv4 unicast\n", "  advertise ipv4 unicast\n  route-target import 64512:7\n", 1),
+			want: IncrementalStats{Execs: 6, Full: 1, Incremental: 4}},
+	}
+	for _, s := range steps {
+		res := f.reload(t, s.config)
+		if res.Unchanged != s.unchanged || res.Applied == s.unchanged {
+			t.Errorf("%s: result %+v, want unchanged=%v", s.name, res, s.unchanged)
+		}
+		if diff := cmp.Diff(s.want, f.applier.Stats()); diff != "" {
+			t.Errorf("%s: stats (-want +got):\n%s", s.name, diff)
+		}
+		t.Logf("%s: %.0f ms", s.name, res.DurationMs)
+	}
+	last := steps[len(steps)-1].config
+	if diff := cmp.Diff(fullLoad(t, last), f.running(t)); diff != "" {
+		t.Errorf("running config differs from a full load of the last config (-full +incremental):\n%s", diff)
+	}
+}
+
+func TestIncrementalExitStatusVerificationRunsOneVtysh(t *testing.T) {
+	f := newIncrementalFixtureVerifying(t, VerifyExitStatus)
+	f.reload(t, vrfConfig("red"))
+	f.reload(t, vrfConfig("red", "blue"))
+	if diff := cmp.Diff(IncrementalStats{Execs: 2, Full: 1, Incremental: 1}, f.applier.Stats()); diff != "" {
+		t.Errorf("stats (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(fullLoad(t, vrfConfig("red", "blue")), f.running(t)); diff != "" {
+		t.Errorf("running config (-full load +incremental):\n%s", diff)
+	}
+}
+
+func TestIncrementalLargeChangeReloadsFully(t *testing.T) {
+	f := newIncrementalFixture(t)
+	f.reload(t, vrfConfig("a"))
+	var many []string
+	for i := range 8 {
+		many = append(many, fmt.Sprintf("v%d", i))
+	}
+	f.reload(t, vrfConfig(many...))
+	if got := f.applier.Stats(); got.Full != 2 || got.Incremental != 0 {
+		t.Errorf("stats %+v, want two full reloads: the second change rewrites most of the config", got)
+	}
+	if diff := cmp.Diff(fullLoad(t, vrfConfig(many...)), f.running(t)); diff != "" {
+		t.Errorf("running config (-full load +reloaded):\n%s", diff)
+	}
+}
+
+func TestIncrementalFailureNeverLeavesAHalfAppliedConfig(t *testing.T) {
+	tests := map[string]struct {
+		// edit turns the good config into one whose delta fails part-way:
+		// the first commands succeed, a later one fails.
+		edit           func(string) string
+		wantStatus     int
+		wantStage      Stage
+		wantRolledBack bool
+		wantText       string
+	}{
+		"unknown command: FRR's parser refuses the new config, the previous one is restored": {
+			edit: func(c string) string {
+				return c + "route-map extra permit 10\nexit\nrouter bgp 64512 vrf red\n neighbor 10.9.9.9 remote-as banana\nexit\n"
+			},
+			wantStatus: http.StatusUnprocessableEntity,
+			wantStage:  StageValidate,
+			wantText:   "% Unknown command",
+		},
+		"daemon refusal: the full reload fails too and the server rolls back": {
+			edit: func(c string) string {
+				return c + "route-map extra permit 10\nexit\nrouter bgp 64512 vrf red\n neighbor 10.9.9.9 peer-group nonexist\nexit\n"
+			},
+			wantStatus:     http.StatusInternalServerError,
+			wantStage:      StageApply,
+			wantRolledBack: true,
+			wantText:       "% Configure the peer-group first",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newIncrementalFixture(t)
+			good := vrfConfig("red", "blue")
+			f.reload(t, good)
+			before := f.running(t)
+
+			res, err := f.client.Reload(context.Background(), tc.edit(good))
+			var re *ReloadError
+			if !errors.As(err, &re) {
+				t.Fatalf("Reload error = %v (result %+v), want a *ReloadError", err, res)
+			}
+			if re.StatusCode != tc.wantStatus || res.Stage != tc.wantStage || res.RolledBack != tc.wantRolledBack {
+				t.Errorf("status %d stage %q rolledBack %v, want %d %q %v", re.StatusCode, res.Stage, res.RolledBack, tc.wantStatus, tc.wantStage, tc.wantRolledBack)
+			}
+			if !strings.Contains(err.Error(), tc.wantText) {
+				t.Errorf("error lacks FRR's text %q: %v", tc.wantText, err)
+			}
+			if got := f.applier.Stats(); got.Fallbacks != 1 {
+				t.Errorf("stats %+v, want one fallback from the failed delta", got)
+			}
+			if diff := cmp.Diff(before, f.running(t)); diff != "" {
+				t.Errorf("running config changed by a failed reload (-before +after):\n%s", diff)
+			}
+			// What FRR runs is known again: the next change is incremental.
+			f.reload(t, vrfConfig("red", "blue", "green"))
+			if got := f.applier.Stats(); got.Incremental != 2 {
+				t.Errorf("stats %+v after a good change, want it applied incrementally", got)
+			}
+		})
+	}
+}
+
+func TestIncrementalDriftCheckRepairsOutOfBandChanges(t *testing.T) {
+	f := newIncrementalFixture(t)
+	config := vrfConfig("red")
+	f.reload(t, config)
+	want := f.running(t)
+
+	drifted, err := f.server.CheckDrift(context.Background())
+	if err != nil || drifted {
+		t.Fatalf("CheckDrift right after a reload = %v, %v; want false, nil", drifted, err)
+	}
+	if _, err := f.inst.Vtysh(context.Background(), "-c", "configure terminal", "-c", "router bgp 64512 vrf red", "-c", "neighbor 10.7.7.7 remote-as 64999"); err != nil {
+		t.Fatal(err)
+	}
+	drifted, err = f.server.CheckDrift(context.Background())
+	if err != nil || !drifted {
+		t.Fatalf("CheckDrift after an out-of-band change = %v, %v; want true, nil", drifted, err)
+	}
+	if diff := cmp.Diff(want, f.running(t)); diff != "" {
+		t.Errorf("running config after the drift repair (-applied +running):\n%s", diff)
+	}
+	if got := f.applier.Stats(); got.Drifts != 1 {
+		t.Errorf("stats %+v, want one drift", got)
+	}
+}
+
+func TestIncrementalCollectorsFollowStats(t *testing.T) {
+	a := &Incremental{}
+	a.full.Add(2)
+	a.execs.Add(5)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(a.Collectors()...)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		got[f.GetName()] = f.GetMetric()[0].GetCounter().GetValue()
+	}
+	want := map[string]float64{
+		"perouter_reloader_incremental_applies_total":   0,
+		"perouter_reloader_full_reloads_total":          2,
+		"perouter_reloader_incremental_fallbacks_total": 0,
+		"perouter_reloader_drifts_total":                0,
+		"perouter_reloader_frr_processes_total":         5,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("counters (-want +got):\n%s", diff)
+	}
+}
+
+func TestDriftLines(t *testing.T) {
+	out := "2026-11-26 11:17:11,328  INFO: Called via \"Namespace()\"\n\nLines To Delete\n===============\nno hostname vm\nrouter bgp 64512 vrf red\n no neighbor 10.7.7.7 remote-as 64999\n\nLines To Add\n============\nhostname worker-1\n2026-11-26 11:17:11,936  INFO: \"frr version 8.4.4\" cannot be removed\n"
+	want := []string{"router bgp 64512 vrf red", " no neighbor 10.7.7.7 remote-as 64999"}
+	if diff := cmp.Diff(want, driftLines(out)); diff != "" {
+		t.Errorf("driftLines (-want +got):\n%s", diff)
+	}
+	if got := driftLines("\nLines To Delete\n===============\nno hostname vm\n\nLines To Add\n============\nhostname worker-1\n"); len(got) != 0 {
+		t.Errorf("hostname-only difference reported as drift: %q", got)
+	}
+}

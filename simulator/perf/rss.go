@@ -1,0 +1,271 @@
+package perf
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/labeler"
+	"github.com/perouter/perouter/operator/objects/objectstest"
+	"github.com/perouter/perouter/simulator/controlplane"
+)
+
+// RSSOptions configure the controller memory measurement.
+type RSSOptions struct {
+	VNIs int
+	// ControllerBinary is a built cmd/controller.
+	ControllerBinary string
+	// CRDDir holds the CRD manifests (operator/config/crd/bases).
+	CRDDir string
+	// RouterNetns is the router namespace the controller programs.
+	RouterNetns string
+	Progress    func(format string, args ...any)
+}
+
+// RSSResult is the controller's memory once it has reconciled the lab.
+type RSSResult struct {
+	RSSMB, PeakMB float64
+	// Objects is the number of object results in its RouterNodeStatus.
+	Objects int
+	// Applied is the Applied condition's reason, or the reconcile error:
+	// on a kernel without VRF the datapath step fails, after the
+	// controller built the whole configuration.
+	Applied string
+}
+
+// MeasureControllerRSS runs a real API server (simulator/controlplane) and
+// the controller binary inside a throwaway network namespace, with a second
+// throwaway namespace as its router netns, so everything the controller's
+// datapath creates (host-side veths included) disappears with them. It
+// re-executes inner (this program in its inner mode) inside the namespace
+// and reads its JSON result.
+func MeasureControllerRSS(ctx context.Context, o RSSOptions, inner []string) (res RSSResult, err error) {
+	outer := fmt.Sprintf("perf-rss-%d", os.Getpid())
+	router := fmt.Sprintf("perf-rss-router-%d", os.Getpid())
+	for _, ns := range []string{outer, router} {
+		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+			return res, fmt.Errorf("ip netns add %s: %w: %s", ns, err, out)
+		}
+		defer func() {
+			if out, e := exec.Command("ip", "netns", "del", ns).CombinedOutput(); e != nil {
+				err = errors.Join(err, fmt.Errorf("ip netns del %s: %w: %s", ns, e, out))
+			}
+		}()
+	}
+	// kube-apiserver needs a default route to pick an advertise address;
+	// a veth pair with both ends inside the namespace gives it one without
+	// any path out of the namespace.
+	for _, c := range [][]string{
+		{"link", "set", "lo", "up"},
+		{"link", "add", "perf0", "type", "veth", "peer", "name", "perf1"},
+		{"addr", "add", "192.0.2.1/24", "dev", "perf0"},
+		{"link", "set", "perf0", "up"},
+		{"link", "set", "perf1", "up"},
+		{"route", "add", "default", "via", "192.0.2.2", "dev", "perf0"},
+	} {
+		if out, err := exec.Command("ip", append([]string{"-n", outer}, c...)...).CombinedOutput(); err != nil {
+			return res, fmt.Errorf("netns %s: ip %s: %w: %s", outer, strings.Join(c, " "), err, out)
+		}
+	}
+	args := append([]string{"netns", "exec", outer}, inner...)
+	args = append(args, "--vnis", strconv.Itoa(o.VNIs), "--controller", o.ControllerBinary, "--crd-dir", o.CRDDir, "--router-netns", router)
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return res, fmt.Errorf("controller RSS run in netns %s: %w", outer, err)
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return res, fmt.Errorf("controller RSS run: result %q: %w", out, err)
+	}
+	return res, nil
+}
+
+// RunControllerRSSInner is the part of MeasureControllerRSS that runs
+// inside the namespace.
+func RunControllerRSSInner(ctx context.Context, o RSSOptions) (RSSResult, error) {
+	var res RSSResult
+	progress := o.Progress
+	if progress == nil {
+		progress = func(string, ...any) {}
+	}
+	progress("controller RSS: starting etcd and kube-apiserver")
+	cp, err := controlplane.Start(ctx, controlplane.Options{})
+	if err != nil {
+		return res, err
+	}
+	defer cp.Stop()
+	if _, err := envtest.InstallCRDs(cp.RESTConfig(), envtest.CRDInstallOptions{Paths: []string{o.CRDDir}, ErrorIfPathMissing: true}); err != nil {
+		return res, fmt.Errorf("installing CRDs from %s: %w", o.CRDDir, err)
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return res, err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return res, err
+	}
+	c, err := client.New(cp.RESTConfig(), client.Options{Scheme: scheme})
+	if err != nil {
+		return res, err
+	}
+	lab := objectstest.Lab(o.VNIs)
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: objectstest.Namespace}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: LabNode.Name, Labels: map[string]string{labeler.IndexLabel: strconv.Itoa(LabNode.Index)}}},
+	}
+	for i := range lab.Underlays {
+		objs = append(objs, &lab.Underlays[i])
+	}
+	for i := range lab.L3VNIs {
+		objs = append(objs, &lab.L3VNIs[i])
+	}
+	progress("controller RSS: creating %d objects", len(objs))
+	for _, obj := range objs {
+		if err := c.Create(ctx, obj); err != nil {
+			return res, fmt.Errorf("creating %s: %w", obj.GetName(), err)
+		}
+	}
+
+	dir, err := os.MkdirTemp("", "perf-controller-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	logFile, err := os.Create(filepath.Join(dir, "controller.log"))
+	if err != nil {
+		return res, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(o.ControllerBinary,
+		"--node-name", LabNode.Name,
+		"--namespace", objectstest.Namespace,
+		"--reloader-socket", filepath.Join(dir, "reloader.sock"),
+		"--router-netns", o.RouterNetns,
+		"--vty-socket-dir", "",
+		"--metrics-bind-address", "0",
+		"--health-probe-bind-address", "0",
+	)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+cp.KubeconfigPath())
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	progress("controller RSS: starting the controller")
+	if err := cmd.Start(); err != nil {
+		return res, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}()
+
+	want := o.VNIs + 1
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		var rns v1alpha1.RouterNodeStatus
+		err := c.Get(ctx, client.ObjectKey{Namespace: objectstest.Namespace, Name: LabNode.Name}, &rns)
+		if err == nil && len(rns.Status.Objects) >= want {
+			res.Objects = len(rns.Status.Objects)
+			for _, cond := range rns.Status.Conditions {
+				if cond.Type == "Applied" {
+					res.Applied = cond.Reason
+				}
+			}
+			break
+		}
+		// On this kernel the datapath step fails after the whole config was
+		// built; a reconcile that ended in an error has done its work too.
+		if log, _ := os.ReadFile(logFile.Name()); strings.Contains(string(log), `"msg":"Reconciler error"`) {
+			res.Applied = "reconcile error: " + firstError(string(log))
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(logFile.Name())
+			return res, fmt.Errorf("controller did not report %d objects within 3 minutes; its log:\n%s", want, tail(string(log), 40))
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	// Let the reconcile that wrote the status finish and the heap settle.
+	time.Sleep(3 * time.Second)
+	res.RSSMB, res.PeakMB, err = processMemory(cmd.Process.Pid)
+	return res, err
+}
+
+// processMemory reads VmRSS and VmHWM (peak RSS) in MB.
+func processMemory(pid int) (rss, peak float64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(fields[1], 64)
+		switch fields[0] {
+		case "VmRSS:":
+			rss = kb / 1024
+		case "VmHWM:":
+			peak = kb / 1024
+		}
+	}
+	return rss, peak, sc.Err()
+}
+
+// firstError returns the start of the first "Reconciler error" log
+// line's error.
+func firstError(log string) string {
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, `"msg":"Reconciler error"`) {
+			continue
+		}
+		var entry struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal([]byte(l), &entry) == nil {
+			return truncate(entry.Error, 160)
+		}
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
