@@ -589,3 +589,106 @@ func metricValue(t *testing.T, m prometheus.Metric) float64 {
 	}
 	return out.GetCounter().GetValue() + out.GetGauge().GetValue()
 }
+
+// TestUnchangedInputsSkipBuild checks the fast path: events that change
+// no input of the node's config (a label on an object, the aggregator's
+// status writes, an unreferenced Secret, a Node label no selector reads)
+// neither build, render nor reload; a Node label a selector reads does.
+func TestUnchangedInputsSkipBuild(t *testing.T) {
+	needAPIServer(t)
+	createNode(t, "fast-0", 0, map[string]string{"rack": "a"})
+	lab := objectstest.Lab(2)
+	ul, vni, other := &lab.Underlays[0], &lab.L3VNIs[0], &lab.L3VNIs[1]
+	other.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "b"}}
+	create(t, ul, vni, other)
+	r := startManager(t, managerOptions{nodes: []string{"fast-0"}, aggregator: true})["fast-0"]
+	waitApplied(t, r, 1)
+	if strings.Contains(r.frr.last(), fmt.Sprintf("vni %d", other.Spec.VNI)) {
+		t.Fatalf("the L3VNI selecting rack=b reached node fast-0 (rack=a):\n%s", r.frr.last())
+	}
+	// The aggregator's first status writes on both L3VNIs are unrelated
+	// updates too; wait for them so the counts below start from rest.
+	eventually(t, "aggregator status on the unselected L3VNI", func() (bool, string) {
+		var got v1alpha1.L3VNI
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(other), &got); err != nil {
+			return false, err.Error()
+		}
+		return got.Status.ObservedGeneration == got.Generation && len(got.Status.Conditions) > 0, fmt.Sprintf("%+v", got.Status)
+	})
+	buildsBefore := metricValue(t, configBuilds)
+
+	ctx := context.Background()
+	unrelated := []struct {
+		name   string
+		change func() error
+		// wakes says whether the change reaches the reconciler at all.
+		wakes bool
+	}{
+		{name: "annotation on the unselected L3VNI", wakes: true, change: func() error {
+			var got v1alpha1.L3VNI
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(other), &got); err != nil {
+				return err
+			}
+			got.Annotations = map[string]string{"touched": "yes"}
+			return k8s.Update(ctx, &got)
+		}},
+		{name: "label on the selected L3VNI", wakes: true, change: func() error {
+			var got v1alpha1.L3VNI
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(vni), &got); err != nil {
+				return err
+			}
+			got.Labels = map[string]string{"team": "blue"}
+			return k8s.Update(ctx, &got)
+		}},
+		{name: "Node label no selector reads", wakes: true, change: func() error {
+			var n corev1.Node
+			if err := k8s.Get(ctx, client.ObjectKey{Name: "fast-0"}, &n); err != nil {
+				return err
+			}
+			n.Labels["unrelated"] = "yes"
+			return k8s.Update(ctx, &n)
+		}},
+		{name: "unreferenced Secret", wakes: false, change: func() error {
+			s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unrelated-secret"}, StringData: map[string]string{"k": "v"}}
+			if err := k8s.Create(ctx, s); err != nil {
+				return err
+			}
+			t.Cleanup(func() { _ = k8s.Delete(context.Background(), s) })
+			return nil
+		}},
+	}
+	for _, u := range unrelated {
+		skipsBefore := metricValue(t, unchangedReconciles)
+		if err := u.change(); err != nil {
+			t.Fatalf("%s: %v", u.name, err)
+		}
+		if u.wakes {
+			eventually(t, u.name+": a fast-path reconcile", func() (bool, string) {
+				got := metricValue(t, unchangedReconciles)
+				return got > skipsBefore, fmt.Sprintf("unchanged reconciles %v, before %v", got, skipsBefore)
+			})
+		}
+		if got := metricValue(t, configBuilds) - buildsBefore; got != 0 {
+			t.Errorf("after %s: %v config builds, want 0", u.name, got)
+		}
+	}
+	if n := r.frr.count(); n != 1 {
+		t.Errorf("%d reloads after unrelated events, want 1", n)
+	}
+
+	// rack=b makes the other L3VNI select the node: a real input change.
+	var n corev1.Node
+	if err := k8s.Get(ctx, client.ObjectKey{Name: "fast-0"}, &n); err != nil {
+		t.Fatal(err)
+	}
+	n.Labels["rack"] = "b"
+	if err := k8s.Update(ctx, &n); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "reload with the L3VNI selecting rack=b", func() (bool, string) {
+		return r.frr.count() == 2 && strings.Contains(r.frr.last(), fmt.Sprintf("vni %d", other.Spec.VNI)), fmt.Sprintf("%d reloads", r.frr.count())
+	})
+	if got := metricValue(t, configBuilds) - buildsBefore; got < 1 {
+		t.Errorf("config builds after a selecting label changed = %v, want >= 1", got)
+	}
+}

@@ -24,7 +24,7 @@ var (
 	})
 	reloads = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "perouter_controller_frr_reloads_total",
-		Help: "FRR reloads attempted (only when the configuration's hash changed).",
+		Help: "FRR reloads attempted (only when the rendered configuration changed).",
 	})
 	bgpSessions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "perouter_controller_bgp_sessions",
@@ -34,6 +34,14 @@ var (
 		Name: "perouter_controller_vnis_applied",
 		Help: "VNIs in the configuration the node runs, by type (l3, l2).",
 	}, []string{"type"})
+	configBuilds = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "perouter_controller_config_builds_total",
+		Help: "Reconciles whose inputs changed, so the node's config was built, rendered and planned again.",
+	})
+	unchangedReconciles = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "perouter_controller_unchanged_reconciles_total",
+		Help: "Reconciles whose inputs' fingerprint matched the last applied one (fast path: no build, render or reload).",
+	})
 	datapathFailures = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "perouter_controller_datapath_failures_total",
 		Help: "Datapath Prepare or Activate calls that failed.",
@@ -41,5 +49,5 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(reconcileDuration, reloadDuration, reloadFailures, reloads, bgpSessions, vnisApplied, datapathFailures)
+	ctrlmetrics.Registry.MustRegister(reconcileDuration, reloadDuration, reloadFailures, reloads, bgpSessions, vnisApplied, datapathFailures, configBuilds, unchangedReconciles)
 }

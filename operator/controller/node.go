@@ -5,12 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -65,10 +65,14 @@ const DefaultNamespace = "perouter-system"
 // Flow of one reconcile: read the Node (index and labels) and every
 // perouter object → nodeconfig.Build → frr.Render and hostnet.PlanFor →
 // Datapath.Prepare (new VXLANs and bridges stay down) → FRR reload, only
-// when the rendered config's hash differs from the one last applied →
+// when the rendered config differs from the one last applied →
 // Datapath.Activate (devices up, now that FRR knows their VNIs) → status.
-// Every reconcile re-applies the datapath, so the periodic resync repairs
-// drift without touching FRR.
+//
+// Fast path: when the inputs' fingerprint (see inputFingerprint) equals
+// the one of the last successful reconcile, nothing is built, rendered or
+// reloaded. The datapath is still re-applied from the remembered plan once
+// per Resync, which repairs drift without touching FRR, and the BGP
+// sessions are read at most once per BGPRefresh.
 type NodeReconciler struct {
 	// Client reads the perouter objects and Nodes from the cache.
 	Client client.Client
@@ -86,13 +90,35 @@ type NodeReconciler struct {
 	Recorder events.EventRecorder
 	// Resync is how often the datapath is re-applied when nothing changed.
 	Resync time.Duration
+	// BGPRefresh bounds how often BGP state is read (a vtysh process);
+	// zero means DefaultBGPRefresh.
+	BGPRefresh time.Duration
 
 	mu sync.Mutex
 	// appliedHash is the hash of the config FRR accepted last. It starts
 	// empty, so a restarted controller pushes once: the router may have
 	// restarted too, and reloading an identical config changes nothing.
 	appliedHash string
+	appliedText string
 	appliedAt   metav1.Time
+	// applied is what the last successful reconcile saw and did; nil
+	// after a failure, so the next reconcile takes the full path.
+	applied *appliedInputs
+	// bgpAt is when the BGP sessions were read last, bgpNeighbors what
+	// that read returned.
+	bgpAt        time.Time
+	bgpNeighbors []v1alpha1.BGPNeighborState
+}
+
+// DefaultBGPRefresh is NodeReconciler.BGPRefresh's default.
+const DefaultBGPRefresh = 30 * time.Second
+
+type appliedInputs struct {
+	fingerprint string
+	plan        hostnet.Plan
+	// status is the status written, without the BGP sessions.
+	status     v1alpha1.RouterNodeStatusStatus
+	datapathAt time.Time
 }
 
 func (r *NodeReconciler) nodeRequest() []reconcile.Request {
@@ -153,6 +179,15 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 		}
 		return reconcile.Result{}, err
 	}
+	fingerprint, err := r.inputFingerprint(ctx, &node)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if r.applied != nil && r.applied.fingerprint == fingerprint {
+		return r.unchanged(ctx)
+	}
+	r.applied = nil
+
 	st := v1alpha1.RouterNodeStatusStatus{AppliedConfigHash: r.appliedHash}
 	if !r.appliedAt.IsZero() {
 		st.LastAppliedTime = r.appliedAt.DeepCopy()
@@ -161,7 +196,7 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 	index, valid := labeler.ParseIndex(label)
 	if !hasLabel || !valid {
 		msg := fmt.Sprintf("Node %s has no valid %s label yet (the labeler gives it); nothing is applied", r.NodeName, labeler.IndexLabel)
-		st.Errors = []string{msg}
+		st.Errors = nodeErrors(msg, nil)
 		setCondition(&st, ConditionApplied, metav1.ConditionFalse, ReasonNoNodeIndex, msg)
 		return r.finish(ctx, st, nil, objects.Set{})
 	}
@@ -172,6 +207,7 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	configBuilds.Inc()
 	cfg, report, err := nodeconfig.Build(set, nodeconfig.Node{Name: node.Name, Index: index, Labels: node.Labels})
 	var text string
 	if err == nil {
@@ -182,39 +218,40 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 		// Underlay, exhausted pool): the router keeps what it runs.
 		msg := fmt.Sprintf("%v; the running configuration is kept", err)
 		logger.Info("invalid configuration for the node; keeping the running one", "error", err.Error())
-		st.Errors = []string{msg}
-		st.Objects = underlayResults(set, gens, node.Labels, v1alpha1.ResultFailed, msg)
+		st.Errors = nodeErrors(msg, nil)
+		st.Objects = underlayResults(set, gens, node.Labels, v1alpha1.ResultFailed, truncate(msg, maxObjectMessage))
 		setCondition(&st, ConditionApplied, metav1.ConditionFalse, ReasonInvalidConfig, msg)
-		r.event(&node, nil, corev1.EventTypeWarning, EventInvalidConfig, msg)
+		r.event(&node, nil, corev1.EventTypeWarning, EventInvalidConfig, truncate(msg, 1024))
 		return r.finish(ctx, st, nil, objects.Set{})
 	}
-	hash := configHash(text)
 	plan := hostnet.PlanFor(cfg, r.PlanOptions)
 
-	selected := report.Selected
-	results := func(result, msg string) []v1alpha1.ObjectResult {
-		return objectResults(selected, report.Skipped, gens, result, msg)
+	failed := func(stage string, detail error) []v1alpha1.ObjectResult {
+		return failedResults(report.Selected, report.Skipped, gens, cfg, r.NodeName, stage, detail)
 	}
 
 	if changes, err := r.Datapath.Prepare(ctx, plan); err != nil {
 		datapathFailures.Inc()
-		msg := fmt.Sprintf("datapath prepare: %v", err)
-		return r.fail(ctx, &node, st, results(v1alpha1.ResultFailed, msg), ReasonDatapathFailed, EventDatapath, msg)
+		return r.fail(ctx, &node, st, failed("datapath prepare", err), ReasonDatapathFailed, EventDatapath, "datapath prepare failed", err)
 	} else if len(changes) > 0 {
 		logger.Info("datapath prepared", "changes", changes.String())
 	}
 
-	if hash != r.appliedHash {
+	// Comparing the text is cheaper than hashing it, and the hash is
+	// only needed for a config that changed.
+	if text != r.appliedText {
+		hash := configHash(text)
 		reloads.Inc()
 		reloadStart := time.Now()
 		err := r.FRR.Reload(ctx, text)
 		reloadDuration.Observe(time.Since(reloadStart).Seconds())
 		if err != nil {
 			reloadFailures.Inc()
-			msg := fmt.Sprintf("FRR reload refused config %s (the previous config keeps running): %v", short(hash), err)
-			return r.fail(ctx, &node, st, results(v1alpha1.ResultFailed, msg), ReasonReloadFailed, EventReloadFailed, msg)
+			headline := fmt.Sprintf("FRR reload refused config %s (the previous config keeps running)", short(hash))
+			return r.fail(ctx, &node, st, failed("FRR reload", err), ReasonReloadFailed, EventReloadFailed, headline, err)
 		}
 		r.appliedHash = hash
+		r.appliedText = text
 		r.appliedAt = metav1.NewTime(time.Now().Truncate(time.Second))
 		st.AppliedConfigHash = hash
 		st.LastAppliedTime = r.appliedAt.DeepCopy()
@@ -223,57 +260,134 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 
 	if changes, err := r.Datapath.Activate(ctx, plan); err != nil {
 		datapathFailures.Inc()
-		msg := fmt.Sprintf("datapath activate: %v", err)
-		return r.fail(ctx, &node, st, results(v1alpha1.ResultFailed, msg), ReasonDatapathFailed, EventDatapath, msg)
+		return r.fail(ctx, &node, st, failed("datapath activate", err), ReasonDatapathFailed, EventDatapath, "datapath activate failed", err)
 	} else if len(changes) > 0 {
 		logger.Info("datapath activated", "changes", changes.String())
 	}
 	vnisApplied.WithLabelValues("l3").Set(float64(len(cfg.L3VNIs)))
 	vnisApplied.WithLabelValues("l2").Set(float64(len(cfg.L2VNIs)))
 
-	st.Objects = results(v1alpha1.ResultApplied, "")
-	setCondition(&st, ConditionApplied, metav1.ConditionTrue, ReasonApplied, "configuration "+short(hash)+" is live")
+	datapathAt := time.Now()
+	st.Objects = objectResults(report.Selected, report.Skipped, gens, v1alpha1.ResultApplied, "")
+	setCondition(&st, ConditionApplied, metav1.ConditionTrue, ReasonApplied, "configuration "+short(r.appliedHash)+" is live")
 	if len(report.Skipped) > 0 {
 		setCondition(&st, ConditionDegraded, metav1.ConditionTrue, ReasonObjectsSkipped,
 			fmt.Sprintf("%d object(s) skipped, see .status.objects", countSkipped(st.Objects)))
 	} else {
 		setCondition(&st, ConditionDegraded, metav1.ConditionFalse, ReasonHealthy, "no object skipped")
 	}
-	return r.finish(ctx, st, &node, set)
+	result, err := r.finish(ctx, st, &node, set)
+	if err == nil {
+		r.applied = &appliedInputs{fingerprint: fingerprint, plan: plan, status: st, datapathAt: datapathAt}
+	}
+	return result, err
 }
 
-func (r *NodeReconciler) fail(ctx context.Context, node *corev1.Node, st v1alpha1.RouterNodeStatusStatus, objs []v1alpha1.ObjectResult, reason, eventReason, msg string) (reconcile.Result, error) {
-	st.Errors = []string{msg}
+// unchanged is the fast path for a reconcile whose inputs did not change.
+func (r *NodeReconciler) unchanged(ctx context.Context) (reconcile.Result, error) {
+	unchangedReconciles.Inc()
+	a := r.applied
+	now := time.Now()
+	// The requeue fires no earlier than Resync after the last pass; the
+	// slack covers a pass that ended a moment after datapathAt was taken.
+	resyncDue := r.Resync > 0 && now.Sub(a.datapathAt) >= r.Resync-r.Resync/10
+	if resyncDue {
+		for _, step := range []func(context.Context, hostnet.Plan) (hostnet.Changes, error){r.Datapath.Prepare, r.Datapath.Activate} {
+			changes, err := step(ctx, a.plan)
+			if err != nil {
+				datapathFailures.Inc()
+				// The full path retries and reports the failure.
+				r.applied = nil
+				return reconcile.Result{}, fmt.Errorf("datapath resync: %w", err)
+			}
+			if len(changes) > 0 {
+				log.FromContext(ctx).Info("datapath drift repaired", "changes", changes.String())
+			}
+		}
+		a.datapathAt = now
+	}
+	if r.refreshBGP(ctx, now) || resyncDue {
+		st := a.status.DeepCopy()
+		st.BGPNeighbors = r.bgpNeighbors
+		if _, err := r.writeStatus(ctx, *st); err != nil {
+			return reconcile.Result{}, fmt.Errorf("RouterNodeStatus %s/%s: %w", r.Namespace, r.NodeName, err)
+		}
+	}
+	return reconcile.Result{RequeueAfter: r.nextWake(now)}, nil
+}
+
+// nextWake is when the next resync or BGP refresh is due. A wake is never
+// zero, which would mean no requeue at all.
+func (r *NodeReconciler) nextWake(now time.Time) time.Duration {
+	var wake time.Duration
+	if r.Resync > 0 {
+		wake = r.Resync
+		if r.applied != nil {
+			wake = max(r.applied.datapathAt.Add(r.Resync).Sub(now), time.Millisecond)
+		}
+	}
+	if r.BGP != nil {
+		bgp := max(r.bgpAt.Add(r.bgpRefresh()).Sub(now), time.Millisecond)
+		if wake == 0 || bgp < wake {
+			wake = bgp
+		}
+	}
+	return wake
+}
+
+func (r *NodeReconciler) bgpRefresh() time.Duration {
+	if r.BGPRefresh > 0 {
+		return r.BGPRefresh
+	}
+	return DefaultBGPRefresh
+}
+
+// refreshBGP reads the BGP sessions unless they were read less than
+// BGPRefresh ago, and reports whether they changed.
+func (r *NodeReconciler) refreshBGP(ctx context.Context, now time.Time) bool {
+	if r.BGP == nil || (!r.bgpAt.IsZero() && now.Sub(r.bgpAt) < r.bgpRefresh()) {
+		return false
+	}
+	r.bgpAt = now
+	neighbors, err := r.BGP.Neighbors(ctx)
+	if err != nil {
+		log.FromContext(ctx).Info("reading BGP state", "error", err.Error())
+		return false
+	}
+	up := 0
+	for _, n := range neighbors {
+		if n.State == "Established" {
+			up++
+		}
+	}
+	bgpSessions.WithLabelValues("up").Set(float64(up))
+	bgpSessions.WithLabelValues("down").Set(float64(len(neighbors) - up))
+	changed := !slices.Equal(neighbors, r.bgpNeighbors)
+	r.bgpNeighbors = neighbors
+	return changed
+}
+
+func (r *NodeReconciler) fail(ctx context.Context, node *corev1.Node, st v1alpha1.RouterNodeStatusStatus, objs []v1alpha1.ObjectResult, reason, eventReason, headline string, detail error) (reconcile.Result, error) {
+	st.Errors = nodeErrors(headline, detail)
 	st.Objects = objs
-	setCondition(&st, ConditionApplied, metav1.ConditionFalse, reason, msg)
-	r.event(node, nil, corev1.EventTypeWarning, eventReason, msg)
+	summary := strings.Join(st.Errors, "; ")
+	setCondition(&st, ConditionApplied, metav1.ConditionFalse, reason, summary)
+	// events.k8s.io refuses a note over 1 KiB.
+	r.event(node, nil, corev1.EventTypeWarning, eventReason, truncate(summary, 1024))
 	if _, err := r.finish(ctx, st, nil, objects.Set{}); err != nil {
 		log.FromContext(ctx).Error(err, "writing RouterNodeStatus")
 	}
 	// Returning the error retries with backoff.
-	return reconcile.Result{}, errors.New(msg)
+	return reconcile.Result{}, fmt.Errorf("%s: %w", headline, detail)
 }
 
 // finish reads BGP state, writes the RouterNodeStatus when it changed,
 // sends an event to each object whose result on this node newly became
 // a failure, and schedules the resync.
 func (r *NodeReconciler) finish(ctx context.Context, st v1alpha1.RouterNodeStatusStatus, node *corev1.Node, set objects.Set) (reconcile.Result, error) {
-	logger := log.FromContext(ctx)
-	if r.BGP != nil {
-		if neighbors, err := r.BGP.Neighbors(ctx); err != nil {
-			logger.Info("reading BGP state", "error", err.Error())
-		} else {
-			st.BGPNeighbors = neighbors
-			up := 0
-			for _, n := range neighbors {
-				if n.State == "Established" {
-					up++
-				}
-			}
-			bgpSessions.WithLabelValues("up").Set(float64(up))
-			bgpSessions.WithLabelValues("down").Set(float64(len(neighbors) - up))
-		}
-	}
+	now := time.Now()
+	r.refreshBGP(ctx, now)
+	st.BGPNeighbors = r.bgpNeighbors
 	previous, err := r.writeStatus(ctx, st)
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("RouterNodeStatus %s/%s: %w", r.Namespace, r.NodeName, err)
@@ -281,7 +395,7 @@ func (r *NodeReconciler) finish(ctx context.Context, st v1alpha1.RouterNodeStatu
 	if node != nil {
 		r.eventNewFailures(node, previous, st.Objects, set)
 	}
-	return reconcile.Result{RequeueAfter: r.Resync}, nil
+	return reconcile.Result{RequeueAfter: r.nextWake(now)}, nil
 }
 
 // writeStatus creates the RouterNodeStatus if needed and updates its
@@ -458,7 +572,7 @@ func objectResults(selected []objects.Ref, skipped []validate.Error, gens map[ob
 			continue
 		}
 		out = append(out, v1alpha1.ObjectResult{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Generation: gens[ref],
-			Result: v1alpha1.ResultSkipped, Message: strings.Join(skippedMsgs[ref], "; ")})
+			Result: v1alpha1.ResultSkipped, Message: truncate(strings.Join(skippedMsgs[ref], "; "), maxObjectMessage)})
 	}
 	sortResults(out)
 	return out
@@ -496,7 +610,7 @@ func countSkipped(rs []v1alpha1.ObjectResult) int {
 }
 
 func setCondition(st *v1alpha1.RouterNodeStatusStatus, typ string, status metav1.ConditionStatus, reason, msg string) {
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: truncate(msg, 32768)})
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: truncate(msg, maxConditionBytes)})
 }
 
 func configHash(text string) string {
@@ -511,9 +625,16 @@ func short(hash string) string {
 	return hash
 }
 
+// truncate shortens s to at most n bytes, cutting at a rune boundary and
+// marking the cut.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n]
+	const mark = "…"
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
 }

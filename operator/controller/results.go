@@ -1,0 +1,124 @@
+package controller
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/hostnet"
+	"github.com/perouter/perouter/operator/nodeconfig"
+	"github.com/perouter/perouter/operator/objects"
+	"github.com/perouter/perouter/operator/validate"
+)
+
+// Bounds on what one RouterNodeStatus carries. A datapath or reload error
+// at 500 VNIs runs to hundreds of KB, and copying it into every object's
+// result made the status exceed the API server's request limit ("request
+// entity too large"), retried forever. With these bounds, even 1,000
+// failing objects stay far below etcd's 1.5 MiB object limit.
+const (
+	maxObjectMessage  = 512
+	maxNodeErrors     = 16
+	maxNodeErrorBytes = 1024
+	maxConditionBytes = 2048
+)
+
+// nodeErrors turns an error's text (errors.Join puts one error a line)
+// into the node's .status.errors: duplicates dropped, each line and the
+// count bounded, with a last line saying how many were left out.
+func nodeErrors(headline string, detail error) []string {
+	out := []string{truncate(headline, maxNodeErrorBytes)}
+	if detail == nil {
+		return out
+	}
+	seen := map[string]bool{}
+	dropped := 0
+	for _, line := range strings.Split(detail.Error(), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || seen[line] {
+			continue
+		}
+		seen[line] = true
+		if len(out) >= maxNodeErrors {
+			dropped++
+			continue
+		}
+		out = append(out, truncate(line, maxNodeErrorBytes))
+	}
+	if dropped > 0 {
+		out = append(out, fmt.Sprintf("... and %d more distinct error(s)", dropped))
+	}
+	return out
+}
+
+// objectTokens gives, for each object in the config, the names that
+// error lines about it contain: its VRF and its devices.
+func objectTokens(cfg nodeconfig.Config) map[objects.Ref][]string {
+	tokens := map[objects.Ref][]string{}
+	devices := func(vni uint32) []string {
+		return []string{hostnet.BridgeName(vni), hostnet.VXLANName(vni), hostnet.HostVethName(vni),
+			hostnet.RouterVethName(vni), hostnet.HostBridgeName(vni), fmt.Sprintf("vni %d", vni)}
+	}
+	for _, l3 := range cfg.L3VNIs {
+		tokens[l3.Source] = append(tokens[l3.Source], append(devices(l3.VNI), "vrf "+l3.VRF, l3.VRF)...)
+	}
+	for _, l2 := range cfg.L2VNIs {
+		tokens[l2.Source] = append(tokens[l2.Source], devices(l2.VNI)...)
+	}
+	return tokens
+}
+
+// mentions reports whether line names token as a whole word: "br-pe-10"
+// must not match a line about "br-pe-100".
+func mentions(line, token string) bool {
+	for from := 0; ; {
+		i := strings.Index(line[from:], token)
+		if i < 0 {
+			return false
+		}
+		end := from + i + len(token)
+		start := from + i
+		if (end == len(line) || !isNameByte(line[end])) && (start == 0 || !isNameByte(line[start-1])) {
+			return true
+		}
+		from = start + 1
+	}
+}
+
+func isNameByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.'
+}
+
+// failedResults reports a failed stage on every selected object, each
+// with only the error lines that name it (or a pointer to the node's
+// errors when none does), bounded; skipped objects keep their reasons.
+func failedResults(selected []objects.Ref, skipped []validate.Error, gens map[objects.Ref]int64, cfg nodeconfig.Config,
+	nodeName, stage string, detail error) []v1alpha1.ObjectResult {
+	var lines []string
+	if detail != nil {
+		lines = strings.Split(detail.Error(), "\n")
+	}
+	tokens := objectTokens(cfg)
+	out := objectResults(selected, skipped, gens, v1alpha1.ResultFailed, "")
+	for i := range out {
+		if out[i].Result != v1alpha1.ResultFailed {
+			continue
+		}
+		ref := objects.Ref{Kind: out[i].Kind, Namespace: out[i].Namespace, Name: out[i].Name}
+		var own []string
+		for _, line := range lines {
+			for _, tok := range tokens[ref] {
+				if mentions(line, tok) {
+					own = append(own, strings.TrimSpace(line))
+					break
+				}
+			}
+		}
+		msg := fmt.Sprintf("%s failed on node %s; see the RouterNodeStatus errors", stage, nodeName)
+		if len(own) > 0 {
+			msg = fmt.Sprintf("%s failed on node %s: %s", stage, nodeName, strings.Join(own, "; "))
+		}
+		out[i].Message = truncate(msg, maxObjectMessage)
+	}
+	return out
+}

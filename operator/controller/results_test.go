@@ -1,0 +1,150 @@
+package controller
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/hostnet"
+	"github.com/perouter/perouter/operator/nodeconfig"
+	"github.com/perouter/perouter/operator/objects"
+)
+
+// failingNode is a node config with n L3VNIs and a datapath error of
+// three long lines per VNI, each naming one of its devices, plus lines
+// repeated for every VNI.
+func failingNode(n int) ([]objects.Ref, nodeconfig.Config, error) {
+	var (
+		refs []objects.Ref
+		cfg  nodeconfig.Config
+		errs []error
+	)
+	padding := strings.Repeat("x", 200)
+	for i := range n {
+		ref := objects.Ref{Kind: objects.KindL3VNI, Namespace: "default", Name: fmt.Sprintf("vni-%d", i)}
+		vni := uint32(100 + i)
+		refs = append(refs, ref)
+		cfg.L3VNIs = append(cfg.L3VNIs, nodeconfig.L3VNI{Source: ref, VRF: fmt.Sprintf("vrf%d", i), VNI: vni})
+		errs = append(errs,
+			fmt.Errorf("creating %s: file exists %s", hostnet.BridgeName(vni), padding),
+			fmt.Errorf("setting %s up: no such device %s", hostnet.VXLANName(vni), padding),
+			fmt.Errorf("moving %s into netns: permission denied %s", hostnet.RouterVethName(vni), padding),
+			errors.New("netlink: request entity too large"))
+	}
+	return refs, cfg, errors.Join(errs...)
+}
+
+func TestFailedStatusIsBounded(t *testing.T) {
+	refs, cfg, detail := failingNode(1000)
+	gens := map[objects.Ref]int64{}
+	st := v1alpha1.RouterNodeStatusStatus{
+		Errors:  nodeErrors("datapath prepare failed", detail),
+		Objects: failedResults(refs, nil, gens, cfg, "node-0", "datapath prepare", detail),
+	}
+	setCondition(&st, ConditionApplied, metav1.ConditionFalse, ReasonDatapathFailed, strings.Join(st.Errors, "; "))
+	rns := v1alpha1.RouterNodeStatus{ObjectMeta: metav1.ObjectMeta{Namespace: DefaultNamespace, Name: "node-0"}, Status: st}
+	data, err := json.Marshal(rns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// etcd refuses objects over 1.5 MiB; the API server's request limit
+	// is higher. Leave room for BGP sessions and metadata.
+	const limit = 1 << 20
+	if len(data) > limit {
+		t.Errorf("RouterNodeStatus with 1000 failing objects is %d bytes, want <= %d", len(data), limit)
+	}
+	if len(st.Objects) != 1000 {
+		t.Errorf("%d object results, want 1000", len(st.Objects))
+	}
+	for _, o := range st.Objects {
+		if len(o.Message) > maxObjectMessage {
+			t.Fatalf("%s message is %d bytes, want <= %d", o.Name, len(o.Message), maxObjectMessage)
+		}
+	}
+	if len(st.Errors) > maxNodeErrors+1 {
+		t.Errorf("%d node errors, want <= %d", len(st.Errors), maxNodeErrors+1)
+	}
+	if last := st.Errors[len(st.Errors)-1]; !strings.HasPrefix(last, "... and ") {
+		t.Errorf("last node error = %q, want the count of the ones left out", last)
+	}
+	if n := strings.Count(strings.Join(st.Errors, "\n"), "request entity too large"); n != 1 {
+		t.Errorf("the line repeated for every VNI appears %d times in the node errors, want 1", n)
+	}
+}
+
+func TestFailedResultsScopedToObject(t *testing.T) {
+	refs, cfg, detail := failingNode(12)
+	results := failedResults(refs, nil, map[objects.Ref]int64{}, cfg, "node-0", "datapath prepare", detail)
+	byName := map[string]string{}
+	for _, r := range results {
+		byName[r.Name] = r.Message
+	}
+	tests := map[string]struct {
+		object      string
+		mentions    []string
+		notMentions []string
+	}{
+		// vni-0 is VNI 100: its lines name br-pe-100 and friends, never
+		// VNI 1000-range devices or VNI 110's.
+		"own devices only": {object: "vni-0", mentions: []string{hostnet.BridgeName(100), hostnet.VXLANName(100)},
+			notMentions: []string{hostnet.BridgeName(101), hostnet.BridgeName(110), "request entity too large"}},
+		"prefix of another VNI does not match": {object: "vni-10", mentions: []string{hostnet.BridgeName(110)},
+			notMentions: []string{hostnet.BridgeName(100) + ":", hostnet.BridgeName(111)}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			msg := byName[tc.object]
+			for _, want := range tc.mentions {
+				if !strings.Contains(msg, want) {
+					t.Errorf("message %q lacks %q", msg, want)
+				}
+			}
+			for _, unwanted := range tc.notMentions {
+				if strings.Contains(msg, unwanted) {
+					t.Errorf("message %q names %q, which is about another object", msg, unwanted)
+				}
+			}
+			if len(msg) > maxObjectMessage {
+				t.Errorf("message is %d bytes, want <= %d", len(msg), maxObjectMessage)
+			}
+		})
+	}
+}
+
+func TestFailedResultsWithoutOwnLines(t *testing.T) {
+	ref := objects.Ref{Kind: objects.KindUnderlay, Namespace: "default", Name: "underlay"}
+	got := failedResults([]objects.Ref{ref}, nil, map[objects.Ref]int64{ref: 3}, nodeconfig.Config{}, "node-0", "FRR reload",
+		errors.New("line 12: % Unknown command"))
+	want := []v1alpha1.ObjectResult{{Kind: objects.KindUnderlay, Namespace: "default", Name: "underlay", Generation: 3,
+		Result: v1alpha1.ResultFailed, Message: "FRR reload failed on node node-0; see the RouterNodeStatus errors"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	tests := map[string]struct {
+		in   string
+		n    int
+		want string
+	}{
+		"short stays":          {in: "abc", n: 5, want: "abc"},
+		"cut with mark":        {in: "abcdefghij", n: 7, want: "abcd…"},
+		"cut at rune boundary": {in: "aééééé", n: 7, want: "aé…"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := truncate(tc.in, tc.n)
+			if got != tc.want || len(got) > tc.n || !utf8.ValidString(got) {
+				t.Errorf("truncate(%q, %d) = %q, want %q (valid UTF-8, <= %d bytes)", tc.in, tc.n, got, tc.want, tc.n)
+			}
+		})
+	}
+}
