@@ -11,7 +11,7 @@ KERNELS ?= bookworm trixie
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: rbac chart-crds goldens all build generate deps k8s-assets test test-unit test-envtest test-kernel lint fmt lab e2e e2e-kind perf clean help
+.PHONY: lab-down e2e-fabric rbac chart-crds goldens all build generate deps k8s-assets test test-unit test-envtest test-kernel lint fmt lab e2e e2e-kind perf clean help
 
 all: build
 
@@ -51,12 +51,13 @@ k8s-assets:
 	@hack/build-k8s-assets.sh >/dev/null
 
 # Packages whose tests need the real API server (envtest) or the VM.
-ENVTEST_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./operator/... ./simulator/... ./cmd/... 2>/dev/null | grep -E ' (sigs.k8s.io/controller-runtime/pkg/envtest|github.com/perouter/perouter/operator/internal/testenv)( |$$)' | cut -d' ' -f1)
+ENVTEST_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./operator/... ./simulator/... ./cmd/... 2>/dev/null | grep -E ' (sigs.k8s.io/controller-runtime/pkg/envtest|github.com/perouter/perouter/operator/internal/testenv)( |$$)' | cut -d' ' -f1) github.com/perouter/perouter/simulator/netns/cluster
 
 test: deps k8s-assets
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-envtest
 	$(MAKE) --no-print-directory test-kernel
+	$(MAKE) --no-print-directory e2e-fabric
 
 test-unit: deps
 	$(GO) vet ./operator/... ./simulator/... ./cmd/...
@@ -84,14 +85,27 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-lab:
-	@echo "lab: not built yet"; exit 1
+# The default lab: fabric of real FRR routers, three simulated nodes running
+# the real operator against a real API server; prints type-5 routes and
+# pings. Where the kernel lacks VRF it runs in the VM lane and ends with it.
+lab: deps k8s-assets build
+	$(BIN)/pesim up
 
-e2e:
-	@echo "e2e: not built yet"; exit 1
+lab-down:
+	$(BIN)/pesim down
 
-e2e-kind:
-	@echo "e2e-kind: not built yet"; exit 1
+# The whole end-to-end suite on the netns provider (VM lane when needed).
+e2e: deps k8s-assets build
+	PEROUTER_E2E_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 90m ./e2e -args -ginkgo.v
+
+# The fabric-only part of the suite (leaves exchange type-5 routes, VXLAN
+# datapath between fabric hosts); part of `make test`.
+e2e-fabric: deps build
+	PEROUTER_E2E_FABRIC_ONLY=1 PEROUTER_E2E_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 30m ./e2e -args -ginkgo.v
+
+e2e-kind: build
+	$(BIN)/pesim kind up
+	PEROUTER_E2E_PROVIDER=kind $(GO) test -count=1 -timeout 90m ./e2e -args -ginkgo.v
 
 # Performance targets (needs root and FRR): prints one table, exits non-zero
 # when a target is missed beyond the noise margin. See docs/performance.md.

@@ -57,7 +57,7 @@ var labUnderlay = func(index int, vtep, routerID string) *Underlay {
 			{Address: netip.MustParseAddr("192.168.11.1"), ASN: 64512},
 			{Address: netip.MustParseAddr("192.168.12.1"), ASN: 64513},
 		},
-		Interfaces: []string{"toswitch"},
+		Interfaces: []string{"toswitch1", "toswitch2"},
 	}
 }
 

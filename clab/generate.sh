@@ -1,0 +1,190 @@
+#!/bin/bash
+# Generates clab/{default,large}/*/frr.conf and setup.sh (the fabric of
+# topologies/*.clab.yml). Edit here, run `clab/generate.sh`, commit the output.
+set -e
+root=$(cd "$(dirname "$0")" && pwd)
+hdr() { printf 'frr version 8.4\nfrr defaults traditional\nhostname %s\nno ipv6 forwarding\nservice integrated-vtysh-config\n!\n' "$1"; }
+
+# spine NAME ASN ROUTERID "peerip:asn ..." DIR "iface:cidr ..."
+spine() {
+  local name=$1 asn=$2 rid=$3 peers=$4 dir=$5 ifaces=$6
+  mkdir -p $dir
+  { hdr $name
+    echo "router bgp $asn"
+    echo " bgp router-id $rid"
+    echo " no bgp ebgp-requires-policy"
+    echo " no bgp default ipv4-unicast"
+    echo " bgp bestpath as-path multipath-relax"
+    echo " neighbor fabric peer-group"
+    echo " neighbor fabric timers 3 9"
+    echo " neighbor fabric timers connect 2"
+    for p in $peers; do echo " neighbor ${p%%:*} remote-as ${p##*:}"; echo " neighbor ${p%%:*} peer-group fabric"; done
+    echo " !"
+    echo " address-family ipv4 unicast"
+    echo "  neighbor fabric activate"
+    echo " exit-address-family"
+    echo " !"
+    echo " address-family l2vpn evpn"
+    echo "  neighbor fabric activate"
+    echo "  neighbor fabric attribute-unchanged next-hop"
+    echo " exit-address-family"
+    echo "exit"
+    echo "!"
+  } > $dir/frr.conf
+  { echo "#!/bin/sh"
+    echo "# Kernel side of $name: addresses and forwarding; FRR does the routing."
+    echo "set -e"
+    echo "sysctl -qw net.ipv4.ip_forward=1"
+    echo "# One ip process for everything: each exec counts in the VM lane."
+    echo "ip -batch - <<EOF"
+    for i in $ifaces; do echo "addr add ${i##*:} dev ${i%%:*}"; echo "link set ${i%%:*} up"; done
+    echo "EOF"
+  } > $dir/setup.sh
+}
+
+# fabricleaf NAME VTEP "spinepeer ..." DIR "iface:cidr ..." "vrf:vni:table:iface:cidr:mac ..."
+fabricleaf() {
+  local name=$1 vtep=$2 peers=$3 dir=$4 ifaces=$5 vrfs=$6
+  mkdir -p $dir
+  { hdr $name
+    for v in $vrfs; do IFS=: read vrf vni table ifc cidr mac <<<"$v"; echo "vrf $vrf"; echo " vni $vni"; echo "exit-vrf"; echo "!"; done
+    echo "router bgp 64520"
+    echo " bgp router-id $vtep"
+    echo " no bgp ebgp-requires-policy"
+    echo " no bgp default ipv4-unicast"
+    echo " bgp bestpath as-path multipath-relax"
+    echo " neighbor spines peer-group"
+    echo " neighbor spines remote-as 64612"
+    echo " neighbor spines timers 3 9"
+    echo " neighbor spines timers connect 2"
+    for p in $peers; do echo " neighbor $p peer-group spines"; done
+    echo " !"
+    echo " address-family ipv4 unicast"
+    echo "  network $vtep/32"
+    echo "  neighbor spines activate"
+    echo "  ! Both fabric leaves share AS 64520: accept each other's routes."
+    echo "  neighbor spines allowas-in"
+    echo " exit-address-family"
+    echo " !"
+    echo " address-family l2vpn evpn"
+    echo "  neighbor spines activate"
+    echo "  neighbor spines allowas-in"
+    echo "  advertise-all-vni"
+    echo " exit-address-family"
+    echo "exit"
+    echo "!"
+    for v in $vrfs; do IFS=: read vrf vni table ifc cidr mac <<<"$v"
+      echo "router bgp 64520 vrf $vrf"
+      echo " bgp router-id $vtep"
+      echo " no bgp ebgp-requires-policy"
+      echo " !"
+      echo " address-family ipv4 unicast"
+      echo "  redistribute connected"
+      echo " exit-address-family"
+      echo " !"
+      echo " address-family l2vpn evpn"
+      echo "  advertise ipv4 unicast"
+      echo " exit-address-family"
+      echo "exit"
+      echo "!"
+    done
+  } > $dir/frr.conf
+  { echo "#!/bin/sh"
+    echo "# Kernel side of $name: underlay addresses, the VTEP on lo, and per VRF"
+    echo "# a VRF device, the host-facing port, and an L3VNI bridge + VXLAN."
+    echo "set -e"
+    echo "sysctl -qw net.ipv4.ip_forward=1"
+    echo "sysctl -qw net.ipv6.conf.all.keep_addr_on_down=1"
+    echo "# One ip process for everything: each exec counts in the VM lane."
+    echo "ip -batch - <<EOF"
+    echo "addr add $vtep/32 dev lo"
+    for i in $ifaces; do echo "addr add ${i##*:} dev ${i%%:*}"; echo "link set ${i%%:*} up"; done
+    for v in $vrfs; do IFS=: read vrf vni table ifc cidr mac <<<"$v"
+      echo "# VRF $vrf, L3VNI $vni"
+      echo "link add $vrf type vrf table $table"
+      echo "link set $vrf up"
+      echo "link set $ifc master $vrf"
+      echo "addr add $cidr dev $ifc"
+      echo "link set $ifc up"
+      echo "link add br$vni address ${mac//-/:} type bridge"
+      echo "link set br$vni master $vrf addrgenmode none"
+      echo "link add vni$vni type vxlan local $vtep dstport 4789 id $vni nolearning"
+      echo "link set vni$vni master br$vni addrgenmode none"
+      echo "link set vni$vni type bridge_slave neigh_suppress on learning off"
+      echo "link set vni$vni up"
+      echo "link set br$vni up"
+    done
+    echo "EOF"
+  } > $dir/setup.sh
+}
+
+# nodeleaf NAME ASN RID "spinepeer ..." DIR "iface:cidr ..." LISTENRANGE
+nodeleaf() {
+  local name=$1 asn=$2 rid=$3 peers=$4 dir=$5 ifaces=$6 range=$7
+  mkdir -p $dir
+  { hdr $name
+    echo "router bgp $asn"
+    echo " bgp router-id $rid"
+    echo " no bgp ebgp-requires-policy"
+    echo " no bgp default ipv4-unicast"
+    echo " bgp bestpath as-path multipath-relax"
+    echo " neighbor spines peer-group"
+    echo " neighbor spines remote-as 64612"
+    echo " neighbor spines timers 3 9"
+    echo " neighbor spines timers connect 2"
+    for p in $peers; do echo " neighbor $p peer-group spines"; done
+    echo " ! The cluster nodes' routers (AS 64514) connect from the switch segment."
+    echo " neighbor nodes peer-group"
+    echo " neighbor nodes remote-as 64514"
+    echo " neighbor nodes timers 3 9"
+    echo " bgp listen range $range peer-group nodes"
+    echo " !"
+    echo " address-family ipv4 unicast"
+    echo "  neighbor spines activate"
+    echo "  neighbor nodes activate"
+    echo " exit-address-family"
+    echo " !"
+    echo " address-family l2vpn evpn"
+    echo "  neighbor spines activate"
+    echo "  neighbor spines attribute-unchanged next-hop"
+    echo "  neighbor nodes activate"
+    echo "  neighbor nodes attribute-unchanged next-hop"
+    echo " exit-address-family"
+    echo "exit"
+    echo "!"
+  } > $dir/frr.conf
+  { echo "#!/bin/sh"
+    echo "# Kernel side of $name: underlay addresses and forwarding."
+    echo "set -e"
+    echo "sysctl -qw net.ipv4.ip_forward=1"
+    echo "# One ip process for everything: each exec counts in the VM lane."
+    echo "ip -batch - <<EOF"
+    for i in $ifaces; do echo "addr add ${i##*:} dev ${i%%:*}"; echo "link set ${i%%:*} up"; done
+    echo "EOF"
+  } > $dir/setup.sh
+}
+
+# ---- default: 1 spine ----
+d=$root/default
+spine spine 64612 10.255.0.1 "192.168.1.1:64520 192.168.1.3:64520 192.168.1.5:64512 192.168.1.7:64513" $d/spine \
+  "eth1:192.168.1.0/31 eth2:192.168.1.2/31 eth3:192.168.1.4/31 eth4:192.168.1.6/31"
+fabricleaf leafA 100.64.0.1 "192.168.1.0" $d/leafA "eth1:192.168.1.1/31" \
+  "red:100:1100:ethred:192.168.20.1/24:02-00-64-00-01-64 blue:200:1200:ethblue:192.168.21.1/24:02-00-64-00-01-c8"
+fabricleaf leafB 100.64.0.2 "192.168.1.2" $d/leafB "eth1:192.168.1.3/31" \
+  "red:100:1100:ethred:192.168.22.1/24:02-00-64-00-02-64 blue:200:1200:ethblue:192.168.23.1/24:02-00-64-00-02-c8"
+nodeleaf leafkind1 64512 192.168.1.5 "192.168.1.4" $d/leafkind1 "eth1:192.168.1.5/31 toswitch:192.168.11.1/24" 192.168.11.0/24
+nodeleaf leafkind2 64513 192.168.1.7 "192.168.1.6" $d/leafkind2 "eth1:192.168.1.7/31 toswitch:192.168.12.1/24" 192.168.12.0/24
+
+# ---- large: 2 spines ----
+l=$root/large
+spine spine1 64612 10.255.0.1 "192.168.1.1:64520 192.168.1.3:64520 192.168.1.5:64512 192.168.1.7:64513" $l/spine1 \
+  "eth1:192.168.1.0/31 eth2:192.168.1.2/31 eth3:192.168.1.4/31 eth4:192.168.1.6/31"
+spine spine2 64612 10.255.0.2 "192.168.2.1:64520 192.168.2.3:64520 192.168.2.5:64512 192.168.2.7:64513" $l/spine2 \
+  "eth1:192.168.2.0/31 eth2:192.168.2.2/31 eth3:192.168.2.4/31 eth4:192.168.2.6/31"
+fabricleaf leafA 100.64.0.1 "192.168.1.0 192.168.2.0" $l/leafA "eth1:192.168.1.1/31 eth2:192.168.2.1/31" \
+  "red:100:1100:ethred:192.168.20.1/24:02-00-64-00-01-64 blue:200:1200:ethblue:192.168.21.1/24:02-00-64-00-01-c8"
+fabricleaf leafB 100.64.0.2 "192.168.1.2 192.168.2.2" $l/leafB "eth1:192.168.1.3/31 eth2:192.168.2.3/31" \
+  "red:100:1100:ethred:192.168.22.1/24:02-00-64-00-02-64 blue:200:1200:ethblue:192.168.23.1/24:02-00-64-00-02-c8"
+nodeleaf leafkind1 64512 192.168.1.5 "192.168.1.4 192.168.2.4" $l/leafkind1 "eth1:192.168.1.5/31 eth2:192.168.2.5/31 toswitch:192.168.11.1/24" 192.168.11.0/24
+nodeleaf leafkind2 64513 192.168.1.7 "192.168.1.6 192.168.2.6" $l/leafkind2 "eth1:192.168.1.7/31 eth2:192.168.2.7/31 toswitch:192.168.12.1/24" 192.168.12.0/24
+chmod +x $root/*/*/setup.sh

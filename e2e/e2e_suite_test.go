@@ -1,0 +1,155 @@
+package e2e
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/perouter/perouter/simulator/netns"
+	"github.com/perouter/perouter/simulator/vm"
+)
+
+// Environment variables steering the suites (docs/e2e.md).
+const (
+	envProvider = "PEROUTER_E2E_PROVIDER"    // netns (default) or kind
+	envTopology = "PEROUTER_E2E_TOPOLOGY"    // topology file, default topologies/default.clab.yml
+	envBinDir   = "PEROUTER_E2E_BIN_DIR"     // operator binaries; built when unset
+	envFabric   = "PEROUTER_E2E_FABRIC_ONLY" // 1: no cluster; specs needing it skip, saying so
+	envApply    = "PEROUTER_E2E_MANIFESTS"   // manifests to apply, default docs/examples/lab
+	envInVM     = "PESIM_IN_VM"
+)
+
+var (
+	env      Env
+	suiteCtx = context.Background()
+	repoRoot = func() string { p, _ := filepath.Abs(".."); return p }()
+)
+
+func ginkgoWriter() io.Writer { return GinkgoWriter }
+
+// TestMain moves the whole run into the VM lane when the netns provider
+// needs a kernel with VRF and this one has none: the operator binaries are
+// built here (fast), then this same test binary runs inside the VM.
+func TestMain(m *testing.M) {
+	if os.Getenv(envProvider) != "kind" && os.Getenv(envInVM) == "" && os.Geteuid() == 0 && !vm.HasVRF() {
+		os.Exit(runInVM())
+	}
+	os.Exit(m.Run())
+}
+
+func runInVM() int {
+	binDir, err := operatorBinaries()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	wd, _ := os.Getwd()
+	fmt.Println("e2e: this kernel has no VRF support; running the suites inside the VM lane")
+	start := time.Now()
+	guestEnv := []string{envInVM + "=1", envBinDir + "=" + binDir}
+	for _, k := range []string{envTopology, envFabric, envApply} {
+		if v := os.Getenv(k); v != "" {
+			guestEnv = append(guestEnv, k+"="+v)
+		}
+	}
+	code, err := vm.Run(context.Background(), vm.Options{
+		Command:  append([]string{self}, os.Args[1:]...),
+		Env:      guestEnv,
+		WorkDir:  wd,
+		Timeout:  40 * time.Minute,
+		MemoryMB: 3072,
+	})
+	fmt.Printf("e2e: VM lane finished in %v\n", time.Since(start).Round(time.Second))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 125
+	}
+	return code
+}
+
+// operatorBinaries returns $PEROUTER_E2E_BIN_DIR, or builds controller,
+// reloader and labeler into a directory the VM can read.
+func operatorBinaries() (string, error) {
+	if os.Getenv(envFabric) != "" {
+		return "", nil
+	}
+	if dir := os.Getenv(envBinDir); dir != "" {
+		return dir, nil
+	}
+	dir, err := os.MkdirTemp("", "perouter-e2e-bin-")
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/controller", "./cmd/reloader", "./cmd/labeler")
+	cmd.Dir = repoRoot
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("building the operator: %w", err)
+	}
+	return dir, nil
+}
+
+func TestE2E(t *testing.T) {
+	RegisterFailHandler(Fail)
+	ctrllog.SetLogger(GinkgoLogr)
+	RunSpecs(t, "perouter e2e")
+}
+
+var _ = BeforeSuite(func() {
+	start := time.Now()
+	topo := os.Getenv(envTopology)
+	if topo == "" {
+		topo = filepath.Join(repoRoot, "topologies/default.clab.yml")
+	}
+	switch p := os.Getenv(envProvider); p {
+	case "", "netns":
+		Expect(os.Geteuid()).To(Equal(0), "the netns provider needs root")
+		Expect(vm.HasVRF()).To(BeTrue(), "the netns provider needs a kernel with VRF; TestMain runs the suite in the VM lane when it is missing")
+		binDir, err := operatorBinaries()
+		Expect(err).NotTo(HaveOccurred())
+		e, err := newNetnsEnv(suiteCtx, netnsConfig{
+			FabricOnly: os.Getenv(envFabric) != "",
+			Topology:   topo,
+			BinDir:     binDir,
+			CRDDir:     filepath.Join(repoRoot, "operator/config/crd/bases"),
+			Manifests:  []string{cmp.Or(os.Getenv(envApply), filepath.Join(repoRoot, "docs/examples/lab"))},
+			StateRoot:  netns.DefaultStateRoot,
+		})
+		if e != nil {
+			env = e
+			DeferCleanup(func() { Expect(env.Close(context.Background())).To(Succeed()) })
+		}
+		Expect(err).NotTo(HaveOccurred())
+	case "kind":
+		e, err := newKindEnv(suiteCtx, topo)
+		Expect(err).NotTo(HaveOccurred())
+		env = e
+	default:
+		Fail(fmt.Sprintf("%s=%q: want netns or kind", envProvider, p))
+	}
+	AddReportEntry("lab up", time.Since(start).Round(100*time.Millisecond).String())
+	fmt.Fprintf(GinkgoWriter, "lab up in %v\n", time.Since(start).Round(100*time.Millisecond))
+})
+
+// requireCluster skips a spec that needs the cluster when the run was
+// explicitly asked to bring up the fabric only.
+func requireCluster() {
+	if env.Kube() == nil {
+		Skip(envFabric + " is set: the cluster is not running")
+	}
+}

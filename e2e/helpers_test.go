@@ -1,0 +1,206 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/ipam"
+	"github.com/perouter/perouter/simulator/netns"
+)
+
+// Deadlines. The VM lane (TCG, one vCPU, often on a shared host) is the
+// slow case they are sized for.
+const (
+	convergeTimeout = 3 * time.Minute
+	poll            = time.Second
+)
+
+const indexLabel = "network.perouter.io/node-index"
+
+const operatorNamespace = "perouter-system"
+
+// nodeIndex reads the index the labeler gave a node.
+func nodeIndex(ctx context.Context, node string) (int, error) {
+	var n corev1.Node
+	if err := env.Kube().Get(ctx, client.ObjectKey{Name: node}, &n); err != nil {
+		return 0, err
+	}
+	v, ok := n.Labels[indexLabel]
+	if !ok {
+		return 0, fmt.Errorf("Node %s: label %s not set yet", node, indexLabel)
+	}
+	return strconv.Atoi(v)
+}
+
+func eventuallyNodeIndex(ctx context.Context, node string) int {
+	var idx int
+	Eventually(func() error {
+		var err error
+		idx, err = nodeIndex(ctx, node)
+		return err
+	}).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed())
+	return idx
+}
+
+// underlay returns the lab's only Underlay.
+func underlay(ctx context.Context) v1alpha1.Underlay {
+	var list v1alpha1.UnderlayList
+	Expect(env.Kube().List(ctx, &list, client.InNamespace(operatorNamespace))).To(Succeed())
+	Expect(list.Items).To(HaveLen(1), "the lab applies exactly one Underlay")
+	return list.Items[0]
+}
+
+func l3vnis(ctx context.Context) []v1alpha1.L3VNI {
+	var list v1alpha1.L3VNIList
+	Expect(env.Kube().List(ctx, &list, client.InNamespace(operatorNamespace))).To(Succeed())
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Spec.VNI < list.Items[j].Spec.VNI })
+	return list.Items
+}
+
+// nodeVTEP is the VTEP ipam gives the node at its current index.
+func nodeVTEP(ctx context.Context, node string) netip.Addr {
+	u := underlay(ctx)
+	Expect(u.Spec.TunnelEndpoint).NotTo(BeNil())
+	pool := netip.MustParsePrefix(u.Spec.TunnelEndpoint.CIDRs[0])
+	vtep, err := ipam.VTEP(pool, eventuallyNodeIndex(ctx, node))
+	Expect(err).NotTo(HaveOccurred())
+	return vtep.Addr()
+}
+
+// hostSession returns the router and host addresses of a node's session
+// in one L3VNI.
+func hostSession(ctx context.Context, vni v1alpha1.L3VNI, node string) (router, host netip.Prefix) {
+	Expect(vni.Spec.HostSession).NotTo(BeNil(), "L3VNI %s/%s has no hostSession", vni.Namespace, vni.Name)
+	cidr := netip.MustParsePrefix(vni.Spec.HostSession.LocalCIDR.IPv4)
+	router, host, err := ipam.HostSession(cidr, eventuallyNodeIndex(ctx, node))
+	Expect(err).NotTo(HaveOccurred())
+	return router, host
+}
+
+// bgpPeers parses "show bgp [vrf X] summary json" into address -> state.
+func bgpPeers(ctx context.Context, node, vrf string) (map[string]string, error) {
+	cmd := "show bgp summary json"
+	if vrf != "" {
+		cmd = "show bgp vrf " + vrf + " summary json"
+	}
+	out, err := env.Vtysh(ctx, node, cmd)
+	if err != nil {
+		return nil, err
+	}
+	var summary map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &summary); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", node, cmd, err)
+	}
+	peers := map[string]string{}
+	for _, raw := range summary {
+		var fam struct {
+			Peers map[string]struct {
+				State string `json:"state"`
+			} `json:"peers"`
+		}
+		if json.Unmarshal(raw, &fam) != nil {
+			continue
+		}
+		for addr, p := range fam.Peers {
+			peers[addr] = p.State
+		}
+	}
+	return peers, nil
+}
+
+// type5Routes reads a router's EVPN type-5 paths.
+func type5Routes(ctx context.Context, node string) ([]netns.Type5, error) {
+	out, err := env.Vtysh(ctx, node, "show bgp l2vpn evpn route type prefix json")
+	if err != nil {
+		return nil, err
+	}
+	routes, err := netns.ParseType5([]byte(out))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", node, err)
+	}
+	return routes, nil
+}
+
+// type5Prefix renders a prefix the way FRR keys type-5 routes.
+func type5Prefix(p netip.Prefix) string {
+	return fmt.Sprintf("[5]:[0]:[%d]:[%s]", p.Bits(), p.Addr())
+}
+
+// vrfRoutes lists the prefixes in a VRF's kernel-facing RIB of a router.
+func vrfRoutes(ctx context.Context, node, vrf string) (map[string]bool, error) {
+	out, err := env.Vtysh(ctx, node, "show ip route vrf "+vrf+" json")
+	if err != nil {
+		return nil, err
+	}
+	var routes map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &routes); err != nil {
+		return nil, fmt.Errorf("%s: show ip route vrf %s json: %w", node, vrf, err)
+	}
+	got := map[string]bool{}
+	for p := range routes {
+		got[p] = true
+	}
+	return got, nil
+}
+
+func ping(ctx context.Context, node string, addr netip.Addr) error {
+	out, err := env.Exec(ctx, node, "ping", "-c", "1", "-W", "1", addr.String())
+	if err != nil {
+		return fmt.Errorf("%s: ping %s: %w: %s", node, addr, err, strings.TrimSpace(out))
+	}
+	return nil
+}
+
+// evidence collects what a failed spec needs to be diagnosed.
+func evidence(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var b strings.Builder
+	section := func(title, out string, err error) {
+		fmt.Fprintf(&b, "\n### %s\n%s", title, out)
+		if err != nil {
+			fmt.Fprintf(&b, "(error: %v)\n", err)
+		}
+	}
+	for _, r := range env.FabricRouters() {
+		out, err := env.Vtysh(ctx, r, "show bgp summary", "show bgp l2vpn evpn route type prefix", "show evpn vni")
+		section(r+": vtysh", out, err)
+	}
+	for _, n := range env.ClusterNodes() {
+		out, err := env.Vtysh(ctx, n, "show running-config", "show bgp vrf all summary json", "show bgp l2vpn evpn route type prefix json", "show ip route vrf all")
+		section(n+" router: vtysh", out, err)
+		out, err = env.ExecRouter(ctx, n, "sh", "-c", "ip -d addr; ip route show table all; ip neigh; bridge fdb")
+		section(n+" router: ip addr/route/neigh, bridge fdb", out, err)
+		out, err = env.Exec(ctx, n, "sh", "-c", "ip addr; ip route")
+		section(n+" host: ip addr/route", out, err)
+		section(n+": logs", env.Logs(n), nil)
+	}
+	if env.Kube() != nil {
+		for _, list := range []client.ObjectList{&corev1.NodeList{}, &v1alpha1.UnderlayList{}, &v1alpha1.L3VNIList{}, &v1alpha1.RouterNodeStatusList{}} {
+			err := env.Kube().List(ctx, list)
+			y, _ := yaml.Marshal(list)
+			section(fmt.Sprintf("%T", list), string(y), err)
+		}
+	}
+	return b.String()
+}
+
+var _ = AfterEach(func() {
+	if CurrentSpecReport().Failed() && env != nil {
+		fmt.Fprintln(GinkgoWriter, "---- evidence ----")
+		fmt.Fprintln(GinkgoWriter, evidence(context.Background()))
+	}
+})

@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// recoveryBound is the documented bound (docs/e2e.md) for a node to be
+// back after a reboot or a component failure, measured in the VM lane.
+const recoveryBound = 3 * time.Minute
+
+// nodeHealthy is the whole promise for one node: sessions up, its
+// prefixes on every leaf with its VTEP, and the datapath both ways.
+func nodeHealthy(ctx context.Context, node string, vtep netip.Addr) error {
+	if err := establishedWithAll(ctx, node); err != nil {
+		return err
+	}
+	for _, vni := range l3vnis(ctx) {
+		_, host := hostSession(ctx, vni, node)
+		for _, leaf := range env.EVPNLeaves() {
+			if err := hasType5(ctx, leaf, type5Prefix(netip.PrefixFrom(host.Addr(), 32)), vtep.String(), ""); err != nil {
+				return err
+			}
+		}
+	}
+	return datapathOK(ctx, node)
+}
+
+// awaitRecovery polls until the node is healthy and reports how long it took.
+func awaitRecovery(ctx context.Context, what, node string, vtep netip.Addr, start time.Time) {
+	Eventually(func() error { return nodeHealthy(ctx, node, vtep) }).
+		WithTimeout(recoveryBound).WithPolling(poll).Should(Succeed(), "%s: node %s did not recover", what, node)
+	took := time.Since(start).Round(100 * time.Millisecond)
+	AddReportEntry(fmt.Sprintf("recovery after %s (%s)", what, node), took.String())
+	fmt.Fprintf(GinkgoWriter, "recovery after %s of %s: %v\n", what, node, took)
+}
+
+// Suite 4: node identity survives reboots; every component failure heals
+// without a manual step.
+var _ = Describe("Recovery", Ordered, Label("recovery"), func() {
+	var node string
+	var index int
+	var vtep netip.Addr
+
+	BeforeAll(func(ctx SpecContext) {
+		requireCluster()
+		startWorkloads(ctx)
+		nodes := env.ClusterNodes()
+		node = nodes[len(nodes)-1]
+		index = eventuallyNodeIndex(ctx, node)
+		vtep = nodeVTEP(ctx, node)
+		Eventually(func() error { return nodeHealthy(ctx, node, vtep) }).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed())
+	})
+
+	It("keeps a rebooted node's index and VTEP and brings routes and datapath back", func(ctx SpecContext) {
+		start := time.Now()
+		Expect(env.Reboot(ctx, node)).To(Succeed())
+		// The workload comes back with the machine.
+		Expect(env.StartHostBGP(ctx, node, hostBGPConfig(ctx, node))).To(Succeed())
+		awaitRecovery(ctx, "reboot", node, vtep, start)
+		Expect(nodeIndex(ctx, node)).To(Equal(index), "node %s index changed across reboot", node)
+		Expect(nodeVTEP(ctx, node)).To(Equal(vtep))
+	})
+
+	It("recovers from a controller restart", func(ctx SpecContext) {
+		start := time.Now()
+		Expect(env.RestartAgent(ctx, "controller", node)).To(Succeed())
+		awaitRecovery(ctx, "controller restart", node, vtep, start)
+	})
+
+	It("recovers from a labeler restart without renumbering", func(ctx SpecContext) {
+		before := map[string]int{}
+		for _, n := range env.ClusterNodes() {
+			before[n] = eventuallyNodeIndex(ctx, n)
+		}
+		start := time.Now()
+		Expect(env.RestartAgent(ctx, "labeler", "")).To(Succeed())
+		awaitRecovery(ctx, "labeler restart", node, vtep, start)
+		Consistently(func() (map[string]int, error) {
+			got := map[string]int{}
+			for _, n := range env.ClusterNodes() {
+				i, err := nodeIndex(ctx, n)
+				if err != nil {
+					return nil, err
+				}
+				got[n] = i
+			}
+			return got, nil
+		}).WithTimeout(10 * time.Second).WithPolling(2 * time.Second).Should(Equal(before))
+	})
+
+	It("recovers when the router's FRR is killed", func(ctx SpecContext) {
+		start := time.Now()
+		Expect(env.KillRouterFRR(ctx, node)).To(Succeed())
+		awaitRecovery(ctx, "FRR killed", node, vtep, start)
+	})
+
+	It("recovers when the router namespace is deleted", func(ctx SpecContext) {
+		start := time.Now()
+		Expect(env.DeleteRouterNamespace(ctx, node)).To(Succeed())
+		awaitRecovery(ctx, "router namespace deleted", node, vtep, start)
+	})
+})

@@ -1,0 +1,447 @@
+// Package cluster runs the real operator on the netns provider's cluster
+// nodes: one kube-apiserver + etcd (simulator/controlplane) on loopback,
+// every cluster node registered as a Node, the real labeler once, and per
+// node the real reloader, FRR in the node's router namespace and the real
+// controller. The operator's processes run in the root namespace (where the
+// API server is reachable) and reach into the node's namespaces by name,
+// as the controller does with netlink.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/perouter/perouter/simulator/controlplane"
+	"github.com/perouter/perouter/simulator/frrd"
+	"github.com/perouter/perouter/simulator/netns"
+	"github.com/perouter/perouter/simulator/topology"
+)
+
+// Namespace holds the operator's own objects in the simulated cluster.
+const Namespace = "perouter-system"
+
+// Options configure the agents.
+type Options struct {
+	// BinDir holds controller, reloader and labeler (make build puts them in bin/).
+	BinDir string
+	// CRDDir holds the CRD manifests to install.
+	CRDDir string
+	// Manifests are applied once the operator runs (files or directories).
+	Manifests []string
+	// InVM says the agents run as root of a VM-lane guest, whose root
+	// namespace starts with lo down and no default route. kube-apiserver
+	// refuses to start without a default route (it derives its advertise
+	// address from it), so the guest gets one through lo; it also has no
+	// hostname, which breaks FRR reloads (see guestHostname). Never set
+	// on a real host.
+	InVM bool
+}
+
+// Agents implements netns.ClusterAgents.
+type Agents struct {
+	opts Options
+
+	mu      sync.Mutex
+	cp      *controlplane.ControlPlane
+	routers map[string]*frrd.Instance
+	procs   map[string]map[string]*agentProc // node ("" = cluster) -> binary -> process
+}
+
+type agentProc struct {
+	cmd     *exec.Cmd
+	logPath string
+	args    []string
+}
+
+var _ netns.ClusterAgents = (*Agents)(nil)
+
+// New returns agents that start nothing until the provider calls them.
+func New(opts Options) *Agents {
+	return &Agents{opts: opts, routers: map[string]*frrd.Instance{}, procs: map[string]map[string]*agentProc{}}
+}
+
+// Kubeconfig is the admin kubeconfig of a lab's API server.
+func Kubeconfig(l *netns.Lab) string { return filepath.Join(l.StateDir(), "kubeconfig") }
+
+// ControlPlane returns the running API server (nil before StartCluster).
+func (a *Agents) ControlPlane() *controlplane.ControlPlane { return a.cp }
+
+func logf(l *netns.Lab, format string, args ...any) {
+	fmt.Fprintf(l.Progress(), "[cluster] %s\n", fmt.Sprintf(format, args...))
+}
+
+// StartCluster starts the API server, installs the CRDs, registers the
+// Nodes and starts the labeler.
+func (a *Agents) StartCluster(ctx context.Context, l *netns.Lab) error {
+	for _, b := range []string{"controller", "reloader", "labeler"} {
+		if _, err := os.Stat(filepath.Join(a.opts.BinDir, b)); err != nil {
+			return fmt.Errorf("operator binary %s: %w (build them with `make build` or pass the directory holding them)", b, err)
+		}
+	}
+	if err := loopbackUp(); err != nil {
+		return err
+	}
+	if a.opts.InVM {
+		if err := guestDefaultRoute(); err != nil {
+			return err
+		}
+		if err := guestHostname(); err != nil {
+			return err
+		}
+	}
+	logs, err := os.Create(filepath.Join(l.StateDir(), "controlplane.log"))
+	if err != nil {
+		return err
+	}
+	defer logs.Close()
+	logf(l, "starting etcd and kube-apiserver")
+	cp, err := controlplane.Start(ctx, controlplane.Options{
+		KubeconfigPath: Kubeconfig(l),
+		Logs:           logs,
+		StartTimeout:   5 * time.Minute, // TCG in the VM lane on a shared host
+	})
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.cp = cp
+	a.mu.Unlock()
+	// A later `pesim down` from another process finds the control plane's
+	// processes by the state directory on their command lines.
+	if err := os.WriteFile(filepath.Join(l.StateDir(), "controlplane.dir"), []byte(cp.StateDir()), 0o644); err != nil {
+		return err
+	}
+	logf(l, "kube-apiserver ready at %s; installing CRDs and registering nodes", cp.APIServerURL())
+	if out, err := a.kubectl(ctx, l, "apply", "--server-side", "-f", a.opts.CRDDir); err != nil {
+		return fmt.Errorf("installing CRDs from %s: %w: %s", a.opts.CRDDir, err, out)
+	}
+	var nodes strings.Builder
+	fmt.Fprintf(&nodes, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", Namespace)
+	for _, n := range l.Topo.NodesWithRole(topology.RoleClusterNode) {
+		fmt.Fprintf(&nodes, "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: %s\n  labels:\n    kubernetes.io/hostname: %s\n", n.Name, n.Name)
+	}
+	if out, err := a.kubectlStdin(ctx, l, nodes.String(), "apply", "-f", "-"); err != nil {
+		return fmt.Errorf("registering nodes: %w: %s", err, out)
+	}
+	if out, err := a.kubectl(ctx, l, "wait", "--for=condition=Established", "--timeout=120s", "crd", "--all"); err != nil {
+		return fmt.Errorf("waiting for CRDs: %w: %s", err, out)
+	}
+	logf(l, "starting the labeler")
+	if err := a.spawn(l, "", "labeler", filepath.Join(l.StateDir(), "labeler.log"),
+		"--namespace", Namespace, "--leader-elect=false", "--metrics-bind-address", "0",
+		"--health-probe-bind-address", "0", "--webhook-port", "0"); err != nil {
+		return err
+	}
+	return nil
+}
+
+// StartNode starts FRR in the node's router namespace, its reloader and its
+// controller.
+func (a *Agents) StartNode(ctx context.Context, l *netns.Lab, n topology.Node) error {
+	dir := l.NodeDir(n.Name)
+	frrDir := RouterFRRDir(l, n.Name)
+	if err := a.startRouter(ctx, l, n.Name); err != nil {
+		return err
+	}
+	socket := filepath.Join(dir, "reloader.sock")
+	reloaderArgs := []string{"--socket", socket, "--state-dir", filepath.Join(dir, "reloader"), "--vty-socket-dir", frrDir}
+	if a.opts.InVM {
+		// frr-reload.py (Python, several vtysh runs) takes minutes under TCG.
+		reloaderArgs = append(reloaderArgs, "--apply-timeout", "10m")
+	}
+	if err := a.spawn(l, n.Name, "reloader", filepath.Join(dir, "reloader.log"), reloaderArgs...); err != nil {
+		return err
+	}
+	if err := a.spawn(l, n.Name, "controller", filepath.Join(dir, "controller.log"),
+		"--node-name", n.Name, "--namespace", Namespace,
+		"--reloader-socket", socket,
+		"--router-netns", l.RouterNamespace(n.Name),
+		"--host-netns", l.Namespace(n.Name),
+		"--vty-socket-dir", frrDir,
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0"); err != nil {
+		return err
+	}
+	logf(l, "%s: router FRR, reloader and controller running", n.Name)
+	return nil
+}
+
+// RouterFRRDir is the vty socket directory of a cluster node's router.
+func RouterFRRDir(l *netns.Lab, node string) string {
+	return filepath.Join(l.NodeDir(node), "router-frr")
+}
+
+// StopNode stops the node's controller, reloader and router FRR.
+func (a *Agents) StopNode(ctx context.Context, l *netns.Lab, n topology.Node) error {
+	a.mu.Lock()
+	procs := a.procs[n.Name]
+	delete(a.procs, n.Name)
+	inst := a.routers[n.Name]
+	delete(a.routers, n.Name)
+	a.mu.Unlock()
+	errs := []error{stopProcs(procs)}
+	if inst != nil {
+		errs = append(errs, inst.Stop())
+	}
+	errs = append(errs, killPidFilesUnder(l.NodeDir(n.Name)))
+	return errors.Join(errs...)
+}
+
+// StopCluster stops every agent, then the control plane. It also finds
+// the processes of a run this process did not start (pid files and the
+// control plane's state directory), so `pesim down` works after a crash.
+func (a *Agents) StopCluster(ctx context.Context, l *netns.Lab) error {
+	var errs []error
+	for _, n := range l.Topo.NodesWithRole(topology.RoleClusterNode) {
+		errs = append(errs, a.StopNode(ctx, l, n))
+	}
+	a.mu.Lock()
+	cluster := a.procs[""]
+	delete(a.procs, "")
+	cp := a.cp
+	a.cp = nil
+	a.mu.Unlock()
+	errs = append(errs, stopProcs(cluster), killPidFilesUnder(l.StateDir()))
+	if cp != nil {
+		errs = append(errs, cp.Stop())
+	} else if data, err := os.ReadFile(filepath.Join(l.StateDir(), "controlplane.dir")); err == nil {
+		dir := strings.TrimSpace(string(data))
+		errs = append(errs, killByCmdline(dir))
+		if strings.HasPrefix(dir, os.TempDir()) || strings.HasPrefix(dir, "/tmp/") {
+			errs = append(errs, os.RemoveAll(dir))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Agents) kubectl(ctx context.Context, l *netns.Lab, args ...string) (string, error) {
+	return a.kubectlStdin(ctx, l, "", args...)
+}
+
+func (a *Agents) kubectlStdin(ctx context.Context, l *netns.Lab, stdin string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, a.cp.KubectlPath(), append([]string{"--kubeconfig", Kubeconfig(l)}, args...)...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Apply applies manifests (files or directories) with kubectl.
+func (a *Agents) Apply(ctx context.Context, l *netns.Lab, paths ...string) error {
+	for _, p := range paths {
+		if out, err := a.kubectl(ctx, l, "apply", "-f", p); err != nil {
+			return fmt.Errorf("kubectl apply -f %s: %w: %s", p, err, strings.TrimSpace(out))
+		}
+	}
+	return nil
+}
+
+// spawn starts an operator binary in the root namespace, logging to a file
+// and recording its pid so `pesim down` finds it.
+func (a *Agents) spawn(l *netns.Lab, node, binary, logPath string, args ...string) error {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(filepath.Join(a.opts.BinDir, binary), args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+Kubeconfig(l))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Own process group: a Ctrl-C on pesim is handled by pesim, which stops
+	// the agents in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("node %s: start %s: %w", node, binary, err)
+	}
+	go func() { _ = cmd.Wait() }()
+	pidFile := strings.TrimSuffix(logPath, ".log") + ".agent.pid"
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	if a.procs[node] == nil {
+		a.procs[node] = map[string]*agentProc{}
+	}
+	a.procs[node][binary] = &agentProc{cmd: cmd, logPath: logPath, args: args}
+	a.mu.Unlock()
+	return nil
+}
+
+// Restart stops one agent process ("controller", "reloader" on a node;
+// "labeler" with node "") and starts it again with the same arguments.
+func (a *Agents) Restart(l *netns.Lab, node, binary string) error {
+	a.mu.Lock()
+	p := a.procs[node][binary]
+	a.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("restart: no %s running for node %q", binary, node)
+	}
+	if err := netns.Terminate([]int{p.cmd.Process.Pid}); err != nil {
+		return err
+	}
+	// Keep the previous run's log for evidence.
+	_ = os.Rename(p.logPath, p.logPath+".previous")
+	return a.spawn(l, node, binary, p.logPath, p.args...)
+}
+
+// RestartRouter does to a node's router what kubelet does when the router
+// pod's FRR dies: SIGKILL the daemons and start FRR again, empty. With
+// newNamespace the router namespace is deleted and recreated in between
+// (the pod and its network namespace were replaced). Recovering the
+// config and the datapath is then the operator's job.
+func (a *Agents) RestartRouter(ctx context.Context, l *netns.Lab, node string, newNamespace bool) error {
+	a.mu.Lock()
+	inst := a.routers[node]
+	delete(a.routers, node)
+	a.mu.Unlock()
+	if inst == nil {
+		return fmt.Errorf("node %s: no router FRR running", node)
+	}
+	var errs []error
+	for _, d := range inst.Daemons() {
+		errs = append(errs, inst.Kill(d))
+	}
+	errs = append(errs, inst.Stop())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("node %s: killing router FRR: %w", node, err)
+	}
+	if newNamespace {
+		ns := l.RouterNamespace(node)
+		for _, args := range [][]string{{"netns", "del", ns}, {"netns", "add", ns}, {"-n", ns, "link", "set", "lo", "up"}} {
+			if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
+				return fmt.Errorf("node %s: ip %s: %w: %s", node, strings.Join(args, " "), err, out)
+			}
+		}
+	}
+	return a.startRouter(ctx, l, node)
+}
+
+func (a *Agents) startRouter(ctx context.Context, l *netns.Lab, node string) error {
+	var inst *frrd.Instance
+	var err error
+	for attempt := 1; attempt <= 4; attempt++ {
+		inst, err = frrd.Start(ctx, frrd.Options{Netns: l.RouterNamespace(node), Dir: RouterFRRDir(l, node)})
+		if err == nil {
+			break
+		}
+		logf(l, "%s: router FRR start attempt %d failed: %v", node, attempt, err)
+	}
+	if err != nil {
+		return fmt.Errorf("node %s: router FRR: %w", node, err)
+	}
+	a.mu.Lock()
+	a.routers[node] = inst
+	a.mu.Unlock()
+	return nil
+}
+
+func stopProcs(procs map[string]*agentProc) error {
+	var pids []int
+	for _, p := range procs {
+		pids = append(pids, p.cmd.Process.Pid)
+	}
+	return netns.Terminate(pids)
+}
+
+func killPidFilesUnder(dir string) error {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.agent.pid"))
+	var pids []int
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 1 {
+			pids = append(pids, pid)
+		}
+		os.Remove(f)
+	}
+	return netns.Terminate(pids)
+}
+
+// killByCmdline terminates the processes whose command line mentions dir
+// (a unique temporary directory), i.e. etcd and kube-apiserver of one run.
+func killByCmdline(dir string) error {
+	if dir == "" || dir == "/" {
+		return nil
+	}
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), dir) {
+			pids = append(pids, pid)
+		}
+	}
+	return netns.Terminate(pids)
+}
+
+// loopbackUp makes sure the namespace the control plane listens in has its
+// loopback up: the VM lane's guest starts with lo down, and etcd then binds
+// 127.0.0.1 but nobody can connect ("network is unreachable").
+func loopbackUp() error {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	if lo.Attrs().Flags&net.FlagUp != 0 {
+		return nil
+	}
+	if err := netlink.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("loopback up: %w", err)
+	}
+	return nil
+}
+
+// guestAdvertiseAddress is a documentation address (RFC 5737) that the
+// guest's kube-apiserver advertises; nothing ever routes to it.
+const guestAdvertiseAddress = "198.51.100.1/32"
+
+func guestDefaultRoute() error {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return err
+	}
+	for _, r := range routes {
+		if r.Dst == nil || r.Dst.IP.IsUnspecified() {
+			return nil
+		}
+	}
+	for _, args := range [][]string{{"addr", "add", guestAdvertiseAddress, "dev", "lo"}, {"route", "add", "default", "dev", "lo"}} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("guest: ip %s: %w: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
+}
+
+// guestHostname names a VM-lane guest that has none: its kernel reports
+// "(none)", FRR copies it into "hostname (none)" in its running config,
+// and vtysh then rejects that config, which makes every frr-reload.py run
+// fail (vtysh exit 13). It must run before the routers' FRR starts.
+func guestHostname() error {
+	name, err := os.Hostname()
+	if err == nil && name != "" && name != "(none)" {
+		return nil
+	}
+	if err := syscall.Sethostname([]byte("pesim-vm")); err != nil {
+		return fmt.Errorf("guest: sethostname: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package cluster
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perouter/perouter/simulator/controlplane"
+	"github.com/perouter/perouter/simulator/frrd"
+	"github.com/perouter/perouter/simulator/netns"
+	"github.com/perouter/perouter/simulator/topology"
+)
+
+// TestClusterAgents brings up two cluster nodes with the real control
+// plane, labeler, reloader, router FRR and controller, checks that the
+// labeler numbers the nodes, and that Down leaves no process behind.
+func TestClusterAgents(t *testing.T) {
+	frrd.RequireFRR(t)
+	if _, err := controlplane.AssetsDir(); err != nil {
+		t.Fatal(err)
+	}
+	repo, _ := filepath.Abs("../../..")
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/controller", "./cmd/reloader", "./cmd/labeler")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the operator: %v\n%s", err, out)
+	}
+	topo, err := topology.Load("testdata/mini-cluster.clab.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.MkdirTemp("", "pesim-cluster-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	os.Chmod(root, 0o755)
+	var progress strings.Builder
+	agents := New(Options{BinDir: bin, CRDDir: filepath.Join(repo, "operator/config/crd/bases")})
+	opts := netns.Options{StateRoot: root, Progress: &progress, Agents: agents}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	lab, err := netns.Up(ctx, topo, opts)
+	if err != nil {
+		netns.New(topo, opts).Down(context.Background())
+		t.Fatalf("up: %v\n%s", err, progress.String())
+	}
+	var pids []string
+	for _, f := range []string{"labeler.agent.pid", "c-worker/controller.agent.pid", "c-worker/reloader.agent.pid"} {
+		data, err := os.ReadFile(filepath.Join(lab.StateDir(), f))
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		pids = append(pids, strings.TrimSpace(string(data)))
+	}
+	kubectl := filepath.Join(filepath.Dir(agents.ControlPlane().KubectlPath()), "kubectl")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := exec.Command(kubectl, "--kubeconfig", Kubeconfig(lab), "get", "nodes",
+			"-o", `jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.network\.perouter\.io/node-index}{"\n"}{end}`).CombinedOutput()
+		got := strings.TrimSpace(string(out))
+		if err == nil && (got == "c-control-plane=0\nc-worker=1" || got == "c-control-plane=1\nc-worker=0") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("nodes not numbered 0 and 1 by the labeler within a minute: %q (%v)\nlabeler log:\n%s", got, err, readFile(filepath.Join(lab.StateDir(), "labeler.log")))
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	// The per-node agents are still running: a bad flag or a crash at
+	// start would show here, with the reason in the log.
+	for _, n := range []string{"c-control-plane", "c-worker"} {
+		for _, agent := range []string{"controller", "reloader"} {
+			data, _ := os.ReadFile(filepath.Join(lab.NodeDir(n), agent+".agent.pid"))
+			if _, err := os.Stat("/proc/" + strings.TrimSpace(string(data))); err != nil {
+				t.Errorf("%s on %s exited:\n%s", agent, n, readFile(filepath.Join(lab.NodeDir(n), agent+".log")))
+			}
+		}
+	}
+	if err := lab.Down(context.Background()); err != nil {
+		t.Errorf("down: %v", err)
+	}
+	for _, pid := range pids {
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			t.Errorf("process %s survived down", pid)
+		}
+	}
+	if _, err := os.Stat(filepath.Join("/run/netns", lab.RouterNamespace("c-worker"))); err == nil {
+		t.Error("router namespace survived down")
+	}
+}
+
+func readFile(p string) string {
+	data, _ := os.ReadFile(p)
+	return string(data)
+}
