@@ -78,9 +78,15 @@ test-kernel: deps
 		for k in $(KERNELS); do echo "== test-kernel: $$k (VM lane)"; KERNEL=$$k hack/test-kernel.sh $(KERNEL_PKGS) || exit 1; done; \
 	else KERNEL=$(KERNEL) hack/test-kernel.sh $(KERNEL_PKGS); fi
 
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(PEROUTER_CACHE)/bin/golangci-lint
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@[ -x $(GOLANGCI_LINT) ] && $(GOLANGCI_LINT) version 2>/dev/null | grep -q $(GOLANGCI_LINT_VERSION:v%=%) || \
+		GOBIN=$(PEROUTER_CACHE)/bin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	$(GOLANGCI_LINT) run --timeout 10m ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

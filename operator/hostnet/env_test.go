@@ -54,7 +54,7 @@ func requireVRF(tb testing.TB) {
 			vrfProbeErr = err
 			return
 		}
-		defer deleteNamedNetns(path)
+		defer func() { _ = deleteNamedNetns(path) }()
 		fd, err := netns.GetFromPath(path)
 		if err != nil {
 			vrfProbeErr = err

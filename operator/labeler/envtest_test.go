@@ -257,10 +257,8 @@ func TestLabelerChurn(t *testing.T) {
 
 	// The labeler restarts in the middle of the churn.
 	stopFirst()
-	var rejoin []string
-	for _, name := range leaving[:10] {
-		rejoin = append(rejoin, name) // same name, new Node object (new UID)
-	}
+	// Same names, new Node objects (new UIDs).
+	rejoin := append([]string(nil), leaving[:10]...)
 	var late []string
 	for i := 85; i < 100; i++ {
 		late = append(late, nodeName(i))

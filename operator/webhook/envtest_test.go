@@ -65,7 +65,9 @@ func run(m *testing.M) int {
 	go func() { done <- mgr.Start(ctx) }()
 	defer func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "webhook manager:", err)
+		}
 	}()
 	k8s, err = client.New(env.Config, client.Options{Scheme: env.Scheme})
 	if err == nil {

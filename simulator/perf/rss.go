@@ -111,7 +111,7 @@ func RunControllerRSSInner(ctx context.Context, o RSSOptions) (RSSResult, error)
 	if err != nil {
 		return res, err
 	}
-	defer cp.Stop()
+	defer func() { _ = cp.Stop() }()
 	if _, err := envtest.InstallCRDs(cp.RESTConfig(), envtest.CRDInstallOptions{Paths: []string{o.CRDDir}, ErrorIfPathMissing: true}); err != nil {
 		return res, fmt.Errorf("installing CRDs from %s: %w", o.CRDDir, err)
 	}

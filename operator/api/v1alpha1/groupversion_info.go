@@ -18,7 +18,7 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "network.perouter.io", Version: "v1alpha1"}
 
 	// SchemeBuilder registers the perouter kinds with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion} //nolint:staticcheck // the kubebuilder convention controller-gen expects
 
 	// AddToScheme adds the perouter kinds to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme

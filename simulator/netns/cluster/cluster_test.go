@@ -47,7 +47,7 @@ func TestClusterAgents(t *testing.T) {
 	defer cancel()
 	lab, err := netns.Up(ctx, topo, opts)
 	if err != nil {
-		netns.New(topo, opts).Down(context.Background())
+		_ = netns.New(topo, opts).Down(context.Background()) // best effort: a clean machine first
 		t.Fatalf("up: %v\n%s", err, progress.String())
 	}
 	var pids []string
