@@ -102,16 +102,16 @@ lab-down:
 
 # The whole end-to-end suite on the netns provider (VM lane when needed).
 e2e: deps k8s-assets build
-	PEROUTER_E2E_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 90m ./e2e -args -ginkgo.v
+	PEROUTER_E2E_BIN_DIR=$(BIN) $(GO) test -v -count=1 -timeout 90m ./e2e -args -ginkgo.v
 
 # The fabric-only part of the suite (leaves exchange type-5 routes, VXLAN
 # datapath between fabric hosts); part of `make test`.
 e2e-fabric: deps build
-	PEROUTER_E2E_FABRIC_ONLY=1 PEROUTER_E2E_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 30m ./e2e -args -ginkgo.v
+	PEROUTER_E2E_FABRIC_ONLY=1 PEROUTER_E2E_BIN_DIR=$(BIN) $(GO) test -v -count=1 -timeout 30m ./e2e -args -ginkgo.v
 
 e2e-kind: build
 	$(BIN)/pesim kind up
-	PEROUTER_E2E_PROVIDER=kind $(GO) test -count=1 -timeout 90m ./e2e -args -ginkgo.v
+	PEROUTER_E2E_PROVIDER=kind $(GO) test -v -count=1 -timeout 90m ./e2e -args -ginkgo.v
 
 # Performance targets (needs root and FRR): prints one table, exits non-zero
 # when a target is missed beyond the noise margin. See docs/performance.md.

@@ -195,8 +195,13 @@ func lineCount(c *Config) int {
 // checkDefaultBGP refuses changes to the default BGP instance's identity:
 // every VRF instance hangs off it, so FRR can only change them with a
 // restart of the whole BGP configuration, which frr-reload.py orchestrates.
+// Creating BGP where there was none at all is plain addition (the new
+// config creates the default instance before the VRF ones).
 func checkDefaultBGP(oldCfg, newCfg *Config) error {
 	oldHdr, newHdr := defaultBGP(oldCfg), defaultBGP(newCfg)
+	if oldHdr == "" && !hasBGP(oldCfg) {
+		return nil
+	}
 	if oldHdr != newHdr {
 		return refuse("default BGP instance changes from %q to %q", oldHdr, newHdr)
 	}
@@ -218,6 +223,15 @@ func defaultBGP(c *Config) string {
 		}
 	}
 	return ""
+}
+
+func hasBGP(c *Config) bool {
+	for _, ctx := range c.Contexts {
+		if len(ctx.Path) == 1 && kindOf(ctx.Path) == kindBGP {
+			return true
+		}
+	}
+	return false
 }
 
 func routerID(c *Context) string {

@@ -1,6 +1,7 @@
 package frrdelta
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -280,6 +281,16 @@ func TestCompute(t *testing.T) {
 	}
 }
 
+func TestComputeFromNothingCreatesBGP(t *testing.T) {
+	d, err := Compute("frr defaults traditional\n", base, Options{MaxChangedLines: 1 << 20, MaxChangedFraction: 2})
+	if err != nil {
+		t.Fatalf("Compute from an empty config: %v", err)
+	}
+	if !slices.Contains(d.Created, "router bgp 64514") || len(d.Removed) != 0 {
+		t.Errorf("created %q removed %q, want the default BGP instance created and nothing removed", d.Created, d.Removed)
+	}
+}
+
 func TestComputeRefuses(t *testing.T) {
 	var many strings.Builder
 	for i := range 40 {
@@ -297,6 +308,10 @@ func TestComputeRefuses(t *testing.T) {
 		"default BGP instance removed": {
 			old: base, new: "frr defaults traditional\nhostname worker-1\n",
 			want: `default BGP instance changes from "router bgp 64514" to ""`,
+		},
+		"default BGP instance added under existing VRF instances": {
+			old: "router bgp 64514 vrf red\nexit\n", new: "router bgp 64514\nexit\nrouter bgp 64514 vrf red\nexit\n",
+			want: `default BGP instance changes from "" to "router bgp 64514"`,
 		},
 		"default router-id changes": {
 			old: base, new: edit(base, " bgp router-id 10.0.0.2\n no bgp", " bgp router-id 10.0.0.9\n no bgp"),

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,10 +21,13 @@ import (
 
 // Incremental applies a config by sending FRR only the commands that turn
 // the previously applied config into the new one (computed by frrdelta, run
-// through one "vtysh -f"), and falls back to a full frr-reload.py reload
-// when it does not know what FRR runs (first apply, daemon restart, an
-// earlier failure), when frrdelta refuses the change (too large, or one it
-// cannot make in place), or when the incremental apply fails. It never
+// through one "vtysh -f"). When it does not know what FRR runs (first
+// apply, daemon restart, an earlier failure) it reads the running config:
+// an FRR that runs no configuration at all (just started, as after a pod
+// restart) gets the whole config the same way, as one delta from nothing.
+// Otherwise it falls back to a full frr-reload.py reload: FRR runs
+// something unknown, frrdelta refuses the change (too large, or one it
+// cannot make in place), or the incremental apply fails. It never
 // leaves FRR half-changed: after a failed delta it reloads the new config
 // fully, and when FRR refuses that too it restores the previous config.
 type Incremental struct {
@@ -47,8 +51,8 @@ type Incremental struct {
 	last            string
 	lastFingerprint string
 
-	execs                                atomic.Int64
-	incremental, full, fallbacks, drifts atomic.Int64
+	execs                                         atomic.Int64
+	incremental, initial, full, fallbacks, drifts atomic.Int64
 }
 
 // VerifyMode says how Incremental checks that FRR took a delta.
@@ -70,9 +74,10 @@ type IncrementalStats struct {
 	// runs (each of which starts several vtysh processes of its own).
 	Execs int64
 	// Incremental applies (including empty deltas, which start nothing),
-	// full reloads, fallbacks from a failed delta to a full reload, and
-	// drift checks that found FRR's running config off the model.
-	Incremental, Full, Fallbacks, Drifts int64
+	// whole configs loaded into an FRR that ran none, full reloads,
+	// fallbacks from a failed delta to a full reload, and drift checks
+	// that found FRR's running config off the model.
+	Incremental, Initial, Full, Fallbacks, Drifts int64
 }
 
 // Stats returns the counters since the applier was created.
@@ -80,6 +85,7 @@ func (a *Incremental) Stats() IncrementalStats {
 	return IncrementalStats{
 		Execs:       a.execs.Load(),
 		Incremental: a.incremental.Load(),
+		Initial:     a.initial.Load(),
 		Full:        a.full.Load(),
 		Fallbacks:   a.fallbacks.Load(),
 		Drifts:      a.drifts.Load(),
@@ -96,7 +102,8 @@ func (a *Incremental) Collectors() []prometheus.Collector {
 	}
 	return []prometheus.Collector{
 		counter("incremental_applies_total", "Configs applied as a delta through one vtysh session (including empty deltas, which start no FRR process).", &a.incremental),
-		counter("full_reloads_total", "Configs applied with a full frr-reload.py run (first apply, refused or failed delta, drift repair).", &a.full),
+		counter("initial_loads_total", "Whole configs loaded through one vtysh session into an FRR running no configuration (first apply, FRR restarted).", &a.initial),
+		counter("full_reloads_total", "Configs applied with a full frr-reload.py run (FRR runs an unknown config, refused or failed delta, drift repair).", &a.full),
 		counter("incremental_fallbacks_total", "Deltas that failed and were followed by a full reload.", &a.fallbacks),
 		counter("drifts_total", "Drift checks that found FRR's running config different from the last applied config.", &a.drifts),
 		counter("frr_processes_total", "FRR tool processes started (vtysh and frr-reload.py runs).", &a.execs),
@@ -121,7 +128,7 @@ func (a *Incremental) Apply(ctx context.Context, config string) error {
 	defer a.mu.Unlock()
 	fingerprint, err := a.Fingerprint()
 	if a.last == "" || err != nil || fingerprint != a.lastFingerprint {
-		return a.reloadFully(ctx, config, "FRR's running config is not known (first apply, daemon restart or an earlier failure)")
+		return a.applyUnknown(ctx, config)
 	}
 	d, err := frrdelta.Compute(a.last, config, a.Delta)
 	if err != nil {
@@ -142,6 +149,72 @@ func (a *Incremental) Apply(ctx context.Context, config string) error {
 	a.last = config
 	a.Logger.V(1).Info("applied incrementally", "commands", len(d.Commands), "changedLines", d.Changed)
 	return nil
+}
+
+// applyUnknown applies config when what FRR runs is not known. Python and
+// frr-reload.py's several vtysh runs cost seconds (minutes in an emulated
+// VM); an FRR that runs nothing needs none of that: the config goes in as
+// one delta from an empty config, checked like any other delta.
+func (a *Incremental) applyUnknown(ctx context.Context, config string) error {
+	const unknown = "FRR's running config is not known (first apply, daemon restart or an earlier failure)"
+	running, err := a.vtysh(ctx, "-c", "show running-config")
+	if err != nil || !runsNothing(running) {
+		return a.reloadFully(ctx, config, unknown)
+	}
+	// The defaults profile is fixed when FRR starts: a config asking for
+	// another one needs the full reload (which reports the mismatch).
+	base := "!\n"
+	if want := defaultsProfile(config); want != "" {
+		if want != defaultsProfile(running) {
+			return a.reloadFully(ctx, config, "the config's frr defaults profile differs from the running one")
+		}
+		base = "frr defaults " + want + "\n"
+	}
+	d, err := frrdelta.Compute(base, config, frrdelta.Options{MaxChangedLines: math.MaxInt, MaxChangedFraction: 2})
+	if err != nil {
+		return a.reloadFully(ctx, config, fmt.Sprintf("%s: %v", unknown, err))
+	}
+	a.initial.Add(1)
+	if err := a.applyDelta(ctx, d); err != nil {
+		a.fallbacks.Add(1)
+		a.last = ""
+		a.Logger.Error(err, "loading the config into an empty FRR failed, reloading the whole config", "changedLines", d.Changed)
+		return a.recover(ctx, config, base)
+	}
+	a.last = config
+	a.lastFingerprint, _ = a.Fingerprint()
+	a.Logger.V(1).Info("loaded the whole config into an FRR that ran none", "commands", len(d.Commands))
+	return nil
+}
+
+// runsNothing reports that "show running-config" output holds nothing but
+// the lines every FRR prints: banner, defaults profile, hostname, logging,
+// services and forwarding switches.
+func runsNothing(running string) bool {
+	for _, raw := range strings.Split(running, "\n") {
+		l := strings.TrimSpace(raw)
+		switch {
+		case l == "", l == "!", l == "end", strings.HasPrefix(l, "!"),
+			l == "Building configuration...", l == "Current configuration:",
+			strings.HasPrefix(l, "frr version "), strings.HasPrefix(l, "frr defaults "),
+			strings.HasPrefix(l, "hostname "), strings.HasPrefix(l, "log "),
+			strings.HasPrefix(l, "service "),
+			l == "ip forwarding", l == "no ip forwarding",
+			l == "ipv6 forwarding", l == "no ipv6 forwarding":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func defaultsProfile(running string) string {
+	for _, raw := range strings.Split(running, "\n") {
+		if p, ok := strings.CutPrefix(strings.TrimSpace(raw), "frr defaults "); ok {
+			return strings.TrimSpace(p)
+		}
+	}
+	return ""
 }
 
 // reloadFully applies config with the full applier and records what FRR

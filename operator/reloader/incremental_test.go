@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -51,7 +52,7 @@ func newIncrementalFixture(t *testing.T) *incrementalFixture {
 func newIncrementalFixtureVerifying(t *testing.T, verify VerifyMode) *incrementalFixture {
 	t.Helper()
 	frrd.RequireFRR(t)
-	inst := frrd.TestInstance(t, frrd.Options{})
+	inst := frrd.TestInstance(t, frrd.Options{Netns: routerNetns(t)})
 	base := t.TempDir()
 	paths := FRRPaths{VtySocketDir: inst.VtySocketDir()}
 	log := testr.NewWithOptions(t, testr.Options{Verbosity: 1})
@@ -105,11 +106,25 @@ func (f *incrementalFixture) reload(t *testing.T, config string) Result {
 	return res
 }
 
+// routerNetns is a namespace with forwarding on, as hostnet prepares the
+// router's before any reload. (frr-reload.py would otherwise switch
+// forwarding on as a side effect: FRR prints "no ip forwarding" and the
+// candidate lacks that line, so the full reload removes it.)
+func routerNetns(t *testing.T) string {
+	t.Helper()
+	ns := frrd.TestNetns(t)
+	out, err := exec.Command("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.conf.all.forwarding=1", "net.ipv6.conf.all.forwarding=1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("netns %s: sysctl forwarding: %v: %s", ns, err, out)
+	}
+	return ns
+}
+
 // fullLoad is FRR's running config after a full frr-reload.py reload of
 // config into a fresh instance: what the incremental path must end up with.
 func fullLoad(t *testing.T, config string) string {
 	t.Helper()
-	inst := frrd.TestInstance(t, frrd.Options{})
+	inst := frrd.TestInstance(t, frrd.Options{Netns: routerNetns(t)})
 	full := &FRRReload{Paths: FRRPaths{VtySocketDir: inst.VtySocketDir()}, WorkDir: t.TempDir(), SkipTest: true}
 	if err := full.Apply(context.Background(), config); err != nil {
 		t.Fatal(err)
@@ -133,18 +148,18 @@ func TestIncrementalAppliesSmallChangesInPlace(t *testing.T) {
 		want      IncrementalStats
 		unchanged bool
 	}{
-		{name: "first config: full reload", config: vrfConfig("red", "blue"),
-			want: IncrementalStats{Execs: 1, Full: 1}},
+		{name: "first config into an empty FRR: read it, load, check", config: vrfConfig("red", "blue"),
+			want: IncrementalStats{Execs: 3, Initial: 1}},
 		{name: "+1 VRF: delta and a running-config check", config: vrfConfig("red", "blue", "green"),
-			want: IncrementalStats{Execs: 3, Full: 1, Incremental: 1}},
+			want: IncrementalStats{Execs: 5, Initial: 1, Incremental: 1}},
 		{name: "-1 VRF", config: vrfConfig("red", "green"),
-			want: IncrementalStats{Execs: 5, Full: 1, Incremental: 2}},
+			want: IncrementalStats{Execs: 7, Initial: 1, Incremental: 2}},
 		{name: "same text again: skipped by the server", config: vrfConfig("red", "green"), unchanged: true,
-			want: IncrementalStats{Execs: 5, Full: 1, Incremental: 2}},
+			want: IncrementalStats{Execs: 7, Initial: 1, Incremental: 2}},
 		{name: "only a comment differs: empty delta, no FRR process", config: "! a comment\n" + vrfConfig("red", "green"),
-			want: IncrementalStats{Execs: 5, Full: 1, Incremental: 3}},
+			want: IncrementalStats{Execs: 7, Initial: 1, Incremental: 3}},
 		{name: "a line inside a stanza: delta only", config: strings.Replace(vrfConfig("red", "green"), "  advertise ipv4 unicast\n", "  advertise ipv4 unicast\n  route-target import 64512:7\n", 1),
-			want: IncrementalStats{Execs: 6, Full: 1, Incremental: 4}},
+			want: IncrementalStats{Execs: 8, Initial: 1, Incremental: 4}},
 	}
 	for _, s := range steps {
 		res := f.reload(t, s.config)
@@ -166,7 +181,7 @@ func TestIncrementalExitStatusVerificationRunsOneVtysh(t *testing.T) {
 	f := newIncrementalFixtureVerifying(t, VerifyExitStatus)
 	f.reload(t, vrfConfig("red"))
 	f.reload(t, vrfConfig("red", "blue"))
-	if diff := cmp.Diff(IncrementalStats{Execs: 2, Full: 1, Incremental: 1}, f.applier.Stats()); diff != "" {
+	if diff := cmp.Diff(IncrementalStats{Execs: 3, Initial: 1, Incremental: 1}, f.applier.Stats()); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(fullLoad(t, vrfConfig("red", "blue")), f.running(t)); diff != "" {
@@ -182,8 +197,8 @@ func TestIncrementalLargeChangeReloadsFully(t *testing.T) {
 		many = append(many, fmt.Sprintf("v%d", i))
 	}
 	f.reload(t, vrfConfig(many...))
-	if got := f.applier.Stats(); got.Full != 2 || got.Incremental != 0 {
-		t.Errorf("stats %+v, want two full reloads: the second change rewrites most of the config", got)
+	if got := f.applier.Stats(); got.Initial != 1 || got.Full != 1 || got.Incremental != 0 {
+		t.Errorf("stats %+v, want an initial load, then a full reload: the second change rewrites most of the config", got)
 	}
 	if diff := cmp.Diff(fullLoad(t, vrfConfig(many...)), f.running(t)); diff != "" {
 		t.Errorf("running config (-full load +reloaded):\n%s", diff)
@@ -276,6 +291,44 @@ func TestIncrementalDriftCheckRepairsOutOfBandChanges(t *testing.T) {
 	}
 }
 
+// An FRR that runs something the reloader did not apply (here: started
+// with a config of its own) gets the full reload, which computes the
+// difference against what really runs; an FRR restarted empty gets the
+// whole config as one vtysh session again.
+func TestIncrementalFirstApplyDependsOnWhatFRRRuns(t *testing.T) {
+	config := vrfConfig("red", "blue")
+	want := fullLoad(t, config)
+
+	t.Run("FRR runs an unknown config: full reload", func(t *testing.T) {
+		f := newIncrementalFixture(t)
+		if _, err := f.inst.Vtysh(context.Background(), "-c", "configure terminal", "-c", "route-map stale permit 10"); err != nil {
+			t.Fatal(err)
+		}
+		f.reload(t, config)
+		if got := f.applier.Stats(); got.Full != 1 || got.Initial != 0 {
+			t.Errorf("stats %+v, want one full reload", got)
+		}
+		if diff := cmp.Diff(want, f.running(t)); diff != "" {
+			t.Errorf("running config (-full load +reloaded):\n%s", diff)
+		}
+	})
+	t.Run("FRR restarted empty: initial load again", func(t *testing.T) {
+		f := newIncrementalFixture(t)
+		f.reload(t, config)
+		if err := f.inst.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		f.inst = frrd.TestInstance(t, frrd.Options{Netns: f.inst.Netns(), Dir: f.inst.Dir()})
+		f.reload(t, config+"! same config, resent after the restart\n")
+		if got := f.applier.Stats(); got.Initial != 2 || got.Full != 0 {
+			t.Errorf("stats %+v, want two initial loads", got)
+		}
+		if diff := cmp.Diff(want, f.running(t)); diff != "" {
+			t.Errorf("running config (-full load +initial load):\n%s", diff)
+		}
+	})
+}
+
 func TestIncrementalCollectorsFollowStats(t *testing.T) {
 	a := &Incremental{}
 	a.full.Add(2)
@@ -294,6 +347,7 @@ func TestIncrementalCollectorsFollowStats(t *testing.T) {
 		"perouter_reloader_incremental_applies_total":   0,
 		"perouter_reloader_full_reloads_total":          2,
 		"perouter_reloader_incremental_fallbacks_total": 0,
+		"perouter_reloader_initial_loads_total":         0,
 		"perouter_reloader_drifts_total":                0,
 		"perouter_reloader_frr_processes_total":         5,
 	}
