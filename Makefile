@@ -8,6 +8,9 @@ BIN := $(CURDIR)/bin
 export PEROUTER_CACHE ?= $(HOME)/.cache/perouter
 KERNEL ?= auto
 KERNELS ?= bookworm trixie
+# Ginkgo label filter of `make e2e`/`make e2e-kind`; the latency
+# measurement runs under `make perf` (PERF_E2E=1).
+E2E_LABELS ?= !latency
 
 CMDS := $(notdir $(wildcard cmd/*))
 
@@ -102,7 +105,7 @@ lab-down:
 
 # The whole end-to-end suite on the netns provider (VM lane when needed).
 e2e: deps k8s-assets build
-	PEROUTER_E2E_BIN_DIR=$(BIN) $(GO) test -v -count=1 -timeout 90m ./e2e -args -ginkgo.v
+	PEROUTER_E2E_BIN_DIR=$(BIN) $(GO) test -v -count=1 -timeout 90m ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_LABELS)"
 
 # The fabric-only part of the suite (leaves exchange type-5 routes, VXLAN
 # datapath between fabric hosts); part of `make test`.
@@ -111,7 +114,7 @@ e2e-fabric: deps build
 
 e2e-kind: build
 	$(BIN)/pesim kind up
-	PEROUTER_E2E_PROVIDER=kind $(GO) test -v -count=1 -timeout 90m ./e2e -args -ginkgo.v
+	PEROUTER_E2E_PROVIDER=kind $(GO) test -v -count=1 -timeout 90m ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_LABELS)"
 
 # Performance targets (needs root and FRR): prints one table, exits non-zero
 # when a target is missed beyond the noise margin. See docs/performance.md.

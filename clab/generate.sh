@@ -16,7 +16,7 @@ spine() {
     echo " no bgp default ipv4-unicast"
     echo " bgp bestpath as-path multipath-relax"
     echo " neighbor fabric peer-group"
-    echo " neighbor fabric timers 3 9"
+    echo " neighbor fabric timers 10 30"
     echo " neighbor fabric timers connect 2"
     for p in $peers; do echo " neighbor ${p%%:*} remote-as ${p##*:}"; echo " neighbor ${p%%:*} peer-group fabric"; done
     echo " !"
@@ -55,7 +55,7 @@ fabricleaf() {
     echo " bgp bestpath as-path multipath-relax"
     echo " neighbor spines peer-group"
     echo " neighbor spines remote-as 64612"
-    echo " neighbor spines timers 3 9"
+    echo " neighbor spines timers 10 30"
     echo " neighbor spines timers connect 2"
     for p in $peers; do echo " neighbor $p peer-group spines"; done
     echo " !"
@@ -130,13 +130,13 @@ nodeleaf() {
     echo " bgp bestpath as-path multipath-relax"
     echo " neighbor spines peer-group"
     echo " neighbor spines remote-as 64612"
-    echo " neighbor spines timers 3 9"
+    echo " neighbor spines timers 10 30"
     echo " neighbor spines timers connect 2"
     for p in $peers; do echo " neighbor $p peer-group spines"; done
     echo " ! The cluster nodes' routers (AS 64514) connect from the switch segment."
     echo " neighbor nodes peer-group"
     echo " neighbor nodes remote-as 64514"
-    echo " neighbor nodes timers 3 9"
+    echo " neighbor nodes timers 10 30"
     echo " bgp listen range $range peer-group nodes"
     echo " !"
     echo " address-family ipv4 unicast"

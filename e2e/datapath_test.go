@@ -14,11 +14,20 @@ import (
 
 const tcpPort = "7000"
 
+// workloadAddr is the address a node's workload announces into one VRF,
+// as a load balancer (MetalLB, frr-k8s) would announce a service IP:
+// 198.18.<VNI mod 256>.<index+1> (RFC 2544 benchmarking space, never
+// routed), one /32 per node and VRF. The host-session addresses cannot play
+// that role: they belong to localCIDR, which the router refuses from the
+// host (its import policy denies localCIDR), and every node announces the
+// same localCIDR /24, so the fabric could not tell the nodes apart.
+func workloadAddr(ctx context.Context, vni v1alpha1.L3VNI, node string) netip.Addr {
+	return netip.AddrFrom4([4]byte{198, 18, byte(vni.Spec.VNI % 256), byte(eventuallyNodeIndex(ctx, node) + 1)})
+}
+
 // hostBGPConfig is the FRR config of the workload side of a node: one
 // session per L3VNI with the node's router, each announcing only that
-// VRF's host address as a /32. The /32 is what makes the return path
-// deterministic: every node announces the same host-session /24, so only
-// the /32 tells the leaves which node's VTEP a host address lives behind.
+// VRF's workload address.
 func hostBGPConfig(ctx context.Context, node string) string {
 	var b, af strings.Builder
 	vnis := l3vnis(ctx)
@@ -29,24 +38,34 @@ func hostBGPConfig(ctx context.Context, node string) string {
 	_, firstHost := hostSession(ctx, vnis[0], node)
 	fmt.Fprintf(&b, "router bgp %d\n bgp router-id %s\n no bgp ebgp-requires-policy\n no bgp network import-check\n", hostASN, firstHost.Addr())
 	for _, vni := range vnis {
-		router, host := hostSession(ctx, vni, node)
-		fmt.Fprintf(&b, " neighbor %s remote-as %d\n neighbor %s timers 3 9\n neighbor %s timers connect 2\n", router.Addr(), vni.Spec.HostSession.ASN, router.Addr(), router.Addr())
-		fmt.Fprintf(&af, "  network %s/32\n  neighbor %s prefix-list only-%s out\n", host.Addr(), router.Addr(), vni.Spec.VRF)
+		router, _ := hostSession(ctx, vni, node)
+		fmt.Fprintf(&b, " neighbor %s remote-as %d\n neighbor %s timers 10 30\n neighbor %s timers connect 2\n", router.Addr(), vni.Spec.HostSession.ASN, router.Addr(), router.Addr())
+		fmt.Fprintf(&af, "  network %s/32\n  neighbor %s prefix-list only-%s out\n", workloadAddr(ctx, vni, node), router.Addr(), vni.Spec.VRF)
 	}
 	fmt.Fprintf(&b, " address-family ipv4 unicast\n%s exit-address-family\nexit\n", af.String())
 	for _, vni := range vnis {
-		_, host := hostSession(ctx, vni, node)
-		fmt.Fprintf(&b, "ip prefix-list only-%s seq 5 permit %s/32\n", vni.Spec.VRF, host.Addr())
+		fmt.Fprintf(&b, "ip prefix-list only-%s seq 5 permit %s/32\n", vni.Spec.VRF, workloadAddr(ctx, vni, node))
 	}
 	return b.String()
 }
 
-// startWorkloads starts the host-side BGP speaker on every node (what a
-// real cluster runs as frr-k8s or similar) and a TCP listener on every
-// fabric host.
+// startNodeWorkload puts the node's workload addresses on its host
+// namespace's loopback and (re)starts the BGP speaker announcing them.
+func startNodeWorkload(ctx context.Context, node string) {
+	for _, vni := range l3vnis(ctx) {
+		addr := workloadAddr(ctx, vni, node).String() + "/32"
+		out, err := env.Exec(ctx, node, "ip", "addr", "replace", addr, "dev", "lo")
+		Expect(err).NotTo(HaveOccurred(), "node %s: ip addr replace %s dev lo: %s", node, addr, out)
+	}
+	Expect(env.StartHostBGP(ctx, node, hostBGPConfig(ctx, node))).To(Succeed(), "node %s", node)
+}
+
+// startWorkloads starts the workload side on every node (what a real
+// cluster runs as frr-k8s or similar) and a TCP listener on every fabric
+// host.
 func startWorkloads(ctx context.Context) {
 	for _, node := range env.ClusterNodes() {
-		Expect(env.StartHostBGP(ctx, node, hostBGPConfig(ctx, node))).To(Succeed(), "node %s", node)
+		startNodeWorkload(ctx, node)
 	}
 	hosts, err := env.Hosts(ctx)
 	Expect(err).NotTo(HaveOccurred())
@@ -57,33 +76,42 @@ func startWorkloads(ctx context.Context) {
 }
 
 func tcpConnect(ctx context.Context, from string, to netip.Addr) error {
-	out, err := env.Exec(ctx, from, "nc", "-z", "-w", "2", to.String(), tcpPort)
+	return tcpConnectFrom(ctx, from, netip.Addr{}, to)
+}
+
+// tcpConnectFrom connects from a given source address (any when invalid).
+func tcpConnectFrom(ctx context.Context, from string, src, to netip.Addr) error {
+	args := []string{"nc", "-z", "-w", "2"}
+	if src.IsValid() {
+		args = append(args, "-s", src.String())
+	}
+	out, err := env.Exec(ctx, from, append(args, to.String(), tcpPort)...)
 	if err != nil {
-		return fmt.Errorf("%s: TCP connect to %s:%s: %w: %s", from, to, tcpPort, err, strings.TrimSpace(out))
+		return fmt.Errorf("%s: TCP connect from %v to %s:%s: %w: %s", from, src, to, tcpPort, err, strings.TrimSpace(out))
 	}
 	return nil
 }
 
-// datapathOK checks ICMP and TCP both ways between one node and every
-// fabric host of each VRF.
+// datapathOK checks ICMP and TCP both ways between one node's workload
+// address and every fabric host of each VRF.
 func datapathOK(ctx context.Context, node string) error {
 	hosts, err := env.Hosts(ctx)
 	if err != nil {
 		return err
 	}
 	for _, vni := range l3vnis(ctx) {
-		_, nodeHost := hostSession(ctx, vni, node)
+		workload := workloadAddr(ctx, vni, node)
 		for _, h := range hosts {
 			if h.VRF != vni.Spec.VRF {
 				continue
 			}
-			if err := ping(ctx, node, h.Address); err != nil {
+			if err := pingFrom(ctx, node, workload, h.Address); err != nil {
 				return err
 			}
-			if err := tcpConnect(ctx, node, h.Address); err != nil {
+			if err := tcpConnectFrom(ctx, node, workload, h.Address); err != nil {
 				return err
 			}
-			if err := ping(ctx, h.Name, nodeHost.Addr()); err != nil {
+			if err := ping(ctx, h.Name, workload); err != nil {
 				return err
 			}
 		}
@@ -110,7 +138,7 @@ var _ = Describe("VXLAN datapath", Ordered, Label("datapath"), func() {
 		}
 	})
 
-	It("carries ICMP and TCP between each node's host side and the fabric hosts of its VRFs, both ways", func(ctx SpecContext) {
+	It("carries ICMP and TCP between each node's workloads and the fabric hosts of their VRFs, both ways", func(ctx SpecContext) {
 		requireCluster()
 		for _, node := range env.ClusterNodes() {
 			Eventually(func() error { return datapathOK(ctx, node) }).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed(), "node %s", node)
@@ -136,8 +164,8 @@ var _ = Describe("VXLAN datapath", Ordered, Label("datapath"), func() {
 					if vni.Spec.VRF == a.VRF {
 						continue
 					}
-					_, other := hostSession(ctx, vni, node)
-					Expect(ping(ctx, a.Name, other.Addr())).NotTo(Succeed(), "%s (VRF %s) reached node %s's %s side %s", a.Name, a.VRF, node, vni.Spec.VRF, other.Addr())
+					other := workloadAddr(ctx, vni, node)
+					Expect(ping(ctx, a.Name, other)).NotTo(Succeed(), "%s (VRF %s) reached node %s's %s workload %s", a.Name, a.VRF, node, vni.Spec.VRF, other)
 				}
 			}
 		}

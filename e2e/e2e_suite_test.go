@@ -16,6 +16,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/perouter/perouter/simulator/netns"
+	"github.com/perouter/perouter/simulator/netns/cluster"
 	"github.com/perouter/perouter/simulator/vm"
 )
 
@@ -26,6 +27,7 @@ const (
 	envBinDir   = "PEROUTER_E2E_BIN_DIR"     // operator binaries; built when unset
 	envFabric   = "PEROUTER_E2E_FABRIC_ONLY" // 1: no cluster; specs needing it skip, saying so
 	envApply    = "PEROUTER_E2E_MANIFESTS"   // manifests to apply, default docs/examples/lab
+	envKube     = "PEROUTER_E2E_KUBECONFIG"  // an API server to use instead of starting one (the VM lane's, on the host)
 	envInVM     = "PESIM_IN_VM"
 )
 
@@ -41,6 +43,7 @@ func ginkgoWriter() io.Writer { return GinkgoWriter }
 // needs a kernel with VRF and this one has none: the operator binaries are
 // built here (fast), then this same test binary runs inside the VM.
 func TestMain(m *testing.M) {
+	vm.ServeRelayIfAsked()
 	if os.Getenv(envProvider) != "kind" && os.Getenv(envInVM) == "" && os.Geteuid() == 0 && !vm.HasVRF() {
 		os.Exit(runInVM())
 	}
@@ -67,12 +70,38 @@ func runInVM() int {
 			guestEnv = append(guestEnv, k+"="+v)
 		}
 	}
+	var forwards []vm.Forward
+	if os.Getenv(envFabric) == "" {
+		// The API server runs here, at native speed; the guest reaches it
+		// through a forward.
+		logs, err := os.CreateTemp("", "perouter-e2e-controlplane-*.log")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
+		defer logs.Close()
+		vcp, err := cluster.StartVMControlPlane(context.Background(), logs)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: control plane for the VM lane (logs in %s): %v\n", logs.Name(), err)
+			return 1
+		}
+		defer func() {
+			if err := vcp.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "e2e: stopping the control plane:", err)
+			}
+			os.Remove(logs.Name())
+		}()
+		fmt.Printf("e2e: kube-apiserver runs on this host (%s), reached from the VM through a forward\n", vcp.Forward.HostAddr)
+		guestEnv = append(guestEnv, envKube+"="+vcp.GuestKubeconfig)
+		forwards = append(forwards, vcp.Forward)
+	}
 	code, err := vm.Run(context.Background(), vm.Options{
 		Command:  append([]string{self}, os.Args[1:]...),
 		Env:      guestEnv,
 		WorkDir:  wd,
 		Timeout:  40 * time.Minute,
 		MemoryMB: 3072,
+		Forwards: forwards,
 	})
 	fmt.Printf("e2e: VM lane finished in %v\n", time.Since(start).Round(time.Second))
 	if err != nil {

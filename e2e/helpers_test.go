@@ -157,9 +157,18 @@ func vrfRoutes(ctx context.Context, node, vrf string) (map[string]bool, error) {
 }
 
 func ping(ctx context.Context, node string, addr netip.Addr) error {
-	out, err := env.Exec(ctx, node, "ping", "-c", "1", "-W", "1", addr.String())
+	return pingFrom(ctx, node, netip.Addr{}, addr)
+}
+
+// pingFrom pings from a given source address (any when invalid).
+func pingFrom(ctx context.Context, node string, src, addr netip.Addr) error {
+	args := []string{"ping", "-c", "1", "-W", "1"}
+	if src.IsValid() {
+		args = append(args, "-I", src.String())
+	}
+	out, err := env.Exec(ctx, node, append(args, addr.String())...)
 	if err != nil {
-		return fmt.Errorf("%s: ping %s: %w: %s", node, addr, err, strings.TrimSpace(out))
+		return fmt.Errorf("%s: ping from %v to %s: %w: %s", node, src, addr, err, strings.TrimSpace(out))
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func newNetnsEnv(ctx context.Context, cfg netnsConfig) (*netnsEnv, error) {
 	opts := netns.Options{StateRoot: cfg.StateRoot, Progress: progressWriter{}}
 	var agents *cluster.Agents
 	if !cfg.FabricOnly {
-		agents = cluster.New(cluster.Options{BinDir: cfg.BinDir, CRDDir: cfg.CRDDir, InVM: os.Getenv(envInVM) != ""})
+		agents = cluster.New(cluster.Options{BinDir: cfg.BinDir, CRDDir: cfg.CRDDir, InVM: os.Getenv(envInVM) != "", Kubeconfig: os.Getenv(envKube)})
 		opts.Agents = agents
 	}
 	lab, err := netns.Up(ctx, topo, opts)

@@ -21,9 +21,9 @@ func nodeHealthy(ctx context.Context, node string, vtep netip.Addr) error {
 		return err
 	}
 	for _, vni := range l3vnis(ctx) {
-		_, host := hostSession(ctx, vni, node)
+		workload := workloadAddr(ctx, vni, node)
 		for _, leaf := range env.EVPNLeaves() {
-			if err := hasType5(ctx, leaf, type5Prefix(netip.PrefixFrom(host.Addr(), 32)), vtep.String(), ""); err != nil {
+			if err := hasType5(ctx, leaf, type5Prefix(netip.PrefixFrom(workload, 32)), vtep.String(), ""); err != nil {
 				return err
 			}
 		}
@@ -61,7 +61,7 @@ var _ = Describe("Recovery", Ordered, Label("recovery"), func() {
 		start := time.Now()
 		Expect(env.Reboot(ctx, node)).To(Succeed())
 		// The workload comes back with the machine.
-		Expect(env.StartHostBGP(ctx, node, hostBGPConfig(ctx, node))).To(Succeed())
+		startNodeWorkload(ctx, node)
 		awaitRecovery(ctx, "reboot", node, vtep, start)
 		Expect(nodeIndex(ctx, node)).To(Equal(index), "node %s index changed across reboot", node)
 		Expect(nodeVTEP(ctx, node)).To(Equal(vtep))

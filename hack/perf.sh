@@ -9,10 +9,17 @@
 # PERF_HOSTNET=1 also runs operator/hostnet's datapath benchmarks in the
 # kernel lane (hack/test-kernel.sh: natively with VRF, else in a QEMU VM)
 # and adds their rows; PERF_HOSTNET_BENCH=FILE reuses an earlier output.
-# The controller's RSS is measured (real kube-apiserver + etcd and the
-# controller binary, all inside a throwaway network namespace) when the
-# Kubernetes test binaries are cached (hack/build-k8s-assets.sh); PERF_RSS=0
-# skips it.
+# The controller's RSS is measured with 500 L3VNIs applied when the
+# Kubernetes test binaries are cached (hack/build-k8s-assets.sh): with VRF
+# in this kernel, kube-apiserver + etcd and the controller run in a
+# throwaway network namespace; without it, the API server runs here and the
+# controller, its reloader and FRR run in the VM lane against it (minutes
+# under TCG). PERF_RSS=0 skips it.
+# PERF_E2E=1 also runs the end-to-end latency spec (e2e/latency_test.go:
+# a whole simulator lab, in the VM lane when this kernel lacks VRF) and
+# adds its rows (PERF_E2E_CHANGES=N times N changes instead of 20: the VM
+# lane takes about a minute per change); PERF_E2E_OUTPUT=FILE reuses an
+# earlier go test output.
 # PERF_OUT (default _out/perf) keeps the table and the benchmark output.
 # Exit status: 0 all targets met within the noise margin, 1 a target missed,
 # 2 the measurement itself failed.
@@ -21,6 +28,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${PERF_OUT:-_out/perf}
 mkdir -p "$OUT"
+# Absolute: the e2e suite and the VM lane run binaries from here.
+OUT=$(cd "$OUT" && pwd)
 log() { echo "perf: $*" >&2; }
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -53,18 +62,34 @@ elif [ "${PERF_HOSTNET:-0}" = 1 ]; then
 	fi
 fi
 
+e2e_flags=()
+if [ -n "${PERF_E2E_OUTPUT:-}" ]; then
+	e2e_flags=(--e2e-output "$PERF_E2E_OUTPUT")
+elif [ "${PERF_E2E:-0}" = 1 ]; then
+	log "end-to-end latency spec on the simulator (a whole lab: minutes)"
+	mkdir -p "$OUT/bin"
+	go build -o "$OUT/bin/" ./cmd/controller ./cmd/reloader ./cmd/labeler
+	# The marker line is in the output whether the spec passed or not; a
+	# failed spec leaves none and perfreport says so.
+	PEROUTER_E2E_BIN_DIR="$OUT/bin" go test -v -count=1 -timeout 60m ./e2e -args -ginkgo.v -ginkgo.label-filter=latency \
+		-perouter.latency-changes="${PERF_E2E_CHANGES:-20}" \
+		>"$OUT/e2e-latency.txt" 2>&1 || log "latency spec failed, see $OUT/e2e-latency.txt"
+	e2e_flags=(--e2e-output "$OUT/e2e-latency.txt")
+fi
+
 rss_flags=()
 assets=${KUBEBUILDER_ASSETS:-${PEROUTER_CACHE:-$HOME/.cache/perouter}/k8s/v1.37.2}
 if [ "${PERF_RSS:-1}" = 1 ]; then
 	if [ -x "$assets/kube-apiserver" ] && [ -x "$assets/etcd" ]; then
 		go build -o "$OUT/controller" ./cmd/controller
-		rss_flags=(--controller "$OUT/controller")
+		go build -o "$OUT/reloader" ./cmd/reloader
+		rss_flags=(--controller "$OUT/controller" --reloader "$OUT/reloader")
 	else
 		log "no kube-apiserver/etcd in $assets (hack/build-k8s-assets.sh): controller RSS not measured"
 	fi
 fi
 
 status=0
-"$OUT/perfreport" "${hostnet_flags[@]}" "${rss_flags[@]}" "$@" | tee "$OUT/table.txt" || status=${PIPESTATUS[0]}
+"$OUT/perfreport" "${hostnet_flags[@]}" "${rss_flags[@]}" "${e2e_flags[@]}" "$@" | tee "$OUT/table.txt" || status=${PIPESTATUS[0]}
 log "table saved in $OUT/table.txt"
 exit "$status"

@@ -14,16 +14,31 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/perouter/perouter/operator/controller"
 	"github.com/perouter/perouter/simulator/perf"
+	"github.com/perouter/perouter/simulator/vm"
 )
 
 func main() {
+	// The VM lane's forward to the API server runs this binary as its relay.
+	vm.ServeRelayIfAsked()
+	// envtest's CRD install logs through controller-runtime; the progress
+	// lines say what happens.
+	ctrllog.SetLogger(logr.Discard())
+	if len(os.Args) > 1 && os.Args[1] == controllerRSSInVM {
+		if err := runControllerRSSInVM(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "perfreport:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == controllerRSSInner {
 		if err := runControllerRSSInner(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "perfreport:", err)
@@ -47,12 +62,15 @@ func run(args []string) (int, error) {
 	vnis := fs.Int("vnis", 500, "L3VNIs in the config the reload path changes")
 	rounds := fs.Int("rounds", 10, "+1/-1 VNI pairs through the incremental reloader")
 	fullRounds := fs.Int("full-rounds", 3, "+1/-1 VNI pairs through frr-reload.py --test + --reload, for comparison (0 skips)")
-	benchRuns := fs.Int("bench-runs", 5, "runs of each Go benchmark; median and p90 are across runs")
+	benchRuns := fs.Int("bench-runs", 5, "runs of each Go benchmark; median and p90 are across runs (0 skips the benchmarks)")
 	margin := fs.Float64("margin", 0.25, "noise margin: a row fails when its median exceeds the target by more than this fraction")
 	hostnetBench := fs.String("hostnet-bench", "", "go test -bench output of operator/hostnet to include (datapath rows)")
 	hostnetLane := fs.String("hostnet-lane", "VM lane, TCG", "where the hostnet benchmarks ran")
 	skipFRR := fs.Bool("skip-frr", false, "only the Go benchmarks (no root or FRR needed)")
 	controllerBin := fs.String("controller", "", "a built cmd/controller: measure its RSS with --vnis L3VNIs against a real API server (needs hack/build-k8s-assets.sh's binaries)")
+	reloaderBin := fs.String("reloader", "", "a built cmd/reloader, for the controller RSS run in the VM lane (FRR runs there, so the reloads succeed)")
+	rssLane := fs.String("rss-lane", "auto", "where the controller RSS run happens: native (a throwaway namespace here; its datapath needs VRF), vm (the VM lane against an API server here), auto (native when this kernel has VRF)")
+	e2eOutput := fs.String("e2e-output", "", "go test output of the e2e latency spec (e2e/latency_test.go) to turn into the end-to-end rows")
 	crdDir := fs.String("crd-dir", "operator/config/crd/bases", "CRD manifests for the controller RSS run")
 	verbose := fs.Bool("v", false, "log the reloader's decisions")
 	if err := fs.Parse(args); err != nil {
@@ -70,6 +88,9 @@ func run(args []string) (int, error) {
 	var rows []perf.Row
 	render := map[int]perf.Row{}
 	for _, b := range perf.Benches() {
+		if *benchRuns == 0 {
+			break
+		}
 		progress("benchmark %s", b)
 		r := perf.BenchRow(b, *benchRuns)
 		rows = append(rows, r)
@@ -79,7 +100,9 @@ func run(args []string) (int, error) {
 	}
 	// Linear growth doubles the time from 500 to 1,000 L3VNIs; the
 	// reference's pairwise checks quadrupled it.
-	rows = append(rows, perf.RatioRow("validate+render growth (linear = 2x)", render[500], render[1000], 2))
+	if *benchRuns > 0 {
+		rows = append(rows, perf.RatioRow("validate+render growth (linear = 2x)", render[500], render[1000], 2))
+	}
 	runtime.GOMAXPROCS(procs)
 
 	if !*skipFRR {
@@ -95,40 +118,103 @@ func run(args []string) (int, error) {
 		defer fmt.Printf("\nload average at the end: %s (2 cores); fallbacks to a full reload during the incremental rounds: %d\n", res.LoadAverage, res.FallbacksDuringMeasuring)
 	}
 	rows = append(rows, perf.HostnetRows(*hostnetBench, *hostnetLane)...)
-	rssRow := perf.Row{Metric: "controller RSS with the VNIs reconciled", N: strconv.Itoa(*vnis), Unit: "MB", Target: 60, HasTarget: true,
-		Note: "not measured (pass --controller)"}
-	if *controllerBin != "" {
-		self, err := os.Executable()
-		if err != nil {
-			return 0, err
-		}
-		res, err := perf.MeasureControllerRSS(context.Background(), perf.RSSOptions{VNIs: *vnis, ControllerBinary: *controllerBin, CRDDir: *crdDir},
-			[]string{self, controllerRSSInner})
-		if err != nil {
-			return 0, fmt.Errorf("controller RSS: %w", err)
-		}
-		rssRow.Note = ""
-		rssRow.Median, rssRow.P90 = res.RSSMB, res.RSSMB
-		if res.Applied != controller.ReasonApplied {
-			// A failing datapath (no VRF in this kernel) keeps the
-			// controller in an error state that is not the one the target
-			// is about.
-			rssRow.Metric += " [datapath failed here: not judged]"
-			rssRow.HasTarget = false
-		}
-		rows = append(rows, rssRow,
-			perf.Row{Metric: "controller peak RSS (VmHWM)", N: rssRow.N, Unit: "MB", Median: res.PeakMB, P90: res.PeakMB})
-		defer fmt.Printf("controller RSS run: %d object results in its status; outcome %q (a kernel without VRF fails the datapath step after the whole config is built)\n", res.Objects, res.Applied)
-	} else {
-		rows = append(rows, rssRow)
+	rssRows, rssNote, err := controllerRSSRows(*controllerBin, *reloaderBin, *crdDir, *rssLane, *vnis)
+	if err != nil {
+		return 0, fmt.Errorf("controller RSS: %w", err)
 	}
-	rows = append(rows,
-		perf.Row{Metric: "end to end: object applied -> type-5 route on a leaf", N: "20 changes", Unit: "ms", Target: 1000, HasTarget: true,
-			Note: "not measured (simulator e2e)"},
-	)
+	rows = append(rows, rssRows...)
+	if rssNote != "" {
+		defer fmt.Println(rssNote)
+	}
+	e2eRows, err := latencyRows(*e2eOutput)
+	if err != nil {
+		return 0, err
+	}
+	rows = append(rows, e2eRows...)
 	failed := perf.WriteTable(os.Stdout, rows, *margin)
 	fmt.Printf("\nresult: pass = median within target +%.0f%% noise margin\n", *margin*100)
 	return failed, nil
+}
+
+// controllerRSSRows measures the controller's memory with vnis L3VNIs and
+// returns its rows and a line for below the table.
+func controllerRSSRows(controllerBin, reloaderBin, crdDir, lane string, vnis int) ([]perf.Row, string, error) {
+	rssRow := perf.Row{Metric: "controller RSS with the VNIs applied", N: strconv.Itoa(vnis), Unit: "MB", Target: 60, HasTarget: true,
+		Note: "not measured (pass --controller)"}
+	if controllerBin == "" {
+		return []perf.Row{rssRow}, "", nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	o := perf.RSSOptions{VNIs: vnis, ControllerBinary: controllerBin, ReloaderBinary: reloaderBin, CRDDir: crdDir,
+		Progress: func(format string, a ...any) { fmt.Fprintf(os.Stderr, "perf: "+format+"\n", a...) }}
+	switch lane {
+	case "auto":
+		lane = "native"
+		if !vm.HasVRF() {
+			lane = "vm"
+		}
+	case "native", "vm":
+	default:
+		return nil, "", fmt.Errorf("--rss-lane=%q: want auto, native or vm", lane)
+	}
+	var res perf.RSSResult
+	if lane == "vm" {
+		if reloaderBin == "" {
+			return nil, "", errors.New("the VM lane needs --reloader")
+		}
+		res, err = perf.MeasureControllerRSSInVM(ctx, o, []string{self, controllerRSSInVM})
+	} else {
+		res, err = perf.MeasureControllerRSS(ctx, o, []string{self, controllerRSSInner})
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	rssRow.Note = ""
+	rssRow.Median, rssRow.P90 = res.RSSMB, res.RSSMB
+	if res.Lane != perf.LaneNative {
+		rssRow.Metric += " (" + res.Lane + ")"
+	}
+	if res.Applied != controller.ReasonApplied {
+		// A failing datapath (no VRF in this kernel) keeps the controller
+		// in an error state that is not the one the target is about.
+		rssRow.Metric += " [not applied: not judged]"
+		rssRow.HasTarget = false
+	}
+	peak := perf.Row{Metric: "controller peak RSS (VmHWM)", N: rssRow.N, Unit: "MB", Median: res.PeakMB, P90: res.PeakMB}
+	note := fmt.Sprintf("controller RSS run (%s): %d object results in its status, Applied reason %q", res.Lane, res.Objects, res.Applied)
+	if res.Lane != perf.LaneNative {
+		note += fmt.Sprintf(", whole config applied %.0f s after the controller started, %d VRFs in the router namespace", res.ApplySeconds, res.VRFs)
+	}
+	note += fmt.Sprintf("; RSS = %.1f MB anonymous (heap, stacks) + %.1f MB file (the binary's pages)", res.AnonMB, res.FileMB)
+	if res.GoSysMB > 0 {
+		note += fmt.Sprintf("; Go heap in use %.1f MB (allocated %.1f MB), memory from the OS %.1f MB", res.HeapInuseMB, res.HeapAllocMB, res.GoSysMB)
+	}
+	return []perf.Row{rssRow, peak}, note, nil
+}
+
+// latencyRows reads the e2e latency spec's marker from its go test output.
+func latencyRows(path string) ([]perf.Row, error) {
+	if path == "" {
+		return perf.LatencyRows(perf.Latency{}, "not measured (PERF_E2E=1: simulator e2e)"), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	l, found, err := perf.ParseLatency(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if !found {
+		return perf.LatencyRows(perf.Latency{}, "no "+strings.TrimSpace(perf.LatencyMarker)+" line in "+path), nil
+	}
+	return perf.LatencyRows(l, ""), nil
 }
 
 func reloadRows(r perf.ReloadResults) []perf.Row {
@@ -156,7 +242,30 @@ func reloadRows(r perf.ReloadResults) []perf.Row {
 
 func ms(d interface{ Milliseconds() int64 }) float64 { return float64(d.Milliseconds()) }
 
-const controllerRSSInner = "controller-rss-inner"
+const (
+	controllerRSSInner = "controller-rss-inner"
+	controllerRSSInVM  = "controller-rss-vm"
+)
+
+// runControllerRSSInVM is perfreport re-executed inside the VM lane; it
+// prints the result on a marker line.
+func runControllerRSSInVM(args []string) error {
+	fs := flag.NewFlagSet(controllerRSSInVM, flag.ContinueOnError)
+	o := perf.RSSOptions{}
+	fs.IntVar(&o.VNIs, "vnis", 500, "")
+	fs.StringVar(&o.ControllerBinary, "controller", "", "")
+	fs.StringVar(&o.ReloaderBinary, "reloader", "", "")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "")
+	fs.IntVar(&o.GOMAXPROCS, "gomaxprocs", 0, "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.Progress = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "perf: "+format+"\n", a...) }
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	_, err := perf.RunControllerRSSInVM(ctx, o)
+	return err
+}
 
 // runControllerRSSInner is perfreport re-executed inside the throwaway
 // namespace of the controller RSS run; it prints the result as JSON.

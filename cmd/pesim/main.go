@@ -32,10 +32,17 @@ import (
 	"github.com/perouter/perouter/simulator/vm"
 )
 
-// inVMEnv marks the pesim running inside the VM lane.
-const inVMEnv = "PESIM_IN_VM"
+// inVMEnv marks the pesim running inside the VM lane; kubeconfigEnv
+// names the API server the host runs for it.
+const (
+	inVMEnv       = "PESIM_IN_VM"
+	kubeconfigEnv = "PESIM_KUBECONFIG"
+)
 
 func main() {
+	// In the VM lane this binary also relays the guest's connections to the
+	// API server on the host.
+	vm.ServeRelayIfAsked()
 	// controlplane uses envtest, which logs through controller-runtime;
 	// pesim prints its own progress.
 	ctrllog.SetLogger(logr.Discard())
@@ -62,7 +69,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&crdDir, "crds", "operator/config/crd/bases", "CRD manifests installed in the simulated cluster")
 	root.PersistentFlags().StringSliceVar(&manifests, "apply", []string{"docs/examples/lab"}, "manifests applied once the operator runs")
 	agents := func() *cluster.Agents {
-		return cluster.New(cluster.Options{BinDir: binDir, CRDDir: crdDir, Manifests: manifests, InVM: os.Getenv(inVMEnv) != ""})
+		return cluster.New(cluster.Options{BinDir: binDir, CRDDir: crdDir, Manifests: manifests, InVM: os.Getenv(inVMEnv) != "", Kubeconfig: os.Getenv(kubeconfigEnv)})
 	}
 	load := func(progress io.Writer) (*netns.Lab, error) {
 		topo, err := topology.Load(topoPath)
@@ -282,16 +289,43 @@ func upInVM(ctx context.Context, cmd *cobra.Command, topoPath string) error {
 			args = append(args, "--apply="+p)
 		}
 	}
-	if f := cmd.Flags().Lookup("fabric-only"); f != nil && f.Changed {
+	env := []string{inVMEnv + "=1"}
+	var forwards []vm.Forward
+	if fabricOnly, _ := cmd.Flags().GetBool("fabric-only"); fabricOnly {
 		args = append(args, "--fabric-only")
+	} else {
+		// etcd and kube-apiserver run here at native speed; emulated they
+		// took minutes and much of the guest's CPU.
+		stateDir := filepath.Join(os.TempDir(), "pesim-vm-controlplane")
+		if err := os.MkdirAll(stateDir, 0o700); err != nil {
+			return err
+		}
+		logs, err := os.Create(filepath.Join(stateDir, "controlplane.log"))
+		if err != nil {
+			return err
+		}
+		defer logs.Close()
+		fmt.Println("pesim: starting etcd and kube-apiserver on this host for the VM")
+		vcp, err := cluster.StartVMControlPlane(ctx, logs)
+		if err != nil {
+			return fmt.Errorf("control plane for the VM (logs in %s): %w", logs.Name(), err)
+		}
+		defer func() {
+			if err := vcp.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "pesim: stopping the control plane:", err)
+			}
+		}()
+		env = append(env, kubeconfigEnv+"="+vcp.GuestKubeconfig)
+		forwards = append(forwards, vcp.Forward)
 	}
 	code, err := vm.Run(ctx, vm.Options{
 		Command:  args,
-		Env:      []string{inVMEnv + "=1"},
+		Env:      env,
 		WorkDir:  wd,
 		Timeout:  20 * time.Minute,
-		MemoryMB: 3072, // kube-apiserver, etcd and ~10 FRR instances
+		MemoryMB: 3072, // ~10 FRR instances and the operator's processes
 		Stdout:   os.Stdout,
+		Forwards: forwards,
 	})
 	if err != nil {
 		return err

@@ -40,9 +40,16 @@ func NewNodeManager(cfg *rest.Config, o NodeManagerOptions) (ctrl.Manager, error
 		Scheme:                 o.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress: o.ProbeAddr,
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Node{}: {Field: fields.OneTermEqualSelector("metadata.name", o.NodeName)},
-		}},
+		Cache: cache.Options{
+			// managedFields are server-side apply bookkeeping the
+			// reconciler never reads; with 500 L3VNIs (spec, status and
+			// status-aggregator entries) they were a large share of the
+			// cache.
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Node{}: {Field: fields.OneTermEqualSelector("metadata.name", o.NodeName)},
+			},
+		},
 	})
 	if err != nil {
 		return nil, err

@@ -44,6 +44,7 @@ func BenchmarkApply500FromEmpty(b *testing.B) {
 		e.apply(p)
 		b.StopTimer()
 		writes += e.m.Writes()
+		e.release()
 	}
 	b.ReportMetric(float64(writes)/float64(b.N), "writes/op")
 }
@@ -63,6 +64,7 @@ func BenchmarkNoopReapply500(b *testing.B) {
 	}
 	b.StopTimer()
 	reportWrites(b, e, before)
+	e.release()
 }
 
 // BenchmarkAddOneVNIAt500: 500 VNIs running, one more added.
@@ -83,26 +85,76 @@ func BenchmarkAddOneVNIAt500(b *testing.B) {
 		b.StopTimer()
 		writes += e.m.Writes() - before
 	}
+	b.StopTimer()
 	b.ReportMetric(float64(writes)/float64(b.N), "writes/op")
+	e.release()
 }
 
-// BenchmarkApply500L2VNIsFromEmpty needs no VRF (bridge, VXLAN, veth and
-// a managed host bridge per VNI), so it also runs natively.
+// The L2VNI benchmarks need no VRF (bridge, VXLAN, veth and a managed
+// host bridge per VNI: five links, like an L3VNI with a host session), so
+// they also run natively on kernels without VRF.
+
+func benchL2Config(n int) nodeconfig.Config {
+	c := nodeconfig.Config{Underlay: underlayWith("100.65.0.1/32")}
+	for i := range n {
+		vni := uint32(20000 + i)
+		c.L2VNIs = append(c.L2VNIs, l2(vni, HostBridgeName(vni), true))
+	}
+	return c
+}
+
+// BenchmarkApply500L2VNIsFromEmpty: Prepare+Activate of 500 L2VNIs into
+// an empty router netns.
 func BenchmarkApply500L2VNIsFromEmpty(b *testing.B) {
 	var writes uint64
 	for range b.N {
 		b.StopTimer()
 		e := newEnv(b)
-		c := nodeconfig.Config{Underlay: underlayWith("100.65.0.1/32")}
-		for i := range benchVNIs {
-			vni := uint32(20000 + i)
-			c.L2VNIs = append(c.L2VNIs, l2(vni, HostBridgeName(vni), true))
-		}
-		p := e.planFor(c)
+		p := e.planFor(benchL2Config(benchVNIs))
 		b.StartTimer()
 		e.apply(p)
 		b.StopTimer()
 		writes += e.m.Writes()
+		e.release()
 	}
 	b.ReportMetric(float64(writes)/float64(b.N), "writes/op")
+}
+
+// BenchmarkNoopReapply500L2VNIs: the same 500-L2VNI plan again: reads only.
+func BenchmarkNoopReapply500L2VNIs(b *testing.B) {
+	e := newEnv(b)
+	p := e.planFor(benchL2Config(benchVNIs))
+	e.apply(p)
+	before := e.m.Writes()
+	b.ResetTimer()
+	for range b.N {
+		if ch := e.apply(p); len(ch) != 0 {
+			b.Fatalf("no-op re-apply changed:\n%s", ch)
+		}
+	}
+	b.StopTimer()
+	reportWrites(b, e, before)
+	e.release()
+}
+
+// BenchmarkAddOneL2VNIAt500: 500 L2VNIs running, one more added.
+func BenchmarkAddOneL2VNIAt500(b *testing.B) {
+	e := newEnv(b)
+	p500 := e.planFor(benchL2Config(benchVNIs))
+	p501 := e.planFor(benchL2Config(benchVNIs + 1))
+	e.apply(p500)
+	var writes uint64
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		e.apply(p500)
+		before := e.m.Writes()
+		b.StartTimer()
+		e.apply(p501)
+		b.StopTimer()
+		writes += e.m.Writes() - before
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(writes)/float64(b.N), "writes/op")
+	e.release()
 }

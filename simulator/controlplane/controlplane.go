@@ -26,6 +26,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -275,4 +276,25 @@ func (c *ControlPlane) Stop() error {
 		errs = append(errs, fmt.Errorf("removing state directory: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// WriteKubeconfigVia writes a copy of the admin kubeconfig whose clients
+// reach the API server at server (e.g. "https://10.0.2.100:6443", a
+// forward of the loopback port into a VM) while still verifying its
+// certificate, which names the loopback address. The file is removed by
+// Stop when it lies in the state directory.
+func (c *ControlPlane) WriteKubeconfigVia(server, path string) error {
+	cfg, err := clientcmd.Load(c.env.KubeConfig)
+	if err != nil {
+		return fmt.Errorf("reading the admin kubeconfig: %w", err)
+	}
+	loopback := c.APIServerURL().Hostname()
+	for _, cluster := range cfg.Clusters {
+		cluster.Server = server
+		cluster.TLSServerName = loopback
+	}
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		return fmt.Errorf("writing kubeconfig %s: %w", path, err)
+	}
+	return nil
 }

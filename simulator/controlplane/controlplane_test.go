@@ -165,6 +165,24 @@ func TestControlPlaneServesAndStopsCleanly(t *testing.T) {
 		t.Errorf("server reports %s, want %s (ldflags of hack/build-k8s-assets.sh)", version.GitVersion, KubernetesVersion)
 	}
 
+	// A kubeconfig for clients that reach the server under another address
+	// (a VM's forward) still verifies the loopback certificate.
+	via := filepath.Join(t.TempDir(), "via")
+	server := "https://localhost:" + cp.APIServerURL().Port()
+	if err := cp.WriteKubeconfigVia(server, via); err != nil {
+		t.Fatal(err)
+	}
+	viaConfig, err := clientcmd.BuildConfigFromFlags("", via)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if viaConfig.Host != server || viaConfig.TLSClientConfig.ServerName != "127.0.0.1" {
+		t.Errorf("kubeconfig via %s: host %q, TLS server name %q; want the new host and the loopback name", server, viaConfig.Host, viaConfig.TLSClientConfig.ServerName)
+	}
+	if _, err := kubernetes.NewForConfigOrDie(viaConfig).Discovery().ServerVersion(); err != nil {
+		t.Errorf("server version through %s: %v", server, err)
+	}
+
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	const namespace = "controlplane-test"

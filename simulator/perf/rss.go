@@ -11,13 +11,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -36,7 +39,14 @@ type RSSOptions struct {
 	CRDDir string
 	// RouterNetns is the router namespace the controller programs.
 	RouterNetns string
-	Progress    func(format string, args ...any)
+	// ReloaderBinary is a built cmd/reloader (VM lane: FRR runs there and
+	// the controller's reloads succeed).
+	ReloaderBinary string
+	// Kubeconfig is the API server the guest's controller uses (VM lane).
+	Kubeconfig string
+	// GOMAXPROCS for the controller in the guest (0: the runtime's default).
+	GOMAXPROCS int
+	Progress   func(format string, args ...any)
 }
 
 // RSSResult is the controller's memory once it has reconciled the lab.
@@ -48,6 +58,21 @@ type RSSResult struct {
 	// on a kernel without VRF the datapath step fails, after the
 	// controller built the whole configuration.
 	Applied string
+	// Lane is where the controller ran: "native" (a throwaway namespace
+	// on this host) or "VM lane".
+	Lane string `json:",omitempty"`
+	// ApplySeconds is the time from the controller's start to the whole
+	// config reported applied (VM lane).
+	ApplySeconds float64 `json:",omitempty"`
+	// VRFs counts the VRF devices in the router namespace afterwards (VM
+	// lane).
+	VRFs int `json:",omitempty"`
+	// AnonMB and FileMB split RSSMB into the heap and stacks (anonymous)
+	// and the mapped binary's pages (file).
+	AnonMB, FileMB float64 `json:",omitempty"`
+	// HeapInuseMB, HeapAllocMB and GoSysMB are the Go runtime's view
+	// (go_memstats_heap_inuse_bytes, _heap_alloc_bytes, _sys_bytes).
+	HeapInuseMB, HeapAllocMB, GoSysMB float64 `json:",omitempty"`
 }
 
 // MeasureControllerRSS runs a real API server (simulator/controlplane) and
@@ -95,6 +120,7 @@ func MeasureControllerRSS(ctx context.Context, o RSSOptions, inner []string) (re
 	if err := json.Unmarshal(out, &res); err != nil {
 		return res, fmt.Errorf("controller RSS run: result %q: %w", out, err)
 	}
+	res.Lane = LaneNative
 	return res, nil
 }
 
@@ -102,29 +128,86 @@ func MeasureControllerRSS(ctx context.Context, o RSSOptions, inner []string) (re
 // inside the namespace.
 func RunControllerRSSInner(ctx context.Context, o RSSOptions) (RSSResult, error) {
 	var res RSSResult
-	progress := o.Progress
-	if progress == nil {
-		progress = func(string, ...any) {}
-	}
+	progress := o.progressf()
 	progress("controller RSS: starting etcd and kube-apiserver")
 	cp, err := controlplane.Start(ctx, controlplane.Options{})
 	if err != nil {
 		return res, err
 	}
 	defer func() { _ = cp.Stop() }()
-	if _, err := envtest.InstallCRDs(cp.RESTConfig(), envtest.CRDInstallOptions{Paths: []string{o.CRDDir}, ErrorIfPathMissing: true}); err != nil {
-		return res, fmt.Errorf("installing CRDs from %s: %w", o.CRDDir, err)
-	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return res, err
-	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		return res, err
-	}
-	c, err := client.New(cp.RESTConfig(), client.Options{Scheme: scheme})
+	c, err := createLab(ctx, cp.RESTConfig(), o)
 	if err != nil {
 		return res, err
+	}
+
+	dir, err := os.MkdirTemp("", "perf-controller-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	progress("controller RSS: starting the controller")
+	ctl, err := startAgent(filepath.Join(dir, "controller.log"), []string{"KUBECONFIG=" + cp.KubeconfigPath()}, o.ControllerBinary,
+		"--node-name", LabNode.Name,
+		"--namespace", objectstest.Namespace,
+		"--reloader-socket", filepath.Join(dir, "reloader.sock"),
+		"--router-netns", o.RouterNetns,
+		"--vty-socket-dir", "",
+		"--metrics-bind-address", metricsAddr,
+		"--health-probe-bind-address", "0",
+	)
+	if err != nil {
+		return res, err
+	}
+	defer ctl.stop()
+
+	want := o.VNIs + 1
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		var rns v1alpha1.RouterNodeStatus
+		err := c.Get(ctx, client.ObjectKey{Namespace: objectstest.Namespace, Name: LabNode.Name}, &rns)
+		if err == nil && len(rns.Status.Objects) >= want {
+			res.Objects = len(rns.Status.Objects)
+			res.Applied = appliedReason(rns)
+			break
+		}
+		// On this kernel the datapath step fails after the whole config was
+		// built; a reconcile that ended in an error has done its work too.
+		if log, _ := os.ReadFile(ctl.logPath); strings.Contains(string(log), `"msg":"Reconciler error"`) {
+			res.Applied = "reconcile error: " + firstError(string(log))
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(ctl.logPath)
+			return res, fmt.Errorf("controller did not report %d objects within 3 minutes; its log:\n%s", want, tail(string(log), 40))
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	// Let the reconcile that wrote the status finish and the heap settle.
+	time.Sleep(3 * time.Second)
+	err = readControllerMemory(ctx, ctl, &res, progress)
+	return res, err
+}
+
+func (o RSSOptions) progressf() func(string, ...any) {
+	if o.Progress == nil {
+		return func(string, ...any) {}
+	}
+	return o.Progress
+}
+
+// createLab installs the CRDs and creates the lab's namespace, Node (with
+// its index label, as the labeler would set it), Underlay and L3VNIs.
+func createLab(ctx context.Context, cfg *rest.Config, o RSSOptions) (client.Client, error) {
+	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{o.CRDDir}, ErrorIfPathMissing: true}); err != nil {
+		return nil, fmt.Errorf("installing CRDs from %s: %w", o.CRDDir, err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: labScheme()})
+	if err != nil {
+		return nil, err
 	}
 	lab := objectstest.Lab(o.VNIs)
 	objs := []client.Object{
@@ -137,108 +220,117 @@ func RunControllerRSSInner(ctx context.Context, o RSSOptions) (RSSResult, error)
 	for i := range lab.L3VNIs {
 		objs = append(objs, &lab.L3VNIs[i])
 	}
-	progress("controller RSS: creating %d objects", len(objs))
-	for _, obj := range objs {
-		if err := c.Create(ctx, obj); err != nil {
-			return res, fmt.Errorf("creating %s: %w", obj.GetName(), err)
-		}
+	o.progressf()("controller RSS: creating %d objects", len(objs))
+	// The namespace first; then several requests at a time: one by one,
+	// 500 creates took minutes on a loaded machine.
+	if err := c.Create(ctx, objs[0]); err != nil {
+		return nil, fmt.Errorf("creating Namespace %s: %w", objs[0].GetName(), err)
 	}
-
-	dir, err := os.MkdirTemp("", "perf-controller-")
-	if err != nil {
-		return res, err
-	}
-	defer os.RemoveAll(dir)
-	logFile, err := os.Create(filepath.Join(dir, "controller.log"))
-	if err != nil {
-		return res, err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(o.ControllerBinary,
-		"--node-name", LabNode.Name,
-		"--namespace", objectstest.Namespace,
-		"--reloader-socket", filepath.Join(dir, "reloader.sock"),
-		"--router-netns", o.RouterNetns,
-		"--vty-socket-dir", "",
-		"--metrics-bind-address", "0",
-		"--health-probe-bind-address", "0",
-	)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+cp.KubeconfigPath())
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	progress("controller RSS: starting the controller")
-	if err := cmd.Start(); err != nil {
-		return res, err
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}()
-
-	want := o.VNIs + 1
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		var rns v1alpha1.RouterNodeStatus
-		err := c.Get(ctx, client.ObjectKey{Namespace: objectstest.Namespace, Name: LabNode.Name}, &rns)
-		if err == nil && len(rns.Status.Objects) >= want {
-			res.Objects = len(rns.Status.Objects)
-			for _, cond := range rns.Status.Conditions {
-				if cond.Type == "Applied" {
-					res.Applied = cond.Reason
+	work := make(chan client.Object)
+	errs := make(chan error, len(objs))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for obj := range work {
+				if err := c.Create(ctx, obj); err != nil {
+					errs <- fmt.Errorf("creating %T %s/%s: %w", obj, obj.GetNamespace(), obj.GetName(), err)
 				}
 			}
-			break
-		}
-		// On this kernel the datapath step fails after the whole config was
-		// built; a reconcile that ended in an error has done its work too.
-		if log, _ := os.ReadFile(logFile.Name()); strings.Contains(string(log), `"msg":"Reconciler error"`) {
-			res.Applied = "reconcile error: " + firstError(string(log))
-			break
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logFile.Name())
-			return res, fmt.Errorf("controller did not report %d objects within 3 minutes; its log:\n%s", want, tail(string(log), 40))
-		}
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		})
+	}
+	for _, obj := range objs[1:] {
+		work <- obj
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return c, errors.Join(all...)
+}
+
+// labScheme knows the core types and perouter's.
+func labScheme() *runtime.Scheme {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(v1alpha1.AddToScheme(scheme))
+	return scheme
+}
+
+func appliedReason(rns v1alpha1.RouterNodeStatus) string {
+	for _, cond := range rns.Status.Conditions {
+		if cond.Type == "Applied" {
+			return cond.Reason
 		}
 	}
-	// Let the reconcile that wrote the status finish and the heap settle.
-	time.Sleep(3 * time.Second)
-	res.RSSMB, res.PeakMB, err = processMemory(cmd.Process.Pid)
-	return res, err
+	return ""
+}
+
+// agent is an operator binary started by a measurement.
+type agent struct {
+	cmd     *exec.Cmd
+	logPath string
+}
+
+func startAgent(logPath string, env []string, binary string, args ...string) (*agent, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", binary, err)
+	}
+	return &agent{cmd: cmd, logPath: logPath}, nil
+}
+
+// stop sends SIGTERM and kills the process when it has not exited after
+// 20 s.
+func (a *agent) stop() {
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = a.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = a.cmd.Process.Kill()
+		<-done
+	}
 }
 
 // processMemory reads VmRSS and VmHWM (peak RSS) in MB.
 func processMemory(pid int) (rss, peak float64, err error) {
+	m, err := procStatusMB(pid)
+	return m["VmRSS"], m["VmHWM"], err
+}
+
+// procStatusMB reads the kB fields of /proc/PID/status (VmRSS, VmHWM,
+// RssAnon, RssFile…) in MB.
+func procStatusMB(pid int) (map[string]float64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer f.Close()
+	m := map[string]float64{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 {
+		if len(fields) != 3 || fields[2] != "kB" {
 			continue
 		}
-		kb, _ := strconv.ParseFloat(fields[1], 64)
-		switch fields[0] {
-		case "VmRSS:":
-			rss = kb / 1024
-		case "VmHWM:":
-			peak = kb / 1024
+		kb, err := strconv.ParseFloat(fields[1], 64)
+		if err != nil {
+			continue
 		}
+		m[strings.TrimSuffix(fields[0], ":")] = kb / 1024
 	}
-	return rss, peak, sc.Err()
+	return m, sc.Err()
 }
 
 // firstError returns the start of the first "Reconciler error" log

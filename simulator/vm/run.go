@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -62,6 +63,14 @@ type Options struct {
 	Console io.Writer
 	// MemoryMB is the guest's RAM; default 2048. Guest writes live in RAM.
 	MemoryMB int
+	// CPUs is the guest's vCPU count; default 1 under TCG (one vCPU ran
+	// single-threaded work 1.5–2× faster than two on a 2-core host), up to
+	// 2 with KVM.
+	CPUs int
+	// Forwards make host TCP services reachable from the guest's root
+	// namespace at GuestForwardIP (see Forward). The calling binary must
+	// call ServeRelayIfAsked first thing.
+	Forwards []Forward
 }
 
 // Run boots a VM with the requested kernel, runs the command in it and
@@ -97,7 +106,12 @@ func Run(ctx context.Context, opts Options) (exitCode int, err error) {
 	}
 
 	accel := chooseAccel()
-	args := qemuArgs(assets, job, accel, opts.MemoryMB)
+	args := qemuArgs(assets, job, accel, opts.MemoryMB, opts.CPUs)
+	netArgs, err := netdevArgs(opts.Forwards)
+	if err != nil {
+		return -1, err
+	}
+	args = append(args, netArgs...)
 	cmd := exec.CommandContext(ctx, qemu, args...)
 	cmd.Stdin = nil // /dev/null: qemu must never read the caller's terminal
 	out := opts.Stdout
@@ -143,6 +157,9 @@ func writeJob(job string, a Assets, opts Options) error {
 	if modules == nil {
 		modules = DefaultModules
 	}
+	if len(opts.Forwards) > 0 {
+		modules = append(slices.Clone(modules), "virtio_net")
+	}
 	config := fmt.Sprintf("RELEASE=%s\nMODULES_DIR=%s\nLOAD_MODULES=%s\n",
 		shellQuote(a.Release), shellQuote(a.ModulesDir), shellQuote(strings.Join(modules, " ")))
 	if err := os.WriteFile(filepath.Join(job, "config"), []byte(config), 0o644); err != nil {
@@ -153,6 +170,13 @@ func writeJob(job string, a Assets, opts Options) error {
 		workDir = "/"
 	}
 	var script strings.Builder
+	// The guest boots with no hostname ("(none)", which FRR copies into a
+	// config line vtysh then refuses) and with lo down.
+	script.WriteString("read h </proc/sys/kernel/hostname; [ \"$h\" != \"(none)\" ] || echo perouter-vm >/proc/sys/kernel/hostname\n")
+	script.WriteString("ip link set lo up || exit 125\n")
+	if len(opts.Forwards) > 0 {
+		fmt.Fprintf(&script, "ip addr add %s dev eth0 && ip link set eth0 up || exit 125\n", guestAddress)
+	}
 	fmt.Fprintf(&script, "cd %s || exit 125\n", shellQuote(workDir))
 	for _, kv := range append(append([]string{}, defaultGuestEnv...), opts.Env...) {
 		if !strings.Contains(kv, "=") {
@@ -174,13 +198,19 @@ func writeJob(job string, a Assets, opts Options) error {
 const kernelCommandLine = "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init " +
 	"cryptomgr.notests apparmor=0 audit=0 i8042.noprobe tsc=reliable no_timer_check"
 
-func qemuArgs(a Assets, job string, accel string, memoryMB int) []string {
+func qemuArgs(a Assets, job string, accel string, memoryMB, cpus int) []string {
 	if memoryMB <= 0 {
 		memoryMB = 2048
 	}
 	cpu, smp := "max", "1" // one vCPU ran 1.5–2× faster than two under TCG here
 	if accel == "kvm" {
 		cpu, smp = "host", strconv.Itoa(min(runtime.NumCPU(), 2))
+	}
+	if n, err := strconv.Atoi(os.Getenv("PEROUTER_VM_CPUS")); err == nil && n > 0 {
+		smp = strconv.Itoa(n)
+	}
+	if cpus > 0 {
+		smp = strconv.Itoa(cpus)
 	}
 	return []string{
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",

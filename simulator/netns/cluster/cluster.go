@@ -40,23 +40,25 @@ type Options struct {
 	CRDDir string
 	// Manifests are applied once the operator runs (files or directories).
 	Manifests []string
-	// InVM says the agents run as root of a VM-lane guest, whose root
-	// namespace starts with lo down and no default route. kube-apiserver
-	// refuses to start without a default route (it derives its advertise
-	// address from it), so the guest gets one through lo; it also has no
-	// hostname, which breaks FRR reloads (see guestHostname). Never set
-	// on a real host.
+	// InVM says the agents run inside the VM lane, where everything is
+	// emulated and slow: the reloader gets a longer apply timeout.
 	InVM bool
+	// Kubeconfig names the admin kubeconfig of an API server that runs
+	// elsewhere (the VM lane runs it on the host: StartVMControlPlane).
+	// StartCluster then installs the CRDs and registers the nodes there
+	// instead of starting etcd and kube-apiserver itself.
+	Kubeconfig string
 }
 
 // Agents implements netns.ClusterAgents.
 type Agents struct {
 	opts Options
 
-	mu      sync.Mutex
-	cp      *controlplane.ControlPlane
-	routers map[string]*frrd.Instance
-	procs   map[string]map[string]*agentProc // node ("" = cluster) -> binary -> process
+	mu          sync.Mutex
+	cp          *controlplane.ControlPlane
+	kubectlPath string
+	routers     map[string]*frrd.Instance
+	procs       map[string]map[string]*agentProc // node ("" = cluster) -> binary -> process
 }
 
 type agentProc struct {
@@ -93,37 +95,14 @@ func (a *Agents) StartCluster(ctx context.Context, l *netns.Lab) error {
 	if err := loopbackUp(); err != nil {
 		return err
 	}
-	if a.opts.InVM {
-		if err := guestDefaultRoute(); err != nil {
+	if a.opts.Kubeconfig != "" {
+		if err := a.useExternalControlPlane(l); err != nil {
 			return err
 		}
-		if err := guestHostname(); err != nil {
-			return err
-		}
-	}
-	logs, err := os.Create(filepath.Join(l.StateDir(), "controlplane.log"))
-	if err != nil {
+	} else if err := a.startControlPlane(ctx, l); err != nil {
 		return err
 	}
-	defer logs.Close()
-	logf(l, "starting etcd and kube-apiserver")
-	cp, err := controlplane.Start(ctx, controlplane.Options{
-		KubeconfigPath: Kubeconfig(l),
-		Logs:           logs,
-		StartTimeout:   5 * time.Minute, // TCG in the VM lane on a shared host
-	})
-	if err != nil {
-		return err
-	}
-	a.mu.Lock()
-	a.cp = cp
-	a.mu.Unlock()
-	// A later `pesim down` from another process finds the control plane's
-	// processes by the state directory on their command lines.
-	if err := os.WriteFile(filepath.Join(l.StateDir(), "controlplane.dir"), []byte(cp.StateDir()), 0o644); err != nil {
-		return err
-	}
-	logf(l, "kube-apiserver ready at %s; installing CRDs and registering nodes", cp.APIServerURL())
+	logf(l, "installing CRDs and registering nodes")
 	if out, err := a.kubectl(ctx, l, "apply", "--server-side", "-f", a.opts.CRDDir); err != nil {
 		return fmt.Errorf("installing CRDs from %s: %w: %s", a.opts.CRDDir, err, out)
 	}
@@ -144,6 +123,53 @@ func (a *Agents) StartCluster(ctx context.Context, l *netns.Lab) error {
 		"--health-probe-bind-address", "0", "--webhook-port", "0"); err != nil {
 		return err
 	}
+	return nil
+}
+
+func (a *Agents) startControlPlane(ctx context.Context, l *netns.Lab) error {
+	logs, err := os.Create(filepath.Join(l.StateDir(), "controlplane.log"))
+	if err != nil {
+		return err
+	}
+	defer logs.Close()
+	logf(l, "starting etcd and kube-apiserver")
+	cp, err := controlplane.Start(ctx, controlplane.Options{
+		KubeconfigPath: Kubeconfig(l),
+		Logs:           logs,
+		StartTimeout:   2 * time.Minute,
+	})
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.cp = cp
+	a.kubectlPath = cp.KubectlPath()
+	a.mu.Unlock()
+	// A later `pesim down` from another process finds the control plane's
+	// processes by the state directory on their command lines.
+	if err := os.WriteFile(filepath.Join(l.StateDir(), "controlplane.dir"), []byte(cp.StateDir()), 0o644); err != nil {
+		return err
+	}
+	logf(l, "kube-apiserver ready at %s", cp.APIServerURL())
+	return nil
+}
+
+func (a *Agents) useExternalControlPlane(l *netns.Lab) error {
+	data, err := os.ReadFile(a.opts.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubeconfig of the external API server: %w", err)
+	}
+	if err := os.WriteFile(Kubeconfig(l), data, 0o600); err != nil {
+		return err
+	}
+	assets, err := controlplane.AssetsDir()
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.kubectlPath = filepath.Join(assets, "kubectl")
+	a.mu.Unlock()
+	logf(l, "using the API server of %s", a.opts.Kubeconfig)
 	return nil
 }
 
@@ -230,7 +256,7 @@ func (a *Agents) kubectl(ctx context.Context, l *netns.Lab, args ...string) (str
 }
 
 func (a *Agents) kubectlStdin(ctx context.Context, l *netns.Lab, stdin string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, a.cp.KubectlPath(), append([]string{"--kubeconfig", Kubeconfig(l)}, args...)...)
+	cmd := exec.CommandContext(ctx, a.kubectlPath, append([]string{"--kubeconfig", Kubeconfig(l)}, args...)...)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
@@ -405,43 +431,6 @@ func loopbackUp() error {
 	}
 	if err := netlink.LinkSetUp(lo); err != nil {
 		return fmt.Errorf("loopback up: %w", err)
-	}
-	return nil
-}
-
-// guestAdvertiseAddress is a documentation address (RFC 5737) that the
-// guest's kube-apiserver advertises; nothing ever routes to it.
-const guestAdvertiseAddress = "198.51.100.1/32"
-
-func guestDefaultRoute() error {
-	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
-	if err != nil {
-		return err
-	}
-	for _, r := range routes {
-		if r.Dst == nil || r.Dst.IP.IsUnspecified() {
-			return nil
-		}
-	}
-	for _, args := range [][]string{{"addr", "add", guestAdvertiseAddress, "dev", "lo"}, {"route", "add", "default", "dev", "lo"}} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("guest: ip %s: %w: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	return nil
-}
-
-// guestHostname names a VM-lane guest that has none: its kernel reports
-// "(none)", FRR copies it into "hostname (none)" in its running config,
-// and vtysh then rejects that config, which makes every frr-reload.py run
-// fail (vtysh exit 13). It must run before the routers' FRR starts.
-func guestHostname() error {
-	name, err := os.Hostname()
-	if err == nil && name != "" && name != "(none)" {
-		return nil
-	}
-	if err := syscall.Sethostname([]byte("pesim-vm")); err != nil {
-		return fmt.Errorf("guest: sethostname: %w", err)
 	}
 	return nil
 }
