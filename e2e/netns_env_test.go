@@ -48,15 +48,12 @@ func newNetnsEnv(ctx context.Context, cfg netnsConfig) (*netnsEnv, error) {
 	opts := netns.Options{StateRoot: cfg.StateRoot, Progress: progressWriter{}}
 	var agents *cluster.Agents
 	if !cfg.FabricOnly {
-		agents = cluster.New(cluster.Options{BinDir: cfg.BinDir, CRDDir: cfg.CRDDir, InVM: os.Getenv(envInVM) != "", Kubeconfig: os.Getenv(envKube)})
+		agents = cluster.New(cluster.Options{BinDir: cfg.BinDir, CRDDir: cfg.CRDDir, InVM: os.Getenv(envInVM) != "", Kubeconfig: os.Getenv(envKube), Manifests: cfg.Manifests})
 		opts.Agents = agents
 	}
 	lab, err := netns.Up(ctx, topo, opts)
 	env := &netnsEnv{lab: lab, agents: agents, hostFRR: map[string]*frrd.Instance{}}
 	if err != nil || cfg.FabricOnly {
-		return env, err
-	}
-	if err := agents.Apply(ctx, lab, cfg.Manifests...); err != nil {
 		return env, err
 	}
 	env.kube, err = kubeClient(cluster.Kubeconfig(lab))

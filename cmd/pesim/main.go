@@ -110,10 +110,7 @@ func newRoot() *cobra.Command {
 				return err
 			}
 			if ag != nil {
-				if err := ag.Apply(ctx, lab, manifests...); err != nil {
-					return err
-				}
-				fmt.Printf("[cluster] applied %s; KUBECONFIG=%s\n", strings.Join(manifests, ", "), cluster.Kubeconfig(lab))
+				fmt.Printf("[cluster] KUBECONFIG=%s\n", cluster.Kubeconfig(lab))
 			}
 			if err := show(ctx, lab, ag != nil, os.Stdout); err != nil {
 				return err

@@ -30,8 +30,10 @@ const (
 	// DefaultMaxChangedLines bounds an incremental change: beyond a few
 	// thousand commands a full reload's diff is as cheap and better tested.
 	DefaultMaxChangedLines = 2000
-	// DefaultMaxChangedFraction refuses changes that rewrite a large part
-	// of the config (e.g. the first config after a restart).
+	// DefaultMaxChangedFraction refuses changes that remove or replace a
+	// large part of the config: frr-reload.py orders large rewrites from
+	// FRR's own view. Changes that only add are exempt: they are what FRR's
+	// own start-up load does (e.g. a node's first VNIs, added in one go).
 	DefaultMaxChangedFraction = 0.5
 	// alwaysSmall changes are applied incrementally even in tiny configs,
 	// where any change is a large fraction.
@@ -42,9 +44,9 @@ const (
 type Options struct {
 	// MaxChangedLines: larger changes are refused. 0 means DefaultMaxChangedLines.
 	MaxChangedLines int
-	// MaxChangedFraction: changes of more than this fraction of the new
-	// config's lines (and more than a few lines) are refused. 0 means
-	// DefaultMaxChangedFraction.
+	// MaxChangedFraction: changes that remove or replace lines and change
+	// more than this fraction of the new config's lines (and more than a
+	// few lines) are refused. 0 means DefaultMaxChangedFraction.
 	MaxChangedFraction float64
 }
 
@@ -100,6 +102,8 @@ func Compute(oldText, newText string, o Options) (*Delta, error) {
 
 	d := &Delta{}
 	e := &emitter{}
+	// removes counts old lines and stanzas the change drops or replaces.
+	removes := 0
 
 	// Deletions, last stanza first: a VRF's BGP instance goes before the
 	// VRF, an address family's lines before the neighbor they name.
@@ -107,6 +111,7 @@ func Compute(oldText, newText string, o Options) (*Delta, error) {
 		oc := oldCfg.Contexts[i]
 		nc := newCfg.byKey[oc.Key()]
 		if nc == nil {
+			removes++
 			if removedWithAncestor(oc.Path, newCfg) {
 				d.Changed += 1 + len(oc.Lines)
 				continue
@@ -141,6 +146,7 @@ func Compute(oldText, newText string, o Options) (*Delta, error) {
 				continue
 			}
 			d.Changed++
+			removes++
 			if k := overrideKey(l); k != "" && overridden[k] {
 				// The new value replaces the old one in place; removing it
 				// first would briefly drop the setting (e.g. a policy).
@@ -178,7 +184,7 @@ func Compute(oldText, newText string, o Options) (*Delta, error) {
 	d.Commands = e.out
 
 	limit := max(alwaysSmall, int(o.MaxChangedFraction*float64(lineCount(newCfg))))
-	if d.Changed > o.MaxChangedLines || d.Changed > limit {
+	if d.Changed > o.MaxChangedLines || (removes > 0 && d.Changed > limit) {
 		return nil, refuse("%d changed lines exceed the incremental limit (%d, or %.0f%% of the new config)", d.Changed, o.MaxChangedLines, 100*o.MaxChangedFraction)
 	}
 	return d, nil

@@ -1,6 +1,7 @@
 package frrdelta
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -291,6 +292,25 @@ func TestComputeFromNothingCreatesBGP(t *testing.T) {
 	}
 }
 
+// Additions are what FRR's own start-up load does: however large a part of
+// the config they are, they are applied in place (up to MaxChangedLines).
+func TestComputeAppliesLargeAdditions(t *testing.T) {
+	var many strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&many, "ip prefix-list BIG seq %d permit 10.%d.0.0/16\n", 10+i, i)
+	}
+	d, err := Compute(base, base+many.String(), Options{})
+	if err != nil {
+		t.Fatalf("adding 40 lines to a %d-line config: %v", strings.Count(base, "\n"), err)
+	}
+	if d.Changed != 40 {
+		t.Errorf("Changed = %d, want 40", d.Changed)
+	}
+	if _, err := Compute(base, base+many.String(), Options{MaxChangedLines: 10}); err == nil {
+		t.Error("40 added lines with MaxChangedLines 10: accepted, want a refusal")
+	}
+}
+
 func TestComputeRefuses(t *testing.T) {
 	var many strings.Builder
 	for i := range 40 {
@@ -321,8 +341,8 @@ func TestComputeRefuses(t *testing.T) {
 			old: base, new: edit(base, "frr defaults traditional", "frr defaults datacenter"),
 			want: `frr defaults changed from "traditional" to "datacenter"`,
 		},
-		"change larger than half the config": {
-			old: base, new: base + many.String(),
+		"removal larger than half the config": {
+			old: base + many.String(), new: base,
 			want: "40 changed lines exceed the incremental limit",
 		},
 		"change larger than MaxChangedLines": {

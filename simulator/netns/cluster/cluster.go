@@ -38,7 +38,9 @@ type Options struct {
 	BinDir string
 	// CRDDir holds the CRD manifests to install.
 	CRDDir string
-	// Manifests are applied once the operator runs (files or directories).
+	// Manifests (files or directories) are applied by StartCluster, before
+	// any node's operator starts: each node's first reconcile then sees
+	// them, and FRR gets one config instead of an empty one and a second.
 	Manifests []string
 	// InVM says the agents run inside the VM lane, where everything is
 	// emulated and slow: the reloader gets a longer apply timeout.
@@ -116,6 +118,12 @@ func (a *Agents) StartCluster(ctx context.Context, l *netns.Lab) error {
 	}
 	if out, err := a.kubectl(ctx, l, "wait", "--for=condition=Established", "--timeout=120s", "crd", "--all"); err != nil {
 		return fmt.Errorf("waiting for CRDs: %w: %s", err, out)
+	}
+	if len(a.opts.Manifests) > 0 {
+		logf(l, "applying %s", strings.Join(a.opts.Manifests, ", "))
+		if err := a.Apply(ctx, l, a.opts.Manifests...); err != nil {
+			return err
+		}
 	}
 	logf(l, "starting the labeler")
 	if err := a.spawn(l, "", "labeler", filepath.Join(l.StateDir(), "labeler.log"),

@@ -17,8 +17,15 @@ import (
 
 // TestClusterAgents brings up two cluster nodes with the real control
 // plane, labeler, reloader, router FRR and controller, checks that the
-// labeler numbers the nodes, and that Down leaves no process behind.
+// labeler numbers the nodes, and that Down leaves no process behind. The
+// second case uses an API server started outside the lab, as the VM lane
+// does, and applies manifests before the nodes start.
 func TestClusterAgents(t *testing.T) {
+	t.Run("own control plane", func(t *testing.T) { testClusterAgents(t, false) })
+	t.Run("external control plane and manifests", func(t *testing.T) { testClusterAgents(t, true) })
+}
+
+func testClusterAgents(t *testing.T, external bool) {
 	frrd.RequireFRR(t)
 	if _, err := controlplane.AssetsDir(); err != nil {
 		t.Fatal(err)
@@ -41,7 +48,21 @@ func TestClusterAgents(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(root) })
 	os.Chmod(root, 0o755)
 	var progress strings.Builder
-	agents := New(Options{BinDir: bin, CRDDir: filepath.Join(repo, "operator/config/crd/bases")})
+	agentOpts := Options{BinDir: bin, CRDDir: filepath.Join(repo, "operator/config/crd/bases")}
+	if external {
+		cp, err := controlplane.Start(context.Background(), controlplane.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := cp.Stop(); err != nil {
+				t.Errorf("stopping the external control plane: %v", err)
+			}
+		})
+		agentOpts.Kubeconfig = cp.KubeconfigPath()
+		agentOpts.Manifests = []string{filepath.Join(repo, "docs/examples/lab/l3vnis.yaml")}
+	}
+	agents := New(agentOpts)
 	opts := netns.Options{StateRoot: root, Progress: &progress, Agents: agents}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -58,7 +79,20 @@ func TestClusterAgents(t *testing.T) {
 		}
 		pids = append(pids, strings.TrimSpace(string(data)))
 	}
-	kubectl := filepath.Join(filepath.Dir(agents.ControlPlane().KubectlPath()), "kubectl")
+	assets, err := controlplane.AssetsDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl := filepath.Join(assets, "kubectl")
+	if external {
+		if agents.ControlPlane() != nil {
+			t.Error("agents started a control plane of their own despite Options.Kubeconfig")
+		}
+		out, err := exec.Command(kubectl, "--kubeconfig", agentOpts.Kubeconfig, "get", "l3vnis", "-A", "-o", "name").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "l3vni.network.perouter.io/blue\nl3vni.network.perouter.io/red" {
+			t.Errorf("L3VNIs in the external API server: %q (%v), want blue and red from the manifests", out, err)
+		}
+	}
 	deadline := time.Now().Add(time.Minute)
 	for {
 		out, err := exec.Command(kubectl, "--kubeconfig", Kubeconfig(lab), "get", "nodes",
