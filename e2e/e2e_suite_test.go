@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,6 +53,10 @@ func TestMain(m *testing.M) {
 }
 
 func runInVM() int {
+	// Ctrl-C or a SIGTERM stops the VM and then the control plane on this
+	// host (deferred below); without this they would outlive the run.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	binDir, err := operatorBinaries()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -70,7 +76,10 @@ func runInVM() int {
 			guestEnv = append(guestEnv, k+"="+v)
 		}
 	}
-	var forwards []vm.Forward
+	var (
+		forwards     []vm.Forward
+		hostForwards []vm.HostForward
+	)
 	if os.Getenv(envFabric) == "" {
 		// The API server runs here, at native speed; the guest reaches it
 		// through a forward.
@@ -80,7 +89,7 @@ func runInVM() int {
 			return 1
 		}
 		defer logs.Close()
-		vcp, err := cluster.StartVMControlPlane(context.Background(), logs)
+		vcp, err := cluster.StartVMControlPlane(ctx, logs)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: control plane for the VM lane (logs in %s): %v\n", logs.Name(), err)
 			return 1
@@ -92,16 +101,19 @@ func runInVM() int {
 			os.Remove(logs.Name())
 		}()
 		fmt.Printf("e2e: kube-apiserver runs on this host (%s), reached from the VM through a forward\n", vcp.Forward.HostAddr)
-		guestEnv = append(guestEnv, envKube+"="+vcp.GuestKubeconfig)
+		guestEnv = append(append(guestEnv, envKube+"="+vcp.GuestKubeconfig), vcp.GuestEnv()...)
 		forwards = append(forwards, vcp.Forward)
+		// The API server calls the guest's validating webhook back.
+		hostForwards = append(hostForwards, vcp.HostForward)
 	}
-	code, err := vm.Run(context.Background(), vm.Options{
-		Command:  append([]string{self}, os.Args[1:]...),
-		Env:      guestEnv,
-		WorkDir:  wd,
-		Timeout:  40 * time.Minute,
-		MemoryMB: 3072,
-		Forwards: forwards,
+	code, err := vm.Run(ctx, vm.Options{
+		Command:      append([]string{self}, os.Args[1:]...),
+		Env:          guestEnv,
+		WorkDir:      wd,
+		Timeout:      40 * time.Minute,
+		MemoryMB:     3072,
+		Forwards:     forwards,
+		HostForwards: hostForwards,
 	})
 	fmt.Printf("e2e: VM lane finished in %v\n", time.Since(start).Round(time.Second))
 	if err != nil {

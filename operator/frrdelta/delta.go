@@ -30,11 +30,6 @@ const (
 	// DefaultMaxChangedLines bounds an incremental change: beyond a few
 	// thousand commands a full reload's diff is as cheap and better tested.
 	DefaultMaxChangedLines = 2000
-	// DefaultMaxChangedFraction refuses changes that remove or replace a
-	// large part of the config: frr-reload.py orders large rewrites from
-	// FRR's own view. Changes that only add are exempt: they are what FRR's
-	// own start-up load does (e.g. a node's first VNIs, added in one go).
-	DefaultMaxChangedFraction = 0.5
 	// alwaysSmall changes are applied incrementally even in tiny configs,
 	// where any change is a large fraction.
 	alwaysSmall = 32
@@ -44,9 +39,12 @@ const (
 type Options struct {
 	// MaxChangedLines: larger changes are refused. 0 means DefaultMaxChangedLines.
 	MaxChangedLines int
-	// MaxChangedFraction: changes that remove or replace lines and change
-	// more than this fraction of the new config's lines (and more than a
-	// few lines) are refused. 0 means DefaultMaxChangedFraction.
+	// MaxChangedFraction, when positive, refuses changes that remove or
+	// replace lines and change more than this fraction of the new config's
+	// lines (and more than a few lines). Zero sets no such limit: a large
+	// delta costs less than a full reload, and a failed one falls back to
+	// it anyway (operator/reloader). Changes that only add are never
+	// refused by it: they are what FRR's own start-up load does.
 	MaxChangedFraction float64
 }
 
@@ -81,9 +79,6 @@ func (d *Delta) Script() string {
 func Compute(oldText, newText string, o Options) (*Delta, error) {
 	if o.MaxChangedLines == 0 {
 		o.MaxChangedLines = DefaultMaxChangedLines
-	}
-	if o.MaxChangedFraction == 0 {
-		o.MaxChangedFraction = DefaultMaxChangedFraction
 	}
 	oldCfg, err := Parse(oldText)
 	if err != nil {
@@ -183,9 +178,11 @@ func Compute(oldText, newText string, o Options) (*Delta, error) {
 	e.at(nil, "")
 	d.Commands = e.out
 
-	limit := max(alwaysSmall, int(o.MaxChangedFraction*float64(lineCount(newCfg))))
-	if d.Changed > o.MaxChangedLines || (removes > 0 && d.Changed > limit) {
-		return nil, refuse("%d changed lines exceed the incremental limit (%d, or %.0f%% of the new config)", d.Changed, o.MaxChangedLines, 100*o.MaxChangedFraction)
+	if d.Changed > o.MaxChangedLines {
+		return nil, refuse("%d changed lines exceed the incremental limit (%d)", d.Changed, o.MaxChangedLines)
+	}
+	if limit := max(alwaysSmall, int(o.MaxChangedFraction*float64(lineCount(newCfg)))); o.MaxChangedFraction > 0 && removes > 0 && d.Changed > limit {
+		return nil, refuse("%d changed lines exceed the incremental limit (%.0f%% of the new config)", d.Changed, 100*o.MaxChangedFraction)
 	}
 	return d, nil
 }

@@ -299,7 +299,7 @@ func TestComputeAppliesLargeAdditions(t *testing.T) {
 	for i := range 40 {
 		fmt.Fprintf(&many, "ip prefix-list BIG seq %d permit 10.%d.0.0/16\n", 10+i, i)
 	}
-	d, err := Compute(base, base+many.String(), Options{})
+	d, err := Compute(base, base+many.String(), Options{MaxChangedFraction: 0.1})
 	if err != nil {
 		t.Fatalf("adding 40 lines to a %d-line config: %v", strings.Count(base, "\n"), err)
 	}
@@ -341,9 +341,9 @@ func TestComputeRefuses(t *testing.T) {
 			old: base, new: edit(base, "frr defaults traditional", "frr defaults datacenter"),
 			want: `frr defaults changed from "traditional" to "datacenter"`,
 		},
-		"removal larger than half the config": {
-			old: base + many.String(), new: base,
-			want: "40 changed lines exceed the incremental limit",
+		"removal larger than MaxChangedFraction": {
+			old: base + many.String(), new: base, opts: Options{MaxChangedFraction: 0.5},
+			want: "40 changed lines exceed the incremental limit (50% of the new config)",
 		},
 		"change larger than MaxChangedLines": {
 			old: base, new: base + many.String(), opts: Options{MaxChangedLines: 10, MaxChangedFraction: 1},

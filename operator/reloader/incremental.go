@@ -170,7 +170,7 @@ func (a *Incremental) applyUnknown(ctx context.Context, config string) error {
 		}
 		base = "frr defaults " + want + "\n"
 	}
-	d, err := frrdelta.Compute(base, config, frrdelta.Options{MaxChangedLines: math.MaxInt, MaxChangedFraction: 2})
+	d, err := frrdelta.Compute(base, config, frrdelta.Options{MaxChangedLines: math.MaxInt})
 	if err != nil {
 		return a.reloadFully(ctx, config, fmt.Sprintf("%s: %v", unknown, err))
 	}

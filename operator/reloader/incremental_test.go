@@ -189,19 +189,37 @@ func TestIncrementalExitStatusVerificationRunsOneVtysh(t *testing.T) {
 	}
 }
 
-func TestIncrementalLargeChangeReloadsFully(t *testing.T) {
-	f := newIncrementalFixture(t)
-	f.reload(t, vrfConfig("a"))
+// A rewrite of most of the config goes in place too, and FRR ends up with
+// what a full load gives; past Delta.MaxChangedLines it is a full reload.
+func TestIncrementalLargeChanges(t *testing.T) {
 	var many []string
 	for i := range 8 {
 		many = append(many, fmt.Sprintf("v%d", i))
 	}
-	f.reload(t, vrfConfig(many...))
-	if got := f.applier.Stats(); got.Initial != 1 || got.Full != 1 || got.Incremental != 0 {
-		t.Errorf("stats %+v, want an initial load, then a full reload: the second change rewrites most of the config", got)
+	want := fullLoad(t, vrfConfig(many...))
+	tests := map[string]struct {
+		delta frrdelta.Options
+		want  IncrementalStats
+	}{
+		"default limits: delta": {want: IncrementalStats{Initial: 1, Incremental: 1}},
+		"over MaxChangedLines: full reload": {delta: frrdelta.Options{MaxChangedLines: 10},
+			want: IncrementalStats{Initial: 1, Full: 1}},
 	}
-	if diff := cmp.Diff(fullLoad(t, vrfConfig(many...)), f.running(t)); diff != "" {
-		t.Errorf("running config (-full load +reloaded):\n%s", diff)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newIncrementalFixture(t)
+			f.applier.Delta = tc.delta
+			f.reload(t, vrfConfig("a"))
+			f.reload(t, vrfConfig(many...))
+			got := f.applier.Stats()
+			got.Execs = 0
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("stats (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(want, f.running(t)); diff != "" {
+				t.Errorf("running config (-full load +reloaded):\n%s", diff)
+			}
+		})
 	}
 }
 
