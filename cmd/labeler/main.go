@@ -1,7 +1,8 @@
 // Command labeler runs once per cluster (a Deployment, leader-elected) and
 // does the cluster-wide work: it gives Nodes their index label, sums the
 // RouterNodeStatus reports up into each perouter object's status, and
-// serves the validating webhook (with certificates from cert-controller).
+// serves the validating webhook (with certificates from cert-controller,
+// or from --cert-dir with --cert-rotation=false).
 package main
 
 import (
@@ -35,7 +36,8 @@ func run() error {
 		metricsAddr   = flag.String("metrics-bind-address", ":8080", "metrics endpoint (0 disables)")
 		probeAddr     = flag.String("health-probe-bind-address", ":8081", "healthz/readyz endpoint")
 		webhookPort   = flag.Int("webhook-port", 9443, "port of the validating webhook (0 disables the webhook)")
-		certDir       = flag.String("cert-dir", "/tmp/k8s-webhook-server/serving-certs", "where cert-controller writes the webhook's serving certificate")
+		certDir       = flag.String("cert-dir", "/tmp/k8s-webhook-server/serving-certs", "where the webhook's serving certificate is (tls.crt, tls.key): written there by cert-controller, or by you with --cert-rotation=false")
+		certRotation  = flag.Bool("cert-rotation", true, "generate and rotate the webhook's CA and certificate with cert-controller (Secret --cert-secret, caBundle of --webhook-configuration); false serves the certificate already in --cert-dir, e.g. from cert-manager, and leaves the caBundle to its issuer")
 		certSecret    = flag.String("cert-secret", "perouter-webhook-cert", "Secret (in --namespace) holding the webhook CA and certificate")
 		serviceName   = flag.String("webhook-service", "perouter-webhook-service", "Service in front of the webhook, the certificate's DNS name")
 		webhookConfig = flag.String("webhook-configuration", "perouter-validating-webhook-configuration", "ValidatingWebhookConfiguration whose caBundle cert-controller keeps current")
@@ -61,7 +63,7 @@ func run() error {
 	}
 	if *webhookPort != 0 {
 		opts.Webhook = &cluster.WebhookOptions{Port: *webhookPort, CertDir: *certDir, CertSecret: *certSecret,
-			Service: *serviceName, Configuration: *webhookConfig}
+			Service: *serviceName, Configuration: *webhookConfig, ExternalCerts: !*certRotation}
 	}
 	mgr, err := cluster.NewManager(ctrl.GetConfigOrDie(), opts)
 	if err != nil {

@@ -288,6 +288,7 @@ func upInVM(ctx context.Context, cmd *cobra.Command, topoPath string) error {
 	}
 	env := []string{inVMEnv + "=1"}
 	var forwards []vm.Forward
+	var hostForwards []vm.HostForward
 	if fabricOnly, _ := cmd.Flags().GetBool("fabric-only"); fabricOnly {
 		args = append(args, "--fabric-only")
 	} else {
@@ -312,17 +313,20 @@ func upInVM(ctx context.Context, cmd *cobra.Command, topoPath string) error {
 				fmt.Fprintln(os.Stderr, "pesim: stopping the control plane:", err)
 			}
 		}()
-		env = append(env, kubeconfigEnv+"="+vcp.GuestKubeconfig)
+		env = append(append(env, kubeconfigEnv+"="+vcp.GuestKubeconfig), vcp.GuestEnv()...)
 		forwards = append(forwards, vcp.Forward)
+		// The API server calls the labeler's webhook inside the guest.
+		hostForwards = append(hostForwards, vcp.HostForward)
 	}
 	code, err := vm.Run(ctx, vm.Options{
-		Command:  args,
-		Env:      env,
-		WorkDir:  wd,
-		Timeout:  20 * time.Minute,
-		MemoryMB: 3072, // ~10 FRR instances and the operator's processes
-		Stdout:   os.Stdout,
-		Forwards: forwards,
+		Command:      args,
+		Env:          env,
+		WorkDir:      wd,
+		Timeout:      20 * time.Minute,
+		MemoryMB:     3072, // ~10 FRR instances and the operator's processes
+		Stdout:       os.Stdout,
+		Forwards:     forwards,
+		HostForwards: hostForwards,
 	})
 	if err != nil {
 		return err

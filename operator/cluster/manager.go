@@ -1,6 +1,7 @@
 // Package cluster wires the cluster-wide components that cmd/labeler runs
 // under one leader election: the node labeler, the status aggregator and
-// the validating webhook with its certificates.
+// the validating webhook with its certificates (from cert-controller, or
+// provided by the caller).
 package cluster
 
 import (
@@ -44,6 +45,12 @@ type Options struct {
 type WebhookOptions struct {
 	Port    int
 	CertDir string
+	// ExternalCerts serves the tls.crt and tls.key already in CertDir
+	// (written by cert-manager, or by a test) without cert-controller:
+	// CertSecret, Service and Configuration are then unused, and whoever
+	// writes the certificate also keeps the configuration's caBundle
+	// current. The server reloads the files when they change.
+	ExternalCerts bool
 	// CertSecret (in Namespace) holds the CA and serving certificate.
 	CertSecret string
 	// Service is the webhook's Service; the certificate is for
@@ -97,6 +104,11 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 
 func addWebhook(mgr ctrl.Manager, o Options) error {
 	w := o.Webhook
+	validator := perouterwebhook.NewValidator(mgr.GetAPIReader(), mgr.GetScheme())
+	if w.ExternalCerts {
+		mgr.GetWebhookServer().Register(perouterwebhook.Path, &admission.Webhook{Handler: validator})
+		return mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker())
+	}
 	certsReady := make(chan struct{})
 	if err := rotator.AddRotator(mgr, &rotator.CertRotator{
 		SecretKey:      types.NamespacedName{Namespace: o.Namespace, Name: w.CertSecret},
@@ -112,7 +124,6 @@ func addWebhook(mgr ctrl.Manager, o Options) error {
 	}); err != nil {
 		return err
 	}
-	validator := perouterwebhook.NewValidator(mgr.GetAPIReader(), mgr.GetScheme())
 	// The webhook server starts (GetWebhookServer adds it to the manager)
 	// only once the certificate is mounted; until then readiness fails and
 	// the Service sends no traffic.

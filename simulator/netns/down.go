@@ -119,8 +119,10 @@ func Terminate(pids []int) error {
 		}
 	}
 	var errs []error
+	// A killed process can sit in uninterruptible sleep for a while (seen
+	// under heavy load, with the kernel busy tearing down namespaces).
 	for _, pid := range pids {
-		for i := 0; i < 100 && alive(pid); i++ {
+		for i := 0; i < 1000 && alive(pid); i++ {
 			time.Sleep(20 * time.Millisecond)
 		}
 		if alive(pid) {

@@ -29,6 +29,16 @@ type Forward struct {
 	HostAddr  string
 }
 
+// HostForward makes a TCP service of the guest reachable from the host:
+// a connection to 127.0.0.1:HostPort on the host reaches GuestPort at the
+// guest's address in QEMU's user network (so the guest's server must
+// listen on that address or on all, not only on its loopback). QEMU
+// listens on the host port itself; restrict=on leaves explicit forwards
+// working.
+type HostForward struct {
+	HostPort, GuestPort int
+}
+
 // RelayEnv makes a binary that called ServeRelayIfAsked act as the relay
 // of one forwarded connection: QEMU starts it per connection with the
 // guest's stream on stdin/stdout and the host address in this variable.
@@ -109,11 +119,20 @@ func relayCommand(hostAddr string) (string, error) {
 }
 
 // netdevArgs are the QEMU arguments of the guest's user network.
-func netdevArgs(forwards []Forward) ([]string, error) {
-	if len(forwards) == 0 {
+func netdevArgs(forwards []Forward, hostForwards []HostForward) ([]string, error) {
+	if len(forwards) == 0 && len(hostForwards) == 0 {
 		return nil, nil
 	}
 	spec := "user,id=net0,restrict=on,net=10.0.2.0/24"
+	guestIP, _, _ := strings.Cut(guestAddress, "/")
+	for _, f := range hostForwards {
+		for _, p := range []int{f.HostPort, f.GuestPort} {
+			if p <= 0 || p > 65535 {
+				return nil, fmt.Errorf("vm: host forward %d->%d: port %d out of range", f.HostPort, f.GuestPort, p)
+			}
+		}
+		spec += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-%s:%d", f.HostPort, guestIP, f.GuestPort)
+	}
 	for _, f := range forwards {
 		if f.GuestPort <= 0 || f.GuestPort > 65535 {
 			return nil, fmt.Errorf("vm: forward guest port %d", f.GuestPort)

@@ -72,7 +72,7 @@ func TestNetdevArgsRefuseBadForwards(t *testing.T) {
 		"no host port":      {GuestPort: 6443, HostAddr: "127.0.0.1"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := netdevArgs([]Forward{f}); err == nil {
+			if _, err := netdevArgs([]Forward{f}, nil); err == nil {
 				t.Errorf("netdevArgs(%+v) succeeded", f)
 			}
 		})

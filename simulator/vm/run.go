@@ -71,6 +71,9 @@ type Options struct {
 	// namespace at GuestForwardIP (see Forward). The calling binary must
 	// call ServeRelayIfAsked first thing.
 	Forwards []Forward
+	// HostForwards make guest TCP services reachable from the host's
+	// loopback (see HostForward).
+	HostForwards []HostForward
 }
 
 // Run boots a VM with the requested kernel, runs the command in it and
@@ -107,7 +110,7 @@ func Run(ctx context.Context, opts Options) (exitCode int, err error) {
 
 	accel := chooseAccel()
 	args := qemuArgs(assets, job, accel, opts.MemoryMB, opts.CPUs)
-	netArgs, err := netdevArgs(opts.Forwards)
+	netArgs, err := netdevArgs(opts.Forwards, opts.HostForwards)
 	if err != nil {
 		return -1, err
 	}
@@ -157,7 +160,7 @@ func writeJob(job string, a Assets, opts Options) error {
 	if modules == nil {
 		modules = DefaultModules
 	}
-	if len(opts.Forwards) > 0 {
+	if opts.hasNetwork() {
 		modules = append(slices.Clone(modules), "virtio_net")
 	}
 	config := fmt.Sprintf("RELEASE=%s\nMODULES_DIR=%s\nLOAD_MODULES=%s\n",
@@ -174,7 +177,7 @@ func writeJob(job string, a Assets, opts Options) error {
 	// config line vtysh then refuses) and with lo down.
 	script.WriteString("read h </proc/sys/kernel/hostname; [ \"$h\" != \"(none)\" ] || echo perouter-vm >/proc/sys/kernel/hostname\n")
 	script.WriteString("ip link set lo up || exit 125\n")
-	if len(opts.Forwards) > 0 {
+	if opts.hasNetwork() {
 		fmt.Fprintf(&script, "ip addr add %s dev eth0 && ip link set eth0 up || exit 125\n", guestAddress)
 	}
 	fmt.Fprintf(&script, "cd %s || exit 125\n", shellQuote(workDir))
@@ -191,6 +194,9 @@ func writeJob(job string, a Assets, opts Options) error {
 	script.WriteString("\n")
 	return os.WriteFile(filepath.Join(job, "run.sh"), []byte(script.String()), 0o644)
 }
+
+// hasNetwork says whether the guest gets QEMU's user network (eth0).
+func (o Options) hasNetwork() bool { return len(o.Forwards) > 0 || len(o.HostForwards) > 0 }
 
 // kernelCommandLine skips boot work a throwaway test VM does not need
 // (crypto self-tests, AppArmor, audit, PS/2 probing, TSC checks): together

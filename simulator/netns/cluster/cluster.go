@@ -50,6 +50,17 @@ type Options struct {
 	// StartCluster then installs the CRDs and registers the nodes there
 	// instead of starting etcd and kube-apiserver itself.
 	Kubeconfig string
+	// WebhookPort is where the labeler serves the validating webhook, which
+	// the API server calls at https://127.0.0.1:<port>. 0 takes
+	// $PESIM_WEBHOOK_PORT (WebhookPortEnv), else a free port; in the VM
+	// lane with an external API server (InVM and Kubeconfig) it means no
+	// webhook, since the host reaches the guest only through a forward
+	// (VMControlPlane.HostForward).
+	WebhookPort int
+	// WebhookManifest is the ValidatingWebhookConfiguration to install
+	// (its rules and paths; the lab points it at the labeler); default
+	// CRDDir/../../webhook/manifests.yaml (operator/config/webhook).
+	WebhookManifest string
 }
 
 // Agents implements netns.ClusterAgents.
@@ -61,6 +72,8 @@ type Agents struct {
 	kubectlPath string
 	routers     map[string]*frrd.Instance
 	procs       map[string]map[string]*agentProc // node ("" = cluster) -> binary -> process
+	// webhookConfig is the ValidatingWebhookConfiguration StartCluster made.
+	webhookConfig string
 }
 
 type agentProc struct {
@@ -125,13 +138,29 @@ func (a *Agents) StartCluster(ctx context.Context, l *netns.Lab) error {
 			return err
 		}
 	}
-	logf(l, "starting the labeler")
-	if err := a.spawn(l, "", "labeler", filepath.Join(l.StateDir(), "labeler.log"),
-		"--namespace", Namespace, "--leader-elect=false", "--metrics-bind-address", "0",
-		"--health-probe-bind-address", "0", "--webhook-port", "0"); err != nil {
+	// The webhook comes after the manifests: they are the lab's baseline,
+	// and the webhook then judges every later change against them.
+	port, err := a.webhookPort()
+	if err != nil {
 		return err
 	}
-	return nil
+	webhookArgs, caPEM := []string{"--webhook-port", "0"}, []byte(nil)
+	if port != 0 {
+		if webhookArgs, caPEM, err = labelerWebhookArgs(l, port); err != nil {
+			return err
+		}
+	}
+	logf(l, "starting the labeler (webhook port %d)", port)
+	if err := a.spawn(l, "", "labeler", filepath.Join(l.StateDir(), "labeler.log"),
+		append([]string{"--namespace", Namespace, "--leader-elect=false", "--metrics-bind-address", "0",
+			"--health-probe-bind-address", "0"}, webhookArgs...)...); err != nil {
+		return err
+	}
+	if port == 0 {
+		logf(l, "no validating webhook: the API server runs outside the VM and no port is forwarded (%s)", WebhookPortEnv)
+		return nil
+	}
+	return a.installWebhook(ctx, l, port, caPEM)
 }
 
 func (a *Agents) startControlPlane(ctx context.Context, l *netns.Lab) error {
@@ -236,7 +265,7 @@ func (a *Agents) StopNode(ctx context.Context, l *netns.Lab, n topology.Node) er
 // the processes of a run this process did not start (pid files and the
 // control plane's state directory), so `pesim down` works after a crash.
 func (a *Agents) StopCluster(ctx context.Context, l *netns.Lab) error {
-	var errs []error
+	errs := []error{a.removeWebhook(ctx, l)}
 	for _, n := range l.Topo.NodesWithRole(topology.RoleClusterNode) {
 		errs = append(errs, a.StopNode(ctx, l, n))
 	}

@@ -27,6 +27,12 @@ type VMControlPlane struct {
 	GuestKubeconfig string
 	// Forward goes into vm.Options.Forwards.
 	Forward vm.Forward
+	// WebhookPort is where the API server calls the guest's webhook
+	// (https://127.0.0.1:WebhookPort on the host); the guest's labeler
+	// serves the same port. HostForward (into vm.Options.HostForwards)
+	// carries it into the guest and GuestEnv tells the guest's lab.
+	WebhookPort int
+	HostForward vm.HostForward
 }
 
 // StartVMControlPlane starts the control plane on the host's loopback.
@@ -35,16 +41,28 @@ func StartVMControlPlane(ctx context.Context, logs io.Writer) (*VMControlPlane, 
 	if err != nil {
 		return nil, err
 	}
+	webhookPort, err := FreeLoopbackPort()
+	if err != nil {
+		return nil, fmt.Errorf("a port for the webhook: %w (stopping the control plane: %v)", err, cp.Stop())
+	}
 	v := &VMControlPlane{
 		cp:              cp,
 		GuestKubeconfig: filepath.Join(cp.StateDir(), "guest-kubeconfig"),
 		Forward:         vm.Forward{GuestPort: vmAPIServerPort, HostAddr: cp.APIServerURL().Host},
+		WebhookPort:     webhookPort,
+		HostForward:     vm.HostForward{HostPort: webhookPort, GuestPort: webhookPort},
 	}
 	server := "https://" + net.JoinHostPort(vm.GuestForwardIP, strconv.Itoa(vmAPIServerPort))
 	if err := cp.WriteKubeconfigVia(server, v.GuestKubeconfig); err != nil {
 		return nil, fmt.Errorf("%w (stopping the control plane: %v)", err, cp.Stop())
 	}
 	return v, nil
+}
+
+// GuestEnv is the environment the guest's lab needs (vm.Options.Env): the
+// webhook port (WebhookPortEnv).
+func (v *VMControlPlane) GuestEnv() []string {
+	return []string{WebhookPortEnv + "=" + strconv.Itoa(v.WebhookPort)}
 }
 
 // Kubeconfig is the admin kubeconfig for clients on the host.
