@@ -216,7 +216,15 @@ func (e *env) noLink(h *netlink.Handle, name string) {
 // addrs lists the non-link-local addresses of a link, sorted.
 func (e *env) addrs(h *netlink.Handle, name string) []netip.Prefix {
 	e.tb.Helper()
-	list, err := h.AddrList(e.link(h, name), netlink.FAMILY_ALL)
+	l := e.link(h, name)
+	var list []netlink.Addr
+	// A dump interrupted by a concurrent change (the kernel adding IPv6
+	// link-locals to devices just brought up) is repeated, as the Manager
+	// does.
+	err := retry(context.Background(), func() (err error) {
+		list, err = h.AddrList(l, netlink.FAMILY_ALL)
+		return err
+	})
 	if err != nil {
 		e.tb.Fatalf("addresses of %s: %v", name, err)
 	}

@@ -383,7 +383,11 @@ func snapshot(t *testing.T, e *env) map[string]linkView {
 	t.Helper()
 	out := map[string]linkView{}
 	for ns, h := range map[string]*netlink.Handle{"host": e.hostH, "router": e.routerH()} {
-		links, err := h.LinkList()
+		var links []netlink.Link
+		err := retry(context.Background(), func() (err error) {
+			links, err = h.LinkList()
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}

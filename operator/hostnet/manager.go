@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/go-logr/logr"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Datapath is what the controller calls around an FRR reload: Prepare
@@ -145,11 +148,20 @@ func (m *Manager) newSession(ctx context.Context, p Plan, prepare bool) (*sessio
 		s.host.close()
 		return nil, err
 	}
-	for _, ns := range []*nsState{s.host, s.router} {
-		if err := s.read("read links of "+ns.role+" netns", func() error { return ns.load(prepare) }); err != nil {
-			s.close()
-			return nil, err
-		}
+	// The two namespaces are read at the same time: the dumps are most of
+	// a no-op re-apply, they take no lock against each other in the
+	// kernel, and each nsState is touched by its own goroutine only.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, ns := range []*nsState{s.host, s.router} {
+		wg.Go(func() {
+			errs[i] = s.read("read links of "+ns.role+" netns", func() error { return ns.load(prepare) })
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		s.close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -230,42 +242,66 @@ func (m *Manager) Activate(ctx context.Context, p Plan) (Changes, error) {
 		return nil, err
 	}
 	defer s.close()
+	var router, host, vxlans []upTarget
 	for _, v := range p.VRFs {
-		s.ensureUp(s.router, "vrf", v.Name)
+		router = append(router, upTarget{"vrf", v.Name})
 	}
 	for _, b := range p.Bridges {
-		s.ensureUp(s.router, "bridge", b.Name)
+		router = append(router, upTarget{"bridge", b.Name})
 	}
 	for _, b := range p.HostBridges {
-		s.ensureUp(s.host, "bridge", b.Name)
+		host = append(host, upTarget{"bridge", b.Name})
 	}
 	for _, v := range p.Veths {
-		s.ensureUp(s.router, "veth", v.Router)
-		s.ensureUp(s.host, "veth", v.Host)
+		router = append(router, upTarget{"veth", v.Router})
+		host = append(host, upTarget{"veth", v.Host})
 	}
 	for _, v := range p.VXLANs {
-		s.ensureUp(s.router, "vxlan", v.Name)
+		vxlans = append(vxlans, upTarget{"vxlan", v.Name})
 	}
+	s.bringUp(s.router, router)
+	s.bringUp(s.host, host)
+	s.bringUp(s.router, vxlans)
 	return s.result()
 }
 
-func (s *session) ensureUp(ns *nsState, kind, name string) {
-	l, ok := ns.links[name]
-	if !ok {
-		s.fail(fmt.Errorf("activate %s %s: missing in %s netns (Prepare failed?)", kind, name, ns.role))
+type upTarget struct{ kind, name string }
+
+// bringUp sets the down ones among targets up, in order, in batches.
+func (s *session) bringUp(ns *nsState, targets []upTarget) {
+	var todo []upTarget
+	var reqs []*nl.NetlinkRequest
+	for _, t := range targets {
+		l, ok := ns.links[t.name]
+		if !ok {
+			s.fail(fmt.Errorf("activate %s %s: missing in %s netns (Prepare failed?)", t.kind, t.name, ns.role))
+			continue
+		}
+		if l.Attrs().Flags&netUp != 0 {
+			continue
+		}
+		todo = append(todo, t)
+		reqs = append(reqs, setUpRequest(l.Attrs().Index))
+	}
+	if len(reqs) == 0 {
 		return
 	}
-	if l.Attrs().Flags&netUp != 0 {
-		return
+	s.m.writes.Add(uint64(len(reqs)))
+	errs := sendBatch(ns.sock, reqs)
+	for i, t := range todo {
+		l := ns.links[t.name]
+		err := errs[i]
+		if err != nil && (transient(err) || errors.Is(err, unix.ENOBUFS)) {
+			// Retried one by one; setting a device up twice is harmless.
+			err = retry(s.ctx, func() error { return ns.h.LinkSetUp(l) })
+		}
+		if err != nil {
+			s.fail(fmt.Errorf("set %s %s up in %s netns: %w", t.kind, t.name, ns.role, err))
+			continue
+		}
+		l.Attrs().Flags |= netUp
+		s.record(BroughtUp, ns.role, t.kind, t.name, "")
 	}
-	if err := s.write(fmt.Sprintf("set %s %s up in %s netns", kind, name, ns.role), func() error {
-		return ns.h.LinkSetUp(l)
-	}); err != nil {
-		s.fail(err)
-		return
-	}
-	l.Attrs().Flags |= netUp
-	s.record(BroughtUp, ns.role, kind, name, "")
 }
 
 // nsState is one namespace and what we know of its links.
@@ -273,6 +309,7 @@ type nsState struct {
 	role    string
 	fd      netns.NsHandle
 	h       *netlink.Handle
+	sock    *nl.NetlinkSocket
 	links   map[string]netlink.Link
 	byIndex map[int]netlink.Link
 	addrs   map[int][]netlink.Addr
@@ -284,26 +321,35 @@ func openState(role, nameOrPath string) (*nsState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s netns %q: %w", role, nameOrPath, err)
 	}
-	h, err := netlink.NewHandleAt(fd)
+	// Only NETLINK_ROUTE: each socket is opened by entering the netns.
+	h, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
 	if err != nil {
 		fd.Close()
 		return nil, fmt.Errorf("netlink handle in %s netns %q: %w", role, nameOrPath, err)
 	}
-	return &nsState{role: role, fd: fd, h: h}, nil
+	sock, err := routeSocket(fd)
+	if err != nil {
+		h.Close()
+		fd.Close()
+		return nil, fmt.Errorf("netlink socket in %s netns %q: %w", role, nameOrPath, err)
+	}
+	return &nsState{role: role, fd: fd, h: h, sock: sock}, nil
 }
 
 func (ns *nsState) close() {
 	if ns == nil {
 		return
 	}
+	ns.sock.Close()
 	ns.h.Close()
 	ns.fd.Close()
 }
 
-// load reads all links and, when full, all addresses and bridge-port
-// flags: one dump each, whatever the number of objects.
+// load reads all links and, when full, all addresses and (router netns
+// only: the VXLAN ports are there) bridge-port flags: one dump each,
+// whatever the number of objects.
 func (ns *nsState) load(full bool) error {
-	links, err := ns.h.LinkList()
+	links, err := dumpLinks(ns.sock)
 	if err != nil {
 		return err
 	}
@@ -313,8 +359,10 @@ func (ns *nsState) load(full bool) error {
 		if addrs, err = ns.h.AddrList(nil, netlink.FAMILY_ALL); err != nil {
 			return err
 		}
-		if ports, err = dumpBridgePorts(ns.fd); err != nil {
-			return err
+		if ns.role == "router" {
+			if ports, err = dumpBridgePorts(ns.fd); err != nil {
+				return err
+			}
 		}
 	}
 	ns.links = make(map[string]netlink.Link, len(links))
@@ -337,10 +385,15 @@ func (ns *nsState) refresh(name string) (netlink.Link, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns.forget(name)
-	ns.links[name] = l
-	ns.byIndex[l.Attrs().Index] = l
+	ns.remember(l)
 	return l, nil
+}
+
+// remember records l as the current state of its name.
+func (ns *nsState) remember(l netlink.Link) {
+	ns.forget(l.Attrs().Name)
+	ns.links[l.Attrs().Name] = l
+	ns.byIndex[l.Attrs().Index] = l
 }
 
 func (ns *nsState) forget(name string) {
