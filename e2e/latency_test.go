@@ -44,11 +44,15 @@ var _ = Describe("End-to-end latency", Ordered, Label("latency"), func() {
 			vteps = append(vteps, nodeVTEP(ctx, node).String())
 		}
 		result := perf.Latency{Lane: perf.LaneNative}
+		timeout := convergeTimeout
 		if os.Getenv(envInVM) != "" {
 			result.Lane = "VM lane"
+			// A single change took 2.5 minutes there on a loaded host; a
+			// slow sample is still a sample.
+			timeout = 3 * convergeTimeout
 		}
 		// The third octet of each change's localCIDR is its number.
-		Expect(*latencyChanges).To(BeNumerically("<=", 256), "-perouter.latency-changes")
+		Expect(*latencyChanges).To(And(BeNumerically(">=", 1), BeNumerically("<=", 256)), "-perouter.latency-changes")
 		hostASN := uint32(64515)
 		for i := range *latencyChanges {
 			cidr := netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 170, byte(i), 0}), 24)
@@ -79,12 +83,12 @@ var _ = Describe("End-to-end latency", Ordered, Label("latency"), func() {
 			start := time.Now()
 			Expect(env.Kube().Create(ctx, vni)).To(Succeed())
 			DeferCleanup(func(ctx context.Context) { _ = env.Kube().Delete(ctx, vni) })
-			Eventually(allPresent).WithTimeout(convergeTimeout).WithPolling(latencyPoll).Should(Succeed(), "L3VNI %s/%s created", vni.Namespace, vni.Name)
+			Eventually(allPresent).WithTimeout(timeout).WithPolling(latencyPoll).Should(Succeed(), "L3VNI %s/%s created", vni.Namespace, vni.Name)
 			added := time.Since(start)
 
 			start = time.Now()
 			Expect(env.Kube().Delete(ctx, vni)).To(Succeed())
-			Eventually(allGone).WithTimeout(convergeTimeout).WithPolling(latencyPoll).Should(Succeed(), "L3VNI %s/%s deleted", vni.Namespace, vni.Name)
+			Eventually(allGone).WithTimeout(timeout).WithPolling(latencyPoll).Should(Succeed(), "L3VNI %s/%s deleted", vni.Namespace, vni.Name)
 			withdrawn := time.Since(start)
 
 			result.AddMs = append(result.AddMs, float64(added.Milliseconds()))

@@ -132,14 +132,14 @@ func run(args []string) (int, error) {
 	}
 	rows = append(rows, e2eRows...)
 	failed := perf.WriteTable(os.Stdout, rows, *margin)
-	fmt.Printf("\nresult: pass = median within target +%.0f%% noise margin\n", *margin*100)
+	fmt.Printf("\nresult: pass = median within target +%.0f%% noise margin (memory: within the target itself)\n", *margin*100)
 	return failed, nil
 }
 
 // controllerRSSRows measures the controller's memory with vnis L3VNIs and
 // returns its rows and a line for below the table.
 func controllerRSSRows(controllerBin, reloaderBin, crdDir, lane string, vnis int) ([]perf.Row, string, error) {
-	rssRow := perf.Row{Metric: "controller RSS with the VNIs applied", N: strconv.Itoa(vnis), Unit: "MB", Target: 60, HasTarget: true,
+	rssRow := perf.Row{Metric: "controller RSS with the VNIs applied", N: strconv.Itoa(vnis), Unit: "MB", Target: 60, HasTarget: true, NoMargin: true,
 		Note: "not measured (pass --controller)"}
 	if controllerBin == "" {
 		return []perf.Row{rssRow}, "", nil
@@ -190,7 +190,7 @@ func controllerRSSRows(controllerBin, reloaderBin, crdDir, lane string, vnis int
 	if res.Lane != perf.LaneNative {
 		note += fmt.Sprintf(", whole config applied %.0f s after the controller started, %d VRFs in the router namespace", res.ApplySeconds, res.VRFs)
 	}
-	note += fmt.Sprintf("; RSS = %.1f MB anonymous (heap, stacks) + %.1f MB file (the binary's pages)", res.AnonMB, res.FileMB)
+	note += fmt.Sprintf("; RSS = %.1f MB anonymous (heap, stacks) + %.1f MB file (the binary's pages); controller CPU %.1f s", res.AnonMB, res.FileMB, res.CPUSeconds)
 	if res.GoSysMB > 0 {
 		note += fmt.Sprintf("; Go heap in use %.1f MB (allocated %.1f MB), memory from the OS %.1f MB", res.HeapInuseMB, res.HeapAllocMB, res.GoSysMB)
 	}
@@ -212,7 +212,7 @@ func latencyRows(path string) ([]perf.Row, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if !found {
-		return perf.LatencyRows(perf.Latency{}, "no "+strings.TrimSpace(perf.LatencyMarker)+" line in "+path), nil
+		return perf.LatencyRows(perf.Latency{}, fmt.Sprintf("no %q line in %s", strings.TrimSpace(perf.LatencyMarker), path)), nil
 	}
 	return perf.LatencyRows(l, ""), nil
 }

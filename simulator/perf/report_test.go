@@ -41,6 +41,8 @@ func TestVerdict(t *testing.T) {
 		"zero target missed":         {row: Row{Median: 1, Target: 0, HasTarget: true}, want: "FAIL"},
 		"no target":                  {row: Row{Median: 1e9}, want: "info"},
 		"not measured":               {row: Row{Note: "not measured", Target: 1, HasTarget: true}, want: "n/a"},
+		"no margin, within target":   {row: Row{Median: 59, Target: 60, HasTarget: true, NoMargin: true}, want: "pass"},
+		"no margin, over target":     {row: Row{Median: 69.5, Target: 60, HasTarget: true, NoMargin: true}, want: "FAIL"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,6 +75,9 @@ type RSSResult struct {
 	// HeapInuseMB, HeapAllocMB and GoSysMB are the Go runtime's view
 	// (go_memstats_heap_inuse_bytes, _heap_alloc_bytes, _sys_bytes).
 	HeapInuseMB, HeapAllocMB, GoSysMB float64 `json:",omitempty"`
+	// CPUSeconds is the controller's CPU time (user + system) until the
+	// memory was read.
+	CPUSeconds float64 `json:",omitempty"`
 }
 
 // MeasureControllerRSS runs a real API server (simulator/controlplane) and
@@ -301,6 +306,62 @@ func (a *agent) stop() {
 		_ = a.cmd.Process.Kill()
 		<-done
 	}
+}
+
+const (
+	// metricsAddr serves the controller's metrics (inside the guest or the
+	// throwaway namespace), for the Go heap figures next to the RSS.
+	metricsAddr = "127.0.0.1:19481"
+	mb          = 1 << 20
+)
+
+// readControllerMemory fills res's memory figures from /proc and from the
+// controller's metrics.
+func readControllerMemory(ctx context.Context, ctl *agent, res *RSSResult, progress func(string, ...any)) error {
+	mem, err := procStatusMB(ctl.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	res.RSSMB, res.PeakMB, res.AnonMB, res.FileMB = mem["VmRSS"], mem["VmHWM"], mem["RssAnon"], mem["RssFile"]
+	res.CPUSeconds = procCPU(ctl.cmd.Process.Pid).Seconds()
+	if m, err := goMemoryMetrics(ctx, "http://"+metricsAddr+"/metrics"); err == nil {
+		res.HeapInuseMB, res.HeapAllocMB, res.GoSysMB = m["go_memstats_heap_inuse_bytes"]/mb, m["go_memstats_heap_alloc_bytes"]/mb, m["go_memstats_sys_bytes"]/mb
+	} else {
+		progress("controller RSS: reading the controller's Go memory metrics: %v", err)
+	}
+	return nil
+}
+
+// goMemoryMetrics reads the go_memstats_* gauges of a Prometheus endpoint.
+func goMemoryMetrics(ctx context.Context, url string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return parseGoMemstats(resp.Body)
+}
+
+func parseGoMemstats(r io.Reader) (map[string]float64, error) {
+	m := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) != 2 || !strings.HasPrefix(fields[0], "go_memstats_") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(fields[1], 64); err == nil {
+			m[fields[0]] = v
+		}
+	}
+	return m, sc.Err()
 }
 
 // processMemory reads VmRSS and VmHWM (peak RSS) in MB.

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,59 +40,7 @@ const (
 	vmHostNetns   = "perf-rss-host"
 	// vmUnderlayNIC is the Underlay's interface in objectstest.Lab.
 	vmUnderlayNIC = "toswitch"
-	// metricsAddr serves the controller's metrics (inside the guest or the
-	// throwaway namespace), for the Go heap figures next to the RSS.
-	metricsAddr = "127.0.0.1:19481"
-	mb          = 1 << 20
 )
-
-// readControllerMemory fills res's memory figures from /proc and from the
-// controller's metrics.
-func readControllerMemory(ctx context.Context, ctl *agent, res *RSSResult, progress func(string, ...any)) error {
-	mem, err := procStatusMB(ctl.cmd.Process.Pid)
-	if err != nil {
-		return err
-	}
-	res.RSSMB, res.PeakMB, res.AnonMB, res.FileMB = mem["VmRSS"], mem["VmHWM"], mem["RssAnon"], mem["RssFile"]
-	if m, err := goMemoryMetrics(ctx, "http://"+metricsAddr+"/metrics"); err == nil {
-		res.HeapInuseMB, res.HeapAllocMB, res.GoSysMB = m["go_memstats_heap_inuse_bytes"]/mb, m["go_memstats_heap_alloc_bytes"]/mb, m["go_memstats_sys_bytes"]/mb
-	} else {
-		progress("controller RSS: reading the controller's Go memory metrics: %v", err)
-	}
-	return nil
-}
-
-// goMemoryMetrics reads the go_memstats_* gauges of a Prometheus endpoint.
-func goMemoryMetrics(ctx context.Context, url string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return parseGoMemstats(resp.Body)
-}
-
-func parseGoMemstats(r io.Reader) (map[string]float64, error) {
-	m := map[string]float64{}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) != 2 || !strings.HasPrefix(fields[0], "go_memstats_") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(fields[1], 64); err == nil {
-			m[fields[0]] = v
-		}
-	}
-	return m, sc.Err()
-}
 
 // MeasureControllerRSSInVM measures the controller where this kernel has
 // no VRF: etcd and kube-apiserver run here, the lab's objects are created
@@ -297,7 +244,9 @@ func RunControllerRSSInVM(ctx context.Context, o RSSOptions) (res RSSResult, err
 		}
 		if time.Since(lastReport) > time.Minute {
 			rss, _, _ := processMemory(ctl.cmd.Process.Pid)
-			progress("controller RSS: waiting %v: %d object results, Applied reason %q, RSS %.1f MB", time.Since(start).Round(time.Second), res.Objects, res.Applied, rss)
+			log, _ := os.ReadFile(ctl.logPath)
+			progress("controller RSS: waiting %v: %d object results, Applied reason %q, RSS %.1f MB; controller's last log line: %s",
+				time.Since(start).Round(time.Second), res.Objects, res.Applied, rss, truncate(tail(string(log), 1), 200))
 			lastReport = time.Now()
 		}
 		if time.Now().After(deadline) {
