@@ -46,6 +46,7 @@ func run(args []string) error {
 	applyMode := fs.String("apply-mode", "incremental", "incremental: send FRR only the changed commands through vtysh, full frr-reload.py for large or failed changes; full: frr-reload.py --test and --reload on every change")
 	verify := fs.String("verify", string(reloader.VerifyRunningConfig), "with --apply-mode=incremental, how an applied change is checked: running-config (vtysh exit status and the created/removed stanzas in show running-config) or exit-status (vtysh exit status only; cheaper, the drift check catches the rest)")
 	driftInterval := fs.Duration("drift-interval", 5*time.Minute, "with --apply-mode=incremental, how often to compare FRR's running config with the last applied one and reload it on a difference (0 disables)")
+	restoreInterval := fs.Duration("restore-interval", 2*time.Second, "with --apply-mode=incremental, how often to look for an FRR restart (changed vty sockets) and re-apply the last config to it (0 disables)")
 	verbosity := fs.Int("v", 0, "log verbosity (1 logs frr-reload.py output and skipped reloads)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -100,7 +101,10 @@ func run(args []string) error {
 		go serveMetrics(ctx, log, *metricsAddr, srv.Gatherer())
 	}
 	if *applyMode == "incremental" && *driftInterval > 0 {
-		go checkDrift(ctx, srv, *driftInterval)
+		go every(ctx, *driftInterval, func() { _, _ = srv.CheckDrift(ctx) })
+	}
+	if *applyMode == "incremental" && *restoreInterval > 0 {
+		go every(ctx, *restoreInterval, func() { _, _ = srv.RestoreAfterRestart(ctx) })
 	}
 	return srv.Serve(ctx)
 }
@@ -119,16 +123,16 @@ func serveMetrics(ctx context.Context, log logr.Logger, addr string, g prometheu
 	}
 }
 
-func checkDrift(ctx context.Context, srv *reloader.Server, every time.Duration) {
-	t := time.NewTicker(every)
+// every runs f at each tick until ctx ends; the server logs outcomes.
+func every(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			// The server logs the outcome.
-			_, _ = srv.CheckDrift(ctx)
+			f()
 		}
 	}
 }

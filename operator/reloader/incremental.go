@@ -51,8 +51,8 @@ type Incremental struct {
 	last            string
 	lastFingerprint string
 
-	execs                                         atomic.Int64
-	incremental, initial, full, fallbacks, drifts atomic.Int64
+	execs                                                   atomic.Int64
+	incremental, initial, full, fallbacks, drifts, restores atomic.Int64
 }
 
 // VerifyMode says how Incremental checks that FRR took a delta.
@@ -76,8 +76,9 @@ type IncrementalStats struct {
 	// Incremental applies (including empty deltas, which start nothing),
 	// whole configs loaded into an FRR that ran none, full reloads,
 	// fallbacks from a failed delta to a full reload, and drift checks
-	// that found FRR's running config off the model.
-	Incremental, Initial, Full, Fallbacks, Drifts int64
+	// that found FRR's running config off the model, and re-applies of the
+	// last config after FRR restarted.
+	Incremental, Initial, Full, Fallbacks, Drifts, Restores int64
 }
 
 // Stats returns the counters since the applier was created.
@@ -89,6 +90,7 @@ func (a *Incremental) Stats() IncrementalStats {
 		Full:        a.full.Load(),
 		Fallbacks:   a.fallbacks.Load(),
 		Drifts:      a.drifts.Load(),
+		Restores:    a.restores.Load(),
 	}
 }
 
@@ -106,6 +108,7 @@ func (a *Incremental) Collectors() []prometheus.Collector {
 		counter("full_reloads_total", "Configs applied with a full frr-reload.py run (FRR runs an unknown config, refused or failed delta, drift repair).", &a.full),
 		counter("incremental_fallbacks_total", "Deltas that failed and were followed by a full reload.", &a.fallbacks),
 		counter("drifts_total", "Drift checks that found FRR's running config different from the last applied config.", &a.drifts),
+		counter("restores_total", "Re-applies of the last config after FRR restarted (its vty sockets changed).", &a.restores),
 		counter("frr_processes_total", "FRR tool processes started (vtysh and frr-reload.py runs).", &a.execs),
 	}
 }
@@ -362,6 +365,58 @@ func driftLines(out string) []string {
 		}
 	}
 	return lines
+}
+
+// RestoreAfterRestart re-applies the last applied config when FRR
+// restarted since (its vty sockets changed): a restarted FRR runs nothing,
+// and waiting for the controller's next resync would leave the node without
+// routes until then. It reports whether it re-applied. FRR still starting
+// (sockets missing) is not an error: the next call tries again.
+func (a *Incremental) RestoreAfterRestart(ctx context.Context) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last == "" {
+		return false, nil
+	}
+	fp, err := a.Fingerprint()
+	if err != nil || fp == a.lastFingerprint {
+		return false, nil
+	}
+	a.restores.Add(1)
+	return true, a.applyUnknown(ctx, a.last)
+}
+
+// Restorer is implemented by appliers that can re-apply their last config
+// after FRR restarted.
+type Restorer interface {
+	RestoreAfterRestart(ctx context.Context) (bool, error)
+}
+
+// RestoreAfterRestart runs the applier's restore, if it has one, once FRR
+// answers again; see Incremental.RestoreAfterRestart.
+func (s *Server) RestoreAfterRestart(ctx context.Context) (bool, error) {
+	r, ok := s.opts.Applier.(Restorer)
+	if !ok {
+		return false, nil
+	}
+	if err := s.opts.Health.Check(ctx); err != nil {
+		return false, nil
+	}
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-s.sem }()
+	restoreCtx, cancel := context.WithTimeout(ctx, s.opts.ApplyTimeout)
+	defer cancel()
+	restored, err := r.RestoreAfterRestart(restoreCtx)
+	if err != nil {
+		s.log.Error(err, "re-applying the last config after FRR restarted")
+	} else if restored {
+		s.log.Info("FRR restarted; re-applied the last config")
+	}
+	return restored, err
 }
 
 // DriftChecker is implemented by appliers that can compare FRR's running

@@ -347,6 +347,33 @@ func TestIncrementalFirstApplyDependsOnWhatFRRRuns(t *testing.T) {
 	})
 }
 
+// A restarted FRR gets the last config back from the reloader itself,
+// without waiting for the controller.
+func TestRestoreAfterRestartReappliesTheLastConfig(t *testing.T) {
+	f := newIncrementalFixture(t)
+	config := vrfConfig("red", "blue")
+	f.reload(t, config)
+	if restored, err := f.server.RestoreAfterRestart(context.Background()); err != nil || restored {
+		t.Fatalf("RestoreAfterRestart with FRR untouched = %v, %v; want false, nil", restored, err)
+	}
+	if err := f.inst.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if restored, err := f.server.RestoreAfterRestart(context.Background()); err != nil || restored {
+		t.Fatalf("RestoreAfterRestart with FRR down = %v, %v; want false, nil (retried later)", restored, err)
+	}
+	f.inst = frrd.TestInstance(t, frrd.Options{Netns: f.inst.Netns(), Dir: f.inst.Dir()})
+	if restored, err := f.server.RestoreAfterRestart(context.Background()); err != nil || !restored {
+		t.Fatalf("RestoreAfterRestart after the restart = %v, %v; want true, nil", restored, err)
+	}
+	if diff := cmp.Diff(fullLoad(t, config), f.running(t)); diff != "" {
+		t.Errorf("running config after the restore (-full load +restored):\n%s", diff)
+	}
+	if got := f.applier.Stats(); got.Restores != 1 || got.Initial != 2 || got.Full != 0 {
+		t.Errorf("stats %+v, want one restore through an initial load", got)
+	}
+}
+
 func TestIncrementalCollectorsFollowStats(t *testing.T) {
 	a := &Incremental{}
 	a.full.Add(2)
@@ -366,6 +393,7 @@ func TestIncrementalCollectorsFollowStats(t *testing.T) {
 		"perouter_reloader_full_reloads_total":          2,
 		"perouter_reloader_incremental_fallbacks_total": 0,
 		"perouter_reloader_initial_loads_total":         0,
+		"perouter_reloader_restores_total":              0,
 		"perouter_reloader_drifts_total":                0,
 		"perouter_reloader_frr_processes_total":         5,
 	}

@@ -228,6 +228,8 @@ func (a *Agents) StartNode(ctx context.Context, l *netns.Lab, n topology.Node) e
 		return err
 	}
 	if err := a.spawn(l, n.Name, "controller", filepath.Join(dir, "controller.log"),
+		// The lab proves recovery within minutes; a real node's default is 3m.
+		"--resync-period", "30s",
 		"--node-name", n.Name, "--namespace", Namespace,
 		"--reloader-socket", socket,
 		"--router-netns", l.RouterNamespace(n.Name),
@@ -382,6 +384,19 @@ func (a *Agents) RestartRouter(ctx context.Context, l *netns.Lab, node string, n
 	}
 	if newNamespace {
 		ns := l.RouterNamespace(node)
+		// A deleted network namespace hands its physical NICs back to the
+		// host; the lab's NICs are veths, which would die with it instead,
+		// so they are handed back explicitly, as the kernel would.
+		for _, link := range l.Topo.LinksOf(node) {
+			for _, ep := range []topology.Endpoint{link.A, link.B} {
+				if ep.Node != node {
+					continue
+				}
+				if out, err := exec.CommandContext(ctx, "ip", "-n", ns, "link", "set", ep.Interface, "netns", l.Namespace(node)).CombinedOutput(); err != nil {
+					logf(l, "%s: %s not handed back to the host namespace: %v: %s", node, ep.Interface, err, strings.TrimSpace(string(out)))
+				}
+			}
+		}
 		for _, args := range [][]string{{"netns", "del", ns}, {"netns", "add", ns}, {"-n", ns, "link", "set", "lo", "up"}} {
 			if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
 				return fmt.Errorf("node %s: ip %s: %w: %s", node, strings.Join(args, " "), err, out)
