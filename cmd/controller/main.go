@@ -84,6 +84,7 @@ func run() error {
 		PlanOptions: hostnet.PlanOptions{Netns: *netns, UnderlayMTU: *underlayMTU},
 		BGP:         bgp,
 		Resync:      *resync,
+		RouterNetns: *netns,
 		MetricsAddr: *metricsAddr,
 		ProbeAddr:   *probeAddr,
 		// Ready when the reloader answers and FRR's daemons are up:

@@ -275,6 +275,7 @@ type nopDatapath struct{}
 
 func (nopDatapath) Prepare(context.Context, hostnet.Plan) (hostnet.Changes, error)  { return nil, nil }
 func (nopDatapath) Activate(context.Context, hostnet.Plan) (hostnet.Changes, error) { return nil, nil }
+func (nopDatapath) Reapply(context.Context, hostnet.Plan) (hostnet.Changes, error)  { return nil, nil }
 
 // TestLeastPrivilegeRBACSuffices runs the labeler's and the controller's
 // managers exactly as cmd/labeler and cmd/controller build them, each as

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -148,6 +149,11 @@ func (d *recordingDatapath) Activate(context.Context, hostnet.Plan) (hostnet.Cha
 	return nil, nil
 }
 
+func (d *recordingDatapath) Reapply(context.Context, hostnet.Plan) (hostnet.Changes, error) {
+	d.log.add("reapply")
+	return nil, nil
+}
+
 type fixedBGP []v1alpha1.BGPNeighborState
 
 func (b fixedBGP) Neighbors(context.Context) ([]v1alpha1.BGPNeighborState, error) { return b, nil }
@@ -164,6 +170,8 @@ type managerOptions struct {
 	aggregator bool
 	resync     time.Duration
 	refuse     map[string]func(string) error
+	// routerNetns names each node's router namespace to watch.
+	routerNetns map[string]string
 }
 
 // startManager runs the per-node reconcilers of the given nodes (each
@@ -192,6 +200,7 @@ func startManager(t *testing.T, o managerOptions) map[string]*router {
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), NodeName: name, Namespace: ns,
 			FRR: r.frr, Datapath: r.dp, BGP: fixedBGP{{VRF: "default", Neighbor: "192.168.11.1", State: "Established"}, {VRF: "default", Neighbor: "192.168.12.1", State: "Active"}},
 			Recorder: mgr.GetEventRecorder("perouter-controller"), Resync: resync,
+			RouterNetns: o.routerNetns[name], NetnsPoll: 100 * time.Millisecond,
 		}
 		if err := rec.SetupWithManager(mgr); err != nil {
 			t.Fatal(err)
@@ -326,7 +335,7 @@ func TestApplyOrderHashSkipAndResync(t *testing.T) {
 
 	// Resync and unrelated changes re-apply the datapath but never reload
 	// an unchanged config.
-	before := r.log.count("activate")
+	before := r.log.count("reapply")
 	if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(vni), vni); err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +344,7 @@ func TestApplyOrderHashSkipAndResync(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "three more datapath passes", func() (bool, string) {
-		return r.log.count("activate") >= before+3, fmt.Sprint(r.log.snapshot())
+		return r.log.count("reapply") >= before+3, fmt.Sprint(r.log.snapshot())
 	})
 	if n := r.log.count("reload"); n != 1 {
 		t.Errorf("%d reloads after resyncs of an unchanged config, want 1; calls %v", n, r.log.snapshot())
@@ -690,5 +699,52 @@ func TestUnchangedInputsSkipBuild(t *testing.T) {
 	})
 	if got := metricValue(t, configBuilds) - buildsBefore; got < 1 {
 		t.Errorf("config builds after a selecting label changed = %v, want >= 1", got)
+	}
+}
+
+func TestReplacedRouterNamespaceReappliesAtOnce(t *testing.T) {
+	needAPIServer(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates a network namespace (CI runs as root)")
+	}
+	name := fmt.Sprintf("ctrl-netns-%d", os.Getpid())
+	ipNetns := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", append([]string{"netns"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns %v: %v: %s", args, err, out)
+		}
+	}
+	ipNetns("add", name)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+
+	createNode(t, "netns-0", 0, nil)
+	ul, vni := labObjects()
+	create(t, ul, vni)
+	// An hour's resync: only the namespace watch can explain a new pass.
+	r := startManager(t, managerOptions{nodes: []string{"netns-0"}, routerNetns: map[string]string{"netns-0": name}})["netns-0"]
+	waitApplied(t, r, 1)
+	first := r.frr.last()
+	// Quiet while the namespace stays.
+	time.Sleep(500 * time.Millisecond)
+	if got := r.log.snapshot(); !slices.Equal(got, []string{"prepare", "reload", "activate"}) {
+		t.Fatalf("calls before the namespace was replaced = %v", got)
+	}
+
+	replacedBefore := metricValue(t, routerNetnsReplaced)
+	ipNetns("del", name)
+	ipNetns("add", name)
+	eventually(t, "the whole config applied again in the new namespace", func() (bool, string) {
+		calls := r.log.snapshot()
+		return slices.Equal(calls, []string{"prepare", "reload", "activate", "prepare", "reload", "activate"}), fmt.Sprint(calls)
+	})
+	if r.frr.last() != first {
+		t.Errorf("config pushed again differs from the first:\n%s", r.frr.last())
+	}
+	if got := metricValue(t, routerNetnsReplaced) - replacedBefore; got != 1 {
+		t.Errorf("router_netns_replaced_total delta = %v, want 1", got)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := len(r.log.snapshot()); n != 6 {
+		t.Errorf("calls went on after the re-apply: %v", r.log.snapshot())
 	}
 }

@@ -26,6 +26,8 @@ type NodeManagerOptions struct {
 	PlanOptions hostnet.PlanOptions
 	BGP         BGPStateReader
 	Resync      time.Duration
+	// RouterNetns is watched for replacement (NodeReconciler.RouterNetns).
+	RouterNetns string
 	// MetricsAddr and ProbeAddr: "0" disables.
 	MetricsAddr, ProbeAddr string
 	// Ready, if set, gates readiness (the reloader's health).
@@ -65,6 +67,7 @@ func NewNodeManager(cfg *rest.Config, o NodeManagerOptions) (ctrl.Manager, error
 		BGP:         o.BGP,
 		Recorder:    mgr.GetEventRecorder("perouter-controller"),
 		Resync:      o.Resync,
+		RouterNetns: o.RouterNetns,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, err

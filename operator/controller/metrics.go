@@ -46,8 +46,12 @@ var (
 		Name: "perouter_controller_datapath_failures_total",
 		Help: "Datapath Prepare or Activate calls that failed.",
 	})
+	routerNetnsReplaced = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "perouter_controller_router_netns_replaced_total",
+		Help: "Times the router namespace was found replaced (deleted and created again), so everything was applied again.",
+	})
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(reconcileDuration, reloadDuration, reloadFailures, reloads, bgpSessions, vnisApplied, datapathFailures, configBuilds, unchangedReconciles)
+	ctrlmetrics.Registry.MustRegister(reconcileDuration, reloadDuration, reloadFailures, reloads, bgpSessions, vnisApplied, datapathFailures, configBuilds, unchangedReconciles, routerNetnsReplaced)
 }

@@ -20,11 +20,15 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/frr"
@@ -93,6 +97,14 @@ type NodeReconciler struct {
 	// BGPRefresh bounds how often BGP state is read (a vtysh process);
 	// zero means DefaultBGPRefresh.
 	BGPRefresh time.Duration
+	// RouterNetns is the router namespace (name under /run/netns or a
+	// path). When set, its identity is checked every NetnsPoll (zero:
+	// DefaultNetnsPoll) and on every reconcile: a namespace deleted and
+	// created again (router pod restarted) has lost every device the
+	// controller built, so everything is applied again at once instead
+	// of at the next resync.
+	RouterNetns string
+	NetnsPoll   time.Duration
 
 	mu sync.Mutex
 	// appliedHash is the hash of the config FRR accepted last. It starts
@@ -113,9 +125,15 @@ type NodeReconciler struct {
 // DefaultBGPRefresh is NodeReconciler.BGPRefresh's default.
 const DefaultBGPRefresh = 30 * time.Second
 
+// DefaultNetnsPoll is NodeReconciler.NetnsPoll's default: one namespace
+// open, setns and socket per tick.
+const DefaultNetnsPoll = 2 * time.Second
+
 type appliedInputs struct {
 	fingerprint string
-	plan        hostnet.Plan
+	// netns is the router namespace the plan was applied in.
+	netns hostnet.NetnsIdentity
+	plan  hostnet.Plan
 	// status is the status written, without the BGP sessions.
 	status     v1alpha1.RouterNodeStatusStatus
 	datapathAt time.Time
@@ -143,7 +161,57 @@ func (r *NodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.L2VNI{}, toNode).
 		Watches(&v1alpha1.L3Passthrough{}, toNode).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretToNode)).
+		WatchesRawSource(source.Channel(r.watchRouterNetns(mgr), handler.TypedFuncs[struct{}, reconcile.Request]{
+			GenericFunc: func(_ context.Context, _ event.TypedGenericEvent[struct{}], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				q.Add(r.nodeRequest()[0])
+			},
+		})).
 		Complete(r)
+}
+
+// watchRouterNetns returns a channel that gets an event whenever the
+// router namespace's identity changes (deleted, created, replaced). The
+// reconcile then compares it with the one it applied in; this only wakes
+// it. Without RouterNetns the channel stays silent.
+func (r *NodeReconciler) watchRouterNetns(mgr ctrl.Manager) <-chan event.TypedGenericEvent[struct{}] {
+	ch := make(chan event.TypedGenericEvent[struct{}], 1)
+	if r.RouterNetns == "" {
+		return ch
+	}
+	poll := cmp.Or(r.NetnsPoll, DefaultNetnsPoll)
+	_ = mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		last, _ := hostnet.IdentityOf(r.RouterNetns)
+		t := time.NewTicker(poll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+			id, _ := hostnet.IdentityOf(r.RouterNetns)
+			if id == last {
+				continue
+			}
+			log.FromContext(ctx).Info("router namespace changed", "netns", r.RouterNetns, "identity", uint64(id))
+			last = id
+			select {
+			case ch <- event.TypedGenericEvent[struct{}]{}:
+			default: // a wake is already pending
+			}
+		}
+	}))
+	return ch
+}
+
+// routerNetnsIdentity is the router namespace's identity, zero when it
+// is not watched or does not exist.
+func (r *NodeReconciler) routerNetnsIdentity() hostnet.NetnsIdentity {
+	if r.RouterNetns == "" {
+		return 0
+	}
+	id, _ := hostnet.IdentityOf(r.RouterNetns)
+	return id
 }
 
 // secretToNode reacts only to Secrets a neighbour's passwordSecret names.
@@ -182,6 +250,15 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 	fingerprint, err := r.inputFingerprint(ctx, &node)
 	if err != nil {
 		return reconcile.Result{}, err
+	}
+	netnsID := r.routerNetnsIdentity()
+	if r.applied != nil && r.applied.netns != netnsID {
+		// The devices went with the old namespace, and the FRR in the new
+		// one may run nothing yet: nothing applied before counts.
+		logger.Info("router namespace replaced; applying everything again", "netns", r.RouterNetns)
+		routerNetnsReplaced.Inc()
+		r.applied = nil
+		r.appliedText = ""
 	}
 	if r.applied != nil && r.applied.fingerprint == fingerprint {
 		return r.unchanged(ctx)
@@ -236,6 +313,10 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 	} else if len(changes) > 0 {
 		logger.Info("datapath prepared", "changes", changes.String())
 	}
+	if netnsID == 0 {
+		// Prepare created the namespace.
+		netnsID = r.routerNetnsIdentity()
+	}
 
 	// Comparing the text is cheaper than hashing it, and the hash is
 	// only needed for a config that changed.
@@ -278,7 +359,7 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 	}
 	result, err := r.finish(ctx, st, &node, set)
 	if err == nil {
-		r.applied = &appliedInputs{fingerprint: fingerprint, plan: plan, status: st, datapathAt: datapathAt}
+		r.applied = &appliedInputs{fingerprint: fingerprint, netns: netnsID, plan: plan, status: st, datapathAt: datapathAt}
 	}
 	return result, err
 }
@@ -292,17 +373,17 @@ func (r *NodeReconciler) unchanged(ctx context.Context) (reconcile.Result, error
 	// slack covers a pass that ended a moment after datapathAt was taken.
 	resyncDue := r.Resync > 0 && now.Sub(a.datapathAt) >= r.Resync-r.Resync/10
 	if resyncDue {
-		for _, step := range []func(context.Context, hostnet.Plan) (hostnet.Changes, error){r.Datapath.Prepare, r.Datapath.Activate} {
-			changes, err := step(ctx, a.plan)
-			if err != nil {
-				datapathFailures.Inc()
-				// The full path retries and reports the failure.
-				r.applied = nil
-				return reconcile.Result{}, fmt.Errorf("datapath resync: %w", err)
-			}
-			if len(changes) > 0 {
-				log.FromContext(ctx).Info("datapath drift repaired", "changes", changes.String())
-			}
+		// FRR runs this plan's config already, so anything recreated may
+		// come up at once: one pass instead of Prepare and Activate.
+		changes, err := r.Datapath.Reapply(ctx, a.plan)
+		if err != nil {
+			datapathFailures.Inc()
+			// The full path retries and reports the failure.
+			r.applied = nil
+			return reconcile.Result{}, fmt.Errorf("datapath resync: %w", err)
+		}
+		if len(changes) > 0 {
+			log.FromContext(ctx).Info("datapath drift repaired", "changes", changes.String())
 		}
 		a.datapathAt = now
 	}

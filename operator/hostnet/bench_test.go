@@ -11,7 +11,7 @@ import (
 )
 
 // Datapath benchmarks at 500 VNIs: Apply (Prepare+Activate) from empty,
-// a no-op re-apply, and one VNI added. The L3VNI ones (each: VRF, bridge,
+// a no-op re-apply (Reapply, and Prepare+Activate), and one VNI added. The L3VNI ones (each: VRF, bridge,
 // VXLAN, veth pair with a host session) need VRF, so on a kernel without
 // it they skip; run them in the kernel lane, e.g.
 //
@@ -104,7 +104,10 @@ func benchFromEmpty(b *testing.B, config nodeconfig.Config) {
 	m.report()
 }
 
-func benchNoop(b *testing.B, config nodeconfig.Config) {
+// benchNoop re-applies an applied plan with apply: (*env).reapply is the
+// controller's resync, (*env).apply a reconcile whose FRR config changed
+// but not the datapath.
+func benchNoop(b *testing.B, config nodeconfig.Config, apply func(*env, Plan) Changes) {
 	b.StopTimer()
 	e := newEnv(b)
 	p := e.planFor(config)
@@ -112,7 +115,7 @@ func benchNoop(b *testing.B, config nodeconfig.Config) {
 	m := &meter{b: b}
 	for range b.N {
 		m.start(e)
-		ch := e.apply(p)
+		ch := apply(e, p)
 		m.stop()
 		if len(ch) != 0 {
 			b.Fatalf("no-op re-apply changed:\n%s", ch)
@@ -148,10 +151,18 @@ func BenchmarkApply500FromEmpty(b *testing.B) {
 	benchFromEmpty(b, benchConfig(benchVNIs))
 }
 
-// BenchmarkNoopReapply500: the same 500-L3VNI plan again: reads only.
+// BenchmarkNoopReapply500: the same 500-L3VNI plan again (Reapply, as
+// the controller's resync does): reads only.
 func BenchmarkNoopReapply500(b *testing.B) {
 	requireVRF(b)
-	benchNoop(b, benchConfig(benchVNIs))
+	benchNoop(b, benchConfig(benchVNIs), (*env).reapply)
+}
+
+// BenchmarkNoopPrepareActivate500: the same, as Prepare then Activate
+// (a reconcile that changed only FRR's config).
+func BenchmarkNoopPrepareActivate500(b *testing.B) {
+	requireVRF(b)
+	benchNoop(b, benchConfig(benchVNIs), (*env).apply)
 }
 
 // BenchmarkAddOneVNIAt500: 500 L3VNIs running, one more added.
@@ -166,9 +177,14 @@ func BenchmarkApply500L2VNIsFromEmpty(b *testing.B) {
 	benchFromEmpty(b, benchL2Config(benchVNIs))
 }
 
-// BenchmarkNoopReapply500L2VNIs: the same 500-L2VNI plan again.
+// BenchmarkNoopReapply500L2VNIs: the same 500-L2VNI plan again (Reapply).
 func BenchmarkNoopReapply500L2VNIs(b *testing.B) {
-	benchNoop(b, benchL2Config(benchVNIs))
+	benchNoop(b, benchL2Config(benchVNIs), (*env).reapply)
+}
+
+// BenchmarkNoopPrepareActivate500L2VNIs: the same, as Prepare then Activate.
+func BenchmarkNoopPrepareActivate500L2VNIs(b *testing.B) {
+	benchNoop(b, benchL2Config(benchVNIs), (*env).apply)
 }
 
 // BenchmarkAddOneL2VNIAt500: 500 L2VNIs running, one more added.

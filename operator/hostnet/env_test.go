@@ -15,7 +15,9 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Kernel tests run in namespaces they create: a throwaway "host" netns
@@ -182,16 +184,28 @@ func (e *env) apply(p Plan) Changes {
 	return append(e.prepare(p), e.activate(p)...)
 }
 
-// requireNoop applies p again and fails unless nothing changed and not
-// one kernel write was made.
+// reapply is Reapply, as the controller's resync does.
+func (e *env) reapply(p Plan) Changes {
+	e.tb.Helper()
+	ch, err := e.m.Reapply(context.Background(), p)
+	if err != nil {
+		e.tb.Fatalf("Reapply: %v\nchanges so far:\n%s", err, ch)
+	}
+	return ch
+}
+
+// requireNoop applies p again, both ways, and fails unless nothing
+// changed and not one kernel write was made.
 func (e *env) requireNoop(p Plan) {
 	e.tb.Helper()
-	before := e.m.Writes()
-	if ch := e.apply(p); len(ch) != 0 {
-		e.tb.Errorf("re-apply of the same plan changed things:\n%s", ch)
-	}
-	if w := e.m.Writes() - before; w != 0 {
-		e.tb.Errorf("re-apply of the same plan made %d kernel writes, want 0", w)
+	for name, apply := range map[string]func(Plan) Changes{"Prepare+Activate": e.apply, "Reapply": e.reapply} {
+		before := e.m.Writes()
+		if ch := apply(p); len(ch) != 0 {
+			e.tb.Errorf("%s of the same plan changed things:\n%s", name, ch)
+		}
+		if w := e.m.Writes() - before; w != 0 {
+			e.tb.Errorf("%s of the same plan made %d kernel writes, want 0", name, w)
+		}
 	}
 }
 
@@ -304,4 +318,53 @@ func kindsOf(ch Changes) map[Action]int {
 		out[c.Action]++
 	}
 	return out
+}
+
+// dumpBridgePorts reads the bridge-port flags of every port from the
+// kernel's other source of them, an AF_BRIDGE dump: the tests' reference
+// for the flags dumpLinks takes from the link dump.
+func dumpBridgePorts(ns netns.NsHandle) (map[int]bridgePort, error) {
+	sock, err := nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, err
+	}
+	defer sock.Close()
+	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: sock}}
+	req.AddData(nl.NewIfInfomsg(unix.AF_BRIDGE))
+	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWLINK)
+	if err != nil {
+		return nil, err
+	}
+	ports := make(map[int]bridgePort, len(msgs))
+	for _, m := range msgs {
+		ifi := nl.DeserializeIfInfomsg(m)
+		attrs, err := nl.ParseRouteAttr(m[ifi.Len():])
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range attrs {
+			if a.Attr.Type&^unix.NLA_F_NESTED != unix.IFLA_PROTINFO {
+				continue
+			}
+			infos, err := nl.ParseRouteAttr(a.Value)
+			if err != nil {
+				return nil, err
+			}
+			var p bridgePort
+			for _, info := range infos {
+				if len(info.Value) == 0 {
+					continue
+				}
+				switch info.Attr.Type {
+				case nl.IFLA_BRPORT_LEARNING:
+					p.Learning = info.Value[0] != 0
+				case nl.IFLA_BRPORT_NEIGH_SUPPRESS:
+					p.NeighSuppress = info.Value[0] != 0
+				}
+			}
+			ports[int(ifi.Index)] = p
+		}
+	}
+	return ports, nil
 }

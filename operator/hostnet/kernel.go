@@ -53,55 +53,6 @@ type bridgePort struct {
 	NeighSuppress bool
 }
 
-// dumpBridgePorts reads the bridge-port flags of every port in one
-// AF_BRIDGE dump (the library's LinkGetProtinfo dumps once per link,
-// which is quadratic with hundreds of VNIs).
-func dumpBridgePorts(ns netns.NsHandle) (map[int]bridgePort, error) {
-	sock, err := nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
-	if err != nil {
-		return nil, err
-	}
-	defer sock.Close()
-	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
-	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: sock}}
-	req.AddData(nl.NewIfInfomsg(unix.AF_BRIDGE))
-	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWLINK)
-	if err != nil {
-		return nil, err
-	}
-	ports := make(map[int]bridgePort, len(msgs))
-	for _, m := range msgs {
-		ifi := nl.DeserializeIfInfomsg(m)
-		attrs, err := nl.ParseRouteAttr(m[ifi.Len():])
-		if err != nil {
-			return nil, err
-		}
-		for _, a := range attrs {
-			if a.Attr.Type&^unix.NLA_F_NESTED != unix.IFLA_PROTINFO {
-				continue
-			}
-			infos, err := nl.ParseRouteAttr(a.Value)
-			if err != nil {
-				return nil, err
-			}
-			var p bridgePort
-			for _, info := range infos {
-				if len(info.Value) == 0 {
-					continue
-				}
-				switch info.Attr.Type {
-				case nl.IFLA_BRPORT_LEARNING:
-					p.Learning = info.Value[0] != 0
-				case nl.IFLA_BRPORT_NEIGH_SUPPRESS:
-					p.NeighSuppress = info.Value[0] != 0
-				}
-			}
-			ports[int(ifi.Index)] = p
-		}
-	}
-	return ports, nil
-}
-
 func prefixOf(a netlink.Addr) netip.Prefix {
 	ip, ok := netip.AddrFromSlice(a.IP)
 	if !ok {

@@ -338,35 +338,44 @@ func TestDriftRepair(t *testing.T) {
 		"bridge left marked for deletion by an interrupted call": {ns: "router", link: "br-pe-200", what: func(h *netlink.Handle, l netlink.Link) error {
 			return h.LinkSetGroup(l, doomedGroup)
 		}},
-		"host bridge deleted": {ns: "host", link: "br-hs-200", what: func(h *netlink.Handle, l netlink.Link) error { return h.LinkDel(l) }},
+		"host bridge deleted":    {ns: "host", link: "br-hs-200", what: func(h *netlink.Handle, l netlink.Link) error { return h.LinkDel(l) }},
+		"vxlan port learning on": {ns: "router", link: "vni200", what: func(h *netlink.Handle, l netlink.Link) error { return h.LinkSetLearning(l, true) }},
+		"vxlan port neigh_suppress off": {ns: "router", link: "vni200", what: func(h *netlink.Handle, l netlink.Link) error {
+			return h.LinkSetBrNeighSuppress(l, false)
+		}},
 	}
 	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			e := newEnv(t)
-			p := e.planFor(nodeconfig.Config{
-				Underlay: underlayWith("100.65.0.1/32"),
-				L2VNIs:   []nodeconfig.L2VNI{l2(200, "br-hs-200", true)},
-				Passthrough: &nodeconfig.Passthrough{HostSession: nodeconfig.HostSession{
-					RouterIPv4: pfx("192.168.20.1/24"), HostIPv4: pfx("192.168.20.2/24"),
-				}},
+		for mode, repair := range map[string]func(e *env, p Plan) Changes{
+			"Prepare+Activate": (*env).apply,
+			"Reapply":          (*env).reapply,
+		} {
+			t.Run(name+" by "+mode, func(t *testing.T) {
+				e := newEnv(t)
+				p := e.planFor(nodeconfig.Config{
+					Underlay: underlayWith("100.65.0.1/32"),
+					L2VNIs:   []nodeconfig.L2VNI{l2(200, "br-hs-200", true)},
+					Passthrough: &nodeconfig.Passthrough{HostSession: nodeconfig.HostSession{
+						RouterIPv4: pfx("192.168.20.1/24"), HostIPv4: pfx("192.168.20.2/24"),
+					}},
+				})
+				e.apply(p)
+				want := snapshot(t, e)
+				h := e.hostH
+				if tc.ns == "router" {
+					h = e.routerH()
+				}
+				if err := tc.what(h, e.link(h, tc.link)); err != nil {
+					t.Fatalf("drift: %v", err)
+				}
+				if ch := repair(e, p); len(ch) == 0 {
+					t.Fatalf("apply after drift changed nothing")
+				}
+				if diff := cmp.Diff(want, snapshot(t, e), equateIP); diff != "" {
+					t.Errorf("state after repair differs from the original (-want +got):\n%s", diff)
+				}
+				e.requireNoop(p)
 			})
-			e.apply(p)
-			want := snapshot(t, e)
-			h := e.hostH
-			if tc.ns == "router" {
-				h = e.routerH()
-			}
-			if err := tc.what(h, e.link(h, tc.link)); err != nil {
-				t.Fatalf("drift: %v", err)
-			}
-			if ch := e.apply(p); len(ch) == 0 {
-				t.Fatalf("apply after drift changed nothing")
-			}
-			if diff := cmp.Diff(want, snapshot(t, e), equateIP); diff != "" {
-				t.Errorf("state after repair differs from the original (-want +got):\n%s", diff)
-			}
-			e.requireNoop(p)
-		})
+		}
 	}
 }
 
@@ -376,6 +385,8 @@ type linkView struct {
 	MTU, Group          int
 	Up                  bool
 	Addrs               []netip.Prefix
+	// Port is the bridge-port flags, from the AF_BRIDGE dump.
+	Port *bridgePort
 }
 
 // snapshot lists the links of both namespaces by netns/name.
@@ -383,8 +394,21 @@ func snapshot(t *testing.T, e *env) map[string]linkView {
 	t.Helper()
 	out := map[string]linkView{}
 	for ns, h := range map[string]*netlink.Handle{"host": e.hostH, "router": e.routerH()} {
+		path := e.host
+		if ns == "router" {
+			path = e.router
+		}
+		fd, err := netns.GetFromPath(netnsPath(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports, err := dumpBridgePorts(fd)
+		fd.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 		var links []netlink.Link
-		err := retry(context.Background(), func() (err error) {
+		err = retry(context.Background(), func() (err error) {
 			links, err = h.LinkList()
 			return err
 		})
@@ -396,10 +420,14 @@ func snapshot(t *testing.T, e *env) map[string]linkView {
 			if strings.HasSuffix(name, "-peer") {
 				continue
 			}
-			out[ns+"/"+name] = linkView{
+			v := linkView{
 				Type: l.Type(), Master: e.master(h, name), Alias: l.Attrs().Alias,
 				MTU: l.Attrs().MTU, Group: int(l.Attrs().Group), Up: isUp(l), Addrs: e.addrs(h, name),
 			}
+			if p, ok := ports[l.Attrs().Index]; ok {
+				v.Port = &p
+			}
+			out[ns+"/"+name] = v
 		}
 	}
 	return out

@@ -17,7 +17,9 @@ import (
 // what a no-op re-apply costs. The library's LinkList asks the kernel for
 // each link's statistics and VF info and decodes every attribute (the
 // statistics through reflection); dumpLinks asks for neither and decodes
-// only what the Manager compares, about five times cheaper.
+// only what the Manager compares, about five times cheaper. The same dump
+// carries each bridge port's flags (IFLA_INFO_SLAVE_DATA), so no second,
+// AF_BRIDGE dump is needed for them.
 
 // rtextFilterSkipStats is RTEXT_FILTER_SKIP_STATS (linux/rtnetlink.h):
 // leave IFLA_STATS/IFLA_STATS64 out of the dump.
@@ -33,34 +35,40 @@ const (
 	iflaVxlanLocal6   = 17 // IFLA_VXLAN_LOCAL6
 )
 
-// dumpLinks lists the links of the namespace sock lives in.
-func dumpLinks(sock *nl.NetlinkSocket) ([]netlink.Link, error) {
+// dumpLinks lists the links of the namespace sock lives in and the
+// bridge-port flags of those that are bridge ports, by index.
+func dumpLinks(sock *nl.NetlinkSocket) ([]netlink.Link, map[int]bridgePort, error) {
 	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
 	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: sock}}
 	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
 	req.AddData(nl.NewRtAttr(unix.IFLA_EXT_MASK, nl.Uint32Attr(rtextFilterSkipStats)))
 	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWLINK)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	links := make([]netlink.Link, 0, len(msgs))
+	ports := map[int]bridgePort{}
 	for _, m := range msgs {
-		l, err := parseLink(m)
+		l, port, err := parseLink(m)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		links = append(links, l)
+		if port != nil {
+			ports[l.Attrs().Index] = *port
+		}
 	}
-	return links, nil
+	return links, ports, nil
 }
 
 // parseLink decodes one RTM_NEWLINK payload into the library's link types,
 // filling the fields the Manager reads: name, index, flags, MTU, MAC,
 // master, peer/parent index, alias, group, and per kind the VRF table and
-// the VXLAN id, local address, port and learning flag.
-func parseLink(m []byte) (netlink.Link, error) {
+// the VXLAN id, local address, port and learning flag; and, for a bridge
+// port, its flags.
+func parseLink(m []byte) (netlink.Link, *bridgePort, error) {
 	if len(m) < unix.SizeofIfInfomsg {
-		return nil, fmt.Errorf("short RTM_NEWLINK message (%d bytes)", len(m))
+		return nil, nil, fmt.Errorf("short RTM_NEWLINK message (%d bytes)", len(m))
 	}
 	ifi := nl.DeserializeIfInfomsg(m)
 	attrs := netlink.LinkAttrs{
@@ -70,8 +78,8 @@ func parseLink(m []byte) (netlink.Link, error) {
 		NetNsID:  -1,
 		TxQLen:   -1,
 	}
-	var kind string
-	var data []byte
+	var kind, slaveKind string
+	var data, slaveData []byte
 	err := walkAttrs(m[unix.SizeofIfInfomsg:], func(typ uint16, v []byte) {
 		switch typ {
 		case unix.IFLA_IFNAME:
@@ -100,13 +108,38 @@ func parseLink(m []byte) (netlink.Link, error) {
 					kind = cString(v)
 				case nl.IFLA_INFO_DATA:
 					data = v
+				case nl.IFLA_INFO_SLAVE_KIND:
+					slaveKind = cString(v)
+				case nl.IFLA_INFO_SLAVE_DATA:
+					slaveData = v
 				}
 			})
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("link %d: %w", ifi.Index, err)
+		return nil, nil, fmt.Errorf("link %d: %w", ifi.Index, err)
 	}
+	var port *bridgePort
+	if slaveKind == "bridge" {
+		port = &bridgePort{}
+		err := walkAttrs(slaveData, func(typ uint16, v []byte) {
+			switch typ {
+			case nl.IFLA_BRPORT_LEARNING:
+				port.Learning = len(v) > 0 && v[0] != 0
+			case nl.IFLA_BRPORT_NEIGH_SUPPRESS:
+				port.NeighSuppress = len(v) > 0 && v[0] != 0
+			}
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("link %d bridge port: %w", ifi.Index, err)
+		}
+	}
+	l, err := linkOfKind(kind, attrs, data)
+	return l, port, err
+}
+
+func linkOfKind(kind string, attrs netlink.LinkAttrs, data []byte) (netlink.Link, error) {
+	var err error
 	switch kind {
 	case "":
 		return &netlink.Device{LinkAttrs: attrs}, nil

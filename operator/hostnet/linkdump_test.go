@@ -44,7 +44,9 @@ func viewOf(l netlink.Link) leanView {
 	return v
 }
 
-func compareDumps(t *testing.T, e *env, ns string) {
+// compareDumps checks dumpLinks against the library and the AF_BRIDGE
+// dump and returns how many bridge ports it compared.
+func compareDumps(t *testing.T, e *env, ns string) int {
 	t.Helper()
 	fd, err := netns.GetFromPath(netnsPath(ns))
 	if err != nil {
@@ -57,8 +59,9 @@ func compareDumps(t *testing.T, e *env, ns string) {
 	}
 	defer sock.Close()
 	var lean, full []netlink.Link
+	var ports map[int]bridgePort
 	err = retry(context.Background(), func() (err error) {
-		lean, err = dumpLinks(sock)
+		lean, ports, err = dumpLinks(sock)
 		return err
 	})
 	if err != nil {
@@ -82,6 +85,18 @@ func compareDumps(t *testing.T, e *env, ns string) {
 	if diff := cmp.Diff(view(full), view(lean)); diff != "" {
 		t.Errorf("links of %s: dumpLinks disagrees with the library (-library +dumpLinks):\n%s", ns, diff)
 	}
+	var reference map[int]bridgePort
+	err = retry(context.Background(), func() (err error) {
+		reference, err = dumpBridgePorts(fd)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("AF_BRIDGE dump: %v", err)
+	}
+	if diff := cmp.Diff(reference, ports); diff != "" {
+		t.Errorf("bridge ports of %s: dumpLinks disagrees with the AF_BRIDGE dump (-AF_BRIDGE +dumpLinks):\n%s", ns, diff)
+	}
+	return len(ports)
 }
 
 func TestDumpLinksMatchesLibrary(t *testing.T) {
@@ -93,8 +108,14 @@ func TestDumpLinksMatchesLibrary(t *testing.T) {
 	})
 	e.prepare(p)
 	e.activate(p)
-	compareDumps(t, e, e.router)
-	compareDumps(t, e, e.host)
+	// Per VNI the router has a VXLAN port (learning off, neigh_suppress
+	// on) and a veth port (the kernel's defaults): both kinds compared.
+	if n := compareDumps(t, e, e.router); n != 4 {
+		t.Errorf("router netns: %d bridge ports compared, want 4", n)
+	}
+	if n := compareDumps(t, e, e.host); n != 2 {
+		t.Errorf("host netns: %d bridge ports compared, want 2", n)
+	}
 }
 
 func TestDumpLinksMatchesLibraryVRF(t *testing.T) {

@@ -19,10 +19,12 @@ import (
 
 // Datapath is what the controller calls around an FRR reload: Prepare
 // before (everything created or fixed, new VXLAN/bridge devices left down),
-// Activate after FRR knows the VNIs (devices brought up).
+// Activate after FRR knows the VNIs (devices brought up). Reapply is both
+// in one pass, for a plan whose FRR config is already running (resync).
 type Datapath interface {
 	Prepare(ctx context.Context, p Plan) (Changes, error)
 	Activate(ctx context.Context, p Plan) (Changes, error)
+	Reapply(ctx context.Context, p Plan) (Changes, error)
 }
 
 // Ownership markers, kept in the link alias (IFLA_IFALIAS): visible with
@@ -209,7 +211,30 @@ func (m *Manager) Prepare(ctx context.Context, p Plan) (Changes, error) {
 		return nil, err
 	}
 	defer s.close()
+	s.prepare(p)
+	return s.result()
+}
 
+// Reapply is Prepare then Activate on one reading of the kernel: half
+// the dumps of calling both, which are most of what a no-op costs. Only
+// for a plan FRR already runs: anything Prepare recreates is brought up
+// at once, without the reload in between.
+func (m *Manager) Reapply(ctx context.Context, p Plan) (Changes, error) {
+	s, err := m.newSession(ctx, p, true)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	s.prepare(p)
+	if len(s.errs) > 0 {
+		// Activate would only report the same missing devices again.
+		return s.result()
+	}
+	s.activate(p)
+	return s.result()
+}
+
+func (s *session) prepare(p Plan) {
 	s.ensureSysctls(p.Sysctls)
 	s.ensureLoopback(p.LoopbackAddresses)
 	s.ensureUnderlay(p.UnderlayInterfaces)
@@ -229,7 +254,6 @@ func (m *Manager) Prepare(ctx context.Context, p Plan) (Changes, error) {
 	for _, v := range p.Veths {
 		s.ensureVeth(v)
 	}
-	return s.result()
 }
 
 // Activate brings the plan's devices up: VRFs, bridges and veths first,
@@ -242,6 +266,11 @@ func (m *Manager) Activate(ctx context.Context, p Plan) (Changes, error) {
 		return nil, err
 	}
 	defer s.close()
+	s.activate(p)
+	return s.result()
+}
+
+func (s *session) activate(p Plan) {
 	var router, host, vxlans []upTarget
 	for _, v := range p.VRFs {
 		router = append(router, upTarget{"vrf", v.Name})
@@ -262,7 +291,6 @@ func (m *Manager) Activate(ctx context.Context, p Plan) (Changes, error) {
 	s.bringUp(s.router, router)
 	s.bringUp(s.host, host)
 	s.bringUp(s.router, vxlans)
-	return s.result()
 }
 
 type upTarget struct{ kind, name string }
@@ -345,24 +373,17 @@ func (ns *nsState) close() {
 	ns.fd.Close()
 }
 
-// load reads all links and, when full, all addresses and (router netns
-// only: the VXLAN ports are there) bridge-port flags: one dump each,
-// whatever the number of objects.
+// load reads all links (with their bridge-port flags) and, when full,
+// all addresses: one dump each, whatever the number of objects.
 func (ns *nsState) load(full bool) error {
-	links, err := dumpLinks(ns.sock)
+	links, ports, err := dumpLinks(ns.sock)
 	if err != nil {
 		return err
 	}
 	var addrs []netlink.Addr
-	ports := map[int]bridgePort{}
 	if full {
 		if addrs, err = ns.h.AddrList(nil, netlink.FAMILY_ALL); err != nil {
 			return err
-		}
-		if ns.role == "router" {
-			if ports, err = dumpBridgePorts(ns.fd); err != nil {
-				return err
-			}
 		}
 	}
 	ns.links = make(map[string]netlink.Link, len(links))

@@ -129,3 +129,37 @@ func inNetns(ns netns.NsHandle, fn func() error) error {
 	runtime.UnlockOSThread()
 	return fnErr
 }
+
+// NetnsIdentity tells namespaces apart: the kernel's network namespace
+// cookie, which is never reused while the machine runs. (The nsfs inode
+// is not enough: the kernel hands a freed inode number to the next
+// namespace, and `ip netns del X; ip netns add X` often gets the same
+// one.) A router namespace deleted and created again under the same name
+// (a router pod restarted) has a new identity, and everything the
+// controller built in the old one is gone with it.
+type NetnsIdentity uint64
+
+// IdentityOf returns the identity of the namespace given by name (under
+// /run/netns) or path; "" is the caller's own namespace.
+func IdentityOf(nameOrPath string) (NetnsIdentity, error) {
+	ns, err := openNetns(nameOrPath)
+	if err != nil {
+		return 0, fmt.Errorf("open netns %q: %w", nameOrPath, err)
+	}
+	defer ns.Close()
+	var cookie uint64
+	err = inNetns(ns, func() error {
+		// Any socket reports the cookie of the namespace it was made in.
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		cookie, err = unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("netns %q cookie: %w", nameOrPath, err)
+	}
+	return NetnsIdentity(cookie), nil
+}

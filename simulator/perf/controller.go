@@ -42,6 +42,10 @@ func (steadyDatapath) Activate(context.Context, hostnet.Plan) (hostnet.Changes, 
 	return nil, nil
 }
 
+func (steadyDatapath) Reapply(context.Context, hostnet.Plan) (hostnet.Changes, error) {
+	return nil, nil
+}
+
 // cachedReads serves the reconciler's cached reads (the Node and the
 // perouter lists) the way controller-runtime's informer cache does: typed
 // objects in memory, deep-copied unless the caller passes
