@@ -215,6 +215,53 @@ func TestUnderlayMoveAndMoveBack(t *testing.T) {
 	}
 }
 
+// A deleted router netns hands physical NICs back to the host netns down
+// and without addresses (veths would die instead, so the test hands its
+// fake NIC back the same way first). The next apply moves it in again with
+// the addresses it had, and up.
+func TestUnderlayBackAfterRouterNetnsDeleted(t *testing.T) {
+	e := newEnv(t)
+	nicAddrs := []netip.Prefix{pfx("192.168.11.3/24"), pfx("fd00:11::3/64")}
+	e.addFakeNIC("eth1", 9000, nicAddrs...)
+	p := e.planFor(nodeconfig.Config{
+		Underlay: underlayWith("100.65.0.1/32", "eth1"),
+		L2VNIs:   []nodeconfig.L2VNI{l2(200, "br-hs-200", true)},
+	})
+	e.apply(p)
+	want := snapshot(t, e)
+
+	hostFd, err := netns.GetFromPath(netnsPath(e.host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hostFd.Close()
+	if err := e.routerH().LinkSetNsFd(e.link(e.routerH(), "eth1"), int(hostFd)); err != nil {
+		t.Fatal(err)
+	}
+	if err := deleteNamedNetns(netnsPath(e.router)); err != nil {
+		t.Fatal(err)
+	}
+	// The cached handle still points into the deleted namespace.
+	if h, ok := routerHandles.LoadAndDelete(e.router); ok {
+		h.(*netlink.Handle).Close()
+	}
+	nic := e.link(e.hostH, "eth1")
+	if isUp(nic) || len(e.addrs(e.hostH, "eth1")) != 0 {
+		t.Fatalf("handed-back eth1: up %v, addresses %v; want down without addresses", isUp(nic), e.addrs(e.hostH, "eth1"))
+	}
+
+	// Prepare alone moves it with its addresses; Activate brings it up.
+	e.prepare(p)
+	if diff := cmp.Diff(nicAddrs, e.addrs(e.routerH(), "eth1"), equateIP); diff != "" {
+		t.Errorf("eth1 after Prepare in the new router netns: addresses (-want +got):\n%s", diff)
+	}
+	e.activate(p)
+	if diff := cmp.Diff(want, snapshot(t, e), equateIP); diff != "" {
+		t.Errorf("state after the router netns was recreated differs (-before +after):\n%s", diff)
+	}
+	e.requireNoop(p)
+}
+
 func TestPassthroughAndLocalCIDRChange(t *testing.T) {
 	e := newEnv(t)
 	pt := func(router, host string) Plan {

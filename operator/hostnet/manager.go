@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -59,6 +60,10 @@ type Manager struct {
 	// writes counts every kernel mutation (netlink request or sysctl
 	// write); all of them go through write().
 	writes atomic.Uint64
+	mu     sync.Mutex
+	// underlay holds the addresses each underlay NIC had when last seen
+	// in the router netns (see ensureUnderlay).
+	underlay map[string][]netip.Prefix
 }
 
 var _ Datapath = (*Manager)(nil)
@@ -272,6 +277,11 @@ func (m *Manager) Activate(ctx context.Context, p Plan) (Changes, error) {
 
 func (s *session) activate(p Plan) {
 	var router, host, vxlans []upTarget
+	// Underlay NICs first: the fabric sessions need them, and a NIC
+	// handed back by a deleted router netns arrives down.
+	for _, name := range p.UnderlayInterfaces {
+		router = append(router, upTarget{"underlay interface", name})
+	}
 	for _, v := range p.VRFs {
 		router = append(router, upTarget{"vrf", v.Name})
 	}
