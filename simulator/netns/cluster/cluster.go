@@ -397,10 +397,19 @@ func (a *Agents) RestartRouter(ctx context.Context, l *netns.Lab, node string, n
 				}
 			}
 		}
-		for _, args := range [][]string{{"netns", "del", ns}, {"netns", "add", ns}, {"-n", ns, "link", "set", "lo", "up"}} {
-			if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
-				return fmt.Errorf("node %s: ip %s: %w: %s", node, strings.Join(args, " "), err, out)
+		if out, err := exec.CommandContext(ctx, "ip", "netns", "del", ns).CombinedOutput(); err != nil {
+			return fmt.Errorf("node %s: ip netns del %s: %w: %s", node, ns, err, out)
+		}
+		// The controller notices a missing router namespace within
+		// seconds and creates a fresh one itself; either is the new one.
+		if out, err := exec.CommandContext(ctx, "ip", "netns", "add", ns).CombinedOutput(); err != nil {
+			if _, statErr := os.Stat(filepath.Join("/run/netns", ns)); statErr != nil {
+				return fmt.Errorf("node %s: ip netns add %s: %w: %s", node, ns, err, out)
 			}
+			logf(l, "%s: router namespace already recreated (by the controller)", node)
+		}
+		if out, err := exec.CommandContext(ctx, "ip", "-n", ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+			return fmt.Errorf("node %s: lo up in %s: %w: %s", node, ns, err, out)
 		}
 	}
 	return a.startRouter(ctx, l, node)
