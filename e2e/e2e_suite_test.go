@@ -107,10 +107,12 @@ func runInVM() int {
 		hostForwards = append(hostForwards, vcp.HostForward)
 	}
 	code, err := vm.Run(ctx, vm.Options{
-		Command:      append([]string{self}, os.Args[1:]...),
-		Env:          guestEnv,
-		WorkDir:      wd,
-		Timeout:      40 * time.Minute,
+		Command: append([]string{self}, os.Args[1:]...),
+		Env:     guestEnv,
+		WorkDir: wd,
+		// The whole suite takes ~50 min under TCG; `make e2e` gives the
+		// test binary 90 min.
+		Timeout:      85 * time.Minute,
 		MemoryMB:     3072,
 		Forwards:     forwards,
 		HostForwards: hostForwards,
