@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/perouter/perouter/operator/nodeconfig"
@@ -244,6 +245,17 @@ func TestUnderlayBackAfterRouterNetnsDeleted(t *testing.T) {
 	// The cached handle still points into the deleted namespace.
 	if h, ok := routerHandles.LoadAndDelete(e.router); ok {
 		h.(*netlink.Handle).Close()
+	}
+	// The kernel tears the namespace's veths (and so their host ends)
+	// down a moment later; Prepare copes with either (deleteLink), but
+	// the test waits so that it always checks the same thing.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := e.hostH.LinkByName(HostVethName(200)); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("host end of the deleted router netns' veth still there after 10 s")
+		}
 	}
 	nic := e.link(e.hostH, "eth1")
 	if isUp(nic) || len(e.addrs(e.hostH, "eth1")) != 0 {

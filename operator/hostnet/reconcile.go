@@ -1,6 +1,7 @@
 package hostnet
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 func (s *session) ensureSysctls(want []Sysctl) {
@@ -236,13 +238,19 @@ func (s *session) deleteLinks(ns *nsState, links []netlink.Link) {
 
 func (s *session) deleteLink(ns *nsState, l netlink.Link) {
 	name := l.Attrs().Name
-	if err := s.write(fmt.Sprintf("delete %s %s in %s netns", l.Type(), name, ns.role), func() error {
+	err := s.write(fmt.Sprintf("delete %s %s in %s netns", l.Type(), name, ns.role), func() error {
 		return ns.h.LinkDel(l)
-	}); err != nil {
+	})
+	switch {
+	case errors.Is(err, unix.ENODEV):
+		// Gone meanwhile: a deleted router netns takes the host ends of
+		// its veths with it, a moment after the namespace disappears.
+	case err != nil:
 		s.fail(err)
 		return
+	default:
+		s.record(Deleted, ns.role, l.Type(), name, "")
 	}
-	s.record(Deleted, ns.role, l.Type(), name, "")
 	ns.forget(name)
 	if v, ok := l.(*netlink.Veth); ok {
 		s.forgetPeer(ns, v)
