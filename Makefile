@@ -60,7 +60,7 @@ test: deps k8s-assets
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-envtest
 	$(MAKE) --no-print-directory test-kernel
-	$(MAKE) --no-print-directory e2e-fabric
+	$(MAKE) --no-print-directory e2e
 
 test-unit: deps
 	$(GO) vet ./operator/... ./simulator/... ./cmd/...
@@ -103,13 +103,13 @@ lab: deps k8s-assets build
 lab-down:
 	$(BIN)/pesim down
 
-# The whole end-to-end suite on the netns provider (VM lane when needed).
-# Not in `make test`: ~53 min in the VM lane under TCG (docs/e2e.md).
+# The whole end-to-end suite on the netns provider (VM lane when needed:
+# ~15 min there with two vCPUs, docs/e2e.md); part of `make test`.
 e2e: deps k8s-assets build
 	PEROUTER_E2E_BIN_DIR=$(BIN) $(GO) test -v -count=1 -timeout 90m ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_LABELS)"
 
 # The fabric-only part of the suite (leaves exchange type-5 routes, VXLAN
-# datapath between fabric hosts), without the cluster; part of `make test`.
+# datapath between fabric hosts), without the cluster: a quick check.
 e2e-fabric: deps build
 	PEROUTER_E2E_FABRIC_ONLY=1 PEROUTER_E2E_BIN_DIR=$(BIN) $(GO) test -v -count=1 -timeout 30m ./e2e -args -ginkgo.v
 

@@ -22,6 +22,11 @@ import (
 // under TCG.
 var latencyChanges = flag.Int("perouter.latency-changes", 20, "changes the latency spec times")
 
+// latencyLogs prints, after the latency spec, the logs of the first
+// cluster node (controller, reloader, FRR) to stdout, so each stage of a
+// change can be timed against the change's start time printed before it.
+var latencyLogs = flag.Bool("perouter.latency-logs", false, "print the first node's logs after the latency spec")
+
 const (
 	// latencyPoll is fine enough for a 1 s target; each poll is one vtysh
 	// run on the leaf, so the observed time also includes up to one poll's
@@ -81,12 +86,18 @@ var _ = Describe("End-to-end latency", Ordered, Label("latency"), func() {
 			}
 
 			start := time.Now()
+			if *latencyLogs {
+				fmt.Fprintf(os.Stdout, "perf-latency: change %d (VNI %d) created at %s\n", i+1, vni.Spec.VNI, start.Format("15:04:05.000"))
+			}
 			Expect(env.Kube().Create(ctx, vni)).To(Succeed())
 			DeferCleanup(func(ctx context.Context) { _ = env.Kube().Delete(ctx, vni) })
 			Eventually(allPresent).WithTimeout(timeout).WithPolling(latencyPoll).Should(Succeed(), "L3VNI %s/%s created", vni.Namespace, vni.Name)
 			added := time.Since(start)
 
 			start = time.Now()
+			if *latencyLogs {
+				fmt.Fprintf(os.Stdout, "perf-latency: change %d: type-5 routes on %s; deleting at %s\n", i+1, leaf, start.Format("15:04:05.000"))
+			}
 			Expect(env.Kube().Delete(ctx, vni)).To(Succeed())
 			Eventually(allGone).WithTimeout(timeout).WithPolling(latencyPoll).Should(Succeed(), "L3VNI %s/%s deleted", vni.Namespace, vni.Name)
 			withdrawn := time.Since(start)
@@ -98,6 +109,9 @@ var _ = Describe("End-to-end latency", Ordered, Label("latency"), func() {
 			// stdout does. Every change reprints the samples so far, so a
 			// run cut short still leaves them (perfreport reads the last).
 			fmt.Fprintln(os.Stdout, result.Line())
+		}
+		if *latencyLogs {
+			fmt.Fprintln(os.Stdout, env.Logs(env.ClusterNodes()[0]))
 		}
 		for _, row := range perf.LatencyRows(result, "") {
 			AddReportEntry(row.Metric, fmt.Sprintf("p50 %.0f ms, p90 %.0f ms over %s", row.Median, row.P90, row.N))

@@ -72,17 +72,22 @@ func run() error {
 	}
 	rc := reloader.NewClient(*socket)
 	var bgp controller.BGPStateReader
+	var zebra controller.ZebraAddressReader
 	if *vtySocketDir != "" {
 		bgp = controller.VtyshBGPReader{Vtysh: *vtysh, SocketDir: *vtySocketDir}
+		zebra = controller.VtyshZebraReader{Vtysh: *vtysh, SocketDir: *vtySocketDir}
 	}
+	datapath := hostnet.NewManager(hostnet.Options{RouterNetns: *netns, HostNetns: *hostNetns, Logger: ctrl.Log.WithName("hostnet")})
 	mgr, err := controller.NewNodeManager(ctrl.GetConfigOrDie(), controller.NodeManagerOptions{
 		Scheme:      scheme,
 		NodeName:    *nodeName,
 		Namespace:   *namespace,
 		FRR:         controller.ReloaderPusher{Client: rc},
-		Datapath:    hostnet.NewManager(hostnet.Options{RouterNetns: *netns, HostNetns: *hostNetns, Logger: ctrl.Log.WithName("hostnet")}),
+		Datapath:    datapath,
 		PlanOptions: hostnet.PlanOptions{Netns: *netns, UnderlayMTU: *underlayMTU},
 		BGP:         bgp,
+		Zebra:       zebra,
+		Addresses:   datapath,
 		Resync:      *resync,
 		RouterNetns: *netns,
 		MetricsAddr: *metricsAddr,

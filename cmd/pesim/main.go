@@ -324,6 +324,7 @@ func upInVM(ctx context.Context, cmd *cobra.Command, topoPath string) error {
 		WorkDir:      wd,
 		Timeout:      20 * time.Minute,
 		MemoryMB:     3072, // ~10 FRR instances and the operator's processes
+		CPUs:         vm.LabCPUs,
 		Stdout:       os.Stdout,
 		Forwards:     forwards,
 		HostForwards: hostForwards,

@@ -70,13 +70,22 @@ type VtyshBGPReader struct {
 
 // Neighbors implements BGPStateReader.
 func (r VtyshBGPReader) Neighbors(ctx context.Context) ([]v1alpha1.BGPNeighborState, error) {
-	bin := r.Vtysh
+	out, err := runVtysh(ctx, r.Vtysh, r.SocketDir, "show bgp vrf all summary json")
+	if err != nil {
+		return nil, err
+	}
+	return ParseBGPSummary(out)
+}
+
+// runVtysh runs one vtysh command; bin defaults to "vtysh", socketDir to
+// vtysh's own default.
+func runVtysh(ctx context.Context, bin, socketDir, command string) ([]byte, error) {
 	if bin == "" {
 		bin = "vtysh"
 	}
-	args := []string{"-c", "show bgp vrf all summary json"}
-	if r.SocketDir != "" {
-		args = append([]string{"--vty_socket", r.SocketDir}, args...)
+	args := []string{"-c", command}
+	if socketDir != "" {
+		args = append([]string{"--vty_socket", socketDir}, args...)
 	}
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -85,5 +94,5 @@ func (r VtyshBGPReader) Neighbors(ctx context.Context) ([]v1alpha1.BGPNeighborSt
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w: %s", bin, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
-	return ParseBGPSummary(out)
+	return out, nil
 }

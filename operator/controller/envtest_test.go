@@ -735,16 +735,29 @@ func TestReplacedRouterNamespaceReappliesAtOnce(t *testing.T) {
 	ipNetns("add", name)
 	eventually(t, "the whole config applied again in the new namespace", func() (bool, string) {
 		calls := r.log.snapshot()
-		return slices.Equal(calls, []string{"prepare", "reload", "activate", "prepare", "reload", "activate"}), fmt.Sprint(calls)
+		return len(calls) >= 6, fmt.Sprint(calls)
 	})
 	if r.frr.last() != first {
 		t.Errorf("config pushed again differs from the first:\n%s", r.frr.last())
 	}
-	if got := metricValue(t, routerNetnsReplaced) - replacedBefore; got != 1 {
-		t.Errorf("router_netns_replaced_total delta = %v, want 1", got)
+	// A poll may fall between `ip netns del` and `ip netns add` and see no
+	// namespace at all: that is a replacement too (this fake datapath does
+	// not create the namespace as the real one does), and the new
+	// namespace then makes a second one. Either way the calls must settle.
+	calls := r.log.snapshot()
+	for {
+		time.Sleep(time.Second)
+		now := r.log.snapshot()
+		if len(now) == len(calls) {
+			break
+		}
+		calls = now
 	}
-	time.Sleep(500 * time.Millisecond)
-	if n := len(r.log.snapshot()); n != 6 {
-		t.Errorf("calls went on after the re-apply: %v", r.log.snapshot())
+	pass := []string{"prepare", "reload", "activate"}
+	if n := len(calls) / 3; len(calls)%3 != 0 || n < 2 || n > 3 || !slices.Equal(calls, slices.Repeat(pass, n)) {
+		t.Errorf("calls after the namespace was replaced: %v; want 2 or 3 whole passes", calls)
+	}
+	if got := metricValue(t, routerNetnsReplaced) - replacedBefore; got != float64(len(calls)/3-1) {
+		t.Errorf("router_netns_replaced_total delta = %v, want %d", got, len(calls)/3-1)
 	}
 }

@@ -25,7 +25,11 @@ type NodeManagerOptions struct {
 	Datapath    hostnet.Datapath
 	PlanOptions hostnet.PlanOptions
 	BGP         BGPStateReader
-	Resync      time.Duration
+	// Zebra and Addresses enable the zebra address check
+	// (NodeReconciler.Zebra).
+	Zebra     ZebraAddressReader
+	Addresses AddressAnnouncer
+	Resync    time.Duration
 	// RouterNetns is watched for replacement (NodeReconciler.RouterNetns).
 	RouterNetns string
 	// MetricsAddr and ProbeAddr: "0" disables.
@@ -65,6 +69,8 @@ func NewNodeManager(cfg *rest.Config, o NodeManagerOptions) (ctrl.Manager, error
 		Datapath:    o.Datapath,
 		PlanOptions: o.PlanOptions,
 		BGP:         o.BGP,
+		Zebra:       o.Zebra,
+		Addresses:   o.Addresses,
 		Recorder:    mgr.GetEventRecorder("perouter-controller"),
 		Resync:      o.Resync,
 		RouterNetns: o.RouterNetns,

@@ -50,8 +50,12 @@ var (
 		Name: "perouter_controller_router_netns_replaced_total",
 		Help: "Times the router namespace was found replaced (deleted and created again), so everything was applied again.",
 	})
+	zebraReannounced = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "perouter_controller_zebra_addresses_reannounced_total",
+		Help: "Router namespace addresses zebra had missed (FRRouting/frr#13288) and the kernel was made to announce again.",
+	})
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(reconcileDuration, reloadDuration, reloadFailures, reloads, bgpSessions, vnisApplied, datapathFailures, configBuilds, unchangedReconciles, routerNetnsReplaced)
+	ctrlmetrics.Registry.MustRegister(reconcileDuration, reloadDuration, reloadFailures, reloads, bgpSessions, vnisApplied, datapathFailures, configBuilds, unchangedReconciles, routerNetnsReplaced, zebraReannounced)
 }

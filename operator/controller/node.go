@@ -105,6 +105,15 @@ type NodeReconciler struct {
 	// of at the next resync.
 	RouterNetns string
 	NetnsPoll   time.Duration
+	// Addresses, when set, makes the reconciler announce the host-side
+	// addresses the datapath added once more a moment after each change
+	// or reload; with Zebra also set, it then checks that zebra knows
+	// every address of the router netns and has the kernel announce again
+	// what it missed (see checkZebra). ZebraCheckDelay is that moment;
+	// zero means DefaultZebraCheckDelay.
+	Zebra           ZebraAddressReader
+	Addresses       AddressAnnouncer
+	ZebraCheckDelay time.Duration
 
 	mu sync.Mutex
 	// appliedHash is the hash of the config FRR accepted last. It starts
@@ -120,6 +129,11 @@ type NodeReconciler struct {
 	// that read returned.
 	bgpAt        time.Time
 	bgpNeighbors []v1alpha1.BGPNeighborState
+	// zebraCheckAt is when zebra's addresses are checked next; zero when
+	// no check is pending. zebraRounds counts checks that found some
+	// missing, for the backoff.
+	zebraCheckAt time.Time
+	zebraRounds  int
 }
 
 // DefaultBGPRefresh is NodeReconciler.BGPRefresh's default.
@@ -307,10 +321,13 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 		return failedResults(report.Selected, report.Skipped, gens, cfg, r.NodeName, stage, detail)
 	}
 
+	// changed: the kernel or FRR changed, so zebra has events to catch up on.
+	changed := false
 	if changes, err := r.Datapath.Prepare(ctx, plan); err != nil {
 		datapathFailures.Inc()
 		return r.fail(ctx, &node, st, failed("datapath prepare", err), ReasonDatapathFailed, EventDatapath, "datapath prepare failed", err)
 	} else if len(changes) > 0 {
+		changed = true
 		logger.Info("datapath prepared", "changes", changes.String())
 	}
 	if netnsID == 0 {
@@ -331,6 +348,7 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 			headline := fmt.Sprintf("FRR reload refused config %s (the previous config keeps running)", short(hash))
 			return r.fail(ctx, &node, st, failed("FRR reload", err), ReasonReloadFailed, EventReloadFailed, headline, err)
 		}
+		changed = true
 		r.appliedHash = hash
 		r.appliedText = text
 		r.appliedAt = metav1.NewTime(time.Now().Truncate(time.Second))
@@ -343,12 +361,16 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 		datapathFailures.Inc()
 		return r.fail(ctx, &node, st, failed("datapath activate", err), ReasonDatapathFailed, EventDatapath, "datapath activate failed", err)
 	} else if len(changes) > 0 {
+		changed = true
 		logger.Info("datapath activated", "changes", changes.String())
 	}
 	vnisApplied.WithLabelValues("l3").Set(float64(len(cfg.L3VNIs)))
 	vnisApplied.WithLabelValues("l2").Set(float64(len(cfg.L2VNIs)))
 
 	datapathAt := time.Now()
+	if changed {
+		r.scheduleZebraCheck(datapathAt)
+	}
 	st.Objects = objectResults(report.Selected, report.Skipped, gens, v1alpha1.ResultApplied, "")
 	setCondition(&st, ConditionApplied, metav1.ConditionTrue, ReasonApplied, "configuration "+short(r.appliedHash)+" is live")
 	if len(report.Skipped) > 0 {
@@ -384,9 +406,11 @@ func (r *NodeReconciler) unchanged(ctx context.Context) (reconcile.Result, error
 		}
 		if len(changes) > 0 {
 			log.FromContext(ctx).Info("datapath drift repaired", "changes", changes.String())
+			r.scheduleZebraCheck(now)
 		}
 		a.datapathAt = now
 	}
+	r.checkZebra(ctx, now)
 	if r.refreshBGP(ctx, now) || resyncDue {
 		st := a.status.DeepCopy()
 		st.BGPNeighbors = r.bgpNeighbors
@@ -411,6 +435,12 @@ func (r *NodeReconciler) nextWake(now time.Time) time.Duration {
 		bgp := max(r.bgpAt.Add(r.bgpRefresh()).Sub(now), time.Millisecond)
 		if wake == 0 || bgp < wake {
 			wake = bgp
+		}
+	}
+	if !r.zebraCheckAt.IsZero() {
+		zebra := max(r.zebraCheckAt.Sub(now), time.Millisecond)
+		if wake == 0 || zebra < wake {
+			wake = zebra
 		}
 	}
 	return wake

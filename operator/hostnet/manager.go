@@ -64,6 +64,9 @@ type Manager struct {
 	// underlay holds the addresses each underlay NIC had when last seen
 	// in the router netns (see ensureUnderlay).
 	underlay map[string][]netip.Prefix
+	// hostAdded holds the addresses added in the host netns since the
+	// last ReannounceHostAdded (see there).
+	hostAdded []IfAddr
 }
 
 var _ Datapath = (*Manager)(nil)

@@ -84,6 +84,7 @@ func (s *session) ensureAddrs(ns *nsState, kind string, l netlink.Link, want []n
 			continue
 		}
 		ns.addrs[idx] = append(ns.addrs[idx], *addrOf(p))
+		s.addedAddr(ns, name, p)
 		s.record(Updated, ns.role, kind, name, "address "+p.String()+" added")
 	}
 	extra := make([]netip.Prefix, 0, len(have))

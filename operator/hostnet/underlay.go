@@ -132,6 +132,8 @@ func (s *session) moveUnderlay(from, to *nsState, l netlink.Link, alias string, 
 			return to.h.AddrAdd(moved, addrOf(p))
 		}); err != nil {
 			s.fail(err)
+		} else {
+			s.addedAddr(to, name, p)
 		}
 	}
 	if up {
