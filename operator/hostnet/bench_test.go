@@ -11,7 +11,9 @@ import (
 )
 
 // Datapath benchmarks at 500 VNIs: Apply (Prepare+Activate) from empty,
-// a no-op re-apply (Reapply, and Prepare+Activate), and one VNI added. The L3VNI ones (each: VRF, bridge,
+// a no-op re-apply (Reapply, and Prepare+Activate; served from the
+// Manager's cache, and Uncached: both namespaces read, as after any
+// change), and one VNI added. The L3VNI ones (each: VRF, bridge,
 // VXLAN, veth pair with a host session) need VRF, so on a kernel without
 // it they skip; run them in the kernel lane, e.g.
 //
@@ -22,9 +24,11 @@ import (
 //
 //	go test -run '^$' -bench L2VNI -benchtime 1x -count 5 ./operator/hostnet
 //
-// Besides ns/op each reports writes/op (kernel mutations) and cpu-ms/op
-// (the process's CPU time, kernel work in our syscalls included), which
-// moves far less than wall time on a loaded machine.
+// Besides ns/op each reports writes/op (kernel mutations), dumps/op
+// (namespaces read in full: 0 when a call is served from the Manager's
+// cache) and cpu-ms/op (the process's CPU time, kernel work in our
+// syscalls included), which moves far less than wall time on a loaded
+// machine.
 //
 // hack/perf.sh (simulator/perf.HostnetRows) reads BenchmarkApply500FromEmpty
 // and BenchmarkNoopReapply500 by name.
@@ -62,18 +66,18 @@ func cpuTime(b *testing.B) time.Duration {
 // meter times one benchmark's measured sections: wall (the benchmark
 // timer), CPU and kernel writes.
 type meter struct {
-	b      *testing.B
-	cpu    time.Duration
-	writes uint64
+	b             *testing.B
+	cpu           time.Duration
+	writes, dumps uint64
 	// at the start of the running section
-	cpu0    time.Duration
-	writes0 uint64
-	e       *env
+	cpu0            time.Duration
+	writes0, dumps0 uint64
+	e               *env
 }
 
 func (m *meter) start(e *env) {
 	m.e = e
-	m.writes0 = e.m.Writes()
+	m.writes0, m.dumps0 = e.m.Writes(), e.m.Dumps()
 	m.cpu0 = cpuTime(m.b)
 	m.b.StartTimer()
 }
@@ -82,11 +86,13 @@ func (m *meter) stop() {
 	m.b.StopTimer()
 	m.cpu += cpuTime(m.b) - m.cpu0
 	m.writes += m.e.m.Writes() - m.writes0
+	m.dumps += m.e.m.Dumps() - m.dumps0
 }
 
 func (m *meter) report() {
 	n := float64(m.b.N)
 	m.b.ReportMetric(float64(m.writes)/n, "writes/op")
+	m.b.ReportMetric(float64(m.dumps)/n, "dumps/op")
 	m.b.ReportMetric(float64(m.cpu)/float64(time.Millisecond)/n, "cpu-ms/op")
 }
 
@@ -106,14 +112,21 @@ func benchFromEmpty(b *testing.B, config nodeconfig.Config) {
 
 // benchNoop re-applies an applied plan with apply: (*env).reapply is the
 // controller's resync, (*env).apply a reconcile whose FRR config changed
-// but not the datapath.
-func benchNoop(b *testing.B, config nodeconfig.Config, apply func(*env, Plan) Changes) {
+// but not the datapath. Nothing changed since the previous call, so it
+// is served from the cache (dumps/op 0); uncached, the cache is dropped
+// before each call, which then reads both namespaces as any call after
+// a change does.
+func benchNoop(b *testing.B, config nodeconfig.Config, apply func(*env, Plan) Changes, uncached bool) {
 	b.StopTimer()
-	e := newEnv(b)
+	e := newQuietEnv(b)
 	p := e.planFor(config)
 	e.apply(p)
+	e.settle(p)
 	m := &meter{b: b}
 	for range b.N {
+		if uncached {
+			e.m.Close()
+		}
 		m.start(e)
 		ch := apply(e, p)
 		m.stop()
@@ -155,14 +168,21 @@ func BenchmarkApply500FromEmpty(b *testing.B) {
 // the controller's resync does): reads only.
 func BenchmarkNoopReapply500(b *testing.B) {
 	requireVRF(b)
-	benchNoop(b, benchConfig(benchVNIs), (*env).reapply)
+	benchNoop(b, benchConfig(benchVNIs), (*env).reapply, false)
+}
+
+// BenchmarkNoopReapply500Uncached: the same, reading both namespaces
+// (the Manager's cache dropped first), as the first call after any change.
+func BenchmarkNoopReapply500Uncached(b *testing.B) {
+	requireVRF(b)
+	benchNoop(b, benchConfig(benchVNIs), (*env).reapply, true)
 }
 
 // BenchmarkNoopPrepareActivate500: the same, as Prepare then Activate
 // (a reconcile that changed only FRR's config).
 func BenchmarkNoopPrepareActivate500(b *testing.B) {
 	requireVRF(b)
-	benchNoop(b, benchConfig(benchVNIs), (*env).apply)
+	benchNoop(b, benchConfig(benchVNIs), (*env).apply, false)
 }
 
 // BenchmarkAddOneVNIAt500: 500 L3VNIs running, one more added.
@@ -179,12 +199,18 @@ func BenchmarkApply500L2VNIsFromEmpty(b *testing.B) {
 
 // BenchmarkNoopReapply500L2VNIs: the same 500-L2VNI plan again (Reapply).
 func BenchmarkNoopReapply500L2VNIs(b *testing.B) {
-	benchNoop(b, benchL2Config(benchVNIs), (*env).reapply)
+	benchNoop(b, benchL2Config(benchVNIs), (*env).reapply, false)
+}
+
+// BenchmarkNoopReapply500L2VNIsUncached: the same, reading both
+// namespaces (the Manager's cache dropped first).
+func BenchmarkNoopReapply500L2VNIsUncached(b *testing.B) {
+	benchNoop(b, benchL2Config(benchVNIs), (*env).reapply, true)
 }
 
 // BenchmarkNoopPrepareActivate500L2VNIs: the same, as Prepare then Activate.
 func BenchmarkNoopPrepareActivate500L2VNIs(b *testing.B) {
-	benchNoop(b, benchL2Config(benchVNIs), (*env).apply)
+	benchNoop(b, benchL2Config(benchVNIs), (*env).apply, false)
 }
 
 // BenchmarkAddOneL2VNIAt500: 500 L2VNIs running, one more added.

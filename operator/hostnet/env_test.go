@@ -105,6 +105,9 @@ func newEnv(tb testing.TB) *env {
 	})
 	e.hostH = e.handle(e.host)
 	e.m = NewManager(Options{RouterNetns: e.router, HostNetns: e.host, Logger: logr.Discard()})
+	// Runs before the namespaces are deleted: the Manager's event socket
+	// would keep the host netns alive.
+	tb.Cleanup(e.m.Close)
 	return e
 }
 
@@ -119,6 +122,7 @@ func (e *env) release() {
 	if _, err := e.m.Prepare(context.Background(), e.planFor(nodeconfig.Config{})); err != nil {
 		e.tb.Errorf("empty the namespaces: %v", err)
 	}
+	e.m.Close()
 	for _, ns := range []string{e.router, e.host} {
 		if err := deleteNamedNetns(netnsPath(ns)); err != nil {
 			e.tb.Errorf("delete netns %s: %v", ns, err)

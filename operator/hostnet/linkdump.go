@@ -12,9 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Every Prepare and Activate starts by dumping the links of both
-// namespaces, and with 500 VNIs that is ~2,500 links: the dump is most of
-// what a no-op re-apply costs. The library's LinkList asks the kernel for
+// A call that cannot reuse what the previous one read (cache.go) starts
+// by dumping the links of both namespaces, and with 500 VNIs that is
+// ~2,500 links: the dump is most of what such a call costs. The library's LinkList asks the kernel for
 // each link's statistics and VF info and decodes every attribute (the
 // statistics through reflection); dumpLinks asks for neither and decodes
 // only what the Manager compares, about five times cheaper. The same dump

@@ -60,7 +60,11 @@ type Manager struct {
 	// writes counts every kernel mutation (netlink request or sysctl
 	// write); all of them go through write().
 	writes atomic.Uint64
-	mu     sync.Mutex
+	// hostDumps and routerDumps count full reads of a namespace (its
+	// links, then its addresses); a pass served from the cache makes none.
+	hostDumps, routerDumps atomic.Uint64
+	cache                  kernelCache
+	mu                     sync.Mutex
 	// underlay holds the addresses each underlay NIC had when last seen
 	// in the router netns (see ensureUnderlay).
 	underlay map[string][]netip.Prefix
@@ -79,6 +83,16 @@ func NewManager(opts Options) *Manager {
 
 // Writes returns how many kernel mutations the Manager has made so far.
 func (m *Manager) Writes() uint64 { return m.writes.Load() }
+
+// Dumps returns how many times the Manager has read a namespace's links
+// and addresses in full; a pass that could reuse what the previous one
+// read (see cache.go) reads none.
+func (m *Manager) Dumps() uint64 { return m.hostDumps.Load() + m.routerDumps.Load() }
+
+// Close releases the socket the Manager keeps in the host netns between
+// calls to hear changes. The Manager stays usable: the next call opens it
+// again (and dumps).
+func (m *Manager) Close() { m.cache.close() }
 
 // Action is what happened to an object.
 type Action string
@@ -130,11 +144,17 @@ type session struct {
 	router  *nsState
 	changes Changes
 	errs    []error
+	// writes counts this call's kernel mutations: one drops the cache.
+	writes int
+	// keep: the call ended settled (see settled), so its views may be
+	// kept if it wrote nothing.
+	keep bool
 }
 
-// newSession opens both namespaces and reads their links; prepare also
-// creates the router netns when missing and reads addresses and
-// bridge-port flags, which Activate does not need.
+// newSession opens both namespaces and reads their links, bridge-port
+// flags and addresses, or takes them from the cache when nothing changed
+// since the last call read them; prepare also creates the router netns
+// when missing.
 func (m *Manager) newSession(ctx context.Context, p Plan, prepare bool) (*session, error) {
 	if p.Netns != "" && netnsPath(p.Netns) != netnsPath(m.opts.RouterNetns) {
 		return nil, fmt.Errorf("plan is for netns %q but the manager runs netns %q", p.Netns, m.opts.RouterNetns)
@@ -158,25 +178,38 @@ func (m *Manager) newSession(ctx context.Context, p Plan, prepare bool) (*sessio
 		s.host.close()
 		return nil, err
 	}
-	// The two namespaces are read at the same time: the dumps are most of
-	// a no-op re-apply, they take no lock against each other in the
-	// kernel, and each nsState is touched by its own goroutine only.
+	m.cache.begin(m, s.host, s.router)
+	// The namespaces not served from the cache are read at the same time:
+	// the dumps are most of a no-op re-apply, they take no lock against
+	// each other in the kernel, and each nsState is touched by its own
+	// goroutine only.
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, ns := range []*nsState{s.host, s.router} {
+		if ns.links != nil {
+			continue
+		}
 		wg.Go(func() {
-			errs[i] = s.read("read links of "+ns.role+" netns", func() error { return ns.load(prepare) })
+			errs[i] = s.read("read links of "+ns.role+" netns", ns.load)
+			dumps := &m.hostDumps
+			if ns == s.router {
+				dumps = &m.routerDumps
+			}
+			dumps.Add(1)
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
+		s.host.links, s.router.links = nil, nil
 		s.close()
 		return nil, err
 	}
 	return s, nil
 }
 
+// close hands what the call read and kept current back to the cache.
 func (s *session) close() {
+	s.m.cache.end(s)
 	s.host.close()
 	s.router.close()
 }
@@ -196,11 +229,17 @@ func (s *session) result() (Changes, error) {
 // write is the single choke point for kernel mutations: counted, retried
 // on transient errors, and errors name what was being done.
 func (s *session) write(what string, fn func() error) error {
-	s.m.writes.Add(1)
+	s.counted(1)
 	if err := retry(s.ctx, fn); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// counted counts n kernel mutations, attempted or made.
+func (s *session) counted(n int) {
+	s.writes += n
+	s.m.writes.Add(uint64(n))
 }
 
 func (s *session) read(what string, fn func() error) error {
@@ -220,6 +259,7 @@ func (m *Manager) Prepare(ctx context.Context, p Plan) (Changes, error) {
 	}
 	defer s.close()
 	s.prepare(p)
+	s.keep = s.settled(p)
 	return s.result()
 }
 
@@ -239,6 +279,7 @@ func (m *Manager) Reapply(ctx context.Context, p Plan) (Changes, error) {
 		return s.result()
 	}
 	s.activate(p)
+	s.keep = s.settled(p)
 	return s.result()
 }
 
@@ -275,11 +316,19 @@ func (m *Manager) Activate(ctx context.Context, p Plan) (Changes, error) {
 	}
 	defer s.close()
 	s.activate(p)
+	s.keep = s.settled(p)
 	return s.result()
 }
 
 func (s *session) activate(p Plan) {
-	var router, host, vxlans []upTarget
+	router, host, vxlans := upTargets(p)
+	s.bringUp(s.router, router)
+	s.bringUp(s.host, host)
+	s.bringUp(s.router, vxlans)
+}
+
+// upTargets lists the devices Activate brings up, in order, by netns.
+func upTargets(p Plan) (router, host, vxlans []upTarget) {
 	// Underlay NICs first: the fabric sessions need them, and a NIC
 	// handed back by a deleted router netns arrives down.
 	for _, name := range p.UnderlayInterfaces {
@@ -301,9 +350,36 @@ func (s *session) activate(p Plan) {
 	for _, v := range p.VXLANs {
 		vxlans = append(vxlans, upTarget{"vxlan", v.Name})
 	}
-	s.bringUp(s.router, router)
-	s.bringUp(s.host, host)
-	s.bringUp(s.router, vxlans)
+	return router, host, vxlans
+}
+
+// settled tells whether what the call leaves in its views may serve the
+// next call (see cache.go): nothing failed, and every device of the plan
+// exists and is up. The kernel does not report some changes to a device
+// that is down (its alias, its group, its bridge-port flags set through
+// IFLA_INFO_SLAVE_DATA: netdev_state_change skips down devices), so a
+// view in which one of ours is down is not kept; Activate brings them up
+// with writes, which drop the views anyway.
+func (s *session) settled(p Plan) bool {
+	if len(s.errs) > 0 {
+		return false
+	}
+	router, host, vxlans := upTargets(p)
+	if lo, ok := s.router.links["lo"]; !ok || lo.Attrs().Flags&netUp == 0 {
+		return false
+	}
+	for _, t := range []struct {
+		ns      *nsState
+		targets []upTarget
+	}{{s.router, router}, {s.host, host}, {s.router, vxlans}} {
+		for _, target := range t.targets {
+			l, ok := t.ns.links[target.name]
+			if !ok || l.Attrs().Flags&netUp == 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 type upTarget struct{ kind, name string }
@@ -327,7 +403,7 @@ func (s *session) bringUp(ns *nsState, targets []upTarget) {
 	if len(reqs) == 0 {
 		return
 	}
-	s.m.writes.Add(uint64(len(reqs)))
+	s.counted(len(reqs))
 	errs := sendBatch(ns.sock, reqs)
 	for i, t := range todo {
 		l := ns.links[t.name]
@@ -347,14 +423,14 @@ func (s *session) bringUp(ns *nsState, targets []upTarget) {
 
 // nsState is one namespace and what we know of its links.
 type nsState struct {
-	role    string
-	fd      netns.NsHandle
-	h       *netlink.Handle
-	sock    *nl.NetlinkSocket
-	links   map[string]netlink.Link
-	byIndex map[int]netlink.Link
-	addrs   map[int][]netlink.Addr
-	ports   map[int]bridgePort
+	role string
+	fd   netns.NsHandle
+	h    *netlink.Handle
+	sock *nl.NetlinkSocket
+	// id is the namespace's identity, zero when unknown (then it is
+	// never cached).
+	id NetnsIdentity
+	view
 }
 
 func openState(role, nameOrPath string) (*nsState, error) {
@@ -386,18 +462,17 @@ func (ns *nsState) close() {
 	ns.fd.Close()
 }
 
-// load reads all links (with their bridge-port flags) and, when full,
-// all addresses: one dump each, whatever the number of objects.
-func (ns *nsState) load(full bool) error {
+// load reads all links (with their bridge-port flags) and all
+// addresses: one dump each, whatever the number of objects. Activate
+// needs no addresses, but a view read in full can serve the next call.
+func (ns *nsState) load() error {
 	links, ports, err := dumpLinks(ns.sock)
 	if err != nil {
 		return err
 	}
-	var addrs []netlink.Addr
-	if full {
-		if addrs, err = ns.h.AddrList(nil, netlink.FAMILY_ALL); err != nil {
-			return err
-		}
+	addrs, err := ns.h.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return err
 	}
 	ns.links = make(map[string]netlink.Link, len(links))
 	ns.byIndex = make(map[int]netlink.Link, len(links))
