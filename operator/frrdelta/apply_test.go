@@ -113,7 +113,7 @@ func TestDeltaModelOverGoldenPairs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			applyModel(t, cfg, d.Commands)
+			applyModel(t, cfg, append(slices.Clone(d.Commands), d.Then...))
 			got := canonicalConfig(cfg)
 			want, err := Canonical(newText)
 			if err != nil {
@@ -179,7 +179,7 @@ func FuzzCompute(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		applyModel(t, cfg, d.Commands)
+		applyModel(t, cfg, append(slices.Clone(d.Commands), d.Then...))
 		want, err := Canonical(newText)
 		if err != nil {
 			t.Fatal(err)

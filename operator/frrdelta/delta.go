@@ -61,14 +61,22 @@ type Delta struct {
 	// bgp 64514 vrf red") that the change creates or removes; a caller can
 	// check them against FRR's running config.
 	Created, Removed []string
+	// Then are top-level removals that must wait until FRR has digested
+	// Commands: the BGP instance of a VRF whose L3VNI goes away, and that
+	// VRF. bgpd refuses "no router bgp ASN vrf X" with "Please unconfigure
+	// l3vni N" until zebra has told it the VNI is gone, which happens
+	// asynchronously after Commands' "no vni N"; in one session the two
+	// race (seen in the VM lane, and the node then refused every config).
+	// Each is one command, to be retried until bgpd accepts it.
+	Then []string
 }
 
 // Empty reports that the configs are equivalent.
-func (d *Delta) Empty() bool { return len(d.Commands) == 0 }
+func (d *Delta) Empty() bool { return len(d.Commands) == 0 && len(d.Then) == 0 }
 
-// Script is the command text for "vtysh -f".
+// Script is the command text of Commands for "vtysh -f".
 func (d *Delta) Script() string {
-	if d.Empty() {
+	if len(d.Commands) == 0 {
 		return ""
 	}
 	return strings.Join(d.Commands, "\n") + "\n"
@@ -100,6 +108,13 @@ func Compute(oldText, newText string, o Options) (*Delta, error) {
 	// removes counts old lines and stanzas the change drops or replaces.
 	removes := 0
 
+	// An L3VNI torn down: its VNI is unconfigured first, its BGP instance
+	// and VRF later (see Delta.Then).
+	later := l3vniTeardowns(oldCfg, newCfg)
+	for _, t := range later {
+		e.at([]string{t.vrf}, "no "+t.vni)
+	}
+
 	// Deletions, last stanza first: a VRF's BGP instance goes before the
 	// VRF, an address family's lines before the neighbor they name.
 	for i := len(oldCfg.Contexts) - 1; i >= 0; i-- {
@@ -119,6 +134,11 @@ func Compute(oldText, newText string, o Options) (*Delta, error) {
 				for j := len(oc.Lines) - 1; j >= 0; j-- {
 					e.at(oc.Path, negate(oc.Lines[j]))
 				}
+				continue
+			}
+			if len(parent) == 0 && slices.ContainsFunc(later, func(t teardown) bool { return t.deferred(oc.Path[0]) }) {
+				d.Then = append(d.Then, negate(oc.Path[0]))
+				d.Removed = append(d.Removed, oc.Path[0])
 				continue
 			}
 			e.at(parent, negate(oc.Path[len(oc.Path)-1]))
@@ -185,6 +205,42 @@ func Compute(oldText, newText string, o Options) (*Delta, error) {
 		return nil, refuse("%d changed lines exceed the incremental limit (%.0f%% of the new config)", d.Changed, 100*o.MaxChangedFraction)
 	}
 	return d, nil
+}
+
+// teardown is an L3VNI whose VRF loses its VNI along with its BGP instance.
+type teardown struct {
+	vrf, vni, bgp string // "vrf red", "vni 100", "router bgp 64514 vrf red"
+}
+
+// deferred reports whether removing the top-level stanza header waits for
+// the VNI to be gone: the VRF's BGP instance, and the VRF itself (after
+// the instance, as in any removal).
+func (t teardown) deferred(header string) bool { return header == t.bgp || header == t.vrf }
+
+// l3vniTeardowns finds the VRFs that had a VNI and a BGP instance and lose
+// both, in the old config's order.
+func l3vniTeardowns(oldCfg, newCfg *Config) []teardown {
+	var out []teardown
+	for _, oc := range oldCfg.Contexts {
+		if len(oc.Path) != 1 || !strings.HasPrefix(oc.Path[0], "vrf ") {
+			continue
+		}
+		name := strings.TrimPrefix(oc.Path[0], "vrf ")
+		for _, l := range oc.Lines {
+			if !strings.HasPrefix(l, "vni ") {
+				continue
+			}
+			if nc := newCfg.byKey[oc.Key()]; nc != nil && nc.has(l) {
+				continue
+			}
+			for _, b := range oldCfg.Contexts {
+				if len(b.Path) == 1 && strings.HasPrefix(b.Path[0], "router bgp ") && strings.HasSuffix(b.Path[0], " vrf "+name) && newCfg.byKey[b.Key()] == nil {
+					out = append(out, teardown{vrf: oc.Path[0], vni: l, bgp: b.Path[0]})
+				}
+			}
+		}
+	}
+	return out
 }
 
 func lineCount(c *Config) int {

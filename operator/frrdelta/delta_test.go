@@ -158,6 +158,7 @@ func TestCompute(t *testing.T) {
 	tests := map[string]struct {
 		old, new     string
 		want         []string
+		wantThen     []string
 		wantCreated  []string
 		wantRemoved  []string
 		wantChanged  int
@@ -179,11 +180,18 @@ func TestCompute(t *testing.T) {
 			wantCreated: []string{"vrf blue", "router bgp 64514 vrf blue"},
 			wantChanged: 7,
 		},
-		"remove a VRF: its BGP instance goes first": {
+		"remove an L3VNI: its VNI goes first, its BGP instance and VRF wait for bgpd": {
 			old: withBlue, new: base,
-			want:        []string{"no router bgp 64514 vrf blue", "no vrf blue"},
+			want:        []string{"vrf blue", " no vni 200", "exit-vrf"},
+			wantThen:    []string{"no router bgp 64514 vrf blue", "no vrf blue"},
 			wantRemoved: []string{"router bgp 64514 vrf blue", "vrf blue"},
 			wantChanged: 7,
+		},
+		"remove a VRF without a VNI: its BGP instance goes first, in one session": {
+			old: strings.Replace(withBlue, " vni 200\n", "", 1), new: base,
+			want:        []string{"no router bgp 64514 vrf blue", "no vrf blue"},
+			wantRemoved: []string{"router bgp 64514 vrf blue", "vrf blue"},
+			wantChanged: 6,
 		},
 		"add and remove a route target": {
 			old: withBlue,
@@ -266,6 +274,9 @@ func TestCompute(t *testing.T) {
 			if diff := cmp.Diff(tc.want, d.Commands); diff != "" {
 				t.Errorf("commands (-want +got):\n%s", diff)
 			}
+			if diff := cmp.Diff(tc.wantThen, d.Then); diff != "" {
+				t.Errorf("deferred commands (-want +got):\n%s", diff)
+			}
 			if diff := cmp.Diff(tc.wantCreated, d.Created); diff != "" {
 				t.Errorf("created (-want +got):\n%s", diff)
 			}
@@ -275,7 +286,7 @@ func TestCompute(t *testing.T) {
 			if d.Changed != tc.wantChanged {
 				t.Errorf("Changed = %d, want %d", d.Changed, tc.wantChanged)
 			}
-			if d.Empty() != (len(tc.want) == 0) {
+			if d.Empty() != (len(tc.want) == 0 && len(tc.wantThen) == 0) {
 				t.Errorf("Empty() = %v with %d commands", d.Empty(), len(d.Commands))
 			}
 		})

@@ -50,6 +50,17 @@ func running(t *testing.T, inst *frrd.Instance) string {
 	return canon
 }
 
+// applyThen runs the delta's deferred removals, one vtysh session each,
+// as the reloader does.
+func applyThen(t *testing.T, inst *frrd.Instance, d *frrdelta.Delta) {
+	t.Helper()
+	for _, c := range d.Then {
+		if out, err := inst.Vtysh(context.Background(), "-c", "configure terminal", "-c", c); err != nil {
+			t.Fatalf("vtysh %q: %v\n%s", c, err, out)
+		}
+	}
+}
+
 // TestDeltaMatchesFullLoad applies delta(A→B) to an FRR running A through
 // one vtysh session and checks that FRR ends up with exactly the running
 // config of a second FRR that loaded B from scratch.
@@ -113,6 +124,7 @@ func TestDeltaMatchesFullLoad(t *testing.T) {
 				if out, err := inst.Vtysh(context.Background(), "-f", script); err != nil {
 					t.Fatalf("vtysh -f delta: %v\n%s\ndelta:\n%s", err, out, d.Script())
 				}
+				applyThen(t, inst, d)
 			}
 			got := running(t, inst)
 			if diff := cmp.Diff(want, got); diff != "" {
@@ -178,6 +190,7 @@ func TestDeltaChainThroughGoldens(t *testing.T) {
 		if out, err := inst.Vtysh(context.Background(), "-f", script); err != nil {
 			t.Fatalf("%s: vtysh -f delta: %v\n%s\ndelta:\n%s", filepath.Base(f), err, out, d.Script())
 		}
+		applyThen(t, inst, d)
 		want := running(t, frrd.TestInstance(t, frrd.Options{InitialConfig: next}))
 		if diff := cmp.Diff(want, running(t, inst)); diff != "" {
 			t.Fatalf("%s: running config after the delta differs from a full load (-full +delta):\n%s\ndelta:\n%s", filepath.Base(f), diff, d.Script())

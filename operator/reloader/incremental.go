@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -266,11 +267,25 @@ func (a *Incremental) applyDelta(ctx context.Context, d *frrdelta.Delta) error {
 		return fmt.Errorf("reloader: work dir: %w", err)
 	}
 	script := filepath.Join(a.WorkDir, "delta.conf")
-	if err := os.WriteFile(script, []byte(d.Script()), 0o600); err != nil {
+	// The deferred removals go at the end of the same session: bgpd has
+	// usually let go of the L3VNI by then. When it has not, vtysh reports
+	// it, and each removal is run again until bgpd accepts it.
+	text := d.Script()
+	if len(d.Then) > 0 {
+		text += strings.Join(d.Then, "\n") + "\n"
+	}
+	if err := os.WriteFile(script, []byte(text), 0o600); err != nil {
 		return fmt.Errorf("reloader: delta script: %w", err)
 	}
 	if out, err := a.vtysh(ctx, "-f", script); err != nil {
-		return &ApplyError{Stage: StageApply, FRRErrors: frrErrors(out), Output: out, Err: err}
+		if len(d.Then) == 0 || !strings.Contains(out, l3vniHeld) {
+			return &ApplyError{Stage: StageApply, FRRErrors: frrErrors(out), Output: out, Err: err}
+		}
+		for _, c := range d.Then {
+			if out, err := a.removeWhenReleased(ctx, c); err != nil {
+				return &ApplyError{Stage: StageApply, FRRErrors: frrErrors(out), Output: out, Err: err}
+			}
+		}
 	}
 	if a.Verify == VerifyExitStatus || len(d.Created) == 0 && len(d.Removed) == 0 {
 		return nil
@@ -298,6 +313,45 @@ func (a *Incremental) applyDelta(ctx context.Context, d *frrdelta.Delta) error {
 		return &ApplyError{Stage: StageApply, Err: fmt.Errorf("delta not reflected in the running config: %s", strings.Join(problems, ", "))}
 	}
 	return nil
+}
+
+// removeWhenReleased runs one of a delta's deferred removals (see
+// frrdelta.Delta.Then), again while bgpd still holds the VRF's L3VNI: it
+// lets go once zebra's notice of the "no vni" reaches it, normally within
+// milliseconds, longer in an emulated VM.
+func (a *Incremental) removeWhenReleased(ctx context.Context, command string) (string, error) {
+	deadline := time.Now().Add(releaseTimeout)
+	wait := 50 * time.Millisecond
+	for {
+		out, err := a.vtysh(ctx, "-c", "configure terminal", "-c", command)
+		if err != nil && alreadyGone(out) {
+			// The first session's attempt went through after all (vtysh
+			// runs every line of a file, failed or not).
+			return out, nil
+		}
+		if err == nil || !strings.Contains(out, l3vniHeld) || time.Now().After(deadline) {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// releaseTimeout bounds removeWhenReleased.
+const releaseTimeout = 30 * time.Second
+
+// l3vniHeld is bgpd's refusal to remove a VRF's instance whose L3VNI it
+// still holds.
+const l3vniHeld = "Please unconfigure l3vni"
+
+// alreadyGone recognises vtysh's answer to removing a BGP instance that no
+// longer exists (FRR 8.4; "no vrf" of a missing VRF succeeds).
+func alreadyGone(out string) bool {
+	return strings.Contains(out, "Can't find BGP instance") || strings.Contains(out, "does not exist")
 }
 
 func (a *Incremental) vtysh(ctx context.Context, args ...string) (string, error) {
