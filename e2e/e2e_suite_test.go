@@ -9,11 +9,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -197,4 +199,49 @@ func requireCluster() {
 	if env.Kube() == nil {
 		Skip(envFabric + " is set: the cluster is not running")
 	}
+}
+
+// The run ends with one line per spec (and per suite-level setup), in the
+// order they ran: state, time, name and, for a failure, where it failed.
+// A reader sees at a glance what ran, what failed and where the time went.
+var _ = ReportAfterSuite("summary", func(r Report) {
+	fmt.Print(specSummary(r))
+})
+
+func specSummary(r Report) string {
+	var b strings.Builder
+	counts := map[types.SpecState]int{}
+	var lines []string
+	for _, s := range r.SpecReports {
+		switch s.LeafNodeType {
+		case types.NodeTypeIt, types.NodeTypeBeforeSuite, types.NodeTypeAfterSuite,
+			types.NodeTypeSynchronizedBeforeSuite, types.NodeTypeSynchronizedAfterSuite:
+		default:
+			continue
+		}
+		if s.LeafNodeType == types.NodeTypeIt {
+			counts[s.State]++
+		}
+		name := s.FullText()
+		if s.LeafNodeType != types.NodeTypeIt {
+			name = "[" + s.LeafNodeType.String() + "]"
+		}
+		line := fmt.Sprintf("  %-8s %8s  %s", strings.ToUpper(s.State.String()), s.RunTime.Round(100*time.Millisecond), name)
+		if s.State.Is(types.SpecStateFailureStates) {
+			line += fmt.Sprintf("  (at %s)", s.Failure.Location)
+		}
+		for _, e := range s.ReportEntries {
+			if e.Name == "lab restored" {
+				line += fmt.Sprintf("  [lab restored in %s]", e.StringRepresentation())
+			}
+		}
+		lines = append(lines, line)
+	}
+	fmt.Fprintf(&b, "\ne2e summary (seed %d): %d passed, %d failed, %d skipped in %s\n", r.SuiteConfig.RandomSeed,
+		counts[types.SpecStatePassed], counts[types.SpecStateFailed]+counts[types.SpecStatePanicked]+counts[types.SpecStateTimedout]+counts[types.SpecStateAborted]+counts[types.SpecStateInterrupted],
+		counts[types.SpecStateSkipped]+counts[types.SpecStatePending], r.RunTime.Round(time.Second))
+	for _, l := range lines {
+		b.WriteString(l + "\n")
+	}
+	return b.String()
 }

@@ -62,6 +62,11 @@ type Env interface {
 	// Logs returns the recent logs of a node's operator processes (or of a
 	// fabric router's FRR), for evidence.
 	Logs(node string) string
+	// Restore brings a lab a failed spec may have broken back to the
+	// state of the suite's start (topology, agents, manifests), for the
+	// providers that own it; the others return nil and the suite then
+	// only checks the lab's health.
+	Restore(ctx context.Context) error
 	// Close tears the lab down (for the providers that own it).
 	Close(ctx context.Context) error
 }

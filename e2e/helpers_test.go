@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -206,10 +205,3 @@ func evidence(ctx context.Context) string {
 	}
 	return b.String()
 }
-
-var _ = AfterEach(func() {
-	if CurrentSpecReport().Failed() && env != nil {
-		fmt.Fprintln(GinkgoWriter, "---- evidence ----")
-		fmt.Fprintln(GinkgoWriter, evidence(context.Background()))
-	}
-})

@@ -180,6 +180,10 @@ func (e *kindEnv) Logs(node string) string {
 	return out
 }
 
+// Restore leaves the kind lab as it is: it is long-lived and shared with
+// the user, so the suite only checks its health after a failure.
+func (e *kindEnv) Restore(ctx context.Context) error { return nil }
+
 // Close leaves the lab to `make kind-down`: the kind provider's lab is
 // long-lived and shared with the user.
 func (e *kindEnv) Close(ctx context.Context) error { return nil }

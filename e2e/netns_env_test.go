@@ -22,6 +22,7 @@ import (
 
 // netnsEnv is the hermetic provider: it brings the lab up itself.
 type netnsEnv struct {
+	cfg    netnsConfig
 	lab    *netns.Lab
 	agents *cluster.Agents
 	kube   client.Client
@@ -52,7 +53,7 @@ func newNetnsEnv(ctx context.Context, cfg netnsConfig) (*netnsEnv, error) {
 		opts.Agents = agents
 	}
 	lab, err := netns.Up(ctx, topo, opts)
-	env := &netnsEnv{lab: lab, agents: agents, hostFRR: map[string]*frrd.Instance{}}
+	env := &netnsEnv{cfg: cfg, lab: lab, agents: agents, hostFRR: map[string]*frrd.Instance{}}
 	if err != nil || cfg.FabricOnly {
 		return env, err
 	}
@@ -208,6 +209,26 @@ func (e *netnsEnv) Logs(node string) string {
 		fmt.Fprintf(&b, "==> %s (last 4 KiB) <==\n%s\n", f, tail(string(data), 4096))
 	}
 	return b.String()
+}
+
+// Restore tears the lab down and brings it up again as the suite started
+// it: the same topology, agents and manifests (with an external API
+// server the objects are applied again over what is there).
+func (e *netnsEnv) Restore(ctx context.Context) error {
+	if err := e.Close(ctx); err != nil {
+		return fmt.Errorf("restore: down: %w", err)
+	}
+	fresh, err := newNetnsEnv(ctx, e.cfg)
+	if fresh == nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.lab, e.agents, e.kube, e.hostFRR = fresh.lab, fresh.agents, fresh.kube, map[string]*frrd.Instance{}
+	if err != nil {
+		return fmt.Errorf("restore: up: %w", err)
+	}
+	return nil
 }
 
 func (e *netnsEnv) Close(ctx context.Context) error {

@@ -203,23 +203,14 @@ func (l *Lab) Reboot(ctx context.Context, node string) error {
 	if err := killInNamespaces(names); err != nil {
 		return fmt.Errorf("reboot %s: %w", node, err)
 	}
-	// A namespace's devices are destroyed asynchronously after it is
-	// deleted, so the peer's end could still exist when the link is
-	// recreated; deleting the veths first removes both ends now.
-	if err := l.inNamespace(l.Namespace(node), func(h *netlink.Handle) error {
-		for _, link := range l.Topo.LinksOf(node) {
-			end := link.A
-			if end.Node != node {
-				end = link.B
-			}
-			if dev, err := h.LinkByName(end.Interface); err == nil {
-				if err := h.LinkDel(dev); err != nil {
-					return fmt.Errorf("delete %s: %w", end, err)
-				}
-			}
-		}
-		return nil
-	}); err != nil {
+	// A deleted namespace's devices are destroyed asynchronously, so a
+	// veth whose end sits in one of the node's namespaces could outlive
+	// the deletion long enough for its peer to collide with the recreated
+	// link ("file exists"). The node's end may be anywhere by now (the
+	// operator moves the underlay NICs into the router namespace), but the
+	// peer end stays in its bridge: deleting it there removes both ends at
+	// once, before anything is deleted or recreated.
+	if err := l.deletePeerEnds(node); err != nil {
 		return fmt.Errorf("reboot %s: %w", node, err)
 	}
 	if err := deleteNamespaces(names); err != nil {
@@ -259,5 +250,39 @@ func (l *Lab) Reboot(ctx context.Context, node string) error {
 		}
 	}
 	l.logf("rebooted %s", node)
+	return nil
+}
+
+// deletePeerEnds deletes, in each peer's namespace, the far end of every
+// link of node (which deletes the node's end with it, wherever it was
+// moved), and checks that none is left.
+func (l *Lab) deletePeerEnds(node string) error {
+	for _, link := range l.Topo.LinksOf(node) {
+		peer := link.A
+		if peer.Node == node {
+			peer = link.B
+		}
+		err := l.inNamespace(l.Namespace(peer.Node), func(h *netlink.Handle) error {
+			dev, err := h.LinkByName(peer.Interface)
+			if errors.As(err, new(netlink.LinkNotFoundError)) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := h.LinkDel(dev); err != nil && !errors.Is(err, syscall.ENODEV) {
+				return fmt.Errorf("delete %s: %w", peer, err)
+			}
+			// A veth pair goes as a whole, synchronously: the end must be
+			// gone now, or a later link would collide with it.
+			if _, err := h.LinkByName(peer.Interface); err == nil {
+				return fmt.Errorf("%s still exists after its deletion", peer)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }

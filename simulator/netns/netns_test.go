@@ -57,14 +57,20 @@ func assertGone(t *testing.T, lab *Lab) {
 
 func pingUntil(t *testing.T, lab *Lab, node, addr string, within time.Duration) {
 	t.Helper()
+	pingInUntil(t, lab, lab.Namespace(node), addr, within)
+}
+
+// pingInUntil pings addr from the namespace ns until it answers.
+func pingInUntil(t *testing.T, lab *Lab, ns, addr string, within time.Duration) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		out, err := lab.Exec(context.Background(), node, "ping", "-c1", "-W1", addr)
+		out, err := lab.ExecIn(context.Background(), ns, "ping", "-c1", "-W1", addr)
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s cannot ping %s within %v: %v\n%s", node, addr, within, err, out)
+			t.Fatalf("%s cannot ping %s within %v: %v\n%s", ns, addr, within, err, out)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
