@@ -14,8 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/perouter/perouter/operator/frrproc"
+	"github.com/perouter/perouter/operator/frrproc/frrproctest"
 	"github.com/perouter/perouter/operator/hostnet"
-	"github.com/perouter/perouter/simulator/frrd"
 )
 
 func ifAddr(name, prefix string) hostnet.IfAddr {
@@ -178,9 +179,9 @@ func TestCheckZebra(t *testing.T) {
 // address. The check must find every such address and have zebra learn
 // it, and the two views must otherwise agree (same filters).
 func TestZebraCheckRepairsMissedAddresses(t *testing.T) {
-	frrd.RequireFRR(t)
+	frrproctest.RequireFRR(t)
 	ctx := log.IntoContext(context.Background(), logr.Discard())
-	inst := frrd.TestInstance(t, frrd.Options{Daemons: []string{"zebra"}})
+	inst := frrproctest.Start(t, frrproc.Options{Daemons: []string{"zebra"}})
 	ns := inst.Netns()
 	zebra := VtyshZebraReader{Vtysh: inst.VtyshPath(), SocketDir: inst.VtySocketDir()}
 	dp := hostnet.NewManager(hostnet.Options{RouterNetns: ns, Logger: logr.Discard()})

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perouter/perouter/operator/frrproc/frrproctest"
 	"github.com/perouter/perouter/simulator/controlplane"
-	"github.com/perouter/perouter/simulator/frrd"
 	"github.com/perouter/perouter/simulator/netns"
 	"github.com/perouter/perouter/simulator/topology"
 )
@@ -26,7 +26,7 @@ func TestClusterAgents(t *testing.T) {
 }
 
 func testClusterAgents(t *testing.T, external bool) {
-	frrd.RequireFRR(t)
+	frrproctest.RequireFRR(t)
 	if _, err := controlplane.AssetsDir(); err != nil {
 		t.Fatal(err)
 	}

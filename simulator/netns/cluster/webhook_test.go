@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perouter/perouter/operator/frrproc/frrproctest"
 	"github.com/perouter/perouter/simulator/controlplane"
-	"github.com/perouter/perouter/simulator/frrd"
 	"github.com/perouter/perouter/simulator/netns"
 	"github.com/perouter/perouter/simulator/topology"
 )
@@ -59,7 +59,7 @@ spec:
 // CEL can see, are refused with the webhook's message naming the object
 // and the field, and a valid change passes.
 func TestLabRunsTheValidatingWebhook(t *testing.T) {
-	frrd.RequireFRR(t)
+	frrproctest.RequireFRR(t)
 	assets, err := controlplane.AssetsDir()
 	if err != nil {
 		t.Fatal(err)
