@@ -24,6 +24,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/perouter/perouter/operator/frrproc"
+	"github.com/perouter/perouter/operator/k8sassets"
 	"github.com/perouter/perouter/simulator/controlplane"
 	"github.com/perouter/perouter/simulator/netns"
 	"github.com/perouter/perouter/simulator/topology"
@@ -199,7 +200,7 @@ func (a *Agents) useExternalControlPlane(l *netns.Lab) error {
 	if err := os.WriteFile(Kubeconfig(l), data, 0o600); err != nil {
 		return err
 	}
-	assets, err := controlplane.AssetsDir()
+	assets, err := k8sassets.Dir()
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/perouter/perouter/operator/frrproc/frrproctest"
-	"github.com/perouter/perouter/simulator/controlplane"
+	"github.com/perouter/perouter/operator/k8sassets"
 	"github.com/perouter/perouter/simulator/netns"
 	"github.com/perouter/perouter/simulator/topology"
 )
@@ -60,7 +60,7 @@ spec:
 // and the field, and a valid change passes.
 func TestLabRunsTheValidatingWebhook(t *testing.T) {
 	frrproctest.RequireFRR(t)
-	assets, err := controlplane.AssetsDir()
+	assets, err := k8sassets.Dir()
 	if err != nil {
 		t.Fatal(err)
 	}
