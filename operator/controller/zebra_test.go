@@ -261,15 +261,15 @@ func settle(t *testing.T, ctx context.Context, dp *hostnet.Manager, zebra VtyshZ
 			t.Fatal(err)
 		}
 		known := strings.Count(string(out), `"interfaceType":"VETH"`)
-		got, err := ParseZebraInterfaces(out)
-		if err != nil {
+		if _, err := ParseZebraInterfaces(out); err != nil {
 			t.Fatal(err)
 		}
 		// links v*/w* pairs plus uplink and its peer
 		if known >= 2*links+2 {
 			// Events still queued land within a moment; give them one.
 			time.Sleep(time.Second)
-			if got, err = zebra.Addresses(ctx); err != nil {
+			got, err := zebra.Addresses(ctx)
+			if err != nil {
 				t.Fatal(err)
 			}
 			return kernel, MissingInZebra(kernel, got)

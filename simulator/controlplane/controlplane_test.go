@@ -82,8 +82,8 @@ func TestControlPlaneServesAndStopsCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if viaConfig.Host != server || viaConfig.TLSClientConfig.ServerName != "127.0.0.1" {
-		t.Errorf("kubeconfig via %s: host %q, TLS server name %q; want the new host and the loopback name", server, viaConfig.Host, viaConfig.TLSClientConfig.ServerName)
+	if viaConfig.Host != server || viaConfig.ServerName != "127.0.0.1" {
+		t.Errorf("kubeconfig via %s: host %q, TLS server name %q; want the new host and the loopback name", server, viaConfig.Host, viaConfig.ServerName)
 	}
 	if _, err := kubernetes.NewForConfigOrDie(viaConfig).Discovery().ServerVersion(); err != nil {
 		t.Errorf("server version through %s: %v", server, err)
