@@ -277,15 +277,7 @@ func TestUnchangedConfigIsSkippedUntilFRRRestarts(t *testing.T) {
 	frrproctest.RequireFRR(t)
 	netns := frrproctest.Netns(t)
 	base := t.TempDir()
-	parent, err := os.MkdirTemp("", "reloader-frr-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(parent) })
-	if err := os.Chmod(parent, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	frrDir := filepath.Join(parent, "frr")
+	frrDir := frrproctest.Dir(t)
 	inst := frrproctest.Start(t, frrproc.Options{Netns: netns, Dir: frrDir})
 	f := startServer(t, inst, base)
 

@@ -55,6 +55,24 @@ func Netns(t testing.TB) string {
 	return name
 }
 
+// Dir returns a path for an instance directory (frrproc.Options.Dir) that
+// does not exist yet, below a parent removed when the test ends. A test that
+// restarts FRR in the same directory passes it to Start each time.
+func Dir(t testing.TB) string {
+	t.Helper()
+	// Not t.TempDir: its parent is mode 0700 and the daemons, running as
+	// frr, must reach their socket directory.
+	parent, err := os.MkdirTemp("", "frrproctest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(parent) })
+	if err := os.Chmod(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(parent, "frr")
+}
+
 // Start starts FRR (in a fresh netns unless opts.Netns names one) and stops
 // it when the test ends.
 func Start(t testing.TB, opts frrproc.Options) *frrproc.Instance {
@@ -63,17 +81,7 @@ func Start(t testing.TB, opts frrproc.Options) *frrproc.Instance {
 		opts.Netns = Netns(t)
 	}
 	if opts.Dir == "" {
-		// Not t.TempDir: its parent is mode 0700 and the daemons, running as
-		// frr, must reach their socket directory.
-		parent, err := os.MkdirTemp("", "frrproctest-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(parent) })
-		if err := os.Chmod(parent, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		opts.Dir = filepath.Join(parent, "frr")
+		opts.Dir = Dir(t)
 	}
 	inst, err := frrproc.Start(context.Background(), opts)
 	if err != nil {
