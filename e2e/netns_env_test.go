@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
-	"github.com/perouter/perouter/simulator/frrd"
+	"github.com/perouter/perouter/operator/frrproc"
 	"github.com/perouter/perouter/simulator/netns"
 	"github.com/perouter/perouter/simulator/netns/cluster"
 	"github.com/perouter/perouter/simulator/topology"
@@ -28,7 +28,7 @@ type netnsEnv struct {
 	kube   client.Client
 
 	mu      sync.Mutex
-	hostFRR map[string]*frrd.Instance
+	hostFRR map[string]*frrproc.Instance
 }
 
 type netnsConfig struct {
@@ -53,7 +53,7 @@ func newNetnsEnv(ctx context.Context, cfg netnsConfig) (*netnsEnv, error) {
 		opts.Agents = agents
 	}
 	lab, err := netns.Up(ctx, topo, opts)
-	env := &netnsEnv{cfg: cfg, lab: lab, agents: agents, hostFRR: map[string]*frrd.Instance{}}
+	env := &netnsEnv{cfg: cfg, lab: lab, agents: agents, hostFRR: map[string]*frrproc.Instance{}}
 	if err != nil || cfg.FabricOnly {
 		return env, err
 	}
@@ -154,10 +154,10 @@ func (e *netnsEnv) StartHostBGP(ctx context.Context, node, config string) error 
 	if old := e.hostFRR[node]; old != nil {
 		_ = old.Stop()
 	}
-	var inst *frrd.Instance
+	var inst *frrproc.Instance
 	var err error
 	for attempt := 1; attempt <= 4; attempt++ {
-		inst, err = frrd.Start(ctx, frrd.Options{
+		inst, err = frrproc.Start(ctx, frrproc.Options{
 			Netns:         e.lab.Namespace(node),
 			Dir:           filepath.Join(e.lab.NodeDir(node), "host-frr"),
 			Daemons:       []string{"zebra", "bgpd"},
@@ -224,7 +224,7 @@ func (e *netnsEnv) Restore(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.lab, e.agents, e.kube, e.hostFRR = fresh.lab, fresh.agents, fresh.kube, map[string]*frrd.Instance{}
+	e.lab, e.agents, e.kube, e.hostFRR = fresh.lab, fresh.agents, fresh.kube, map[string]*frrproc.Instance{}
 	if err != nil {
 		return fmt.Errorf("restore: up: %w", err)
 	}

@@ -14,8 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/perouter/perouter/operator/frrproc"
+	"github.com/perouter/perouter/operator/frrproc/frrproctest"
 	"github.com/perouter/perouter/operator/hostnet"
-	"github.com/perouter/perouter/simulator/frrd"
 )
 
 func ifAddr(name, prefix string) hostnet.IfAddr {
@@ -178,9 +179,9 @@ func TestCheckZebra(t *testing.T) {
 // address. The check must find every such address and have zebra learn
 // it, and the two views must otherwise agree (same filters).
 func TestZebraCheckRepairsMissedAddresses(t *testing.T) {
-	frrd.RequireFRR(t)
+	frrproctest.RequireFRR(t)
 	ctx := log.IntoContext(context.Background(), logr.Discard())
-	inst := frrd.TestInstance(t, frrd.Options{Daemons: []string{"zebra"}})
+	inst := frrproctest.Start(t, frrproc.Options{Daemons: []string{"zebra"}})
 	ns := inst.Netns()
 	zebra := VtyshZebraReader{Vtysh: inst.VtyshPath(), SocketDir: inst.VtySocketDir()}
 	dp := hostnet.NewManager(hostnet.Options{RouterNetns: ns, Logger: logr.Discard()})
@@ -260,15 +261,15 @@ func settle(t *testing.T, ctx context.Context, dp *hostnet.Manager, zebra VtyshZ
 			t.Fatal(err)
 		}
 		known := strings.Count(string(out), `"interfaceType":"VETH"`)
-		got, err := ParseZebraInterfaces(out)
-		if err != nil {
+		if _, err := ParseZebraInterfaces(out); err != nil {
 			t.Fatal(err)
 		}
 		// links v*/w* pairs plus uplink and its peer
 		if known >= 2*links+2 {
 			// Events still queued land within a moment; give them one.
 			time.Sleep(time.Second)
-			if got, err = zebra.Addresses(ctx); err != nil {
+			got, err := zebra.Addresses(ctx)
+			if err != nil {
 				t.Fatal(err)
 			}
 			return kernel, MissingInZebra(kernel, got)

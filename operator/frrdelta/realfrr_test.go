@@ -11,10 +11,11 @@ import (
 
 	"github.com/perouter/perouter/operator/frr"
 	"github.com/perouter/perouter/operator/frrdelta"
+	"github.com/perouter/perouter/operator/frrproc"
+	"github.com/perouter/perouter/operator/frrproc/frrproctest"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/perouter/perouter/operator/objects"
 	"github.com/perouter/perouter/operator/objects/objectstest"
-	"github.com/perouter/perouter/simulator/frrd"
 )
 
 // labVNIs keeps each FRR start and load quick while still giving the
@@ -37,7 +38,7 @@ func render(t *testing.T, s objects.Set) string {
 	return text
 }
 
-func running(t *testing.T, inst *frrd.Instance) string {
+func running(t *testing.T, inst *frrproc.Instance) string {
 	t.Helper()
 	out, err := inst.RunningConfig()
 	if err != nil {
@@ -52,7 +53,7 @@ func running(t *testing.T, inst *frrd.Instance) string {
 
 // applyThen runs the delta's deferred removals, one vtysh session each,
 // as the reloader does.
-func applyThen(t *testing.T, inst *frrd.Instance, d *frrdelta.Delta) {
+func applyThen(t *testing.T, inst *frrproc.Instance, d *frrdelta.Delta) {
 	t.Helper()
 	for _, c := range d.Then {
 		if out, err := inst.Vtysh(context.Background(), "-c", "configure terminal", "-c", c); err != nil {
@@ -65,7 +66,7 @@ func applyThen(t *testing.T, inst *frrd.Instance, d *frrdelta.Delta) {
 // one vtysh session and checks that FRR ends up with exactly the running
 // config of a second FRR that loaded B from scratch.
 func TestDeltaMatchesFullLoad(t *testing.T) {
-	frrd.RequireFRR(t)
+	frrproctest.RequireFRR(t)
 	lab := func(mutate func(*objects.Set)) objects.Set {
 		s := objectstest.Lab(labVNIs)
 		if mutate != nil {
@@ -113,9 +114,9 @@ func TestDeltaMatchesFullLoad(t *testing.T) {
 				t.Fatal("Compute found no change")
 			}
 
-			want := running(t, frrd.TestInstance(t, frrd.Options{InitialConfig: b}))
+			want := running(t, frrproctest.Start(t, frrproc.Options{InitialConfig: b}))
 
-			inst := frrd.TestInstance(t, frrd.Options{InitialConfig: a})
+			inst := frrproctest.Start(t, frrproc.Options{InitialConfig: a})
 			if !d.Empty() {
 				script := filepath.Join(inst.Dir(), "delta.conf")
 				if err := os.WriteFile(script, []byte(d.Script()), 0o644); err != nil {
@@ -157,7 +158,7 @@ func TestDefaultASNChangeIsRefused(t *testing.T) {
 // step with a fresh FRR that loaded that golden. Goldens whose change the
 // delta refuses (another node ASN or router-id) are skipped.
 func TestDeltaChainThroughGoldens(t *testing.T) {
-	frrd.RequireFRR(t)
+	frrproctest.RequireFRR(t)
 	files, err := filepath.Glob("../frr/testdata/*.golden")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no goldens in ../frr/testdata (%v)", err)
@@ -167,7 +168,7 @@ func TestDeltaChainThroughGoldens(t *testing.T) {
 		t.Fatal(err)
 	}
 	cur := string(first)
-	inst := frrd.TestInstance(t, frrd.Options{InitialConfig: cur})
+	inst := frrproctest.Start(t, frrproc.Options{InitialConfig: cur})
 	steps := 0
 	for _, f := range files[1:] {
 		data, err := os.ReadFile(f)
@@ -191,7 +192,7 @@ func TestDeltaChainThroughGoldens(t *testing.T) {
 			t.Fatalf("%s: vtysh -f delta: %v\n%s\ndelta:\n%s", filepath.Base(f), err, out, d.Script())
 		}
 		applyThen(t, inst, d)
-		want := running(t, frrd.TestInstance(t, frrd.Options{InitialConfig: next}))
+		want := running(t, frrproctest.Start(t, frrproc.Options{InitialConfig: next}))
 		if diff := cmp.Diff(want, running(t, inst)); diff != "" {
 			t.Fatalf("%s: running config after the delta differs from a full load (-full +delta):\n%s\ndelta:\n%s", filepath.Base(f), diff, d.Script())
 		}

@@ -15,7 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/perouter/perouter/operator/frrdelta"
-	"github.com/perouter/perouter/simulator/frrd"
+	"github.com/perouter/perouter/operator/frrproc"
+	"github.com/perouter/perouter/operator/frrproc/frrproctest"
 )
 
 // vrfConfig is a PE-like config in operator/frr's order (VRFs, policies,
@@ -38,7 +39,7 @@ func vrfConfig(vrfs ...string) string {
 }
 
 type incrementalFixture struct {
-	inst    *frrd.Instance
+	inst    *frrproc.Instance
 	applier *Incremental
 	server  *Server
 	client  *Client
@@ -51,8 +52,8 @@ func newIncrementalFixture(t *testing.T) *incrementalFixture {
 
 func newIncrementalFixtureVerifying(t *testing.T, verify VerifyMode) *incrementalFixture {
 	t.Helper()
-	frrd.RequireFRR(t)
-	inst := frrd.TestInstance(t, frrd.Options{Netns: routerNetns(t)})
+	frrproctest.RequireFRR(t)
+	inst := frrproctest.Start(t, frrproc.Options{Netns: routerNetns(t)})
 	base := t.TempDir()
 	paths := FRRPaths{VtySocketDir: inst.VtySocketDir()}
 	log := testr.NewWithOptions(t, testr.Options{Verbosity: 1})
@@ -112,7 +113,7 @@ func (f *incrementalFixture) reload(t *testing.T, config string) Result {
 // candidate lacks that line, so the full reload removes it.)
 func routerNetns(t *testing.T) string {
 	t.Helper()
-	ns := frrd.TestNetns(t)
+	ns := frrproctest.Netns(t)
 	out, err := exec.Command("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.conf.all.forwarding=1", "net.ipv6.conf.all.forwarding=1").CombinedOutput()
 	if err != nil {
 		t.Fatalf("netns %s: sysctl forwarding: %v: %s", ns, err, out)
@@ -124,7 +125,7 @@ func routerNetns(t *testing.T) string {
 // config into a fresh instance: what the incremental path must end up with.
 func fullLoad(t *testing.T, config string) string {
 	t.Helper()
-	inst := frrd.TestInstance(t, frrd.Options{Netns: routerNetns(t)})
+	inst := frrproctest.Start(t, frrproc.Options{Netns: routerNetns(t)})
 	full := &FRRReload{Paths: FRRPaths{VtySocketDir: inst.VtySocketDir()}, WorkDir: t.TempDir(), SkipTest: true}
 	if err := full.Apply(context.Background(), config); err != nil {
 		t.Fatal(err)
@@ -336,7 +337,7 @@ func TestIncrementalFirstApplyDependsOnWhatFRRRuns(t *testing.T) {
 		if err := f.inst.Stop(); err != nil {
 			t.Fatal(err)
 		}
-		f.inst = frrd.TestInstance(t, frrd.Options{Netns: f.inst.Netns(), Dir: f.inst.Dir()})
+		f.inst = frrproctest.Start(t, frrproc.Options{Netns: f.inst.Netns(), Dir: f.inst.Dir()})
 		f.reload(t, config+"! same config, resent after the restart\n")
 		if got := f.applier.Stats(); got.Initial != 2 || got.Full != 0 {
 			t.Errorf("stats %+v, want two initial loads", got)
@@ -362,7 +363,7 @@ func TestRestoreAfterRestartReappliesTheLastConfig(t *testing.T) {
 	if restored, err := f.server.RestoreAfterRestart(context.Background()); err != nil || restored {
 		t.Fatalf("RestoreAfterRestart with FRR down = %v, %v; want false, nil (retried later)", restored, err)
 	}
-	f.inst = frrd.TestInstance(t, frrd.Options{Netns: f.inst.Netns(), Dir: f.inst.Dir()})
+	f.inst = frrproctest.Start(t, frrproc.Options{Netns: f.inst.Netns(), Dir: f.inst.Dir()})
 	if restored, err := f.server.RestoreAfterRestart(context.Background()); err != nil || !restored {
 		t.Fatalf("RestoreAfterRestart after the restart = %v, %v; want true, nil", restored, err)
 	}

@@ -17,7 +17,8 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/perouter/perouter/simulator/frrd"
+	"github.com/perouter/perouter/operator/frrproc"
+	"github.com/perouter/perouter/operator/frrproc/frrproctest"
 )
 
 // bgpConfig is a small PE-like config with one neighbor per address.
@@ -58,7 +59,7 @@ func (r *recordingApplier) Apply(ctx context.Context, config string) error {
 }
 
 type fixture struct {
-	inst     *frrd.Instance
+	inst     *frrproc.Instance
 	server   *Server
 	client   *Client
 	applier  *recordingApplier
@@ -66,7 +67,7 @@ type fixture struct {
 	stateDir string
 }
 
-func startServer(t *testing.T, inst *frrd.Instance, base string) *fixture {
+func startServer(t *testing.T, inst *frrproc.Instance, base string) *fixture {
 	t.Helper()
 	paths := FRRPaths{VtySocketDir: inst.VtySocketDir()}
 	f := &fixture{
@@ -108,8 +109,8 @@ func startServer(t *testing.T, inst *frrd.Instance, base string) *fixture {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	frrd.RequireFRR(t)
-	return startServer(t, frrd.TestInstance(t, frrd.Options{}), t.TempDir())
+	frrproctest.RequireFRR(t)
+	return startServer(t, frrproctest.Start(t, frrproc.Options{}), t.TempDir())
 }
 
 func (f *fixture) running(t *testing.T) string {
@@ -273,19 +274,11 @@ func TestConcurrentReloadsAreSerialized(t *testing.T) {
 }
 
 func TestUnchangedConfigIsSkippedUntilFRRRestarts(t *testing.T) {
-	frrd.RequireFRR(t)
-	netns := frrd.TestNetns(t)
+	frrproctest.RequireFRR(t)
+	netns := frrproctest.Netns(t)
 	base := t.TempDir()
-	parent, err := os.MkdirTemp("", "reloader-frr-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(parent) })
-	if err := os.Chmod(parent, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	frrDir := filepath.Join(parent, "frr")
-	inst := frrd.TestInstance(t, frrd.Options{Netns: netns, Dir: frrDir})
+	frrDir := frrproctest.Dir(t)
+	inst := frrproctest.Start(t, frrproc.Options{Netns: netns, Dir: frrDir})
 	f := startServer(t, inst, base)
 
 	config := bgpConfig("192.0.2.2")
@@ -303,7 +296,7 @@ func TestUnchangedConfigIsSkippedUntilFRRRestarts(t *testing.T) {
 	if err := inst.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	f.inst = frrd.TestInstance(t, frrd.Options{Netns: netns, Dir: frrDir})
+	f.inst = frrproctest.Start(t, frrproc.Options{Netns: netns, Dir: frrDir})
 	res = f.reload(t, config)
 	if !res.Applied {
 		t.Errorf("reload after FRR restart = %+v, want applied", res)
@@ -443,8 +436,8 @@ func TestFRRErrors(t *testing.T) {
 // live daemons: "change" alternates two small configs, "no-change" re-applies
 // the running config, "server-skip" is the server's hash shortcut.
 func BenchmarkFRRReload(b *testing.B) {
-	frrd.RequireFRR(b)
-	inst := frrd.TestInstance(b, frrd.Options{})
+	frrproctest.RequireFRR(b)
+	inst := frrproctest.Start(b, frrproc.Options{})
 	applier := &FRRReload{Paths: FRRPaths{VtySocketDir: inst.VtySocketDir()}, WorkDir: b.TempDir()}
 	ctx := context.Background()
 	configs := []string{bgpConfig("192.0.2.2"), bgpConfig("192.0.2.3")}

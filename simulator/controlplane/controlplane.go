@@ -4,8 +4,9 @@
 // It is a thin layer over controller-runtime's envtest: envtest already knows
 // the apiserver flags a bare control plane needs (service-account keys and
 // issuer, RBAC authorization, serving certificates, an admin user in
-// system:masters). This package adds what envtest leaves to the caller: finding
-// the binaries built by hack/build-k8s-assets.sh, keeping all state in one
+// system:masters). This package adds what envtest leaves to the caller: the
+// binaries built by hack/build-k8s-assets.sh (found by operator/k8sassets, which
+// the operator's envtest suites share), keeping all state in one
 // directory, writing the admin kubeconfig to a chosen path, and waiting for
 // /readyz rather than only /healthz.
 //
@@ -28,65 +29,13 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/perouter/perouter/operator/k8sassets"
 )
-
-// KubernetesVersion is the version hack/build-k8s-assets.sh builds and caches.
-const KubernetesVersion = "v1.37.2"
-
-const (
-	kubeAPIServerBinary = "kube-apiserver"
-	etcdBinary          = "etcd"
-	kubectlBinary       = "kubectl"
-)
-
-// buildHint ends every "assets missing" error: it is the one fix.
-const buildHint = "run hack/build-k8s-assets.sh (or `make k8s-assets`) and export KUBEBUILDER_ASSETS=$(hack/build-k8s-assets.sh)"
-
-// AssetsDir returns the directory holding kube-apiserver, etcd and kubectl:
-// $KUBEBUILDER_ASSETS when set, else the cache hack/build-k8s-assets.sh fills
-// (${PEROUTER_CACHE:-$HOME/.cache/perouter}/k8s/<version>). It fails, naming
-// the missing binary and how to build it, when a binary is absent.
-func AssetsDir() (string, error) {
-	dir, err := assetsDirFromEnv(os.Getenv)
-	if err != nil {
-		return "", err
-	}
-	return dir, checkAssets(dir)
-}
-
-func checkAssets(dir string) error {
-	for _, name := range []string{kubeAPIServerBinary, etcdBinary, kubectlBinary} {
-		path := filepath.Join(dir, name)
-		info, err := os.Stat(path)
-		if err != nil {
-			return fmt.Errorf("control plane binary %s: %w; %s", name, err, buildHint)
-		}
-		if info.IsDir() || info.Mode().Perm()&0o111 == 0 {
-			return fmt.Errorf("control plane binary %s is not an executable file; %s", path, buildHint)
-		}
-	}
-	return nil
-}
-
-// assetsDirFromEnv mirrors the cache path computed by hack/build-k8s-assets.sh.
-func assetsDirFromEnv(getenv func(string) string) (string, error) {
-	if dir := getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir, nil
-	}
-	cache := getenv("PEROUTER_CACHE")
-	if cache == "" {
-		home := getenv("HOME")
-		if home == "" {
-			return "", fmt.Errorf("neither KUBEBUILDER_ASSETS, PEROUTER_CACHE nor HOME is set; %s", buildHint)
-		}
-		cache = filepath.Join(home, ".cache", "perouter")
-	}
-	return filepath.Join(cache, "k8s", KubernetesVersion), nil
-}
 
 // Options configure Start. The zero value is usable.
 type Options struct {
-	// AssetsDir holds the binaries; empty means AssetsDir().
+	// AssetsDir holds the binaries; empty means k8sassets.Dir().
 	AssetsDir string
 	// KubeconfigPath is where the admin kubeconfig is written; empty means
 	// inside the state directory (see ControlPlane.KubeconfigPath).
@@ -118,10 +67,10 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	assets := opts.AssetsDir
 	if assets == "" {
 		var err error
-		if assets, err = AssetsDir(); err != nil {
+		if assets, err = k8sassets.Dir(); err != nil {
 			return nil, err
 		}
-	} else if err := checkAssets(assets); err != nil {
+	} else if err := k8sassets.Check(assets); err != nil {
 		return nil, err
 	}
 	startTimeout := opts.StartTimeout
@@ -146,13 +95,13 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	// byte of state under stateDir, so one RemoveAll cleans up and a
 	// long-running simulator has one place to look at.
 	apiServer := &envtest.APIServer{
-		Path:    filepath.Join(assets, kubeAPIServerBinary),
+		Path:    filepath.Join(assets, k8sassets.KubeAPIServerBinary),
 		CertDir: filepath.Join(stateDir, "apiserver"),
 		Out:     opts.Logs,
 		Err:     opts.Logs,
 	}
 	etcd := &envtest.Etcd{
-		Path:    filepath.Join(assets, etcdBinary),
+		Path:    filepath.Join(assets, k8sassets.EtcdBinary),
 		DataDir: filepath.Join(stateDir, "etcd"),
 		Out:     opts.Logs,
 		Err:     opts.Logs,
@@ -167,7 +116,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		ControlPlane: envtest.ControlPlane{
 			APIServer:   apiServer,
 			Etcd:        etcd,
-			KubectlPath: filepath.Join(assets, kubectlBinary),
+			KubectlPath: filepath.Join(assets, k8sassets.KubectlBinary),
 		},
 		ControlPlaneStartTimeout: startTimeout,
 		ControlPlaneStopTimeout:  stopTimeout,

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,108 +17,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/perouter/perouter/operator/k8sassets"
 )
 
-func TestAssetsDirFromEnv(t *testing.T) {
-	tests := map[string]struct {
-		env     map[string]string
-		want    string
-		wantErr bool
-	}{
-		"KUBEBUILDER_ASSETS wins over the cache": {
-			env:  map[string]string{"KUBEBUILDER_ASSETS": "/opt/assets", "PEROUTER_CACHE": "/c", "HOME": "/h"},
-			want: "/opt/assets",
-		},
-		"PEROUTER_CACHE wins over HOME": {
-			env:  map[string]string{"PEROUTER_CACHE": "/c", "HOME": "/h"},
-			want: "/c/k8s/" + KubernetesVersion,
-		},
-		"HOME cache by default": {
-			env:  map[string]string{"HOME": "/h"},
-			want: "/h/.cache/perouter/k8s/" + KubernetesVersion,
-		},
-		"nothing set": {
-			env:     map[string]string{},
-			wantErr: true,
-		},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			got, err := assetsDirFromEnv(func(key string) string { return tc.env[key] })
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("error = %v, want error: %t", err, tc.wantErr)
-			}
-			if got != tc.want {
-				t.Errorf("assetsDirFromEnv() = %q, want %q", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestAssetsDirMissingBinariesTellsHowToBuild(t *testing.T) {
+func TestStartWithMissingBinariesTellsHowToBuild(t *testing.T) {
 	empty := t.TempDir()
-	t.Setenv("KUBEBUILDER_ASSETS", empty)
-
-	_, err := AssetsDir()
-	if err == nil {
-		t.Fatalf("AssetsDir() with empty %s: no error", empty)
-	}
-	for _, want := range []string{"kube-apiserver", "hack/build-k8s-assets.sh"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("AssetsDir() error %q does not mention %q", err, want)
-		}
-	}
-
-	_, err = Start(t.Context(), Options{AssetsDir: empty})
+	_, err := Start(t.Context(), Options{AssetsDir: empty})
 	if err == nil || !strings.Contains(err.Error(), "hack/build-k8s-assets.sh") {
 		t.Errorf("Start() with empty assets dir: error %v, want one naming hack/build-k8s-assets.sh", err)
-	}
-}
-
-// Versions are pinned in three files; a bump that misses one would build (or
-// look for) the wrong binaries.
-func TestVersionPinsAgree(t *testing.T) {
-	read := func(path string) string {
-		t.Helper()
-		data, err := os.ReadFile(filepath.Join("..", "..", path))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(data)
-	}
-	script := read("hack/build-k8s-assets.sh")
-	find := func(file, text, pattern string) string {
-		t.Helper()
-		m := regexp.MustCompile(pattern).FindStringSubmatch(text)
-		if m == nil {
-			t.Fatalf("%s: no match for %s", file, pattern)
-		}
-		return m[1]
-	}
-	scriptEtcd := find("hack/build-k8s-assets.sh", script, `(?m)^readonly ETCD_VERSION=(\S+)`)
-
-	tests := map[string]struct {
-		got, want string
-	}{
-		"build script Kubernetes version": {
-			got:  find("hack/build-k8s-assets.sh", script, `(?m)^readonly KUBERNETES_VERSION=(\S+)$`),
-			want: KubernetesVersion,
-		},
-		"kubernetes wrapper module": {
-			got:  find("hack/k8s-assets/kubernetes/go.mod", read("hack/k8s-assets/kubernetes/go.mod"), `(?m)^(?:require)?\s+k8s\.io/kubernetes (v\S+)`),
-			want: KubernetesVersion,
-		},
-		"etcd wrapper module": {
-			got:  find("hack/k8s-assets/etcd/go.mod", read("hack/k8s-assets/etcd/go.mod"), `(?m)^(?:require)?\s+go\.etcd\.io/etcd/server/v3 (v\S+)`),
-			want: scriptEtcd,
-		},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			if tc.got != tc.want {
-				t.Errorf("pinned %s, want %s", tc.got, tc.want)
-			}
-		})
 	}
 }
 
@@ -127,7 +33,7 @@ func TestControlPlaneServesAndStopsCleanly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd and kube-apiserver (~5 s): not a -short test")
 	}
-	assets, err := AssetsDir()
+	assets, err := k8sassets.Dir()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,8 +67,8 @@ func TestControlPlaneServesAndStopsCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatalf("server version: %v", err)
 	}
-	if version.GitVersion != KubernetesVersion {
-		t.Errorf("server reports %s, want %s (ldflags of hack/build-k8s-assets.sh)", version.GitVersion, KubernetesVersion)
+	if version.GitVersion != k8sassets.KubernetesVersion {
+		t.Errorf("server reports %s, want %s (ldflags of hack/build-k8s-assets.sh)", version.GitVersion, k8sassets.KubernetesVersion)
 	}
 
 	// A kubeconfig for clients that reach the server under another address
@@ -176,8 +82,8 @@ func TestControlPlaneServesAndStopsCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if viaConfig.Host != server || viaConfig.TLSClientConfig.ServerName != "127.0.0.1" {
-		t.Errorf("kubeconfig via %s: host %q, TLS server name %q; want the new host and the loopback name", server, viaConfig.Host, viaConfig.TLSClientConfig.ServerName)
+	if viaConfig.Host != server || viaConfig.ServerName != "127.0.0.1" {
+		t.Errorf("kubeconfig via %s: host %q, TLS server name %q; want the new host and the loopback name", server, viaConfig.Host, viaConfig.ServerName)
 	}
 	if _, err := kubernetes.NewForConfigOrDie(viaConfig).Discovery().ServerVersion(); err != nil {
 		t.Errorf("server version through %s: %v", server, err)

@@ -1,7 +1,7 @@
 // Package netns is the hermetic lab provider: every node of a containerlab
 // topology becomes a network namespace, every link a veth pair created
 // directly inside the two namespaces, every FRR node a set of real FRR
-// daemons (simulator/frrd) with the node's clab config, every bridge node a
+// daemons (operator/frrproc) with the node's clab config, every bridge node a
 // Linux bridge in a namespace of its own. Nothing is left in the root
 // namespace, so two labs (or a lab and the host) never collide.
 //
@@ -28,7 +28,7 @@ import (
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 
-	"github.com/perouter/perouter/simulator/frrd"
+	"github.com/perouter/perouter/operator/frrproc"
 	"github.com/perouter/perouter/simulator/topology"
 )
 
@@ -68,7 +68,7 @@ type Lab struct {
 	start time.Time
 
 	mu      sync.Mutex
-	routers map[string]*frrd.Instance // only those this process started
+	routers map[string]*frrproc.Instance // only those this process started
 }
 
 type stateFile struct {
@@ -89,7 +89,7 @@ func (o Options) withDefaults() Options {
 // New returns a handle on the lab described by topo without touching the
 // machine: for exec, vtysh, status and down on a lab another process started.
 func New(topo *topology.Lab, opts Options) *Lab {
-	return &Lab{Topo: topo, opts: opts.withDefaults(), routers: map[string]*frrd.Instance{}, start: time.Now()}
+	return &Lab{Topo: topo, opts: opts.withDefaults(), routers: map[string]*frrproc.Instance{}, start: time.Now()}
 }
 
 // Namespace is the network namespace of a node.
@@ -365,12 +365,12 @@ func (l *Lab) startNode(ctx context.Context, n topology.Node) error {
 	if err != nil {
 		return fmt.Errorf("node %s: %w", n.Name, err)
 	}
-	// frrd gives daemons a fixed time to open their sockets; in the VM lane
+	// frrproc gives daemons a fixed time to open their sockets; in the VM lane
 	// on a loaded host (TCG, one vCPU) that is sometimes too short, and a
 	// fresh start then succeeds.
-	var inst *frrd.Instance
+	var inst *frrproc.Instance
 	for attempt := 1; ; attempt++ {
-		inst, err = frrd.Start(ctx, frrd.Options{
+		inst, err = frrproc.Start(ctx, frrproc.Options{
 			Netns:         l.Namespace(n.Name),
 			Dir:           l.FRRDir(n.Name),
 			Daemons:       FabricDaemons,
@@ -443,7 +443,7 @@ func (l *Lab) VtyshDir(ctx context.Context, dir string, commands ...string) (str
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, frrd.DefaultVtysh, args...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, frrproc.DefaultVtysh, args...).CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("vtysh %q in %s: %w: %s", commands, dir, err, strings.TrimSpace(string(out)))
 	}

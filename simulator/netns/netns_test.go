@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/perouter/perouter/simulator/frrd"
+	"github.com/perouter/perouter/operator/frrproc/frrproctest"
 	"github.com/perouter/perouter/simulator/topology"
 )
 
@@ -16,7 +16,7 @@ import (
 // registers Down as cleanup.
 func startMini(t *testing.T) *Lab {
 	t.Helper()
-	frrd.RequireFRR(t)
+	frrproctest.RequireFRR(t)
 	topo, err := topology.Load("testdata/mini.clab.yml")
 	if err != nil {
 		t.Fatal(err)

@@ -15,8 +15,8 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/perouter/perouter/operator/frrdelta"
+	"github.com/perouter/perouter/operator/frrproc"
 	"github.com/perouter/perouter/operator/reloader"
-	"github.com/perouter/perouter/simulator/frrd"
 )
 
 // ReloadOptions configure the reload-path measurement.
@@ -108,7 +108,7 @@ func MeasureReload(ctx context.Context, o ReloadOptions) (res ReloadResults, err
 
 	progress("starting FRR in netns %s and loading %d L3VNIs with vtysh -f (FRR's own cost, once)", netns, o.VNIs)
 	start := time.Now()
-	inst, err := frrd.Start(ctx, frrd.Options{Netns: netns, Dir: filepath.Join(parent, "frr"), InitialConfig: base})
+	inst, err := frrproc.Start(ctx, frrproc.Options{Netns: netns, Dir: filepath.Join(parent, "frr"), InitialConfig: base})
 	if err != nil {
 		return res, err
 	}
@@ -255,7 +255,7 @@ func MeasureReload(ctx context.Context, o ReloadOptions) (res ReloadResults, err
 	return res, nil
 }
 
-func serve(ctx context.Context, dir, name string, applier reloader.Applier, paths reloader.FRRPaths, inst *frrd.Instance, log logr.Logger) (*reloader.Client, func(), error) {
+func serve(ctx context.Context, dir, name string, applier reloader.Applier, paths reloader.FRRPaths, inst *frrproc.Instance, log logr.Logger) (*reloader.Client, func(), error) {
 	socket := filepath.Join(dir, name+".sock")
 	srv, err := reloader.NewServer(reloader.Options{
 		SocketPath:   socket,
@@ -288,7 +288,7 @@ func serve(ctx context.Context, dir, name string, applier reloader.Applier, path
 	}, nil
 }
 
-func checkRunning(inst *frrd.Instance, header string, want bool) error {
+func checkRunning(inst *frrproc.Instance, header string, want bool) error {
 	out, err := inst.RunningConfig()
 	if err != nil {
 		return err
@@ -306,7 +306,7 @@ func checkRunning(inst *frrd.Instance, header string, want bool) error {
 // cpuMeter measures the CPU time of FRR's daemons, and of this process
 // with its waited-for children (vtysh, frr-reload.py).
 type cpuMeter struct {
-	inst              *frrd.Instance
+	inst              *frrproc.Instance
 	daemons, reloader time.Duration
 }
 

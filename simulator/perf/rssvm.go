@@ -21,8 +21,8 @@ import (
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/controller"
+	"github.com/perouter/perouter/operator/frrproc"
 	"github.com/perouter/perouter/operator/objects/objectstest"
-	"github.com/perouter/perouter/simulator/frrd"
 	"github.com/perouter/perouter/simulator/netns/cluster"
 	"github.com/perouter/perouter/simulator/vm"
 )
@@ -183,7 +183,7 @@ func RunControllerRSSInVM(ctx context.Context, o RSSOptions) (res RSSResult, err
 	}
 	frrDir := filepath.Join(dir, "frr")
 	progress("controller RSS: starting FRR in netns %s", vmRouterNetns)
-	router, err := frrd.Start(ctx, frrd.Options{Netns: vmRouterNetns, Dir: frrDir})
+	router, err := frrproc.Start(ctx, frrproc.Options{Netns: vmRouterNetns, Dir: frrDir})
 	if err != nil {
 		return res, err
 	}

@@ -130,5 +130,5 @@ type L2VNIList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&L2VNI{}, &L2VNIList{})
+	register(&L2VNI{}, &L2VNIList{})
 }

@@ -45,5 +45,5 @@ type L3PassthroughList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&L3Passthrough{}, &L3PassthroughList{})
+	register(&L3Passthrough{}, &L3PassthroughList{})
 }

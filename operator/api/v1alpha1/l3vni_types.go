@@ -81,5 +81,5 @@ type L3VNIList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&L3VNI{}, &L3VNIList{})
+	register(&L3VNI{}, &L3VNIList{})
 }

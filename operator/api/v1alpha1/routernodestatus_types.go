@@ -93,5 +93,5 @@ type RouterNodeStatusList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&RouterNodeStatus{}, &RouterNodeStatusList{})
+	register(&RouterNodeStatus{}, &RouterNodeStatusList{})
 }

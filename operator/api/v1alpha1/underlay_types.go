@@ -205,5 +205,5 @@ type UnderlayList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Underlay{}, &UnderlayList{})
+	register(&Underlay{}, &UnderlayList{})
 }

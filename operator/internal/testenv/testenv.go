@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
-	"github.com/perouter/perouter/simulator/controlplane"
+	"github.com/perouter/perouter/operator/k8sassets"
 )
 
 // Env is a running API server.
@@ -51,7 +51,7 @@ func Scheme() *k8sruntime.Scheme {
 // and, when webhooks is not nil, the webhook configurations it names.
 // It fails, with the command that fixes it, when the binaries are missing.
 func Start(webhooks *envtest.WebhookInstallOptions) (*Env, error) {
-	assets, err := controlplane.AssetsDir()
+	assets, err := k8sassets.Dir()
 	if err != nil {
 		return nil, err
 	}

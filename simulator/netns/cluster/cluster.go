@@ -23,8 +23,9 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/perouter/perouter/operator/frrproc"
+	"github.com/perouter/perouter/operator/k8sassets"
 	"github.com/perouter/perouter/simulator/controlplane"
-	"github.com/perouter/perouter/simulator/frrd"
 	"github.com/perouter/perouter/simulator/netns"
 	"github.com/perouter/perouter/simulator/topology"
 )
@@ -70,7 +71,7 @@ type Agents struct {
 	mu          sync.Mutex
 	cp          *controlplane.ControlPlane
 	kubectlPath string
-	routers     map[string]*frrd.Instance
+	routers     map[string]*frrproc.Instance
 	procs       map[string]map[string]*agentProc // node ("" = cluster) -> binary -> process
 	// webhookConfig is the ValidatingWebhookConfiguration StartCluster made.
 	webhookConfig string
@@ -86,7 +87,7 @@ var _ netns.ClusterAgents = (*Agents)(nil)
 
 // New returns agents that start nothing until the provider calls them.
 func New(opts Options) *Agents {
-	return &Agents{opts: opts, routers: map[string]*frrd.Instance{}, procs: map[string]map[string]*agentProc{}}
+	return &Agents{opts: opts, routers: map[string]*frrproc.Instance{}, procs: map[string]map[string]*agentProc{}}
 }
 
 // Kubeconfig is the admin kubeconfig of a lab's API server.
@@ -199,7 +200,7 @@ func (a *Agents) useExternalControlPlane(l *netns.Lab) error {
 	if err := os.WriteFile(Kubeconfig(l), data, 0o600); err != nil {
 		return err
 	}
-	assets, err := controlplane.AssetsDir()
+	assets, err := k8sassets.Dir()
 	if err != nil {
 		return err
 	}
@@ -416,10 +417,10 @@ func (a *Agents) RestartRouter(ctx context.Context, l *netns.Lab, node string, n
 }
 
 func (a *Agents) startRouter(ctx context.Context, l *netns.Lab, node string) error {
-	var inst *frrd.Instance
+	var inst *frrproc.Instance
 	var err error
 	for attempt := 1; attempt <= 4; attempt++ {
-		inst, err = frrd.Start(ctx, frrd.Options{Netns: l.RouterNamespace(node), Dir: RouterFRRDir(l, node)})
+		inst, err = frrproc.Start(ctx, frrproc.Options{Netns: l.RouterNamespace(node), Dir: RouterFRRDir(l, node)})
 		if err == nil {
 			break
 		}

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perouter/perouter/operator/frrproc/frrproctest"
+	"github.com/perouter/perouter/operator/k8sassets"
 	"github.com/perouter/perouter/simulator/controlplane"
-	"github.com/perouter/perouter/simulator/frrd"
 	"github.com/perouter/perouter/simulator/netns"
 	"github.com/perouter/perouter/simulator/topology"
 )
@@ -26,8 +27,8 @@ func TestClusterAgents(t *testing.T) {
 }
 
 func testClusterAgents(t *testing.T, external bool) {
-	frrd.RequireFRR(t)
-	if _, err := controlplane.AssetsDir(); err != nil {
+	frrproctest.RequireFRR(t)
+	if _, err := k8sassets.Dir(); err != nil {
 		t.Fatal(err)
 	}
 	repo, _ := filepath.Abs("../../..")
@@ -79,7 +80,7 @@ func testClusterAgents(t *testing.T, external bool) {
 		}
 		pids = append(pids, strings.TrimSpace(string(data)))
 	}
-	assets, err := controlplane.AssetsDir()
+	assets, err := k8sassets.Dir()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/perouter/perouter/simulator/controlplane"
-	"github.com/perouter/perouter/simulator/frrd"
+	"github.com/perouter/perouter/operator/frrproc/frrproctest"
+	"github.com/perouter/perouter/operator/k8sassets"
 	"github.com/perouter/perouter/simulator/netns"
 	"github.com/perouter/perouter/simulator/topology"
 )
@@ -59,8 +59,8 @@ spec:
 // CEL can see, are refused with the webhook's message naming the object
 // and the field, and a valid change passes.
 func TestLabRunsTheValidatingWebhook(t *testing.T) {
-	frrd.RequireFRR(t)
-	assets, err := controlplane.AssetsDir()
+	frrproctest.RequireFRR(t)
+	assets, err := k8sassets.Dir()
 	if err != nil {
 		t.Fatal(err)
 	}

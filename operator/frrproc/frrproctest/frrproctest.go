@@ -1,4 +1,7 @@
-package frrd
+// Package frrproctest holds test helpers for packages whose tests run real
+// FRR daemons with frrproc: the precondition check, a throwaway network
+// namespace and an instance stopped when the test ends.
+package frrproctest
 
 import (
 	"context"
@@ -9,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/perouter/perouter/operator/frrproc"
 )
 
 // RequireFRR stops a test that needs real FRR: under -short it skips with the
@@ -22,20 +27,20 @@ func RequireFRR(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Fatal("needs root to create network namespaces and start FRR daemons")
 	}
-	for _, p := range []string{filepath.Join(DefaultBinDir, "zebra"), DefaultVtysh, "/usr/lib/frr/frr-reload.py"} {
+	for _, p := range []string{filepath.Join(frrproc.DefaultBinDir, "zebra"), frrproc.DefaultVtysh, "/usr/lib/frr/frr-reload.py"} {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("FRR is not installed (%v): apt-get install -y frr frr-pythontools", err)
 		}
 	}
 }
 
-// TestNetns creates a throwaway network namespace with lo up and deletes it
+// Netns creates a throwaway network namespace with lo up and deletes it
 // when the test ends.
-func TestNetns(t testing.TB) string {
+func Netns(t testing.TB) string {
 	t.Helper()
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
-	name := "frrdt-" + hex.EncodeToString(suffix)
+	name := "frrproctest-" + hex.EncodeToString(suffix)
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add %s: %v: %s", name, err, strings.TrimSpace(string(out)))
 	}
@@ -50,30 +55,39 @@ func TestNetns(t testing.TB) string {
 	return name
 }
 
-// TestInstance starts FRR in a fresh netns and stops it when the test ends.
-func TestInstance(t testing.TB, opts Options) *Instance {
+// Dir returns a path for an instance directory (frrproc.Options.Dir) that
+// does not exist yet, below a parent removed when the test ends. A test that
+// restarts FRR in the same directory passes it to Start each time.
+func Dir(t testing.TB) string {
+	t.Helper()
+	// Not t.TempDir: its parent is mode 0700 and the daemons, running as
+	// frr, must reach their socket directory.
+	parent, err := os.MkdirTemp("", "frrproctest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(parent) })
+	if err := os.Chmod(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(parent, "frr")
+}
+
+// Start starts FRR (in a fresh netns unless opts.Netns names one) and stops
+// it when the test ends.
+func Start(t testing.TB, opts frrproc.Options) *frrproc.Instance {
 	t.Helper()
 	if opts.Netns == "" {
-		opts.Netns = TestNetns(t)
+		opts.Netns = Netns(t)
 	}
 	if opts.Dir == "" {
-		// Not t.TempDir: its parent is mode 0700 and the daemons, running as
-		// frr, must reach their socket directory.
-		parent, err := os.MkdirTemp("", "frrd-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(parent) })
-		if err := os.Chmod(parent, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		opts.Dir = filepath.Join(parent, "frr")
+		opts.Dir = Dir(t)
 	}
-	inst, err := Start(context.Background(), opts)
+	inst, err := frrproc.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("start FRR in netns %s: %v", opts.Netns, err)
 	}
-	// Registered after TestNetns's cleanup, so it runs first: daemons stop
+	// Registered after Netns's cleanup, so it runs first: daemons stop
 	// before their namespace goes away.
 	t.Cleanup(func() {
 		if err := inst.Stop(); err != nil {

@@ -1,4 +1,4 @@
-package frrd
+package frrproc_test
 
 import (
 	"context"
@@ -9,18 +9,21 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/perouter/perouter/operator/frrproc"
+	"github.com/perouter/perouter/operator/frrproc/frrproctest"
 )
 
 func TestStartRunsDaemonsInNetnsWithInitialConfig(t *testing.T) {
-	RequireFRR(t)
+	frrproctest.RequireFRR(t)
 	const initial = `router bgp 64512
  bgp router-id 10.0.0.1
  neighbor 192.0.2.2 remote-as 64513
 !
 `
 	began := time.Now()
-	inst := TestInstance(t, Options{InitialConfig: initial})
-	t.Logf("start of %v with initial config: %v", DefaultDaemons, time.Since(began))
+	inst := frrproctest.Start(t, frrproc.Options{InitialConfig: initial})
+	t.Logf("start of %v with initial config: %v", frrproc.DefaultDaemons, time.Since(began))
 
 	if !inst.Alive() {
 		t.Fatal("Alive() = false right after Start")
@@ -39,7 +42,7 @@ func TestStartRunsDaemonsInNetnsWithInitialConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := strings.Fields(daemons), DefaultDaemons; strings.Join(got, " ") != strings.Join(want, " ") {
+	if got, want := strings.Fields(daemons), frrproc.DefaultDaemons; strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("show daemons = %v, want %v", got, want)
 	}
 
@@ -55,7 +58,7 @@ func TestStartRunsDaemonsInNetnsWithInitialConfig(t *testing.T) {
 	if targetNetns == wantNetns {
 		t.Fatal("test netns equals the root netns")
 	}
-	for _, d := range DefaultDaemons {
+	for _, d := range frrproc.DefaultDaemons {
 		pid := inst.PID(d)
 		got, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/net")
 		if err != nil {
@@ -87,8 +90,8 @@ func TestStartRunsDaemonsInNetnsWithInitialConfig(t *testing.T) {
 }
 
 func TestStopKillsDaemonsAndRemovesDir(t *testing.T) {
-	RequireFRR(t)
-	inst := TestInstance(t, Options{Daemons: []string{"zebra", "bgpd"}})
+	frrproctest.RequireFRR(t)
+	inst := frrproctest.Start(t, frrproc.Options{Daemons: []string{"zebra", "bgpd"}})
 	pids := []int{inst.PID("zebra"), inst.PID("bgpd")}
 	if err := inst.Stop(); err != nil {
 		t.Fatal(err)
@@ -107,8 +110,8 @@ func TestStopKillsDaemonsAndRemovesDir(t *testing.T) {
 }
 
 func TestKillMakesInstanceNotAlive(t *testing.T) {
-	RequireFRR(t)
-	inst := TestInstance(t, Options{Daemons: []string{"zebra", "staticd"}})
+	frrproctest.RequireFRR(t)
+	inst := frrproctest.Start(t, frrproc.Options{Daemons: []string{"zebra", "staticd"}})
 	if err := inst.Kill("staticd"); err != nil {
 		t.Fatal(err)
 	}
@@ -118,40 +121,40 @@ func TestKillMakesInstanceNotAlive(t *testing.T) {
 }
 
 func TestStartErrors(t *testing.T) {
-	RequireFRR(t)
-	netns := TestNetns(t)
+	frrproctest.RequireFRR(t)
+	netns := frrproctest.Netns(t)
 	nonEmpty := t.TempDir()
 	if err := os.WriteFile(filepath.Join(nonEmpty, "keep"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tests := map[string]struct {
-		opts    Options
+		opts    frrproc.Options
 		wantErr string
 	}{
 		"missing netns": {
-			opts:    Options{Netns: "frrdt-does-not-exist", Dir: filepath.Join(os.TempDir(), "frrdt-x")},
-			wantErr: `netns "frrdt-does-not-exist"`,
+			opts:    frrproc.Options{Netns: "frrproctest-does-not-exist", Dir: filepath.Join(os.TempDir(), "frrproctest-x")},
+			wantErr: `netns "frrproctest-does-not-exist"`,
 		},
 		"non-empty dir is refused because Stop would remove it": {
-			opts:    Options{Netns: netns, Dir: nonEmpty},
+			opts:    frrproc.Options{Netns: netns, Dir: nonEmpty},
 			wantErr: "is not empty",
 		},
 		"dir unreachable for user frr": {
-			opts:    Options{Netns: netns, Dir: filepath.Join(t.TempDir(), "frr")},
+			opts:    frrproc.Options{Netns: netns, Dir: filepath.Join(t.TempDir(), "frr")},
 			wantErr: "not traversable by user frr",
 		},
 		"unknown daemon": {
-			opts:    Options{Netns: netns, Dir: filepath.Join(os.TempDir(), "frrdt-y"), Daemons: []string{"zebra", "nosuchd"}},
+			opts:    frrproc.Options{Netns: netns, Dir: filepath.Join(os.TempDir(), "frrproctest-y"), Daemons: []string{"zebra", "nosuchd"}},
 			wantErr: `daemon "nosuchd"`,
 		},
 		"initial config FRR rejects": {
-			opts:    Options{Netns: netns, Dir: filepath.Join(os.TempDir(), "frrdt-z"), Daemons: []string{"zebra", "bgpd"}, InitialConfig: "router bgp 64512\n neighbor 1.2.3.4 remote-as banana\n"},
+			opts:    frrproc.Options{Netns: netns, Dir: filepath.Join(os.TempDir(), "frrproctest-z"), Daemons: []string{"zebra", "bgpd"}, InitialConfig: "router bgp 64512\n neighbor 1.2.3.4 remote-as banana\n"},
 			wantErr: "Unknown command",
 		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			inst, err := Start(context.Background(), tc.opts)
+			inst, err := frrproc.Start(context.Background(), tc.opts)
 			if err == nil {
 				_ = inst.Stop() // the test only needs the directory released
 				t.Fatalf("Start succeeded, want error containing %q", tc.wantErr)
@@ -170,9 +173,9 @@ func TestStartErrors(t *testing.T) {
 }
 
 func TestExtraArgsReachDaemon(t *testing.T) {
-	RequireFRR(t)
+	frrproctest.RequireFRR(t)
 	// bgpd opens its listening socket with the first BGP instance.
-	inst := TestInstance(t, Options{
+	inst := frrproctest.Start(t, frrproc.Options{
 		Daemons:       []string{"zebra", "bgpd"},
 		ExtraArgs:     map[string][]string{"bgpd": {"-p", "1179"}},
 		InitialConfig: "router bgp 64512\n",

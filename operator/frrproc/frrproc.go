@@ -1,8 +1,13 @@
-// Package frrd runs real FRR daemons inside a named network namespace as bare
-// processes: every instance keeps its vty sockets, zebra API socket, pid files,
-// logs and per-daemon config files in its own directory, so several instances
-// run side by side without /etc/frr or watchfrr.
-package frrd
+// Package frrproc starts and stops real FRR daemons inside a named network
+// namespace as bare processes: every instance keeps its vty sockets, zebra API
+// socket, pid files, logs and per-daemon config files in its own directory, so
+// several instances run side by side without /etc/frr or watchfrr.
+//
+// The operator's real-FRR tests (reloader, frrdelta, controller) and the
+// simulator's fabric routers both use it; it lives under operator/ because
+// operator/ must not import simulator/ (operator/layering_test.go).
+// Test helpers are in frrproctest.
+package frrproc
 
 import (
 	"bytes"
@@ -75,10 +80,10 @@ type process struct {
 // accepts vty connections and the initial config is applied.
 func Start(ctx context.Context, opts Options) (*Instance, error) {
 	if opts.Netns == "" {
-		return nil, errors.New("frrd: Options.Netns is empty")
+		return nil, errors.New("frrproc: Options.Netns is empty")
 	}
 	if opts.Dir == "" {
-		return nil, errors.New("frrd: Options.Dir is empty")
+		return nil, errors.New("frrproc: Options.Dir is empty")
 	}
 	if len(opts.Daemons) == 0 {
 		opts.Daemons = DefaultDaemons
@@ -91,15 +96,15 @@ func Start(ctx context.Context, opts Options) (*Instance, error) {
 	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("frrd: dir %q: %w", opts.Dir, err)
+		return nil, fmt.Errorf("frrproc: dir %q: %w", opts.Dir, err)
 	}
 	opts.Dir = dir
 	if _, err := os.Stat(filepath.Join("/run/netns", opts.Netns)); err != nil {
-		return nil, fmt.Errorf("frrd: netns %q: %w", opts.Netns, err)
+		return nil, fmt.Errorf("frrproc: netns %q: %w", opts.Netns, err)
 	}
 	for _, d := range opts.Daemons {
 		if _, err := os.Stat(filepath.Join(opts.BinDir, d)); err != nil {
-			return nil, fmt.Errorf("frrd: daemon %q: %w (is the frr package installed?)", d, err)
+			return nil, fmt.Errorf("frrproc: daemon %q: %w (is the frr package installed?)", d, err)
 		}
 	}
 	if err := prepareDir(opts.Dir); err != nil {
@@ -145,7 +150,7 @@ func Start(ctx context.Context, opts Options) (*Instance, error) {
 	}
 	if strings.TrimSpace(opts.InitialConfig) != "" {
 		if err := inst.ApplyConfig(ctx, opts.InitialConfig); err != nil {
-			return fail(fmt.Errorf("frrd: initial config: %w", err))
+			return fail(fmt.Errorf("frrproc: initial config: %w", err))
 		}
 	}
 	return inst, nil
@@ -162,13 +167,13 @@ func prepareDir(dir string) (err error) {
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return fmt.Errorf("frrd: dir %s: %w", dir, err)
+			return fmt.Errorf("frrproc: dir %s: %w", dir, err)
 		}
 		created = true
 	case err != nil:
-		return fmt.Errorf("frrd: dir %s: %w", dir, err)
+		return fmt.Errorf("frrproc: dir %s: %w", dir, err)
 	case len(entries) > 0:
-		return fmt.Errorf("frrd: dir %s is not empty (Stop removes it, so it must belong to this instance)", dir)
+		return fmt.Errorf("frrproc: dir %s is not empty (Stop removes it, so it must belong to this instance)", dir)
 	}
 	if err := checkTraversable(filepath.Dir(dir)); err != nil {
 		return err
@@ -180,12 +185,12 @@ func prepareDir(dir string) (err error) {
 		return err
 	}
 	if err := os.Chown(dir, uid, gid); err != nil {
-		return fmt.Errorf("frrd: chown %s to %s: %w", dir, frrUser, err)
+		return fmt.Errorf("frrproc: chown %s to %s: %w", dir, frrUser, err)
 	}
 	// vtysh reads vtysh.conf from --config_dir; integrated mode makes "write"
 	// produce DIR/frr.conf instead of asking every daemon to write its own file.
 	if err := os.WriteFile(filepath.Join(dir, "vtysh.conf"), []byte("service integrated-vtysh-config\n"), 0o644); err != nil {
-		return fmt.Errorf("frrd: %w", err)
+		return fmt.Errorf("frrproc: %w", err)
 	}
 	return nil
 }
@@ -197,10 +202,10 @@ func checkTraversable(dir string) error {
 	for d := dir; ; d = filepath.Dir(d) {
 		fi, err := os.Stat(d)
 		if err != nil {
-			return fmt.Errorf("frrd: %w", err)
+			return fmt.Errorf("frrproc: %w", err)
 		}
 		if fi.Mode().Perm()&0o001 == 0 {
-			return fmt.Errorf("frrd: directory %s (mode %v) is not traversable by user %s; the daemons cannot reach their sockets below it", d, fi.Mode().Perm(), frrUser)
+			return fmt.Errorf("frrproc: directory %s (mode %v) is not traversable by user %s; the daemons cannot reach their sockets below it", d, fi.Mode().Perm(), frrUser)
 		}
 		if d == filepath.Dir(d) {
 			return nil
@@ -211,7 +216,7 @@ func checkTraversable(dir string) error {
 func lookupFRR() (int, int, error) {
 	u, err := user.Lookup(frrUser)
 	if err != nil {
-		return 0, 0, fmt.Errorf("frrd: user %q: %w (is the frr package installed?)", frrUser, err)
+		return 0, 0, fmt.Errorf("frrproc: user %q: %w (is the frr package installed?)", frrUser, err)
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
@@ -224,14 +229,14 @@ func (i *Instance) launch(daemon string) error {
 	// /etc/frr/<daemon>.conf and gives any non-integrated "write" a harmless target.
 	confFile := filepath.Join(dir, daemon+".conf")
 	if err := os.WriteFile(confFile, nil, 0o640); err != nil {
-		return fmt.Errorf("frrd: %w", err)
+		return fmt.Errorf("frrproc: %w", err)
 	}
 	uid, gid, err := lookupFRR()
 	if err != nil {
 		return err
 	}
 	if err := os.Chown(confFile, uid, gid); err != nil {
-		return fmt.Errorf("frrd: %w", err)
+		return fmt.Errorf("frrproc: %w", err)
 	}
 	args := []string{"netns", "exec", i.opts.Netns, filepath.Join(i.opts.BinDir, daemon),
 		"--vty_socket", dir,
@@ -251,7 +256,7 @@ func (i *Instance) launch(daemon string) error {
 	args = append(args, i.opts.ExtraArgs[daemon]...)
 	out, err := os.OpenFile(filepath.Join(dir, daemon+".out"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
 	if err != nil {
-		return fmt.Errorf("frrd: %w", err)
+		return fmt.Errorf("frrproc: %w", err)
 	}
 	defer out.Close()
 	// ip netns exec execs the daemon in place, so cmd.Process is the daemon.
@@ -260,7 +265,7 @@ func (i *Instance) launch(daemon string) error {
 	cmd.Stderr = out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("frrd: start %s in netns %s: %w", daemon, i.opts.Netns, err)
+		return fmt.Errorf("frrproc: start %s in netns %s: %w", daemon, i.opts.Netns, err)
 	}
 	p := &process{cmd: cmd, exited: make(chan struct{})}
 	go func() {
@@ -285,9 +290,9 @@ func (i *Instance) waitSockets(ctx context.Context, daemon string, sockets ...st
 			}
 			select {
 			case <-p.exited:
-				return fmt.Errorf("frrd: %s exited during startup: %s", daemon, i.daemonOutput(daemon))
+				return fmt.Errorf("frrproc: %s exited during startup: %s", daemon, i.daemonOutput(daemon))
 			case <-ctx.Done():
-				return fmt.Errorf("frrd: %s did not open %s: %w; output: %s", daemon, s, ctx.Err(), i.daemonOutput(daemon))
+				return fmt.Errorf("frrproc: %s did not open %s: %w; output: %s", daemon, s, ctx.Err(), i.daemonOutput(daemon))
 			case <-time.After(5 * time.Millisecond):
 			}
 		}
@@ -335,7 +340,7 @@ func (i *Instance) Vtysh(ctx context.Context, args ...string) (string, error) {
 	full := append([]string{"--vty_socket", i.opts.Dir, "--config_dir", i.opts.Dir}, args...)
 	out, err := exec.CommandContext(ctx, i.opts.Vtysh, full...).CombinedOutput()
 	if err != nil {
-		return string(out), fmt.Errorf("frrd: vtysh %s (netns %s): %w: %s", strings.Join(args, " "), i.opts.Netns, err, bytes.TrimSpace(out))
+		return string(out), fmt.Errorf("frrproc: vtysh %s (netns %s): %w: %s", strings.Join(args, " "), i.opts.Netns, err, bytes.TrimSpace(out))
 	}
 	return string(out), nil
 }
@@ -350,15 +355,15 @@ func (i *Instance) RunningConfig() (string, error) {
 func (i *Instance) ApplyConfig(ctx context.Context, config string) error {
 	f, err := os.CreateTemp(i.opts.Dir, "apply-*.conf")
 	if err != nil {
-		return fmt.Errorf("frrd: %w", err)
+		return fmt.Errorf("frrproc: %w", err)
 	}
 	defer os.Remove(f.Name())
 	if _, err := f.WriteString(config); err != nil {
 		f.Close()
-		return fmt.Errorf("frrd: %w", err)
+		return fmt.Errorf("frrproc: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("frrd: %w", err)
+		return fmt.Errorf("frrproc: %w", err)
 	}
 	_, err = i.Vtysh(ctx, "-f", f.Name())
 	return err
@@ -378,14 +383,14 @@ func (i *Instance) PID(daemon string) int {
 func (i *Instance) Kill(daemon string) error {
 	p, ok := i.procs[daemon]
 	if !ok {
-		return fmt.Errorf("frrd: daemon %q is not part of the instance in netns %s", daemon, i.opts.Netns)
+		return fmt.Errorf("frrproc: daemon %q is not part of the instance in netns %s", daemon, i.opts.Netns)
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	select {
 	case <-p.exited:
 		return nil
 	case <-time.After(stopTimeout):
-		return fmt.Errorf("frrd: %s (pid %d) did not exit after SIGKILL", daemon, p.cmd.Process.Pid)
+		return fmt.Errorf("frrproc: %s (pid %d) did not exit after SIGKILL", daemon, p.cmd.Process.Pid)
 	}
 }
 
@@ -420,12 +425,12 @@ func (i *Instance) Stop() error {
 				select {
 				case <-p.exited:
 				case <-time.After(stopTimeout):
-					i.stopErr = errors.Join(i.stopErr, fmt.Errorf("frrd: %s (pid %d) did not exit", name, p.cmd.Process.Pid))
+					i.stopErr = errors.Join(i.stopErr, fmt.Errorf("frrproc: %s (pid %d) did not exit", name, p.cmd.Process.Pid))
 				}
 			}
 		}
 		if err := os.RemoveAll(i.opts.Dir); err != nil {
-			i.stopErr = errors.Join(i.stopErr, fmt.Errorf("frrd: %w", err))
+			i.stopErr = errors.Join(i.stopErr, fmt.Errorf("frrproc: %w", err))
 		}
 	})
 	return i.stopErr
