@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/devname"
 	"github.com/perouter/perouter/operator/ipam"
 	"github.com/perouter/perouter/operator/objects"
 	"github.com/perouter/perouter/operator/validate"
@@ -414,12 +414,8 @@ func (b *builder) l2vni(o *v1alpha1.L2VNI, appliedL3 map[objects.Ref]string) (L2
 		if lb := hm.LinuxBridge; lb != nil && lb.Lifecycle == v1alpha1.LifecycleExternal {
 			out.HostBridge = HostBridge{Name: lb.Name}
 		} else {
-			out.HostBridge = HostBridge{Name: ManagedHostBridge(o.Spec.VNI), Managed: true}
+			out.HostBridge = HostBridge{Name: devname.HostBridge(o.Spec.VNI), Managed: true}
 		}
 	}
 	return out, true
 }
-
-// ManagedHostBridge is the name of the host bridge perouter creates for an
-// L2VNI with a Managed linuxBridge.
-func ManagedHostBridge(vni uint32) string { return "br-hs-" + strconv.FormatUint(uint64(vni), 10) }

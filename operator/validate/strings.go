@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/perouter/perouter/operator/devname"
 )
 
 // The checks below guard every string that reaches the FRR configuration
@@ -38,25 +40,6 @@ func matchName(s string, first func(byte) bool, rest string) bool {
 	return true
 }
 
-// derivedDeviceName reports whether a VRF named s would collide with a
-// device the router derives from a VNI.
-func derivedDeviceName(s string) bool {
-	for _, p := range []string{"br-pe-", "pe-e-", "br-hs-", "host-e-"} {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	if rest, ok := strings.CutPrefix(s, "vni"); ok && rest != "" {
-		for i := 0; i < len(rest); i++ {
-			if !isDigit(rest[i]) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
-
 // MaxNameLen is the Linux interface name limit (IFNAMSIZ - 1).
 const MaxNameLen = 15
 
@@ -72,8 +55,8 @@ func VRFName(s string) error {
 		return fmt.Errorf("%q must match %s", s, vrfPattern)
 	case s == "default":
 		return fmt.Errorf(`"default" is FRR's default VRF`)
-	case derivedDeviceName(s):
-		return fmt.Errorf("%q collides with the names perouter gives to devices (vni<N>, br-pe-*, pe-e-*, br-hs-*, host-e-*)", s)
+	case devname.Reserved(s):
+		return fmt.Errorf("%q collides with the names perouter gives to devices (%s)", s, devname.ReservedNames)
 	}
 	return nil
 }
