@@ -13,7 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/ipam"
@@ -64,33 +63,14 @@ func (v *checker) add(ref objects.Ref, field, format string, args ...any) {
 }
 
 func (v *checker) meta(ref objects.Ref, m metav1.ObjectMeta) {
-	// The fast check passes every valid name; the Kubernetes validators
-	// (regexp based) only run to word the error.
-	if !simpleDNSName(m.Name, validation.DNS1123SubdomainMaxLength) {
-		for _, msg := range validation.IsDNS1123Subdomain(m.Name) {
-			v.add(ref, "metadata.name", "%s", msg)
-		}
+	for _, msg := range dnsSubdomain(m.Name) {
+		v.add(ref, "metadata.name", "%s", msg)
 	}
-	if m.Namespace != "" && !simpleDNSName(m.Namespace, validation.DNS1123LabelMaxLength) {
-		for _, msg := range validation.IsDNS1123Label(m.Namespace) {
+	if m.Namespace != "" {
+		for _, msg := range dnsLabel(m.Namespace) {
 			v.add(ref, "metadata.namespace", "%s", msg)
 		}
 	}
-}
-
-// simpleDNSName accepts lower-case alphanumerics and inner '-': a subset of
-// both RFC 1123 labels and subdomains.
-func simpleDNSName(s string, maxLen int) bool {
-	if s == "" || len(s) > maxLen || s[0] == '-' || s[len(s)-1] == '-' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || isDigit(c) || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 func (v *checker) selector(ref objects.Ref, field string, sel *metav1.LabelSelector) {
@@ -103,8 +83,8 @@ func (v *checker) selector(ref objects.Ref, field string, sel *metav1.LabelSelec
 }
 
 func (v *checker) asn(ref objects.Ref, field string, asn uint32) {
-	if asn == 0 {
-		v.add(ref, field, "must be between 1 and 4294967295")
+	if err := ASN(asn); err != nil {
+		v.add(ref, field, "%v", err)
 	}
 }
 
@@ -235,7 +215,7 @@ func (v *checker) neighbor(ref objects.Ref, field string, n *v1alpha1.Neighbor) 
 		}
 	}
 	if n.PasswordSecret != "" {
-		for _, msg := range validation.IsDNS1123Subdomain(n.PasswordSecret) {
+		for _, msg := range dnsSubdomain(n.PasswordSecret) {
 			v.add(ref, field+".passwordSecret", "%s", msg)
 		}
 	}
@@ -260,8 +240,8 @@ func (v *checker) neighbor(ref objects.Ref, field string, n *v1alpha1.Neighbor) 
 }
 
 func (v *checker) vni(ref objects.Ref, field string, vni uint32) {
-	if vni < 1 || vni > 16777215 {
-		v.add(ref, field, "%d is out of range 1..16777215", vni)
+	if err := VNI(vni); err != nil {
+		v.add(ref, field, "%v", err)
 	}
 }
 
