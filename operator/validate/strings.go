@@ -232,6 +232,19 @@ func Prefix(s string) (netip.Prefix, error) {
 	return p, nil
 }
 
+// RouterIDPool parses an Underlay's routerIDCIDR: BGP router-ids are
+// 32-bit, so the pool must be IPv4.
+func RouterIDPool(s string) (netip.Prefix, error) {
+	p, err := Prefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if !p.Addr().Is4() {
+		return netip.Prefix{}, fmt.Errorf("%q must be IPv4: BGP router-ids are 32-bit", s)
+	}
+	return p, nil
+}
+
 // Addr parses an IP address strictly (no zone).
 func Addr(s string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(s)
