@@ -27,8 +27,6 @@ const (
 	poll            = time.Second
 )
 
-const indexLabel = "network.perouter.io/node-index"
-
 const operatorNamespace = "perouter-system"
 
 // nodeIndex reads the index the labeler gave a node.
@@ -37,9 +35,9 @@ func nodeIndex(ctx context.Context, node string) (int, error) {
 	if err := env.Kube().Get(ctx, client.ObjectKey{Name: node}, &n); err != nil {
 		return 0, err
 	}
-	v, ok := n.Labels[indexLabel]
+	v, ok := n.Labels[v1alpha1.NodeIndexLabel]
 	if !ok {
-		return 0, fmt.Errorf("Node %s: label %s not set yet", node, indexLabel)
+		return 0, fmt.Errorf("Node %s: label %s not set yet", node, v1alpha1.NodeIndexLabel)
 	}
 	return strconv.Atoi(v)
 }

@@ -42,7 +42,7 @@ func run() error {
 	var (
 		nodeName     = flag.String("node-name", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME)")
 		namespace    = flag.String("namespace", envOr("POD_NAMESPACE", controller.DefaultNamespace), "namespace of the RouterNodeStatus objects (default $POD_NAMESPACE)")
-		socket       = flag.String("reloader-socket", "/run/perouter/reloader.sock", "the reloader sidecar's unix socket")
+		socket       = flag.String("reloader-socket", reloader.DefaultSocket, "the reloader sidecar's unix socket")
 		netns        = flag.String("router-netns", hostnet.DefaultNetns, "router network namespace (name under /run/netns or a path)")
 		hostNetns    = flag.String("host-netns", "", "network namespace holding the host side and the underlay NICs (default: the controller's own, i.e. the node's with hostNetwork)")
 		underlayMTU  = flag.Int("underlay-mtu", 0, "MTU of the underlay NIC (0: hostnet's default)")

@@ -33,14 +33,14 @@ func main() {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("reloader", flag.ContinueOnError)
-	socket := fs.String("socket", "/run/perouter/reloader.sock", "unix socket to serve reloads on (created with mode 0600)")
+	socket := fs.String("socket", reloader.DefaultSocket, "unix socket to serve reloads on (created with mode 0600)")
 	stateDir := fs.String("state-dir", "/var/lib/perouter/reloader", "directory keeping the last good FRR config ("+reloader.LastGoodFile+")")
 	workDir := fs.String("work-dir", "", "directory for candidate configs and frr-reload.py temp files (default <state-dir>/work)")
-	reloadScript := fs.String("frr-reload", "/usr/lib/frr/frr-reload.py", "path of frr-reload.py")
-	vtyshBinDir := fs.String("vtysh-bindir", "/usr/bin", "directory containing vtysh")
+	reloadScript := fs.String("frr-reload", reloader.DefaultReloadScript, "path of frr-reload.py")
+	vtyshBinDir := fs.String("vtysh-bindir", reloader.DefaultVtyshBinDir, "directory containing vtysh")
 	vtySocketDir := fs.String("vty-socket-dir", "", "FRR daemons' --vty_socket directory (default FRR's /var/run/frr)")
 	pathspace := fs.String("pathspace", "", "FRR -N pathspace, for instances started by frrinit.sh")
-	daemons := fs.String("daemons", "zebra,bgpd,staticd,bfdd", "comma-separated daemons that must answer for /healthz")
+	daemons := fs.String("daemons", strings.Join(reloader.DefaultDaemons(), ","), "comma-separated daemons that must answer for /healthz")
 	metricsAddr := fs.String("metrics-addr", "", "optional TCP address for /metrics (e.g. 127.0.0.1:9120); metrics are always on the socket at GET /metrics")
 	applyTimeout := fs.Duration("apply-timeout", 2*time.Minute, "upper bound for one apply")
 	applyMode := fs.String("apply-mode", "incremental", "incremental: send FRR only the changed commands through vtysh, full frr-reload.py for large or failed changes; full: frr-reload.py --test and --reload on every change")

@@ -37,7 +37,6 @@ import (
 	"github.com/perouter/perouter/operator/controller"
 	"github.com/perouter/perouter/operator/hostnet"
 	"github.com/perouter/perouter/operator/internal/testenv"
-	"github.com/perouter/perouter/operator/labeler"
 )
 
 var env *testenv.Env
@@ -351,7 +350,7 @@ func TestLeastPrivilegeRBACSuffices(t *testing.T) {
 		}
 		state := fmt.Sprintf("node labels %v; RouterNodeStatus %+v (%v); L2VNI status %+v", n.Labels, rns.Status, errs[1], l.Status)
 		if errs[0] == nil && errs[1] == nil && errs[2] == nil &&
-			n.Labels[labeler.IndexLabel] == "0" && // labeler: list/watch/patch nodes, lease
+			n.Labels[v1alpha1.NodeIndexLabel] == "0" && // labeler: list/watch/patch nodes, lease
 			rns.Status.NodeIndex != nil && *rns.Status.NodeIndex == 0 && len(rns.Status.Objects) > 0 && // controller: reads, RNS create + status
 			l.Status.ObservedGeneration == 1 && l.Status.SelectedNodes == 1 { // aggregator: RNS list, status update
 			t.Logf("all three components worked with their generated roles: %s", state)

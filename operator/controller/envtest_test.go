@@ -29,7 +29,6 @@ import (
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/hostnet"
 	"github.com/perouter/perouter/operator/internal/testenv"
-	"github.com/perouter/perouter/operator/labeler"
 	"github.com/perouter/perouter/operator/objects/objectstest"
 )
 
@@ -230,7 +229,7 @@ func createNode(t *testing.T, name string, index int, labels map[string]string) 
 		l[k] = v
 	}
 	if index >= 0 {
-		l[labeler.IndexLabel] = fmt.Sprint(index)
+		l[v1alpha1.NodeIndexLabel] = fmt.Sprint(index)
 	}
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}
 	if err := k8s.Create(context.Background(), n); err != nil {
@@ -511,7 +510,7 @@ func TestNodeWithoutIndexWaits(t *testing.T) {
 	if err := k8s.Get(context.Background(), client.ObjectKey{Name: "noindex-0"}, &node); err != nil {
 		t.Fatal(err)
 	}
-	node.Labels = map[string]string{labeler.IndexLabel: "3"}
+	node.Labels = map[string]string{v1alpha1.NodeIndexLabel: "3"}
 	if err := k8s.Update(context.Background(), &node); err != nil {
 		t.Fatal(err)
 	}

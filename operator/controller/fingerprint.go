@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
-	"github.com/perouter/perouter/operator/labeler"
 	"github.com/perouter/perouter/operator/objects"
 )
 
@@ -105,7 +104,7 @@ func (r *NodeReconciler) inputFingerprint(ctx context.Context, node *corev1.Node
 		b.WriteString(e)
 		b.WriteByte('\n')
 	}
-	keys[labeler.IndexLabel] = true
+	keys[v1alpha1.NodeIndexLabel] = true
 	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		if v, ok := node.Labels[k]; ok {
 			fmt.Fprintf(&b, "label %s=%s\n", k, v)

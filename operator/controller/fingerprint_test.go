@@ -14,7 +14,6 @@ import (
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/hostnet"
-	"github.com/perouter/perouter/operator/labeler"
 	"github.com/perouter/perouter/operator/objects/objectstest"
 )
 
@@ -74,7 +73,7 @@ func TestInputFingerprint(t *testing.T) {
 			setNodeLabel(t, c, "kubernetes.io/arch", "arm64")
 		}},
 		"Node index label": {changed: true, change: func(t *testing.T, c client.Client, _ *NodeReconciler) {
-			setNodeLabel(t, c, labeler.IndexLabel, "3")
+			setNodeLabel(t, c, v1alpha1.NodeIndexLabel, "3")
 		}},
 		"plan options": {changed: true, change: func(_ *testing.T, _ client.Client, r *NodeReconciler) {
 			r.PlanOptions = hostnet.PlanOptions{Netns: "other"}
@@ -103,7 +102,7 @@ func fingerprintClient(t *testing.T) client.Client {
 	lab.Underlays[0].Spec.Neighbors[0].PasswordSecret = "leaf-password"
 	lab.L3VNIs[1].Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "b"}}
 	objs := []client.Object{
-		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-0", Labels: map[string]string{labeler.IndexLabel: "0", "rack": "a"}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-0", Labels: map[string]string{v1alpha1.NodeIndexLabel: "0", "rack": "a"}}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: objectstest.Namespace, Name: "leaf-password"}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: objectstest.Namespace, Name: "other"}},
 	}

@@ -283,10 +283,10 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 	if !r.appliedAt.IsZero() {
 		st.LastAppliedTime = r.appliedAt.DeepCopy()
 	}
-	label, hasLabel := node.Labels[labeler.IndexLabel]
+	label, hasLabel := node.Labels[v1alpha1.NodeIndexLabel]
 	index, valid := labeler.ParseIndex(label)
 	if !hasLabel || !valid {
-		msg := fmt.Sprintf("Node %s has no valid %s label yet (the labeler gives it); nothing is applied", r.NodeName, labeler.IndexLabel)
+		msg := fmt.Sprintf("Node %s has no valid %s label yet (the labeler gives it); nothing is applied", r.NodeName, v1alpha1.NodeIndexLabel)
 		st.Errors = nodeErrors(msg, nil)
 		setCondition(&st, ConditionApplied, metav1.ConditionFalse, ReasonNoNodeIndex, msg)
 		return r.finish(ctx, st, nil, objects.Set{})

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
-	"github.com/perouter/perouter/operator/hostnet"
+	"github.com/perouter/perouter/operator/devname"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/perouter/perouter/operator/objects"
 	"github.com/perouter/perouter/operator/validate"
@@ -56,8 +56,8 @@ func nodeErrors(headline string, detail error) []string {
 func objectTokens(cfg nodeconfig.Config) map[objects.Ref][]string {
 	tokens := map[objects.Ref][]string{}
 	devices := func(vni uint32) []string {
-		return []string{hostnet.BridgeName(vni), hostnet.VXLANName(vni), hostnet.HostVethName(vni),
-			hostnet.RouterVethName(vni), hostnet.HostBridgeName(vni), fmt.Sprintf("vni %d", vni)}
+		return []string{devname.Bridge(vni), devname.VXLAN(vni), devname.HostVeth(vni),
+			devname.RouterVeth(vni), devname.HostBridge(vni), fmt.Sprintf("vni %d", vni)}
 	}
 	for _, l3 := range cfg.L3VNIs {
 		tokens[l3.Source] = append(tokens[l3.Source], append(devices(l3.VNI), "vrf "+l3.VRF, l3.VRF)...)

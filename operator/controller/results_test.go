@@ -12,7 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
-	"github.com/perouter/perouter/operator/hostnet"
+	"github.com/perouter/perouter/operator/devname"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/perouter/perouter/operator/objects"
 )
@@ -33,9 +33,9 @@ func failingNode(n int) ([]objects.Ref, nodeconfig.Config, error) {
 		refs = append(refs, ref)
 		cfg.L3VNIs = append(cfg.L3VNIs, nodeconfig.L3VNI{Source: ref, VRF: fmt.Sprintf("vrf%d", i), VNI: vni})
 		errs = append(errs,
-			fmt.Errorf("creating %s: file exists %s", hostnet.BridgeName(vni), padding),
-			fmt.Errorf("setting %s up: no such device %s", hostnet.VXLANName(vni), padding),
-			fmt.Errorf("moving %s into netns: permission denied %s", hostnet.RouterVethName(vni), padding),
+			fmt.Errorf("creating %s: file exists %s", devname.Bridge(vni), padding),
+			fmt.Errorf("setting %s up: no such device %s", devname.VXLAN(vni), padding),
+			fmt.Errorf("moving %s into netns: permission denied %s", devname.RouterVeth(vni), padding),
 			errors.New("netlink: request entity too large"))
 	}
 	return refs, cfg, errors.Join(errs...)
@@ -93,10 +93,10 @@ func TestFailedResultsScopedToObject(t *testing.T) {
 	}{
 		// vni-0 is VNI 100: its lines name br-pe-100 and friends, never
 		// VNI 1000-range devices or VNI 110's.
-		"own devices only": {object: "vni-0", mentions: []string{hostnet.BridgeName(100), hostnet.VXLANName(100)},
-			notMentions: []string{hostnet.BridgeName(101), hostnet.BridgeName(110), "request entity too large"}},
-		"prefix of another VNI does not match": {object: "vni-10", mentions: []string{hostnet.BridgeName(110)},
-			notMentions: []string{hostnet.BridgeName(100) + ":", hostnet.BridgeName(111)}},
+		"own devices only": {object: "vni-0", mentions: []string{devname.Bridge(100), devname.VXLAN(100)},
+			notMentions: []string{devname.Bridge(101), devname.Bridge(110), "request entity too large"}},
+		"prefix of another VNI does not match": {object: "vni-10", mentions: []string{devname.Bridge(110)},
+			notMentions: []string{devname.Bridge(100) + ":", devname.Bridge(111)}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

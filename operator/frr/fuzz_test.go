@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/perouter/perouter/operator/nodeconfig"
+	"github.com/perouter/perouter/operator/validate"
 )
 
 // fuzzInput is every string field of the model that a user controls and
@@ -19,7 +20,10 @@ type fuzzInput struct {
 }
 
 // The oracle: the patterns the API documents (kubebuilder markers and the
-// issue's rules), written independently of the renderer's own checks.
+// issue's rules), written independently of the renderer's checks, and the
+// rules only the webhook applies on top (validate's: node names are
+// Kubernetes names, route-target ranges, VRF names perouter's devices
+// take). An input both accept must render.
 var (
 	oracleDNS       = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$`)
 	oracleVRF       = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]*$`)
@@ -29,11 +33,11 @@ var (
 )
 
 func (in fuzzInput) acceptable() bool {
-	return len(in.NodeName) <= 253 && oracleDNS.MatchString(in.NodeName) &&
-		len(in.VRF) <= 15 && oracleVRF.MatchString(in.VRF) && in.VRF != "default" &&
+	return len(in.NodeName) <= 253 && oracleDNS.MatchString(in.NodeName) && validate.DNSSubdomain(in.NodeName) == nil &&
+		len(in.VRF) <= 15 && oracleVRF.MatchString(in.VRF) && in.VRF != "default" && validate.VRFName(in.VRF) == nil &&
 		len(in.Interface) <= 15 && oracleInterface.MatchString(in.Interface) &&
 		(in.Password == "" || len(in.Password) <= 80 && oraclePassword.MatchString(in.Password)) &&
-		(in.RouteTarget == "" || oracleRT.MatchString(in.RouteTarget)) &&
+		(in.RouteTarget == "" || oracleRT.MatchString(in.RouteTarget) && validate.RouteTarget(in.RouteTarget) == nil) &&
 		(in.HostType == "" && in.HostASN != 0 || (in.HostType == "external" || in.HostType == "internal") && in.HostASN == 0) &&
 		(in.Bridge == "" || len(in.Bridge) <= 15 && oracleInterface.MatchString(in.Bridge)) &&
 		in.VNI >= 1 && in.VNI <= 16777215 && in.VNI != 300

@@ -14,11 +14,11 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 	"text/template"
 
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/perouter/perouter/operator/objects"
+	"github.com/perouter/perouter/operator/validate"
 )
 
 //go:embed templates/*.tmpl
@@ -36,14 +36,14 @@ const (
 	bfdProfilePrefix   = "PEROUTER-BFD"
 	typeExternal       = "external"
 	typeInternal       = "internal"
-	maxPasswordLen     = 80 // TCP_MD5SIG_MAXKEYLEN
 	largeCommunityData = "1:1"
 )
 
 // Render returns the FRR configuration for c. The same model always gives
-// the same text. It fails when the model is inconsistent or a string field
-// could change the structure of the config (the validate package rejects
-// such values earlier; this is the last line of defence).
+// the same text. It fails when the model is inconsistent or a value breaks
+// one of validate's rules (validate.Set rejects such values earlier; this
+// is the last line of defence, with the same checks, so no string field can
+// change the structure of the config).
 func Render(c nodeconfig.Config) (string, error) {
 	v, err := buildView(c)
 	if err != nil {
@@ -235,8 +235,8 @@ type familyView struct {
 }
 
 func buildView(c nodeconfig.Config) (*view, error) {
-	if !isHostname(c.NodeName) {
-		return nil, fmt.Errorf("frr: node %q: the node name is not a valid hostname", c.NodeName)
+	if err := validate.DNSSubdomain(c.NodeName); err != nil {
+		return nil, fmt.Errorf("frr: node %q: the node name is not a valid hostname: %v", c.NodeName, err)
 	}
 	v := &view{Hostname: c.NodeName}
 	u := c.Underlay
@@ -246,8 +246,8 @@ func buildView(c nodeconfig.Config) (*view, error) {
 		}
 		return v, nil
 	}
-	if u.ASN == 0 {
-		return nil, fieldError(u.Source, "spec.asn", "must not be 0")
+	if err := validate.ASN(u.ASN); err != nil {
+		return nil, fieldError(u.Source, "spec.asn", err.Error())
 	}
 	if !u.RouterID.Is4() {
 		return nil, fieldError(u.Source, "spec.routerIDCIDR", "router ID "+u.RouterID.String()+" is not an IPv4 address")
@@ -308,14 +308,18 @@ func buildView(c nodeconfig.Config) (*view, error) {
 
 	routedFamilies := map[string][2]bool{}
 	for _, l2 := range sortedBy(c.L2VNIs, func(l nodeconfig.L2VNI) uint32 { return l.VNI }) {
-		if l2.VRF != "" && !isVRFName(l2.VRF) {
-			return nil, fieldError(l2.Source, "spec.routingDomain.l3vni.name", "VRF "+strconv.Quote(l2.VRF)+" is not a valid VRF name")
+		if l2.VRF != "" {
+			if err := validate.VRFName(l2.VRF); err != nil {
+				return nil, invalid(l2.Source, "spec.routingDomain.l3vni.name", "VRF name", l2.VRF, err)
+			}
 		}
-		if l2.HostBridge.Name != "" && !isInterfaceName(l2.HostBridge.Name) {
-			return nil, fieldError(l2.Source, "spec.hostMaster.linuxBridge.name", strconv.Quote(l2.HostBridge.Name)+" is not a valid interface name")
+		if l2.HostBridge.Name != "" {
+			if err := validate.InterfaceName(l2.HostBridge.Name); err != nil {
+				return nil, invalid(l2.Source, "spec.hostMaster.linuxBridge.name", "interface name", l2.HostBridge.Name, err)
+			}
 		}
-		if !isObjectName(l2.Source) {
-			return nil, fieldError(l2.Source, "metadata.name", "not a valid object name")
+		if err := checkRef(l2.Source); err != nil {
+			return nil, err
 		}
 		v.L2VNIs = append(v.L2VNIs, l2View{Source: l2.Source.Namespace + "/" + l2.Source.Name, VNI: l2.VNI, VRF: l2.VRF, Bridge: l2.HostBridge.Name})
 		if l2.VRF != "" {
@@ -332,18 +336,18 @@ func buildView(c nodeconfig.Config) (*view, error) {
 	}
 
 	for _, l3 := range sortedBy(c.L3VNIs, func(l nodeconfig.L3VNI) uint32 { return l.VNI }) {
-		if !isVRFName(l3.VRF) {
-			return nil, fieldError(l3.Source, "spec.vrf", strconv.Quote(l3.VRF)+" is not a valid VRF name")
+		if err := validate.VRFName(l3.VRF); err != nil {
+			return nil, invalid(l3.Source, "spec.vrf", "VRF name", l3.VRF, err)
 		}
-		if !isObjectName(l3.Source) {
-			return nil, fieldError(l3.Source, "metadata.name", "not a valid object name")
+		if err := checkRef(l3.Source); err != nil {
+			return nil, err
 		}
-		if l3.VNI == 0 || l3.VNI > 1<<24-1 {
-			return nil, fieldError(l3.Source, "spec.vni", "must be in 1..16777215")
+		if err := validate.VNI(l3.VNI); err != nil {
+			return nil, fieldError(l3.Source, "spec.vni", err.Error())
 		}
 		for _, rt := range slices.Concat(l3.ImportRTs, l3.ExportRTs) {
-			if !isRouteTarget(rt) {
-				return nil, fieldError(l3.Source, "spec.importRTs/exportRTs", strconv.Quote(rt)+" is not ASN:NN or A.B.C.D:NN")
+			if err := validate.RouteTarget(rt); err != nil {
+				return nil, invalid(l3.Source, "spec.importRTs/exportRTs", "route target", rt, err)
 			}
 		}
 		f := routedFamilies[l3.VRF]
@@ -382,8 +386,8 @@ func neighbor(u *nodeconfig.Underlay, n nodeconfig.Neighbor, profiles map[string
 	case n.Interface != "" && n.Address.IsValid():
 		return nv, fieldError(u.Source, "spec.neighbors", "neighbour "+nv.ID+" has both an address and an interface")
 	case n.Interface != "":
-		if !isInterfaceName(n.Interface) {
-			return nv, fieldError(u.Source, "spec.neighbors.interface", strconv.Quote(n.Interface)+" is not a valid interface name")
+		if err := validate.InterfaceName(n.Interface); err != nil {
+			return nv, invalid(u.Source, "spec.neighbors.interface", "interface name", n.Interface, err)
 		}
 		nv.Interface = true
 	case !n.Address.IsValid():
@@ -395,8 +399,9 @@ func neighbor(u *nodeconfig.Underlay, n nodeconfig.Neighbor, profiles map[string
 	}
 	nv.RemoteAS, nv.Internal = remoteAS, internal
 	if n.Password != "" {
-		if !isPassword(n.Password) {
-			return nv, fieldError(u.Source, "spec.neighbors["+nv.ID+"].password", "must be 1..80 printable ASCII characters without whitespace, ! # quotes, backslash or backtick")
+		// validate's error names the position, never the secret.
+		if err := validate.Password(n.Password); err != nil {
+			return nv, fieldError(u.Source, "spec.neighbors["+nv.ID+"].password", err.Error())
 		}
 		nv.Password = n.Password
 	}
@@ -588,90 +593,21 @@ func fieldError(ref objects.Ref, field, msg string) error {
 	return fmt.Errorf("frr: %s: %s: %s", ref, field, msg)
 }
 
-// The checks below are the renderer's own guard: every string it prints is
-// one token FRR cannot read as more than that token. They are loops rather
-// than regular expressions because they run for every object on every
-// render.
-
-// isHostname: a Kubernetes node name (DNS subdomain).
-func isHostname(s string) bool { return isDNSName(s) }
-
-// isObjectName checks what the comments print: namespace and name are
-// Kubernetes DNS names, and an empty namespace is allowed.
-func isObjectName(r objects.Ref) bool {
-	return (r.Namespace == "" || isDNSName(r.Namespace)) && isDNSName(r.Name)
+// invalid is the error for a value one of validate's checks refused.
+func invalid(ref objects.Ref, field, what, value string, err error) error {
+	return fieldError(ref, field, strconv.Quote(value)+" is not a valid "+what+": "+err.Error())
 }
 
-func isDNSName(s string) bool {
-	if len(s) == 0 || len(s) > 253 || !isLowerAlnum(s[0]) || !isLowerAlnum(s[len(s)-1]) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !isLowerAlnum(c) && c != '-' && c != '.' {
-			return false
+// checkRef checks what the comments print of an object: its namespace and
+// name.
+func checkRef(r objects.Ref) error {
+	if r.Namespace != "" {
+		if err := validate.DNSLabel(r.Namespace); err != nil {
+			return fieldError(r, "metadata.namespace", err.Error())
 		}
 	}
-	return true
-}
-
-// isVRFName: ^[a-zA-Z][a-zA-Z0-9_-]*$, at most 15 characters (a Linux
-// interface name), not "default".
-func isVRFName(s string) bool {
-	// "default" is FRR's name for the default VRF.
-	if len(s) == 0 || len(s) > 15 || !isLetter(s[0]) || s == "default" {
-		return false
+	if err := validate.DNSSubdomain(r.Name); err != nil {
+		return fieldError(r, "metadata.name", err.Error())
 	}
-	for i := 1; i < len(s); i++ {
-		if c := s[i]; !isLetter(c) && !isDigit(c) && c != '_' && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
-// isInterfaceName: ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$, at most 15 characters.
-func isInterfaceName(s string) bool {
-	if len(s) == 0 || len(s) > 15 || !(isLetter(s[0]) || isDigit(s[0])) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if c := s[i]; !isLetter(c) && !isDigit(c) && c != '_' && c != '.' && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
-// isRouteTarget: ASN:NN or A.B.C.D:NN in digits and dots; ranges are the
-// validate package's business.
-func isRouteTarget(s string) bool {
-	admin, local, ok := strings.Cut(s, ":")
-	if !ok || len(admin) == 0 || len(admin) > 15 || len(local) == 0 || len(local) > 10 {
-		return false
-	}
-	for i := 0; i < len(admin); i++ {
-		if !isDigit(admin[i]) && admin[i] != '.' {
-			return false
-		}
-	}
-	for i := 0; i < len(local); i++ {
-		if !isDigit(local[i]) {
-			return false
-		}
-	}
-	dots := strings.Count(admin, ".")
-	return dots == 0 || (dots == 3 && !strings.Contains(admin, "..") && admin[0] != '.' && admin[len(admin)-1] != '.')
-}
-
-func isLetter(c byte) bool     { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
-func isDigit(c byte) bool      { return '0' <= c && c <= '9' }
-func isLowerAlnum(c byte) bool { return 'a' <= c && c <= 'z' || isDigit(c) }
-
-func isPassword(s string) bool {
-	if len(s) == 0 || len(s) > maxPasswordLen {
-		return false
-	}
-	// '#' and '!' start comments; frr-reload.py mangles quotes and
-	// backslashes (the same rule as validate.Password).
-	return !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' || strings.ContainsRune("!#\"'\\`", r) })
+	return nil
 }

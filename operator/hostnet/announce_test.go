@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/perouter/perouter/operator/devname"
 	"github.com/perouter/perouter/operator/nodeconfig"
 )
 
@@ -121,7 +122,7 @@ func TestReannounceHostAdded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []IfAddr{{PassthroughHostVeth, pfx("192.168.20.2/24")}, {PassthroughHostVeth, pfx("fd00:20::2/64")}}
+	want := []IfAddr{{devname.PassthroughHostVeth, pfx("192.168.20.2/24")}, {devname.PassthroughHostVeth, pfx("fd00:20::2/64")}}
 	if diff := cmp.Diff(want, got, equateIP); diff != "" {
 		t.Fatalf("ReannounceHostAdded (-want +got):\n%s", diff)
 	}

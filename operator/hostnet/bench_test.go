@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perouter/perouter/operator/devname"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"golang.org/x/sys/unix"
 )
@@ -49,7 +50,7 @@ func benchL2Config(n int) nodeconfig.Config {
 	c := nodeconfig.Config{Underlay: underlayWith("100.65.0.1/32")}
 	for i := range n {
 		vni := uint32(20000 + i)
-		c.L2VNIs = append(c.L2VNIs, l2(vni, HostBridgeName(vni), true))
+		c.L2VNIs = append(c.L2VNIs, l2(vni, devname.HostBridge(vni), true))
 	}
 	return c
 }

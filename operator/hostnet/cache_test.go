@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/perouter/perouter/operator/devname"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -342,7 +343,7 @@ func (e *env) recreateRouterNetns() {
 		h.(*netlink.Handle).Close()
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := e.hostH.LinkByName(HostVethName(200)); err != nil {
+		if _, err := e.hostH.LinkByName(devname.HostVeth(200)); err != nil {
 			break
 		}
 		if time.Now().After(deadline) {

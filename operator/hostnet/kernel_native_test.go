@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/perouter/perouter/operator/devname"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -79,26 +80,26 @@ func TestL2VNIManagedAndExternalBridges(t *testing.T) {
 		}
 	}
 	for _, vni := range []uint32{200, 300} {
-		x, ok := e.link(r, VXLANName(vni)).(*netlink.Vxlan)
+		x, ok := e.link(r, devname.VXLAN(vni)).(*netlink.Vxlan)
 		if !ok {
-			t.Fatalf("%s is not a vxlan", VXLANName(vni))
+			t.Fatalf("%s is not a vxlan", devname.VXLAN(vni))
 		}
 		got := [...]any{x.VxlanId, x.Port, x.SrcAddr.String(), x.Learning, x.MTU, x.Alias}
 		want := [...]any{int(vni), 4789, "100.65.0.1", false, 1450, OwnerAlias}
 		if got != want {
 			t.Errorf("%s: got vni,port,local,learning,mtu,alias %v, want %v", x.Name, got, want)
 		}
-		if m := e.master(r, VXLANName(vni)); m != BridgeName(vni) {
-			t.Errorf("%s master = %q, want %s", x.Name, m, BridgeName(vni))
+		if m := e.master(r, devname.VXLAN(vni)); m != devname.Bridge(vni) {
+			t.Errorf("%s master = %q, want %s", x.Name, m, devname.Bridge(vni))
 		}
-		if bp := e.bridgePortOf(e.router, VXLANName(vni)); bp != (bridgePort{Learning: false, NeighSuppress: true}) {
+		if bp := e.bridgePortOf(e.router, devname.VXLAN(vni)); bp != (bridgePort{Learning: false, NeighSuppress: true}) {
 			t.Errorf("%s bridge port = %+v, want learning off, neigh_suppress on", x.Name, bp)
 		}
-		if m := e.master(r, RouterVethName(vni)); m != BridgeName(vni) {
-			t.Errorf("%s master = %q, want %s", RouterVethName(vni), m, BridgeName(vni))
+		if m := e.master(r, devname.RouterVeth(vni)); m != devname.Bridge(vni) {
+			t.Errorf("%s master = %q, want %s", devname.RouterVeth(vni), m, devname.Bridge(vni))
 		}
-		if mtu := e.link(e.hostH, HostVethName(vni)).Attrs().MTU; mtu != 1450 {
-			t.Errorf("%s mtu = %d, want 1450", HostVethName(vni), mtu)
+		if mtu := e.link(e.hostH, devname.HostVeth(vni)).Attrs().MTU; mtu != 1450 {
+			t.Errorf("%s mtu = %d, want 1450", devname.HostVeth(vni), mtu)
 		}
 	}
 	if m := e.master(e.hostH, "host-e-200"); m != "br-hs-200" {
@@ -250,7 +251,7 @@ func TestUnderlayBackAfterRouterNetnsDeleted(t *testing.T) {
 	// down a moment later; Prepare copes with either (deleteLink), but
 	// the test waits so that it always checks the same thing.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := e.hostH.LinkByName(HostVethName(200)); err != nil {
+		if _, err := e.hostH.LinkByName(devname.HostVeth(200)); err != nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -288,18 +289,18 @@ func TestPassthroughAndLocalCIDRChange(t *testing.T) {
 	p := pt("192.168.20.1/24", "192.168.20.2/24")
 	e.apply(p)
 	r := e.routerH()
-	if m := e.master(r, PassthroughRouterVeth); m != "" {
-		t.Errorf("%s master = %q, want none (default VRF)", PassthroughRouterVeth, m)
+	if m := e.master(r, devname.PassthroughRouterVeth); m != "" {
+		t.Errorf("%s master = %q, want none (default VRF)", devname.PassthroughRouterVeth, m)
 	}
 	check := func(router, host string) {
 		t.Helper()
-		if diff := cmp.Diff([]netip.Prefix{pfx(router), pfx("fd00:20::1/64")}, e.addrs(r, PassthroughRouterVeth), equateIP); diff != "" {
-			t.Errorf("%s addresses (-want +got):\n%s", PassthroughRouterVeth, diff)
+		if diff := cmp.Diff([]netip.Prefix{pfx(router), pfx("fd00:20::1/64")}, e.addrs(r, devname.PassthroughRouterVeth), equateIP); diff != "" {
+			t.Errorf("%s addresses (-want +got):\n%s", devname.PassthroughRouterVeth, diff)
 		}
-		if diff := cmp.Diff([]netip.Prefix{pfx(host), pfx("fd00:20::2/64")}, e.addrs(e.hostH, PassthroughHostVeth), equateIP); diff != "" {
-			t.Errorf("%s addresses (-want +got):\n%s", PassthroughHostVeth, diff)
+		if diff := cmp.Diff([]netip.Prefix{pfx(host), pfx("fd00:20::2/64")}, e.addrs(e.hostH, devname.PassthroughHostVeth), equateIP); diff != "" {
+			t.Errorf("%s addresses (-want +got):\n%s", devname.PassthroughHostVeth, diff)
 		}
-		for _, l := range []netlink.Link{e.link(r, PassthroughRouterVeth), e.link(e.hostH, PassthroughHostVeth)} {
+		for _, l := range []netlink.Link{e.link(r, devname.PassthroughRouterVeth), e.link(e.hostH, devname.PassthroughHostVeth)} {
 			if !isUp(l) || l.Attrs().MTU != 1500 {
 				t.Errorf("%s: up=%v mtu=%d, want up and 1500", l.Attrs().Name, isUp(l), l.Attrs().MTU)
 			}
@@ -309,18 +310,18 @@ func TestPassthroughAndLocalCIDRChange(t *testing.T) {
 	e.requireNoop(p)
 
 	// A new localCIDR: addresses are swapped in place, the pair is kept.
-	before := e.link(r, PassthroughRouterVeth).Attrs().Index
+	before := e.link(r, devname.PassthroughRouterVeth).Attrs().Index
 	p2 := pt("192.168.30.1/24", "192.168.30.2/24")
 	e.apply(p2)
 	check("192.168.30.1/24", "192.168.30.2/24")
-	if after := e.link(r, PassthroughRouterVeth).Attrs().Index; after != before {
+	if after := e.link(r, devname.PassthroughRouterVeth).Attrs().Index; after != before {
 		t.Errorf("veth was recreated for an address change")
 	}
 	e.requireNoop(p2)
 
 	e.apply(e.planFor(nodeconfig.Config{Underlay: underlayWith("100.65.0.1/32")}))
-	e.noLink(r, PassthroughRouterVeth)
-	e.noLink(e.hostH, PassthroughHostVeth)
+	e.noLink(r, devname.PassthroughRouterVeth)
+	e.noLink(e.hostH, devname.PassthroughHostVeth)
 }
 
 func TestIPv6VTEP(t *testing.T) {

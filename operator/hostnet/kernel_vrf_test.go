@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/perouter/perouter/operator/devname"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/vishvananda/netlink"
 )
@@ -46,15 +47,15 @@ func (e *env) checkL3VNI(t *testing.T, n nodeconfig.L3VNI, up bool) {
 	if vrf.Table != TableFor(n.VNI) {
 		t.Errorf("VRF %s table = %d, want %d", n.VRF, vrf.Table, TableFor(n.VNI))
 	}
-	br := e.link(r, BridgeName(n.VNI))
+	br := e.link(r, devname.Bridge(n.VNI))
 	if got := e.master(r, br.Attrs().Name); got != n.VRF {
 		t.Errorf("%s master = %q, want %s", br.Attrs().Name, got, n.VRF)
 	}
 	if br.Attrs().HardwareAddr.String() != n.RouterMAC.String() {
 		t.Errorf("%s mac = %s, want %s", br.Attrs().Name, br.Attrs().HardwareAddr, n.RouterMAC)
 	}
-	x := e.link(r, VXLANName(n.VNI)).(*netlink.Vxlan)
-	if x.VxlanId != int(n.VNI) || x.Port != 4789 || x.Learning || x.MTU != 1450 || e.master(r, x.Name) != BridgeName(n.VNI) {
+	x := e.link(r, devname.VXLAN(n.VNI)).(*netlink.Vxlan)
+	if x.VxlanId != int(n.VNI) || x.Port != 4789 || x.Learning || x.MTU != 1450 || e.master(r, x.Name) != devname.Bridge(n.VNI) {
 		t.Errorf("%s: vni %d port %d learning %v mtu %d master %s", x.Name, x.VxlanId, x.Port, x.Learning, x.MTU, e.master(r, x.Name))
 	}
 	if bp := e.bridgePortOf(e.router, x.Name); bp != (bridgePort{NeighSuppress: true}) {
@@ -62,8 +63,8 @@ func (e *env) checkL3VNI(t *testing.T, n nodeconfig.L3VNI, up bool) {
 	}
 	links := []netlink.Link{vrf, br, x}
 	if hs := n.HostSession; hs != nil {
-		pe := e.link(r, RouterVethName(n.VNI))
-		host := e.link(e.hostH, HostVethName(n.VNI))
+		pe := e.link(r, devname.RouterVeth(n.VNI))
+		host := e.link(e.hostH, devname.HostVeth(n.VNI))
 		if got := e.master(r, pe.Attrs().Name); got != n.VRF {
 			t.Errorf("%s master = %q, want %s", pe.Attrs().Name, got, n.VRF)
 		}
@@ -89,8 +90,8 @@ func (e *env) checkL3VNI(t *testing.T, n nodeconfig.L3VNI, up bool) {
 			t.Errorf("%s alias = %q, want %q", l.Attrs().Name, l.Attrs().Alias, OwnerAlias)
 		}
 	}
-	if got := e.sysctl("net/ipv6/conf/" + BridgeName(n.VNI) + "/addr_gen_mode"); got != "1" {
-		t.Errorf("%s addr_gen_mode = %s, want 1 (none)", BridgeName(n.VNI), got)
+	if got := e.sysctl("net/ipv6/conf/" + devname.Bridge(n.VNI) + "/addr_gen_mode"); got != "1" {
+		t.Errorf("%s addr_gen_mode = %s, want 1 (none)", devname.Bridge(n.VNI), got)
 	}
 }
 

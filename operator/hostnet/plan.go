@@ -7,11 +7,12 @@ package hostnet
 
 import (
 	"cmp"
-	"fmt"
 	"net/netip"
 	"slices"
 
+	"github.com/perouter/perouter/operator/devname"
 	"github.com/perouter/perouter/operator/nodeconfig"
+	"github.com/perouter/perouter/operator/objects"
 )
 
 // DefaultNetns is the router network namespace's name when none is given.
@@ -37,36 +38,6 @@ const TableBase = 1000
 // TableFor returns the routing table id of the VRF of the L3VNI with the
 // given VNI.
 func TableFor(vni uint32) uint32 { return TableBase + vni }
-
-// Object names. Linux limits interface names to 15 bytes; the longest here,
-// "host-e-16777215", is exactly 15.
-const (
-	bridgePrefix     = "br-pe-"
-	vxlanPrefix      = "vni"
-	hostVethPrefix   = "host-e-"
-	routerVethPrefix = "pe-e-"
-	hostBridgePrefix = "br-hs-"
-
-	// PassthroughHostVeth and PassthroughRouterVeth name the L3Passthrough
-	// veth pair (host netns / router netns default VRF).
-	PassthroughHostVeth   = "host-pt"
-	PassthroughRouterVeth = "pe-pt"
-)
-
-// BridgeName is the router-side bridge of a VNI.
-func BridgeName(vni uint32) string { return fmt.Sprintf("%s%d", bridgePrefix, vni) }
-
-// VXLANName is the VXLAN device of a VNI.
-func VXLANName(vni uint32) string { return fmt.Sprintf("%s%d", vxlanPrefix, vni) }
-
-// HostVethName is the host-netns end of a VNI's veth pair.
-func HostVethName(vni uint32) string { return fmt.Sprintf("%s%d", hostVethPrefix, vni) }
-
-// RouterVethName is the router-netns end of a VNI's veth pair.
-func RouterVethName(vni uint32) string { return fmt.Sprintf("%s%d", routerVethPrefix, vni) }
-
-// HostBridgeName is the managed host-side bridge of an L2VNI.
-func HostBridgeName(vni uint32) string { return fmt.Sprintf("%s%d", hostBridgePrefix, vni) }
 
 // PlanOptions are the node facts the model does not carry.
 type PlanOptions struct {
@@ -195,8 +166,8 @@ func PlanFor(c nodeconfig.Config, o PlanOptions) Plan {
 	if c.Passthrough != nil {
 		hs := c.Passthrough.HostSession
 		p.Veths = append(p.Veths, Veth{
-			Host:   PassthroughHostVeth,
-			Router: PassthroughRouterVeth,
+			Host:   devname.PassthroughHostVeth,
+			Router: devname.PassthroughRouterVeth,
 			// No encapsulation on this path: traffic leaves through the
 			// underlay as is.
 			MTU:             underlayMTU,
@@ -218,7 +189,7 @@ func PlanFor(c nodeconfig.Config, o PlanOptions) Plan {
 	for _, l3 := range c.L3VNIs {
 		p.VRFs = append(p.VRFs, VRF{Name: l3.VRF, VNI: l3.VNI, Table: TableFor(l3.VNI)})
 		p.Bridges = append(p.Bridges, Bridge{
-			Name:            BridgeName(l3.VNI),
+			Name:            devname.Bridge(l3.VNI),
 			VNI:             l3.VNI,
 			MAC:             l3.RouterMAC.String(),
 			VRF:             l3.VRF,
@@ -227,8 +198,8 @@ func PlanFor(c nodeconfig.Config, o PlanOptions) Plan {
 		p.VXLANs = append(p.VXLANs, vxlanFor(l3.VNI, l3.VXLANPort, local.Addr(), overlayMTU))
 		if hs := l3.HostSession; hs != nil {
 			p.Veths = append(p.Veths, Veth{
-				Host:            HostVethName(l3.VNI),
-				Router:          RouterVethName(l3.VNI),
+				Host:            devname.HostVeth(l3.VNI),
+				Router:          devname.RouterVeth(l3.VNI),
 				VNI:             l3.VNI,
 				MTU:             overlayMTU,
 				RouterMaster:    l3.VRF,
@@ -239,7 +210,7 @@ func PlanFor(c nodeconfig.Config, o PlanOptions) Plan {
 	}
 
 	for _, l2 := range c.L2VNIs {
-		br := Bridge{Name: BridgeName(l2.VNI), VNI: l2.VNI}
+		br := Bridge{Name: devname.Bridge(l2.VNI), VNI: l2.VNI}
 		if l2.VRF != "" {
 			br.VRF = l2.VRF
 			br.MAC = l2.GatewayMAC.String()
@@ -252,8 +223,8 @@ func PlanFor(c nodeconfig.Config, o PlanOptions) Plan {
 			p.HostBridges = append(p.HostBridges, HostBridge{Name: l2.HostBridge.Name, VNI: l2.VNI})
 		}
 		p.Veths = append(p.Veths, Veth{
-			Host:         HostVethName(l2.VNI),
-			Router:       RouterVethName(l2.VNI),
+			Host:         devname.HostVeth(l2.VNI),
+			Router:       devname.RouterVeth(l2.VNI),
 			VNI:          l2.VNI,
 			MTU:          overlayMTU,
 			HostMaster:   l2.HostBridge.Name,
@@ -271,11 +242,11 @@ func PlanFor(c nodeconfig.Config, o PlanOptions) Plan {
 
 func vxlanFor(vni uint32, port uint16, local netip.Addr, mtu int) VXLAN {
 	return VXLAN{
-		Name:   VXLANName(vni),
+		Name:   devname.VXLAN(vni),
 		VNI:    vni,
 		Local:  local,
-		Port:   cmp.Or(port, 4789),
-		Bridge: BridgeName(vni),
+		Port:   cmp.Or(port, objects.DefaultVXLANPort),
+		Bridge: devname.Bridge(vni),
 		MTU:    mtu,
 	}
 }

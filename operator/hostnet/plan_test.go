@@ -7,8 +7,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/perouter/perouter/operator/nodeconfig"
 	"sigs.k8s.io/yaml"
+
+	"github.com/perouter/perouter/operator/devname"
+	"github.com/perouter/perouter/operator/nodeconfig"
+	"github.com/perouter/perouter/operator/validate"
 )
 
 func mustMAC(s string) net.HardwareAddr {
@@ -164,6 +167,54 @@ func TestPlanFor(t *testing.T) {
 				t.Errorf("PlanFor() mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestPlanDeviceNames keeps the names the plan creates and the names users
+// may not give a VRF in step: a VRF lives in the router netns next to every
+// router-side device, and the host side is only cleaned up by name.
+func TestPlanDeviceNames(t *testing.T) {
+	hs := &nodeconfig.HostSession{RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.3/24")}
+	const maxVNI = 1<<24 - 1
+	c := nodeconfig.Config{
+		Underlay: &nodeconfig.Underlay{VTEPs: []netip.Prefix{pfx("100.65.0.1/32")}},
+		L3VNIs:   []nodeconfig.L3VNI{{VRF: "red", VNI: maxVNI, RouterMAC: mustMAC("02:00:00:ff:ff:ff"), HostSession: hs}},
+		L2VNIs: []nodeconfig.L2VNI{
+			{VNI: 200, VRF: "red", GatewayMAC: mustMAC("06:00:00:00:00:c8"), HostBridge: nodeconfig.HostBridge{Name: devname.HostBridge(200), Managed: true}},
+			{VNI: 300, GatewayMAC: mustMAC("06:00:00:00:01:2c"), HostBridge: nodeconfig.HostBridge{Name: "br-lab"}},
+		},
+		Passthrough: &nodeconfig.Passthrough{HostSession: *hs},
+	}
+	p := PlanFor(c, PlanOptions{})
+	var router, host []string
+	for _, b := range p.Bridges {
+		router = append(router, b.Name)
+	}
+	for _, x := range p.VXLANs {
+		router = append(router, x.Name)
+	}
+	for _, v := range p.Veths {
+		router = append(router, v.Router)
+		host = append(host, v.Host)
+	}
+	for _, b := range p.HostBridges {
+		host = append(host, b.Name)
+	}
+	if len(router) != 10 || len(host) != 5 {
+		t.Fatalf("plan has router devices %v and host devices %v, want 10 and 5", router, host)
+	}
+	for _, name := range append(router, host...) {
+		if len(name) > 15 {
+			t.Errorf("%q is longer than a Linux interface name may be", name)
+		}
+		if err := validate.VRFName(name); err == nil {
+			t.Errorf("validate.VRFName(%q) accepts a name the plan gives a device", name)
+		}
+	}
+	for _, name := range host {
+		if !devname.HostSide(name) {
+			t.Errorf("host-side device %q is not devname.HostSide: Apply would never delete it", name)
+		}
 	}
 }
 

@@ -7,12 +7,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/perouter/perouter/operator/devname"
 )
 
 func (s *session) ensureSysctls(want []Sysctl) {
@@ -108,11 +109,6 @@ func (s *session) ensureAddrs(ns *nsState, kind string, l netlink.Link, want []n
 // owned reports whether a link carries our marker.
 func owned(l netlink.Link) bool { return l.Attrs().Alias == OwnerAlias }
 
-// hostOwnedName matches the names we create in the host netns; there a
-// link must carry the marker AND match, because the host netns is shared
-// with everything else on the node.
-var hostOwnedName = regexp.MustCompile(`^(host-e-[0-9]+|br-hs-[0-9]+|` + PassthroughHostVeth + `)$`)
-
 // deleteUnwanted removes our links the plan no longer has. In the router
 // netns (ours alone) the marker suffices; veths go first (deleting one end
 // takes its peer), then VXLANs, bridges, VRFs, so nothing is left
@@ -163,8 +159,10 @@ func (s *session) deleteUnwanted(p Plan) {
 	s.rescueDoomed(s.router, wantRouter)
 	s.rescueDoomed(s.host, wantHost)
 	s.deleteLinks(s.router, stale(s.router, wantRouter, func(string) bool { return true }))
+	// The host netns is shared with everything else on the node: there a
+	// link must carry the marker AND have one of our host-side names.
 	var hostStale []netlink.Link
-	for _, l := range stale(s.host, wantHost, hostOwnedName.MatchString) {
+	for _, l := range stale(s.host, wantHost, devname.HostSide) {
 		// Deleting a router-side veth took its host end along.
 		if _, still := s.host.links[l.Attrs().Name]; still {
 			hostStale = append(hostStale, l)

@@ -16,6 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
 )
 
 // Event reasons on Nodes.
@@ -65,7 +67,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	}
 	infos := make([]NodeInfo, 0, len(nodes.Items))
 	for _, n := range nodes.Items {
-		infos = append(infos, NodeInfo{Name: n.Name, Created: n.CreationTimestamp.Time, Label: n.Labels[IndexLabel]})
+		infos = append(infos, NodeInfo{Name: n.Name, Created: n.CreationTimestamp.Time, Label: n.Labels[v1alpha1.NodeIndexLabel]})
 	}
 	decisions := Allocate(infos, r.MaxIndex)
 
@@ -100,18 +102,18 @@ func (r *Reconciler) apply(ctx context.Context, node *corev1.Node, d Decision) e
 		if patched.Labels == nil {
 			patched.Labels = map[string]string{}
 		}
-		patched.Labels[IndexLabel] = strconv.Itoa(d.Index)
+		patched.Labels[v1alpha1.NodeIndexLabel] = strconv.Itoa(d.Index)
 		delete(patched.Annotations, NoIndexAnnotation)
 	case NoCapacity:
 		msg := fmt.Sprintf("no node index available: indices 0..%d are in use (--max-index)", r.MaxIndex)
 		if d.Reason != "" {
 			msg += "; " + d.Reason
 		}
-		_, labelled := node.Labels[IndexLabel]
+		_, labelled := node.Labels[v1alpha1.NodeIndexLabel]
 		if !labelled && node.Annotations[NoIndexAnnotation] == msg {
 			return nil
 		}
-		delete(patched.Labels, IndexLabel)
+		delete(patched.Labels, v1alpha1.NodeIndexLabel)
 		if patched.Annotations == nil {
 			patched.Annotations = map[string]string{}
 		}
@@ -122,16 +124,16 @@ func (r *Reconciler) apply(ctx context.Context, node *corev1.Node, d Decision) e
 	// The optimistic lock makes the patch fail if the node changed since it
 	// was listed, so a decision is never written over state it did not see.
 	if err := r.Client.Patch(ctx, patched, client.MergeFromWithOptions(node, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("node %s: patching %s: %w", node.Name, IndexLabel, err)
+		return fmt.Errorf("node %s: patching %s: %w", node.Name, v1alpha1.NodeIndexLabel, err)
 	}
 	switch {
 	case d.Action == NoCapacity:
 		logger.Info("node gets no index: capacity reached", "maxIndex", r.MaxIndex, "reason", d.Reason)
 		r.event(node, corev1.EventTypeWarning, ReasonNoCapacity, patched.Annotations[NoIndexAnnotation])
 	case d.Action == Assign && d.Reason != "":
-		logger.Info("node index reassigned", "old", node.Labels[IndexLabel], "new", d.Index, "reason", d.Reason)
+		logger.Info("node index reassigned", "old", node.Labels[v1alpha1.NodeIndexLabel], "new", d.Index, "reason", d.Reason)
 		r.event(node, corev1.EventTypeWarning, ReasonIndexReassigned,
-			fmt.Sprintf("node index changed from %q to %d: %s", node.Labels[IndexLabel], d.Index, d.Reason))
+			fmt.Sprintf("node index changed from %q to %d: %s", node.Labels[v1alpha1.NodeIndexLabel], d.Index, d.Reason))
 	case d.Action == Assign:
 		logger.Info("node index assigned", "index", d.Index)
 		r.event(node, corev1.EventTypeNormal, ReasonIndexAssigned, fmt.Sprintf("node index %d assigned", d.Index))

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/internal/testenv"
 )
 
@@ -165,7 +166,7 @@ func (m *indexMonitor) observe(typ watch.EventType, node *corev1.Node) {
 		delete(m.names, uid)
 		return
 	}
-	label, has := node.Labels[IndexLabel]
+	label, has := node.Labels[v1alpha1.NodeIndexLabel]
 	m.raw[uid] = label
 	exempt := false
 	if p, ok := m.planted[node.Name]; ok && has && label == p && m.stable[uid] == "" {
@@ -279,8 +280,8 @@ func TestLabelerChurn(t *testing.T) {
 	for i := range 3 {
 		victim := nodes.Items[i*7]
 		name := fmt.Sprintf("restored-%d", i)
-		mon.plant(name, victim.Labels[IndexLabel])
-		if err := c.Create(ctx, newNode(name, map[string]string{IndexLabel: victim.Labels[IndexLabel]})); err != nil {
+		mon.plant(name, victim.Labels[v1alpha1.NodeIndexLabel])
+		if err := c.Create(ctx, newNode(name, map[string]string{v1alpha1.NodeIndexLabel: victim.Labels[v1alpha1.NodeIndexLabel]})); err != nil {
 			t.Fatalf("creating %s: %v", name, err)
 		}
 	}
@@ -296,7 +297,7 @@ func TestLabelerChurn(t *testing.T) {
 		mon.mu.Lock()
 		defer mon.mu.Unlock()
 		for _, n := range nodes.Items {
-			if l, seen := mon.raw[n.UID]; !seen || l != n.Labels[IndexLabel] {
+			if l, seen := mon.raw[n.UID]; !seen || l != n.Labels[v1alpha1.NodeIndexLabel] {
 				return false, "node " + n.Name + " not yet seen with its final label"
 			}
 		}
@@ -317,7 +318,7 @@ func TestLabelerChurn(t *testing.T) {
 		if err := c.Get(ctx, client.ObjectKey{Name: name}, &n); err != nil {
 			t.Fatal(err)
 		}
-		if n.Labels[IndexLabel] == mon.planted[name] {
+		if n.Labels[v1alpha1.NodeIndexLabel] == mon.planted[name] {
 			t.Errorf("restored node %s kept the duplicate index %s", name, mon.planted[name])
 		}
 		requireEvent(t, cs, name, ReasonIndexReassigned)
@@ -334,7 +335,7 @@ func waitAllLabelled(t *testing.T, c client.Client) {
 		}
 		seen := map[string]string{}
 		for _, n := range nodes.Items {
-			l, ok := n.Labels[IndexLabel]
+			l, ok := n.Labels[v1alpha1.NodeIndexLabel]
 			if _, valid := ParseIndex(l); !ok || !valid {
 				return false, "node " + n.Name + " has no index"
 			}
@@ -385,7 +386,7 @@ func TestLabelerCapacity(t *testing.T) {
 		_ = c.List(ctx, &nodes)
 		got := map[string]bool{}
 		for _, n := range nodes.Items {
-			got[n.Labels[IndexLabel]] = true
+			got[n.Labels[v1alpha1.NodeIndexLabel]] = true
 		}
 		return len(nodes.Items) == 3 && got["0"] && got["1"] && got["2"], fmt.Sprint(got)
 	})
@@ -397,7 +398,7 @@ func TestLabelerCapacity(t *testing.T) {
 		if err := c.Get(ctx, client.ObjectKey{Name: "cap-over"}, &n); err != nil {
 			return false, err.Error()
 		}
-		_, labelled := n.Labels[IndexLabel]
+		_, labelled := n.Labels[v1alpha1.NodeIndexLabel]
 		return !labelled && n.Annotations[NoIndexAnnotation] != "", fmt.Sprintf("labels %v annotations %v", n.Labels, n.Annotations)
 	})
 	requireEvent(t, cs, "cap-over", ReasonNoCapacity)
@@ -412,6 +413,6 @@ func TestLabelerCapacity(t *testing.T) {
 			return false, err.Error()
 		}
 		_, marked := n.Annotations[NoIndexAnnotation]
-		return n.Labels[IndexLabel] == "1" && !marked, fmt.Sprintf("labels %v annotations %v", n.Labels, n.Annotations)
+		return n.Labels[v1alpha1.NodeIndexLabel] == "1" && !marked, fmt.Sprintf("labels %v annotations %v", n.Labels, n.Annotations)
 	})
 }

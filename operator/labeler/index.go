@@ -19,9 +19,6 @@ import (
 	"time"
 )
 
-// IndexLabel holds the node's index in decimal.
-const IndexLabel = "network.perouter.io/node-index"
-
 // NoIndexAnnotation explains why a node has no index (capacity reached).
 // It is removed as soon as the node gets one.
 const NoIndexAnnotation = "network.perouter.io/node-index-error"
@@ -30,7 +27,7 @@ const NoIndexAnnotation = "network.perouter.io/node-index-error"
 type NodeInfo struct {
 	Name    string
 	Created time.Time
-	// Label is the raw value of IndexLabel, "" when absent.
+	// Label is the raw value of v1alpha1.NodeIndexLabel, "" when absent.
 	Label string
 }
 

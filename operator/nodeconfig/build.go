@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/devname"
 	"github.com/perouter/perouter/operator/ipam"
 	"github.com/perouter/perouter/operator/objects"
 	"github.com/perouter/perouter/operator/validate"
@@ -94,22 +94,21 @@ func Build(s objects.Set, n Node) (Config, Report, error) {
 	// passthroughs, each oldest first.
 	var cands []candidate
 	for _, o := range l3vnis {
-		ref := objects.RefOf(objects.KindL3VNI, o.ObjectMeta)
-		l, err := b.l3vni(o)
-		if err != nil {
-			b.skip(ref, "spec.hostSession.localCIDR", err.Error())
+		l, uses, errs := b.l3vni(o)
+		if len(errs) > 0 {
+			report.Skipped = append(report.Skipped, errs...)
 			continue
 		}
-		cands = append(cands, candidate{l3vni: &l, uses: validate.HostSessionCIDRs(ref, "spec.hostSession", o.Spec.HostSession)})
+		cands = append(cands, candidate{l3vni: &l, uses: uses})
 	}
 	for _, o := range passthroughs {
 		ref := objects.RefOf(objects.KindL3Passthrough, o.ObjectMeta)
-		hs, err := b.hostSession(&o.Spec.HostSession)
-		if err != nil {
-			b.skip(ref, "spec.hostSession.localCIDR", err.Error())
+		hs, uses, errs := b.hostSession(ref, &o.Spec.HostSession)
+		if len(errs) > 0 {
+			report.Skipped = append(report.Skipped, errs...)
 			continue
 		}
-		cands = append(cands, candidate{passthrough: &Passthrough{Source: ref, HostSession: hs}, uses: validate.HostSessionCIDRs(ref, "spec.hostSession", &o.Spec.HostSession)})
+		cands = append(cands, candidate{passthrough: &Passthrough{Source: ref, HostSession: hs}, uses: uses})
 	}
 	applied := map[objects.Ref]string{}
 	for _, c := range b.withoutOverlaps(cands) {
@@ -271,16 +270,24 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 		}
 		return nil, fmt.Errorf("node %s: invalid Underlay: %w", b.node.Name, errors.Join(all...))
 	}
+	// validate.Set accepted the Underlay, so its fields parse; a parse
+	// error here would mean validate and this code disagree, and is
+	// reported like any other.
 	out := &Underlay{Source: ref, ASN: u.Spec.ASN}
-	pool, _ := validate.Prefix(u.Spec.RouterIDCIDR)
-	var err error
-	if out.RouterID, err = ipam.RouterID(pool, b.node.Index); err != nil {
+	pool, err := validate.RouterIDPool(u.Spec.RouterIDCIDR)
+	if err == nil {
+		out.RouterID, err = ipam.RouterID(pool, b.node.Index)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("node %s: %s spec.routerIDCIDR: %w", b.node.Name, ref, err)
 	}
 	if te := u.Spec.TunnelEndpoint; te != nil {
 		for i, c := range te.CIDRs {
-			pool, _ := validate.Prefix(c)
-			vtep, err := ipam.VTEP(pool, b.node.Index)
+			pool, err := validate.Prefix(c)
+			var vtep netip.Prefix
+			if err == nil {
+				vtep, err = ipam.VTEP(pool, b.node.Index)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("node %s: %s spec.tunnelEndpoint.cidrs[%d]: %w", b.node.Name, ref, i, err)
 			}
@@ -292,9 +299,9 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 		slices.SortFunc(out.VTEPPools, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 	}
 	for i := range u.Spec.Neighbors {
-		n, err := b.neighbor(u, &u.Spec.Neighbors[i])
+		n, err := b.neighbor(u, &u.Spec.Neighbors[i], fmt.Sprintf("%s spec.neighbors[%d]", ref, i))
 		if err != nil {
-			return nil, fmt.Errorf("node %s: %s spec.neighbors[%d]: %w", b.node.Name, ref, i, err)
+			return nil, fmt.Errorf("node %s: %w", b.node.Name, err)
 		}
 		out.Neighbors = append(out.Neighbors, n)
 	}
@@ -315,7 +322,9 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 	return out, nil
 }
 
-func (b *builder) neighbor(u *v1alpha1.Underlay, n *v1alpha1.Neighbor) (Neighbor, error) {
+// neighbor converts one neighbour; field ("Underlay ns/name
+// spec.neighbors[i]") starts its errors.
+func (b *builder) neighbor(u *v1alpha1.Underlay, n *v1alpha1.Neighbor, field string) (Neighbor, error) {
 	out := Neighbor{
 		Interface:    n.Interface,
 		Type:         strings.ToLower(n.Type),
@@ -329,7 +338,10 @@ func (b *builder) neighbor(u *v1alpha1.Underlay, n *v1alpha1.Neighbor) (Neighbor
 		out.ASN = *n.ASN
 	}
 	if n.Address != "" {
-		out.Address, _ = validate.Addr(n.Address)
+		var err error
+		if out.Address, err = validate.Addr(n.Address); err != nil {
+			return Neighbor{}, fmt.Errorf("%s.address: %w", field, err)
+		}
 	}
 	if n.Port != nil {
 		out.Port = *n.Port
@@ -337,7 +349,7 @@ func (b *builder) neighbor(u *v1alpha1.Underlay, n *v1alpha1.Neighbor) (Neighbor
 	if n.PasswordSecret != "" {
 		pw, err := validate.SecretPassword(b.secrets, u.Namespace, n.PasswordSecret)
 		if err != nil {
-			return Neighbor{}, err
+			return Neighbor{}, fmt.Errorf("%s: %w", field, err)
 		}
 		out.Password = pw
 	}
@@ -347,28 +359,36 @@ func (b *builder) neighbor(u *v1alpha1.Underlay, n *v1alpha1.Neighbor) (Neighbor
 	return out, nil
 }
 
-func (b *builder) hostSession(h *v1alpha1.HostSession) (HostSession, error) {
-	out := HostSession{ASN: h.ASN, HostType: strings.ToLower(h.HostType)}
+// hostSession gives a host session's addresses on this node and the
+// localCIDR pools they come from; errs says why the object that holds it
+// must be left out.
+func (b *builder) hostSession(ref objects.Ref, h *v1alpha1.HostSession) (out HostSession, uses []validate.CIDRUse, errs []validate.Error) {
+	const field = "spec.hostSession"
+	uses, errs = validate.HostSessionCIDRs(ref, field, h)
+	if len(errs) > 0 {
+		return HostSession{}, nil, errs
+	}
+	out = HostSession{ASN: h.ASN, HostType: strings.ToLower(h.HostType)}
 	if h.HostASN != nil {
 		out.HostASN = *h.HostASN
 	}
-	var err error
-	if h.LocalCIDR.IPv4 != "" {
-		p, _ := validate.Prefix(h.LocalCIDR.IPv4)
-		if out.RouterIPv4, out.HostIPv4, err = ipam.HostSession(p, b.node.Index); err != nil {
-			return HostSession{}, err
+	for _, u := range uses {
+		router, host, err := ipam.HostSession(u.Prefix, b.node.Index)
+		if err != nil {
+			return HostSession{}, nil, []validate.Error{{Ref: ref, Field: field + ".localCIDR", Message: err.Error()}}
+		}
+		if u.Prefix.Addr().Is4() {
+			out.RouterIPv4, out.HostIPv4 = router, host
+		} else {
+			out.RouterIPv6, out.HostIPv6 = router, host
 		}
 	}
-	if h.LocalCIDR.IPv6 != "" {
-		p, _ := validate.Prefix(h.LocalCIDR.IPv6)
-		if out.RouterIPv6, out.HostIPv6, err = ipam.HostSession(p, b.node.Index); err != nil {
-			return HostSession{}, err
-		}
-	}
-	return out, nil
+	return out, uses, nil
 }
 
-func (b *builder) l3vni(o *v1alpha1.L3VNI) (L3VNI, error) {
+// l3vni converts an L3VNI and returns the localCIDR pools it uses; errs
+// says why it must be left out.
+func (b *builder) l3vni(o *v1alpha1.L3VNI) (L3VNI, []validate.CIDRUse, []validate.Error) {
 	out := L3VNI{
 		Source:    objects.RefOf(objects.KindL3VNI, o.ObjectMeta),
 		VRF:       o.Spec.VRF,
@@ -378,14 +398,15 @@ func (b *builder) l3vni(o *v1alpha1.L3VNI) (L3VNI, error) {
 		ExportRTs: slices.Clone(o.Spec.ExportRTs),
 		RouterMAC: ipam.RouterMAC(o.Spec.VNI, b.node.Index),
 	}
-	if o.Spec.HostSession != nil {
-		hs, err := b.hostSession(o.Spec.HostSession)
-		if err != nil {
-			return L3VNI{}, err
-		}
-		out.HostSession = &hs
+	if o.Spec.HostSession == nil {
+		return out, nil, nil
 	}
-	return out, nil
+	hs, uses, errs := b.hostSession(out.Source, o.Spec.HostSession)
+	if len(errs) > 0 {
+		return L3VNI{}, nil, errs
+	}
+	out.HostSession = &hs
+	return out, uses, nil
 }
 
 func (b *builder) l2vni(o *v1alpha1.L2VNI, appliedL3 map[objects.Ref]string) (L2VNI, bool) {
@@ -405,8 +426,12 @@ func (b *builder) l2vni(o *v1alpha1.L2VNI, appliedL3 map[objects.Ref]string) (L2
 		}
 		out.VRF = vrf
 	}
-	for _, g := range o.Spec.GatewayIPs {
-		p, _ := validate.Prefix(g)
+	for i, g := range o.Spec.GatewayIPs {
+		p, err := validate.Prefix(g)
+		if err != nil {
+			b.skip(ref, fmt.Sprintf("spec.gatewayIPs[%d]", i), err.Error())
+			return L2VNI{}, false
+		}
 		out.GatewayIPs = append(out.GatewayIPs, p)
 	}
 	slices.SortFunc(out.GatewayIPs, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
@@ -414,12 +439,8 @@ func (b *builder) l2vni(o *v1alpha1.L2VNI, appliedL3 map[objects.Ref]string) (L2
 		if lb := hm.LinuxBridge; lb != nil && lb.Lifecycle == v1alpha1.LifecycleExternal {
 			out.HostBridge = HostBridge{Name: lb.Name}
 		} else {
-			out.HostBridge = HostBridge{Name: ManagedHostBridge(o.Spec.VNI), Managed: true}
+			out.HostBridge = HostBridge{Name: devname.HostBridge(o.Spec.VNI), Managed: true}
 		}
 	}
 	return out, true
 }
-
-// ManagedHostBridge is the name of the host bridge perouter creates for an
-// L2VNI with a Managed linuxBridge.
-func ManagedHostBridge(vni uint32) string { return "br-hs-" + strconv.FormatUint(uint64(vni), 10) }

@@ -336,6 +336,67 @@ func TestBuildSkipsAndFails(t *testing.T) {
 	}
 }
 
+// TestParseErrorsAreReported: Build leaves out what validate.Set refuses,
+// so the fields it parses again always parse. Should the two ever disagree,
+// the parse error is reported naming the object and the field, never
+// dropped for a zero value. The builder is driven directly, past validate.
+func TestParseErrorsAreReported(t *testing.T) {
+	n := Node{Name: "n1", Index: 3}
+	newBuilder := func(s objects.Set) (*builder, *Report) {
+		r := &Report{}
+		return &builder{node: n, invalid: map[objects.Ref][]validate.Error{}, secrets: validate.SecretIndex(s.Secrets), report: r}, r
+	}
+	underlays := map[string]struct {
+		mutate  func(u *v1alpha1.Underlay)
+		wantErr string
+	}{
+		"router-id pool": {func(u *v1alpha1.Underlay) { u.Spec.RouterIDCIDR = "10.0.0.0/33" },
+			`node n1: Underlay perouter-system/underlay spec.routerIDCIDR: "10.0.0.0/33" is not a CIDR`},
+		"ipv6 router-id pool": {func(u *v1alpha1.Underlay) { u.Spec.RouterIDCIDR = "fd00::/64" },
+			`node n1: Underlay perouter-system/underlay spec.routerIDCIDR: "fd00::/64" must be IPv4: BGP router-ids are 32-bit`},
+		"tunnel endpoint": {func(u *v1alpha1.Underlay) { u.Spec.TunnelEndpoint.CIDRs = []string{"100.65.0.0"} },
+			`node n1: Underlay perouter-system/underlay spec.tunnelEndpoint.cidrs[0]: "100.65.0.0" is not a CIDR`},
+		"neighbour address": {func(u *v1alpha1.Underlay) { u.Spec.Neighbors[1].Address = "192.168.12.1%eth0" },
+			`node n1: Underlay perouter-system/underlay spec.neighbors[1].address: "192.168.12.1%eth0" is not an IP address`},
+	}
+	for name, tc := range underlays {
+		t.Run(name, func(t *testing.T) {
+			s := objectstest.Lab(0)
+			tc.mutate(&s.Underlays[0])
+			b, _ := newBuilder(s)
+			if _, err := b.underlay(s.Underlays); err == nil || err.Error() != tc.wantErr {
+				t.Errorf("err = %v\nwant %s", err, tc.wantErr)
+			}
+		})
+	}
+
+	s := objectstest.Lab(1)
+	s.L3VNIs[0].Spec.HostSession.LocalCIDR.IPv4 = "10.100.0.0/24 "
+	pt := v1alpha1.L3Passthrough{ObjectMeta: metav1.ObjectMeta{Name: "pt", Namespace: objectstest.Namespace},
+		Spec: v1alpha1.L3PassthroughSpec{HostSession: v1alpha1.HostSession{ASN: 64514, HostType: "External",
+			LocalCIDR: v1alpha1.LocalCIDRConfig{IPv4: "fd00:20::/64"}}}}
+	l2 := v1alpha1.L2VNI{ObjectMeta: metav1.ObjectMeta{Name: "l2", Namespace: objectstest.Namespace},
+		Spec: v1alpha1.L2VNISpec{VNI: 300, GatewayIPs: []string{"192.170.1.1/24", "192.170.1.1"}}}
+	b, report := newBuilder(s)
+	if _, _, errs := b.l3vni(&s.L3VNIs[0]); len(errs) > 0 {
+		report.Skipped = append(report.Skipped, errs...)
+	}
+	if _, _, errs := b.hostSession(objects.RefOf(objects.KindL3Passthrough, pt.ObjectMeta), &pt.Spec.HostSession); len(errs) > 0 {
+		report.Skipped = append(report.Skipped, errs...)
+	}
+	if _, ok := b.l2vni(&l2, nil); ok {
+		t.Error("l2vni with an unparsable gateway was kept")
+	}
+	want := []string{
+		`L3VNI perouter-system/vni-0: spec.hostSession.localCIDR.ipv4: "10.100.0.0/24 " is not a CIDR`,
+		`L3Passthrough perouter-system/pt: spec.hostSession.localCIDR.ipv4: "fd00:20::/64" is not an IPv4 CIDR`,
+		`L2VNI perouter-system/l2: spec.gatewayIPs[1]: "192.170.1.1" is not a CIDR`,
+	}
+	if diff := cmp.Diff(want, skipped(report.Skipped)); diff != "" {
+		t.Errorf("Skipped (-want +got):\n%s", diff)
+	}
+}
+
 func BenchmarkBuild(b *testing.B) {
 	s := objectstest.Lab(1000)
 	b.ReportAllocs()

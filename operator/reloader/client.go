@@ -10,6 +10,10 @@ import (
 	"strings"
 )
 
+// DefaultSocket is where the reloader serves and the controller finds it:
+// the router pod shares /run/perouter between the two.
+const DefaultSocket = "/run/perouter/reloader.sock"
+
 // Client talks to a reloader Server over its unix socket.
 type Client struct {
 	socketPath string

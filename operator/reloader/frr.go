@@ -73,9 +73,9 @@ func (e *ApplyError) Unwrap() error { return e.Err }
 
 // FRRPaths locate the FRR tools and the daemons' vty sockets.
 type FRRPaths struct {
-	// ReloadScript is frr-reload.py. Default /usr/lib/frr/frr-reload.py.
+	// ReloadScript is frr-reload.py. Default DefaultReloadScript.
 	ReloadScript string
-	// VtyshBinDir is the directory holding vtysh. Default /usr/bin.
+	// VtyshBinDir is the directory holding vtysh. Default DefaultVtyshBinDir.
 	VtyshBinDir string
 	// VtySocketDir is the daemons' --vty_socket directory; empty means FRR's
 	// default (/var/run/frr, or /var/run/frr/<Pathspace>).
@@ -84,12 +84,18 @@ type FRRPaths struct {
 	Pathspace string
 }
 
+// Where FRR's packages install frr-reload.py and vtysh.
+const (
+	DefaultReloadScript = "/usr/lib/frr/frr-reload.py"
+	DefaultVtyshBinDir  = "/usr/bin"
+)
+
 func (p FRRPaths) withDefaults() FRRPaths {
 	if p.ReloadScript == "" {
-		p.ReloadScript = "/usr/lib/frr/frr-reload.py"
+		p.ReloadScript = DefaultReloadScript
 	}
 	if p.VtyshBinDir == "" {
-		p.VtyshBinDir = "/usr/bin"
+		p.VtyshBinDir = DefaultVtyshBinDir
 	}
 	return p
 }
@@ -278,10 +284,15 @@ func frrErrors(out string) string {
 	return strings.Join(found, "\n")
 }
 
+// DefaultDaemons returns the FRR daemons the router runs and DaemonCheck
+// waits for by default: zebra (interfaces, VRFs, VNIs), bgpd, staticd and
+// bfdd (the BFD profiles of the rendered config). FRR 8.4 has no mgmtd.
+func DefaultDaemons() []string { return []string{"zebra", "bgpd", "staticd", "bfdd"} }
+
 // DaemonCheck is healthy when vtysh reaches every listed daemon.
 type DaemonCheck struct {
 	Paths FRRPaths
-	// Daemons that must answer. Default zebra, bgpd, staticd, bfdd.
+	// Daemons that must answer. Default DefaultDaemons().
 	Daemons []string
 }
 
@@ -290,7 +301,7 @@ func (d *DaemonCheck) Check(ctx context.Context) error {
 	paths := d.Paths.withDefaults()
 	want := d.Daemons
 	if len(want) == 0 {
-		want = []string{"zebra", "bgpd", "staticd", "bfdd"}
+		want = DefaultDaemons()
 	}
 	// vtysh connects to every daemon whose socket accepts and lists those;
 	// a dead daemon's stale socket refuses the connection.

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/ipam"
 	"github.com/perouter/perouter/operator/objects"
 )
 
@@ -106,25 +107,38 @@ type CIDRUse struct {
 	Prefix netip.Prefix
 }
 
-// HostSessionCIDRs lists the localCIDR pools of a host session; fields
-// that do not parse are left out (they are reported elsewhere).
-func HostSessionCIDRs(ref objects.Ref, field string, h *v1alpha1.HostSession) []CIDRUse {
+// HostSessionCIDRs parses the localCIDR pools of a host session (field
+// is the session's), IPv4 first; an unset family is left out. errs holds
+// what is wrong with a pool: not a CIDR, the wrong family, or too small
+// for the router and one host. A pool that parses is in uses even when
+// it is wrong otherwise, so overlaps with it are reported too.
+func HostSessionCIDRs(ref objects.Ref, field string, h *v1alpha1.HostSession) (uses []CIDRUse, errs []Error) {
 	if h == nil {
-		return nil
+		return nil, nil
 	}
-	var out []CIDRUse
-	for _, c := range []struct{ field, cidr string }{
-		{field + ".localCIDR.ipv4", h.LocalCIDR.IPv4},
-		{field + ".localCIDR.ipv6", h.LocalCIDR.IPv6},
+	for _, c := range []struct {
+		field, cidr string
+		want4       bool
+	}{
+		{field + ".localCIDR.ipv4", h.LocalCIDR.IPv4, true},
+		{field + ".localCIDR.ipv6", h.LocalCIDR.IPv6, false},
 	} {
 		if c.cidr == "" {
 			continue
 		}
-		if p, err := Prefix(c.cidr); err == nil {
-			out = append(out, CIDRUse{Ref: ref, Field: c.field, Prefix: p.Masked()})
+		p, err := Prefix(c.cidr)
+		if err != nil {
+			errs = append(errs, Error{Ref: ref, Field: c.field, Message: err.Error()})
+			continue
+		}
+		uses = append(uses, CIDRUse{Ref: ref, Field: c.field, Prefix: p.Masked()})
+		if p.Addr().Is4() != c.want4 {
+			errs = append(errs, Error{Ref: ref, Field: c.field, Message: fmt.Sprintf("%q is not an %s CIDR", c.cidr, map[bool]string{true: "IPv4", false: "IPv6"}[c.want4])})
+		} else if _, _, err := ipam.HostSession(p, 0); err != nil {
+			errs = append(errs, Error{Ref: ref, Field: c.field, Message: err.Error()})
 		}
 	}
-	return out
+	return uses, errs
 }
 
 // Overlaps returns, for each use that overlaps another, the error to
@@ -190,11 +204,11 @@ func (v *checker) localCIDROverlaps(s objects.Set) {
 		}
 		groups[key] = append(groups[key], uses...)
 	}
-	for _, l := range s.L3VNIs {
-		add(l.Spec.NodeSelector, HostSessionCIDRs(objects.RefOf(objects.KindL3VNI, l.ObjectMeta), "spec.hostSession", l.Spec.HostSession))
+	for i, l := range s.L3VNIs {
+		add(l.Spec.NodeSelector, v.l3vniCIDRs[i])
 	}
-	for _, p := range s.L3Passthroughs {
-		add(p.Spec.NodeSelector, HostSessionCIDRs(objects.RefOf(objects.KindL3Passthrough, p.ObjectMeta), "spec.hostSession", &p.Spec.HostSession))
+	for i, p := range s.L3Passthroughs {
+		add(p.Spec.NodeSelector, v.passthroughCIDRs[i])
 	}
 	for _, key := range order {
 		v.errs = append(v.errs, Overlaps(groups[key])...)

@@ -1,17 +1,23 @@
 package validate
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/perouter/perouter/operator/devname"
 )
 
-// The checks below guard every string that reaches the FRR configuration
-// or a kernel device name. Each accepts only characters that cannot end a
-// line, start a comment ('!' or '#'), or split a token (whitespace), so no
-// user value can inject an FRR command. They are exported for the
-// renderer's own defensive checks.
+// The checks below guard every value that reaches the FRR configuration
+// or a kernel device name. Each string check accepts only characters that
+// cannot end a line, start a comment ('!' or '#'), or split a token
+// (whitespace), so no user value can inject an FRR command. They are the
+// one implementation of each rule: the checker below and the renderer's
+// own defensive checks (operator/frr) both call them.
 
 // The patterns are the CRDs'; matching is hand-written because it runs for
 // every object on every validation.
@@ -38,23 +44,69 @@ func matchName(s string, first func(byte) bool, rest string) bool {
 	return true
 }
 
-// derivedDeviceName reports whether a VRF named s would collide with a
-// device the router derives from a VNI.
-func derivedDeviceName(s string) bool {
-	for _, p := range []string{"br-pe-", "pe-e-", "br-hs-", "host-e-"} {
-		if strings.HasPrefix(s, p) {
-			return true
+// dnsSubdomain lists what is wrong with a Kubernetes object or node name
+// (an RFC 1123 subdomain). The fast check passes every name of lower-case
+// alphanumerics and inner '-'; the Kubernetes validators (regexp based)
+// run for the rest, and to word the errors.
+func dnsSubdomain(s string) []string {
+	if simpleDNSName(s, validation.DNS1123SubdomainMaxLength) {
+		return nil
+	}
+	return validation.IsDNS1123Subdomain(s)
+}
+
+// dnsLabel is dnsSubdomain for a namespace (an RFC 1123 label).
+func dnsLabel(s string) []string {
+	if simpleDNSName(s, validation.DNS1123LabelMaxLength) {
+		return nil
+	}
+	return validation.IsDNS1123Label(s)
+}
+
+// simpleDNSName accepts lower-case alphanumerics and inner '-': a subset of
+// both RFC 1123 labels and subdomains.
+func simpleDNSName(s string, maxLen int) bool {
+	if s == "" || len(s) > maxLen || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || isDigit(c) || c == '-') {
+			return false
 		}
 	}
-	if rest, ok := strings.CutPrefix(s, "vni"); ok && rest != "" {
-		for i := 0; i < len(rest); i++ {
-			if !isDigit(rest[i]) {
-				return false
-			}
-		}
-		return true
+	return true
+}
+
+func joinProblems(msgs []string) error {
+	if len(msgs) == 0 {
+		return nil
 	}
-	return false
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// DNSSubdomain checks a Kubernetes object or node name: an RFC 1123
+// subdomain of at most 253 characters.
+func DNSSubdomain(s string) error { return joinProblems(dnsSubdomain(s)) }
+
+// DNSLabel checks a Kubernetes namespace: an RFC 1123 label of at most 63
+// characters.
+func DNSLabel(s string) error { return joinProblems(dnsLabel(s)) }
+
+// ASN checks a BGP AS number: 0 is reserved.
+func ASN(asn uint32) error {
+	if asn == 0 {
+		return fmt.Errorf("must be between 1 and 4294967295")
+	}
+	return nil
+}
+
+// VNI checks a VXLAN network identifier: 24 bits, 0 excluded.
+func VNI(vni uint32) error {
+	if vni < 1 || vni > 16777215 {
+		return fmt.Errorf("%d is out of range 1..16777215", vni)
+	}
+	return nil
 }
 
 // MaxNameLen is the Linux interface name limit (IFNAMSIZ - 1).
@@ -72,8 +124,8 @@ func VRFName(s string) error {
 		return fmt.Errorf("%q must match %s", s, vrfPattern)
 	case s == "default":
 		return fmt.Errorf(`"default" is FRR's default VRF`)
-	case derivedDeviceName(s):
-		return fmt.Errorf("%q collides with the names perouter gives to devices (vni<N>, br-pe-*, pe-e-*, br-hs-*, host-e-*)", s)
+	case devname.Reserved(s):
+		return fmt.Errorf("%q collides with the names perouter gives to devices (%s)", s, devname.ReservedNames)
 	}
 	return nil
 }
@@ -176,6 +228,19 @@ func Prefix(s string) (netip.Prefix, error) {
 	}
 	if p.Addr().Is4In6() {
 		return netip.Prefix{}, fmt.Errorf("%q: IPv4-mapped IPv6 is not supported", s)
+	}
+	return p, nil
+}
+
+// RouterIDPool parses an Underlay's routerIDCIDR: BGP router-ids are
+// 32-bit, so the pool must be IPv4.
+func RouterIDPool(s string) (netip.Prefix, error) {
+	p, err := Prefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if !p.Addr().Is4() {
+		return netip.Prefix{}, fmt.Errorf("%q must be IPv4: BGP router-ids are 32-bit", s)
 	}
 	return p, nil
 }

@@ -13,7 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/ipam"
@@ -38,18 +37,21 @@ const PasswordKey = "password"
 // Set checks every object of s on its own and against the others. Errors
 // come in the order of the objects in s.
 func Set(s objects.Set) []Error {
-	v := &checker{}
+	v := &checker{
+		l3vniCIDRs:       make([][]CIDRUse, len(s.L3VNIs)),
+		passthroughCIDRs: make([][]CIDRUse, len(s.L3Passthroughs)),
+	}
 	for i := range s.Underlays {
 		v.underlay(&s.Underlays[i])
 	}
 	for i := range s.L3VNIs {
-		v.l3vni(&s.L3VNIs[i])
+		v.l3vniCIDRs[i] = v.l3vni(&s.L3VNIs[i])
 	}
 	for i := range s.L2VNIs {
 		v.l2vni(&s.L2VNIs[i])
 	}
 	for i := range s.L3Passthroughs {
-		v.passthrough(&s.L3Passthroughs[i])
+		v.passthroughCIDRs[i] = v.passthrough(&s.L3Passthroughs[i])
 	}
 	v.crossObject(s)
 	return v.errs
@@ -57,6 +59,9 @@ func Set(s objects.Set) []Error {
 
 type checker struct {
 	errs []Error
+	// The localCIDR pools of each L3VNI and L3Passthrough of the Set, by
+	// index, for the cross-object overlap check.
+	l3vniCIDRs, passthroughCIDRs [][]CIDRUse
 }
 
 func (v *checker) add(ref objects.Ref, field, format string, args ...any) {
@@ -64,33 +69,14 @@ func (v *checker) add(ref objects.Ref, field, format string, args ...any) {
 }
 
 func (v *checker) meta(ref objects.Ref, m metav1.ObjectMeta) {
-	// The fast check passes every valid name; the Kubernetes validators
-	// (regexp based) only run to word the error.
-	if !simpleDNSName(m.Name, validation.DNS1123SubdomainMaxLength) {
-		for _, msg := range validation.IsDNS1123Subdomain(m.Name) {
-			v.add(ref, "metadata.name", "%s", msg)
-		}
+	for _, msg := range dnsSubdomain(m.Name) {
+		v.add(ref, "metadata.name", "%s", msg)
 	}
-	if m.Namespace != "" && !simpleDNSName(m.Namespace, validation.DNS1123LabelMaxLength) {
-		for _, msg := range validation.IsDNS1123Label(m.Namespace) {
+	if m.Namespace != "" {
+		for _, msg := range dnsLabel(m.Namespace) {
 			v.add(ref, "metadata.namespace", "%s", msg)
 		}
 	}
-}
-
-// simpleDNSName accepts lower-case alphanumerics and inner '-': a subset of
-// both RFC 1123 labels and subdomains.
-func simpleDNSName(s string, maxLen int) bool {
-	if s == "" || len(s) > maxLen || s[0] == '-' || s[len(s)-1] == '-' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || isDigit(c) || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 func (v *checker) selector(ref objects.Ref, field string, sel *metav1.LabelSelector) {
@@ -103,8 +89,8 @@ func (v *checker) selector(ref objects.Ref, field string, sel *metav1.LabelSelec
 }
 
 func (v *checker) asn(ref objects.Ref, field string, asn uint32) {
-	if asn == 0 {
-		v.add(ref, field, "must be between 1 and 4294967295")
+	if err := ASN(asn); err != nil {
+		v.add(ref, field, "%v", err)
 	}
 }
 
@@ -125,10 +111,8 @@ func (v *checker) underlay(u *v1alpha1.Underlay) {
 	v.meta(ref, u.ObjectMeta)
 	v.selector(ref, "spec.nodeSelector", u.Spec.NodeSelector)
 	v.asn(ref, "spec.asn", u.Spec.ASN)
-	if p, err := Prefix(u.Spec.RouterIDCIDR); err != nil {
+	if p, err := RouterIDPool(u.Spec.RouterIDCIDR); err != nil {
 		v.add(ref, "spec.routerIDCIDR", "%v", err)
-	} else if !p.Addr().Is4() {
-		v.add(ref, "spec.routerIDCIDR", "%q must be IPv4: BGP router-ids are 32-bit", u.Spec.RouterIDCIDR)
 	} else if _, err := ipam.RouterID(p, 0); err != nil {
 		v.add(ref, "spec.routerIDCIDR", "%v", err)
 	}
@@ -235,7 +219,7 @@ func (v *checker) neighbor(ref objects.Ref, field string, n *v1alpha1.Neighbor) 
 		}
 	}
 	if n.PasswordSecret != "" {
-		for _, msg := range validation.IsDNS1123Subdomain(n.PasswordSecret) {
+		for _, msg := range dnsSubdomain(n.PasswordSecret) {
 			v.add(ref, field+".passwordSecret", "%s", msg)
 		}
 	}
@@ -260,8 +244,8 @@ func (v *checker) neighbor(ref objects.Ref, field string, n *v1alpha1.Neighbor) 
 }
 
 func (v *checker) vni(ref objects.Ref, field string, vni uint32) {
-	if vni < 1 || vni > 16777215 {
-		v.add(ref, field, "%d is out of range 1..16777215", vni)
+	if err := VNI(vni); err != nil {
+		v.add(ref, field, "%v", err)
 	}
 }
 
@@ -271,7 +255,8 @@ func (v *checker) port(ref objects.Ref, field string, port uint16) {
 	}
 }
 
-func (v *checker) l3vni(l *v1alpha1.L3VNI) {
+// l3vni checks an L3VNI and returns its localCIDR pools.
+func (v *checker) l3vni(l *v1alpha1.L3VNI) []CIDRUse {
 	ref := objects.RefOf(objects.KindL3VNI, l.ObjectMeta)
 	v.meta(ref, l.ObjectMeta)
 	v.selector(ref, "spec.nodeSelector", l.Spec.NodeSelector)
@@ -280,11 +265,13 @@ func (v *checker) l3vni(l *v1alpha1.L3VNI) {
 	}
 	v.vni(ref, "spec.vni", l.Spec.VNI)
 	v.port(ref, "spec.vxlanPort", l.Spec.VXLANPort)
+	var uses []CIDRUse
 	if l.Spec.HostSession != nil {
-		v.hostSession(ref, l.Spec.HostSession)
+		uses = v.hostSession(ref, l.Spec.HostSession)
 	}
 	v.routeTargets(ref, "spec.importRTs", l.Spec.ImportRTs)
 	v.routeTargets(ref, "spec.exportRTs", l.Spec.ExportRTs)
+	return uses
 }
 
 func (v *checker) routeTargets(ref objects.Ref, field string, rts []string) {
@@ -305,7 +292,8 @@ func (v *checker) routeTargets(ref objects.Ref, field string, rts []string) {
 	}
 }
 
-func (v *checker) hostSession(ref objects.Ref, h *v1alpha1.HostSession) {
+// hostSession checks a host session and returns its localCIDR pools.
+func (v *checker) hostSession(ref objects.Ref, h *v1alpha1.HostSession) []CIDRUse {
 	const field = "spec.hostSession"
 	v.asn(ref, field+".asn", h.ASN)
 	switch {
@@ -325,25 +313,9 @@ func (v *checker) hostSession(ref objects.Ref, h *v1alpha1.HostSession) {
 	if lc.IPv4 == "" && lc.IPv6 == "" {
 		v.add(ref, field+".localCIDR", "at least one of ipv4 or ipv6 must be set")
 	}
-	v.localCIDR(ref, field+".localCIDR.ipv4", lc.IPv4, true)
-	v.localCIDR(ref, field+".localCIDR.ipv6", lc.IPv6, false)
-}
-
-func (v *checker) localCIDR(ref objects.Ref, field, cidr string, want4 bool) {
-	if cidr == "" {
-		return
-	}
-	p, err := Prefix(cidr)
-	switch {
-	case err != nil:
-		v.add(ref, field, "%v", err)
-	case p.Addr().Is4() != want4:
-		v.add(ref, field, "%q is not an %s CIDR", cidr, map[bool]string{true: "IPv4", false: "IPv6"}[want4])
-	default:
-		if _, _, err := ipam.HostSession(p, 0); err != nil {
-			v.add(ref, field, "%v", err)
-		}
-	}
+	uses, errs := HostSessionCIDRs(ref, field, h)
+	v.errs = append(v.errs, errs...)
+	return uses
 }
 
 func (v *checker) l2vni(l *v1alpha1.L2VNI) {
@@ -422,11 +394,12 @@ func gatewayAddress(p netip.Prefix) error {
 	return nil
 }
 
-func (v *checker) passthrough(p *v1alpha1.L3Passthrough) {
+// passthrough checks an L3Passthrough and returns its localCIDR pools.
+func (v *checker) passthrough(p *v1alpha1.L3Passthrough) []CIDRUse {
 	ref := objects.RefOf(objects.KindL3Passthrough, p.ObjectMeta)
 	v.meta(ref, p.ObjectMeta)
 	v.selector(ref, "spec.nodeSelector", p.Spec.NodeSelector)
-	v.hostSession(ref, &p.Spec.HostSession)
+	return v.hostSession(ref, &p.Spec.HostSession)
 }
 
 // SecretPassword returns the password a passwordSecret points to.

@@ -230,7 +230,14 @@ func TestSet(t *testing.T) {
 		},
 		"vrf collides with a device": {
 			mutate: func(s *objects.Set) { s.L3VNIs[0].Spec.VRF = "vni100" },
-			want:   []string{l30 + `spec.vrf: "vni100" collides with the names perouter gives to devices (vni<N>, br-pe-*, pe-e-*, br-hs-*, host-e-*)`},
+			want:   []string{l30 + `spec.vrf: "vni100" collides with the names perouter gives to devices (vni<N>, br-pe-*, pe-e-*, br-hs-*, host-e-*, pe-pt, host-pt)`},
+		},
+		// pe-pt is the L3Passthrough veth in the router netns, where the
+		// VRFs live too; before devname owned the names, validate's copy of
+		// the list missed it and host-pt.
+		"vrf collides with the passthrough veth": {
+			mutate: func(s *objects.Set) { s.L3VNIs[0].Spec.VRF = "pe-pt" },
+			want:   []string{l30 + `spec.vrf: "pe-pt" collides with the names perouter gives to devices (vni<N>, br-pe-*, pe-e-*, br-hs-*, host-e-*, pe-pt, host-pt)`},
 		},
 		"vni out of range": {
 			mutate: func(s *objects.Set) { s.L3VNIs[0].Spec.VNI = 16777216 },

@@ -17,7 +17,6 @@ import (
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/controller"
 	"github.com/perouter/perouter/operator/hostnet"
-	"github.com/perouter/perouter/operator/labeler"
 	"github.com/perouter/perouter/operator/objects"
 	"github.com/perouter/perouter/operator/objects/objectstest"
 )
@@ -118,7 +117,7 @@ func ControllerNoop(n int) func(*testing.B) {
 		lab := objectstest.Lab(n)
 		node := corev1.Node{ObjectMeta: metav1.ObjectMeta{
 			Name:   LabNode.Name,
-			Labels: map[string]string{labeler.IndexLabel: strconv.Itoa(LabNode.Index)},
+			Labels: map[string]string{v1alpha1.NodeIndexLabel: strconv.Itoa(LabNode.Index)},
 		}}
 		objs := []client.Object{&node}
 		for i := range lab.Underlays {

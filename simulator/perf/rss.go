@@ -27,7 +27,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
-	"github.com/perouter/perouter/operator/labeler"
 	"github.com/perouter/perouter/operator/objects/objectstest"
 	"github.com/perouter/perouter/simulator/controlplane"
 )
@@ -217,7 +216,7 @@ func createLab(ctx context.Context, cfg *rest.Config, o RSSOptions) (client.Clie
 	lab := objectstest.Lab(o.VNIs)
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: objectstest.Namespace}},
-		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: LabNode.Name, Labels: map[string]string{labeler.IndexLabel: strconv.Itoa(LabNode.Index)}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: LabNode.Name, Labels: map[string]string{v1alpha1.NodeIndexLabel: strconv.Itoa(LabNode.Index)}}},
 	}
 	for i := range lab.Underlays {
 		objs = append(objs, &lab.Underlays[i])

@@ -13,16 +13,13 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/frr"
 	"github.com/perouter/perouter/operator/hostnet"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/perouter/perouter/operator/objects"
 	"github.com/perouter/perouter/operator/validate"
 )
-
-// NodeIndexLabel is the label the labeler puts on every node; render adds
-// it to the node's labels so selectors on it behave as in a cluster.
-const NodeIndexLabel = "network.perouter.io/node-index"
 
 // Exit codes.
 const (
@@ -158,7 +155,8 @@ func render(o renderOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	labels[NodeIndexLabel] = strconv.Itoa(o.index)
+	// As the labeler would, so selectors on the index behave as in a cluster.
+	labels[v1alpha1.NodeIndexLabel] = strconv.Itoa(o.index)
 
 	set, problems := load(o.files)
 	if len(problems) > 0 {

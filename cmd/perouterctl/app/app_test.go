@@ -115,6 +115,7 @@ spec:
   nodeSelector: {matchLabels: {network.perouter.io/node-index: "3"}}
   hostSession: {asn: 64514, hostType: External, localCIDR: {ipv4: 192.169.30.0/24}}
 `)
+	passthroughVRF := write("pe-pt.yaml", "apiVersion: network.perouter.io/v1alpha1\nkind: L3VNI\nmetadata: {name: red}\nspec: {vrf: pe-pt, vni: 100}\n")
 	const examples = "../../../docs/examples/"
 	tests := map[string]struct {
 		args       []string
@@ -130,6 +131,10 @@ spec:
 		"validate several paths": {
 			args: []string{"validate", "-f", examples + "lab", "-f", examples + "l2vni", "-f", examples + "passthrough"}, wantExit: ExitOK,
 			wantOutput: []string{"valid: 1 Underlay, 2 L3VNI, 2 L2VNI, 1 L3Passthrough, 0 Secret"},
+		},
+		"validate vrf named like the passthrough veth": {
+			args: []string{"validate", "-f", passthroughVRF}, wantExit: ExitProblems,
+			wantOutput: []string{`L3VNI default/red: spec.vrf: "pe-pt" collides with the names perouter gives to devices`},
 		},
 		"unknown flag":             {args: []string{"validate", "--nope"}, wantExit: ExitUsage, wantOutput: []string{"error: unknown flag: --nope"}},
 		"render without node":      {args: []string{"render", "-f", examples + "lab", "--index", "1"}, wantExit: ExitUsage, wantOutput: []string{"error: render needs --node"}},
