@@ -27,7 +27,10 @@ import (
 	"time"
 )
 
-// DefaultDaemons are the daemons an EVPN PE router needs. FRR 8.4 has no mgmtd.
+// DefaultDaemons are the daemons an EVPN PE router needs: zebra
+// (interfaces, VRFs, VNIs), bgpd, staticd and bfdd (the BFD profiles of the
+// rendered config). FRR 8.4 has no mgmtd. The one list: the reloader's
+// health check and the lab use it too.
 var DefaultDaemons = []string{"zebra", "bgpd", "staticd", "bfdd"}
 
 const (

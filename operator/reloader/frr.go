@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/perouter/perouter/operator/frrproc"
 )
 
 // Applier makes FRR run exactly the given config text.
@@ -285,9 +287,8 @@ func frrErrors(out string) string {
 }
 
 // DefaultDaemons returns the FRR daemons the router runs and DaemonCheck
-// waits for by default: zebra (interfaces, VRFs, VNIs), bgpd, staticd and
-// bfdd (the BFD profiles of the rendered config). FRR 8.4 has no mgmtd.
-func DefaultDaemons() []string { return []string{"zebra", "bgpd", "staticd", "bfdd"} }
+// waits for by default; frrproc owns the list (it starts them).
+func DefaultDaemons() []string { return slices.Clone(frrproc.DefaultDaemons) }
 
 // DaemonCheck is healthy when vtysh reaches every listed daemon.
 type DaemonCheck struct {
