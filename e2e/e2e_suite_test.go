@@ -33,6 +33,9 @@ const (
 	envApply    = "PEROUTER_E2E_MANIFESTS"   // manifests to apply, default docs/examples/lab
 	envKube     = "PEROUTER_E2E_KUBECONFIG"  // an API server to use instead of starting one (the VM lane's, on the host)
 	envInVM     = "PESIM_IN_VM"
+	// envRecoveryRounds runs the recovery container this many times in
+	// a row in one lab (default 1).
+	envRecoveryRounds = "PEROUTER_E2E_RECOVERY_ROUNDS"
 )
 
 var (
@@ -73,7 +76,7 @@ func runInVM() int {
 	fmt.Println("e2e: this kernel has no VRF support; running the suites inside the VM lane")
 	start := time.Now()
 	guestEnv := []string{envInVM + "=1", envBinDir + "=" + binDir}
-	for _, k := range []string{envTopology, envFabric, envApply} {
+	for _, k := range []string{envTopology, envFabric, envApply, envRecoveryRounds} {
 		if v := os.Getenv(k); v != "" {
 			guestEnv = append(guestEnv, k+"="+v)
 		}
