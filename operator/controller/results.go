@@ -1,8 +1,13 @@
 package controller
 
 import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/hostnet"
@@ -121,4 +126,92 @@ func failedResults(selected []objects.Ref, skipped []validate.Error, gens map[ob
 		out[i].Message = truncate(msg, maxObjectMessage)
 	}
 	return out
+}
+
+// objectResults lists each object's result on this node: the selected
+// ones with the reconcile's outcome, the skipped ones with their reasons.
+func objectResults(selected []objects.Ref, skipped []validate.Error, gens map[objects.Ref]int64, result, msg string) []v1alpha1.ObjectResult {
+	byRef := map[objects.Ref]*v1alpha1.ObjectResult{}
+	var out []v1alpha1.ObjectResult
+	for _, ref := range selected {
+		if _, dup := byRef[ref]; dup {
+			continue
+		}
+		out = append(out, v1alpha1.ObjectResult{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Generation: gens[ref], Result: result, Message: msg})
+		byRef[ref] = &out[len(out)-1]
+	}
+	skippedMsgs := map[objects.Ref][]string{}
+	var skippedOrder []objects.Ref
+	for _, e := range skipped {
+		if _, ok := skippedMsgs[e.Ref]; !ok {
+			skippedOrder = append(skippedOrder, e.Ref)
+		}
+		skippedMsgs[e.Ref] = append(skippedMsgs[e.Ref], e.Field+": "+e.Message)
+	}
+	for _, ref := range skippedOrder {
+		if _, applied := byRef[ref]; applied {
+			continue
+		}
+		out = append(out, v1alpha1.ObjectResult{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Generation: gens[ref],
+			Result: v1alpha1.ResultSkipped, Message: truncate(strings.Join(skippedMsgs[ref], "; "), maxObjectMessage)})
+	}
+	sortResults(out)
+	return out
+}
+
+// underlayResults marks every Underlay selecting the node when the node's
+// config as a whole failed: those are the objects the failure is about.
+func underlayResults(s objects.Set, gens map[objects.Ref]int64, nodeLabels map[string]string, result, msg string) []v1alpha1.ObjectResult {
+	var out []v1alpha1.ObjectResult
+	for _, u := range s.Underlays {
+		if !nodeconfig.Selects(u.Spec.NodeSelector, nodeLabels) {
+			continue
+		}
+		ref := objects.RefOf(objects.KindUnderlay, u.ObjectMeta)
+		out = append(out, v1alpha1.ObjectResult{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Generation: gens[ref], Result: result, Message: msg})
+	}
+	sortResults(out)
+	return out
+}
+
+func sortResults(rs []v1alpha1.ObjectResult) {
+	slices.SortFunc(rs, func(a, b v1alpha1.ObjectResult) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+}
+
+func countSkipped(rs []v1alpha1.ObjectResult) int {
+	n := 0
+	for _, r := range rs {
+		if r.Result == v1alpha1.ResultSkipped {
+			n++
+		}
+	}
+	return n
+}
+
+func configHash(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:])
+}
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}
+
+// truncate shortens s to at most n bytes, cutting at a rune boundary and
+// marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "…"
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
 }

@@ -130,10 +130,10 @@ func TestCheckZebra(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			z := &fakeZebra{addrs: tc.zebra, err: tc.zebraErr}
 			a := &fakeAnnouncer{kernel: kernel}
-			r := &NodeReconciler{Zebra: z, Addresses: a, ZebraCheckDelay: delay, zebraRounds: tc.rounds}
-			r.zebraCheckAt = now.Add(time.Second)
+			r := &NodeReconciler{Zebra: z, Addresses: a, ZebraCheckDelay: delay, zebra: zebraSchedule{rounds: tc.rounds}}
+			r.zebra.at = now.Add(time.Second)
 			if tc.due {
-				r.zebraCheckAt = now
+				r.zebra.at = now
 			}
 			r.checkZebra(log.IntoContext(context.Background(), logr.Discard()), now)
 			if z.reads != tc.wantReads {
@@ -147,8 +147,8 @@ func TestCheckZebra(t *testing.T) {
 				t.Errorf("announced again (-want +got):\n%s", diff)
 			}
 			var next time.Duration
-			if !r.zebraCheckAt.IsZero() {
-				next = r.zebraCheckAt.Sub(now)
+			if !r.zebra.at.IsZero() {
+				next = r.zebra.at.Sub(now)
 			}
 			if next != tc.wantNext {
 				t.Errorf("next check in %v, want %v", next, tc.wantNext)
@@ -159,7 +159,7 @@ func TestCheckZebra(t *testing.T) {
 	// Without an AddressAnnouncer nothing is ever scheduled.
 	r := &NodeReconciler{Zebra: &fakeZebra{}}
 	r.scheduleZebraCheck(now)
-	if !r.zebraCheckAt.IsZero() {
+	if !r.zebra.at.IsZero() {
 		t.Errorf("check scheduled without an AddressAnnouncer")
 	}
 	// Without a Zebra reader a due check announces the host side again
@@ -168,8 +168,8 @@ func TestCheckZebra(t *testing.T) {
 	r = &NodeReconciler{Addresses: a, ZebraCheckDelay: delay}
 	r.scheduleZebraCheck(now)
 	r.checkZebra(log.IntoContext(context.Background(), logr.Discard()), now.Add(delay))
-	if a.hostCalls != 1 || len(a.announced) != 0 || !r.zebraCheckAt.IsZero() {
-		t.Errorf("without zebra: host calls %d, router announcements %v, next check %v; want 1, none, none", a.hostCalls, a.announced, r.zebraCheckAt)
+	if a.hostCalls != 1 || len(a.announced) != 0 || !r.zebra.at.IsZero() {
+		t.Errorf("without zebra: host calls %d, router announcements %v, next check %v; want 1, none, none", a.hostCalls, a.announced, r.zebra.at)
 	}
 }
 
@@ -221,13 +221,13 @@ func TestZebraCheckRepairsMissedAddresses(t *testing.T) {
 	r.scheduleZebraCheck(time.Now())
 	for range 20 {
 		time.Sleep(200 * time.Millisecond)
-		r.checkZebra(ctx, r.zebraCheckAt)
-		if r.zebraCheckAt.IsZero() {
+		r.checkZebra(ctx, r.zebra.at)
+		if r.zebra.at.IsZero() {
 			break
 		}
 	}
-	if !r.zebraCheckAt.IsZero() {
-		t.Fatalf("zebra still misses addresses after %d rounds", r.zebraRounds)
+	if !r.zebra.at.IsZero() {
+		t.Fatalf("zebra still misses addresses after %d rounds", r.zebra.rounds)
 	}
 	kernel, err := dp.RouterAddresses(ctx)
 	if err != nil {
