@@ -177,7 +177,8 @@ func TestCheckZebra(t *testing.T) {
 // with real zebra: links created with an address right away (as hostnet
 // does for veths and moved NICs) now and then leave zebra without the
 // address. The check must find every such address and have zebra learn
-// it, and the two views must otherwise agree (same filters).
+// it, and the two views must otherwise agree (same filters). When zebra
+// misses nothing the test fails: it cannot force the bug.
 func TestZebraCheckRepairsMissedAddresses(t *testing.T) {
 	frrproctest.RequireFRR(t)
 	ctx := log.IntoContext(context.Background(), logr.Discard())
