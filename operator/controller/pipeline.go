@@ -160,7 +160,7 @@ func (r *NodeReconciler) reload(ctx context.Context, want desired) *stageFailure
 	if err != nil {
 		reloadFailures.Inc()
 		headline := fmt.Sprintf("FRR reload refused config %s (the previous config keeps running)", short(hash))
-		return &stageFailure{stage: "FRR reload", reason: ReasonReloadFailed, event: EventReloadFailed, headline: headline, err: err}
+		return &stageFailure{stage: "FRR reload", reason: ReasonReloadFailed, event: EventReloadFailed, headline: headline, err: &frrRefusal{err}}
 	}
 	r.state.reloaded(want.text, hash, time.Now())
 	log.FromContext(ctx).Info("FRR configuration applied", "hash", short(hash), "l3vnis", len(want.cfg.L3VNIs), "l2vnis", len(want.cfg.L2VNIs))

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -56,25 +57,80 @@ func nodeErrors(headline string, detail error) []string {
 	return out
 }
 
-// objectTokens gives, for each object in the config, the names that
-// error lines about it contain: its VRF and its devices.
-func objectTokens(cfg nodeconfig.Config) map[objects.Ref][]string {
-	tokens := map[objects.Ref][]string{}
-	devices := func(vni uint32) []string {
-		return []string{hostnet.BridgeName(vni), hostnet.VXLANName(vni), hostnet.HostVethName(vni),
-			hostnet.RouterVethName(vni), hostnet.HostBridgeName(vni), fmt.Sprintf("vni %d", vni)}
-	}
+// frrRefusal is FRR's answer to a reload it refused: text from another
+// process, whose lines name objects only as FRR's config does.
+type frrRefusal struct{ err error }
+
+func (e *frrRefusal) Error() string { return e.err.Error() }
+
+func (e *frrRefusal) Unwrap() error { return e.err }
+
+// objectLines gives, for each object of cfg, the lines of detail about
+// it. The datapath says which VNI an error is about (hostnet.VNIError);
+// FRR's refusal is text, in which a line is an object's when it names
+// the object's "vni N" or "vrf NAME" as FRR's config does.
+func objectLines(cfg nodeconfig.Config, detail error) map[objects.Ref][]string {
+	byVNI := map[uint32]objects.Ref{}
+	frrNames := map[objects.Ref][]string{}
 	for _, l3 := range cfg.L3VNIs {
-		tokens[l3.Source] = append(tokens[l3.Source], append(devices(l3.VNI), "vrf "+l3.VRF, l3.VRF)...)
+		byVNI[l3.VNI] = l3.Source
+		frrNames[l3.Source] = append(frrNames[l3.Source], fmt.Sprintf("vni %d", l3.VNI), "vrf "+l3.VRF)
 	}
 	for _, l2 := range cfg.L2VNIs {
-		tokens[l2.Source] = append(tokens[l2.Source], devices(l2.VNI)...)
+		byVNI[l2.VNI] = l2.Source
+		frrNames[l2.Source] = append(frrNames[l2.Source], fmt.Sprintf("vni %d", l2.VNI))
 	}
-	return tokens
+	out := map[objects.Ref][]string{}
+	eachError(detail, func(err error) {
+		var (
+			vniErr  *hostnet.VNIError
+			refusal *frrRefusal
+		)
+		switch {
+		case errors.As(err, &vniErr):
+			if ref, ok := byVNI[vniErr.VNI]; ok {
+				out[ref] = append(out[ref], errorLines(vniErr)...)
+			}
+		case errors.As(err, &refusal):
+			for _, line := range errorLines(refusal) {
+				for ref, names := range frrNames {
+					if slices.ContainsFunc(names, func(name string) bool { return mentions(line, name) }) {
+						out[ref] = append(out[ref], line)
+					}
+				}
+			}
+		}
+	})
+	return out
 }
 
-// mentions reports whether line names token as a whole word: "br-pe-10"
-// must not match a line about "br-pe-100".
+// eachError calls fn with each error errors.Join put in err (and in
+// those), or with err itself.
+func eachError(err error, fn func(error)) {
+	if err == nil {
+		return
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			eachError(e, fn)
+		}
+		return
+	}
+	fn(err)
+}
+
+func errorLines(err error) []string {
+	var out []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// mentions reports whether line names token as a whole word: "vni 10"
+// must not match a line about "vni 100".
 func mentions(line, token string) bool {
 	for from := 0; ; {
 		i := strings.Index(line[from:], token)
@@ -95,30 +151,18 @@ func isNameByte(c byte) bool {
 }
 
 // failedResults reports a failed stage on every selected object, each
-// with only the error lines that name it (or a pointer to the node's
-// errors when none does), bounded; skipped objects keep their reasons.
+// with only the error lines about it (objectLines), or a pointer to the
+// node's errors when none is, bounded; skipped objects keep their
+// reasons.
 func failedResults(selected []objects.Ref, skipped []validate.Error, gens map[objects.Ref]int64, cfg nodeconfig.Config,
 	nodeName, stage string, detail error) []v1alpha1.ObjectResult {
-	var lines []string
-	if detail != nil {
-		lines = strings.Split(detail.Error(), "\n")
-	}
-	tokens := objectTokens(cfg)
+	lines := objectLines(cfg, detail)
 	out := objectResults(selected, skipped, gens, v1alpha1.ResultFailed, "")
 	for i := range out {
 		if out[i].Result != v1alpha1.ResultFailed {
 			continue
 		}
-		ref := objects.Ref{Kind: out[i].Kind, Namespace: out[i].Namespace, Name: out[i].Name}
-		var own []string
-		for _, line := range lines {
-			for _, tok := range tokens[ref] {
-				if mentions(line, tok) {
-					own = append(own, strings.TrimSpace(line))
-					break
-				}
-			}
-		}
+		own := lines[objects.Ref{Kind: out[i].Kind, Namespace: out[i].Namespace, Name: out[i].Name}]
 		msg := fmt.Sprintf("%s failed on node %s; see the RouterNodeStatus errors", stage, nodeName)
 		if len(own) > 0 {
 			msg = fmt.Sprintf("%s failed on node %s: %s", stage, nodeName, strings.Join(own, "; "))
