@@ -742,14 +742,9 @@ func TestUnchangedInputsSkipBuild(t *testing.T) {
 }
 
 func TestReplacedRouterNamespaceReappliesAtOnce(t *testing.T) {
-	needAPIServer(t)
 	name, ipNetns := addRouterNetns(t, "netns")
-	createNode(t, "netns-0", 0, nil)
-	ul, vni := labObjects()
-	create(t, ul, vni)
 	// An hour's resync: only the namespace watch can explain a new pass.
-	r := startManager(t, managerOptions{nodes: []string{"netns-0"}, routerNetns: map[string]string{"netns-0": name}})["netns-0"]
-	waitApplied(t, r, 1)
+	r, _ := appliedInRouterNetns(t, "netns-0", name)
 	first := r.frr.last()
 	onePass(t, r, "while the namespace stays", 500*time.Millisecond)
 
@@ -787,10 +782,23 @@ func onePass(t *testing.T, r *router, while string, d time.Duration) {
 	})
 }
 
+// appliedInRouterNetns starts the reconciler of node with the lab
+// objects and the router namespace netns, and waits for its first pass.
+func appliedInRouterNetns(t *testing.T, node, netns string) (*router, *v1alpha1.L3VNI) {
+	t.Helper()
+	createNode(t, node, 0, nil)
+	ul, vni := labObjects()
+	create(t, ul, vni)
+	r := startManager(t, managerOptions{nodes: []string{node}, routerNetns: map[string]string{node: netns}})[node]
+	waitApplied(t, r, 1)
+	return r, vni
+}
+
 // addRouterNetns creates a router namespace for the test, deleted at its
 // end, and returns its name and a function that runs `ip netns` args.
 func addRouterNetns(t *testing.T, role string) (string, func(args ...string)) {
 	t.Helper()
+	needAPIServer(t)
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates a network namespace (CI runs as root)")
 	}
@@ -812,13 +820,8 @@ func addRouterNetns(t *testing.T, role string) (string, func(args ...string)) {
 // reconciler must not take it for a replaced namespace and push
 // everything again; the failed reads are counted.
 func TestUnreadableRouterNamespaceIsNoReplacement(t *testing.T) {
-	needAPIServer(t)
 	name, _ := addRouterNetns(t, "unreadable")
-	createNode(t, "unreadable-0", 0, nil)
-	ul, vni := labObjects()
-	create(t, ul, vni)
-	r := startManager(t, managerOptions{nodes: []string{"unreadable-0"}, routerNetns: map[string]string{"unreadable-0": name}})["unreadable-0"]
-	waitApplied(t, r, 1)
+	r, vni := appliedInRouterNetns(t, "unreadable-0", name)
 	replacedBefore := metricValue(t, routerNetnsReplaced)
 	readErrorsBefore := metricValue(t, routerNetnsReadErrors)
 

@@ -6,7 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
@@ -43,23 +42,15 @@ func (r *NodeReconciler) loadSet(ctx context.Context) (objects.Set, map[objects.
 	for _, o := range s.L3Passthroughs {
 		gens[objects.RefOf(objects.KindL3Passthrough, o.ObjectMeta)] = o.Generation
 	}
-	seen := map[types.NamespacedName]bool{}
-	for _, u := range s.Underlays {
-		for _, n := range u.Spec.Neighbors {
-			key := types.NamespacedName{Namespace: u.Namespace, Name: n.PasswordSecret}
-			if n.PasswordSecret == "" || seen[key] {
-				continue
+	for _, key := range objects.PasswordSecrets(s.Underlays) {
+		var secret corev1.Secret
+		if err := r.APIReader.Get(ctx, key, &secret); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue // validate reports the missing Secret on the Underlay
 			}
-			seen[key] = true
-			var secret corev1.Secret
-			if err := r.APIReader.Get(ctx, key, &secret); err != nil {
-				if apierrors.IsNotFound(err) {
-					continue // validate reports the missing Secret on the Underlay
-				}
-				return s, nil, fmt.Errorf("reading Secret %s: %w", key, err)
-			}
-			s.Secrets = append(s.Secrets, secret)
+			return s, nil, fmt.Errorf("reading Secret %s: %w", key, err)
 		}
+		s.Secrets = append(s.Secrets, secret)
 	}
 	return s, gens, nil
 }

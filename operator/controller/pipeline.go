@@ -117,14 +117,9 @@ func (r *NodeReconciler) invalidConfig(ctx context.Context, node *corev1.Node, s
 // identity of the router namespace it worked in (Prepare creates a
 // missing one).
 func (r *NodeReconciler) push(ctx context.Context, want desired, netnsID hostnet.NetnsIdentity) (bool, hostnet.NetnsIdentity, *stageFailure) {
-	logger := log.FromContext(ctx)
-	changed := false
-	if changes, err := r.Datapath.Prepare(ctx, want.plan); err != nil {
-		datapathFailures.Inc()
-		return false, 0, &stageFailure{stage: "datapath prepare", reason: ReasonDatapathFailed, event: EventDatapath, headline: "datapath prepare failed", err: err}
-	} else if len(changes) > 0 {
-		changed = true
-		logger.Info("datapath prepared", "changes", changes.String())
+	prepared, failure := datapathStep(ctx, "prepare", r.Datapath.Prepare, want.plan)
+	if failure != nil {
+		return false, 0, failure
 	}
 	if netnsID == 0 {
 		// Prepare created the namespace.
@@ -134,20 +129,32 @@ func (r *NodeReconciler) push(ctx context.Context, want desired, netnsID hostnet
 		}
 		netnsID = id
 	}
-	if r.state.needsReload(want.text) {
+	reloaded := r.state.needsReload(want.text)
+	if reloaded {
 		if failure := r.reload(ctx, want); failure != nil {
 			return false, 0, failure
 		}
-		changed = true
 	}
-	if changes, err := r.Datapath.Activate(ctx, want.plan); err != nil {
+	activated, failure := datapathStep(ctx, "activate", r.Datapath.Activate, want.plan)
+	if failure != nil {
+		return false, 0, failure
+	}
+	return reloaded || prepared || activated, netnsID, nil
+}
+
+// datapathStep runs one datapath call (Prepare or Activate, named by
+// step) and reports whether it changed the kernel.
+func datapathStep(ctx context.Context, step string, call func(context.Context, hostnet.Plan) (hostnet.Changes, error), plan hostnet.Plan) (bool, *stageFailure) {
+	changes, err := call(ctx, plan)
+	if err != nil {
 		datapathFailures.Inc()
-		return false, 0, &stageFailure{stage: "datapath activate", reason: ReasonDatapathFailed, event: EventDatapath, headline: "datapath activate failed", err: err}
-	} else if len(changes) > 0 {
-		changed = true
-		logger.Info("datapath activated", "changes", changes.String())
+		stage := "datapath " + step
+		return false, &stageFailure{stage: stage, reason: ReasonDatapathFailed, event: EventDatapath, headline: stage + " failed", err: err}
 	}
-	return changed, netnsID, nil
+	if len(changes) > 0 {
+		log.FromContext(ctx).Info("datapath "+step+"d", "changes", changes.String())
+	}
+	return len(changes) > 0, nil
 }
 
 // reload hands want's config to FRR and records it as applied.

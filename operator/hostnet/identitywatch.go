@@ -27,7 +27,9 @@ type IdentityEvent struct {
 // another under the same name. A namespace that does not exist has
 // identity zero. A read that fails otherwise (the namespace may still
 // be there) is reported as an error, once per run of failures, and never
-// as a change: the identity last read still stands.
+// as a change: the identity last read still stands. (`ip netns del` and
+// `ip netns add` each leave a moment in which the path is a plain file: a
+// read then fails, and the next one sees the change.)
 type IdentityWatch struct {
 	// Netns is the namespace's name under /run/netns or its path.
 	Netns string
@@ -80,15 +82,14 @@ func (w IdentityWatch) Run(ctx context.Context, emit func(IdentityEvent)) {
 			emit(IdentityEvent{Identity: id})
 		}
 	}
-	read()
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
+		read()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			read()
 		}
 	}
 }
