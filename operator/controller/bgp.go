@@ -8,6 +8,9 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 )
@@ -95,4 +98,42 @@ func runVtysh(ctx context.Context, bin, socketDir, command string) ([]byte, erro
 		return nil, fmt.Errorf("%s %s: %w: %s", bin, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return out, nil
+}
+
+// bgpCache is the BGP sessions read last, and when.
+type bgpCache struct {
+	at        time.Time
+	neighbors []v1alpha1.BGPNeighborState
+}
+
+func (r *NodeReconciler) bgpRefresh() time.Duration {
+	if r.BGPRefresh > 0 {
+		return r.BGPRefresh
+	}
+	return DefaultBGPRefresh
+}
+
+// refreshBGP reads the BGP sessions unless they were read less than
+// BGPRefresh ago, and reports whether they changed.
+func (r *NodeReconciler) refreshBGP(ctx context.Context, now time.Time) bool {
+	if r.BGP == nil || (!r.bgp.at.IsZero() && now.Sub(r.bgp.at) < r.bgpRefresh()) {
+		return false
+	}
+	r.bgp.at = now
+	neighbors, err := r.BGP.Neighbors(ctx)
+	if err != nil {
+		log.FromContext(ctx).Info("reading BGP state", "error", err.Error())
+		return false
+	}
+	up := 0
+	for _, n := range neighbors {
+		if n.State == "Established" {
+			up++
+		}
+	}
+	bgpSessions.WithLabelValues("up").Set(float64(up))
+	bgpSessions.WithLabelValues("down").Set(float64(len(neighbors) - up))
+	changed := !slices.Equal(neighbors, r.bgp.neighbors)
+	r.bgp.neighbors = neighbors
+	return changed
 }

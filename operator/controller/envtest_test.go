@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -265,19 +266,49 @@ func labObjects() (*v1alpha1.Underlay, *v1alpha1.L3VNI) {
 	return &s.Underlays[0], &s.L3VNIs[0]
 }
 
+// eventually fails the test unless cond holds within 30 s; state says
+// what was seen last.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
+	if ok, last := poll(30*time.Second, func() (bool, string) { return cond() }); !ok {
+		t.Fatalf("timed out waiting for %s; last state: %s", what, last)
+	}
+}
+
+// consistently fails the test unless cond holds for all of d.
+func consistently(t *testing.T, what string, d time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	if broke, state := poll(d, func() (bool, string) { ok, state := cond(); return !ok, state }); broke {
+		t.Fatalf("%s stopped holding: %s", what, state)
+	}
+}
+
+// poll calls done every 50 ms until it returns true (then poll returns
+// true and done's state) or until d has passed.
+func poll(d time.Duration, done func() (bool, string)) (bool, string) {
+	deadline := time.Now().Add(d)
+	for {
+		ok, state := done()
+		if ok || time.Now().After(deadline) {
+			return ok, state
 		}
-		last = state
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("timed out waiting for %s; last state: %s", what, last)
+}
+
+// settled waits until calls stop growing for a whole second and returns
+// them.
+func settled(t *testing.T, what string, calls func() []string) []string {
+	t.Helper()
+	last, since := calls(), time.Now()
+	eventually(t, what+" settled", func() (bool, string) {
+		now := calls()
+		if len(now) != len(last) {
+			last, since = now, time.Now()
+		}
+		return time.Since(since) >= time.Second, fmt.Sprint(now)
+	})
+	return last
 }
 
 func getRNS(name string) (*v1alpha1.RouterNodeStatus, error) {
@@ -670,14 +701,22 @@ func TestUnchangedInputsSkipBuild(t *testing.T) {
 		if err := u.change(); err != nil {
 			t.Fatalf("%s: %v", u.name, err)
 		}
+		noBuild := func() (bool, string) {
+			got := metricValue(t, configBuilds) - buildsBefore
+			return got == 0, fmt.Sprintf("after %s: %v config builds, want 0", u.name, got)
+		}
 		if u.wakes {
 			eventually(t, u.name+": a fast-path reconcile", func() (bool, string) {
 				got := metricValue(t, unchangedReconciles)
 				return got > skipsBefore, fmt.Sprintf("unchanged reconciles %v, before %v", got, skipsBefore)
 			})
+		} else {
+			// Nothing to wait for: a reconcile it caused would come
+			// within this time.
+			consistently(t, u.name+": no config build", 500*time.Millisecond, noBuild)
 		}
-		if got := metricValue(t, configBuilds) - buildsBefore; got != 0 {
-			t.Errorf("after %s: %v config builds, want 0", u.name, got)
+		if ok, msg := noBuild(); !ok {
+			t.Error(msg)
 		}
 	}
 	if n := r.frr.count(); n != 1 {
@@ -702,32 +741,11 @@ func TestUnchangedInputsSkipBuild(t *testing.T) {
 }
 
 func TestReplacedRouterNamespaceReappliesAtOnce(t *testing.T) {
-	needAPIServer(t)
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates a network namespace (CI runs as root)")
-	}
-	name := fmt.Sprintf("ctrl-netns-%d", os.Getpid())
-	ipNetns := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", append([]string{"netns"}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("ip netns %v: %v: %s", args, err, out)
-		}
-	}
-	ipNetns("add", name)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-
-	createNode(t, "netns-0", 0, nil)
-	ul, vni := labObjects()
-	create(t, ul, vni)
+	name, ipNetns := addRouterNetns(t, "netns")
 	// An hour's resync: only the namespace watch can explain a new pass.
-	r := startManager(t, managerOptions{nodes: []string{"netns-0"}, routerNetns: map[string]string{"netns-0": name}})["netns-0"]
-	waitApplied(t, r, 1)
+	r, _ := appliedInRouterNetns(t, "netns-0", name)
 	first := r.frr.last()
-	// Quiet while the namespace stays.
-	time.Sleep(500 * time.Millisecond)
-	if got := r.log.snapshot(); !slices.Equal(got, []string{"prepare", "reload", "activate"}) {
-		t.Fatalf("calls before the namespace was replaced = %v", got)
-	}
+	onePass(t, r, "while the namespace stays", 500*time.Millisecond)
 
 	replacedBefore := metricValue(t, routerNetnsReplaced)
 	ipNetns("del", name)
@@ -743,20 +761,103 @@ func TestReplacedRouterNamespaceReappliesAtOnce(t *testing.T) {
 	// namespace at all: that is a replacement too (this fake datapath does
 	// not create the namespace as the real one does), and the new
 	// namespace then makes a second one. Either way the calls must settle.
-	calls := r.log.snapshot()
-	for {
-		time.Sleep(time.Second)
-		now := r.log.snapshot()
-		if len(now) == len(calls) {
-			break
-		}
-		calls = now
-	}
+	calls := settled(t, "calls after the namespace was replaced", r.log.snapshot)
 	pass := []string{"prepare", "reload", "activate"}
 	if n := len(calls) / 3; len(calls)%3 != 0 || n < 2 || n > 3 || !slices.Equal(calls, slices.Repeat(pass, n)) {
 		t.Errorf("calls after the namespace was replaced: %v; want 2 or 3 whole passes", calls)
 	}
 	if got := metricValue(t, routerNetnsReplaced) - replacedBefore; got != float64(len(calls)/3-1) {
 		t.Errorf("router_netns_replaced_total delta = %v, want %d", got, len(calls)/3-1)
+	}
+}
+
+// onePass fails the test unless the router's calls stay one whole pass
+// for d.
+func onePass(t *testing.T, r *router, while string, d time.Duration) {
+	t.Helper()
+	consistently(t, "one pass "+while, d, func() (bool, string) {
+		calls := r.log.snapshot()
+		return slices.Equal(calls, []string{"prepare", "reload", "activate"}), fmt.Sprint(calls)
+	})
+}
+
+// appliedInRouterNetns starts the reconciler of node with the lab
+// objects and the router namespace netns, and waits for its first pass.
+func appliedInRouterNetns(t *testing.T, node, netns string) (*router, *v1alpha1.L3VNI) {
+	t.Helper()
+	createNode(t, node, 0, nil)
+	ul, vni := labObjects()
+	create(t, ul, vni)
+	r := startManager(t, managerOptions{nodes: []string{node}, routerNetns: map[string]string{node: netns}})[node]
+	waitApplied(t, r, 1)
+	return r, vni
+}
+
+// addRouterNetns creates a router namespace for the test, deleted at its
+// end, and returns its name and a function that runs `ip netns` args.
+func addRouterNetns(t *testing.T, role string) (string, func(args ...string)) {
+	t.Helper()
+	needAPIServer(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates a network namespace (CI runs as root)")
+	}
+	name := fmt.Sprintf("ctrl-%s-%d", role, os.Getpid())
+	ipNetns := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", append([]string{"netns"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns %v: %v: %s", args, err, out)
+		}
+	}
+	ipNetns("add", name)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+	return name, ipNetns
+}
+
+// TestUnreadableRouterNamespaceIsNoReplacement: while the router
+// namespace's identity cannot be read (here a file is bind-mounted over
+// /run/netns/<name>, so setns fails, and the namespace itself stays), the
+// reconciler must not take it for a replaced namespace and push
+// everything again; the failed reads are counted.
+func TestUnreadableRouterNamespaceIsNoReplacement(t *testing.T) {
+	name, _ := addRouterNetns(t, "unreadable")
+	r, vni := appliedInRouterNetns(t, "unreadable-0", name)
+	replacedBefore := metricValue(t, routerNetnsReplaced)
+	readErrorsBefore := metricValue(t, routerNetnsReadErrors)
+
+	file := filepath.Join(t.TempDir(), "not-a-netns")
+	if err := os.WriteFile(file, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("/run/netns", name)
+	if out, err := exec.Command("mount", "--bind", file, path).CombinedOutput(); err != nil {
+		t.Fatalf("mount --bind %s %s: %v: %s", file, path, err, out)
+	}
+	lifted := false
+	lift := func() {
+		if !lifted {
+			lifted = true
+			if out, err := exec.Command("umount", path).CombinedOutput(); err != nil {
+				t.Errorf("umount %s: %v: %s", path, err, out)
+			}
+		}
+	}
+	t.Cleanup(lift)
+	// An input event makes the reconciler read the identity too, not only
+	// the watch.
+	if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(vni), vni); err != nil {
+		t.Fatal(err)
+	}
+	vni.Annotations = map[string]string{"touched": "yes"}
+	if err := k8s.Update(context.Background(), vni); err != nil {
+		t.Fatal(err)
+	}
+	onePass(t, r, "while the namespace is unreadable", 2*time.Second)
+	lift()
+	onePass(t, r, "once the same namespace is readable again", time.Second)
+	if got := metricValue(t, routerNetnsReplaced) - replacedBefore; got != 0 {
+		t.Errorf("router_netns_replaced_total delta = %v, want 0", got)
+	}
+	if got := metricValue(t, routerNetnsReadErrors) - readErrorsBefore; got < 1 {
+		t.Errorf("router_netns_read_errors_total delta = %v, want >= 1", got)
 	}
 }

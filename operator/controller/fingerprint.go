@@ -77,24 +77,16 @@ func (r *NodeReconciler) inputFingerprint(ctx context.Context, node *corev1.Node
 	for i := range pt.Items {
 		add(objects.KindL3Passthrough, &pt.Items[i].ObjectMeta, pt.Items[i].Spec.NodeSelector)
 	}
-	seen := map[client.ObjectKey]bool{}
-	for _, u := range ul.Items {
-		for _, n := range u.Spec.Neighbors {
-			key := client.ObjectKey{Namespace: u.Namespace, Name: n.PasswordSecret}
-			if n.PasswordSecret == "" || seen[key] {
-				continue
-			}
-			seen[key] = true
-			secret := metav1.PartialObjectMetadata{}
-			secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-			version := "absent"
-			if err := r.Client.Get(ctx, key, &secret); err == nil {
-				version = string(secret.UID) + " " + secret.ResourceVersion
-			} else if !apierrors.IsNotFound(err) {
-				return "", fmt.Errorf("reading Secret %s metadata: %w", key, err)
-			}
-			entries = append(entries, "Secret "+key.String()+" "+version)
+	for _, key := range objects.PasswordSecrets(ul.Items) {
+		secret := metav1.PartialObjectMetadata{}
+		secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		version := "absent"
+		if err := r.Client.Get(ctx, key, &secret); err == nil {
+			version = string(secret.UID) + " " + secret.ResourceVersion
+		} else if !apierrors.IsNotFound(err) {
+			return "", fmt.Errorf("reading Secret %s metadata: %w", key, err)
 		}
+		entries = append(entries, "Secret "+key.String()+" "+version)
 	}
 	// The cache lists in no particular order.
 	slices.Sort(entries)

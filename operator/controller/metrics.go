@@ -50,6 +50,10 @@ var (
 		Name: "perouter_controller_router_netns_replaced_total",
 		Help: "Times the router namespace was found replaced (deleted and created again), so everything was applied again.",
 	})
+	routerNetnsReadErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "perouter_controller_router_netns_read_errors_total",
+		Help: "Reads of the router namespace's identity that failed (not counted as a replacement).",
+	})
 	zebraReannounced = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "perouter_controller_zebra_addresses_reannounced_total",
 		Help: "Router namespace addresses zebra had missed (FRRouting/frr#13288) and the kernel was made to announce again.",
@@ -57,5 +61,5 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(reconcileDuration, reloadDuration, reloadFailures, reloads, bgpSessions, vnisApplied, datapathFailures, configBuilds, unchangedReconciles, routerNetnsReplaced, zebraReannounced)
+	ctrlmetrics.Registry.MustRegister(reconcileDuration, reloadDuration, reloadFailures, reloads, bgpSessions, vnisApplied, datapathFailures, configBuilds, unchangedReconciles, routerNetnsReplaced, routerNetnsReadErrors, zebraReannounced)
 }

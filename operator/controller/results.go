@@ -1,11 +1,17 @@
 package controller
 
 import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
-	"github.com/perouter/perouter/operator/devname"
+	"github.com/perouter/perouter/operator/hostnet"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/perouter/perouter/operator/objects"
 	"github.com/perouter/perouter/operator/validate"
@@ -51,25 +57,80 @@ func nodeErrors(headline string, detail error) []string {
 	return out
 }
 
-// objectTokens gives, for each object in the config, the names that
-// error lines about it contain: its VRF and its devices.
-func objectTokens(cfg nodeconfig.Config) map[objects.Ref][]string {
-	tokens := map[objects.Ref][]string{}
-	devices := func(vni uint32) []string {
-		return []string{devname.Bridge(vni), devname.VXLAN(vni), devname.HostVeth(vni),
-			devname.RouterVeth(vni), devname.HostBridge(vni), fmt.Sprintf("vni %d", vni)}
-	}
+// frrRefusal is FRR's answer to a reload it refused: text from another
+// process, whose lines name objects only as FRR's config does.
+type frrRefusal struct{ err error }
+
+func (e *frrRefusal) Error() string { return e.err.Error() }
+
+func (e *frrRefusal) Unwrap() error { return e.err }
+
+// objectLines gives, for each object of cfg, the lines of detail about
+// it. The datapath says which VNI an error is about (hostnet.VNIError);
+// FRR's refusal is text, in which a line is an object's when it names
+// the object's "vni N" or "vrf NAME" as FRR's config does.
+func objectLines(cfg nodeconfig.Config, detail error) map[objects.Ref][]string {
+	byVNI := map[uint32]objects.Ref{}
+	frrNames := map[objects.Ref][]string{}
 	for _, l3 := range cfg.L3VNIs {
-		tokens[l3.Source] = append(tokens[l3.Source], append(devices(l3.VNI), "vrf "+l3.VRF, l3.VRF)...)
+		byVNI[l3.VNI] = l3.Source
+		frrNames[l3.Source] = append(frrNames[l3.Source], fmt.Sprintf("vni %d", l3.VNI), "vrf "+l3.VRF)
 	}
 	for _, l2 := range cfg.L2VNIs {
-		tokens[l2.Source] = append(tokens[l2.Source], devices(l2.VNI)...)
+		byVNI[l2.VNI] = l2.Source
+		frrNames[l2.Source] = append(frrNames[l2.Source], fmt.Sprintf("vni %d", l2.VNI))
 	}
-	return tokens
+	out := map[objects.Ref][]string{}
+	eachError(detail, func(err error) {
+		var (
+			vniErr  *hostnet.VNIError
+			refusal *frrRefusal
+		)
+		switch {
+		case errors.As(err, &vniErr):
+			if ref, ok := byVNI[vniErr.VNI]; ok {
+				out[ref] = append(out[ref], errorLines(vniErr)...)
+			}
+		case errors.As(err, &refusal):
+			for _, line := range errorLines(refusal) {
+				for ref, names := range frrNames {
+					if slices.ContainsFunc(names, func(name string) bool { return mentions(line, name) }) {
+						out[ref] = append(out[ref], line)
+					}
+				}
+			}
+		}
+	})
+	return out
 }
 
-// mentions reports whether line names token as a whole word: "br-pe-10"
-// must not match a line about "br-pe-100".
+// eachError calls fn with each error errors.Join put in err (and in
+// those), or with err itself.
+func eachError(err error, fn func(error)) {
+	if err == nil {
+		return
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			eachError(e, fn)
+		}
+		return
+	}
+	fn(err)
+}
+
+func errorLines(err error) []string {
+	var out []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// mentions reports whether line names token as a whole word: "vni 10"
+// must not match a line about "vni 100".
 func mentions(line, token string) bool {
 	for from := 0; ; {
 		i := strings.Index(line[from:], token)
@@ -90,30 +151,18 @@ func isNameByte(c byte) bool {
 }
 
 // failedResults reports a failed stage on every selected object, each
-// with only the error lines that name it (or a pointer to the node's
-// errors when none does), bounded; skipped objects keep their reasons.
+// with only the error lines about it (objectLines), or a pointer to the
+// node's errors when none is, bounded; skipped objects keep their
+// reasons.
 func failedResults(selected []objects.Ref, skipped []validate.Error, gens map[objects.Ref]int64, cfg nodeconfig.Config,
 	nodeName, stage string, detail error) []v1alpha1.ObjectResult {
-	var lines []string
-	if detail != nil {
-		lines = strings.Split(detail.Error(), "\n")
-	}
-	tokens := objectTokens(cfg)
+	lines := objectLines(cfg, detail)
 	out := objectResults(selected, skipped, gens, v1alpha1.ResultFailed, "")
 	for i := range out {
 		if out[i].Result != v1alpha1.ResultFailed {
 			continue
 		}
-		ref := objects.Ref{Kind: out[i].Kind, Namespace: out[i].Namespace, Name: out[i].Name}
-		var own []string
-		for _, line := range lines {
-			for _, tok := range tokens[ref] {
-				if mentions(line, tok) {
-					own = append(own, strings.TrimSpace(line))
-					break
-				}
-			}
-		}
+		own := lines[objects.Ref{Kind: out[i].Kind, Namespace: out[i].Namespace, Name: out[i].Name}]
 		msg := fmt.Sprintf("%s failed on node %s; see the RouterNodeStatus errors", stage, nodeName)
 		if len(own) > 0 {
 			msg = fmt.Sprintf("%s failed on node %s: %s", stage, nodeName, strings.Join(own, "; "))
@@ -121,4 +170,92 @@ func failedResults(selected []objects.Ref, skipped []validate.Error, gens map[ob
 		out[i].Message = truncate(msg, maxObjectMessage)
 	}
 	return out
+}
+
+// objectResults lists each object's result on this node: the selected
+// ones with the reconcile's outcome, the skipped ones with their reasons.
+func objectResults(selected []objects.Ref, skipped []validate.Error, gens map[objects.Ref]int64, result, msg string) []v1alpha1.ObjectResult {
+	byRef := map[objects.Ref]*v1alpha1.ObjectResult{}
+	var out []v1alpha1.ObjectResult
+	for _, ref := range selected {
+		if _, dup := byRef[ref]; dup {
+			continue
+		}
+		out = append(out, v1alpha1.ObjectResult{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Generation: gens[ref], Result: result, Message: msg})
+		byRef[ref] = &out[len(out)-1]
+	}
+	skippedMsgs := map[objects.Ref][]string{}
+	var skippedOrder []objects.Ref
+	for _, e := range skipped {
+		if _, ok := skippedMsgs[e.Ref]; !ok {
+			skippedOrder = append(skippedOrder, e.Ref)
+		}
+		skippedMsgs[e.Ref] = append(skippedMsgs[e.Ref], e.Field+": "+e.Message)
+	}
+	for _, ref := range skippedOrder {
+		if _, applied := byRef[ref]; applied {
+			continue
+		}
+		out = append(out, v1alpha1.ObjectResult{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Generation: gens[ref],
+			Result: v1alpha1.ResultSkipped, Message: truncate(strings.Join(skippedMsgs[ref], "; "), maxObjectMessage)})
+	}
+	sortResults(out)
+	return out
+}
+
+// underlayResults marks every Underlay selecting the node when the node's
+// config as a whole failed: those are the objects the failure is about.
+func underlayResults(s objects.Set, gens map[objects.Ref]int64, nodeLabels map[string]string, result, msg string) []v1alpha1.ObjectResult {
+	var out []v1alpha1.ObjectResult
+	for _, u := range s.Underlays {
+		if !nodeconfig.Selects(u.Spec.NodeSelector, nodeLabels) {
+			continue
+		}
+		ref := objects.RefOf(objects.KindUnderlay, u.ObjectMeta)
+		out = append(out, v1alpha1.ObjectResult{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Generation: gens[ref], Result: result, Message: msg})
+	}
+	sortResults(out)
+	return out
+}
+
+func sortResults(rs []v1alpha1.ObjectResult) {
+	slices.SortFunc(rs, func(a, b v1alpha1.ObjectResult) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+}
+
+func countSkipped(rs []v1alpha1.ObjectResult) int {
+	n := 0
+	for _, r := range rs {
+		if r.Result == v1alpha1.ResultSkipped {
+			n++
+		}
+	}
+	return n
+}
+
+func configHash(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:])
+}
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}
+
+// truncate shortens s to at most n bytes, cutting at a rune boundary and
+// marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "…"
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
 }

@@ -13,13 +13,14 @@ import (
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/devname"
+	"github.com/perouter/perouter/operator/hostnet"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/perouter/perouter/operator/objects"
 )
 
 // failingNode is a node config with n L3VNIs and a datapath error of
-// three long lines per VNI, each naming one of its devices, plus lines
-// repeated for every VNI.
+// three long lines per VNI, each naming one of its devices (and marked
+// with its VNI, as hostnet does), plus lines repeated for every VNI.
 func failingNode(n int) ([]objects.Ref, nodeconfig.Config, error) {
 	var (
 		refs []objects.Ref
@@ -33,9 +34,9 @@ func failingNode(n int) ([]objects.Ref, nodeconfig.Config, error) {
 		refs = append(refs, ref)
 		cfg.L3VNIs = append(cfg.L3VNIs, nodeconfig.L3VNI{Source: ref, VRF: fmt.Sprintf("vrf%d", i), VNI: vni})
 		errs = append(errs,
-			fmt.Errorf("creating %s: file exists %s", devname.Bridge(vni), padding),
-			fmt.Errorf("setting %s up: no such device %s", devname.VXLAN(vni), padding),
-			fmt.Errorf("moving %s into netns: permission denied %s", devname.RouterVeth(vni), padding),
+			&hostnet.VNIError{VNI: vni, Err: fmt.Errorf("creating %s: file exists %s", devname.Bridge(vni), padding)},
+			&hostnet.VNIError{VNI: vni, Err: fmt.Errorf("setting %s up: no such device %s", devname.VXLAN(vni), padding)},
+			&hostnet.VNIError{VNI: vni, Err: fmt.Errorf("moving %s into netns: permission denied %s", devname.RouterVeth(vni), padding)},
 			errors.New("netlink: request entity too large"))
 	}
 	return refs, cfg, errors.Join(errs...)
@@ -113,6 +114,49 @@ func TestFailedResultsScopedToObject(t *testing.T) {
 			}
 			if len(msg) > maxObjectMessage {
 				t.Errorf("message is %d bytes, want <= %d", len(msg), maxObjectMessage)
+			}
+		})
+	}
+}
+
+// TestFailedResultsByStructureNotWords: the error lines an object gets
+// are the ones about its VNI, whatever words they share with its names.
+// Matching names in the text gave the L3VNI whose VRF is "router" every
+// line "... in router netns", about any VNI.
+func TestFailedResultsByStructureNotWords(t *testing.T) {
+	router := objects.Ref{Kind: objects.KindL3VNI, Namespace: "default", Name: "a"}
+	blue := objects.Ref{Kind: objects.KindL3VNI, Namespace: "default", Name: "b"}
+	cfg := nodeconfig.Config{L3VNIs: []nodeconfig.L3VNI{{Source: router, VRF: "router", VNI: 100}, {Source: blue, VRF: "blue", VNI: 200}}}
+	tests := map[string]struct {
+		stage  string
+		detail error
+		want   map[string]string
+	}{
+		"datapath": {
+			stage:  "datapath activate",
+			detail: errors.Join(&hostnet.VNIError{VNI: 200, Err: errors.New("set bridge br-pe-200 up in router netns: no such device")}),
+			want: map[string]string{
+				"a": "datapath activate failed on node node-0; see the RouterNodeStatus errors",
+				"b": "datapath activate failed on node node-0: set bridge br-pe-200 up in router netns: no such device",
+			},
+		},
+		"FRR names the objects as its config does": {
+			stage:  "FRR reload",
+			detail: &frrRefusal{errors.New("line 4: vrf router\nline 5: % Unknown command: router-mac x\nline 9: vni 200: % VNI exists")},
+			want: map[string]string{
+				"a": "FRR reload failed on node node-0: line 4: vrf router",
+				"b": "FRR reload failed on node node-0: line 9: vni 200: % VNI exists",
+			},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := map[string]string{}
+			for _, r := range failedResults([]objects.Ref{router, blue}, nil, map[objects.Ref]int64{}, cfg, "node-0", tc.stage, tc.detail) {
+				got[r.Name] = r.Message
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("messages (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -96,14 +96,22 @@ func MissingInZebra(kernel, zebra []hostnet.IfAddr) []hostnet.IfAddr {
 	return missing
 }
 
+// zebraSchedule is when zebra's addresses are checked next (zero when no
+// check is pending), and how many checks in a row found some missing,
+// for the backoff.
+type zebraSchedule struct {
+	at     time.Time
+	rounds int
+}
+
 // scheduleZebraCheck arranges a check of zebra's addresses a moment after
 // the datapath changed: the kernel's events need that long to reach it.
 func (r *NodeReconciler) scheduleZebraCheck(now time.Time) {
 	if r.Addresses == nil {
 		return
 	}
-	r.zebraCheckAt = now.Add(r.zebraCheckDelay())
-	r.zebraRounds = 0
+	r.zebra.at = now.Add(r.zebraCheckDelay())
+	r.zebra.rounds = 0
 }
 
 func (r *NodeReconciler) zebraCheckDelay() time.Duration {
@@ -121,7 +129,7 @@ func (r *NodeReconciler) zebraCheckDelay() time.Duration {
 // checked again after a growing delay until zebra has them all. A failed
 // read is retried the same way.
 func (r *NodeReconciler) checkZebra(ctx context.Context, now time.Time) {
-	if r.zebraCheckAt.IsZero() || now.Before(r.zebraCheckAt) {
+	if r.zebra.at.IsZero() || now.Before(r.zebra.at) {
 		return
 	}
 	logger := log.FromContext(ctx)
@@ -131,37 +139,37 @@ func (r *NodeReconciler) checkZebra(ctx context.Context, now time.Time) {
 		logger.V(1).Info("announced the new host-side addresses again", "count", len(added))
 	}
 	if r.Zebra == nil {
-		r.zebraCheckAt = time.Time{}
+		r.zebra.at = time.Time{}
 		return
 	}
-	r.zebraRounds++
-	again := now.Add(min(r.zebraCheckDelay()<<min(r.zebraRounds, 10), maxZebraCheckDelay))
+	r.zebra.rounds++
+	again := now.Add(min(r.zebraCheckDelay()<<min(r.zebra.rounds, 10), maxZebraCheckDelay))
 	kernel, err := r.Addresses.RouterAddresses(ctx)
 	if err != nil {
 		logger.Info("zebra check: reading the router netns' addresses", "error", err.Error())
-		r.zebraCheckAt = again
+		r.zebra.at = again
 		return
 	}
 	zebra, err := r.Zebra.Addresses(ctx)
 	if err != nil {
 		logger.Info("zebra check: reading zebra's addresses", "error", err.Error())
-		r.zebraCheckAt = again
+		r.zebra.at = again
 		return
 	}
 	missing := MissingInZebra(kernel, zebra)
 	if len(missing) == 0 {
-		r.zebraCheckAt = time.Time{}
-		r.zebraRounds = 0
+		r.zebra.at = time.Time{}
+		r.zebra.rounds = 0
 		return
 	}
 	names := make([]string, len(missing))
 	for i, a := range missing {
 		names[i] = a.String()
 	}
-	logger.Info("zebra misses addresses the router netns has; announcing them again", "addresses", names, "round", r.zebraRounds)
+	logger.Info("zebra misses addresses the router netns has; announcing them again", "addresses", names, "round", r.zebra.rounds)
 	zebraReannounced.Add(float64(len(missing)))
 	if err := r.Addresses.Reannounce(ctx, missing); err != nil {
 		logger.Info("zebra check: announcing addresses again", "error", err.Error())
 	}
-	r.zebraCheckAt = again
+	r.zebra.at = again
 }

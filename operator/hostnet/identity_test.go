@@ -7,18 +7,7 @@ import (
 )
 
 func TestIdentityOfTellsRecreatedNamespaceApart(t *testing.T) {
-	requireRoot(t)
-	name := uniqueNetnsName("ident")
-	path := netnsPath(name)
-	if err := createNamedNetns(path); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = deleteNamedNetns(path) })
-
-	first, err := IdentityOf(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	name, path, first := namedNetns(t, "ident")
 	again, err := IdentityOf(path)
 	if err != nil {
 		t.Fatal(err)
@@ -57,4 +46,22 @@ func TestIdentityOfTellsRecreatedNamespaceApart(t *testing.T) {
 		}
 		seen[id] = true
 	}
+}
+
+// namedNetns creates a namespace under /run/netns for the test, deleted
+// at its end, and returns its name, path and identity.
+func namedNetns(t *testing.T, role string) (string, string, NetnsIdentity) {
+	t.Helper()
+	requireRoot(t)
+	name := uniqueNetnsName(role)
+	path := netnsPath(name)
+	if err := createNamedNetns(path); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = deleteNamedNetns(path) })
+	id, err := IdentityOf(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name, path, id
 }

@@ -2,6 +2,7 @@ package hostnet
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -155,6 +156,12 @@ func TestPrepareNeverTouchesForeignLinks(t *testing.T) {
 	_, err := e.m.Prepare(context.Background(), p)
 	if err == nil || !strings.Contains(err.Error(), "br-hs-200") || !strings.Contains(err.Error(), "not ours") {
 		t.Fatalf("Prepare: want an error naming br-hs-200 as not ours, got %v", err)
+	}
+	// The error says which VNI's devices it is about, for the status of
+	// the object with that VNI.
+	var vniErr *VNIError
+	if !errors.As(err, &vniErr) || vniErr.VNI != 200 || !strings.Contains(vniErr.Error(), "br-hs-200") {
+		t.Errorf("Prepare error: want a VNIError for VNI 200 naming br-hs-200, got %#v", vniErr)
 	}
 	if a := e.link(e.hostH, "br-hs-200").Attrs().Alias; a != "" {
 		t.Errorf("user's br-hs-200 got alias %q", a)

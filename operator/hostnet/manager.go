@@ -289,19 +289,19 @@ func (s *session) prepare(p Plan) {
 	s.ensureUnderlay(p.UnderlayInterfaces)
 	s.deleteUnwanted(p)
 	for _, v := range p.VRFs {
-		s.ensureVRF(v)
+		s.forVNI(v.VNI, func() { s.ensureVRF(v) })
 	}
 	for _, b := range p.Bridges {
-		s.ensureBridge(b)
+		s.forVNI(b.VNI, func() { s.ensureBridge(b) })
 	}
 	for _, v := range p.VXLANs {
-		s.ensureVXLAN(v)
+		s.forVNI(v.VNI, func() { s.ensureVXLAN(v) })
 	}
 	for _, b := range p.HostBridges {
-		s.ensureHostBridge(b)
+		s.forVNI(b.VNI, func() { s.ensureHostBridge(b) })
 	}
 	for _, v := range p.Veths {
-		s.ensureVeth(v)
+		s.forVNI(v.VNI, func() { s.ensureVeth(v) })
 	}
 }
 
@@ -332,23 +332,23 @@ func upTargets(p Plan) (router, host, vxlans []upTarget) {
 	// Underlay NICs first: the fabric sessions need them, and a NIC
 	// handed back by a deleted router netns arrives down.
 	for _, name := range p.UnderlayInterfaces {
-		router = append(router, upTarget{"underlay interface", name})
+		router = append(router, upTarget{kind: "underlay interface", name: name})
 	}
 	for _, v := range p.VRFs {
-		router = append(router, upTarget{"vrf", v.Name})
+		router = append(router, upTarget{kind: "vrf", name: v.Name, vni: v.VNI})
 	}
 	for _, b := range p.Bridges {
-		router = append(router, upTarget{"bridge", b.Name})
+		router = append(router, upTarget{kind: "bridge", name: b.Name, vni: b.VNI})
 	}
 	for _, b := range p.HostBridges {
-		host = append(host, upTarget{"bridge", b.Name})
+		host = append(host, upTarget{kind: "bridge", name: b.Name, vni: b.VNI})
 	}
 	for _, v := range p.Veths {
-		router = append(router, upTarget{"veth", v.Router})
-		host = append(host, upTarget{"veth", v.Host})
+		router = append(router, upTarget{kind: "veth", name: v.Router, vni: v.VNI})
+		host = append(host, upTarget{kind: "veth", name: v.Host, vni: v.VNI})
 	}
 	for _, v := range p.VXLANs {
-		vxlans = append(vxlans, upTarget{"vxlan", v.Name})
+		vxlans = append(vxlans, upTarget{kind: "vxlan", name: v.Name, vni: v.VNI})
 	}
 	return router, host, vxlans
 }
@@ -382,7 +382,10 @@ func (s *session) settled(p Plan) bool {
 	return true
 }
 
-type upTarget struct{ kind, name string }
+type upTarget struct {
+	kind, name string
+	vni        uint32 // of the device; 0 for none
+}
 
 // bringUp sets the down ones among targets up, in order, in batches.
 func (s *session) bringUp(ns *nsState, targets []upTarget) {
@@ -391,7 +394,9 @@ func (s *session) bringUp(ns *nsState, targets []upTarget) {
 	for _, t := range targets {
 		l, ok := ns.links[t.name]
 		if !ok {
-			s.fail(fmt.Errorf("activate %s %s: missing in %s netns (Prepare failed?)", t.kind, t.name, ns.role))
+			s.forVNI(t.vni, func() {
+				s.fail(fmt.Errorf("activate %s %s: missing in %s netns (Prepare failed?)", t.kind, t.name, ns.role))
+			})
 			continue
 		}
 		if l.Attrs().Flags&netUp != 0 {
@@ -413,7 +418,7 @@ func (s *session) bringUp(ns *nsState, targets []upTarget) {
 			err = retry(s.ctx, func() error { return ns.h.LinkSetUp(l) })
 		}
 		if err != nil {
-			s.fail(fmt.Errorf("set %s %s up in %s netns: %w", t.kind, t.name, ns.role, err))
+			s.forVNI(t.vni, func() { s.fail(fmt.Errorf("set %s %s up in %s netns: %w", t.kind, t.name, ns.role, err)) })
 			continue
 		}
 		l.Attrs().Flags |= netUp

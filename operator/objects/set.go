@@ -5,6 +5,7 @@ package objects
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 )
@@ -31,4 +32,21 @@ func (r Ref) String() string {
 		return r.Kind + " " + r.Name
 	}
 	return r.Kind + " " + r.Namespace + "/" + r.Name
+}
+
+// PasswordSecrets lists the Secrets the underlays' neighbours name by
+// passwordSecret, each once, in the order first named.
+func PasswordSecrets(underlays []v1alpha1.Underlay) []types.NamespacedName {
+	var keys []types.NamespacedName
+	seen := map[types.NamespacedName]bool{}
+	for _, u := range underlays {
+		for _, n := range u.Spec.Neighbors {
+			key := types.NamespacedName{Namespace: u.Namespace, Name: n.PasswordSecret}
+			if n.PasswordSecret != "" && !seen[key] {
+				seen[key] = true
+				keys = append(keys, key)
+			}
+		}
+	}
+	return keys
 }

@@ -1,0 +1,171 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/perouter/perouter/operator/hostnet"
+)
+
+// Condition types and reasons on RouterNodeStatus.
+const (
+	ConditionApplied  = "Applied"
+	ConditionDegraded = "Degraded"
+
+	ReasonApplied        = "Applied"
+	ReasonNoNodeIndex    = "NoNodeIndex"
+	ReasonInvalidConfig  = "InvalidConfig"
+	ReasonDatapathFailed = "DatapathFailed"
+	ReasonReloadFailed   = "ReloadFailed"
+	ReasonObjectsSkipped = "ObjectsSkipped"
+	ReasonHealthy        = "Healthy"
+)
+
+// Event reasons.
+const (
+	EventObjectSkipped = "SkippedOnNode"
+	EventReloadFailed  = "FRRReloadFailed"
+	EventInvalidConfig = "InvalidNodeConfig"
+	EventDatapath      = "DatapathFailed"
+)
+
+// DefaultNamespace holds the RouterNodeStatus objects.
+const DefaultNamespace = "perouter-system"
+
+// DefaultBGPRefresh is NodeReconciler.BGPRefresh's default.
+const DefaultBGPRefresh = 30 * time.Second
+
+// DefaultNetnsPoll is NodeReconciler.NetnsPoll's default.
+const DefaultNetnsPoll = hostnet.DefaultIdentityPoll
+
+// NodeReconciler runs on one node and makes its router match the objects.
+//
+// The files of this type, by job:
+//   - reconciler.go: this type and Reconcile, which picks a path;
+//   - pipeline.go: the full path, list → validate → nodeconfig →
+//     frr/hostnet → push: read the Node (index and labels) and every
+//     perouter object (load.go) → nodeconfig.Build → frr.Render and
+//     hostnet.PlanFor → Datapath.Prepare (new VXLANs and bridges stay
+//     down) → FRR reload, only when the rendered config differs from the
+//     one last applied → Datapath.Activate (devices up, now that FRR
+//     knows their VNIs) → status;
+//   - fastpath.go: the fast path and the wake-ups. When the inputs'
+//     fingerprint (fingerprint.go) equals the one of the last successful
+//     reconcile, nothing is built, rendered or reloaded. The datapath is
+//     still re-applied from the remembered plan once per Resync, which
+//     repairs drift without touching FRR, the BGP sessions are read at
+//     most once per BGPRefresh (bgp.go), and zebra's addresses are
+//     checked when due (zebra.go);
+//   - applied.go: what was applied, the state kept between reconciles;
+//   - watches.go: what wakes the reconciler, including the router
+//     namespace's identity;
+//   - nodestatus.go, events.go, results.go: the RouterNodeStatus, the
+//     events, and each object's result on this node.
+type NodeReconciler struct {
+	// Client reads the perouter objects and Nodes from the cache.
+	Client client.Client
+	// APIReader reads what must be current: Secrets' data (only their
+	// metadata is cached) and this node's RouterNodeStatus.
+	APIReader client.Reader
+	NodeName  string
+	// Namespace holds the RouterNodeStatus objects.
+	Namespace   string
+	FRR         FRRPusher
+	Datapath    hostnet.Datapath
+	PlanOptions hostnet.PlanOptions
+	// BGP is optional; without it the status lists no neighbours.
+	BGP      BGPStateReader
+	Recorder events.EventRecorder
+	// Resync is how often the datapath is re-applied when nothing changed.
+	Resync time.Duration
+	// BGPRefresh bounds how often BGP state is read (a vtysh process);
+	// zero means DefaultBGPRefresh.
+	BGPRefresh time.Duration
+	// RouterNetns is the router namespace (name under /run/netns or a
+	// path). When set, its identity is checked every NetnsPoll (zero:
+	// DefaultNetnsPoll) and on every reconcile: a namespace deleted and
+	// created again (router pod restarted) has lost every device the
+	// controller built, so everything is applied again at once instead
+	// of at the next resync.
+	RouterNetns string
+	NetnsPoll   time.Duration
+	// Addresses, when set, makes the reconciler announce the host-side
+	// addresses the datapath added once more a moment after each change
+	// or reload; with Zebra also set, it then checks that zebra knows
+	// every address of the router netns and has the kernel announce again
+	// what it missed (see checkZebra). ZebraCheckDelay is that moment;
+	// zero means DefaultZebraCheckDelay.
+	Zebra           ZebraAddressReader
+	Addresses       AddressAnnouncer
+	ZebraCheckDelay time.Duration
+
+	// mu serialises reconciles (one work item, but tests call in too).
+	mu    sync.Mutex
+	state appliedState
+	bgp   bgpCache
+	zebra zebraSchedule
+}
+
+// Reconcile implements reconcile.Reconciler: it takes the fast path when
+// the inputs did not change since the last successful reconcile in this
+// router namespace, the full path otherwise.
+func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	start := time.Now()
+	defer func() { reconcileDuration.Observe(time.Since(start).Seconds()) }()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	logger := log.FromContext(ctx).WithValues("node", r.NodeName)
+	ctx = log.IntoContext(ctx, logger)
+
+	var node corev1.Node
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: r.NodeName}, &node); err != nil {
+		if apierrors.IsNotFound(err) {
+			logger.Info("node not found; nothing to do until it exists")
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, err
+	}
+	fingerprint, err := r.inputFingerprint(ctx, &node)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	netnsID, err := r.routerNetnsIdentity()
+	if err != nil {
+		// Not knowing the namespace is not knowing it was replaced: the
+		// applied state stands, and the retry reads it again.
+		return reconcile.Result{}, err
+	}
+	if r.state.replacedBy(netnsID) {
+		logger.Info("router namespace replaced; applying everything again", "netns", r.RouterNetns)
+		routerNetnsReplaced.Inc()
+		r.state.forget()
+	}
+	if r.state.upToDate(fingerprint) {
+		return r.unchanged(ctx)
+	}
+	r.state.invalidate()
+	return r.apply(ctx, &node, fingerprint, netnsID)
+}
+
+// routerNetnsIdentity is the router namespace's identity: zero when it is
+// not watched or does not exist, an error when it could not be read.
+func (r *NodeReconciler) routerNetnsIdentity() (hostnet.NetnsIdentity, error) {
+	if r.RouterNetns == "" {
+		return 0, nil
+	}
+	id, err := hostnet.ReadIdentity(r.RouterNetns)
+	if err != nil {
+		routerNetnsReadErrors.Inc()
+		return 0, fmt.Errorf("reading the router namespace's identity: %w", err)
+	}
+	return id, nil
+}

@@ -1,0 +1,105 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/hostnet"
+)
+
+func (r *NodeReconciler) nodeRequest() []reconcile.Request {
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: r.NodeName}}}
+}
+
+// SetupWithManager registers the reconciler. Every watched event maps to
+// the one work item, this node.
+func (r *NodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	toNode := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request { return r.nodeRequest() })
+	ownNode := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		if o.GetName() != r.NodeName {
+			return nil
+		}
+		return r.nodeRequest()
+	})
+	netnsChanges, err := r.watchRouterNetns(mgr)
+	if err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("router-node-"+r.NodeName).
+		Watches(&corev1.Node{}, ownNode).
+		Watches(&v1alpha1.Underlay{}, toNode).
+		Watches(&v1alpha1.L3VNI{}, toNode).
+		Watches(&v1alpha1.L2VNI{}, toNode).
+		Watches(&v1alpha1.L3Passthrough{}, toNode).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretToNode)).
+		WatchesRawSource(source.Channel(netnsChanges, handler.TypedFuncs[hostnet.IdentityEvent, reconcile.Request]{
+			GenericFunc: func(_ context.Context, _ event.TypedGenericEvent[hostnet.IdentityEvent], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				q.Add(r.nodeRequest()[0])
+			},
+		})).
+		Complete(r)
+}
+
+// watchRouterNetns adds to mgr a hostnet.IdentityWatch of the router
+// namespace and returns the channel of its changes (deleted, created,
+// replaced). The reconcile then compares the identity with the one it
+// applied in; this only wakes it. A failed read is logged and counted,
+// and wakes nothing: it is no sign of a replacement. Without RouterNetns
+// the channel stays silent.
+func (r *NodeReconciler) watchRouterNetns(mgr ctrl.Manager) (<-chan event.TypedGenericEvent[hostnet.IdentityEvent], error) {
+	ch := make(chan event.TypedGenericEvent[hostnet.IdentityEvent], 1)
+	if r.RouterNetns == "" {
+		return ch, nil
+	}
+	watch := hostnet.IdentityWatch{Netns: r.RouterNetns, Poll: r.NetnsPoll}
+	err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		logger := log.FromContext(ctx).WithValues("node", r.NodeName, "netns", r.RouterNetns)
+		watch.Run(ctx, func(e hostnet.IdentityEvent) {
+			if e.Err != nil {
+				routerNetnsReadErrors.Inc()
+				logger.Error(e.Err, "reading the router namespace's identity; it counts as unchanged")
+				return
+			}
+			logger.Info("router namespace changed", "identity", uint64(e.Identity))
+			select {
+			case ch <- event.TypedGenericEvent[hostnet.IdentityEvent]{Object: e}:
+			default: // a wake is already pending
+			}
+		})
+		return nil
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("adding the watch of router namespace %s: %w", r.RouterNetns, err)
+	}
+	return ch, nil
+}
+
+// secretToNode reacts only to Secrets a neighbour's passwordSecret names.
+func (r *NodeReconciler) secretToNode(ctx context.Context, o client.Object) []reconcile.Request {
+	var underlays v1alpha1.UnderlayList
+	if err := r.Client.List(ctx, &underlays, client.InNamespace(o.GetNamespace())); err != nil {
+		return r.nodeRequest()
+	}
+	for _, u := range underlays.Items {
+		for _, n := range u.Spec.Neighbors {
+			if n.PasswordSecret == o.GetName() {
+				return r.nodeRequest()
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,28 @@
+package hostnet
+
+// VNIError is a datapath error about the devices of one VNI (its VRF,
+// bridges, VXLAN, veths): the object of the node's config with that VNI
+// is the one it is about. Prepare, Reapply and Activate return their
+// errors joined (errors.Join); those about a VNI's devices are VNIErrors.
+// Its text is the wrapped error's, unchanged.
+type VNIError struct {
+	VNI uint32
+	Err error
+}
+
+func (e *VNIError) Error() string { return e.Err.Error() }
+
+func (e *VNIError) Unwrap() error { return e.Err }
+
+// forVNI runs fn and marks the errors it records as being about the
+// devices of vni (none when vni is 0: no VNI's).
+func (s *session) forVNI(vni uint32, fn func()) {
+	n := len(s.errs)
+	fn()
+	if vni == 0 {
+		return
+	}
+	for i := n; i < len(s.errs); i++ {
+		s.errs[i] = &VNIError{VNI: vni, Err: s.errs[i]}
+	}
+}
