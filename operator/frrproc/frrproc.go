@@ -25,6 +25,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/perouter/perouter/operator/vtysh"
 )
 
 // DefaultDaemons are the daemons an EVPN PE router needs. FRR 8.4 has no mgmtd.
@@ -32,14 +34,13 @@ var DefaultDaemons = []string{"zebra", "bgpd", "staticd", "bfdd"}
 
 const (
 	DefaultBinDir = "/usr/lib/frr"
-	DefaultVtysh  = "/usr/bin/vtysh"
+	DefaultVtysh  = vtysh.DefaultBinary
 	frrUser       = "frr"
 
 	// Generous: a 2-core machine under parallel test load has taken seconds
 	// to start a daemon.
 	readyTimeout = 60 * time.Second
 	stopTimeout  = 5 * time.Second
-	vtyshTimeout = 30 * time.Second
 )
 
 // Options describe one FRR instance.
@@ -60,6 +61,36 @@ type Options struct {
 	// ExtraArgs are appended to a daemon's command line, e.g.
 	// {"bgpd": {"-l", "10.0.0.1"}} or {"zebra": {"-M", "fpm"}}.
 	ExtraArgs map[string][]string
+	// Attempts is how often Start tries before it gives up; 0 means once.
+	// The daemons get a fixed time to open their sockets, which in the VM
+	// lane on a loaded host (TCG, one vCPU) is sometimes too short, and a
+	// fresh start then succeeds: the lab's routers use StartAttempts.
+	Attempts int
+	// Logf, when set, is told about each failed attempt that is retried.
+	Logf func(format string, args ...any)
+}
+
+// StartAttempts is what the lab's FRR instances use as Options.Attempts.
+const StartAttempts = 4
+
+// Start launches the daemons in opts.Netns and returns once every daemon
+// accepts vty connections and the initial config is applied. A failed
+// attempt stops what it started and removes opts.Dir; up to opts.Attempts
+// attempts are made while ctx is live.
+func Start(ctx context.Context, opts Options) (*Instance, error) {
+	for attempt := 1; ; attempt++ {
+		inst, err := start(ctx, opts)
+		if err == nil || attempt >= opts.Attempts || ctx.Err() != nil {
+			if err != nil && attempt > 1 {
+				err = fmt.Errorf("attempt %d: %w", attempt, err)
+			}
+			return inst, err
+		}
+		if opts.Logf != nil {
+			line, _, _ := strings.Cut(err.Error(), "\n")
+			opts.Logf("FRR in netns %s: start attempt %d failed, retrying: %s", opts.Netns, attempt, line)
+		}
+	}
 }
 
 // Instance is a running set of FRR daemons.
@@ -76,9 +107,7 @@ type process struct {
 	exited chan struct{}
 }
 
-// Start launches the daemons in opts.Netns and returns once every daemon
-// accepts vty connections and the initial config is applied.
-func Start(ctx context.Context, opts Options) (*Instance, error) {
+func start(ctx context.Context, opts Options) (*Instance, error) {
 	if opts.Netns == "" {
 		return nil, errors.New("frrproc: Options.Netns is empty")
 	}
@@ -332,17 +361,19 @@ func (i *Instance) Daemons() []string { return slices.Clone(i.opts.Daemons) }
 // VtyshPath is the vtysh binary this instance uses.
 func (i *Instance) VtyshPath() string { return i.opts.Vtysh }
 
+// Cli is vtysh for this instance: its sockets and its config directory.
+func (i *Instance) Cli() vtysh.Cli {
+	return vtysh.Cli{Binary: i.opts.Vtysh, SocketDir: i.opts.Dir, ConfigDir: i.opts.Dir}
+}
+
 // Vtysh runs vtysh against this instance, e.g. Vtysh(ctx, "-c", "show bgp summary").
 // The error carries vtysh's output.
 func (i *Instance) Vtysh(ctx context.Context, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, vtyshTimeout)
-	defer cancel()
-	full := append([]string{"--vty_socket", i.opts.Dir, "--config_dir", i.opts.Dir}, args...)
-	out, err := exec.CommandContext(ctx, i.opts.Vtysh, full...).CombinedOutput()
+	out, err := i.Cli().Run(ctx, args...)
 	if err != nil {
-		return string(out), fmt.Errorf("frrproc: vtysh %s (netns %s): %w: %s", strings.Join(args, " "), i.opts.Netns, err, bytes.TrimSpace(out))
+		return out, fmt.Errorf("frrproc: %w (netns %s): %s", err, i.opts.Netns, strings.TrimSpace(out))
 	}
-	return string(out), nil
+	return out, nil
 }
 
 // RunningConfig returns "show running-config" of all daemons.

@@ -2,6 +2,7 @@ package frrproc_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,5 +187,21 @@ func TestExtraArgsReachDaemon(t *testing.T) {
 	}
 	if !strings.Contains(string(out), ":1179") {
 		t.Errorf("bgpd does not listen on port 1179 in netns %s; ss says %q", inst.Netns(), out)
+	}
+}
+
+func TestStartRetriesUpToAttempts(t *testing.T) {
+	var retried []string
+	_, err := frrproc.Start(context.Background(), frrproc.Options{
+		Netns:    "frrproc-test-no-such-netns",
+		Dir:      t.TempDir(),
+		Attempts: 3,
+		Logf:     func(format string, args ...any) { retried = append(retried, fmt.Sprintf(format, args...)) },
+	})
+	if err == nil || !strings.Contains(err.Error(), "attempt 3") {
+		t.Fatalf("Start = %v, want the third attempt's error", err)
+	}
+	if len(retried) != 2 || !strings.Contains(retried[1], "attempt 2 failed") {
+		t.Fatalf("retries logged: %q, want attempts 1 and 2", retried)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -357,12 +356,7 @@ func alreadyGone(out string) bool {
 func (a *Incremental) vtysh(ctx context.Context, args ...string) (string, error) {
 	paths := a.Paths.withDefaults()
 	a.execs.Add(1)
-	cmd := exec.CommandContext(ctx, paths.vtysh(), append(paths.vtyshArgs(), args...)...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("vtysh %s: %w", strings.Join(args, " "), err)
-	}
-	return string(out), nil
+	return paths.cli().Run(ctx, args...)
 }
 
 // CheckDrift compares FRR's running config with the last applied config

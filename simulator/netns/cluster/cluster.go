@@ -417,15 +417,12 @@ func (a *Agents) RestartRouter(ctx context.Context, l *netns.Lab, node string, n
 }
 
 func (a *Agents) startRouter(ctx context.Context, l *netns.Lab, node string) error {
-	var inst *frrproc.Instance
-	var err error
-	for attempt := 1; attempt <= 4; attempt++ {
-		inst, err = frrproc.Start(ctx, frrproc.Options{Netns: l.RouterNamespace(node), Dir: RouterFRRDir(l, node)})
-		if err == nil {
-			break
-		}
-		logf(l, "%s: router FRR start attempt %d failed: %v", node, attempt, err)
-	}
+	inst, err := frrproc.Start(ctx, frrproc.Options{
+		Netns:    l.RouterNamespace(node),
+		Dir:      RouterFRRDir(l, node),
+		Attempts: frrproc.StartAttempts,
+		Logf:     func(format string, args ...any) { logf(l, "%s: router "+format, append([]any{node}, args...)...) },
+	})
 	if err != nil {
 		return fmt.Errorf("node %s: router FRR: %w", node, err)
 	}
