@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/perouter/perouter/operator/retry"
 	"github.com/perouter/perouter/operator/vtysh"
 )
 
@@ -312,18 +313,23 @@ func (i *Instance) waitSockets(ctx context.Context, daemon string, sockets ...st
 	defer cancel()
 	p := i.procs[daemon]
 	for _, s := range sockets {
-		for {
+		err := retry.Poll(ctx, 0, retry.Every(5*time.Millisecond), func() (bool, error) {
 			if c, err := net.Dial("unix", s); err == nil {
 				c.Close()
-				break
+				return true, nil
 			}
 			select {
 			case <-p.exited:
-				return fmt.Errorf("frrproc: %s exited during startup: %s", daemon, i.daemonOutput(daemon))
-			case <-ctx.Done():
-				return fmt.Errorf("frrproc: %s did not open %s: %w; output: %s", daemon, s, ctx.Err(), i.daemonOutput(daemon))
-			case <-time.After(5 * time.Millisecond):
+				return false, fmt.Errorf("frrproc: %s exited during startup: %s", daemon, i.daemonOutput(daemon))
+			default:
+				return false, nil
 			}
+		})
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("frrproc: %s did not open %s: %w; output: %s", daemon, s, ctx.Err(), i.daemonOutput(daemon))
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

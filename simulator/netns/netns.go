@@ -28,6 +28,7 @@ import (
 	vnetns "github.com/vishvananda/netns"
 
 	"github.com/perouter/perouter/operator/frrproc"
+	"github.com/perouter/perouter/operator/retry"
 	"github.com/perouter/perouter/operator/vtysh"
 	"github.com/perouter/perouter/simulator/topology"
 )
@@ -460,9 +461,9 @@ func (l *Lab) BGPPeersDir(ctx context.Context, name, dir string) ([]Peer, error)
 // WaitBGP waits until every configured (non-dynamic) BGP session of every
 // router node is established.
 func (l *Lab) WaitBGP(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		var down []string
+	var down []string
+	err := retry.Poll(ctx, timeout, retry.Every(500*time.Millisecond), func() (bool, error) {
+		down = nil
 		for _, n := range l.Topo.NodesWithRole(topology.RoleRouter) {
 			peers, err := l.BGPPeers(ctx, n.Name)
 			if err != nil {
@@ -475,16 +476,10 @@ func (l *Lab) WaitBGP(ctx context.Context, timeout time.Duration) error {
 				}
 			}
 		}
-		if len(down) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("BGP sessions not established after %v:\n  %s", timeout, strings.Join(down, "\n  "))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
+		return len(down) == 0, nil
+	})
+	if errors.Is(err, retry.ErrTimeout) {
+		return fmt.Errorf("BGP sessions not established after %v:\n  %s", timeout, strings.Join(down, "\n  "))
 	}
+	return err
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/labeler"
 	"github.com/perouter/perouter/operator/objects/objectstest"
+	"github.com/perouter/perouter/operator/retry"
 	"github.com/perouter/perouter/simulator/controlplane"
 )
 
@@ -166,30 +167,28 @@ func RunControllerRSSInner(ctx context.Context, o RSSOptions) (RSSResult, error)
 	defer ctl.stop()
 
 	want := o.VNIs + 1
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
+	err = retry.Poll(ctx, 3*time.Minute, retry.Every(500*time.Millisecond), func() (bool, error) {
 		var rns v1alpha1.RouterNodeStatus
 		err := c.Get(ctx, client.ObjectKey{Namespace: objectstest.Namespace, Name: LabNode.Name}, &rns)
 		if err == nil && len(rns.Status.Objects) >= want {
 			res.Objects = len(rns.Status.Objects)
 			res.Applied = appliedReason(rns)
-			break
+			return true, nil
 		}
 		// On this kernel the datapath step fails after the whole config was
 		// built; a reconcile that ended in an error has done its work too.
 		if log, _ := os.ReadFile(ctl.logPath); strings.Contains(string(log), `"msg":"Reconciler error"`) {
 			res.Applied = "reconcile error: " + firstError(string(log))
-			break
+			return true, nil
 		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(ctl.logPath)
-			return res, fmt.Errorf("controller did not report %d objects within 3 minutes; its log:\n%s", want, tail(string(log), 40))
-		}
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
+		return false, nil
+	})
+	if errors.Is(err, retry.ErrTimeout) {
+		log, _ := os.ReadFile(ctl.logPath)
+		return res, fmt.Errorf("controller did not report %d objects within 3 minutes; its log:\n%s", want, tail(string(log), 40))
+	}
+	if err != nil {
+		return res, err
 	}
 	// Let the reconcile that wrote the status finish and the heap settle.
 	time.Sleep(3 * time.Second)
