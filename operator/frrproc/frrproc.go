@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/perouter/perouter/operator/nsexec"
 	"github.com/perouter/perouter/operator/retry"
 	"github.com/perouter/perouter/operator/vtysh"
 )
@@ -268,7 +269,7 @@ func (i *Instance) launch(daemon string) error {
 	if err := os.Chown(confFile, uid, gid); err != nil {
 		return fmt.Errorf("frrproc: %w", err)
 	}
-	args := []string{"netns", "exec", i.opts.Netns, filepath.Join(i.opts.BinDir, daemon),
+	args := []string{filepath.Join(i.opts.BinDir, daemon),
 		"--vty_socket", dir,
 		"-i", filepath.Join(dir, daemon+".pid"),
 		"-f", confFile,
@@ -289,8 +290,8 @@ func (i *Instance) launch(daemon string) error {
 		return fmt.Errorf("frrproc: %w", err)
 	}
 	defer out.Close()
-	// ip netns exec execs the daemon in place, so cmd.Process is the daemon.
-	cmd := exec.Command("ip", args...)
+	// nsexec runs the daemon in place, so cmd.Process is the daemon.
+	cmd := nsexec.Command(context.Background(), i.opts.Netns, args...)
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/perouter/perouter/operator/frrproc"
 	"github.com/perouter/perouter/operator/frrproc/frrproctest"
+	"github.com/perouter/perouter/operator/nsexec"
 )
 
 func TestStartRunsDaemonsInNetnsWithInitialConfig(t *testing.T) {
@@ -51,7 +51,7 @@ func TestStartRunsDaemonsInNetnsWithInitialConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nsOut, err := exec.Command("ip", "netns", "exec", inst.Netns(), "readlink", "/proc/self/ns/net").Output()
+	nsOut, err := nsexec.Run(context.Background(), inst.Netns(), "readlink", "/proc/self/ns/net")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestExtraArgsReachDaemon(t *testing.T) {
 		ExtraArgs:     map[string][]string{"bgpd": {"-p", "1179"}},
 		InitialConfig: "router bgp 64512\n",
 	})
-	out, err := exec.Command("ip", "netns", "exec", inst.Netns(), "ss", "-Hltn", "sport = :1179").CombinedOutput()
+	out, err := nsexec.Run(context.Background(), inst.Netns(), "ss", "-Hltn", "sport = :1179")
 	if err != nil {
 		t.Fatalf("ss: %v: %s", err, out)
 	}

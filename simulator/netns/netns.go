@@ -28,6 +28,7 @@ import (
 	vnetns "github.com/vishvananda/netns"
 
 	"github.com/perouter/perouter/operator/frrproc"
+	"github.com/perouter/perouter/operator/nsexec"
 	"github.com/perouter/perouter/operator/retry"
 	"github.com/perouter/perouter/operator/vtysh"
 	"github.com/perouter/perouter/simulator/topology"
@@ -405,14 +406,7 @@ func (l *Lab) ExecIn(ctx context.Context, ns string, args ...string) (string, er
 	if len(args) == 0 {
 		return "", errors.New("exec: empty command")
 	}
-	var cmd *exec.Cmd
-	if args[0] == "ip" {
-		// Saves an exec per command, which counts inside the VM lane.
-		cmd = exec.CommandContext(ctx, "ip", append([]string{"-n", ns}, args[1:]...)...)
-	} else {
-		cmd = exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...)
-	}
-	out, err := cmd.CombinedOutput()
+	out, err := nsexec.Command(ctx, ns, args...).CombinedOutput()
 	return string(out), err
 }
 

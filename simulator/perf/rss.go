@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/labeler"
+	"github.com/perouter/perouter/operator/nsexec"
 	"github.com/perouter/perouter/operator/objects/objectstest"
 	"github.com/perouter/perouter/operator/retry"
 	"github.com/perouter/perouter/simulator/controlplane"
@@ -91,12 +93,12 @@ func MeasureControllerRSS(ctx context.Context, o RSSOptions, inner []string) (re
 	outer := fmt.Sprintf("perf-rss-%d", os.Getpid())
 	router := fmt.Sprintf("perf-rss-router-%d", os.Getpid())
 	for _, ns := range []string{outer, router} {
-		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-			return res, fmt.Errorf("ip netns add %s: %w: %s", ns, err, out)
+		if err := nsexec.Add(ctx, ns); err != nil {
+			return res, err
 		}
 		defer func() {
-			if out, e := exec.Command("ip", "netns", "del", ns).CombinedOutput(); e != nil {
-				err = errors.Join(err, fmt.Errorf("ip netns del %s: %w: %s", ns, e, out))
+			if e := nsexec.Delete(context.Background(), ns); e != nil {
+				err = errors.Join(err, e)
 			}
 		}()
 	}
@@ -104,20 +106,18 @@ func MeasureControllerRSS(ctx context.Context, o RSSOptions, inner []string) (re
 	// a veth pair with both ends inside the namespace gives it one without
 	// any path out of the namespace.
 	for _, c := range [][]string{
-		{"link", "set", "lo", "up"},
 		{"link", "add", "perf0", "type", "veth", "peer", "name", "perf1"},
 		{"addr", "add", "192.0.2.1/24", "dev", "perf0"},
 		{"link", "set", "perf0", "up"},
 		{"link", "set", "perf1", "up"},
 		{"route", "add", "default", "via", "192.0.2.2", "dev", "perf0"},
 	} {
-		if out, err := exec.Command("ip", append([]string{"-n", outer}, c...)...).CombinedOutput(); err != nil {
-			return res, fmt.Errorf("netns %s: ip %s: %w: %s", outer, strings.Join(c, " "), err, out)
+		if _, err := nsexec.Run(ctx, outer, append([]string{"ip"}, c...)...); err != nil {
+			return res, err
 		}
 	}
-	args := append([]string{"netns", "exec", outer}, inner...)
-	args = append(args, "--vnis", strconv.Itoa(o.VNIs), "--controller", o.ControllerBinary, "--crd-dir", o.CRDDir, "--router-netns", router)
-	cmd := exec.CommandContext(ctx, "ip", args...)
+	args := append(slices.Clone(inner), "--vnis", strconv.Itoa(o.VNIs), "--controller", o.ControllerBinary, "--crd-dir", o.CRDDir, "--router-netns", router)
+	cmd := nsexec.Command(ctx, outer, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/perouter/perouter/operator/frrproc"
 	"github.com/perouter/perouter/operator/k8sassets"
+	"github.com/perouter/perouter/operator/nsexec"
 	"github.com/perouter/perouter/simulator/controlplane"
 	"github.com/perouter/perouter/simulator/netns"
 	"github.com/perouter/perouter/simulator/topology"
@@ -398,8 +399,8 @@ func (a *Agents) RestartRouter(ctx context.Context, l *netns.Lab, node string, n
 				}
 			}
 		}
-		if out, err := exec.CommandContext(ctx, "ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			return fmt.Errorf("node %s: ip netns del %s: %w: %s", node, ns, err, out)
+		if err := nsexec.Delete(ctx, ns); err != nil {
+			return fmt.Errorf("node %s: %w", node, err)
 		}
 		// The controller notices a missing router namespace within
 		// seconds and creates a fresh one itself; either is the new one.
@@ -409,8 +410,8 @@ func (a *Agents) RestartRouter(ctx context.Context, l *netns.Lab, node string, n
 			}
 			logf(l, "%s: router namespace already recreated (by the controller)", node)
 		}
-		if out, err := exec.CommandContext(ctx, "ip", "-n", ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
-			return fmt.Errorf("node %s: lo up in %s: %w: %s", node, ns, err, out)
+		if _, err := nsexec.Run(ctx, ns, "ip", "link", "set", "lo", "up"); err != nil {
+			return fmt.Errorf("node %s: %w", node, err)
 		}
 	}
 	return a.startRouter(ctx, l, node)
