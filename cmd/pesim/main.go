@@ -286,14 +286,20 @@ func upInVM(ctx context.Context, cmd *cobra.Command, topoPath string) error {
 			args = append(args, "--apply="+p)
 		}
 	}
-	env := []string{inVMEnv + "=1"}
-	var forwards []vm.Forward
-	var hostForwards []vm.HostForward
+	run := cluster.LaneRun{
+		Command:       args,
+		Env:           []string{inVMEnv + "=1"},
+		WorkDir:       wd,
+		Timeout:       20 * time.Minute,
+		Stdout:        os.Stdout,
+		KubeconfigEnv: kubeconfigEnv,
+		Progress: func(format string, a ...any) {
+			fmt.Printf("pesim: "+format+"\n", a...)
+		},
+	}
 	if fabricOnly, _ := cmd.Flags().GetBool("fabric-only"); fabricOnly {
-		args = append(args, "--fabric-only")
+		run.Command = append(run.Command, "--fabric-only")
 	} else {
-		// etcd and kube-apiserver run here at native speed; emulated they
-		// took minutes and much of the guest's CPU.
 		stateDir := filepath.Join(os.TempDir(), "pesim-vm-controlplane")
 		if err := os.MkdirAll(stateDir, 0o700); err != nil {
 			return err
@@ -303,32 +309,9 @@ func upInVM(ctx context.Context, cmd *cobra.Command, topoPath string) error {
 			return err
 		}
 		defer logs.Close()
-		fmt.Println("pesim: starting etcd and kube-apiserver on this host for the VM")
-		vcp, err := cluster.StartVMControlPlane(ctx, logs)
-		if err != nil {
-			return fmt.Errorf("control plane for the VM (logs in %s): %w", logs.Name(), err)
-		}
-		defer func() {
-			if err := vcp.Stop(); err != nil {
-				fmt.Fprintln(os.Stderr, "pesim: stopping the control plane:", err)
-			}
-		}()
-		env = append(append(env, kubeconfigEnv+"="+vcp.GuestKubeconfig), vcp.GuestEnv()...)
-		forwards = append(forwards, vcp.Forward)
-		// The API server calls the labeler's webhook inside the guest.
-		hostForwards = append(hostForwards, vcp.HostForward)
+		run.Cluster, run.ControlPlaneLogs = true, logs
 	}
-	code, err := vm.Run(ctx, vm.Options{
-		Command:      args,
-		Env:          env,
-		WorkDir:      wd,
-		Timeout:      20 * time.Minute,
-		MemoryMB:     3072, // ~10 FRR instances and the operator's processes
-		CPUs:         vm.LabCPUs,
-		Stdout:       os.Stdout,
-		Forwards:     forwards,
-		HostForwards: hostForwards,
-	})
+	code, err := cluster.RunInVM(ctx, run)
 	if err != nil {
 		return err
 	}
