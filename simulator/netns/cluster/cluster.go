@@ -394,8 +394,8 @@ func (a *Agents) RestartRouter(ctx context.Context, l *netns.Lab, node string, n
 				if ep.Node != node {
 					continue
 				}
-				if out, err := exec.CommandContext(ctx, "ip", "-n", ns, "link", "set", ep.Interface, "netns", l.Namespace(node)).CombinedOutput(); err != nil {
-					logf(l, "%s: %s not handed back to the host namespace: %v: %s", node, ep.Interface, err, strings.TrimSpace(string(out)))
+				if _, err := nsexec.Run(ctx, ns, "ip", "link", "set", ep.Interface, "netns", l.Namespace(node)); err != nil {
+					logf(l, "%s: %s not handed back to the host namespace: %v", node, ep.Interface, err)
 				}
 			}
 		}
@@ -404,14 +404,14 @@ func (a *Agents) RestartRouter(ctx context.Context, l *netns.Lab, node string, n
 		}
 		// The controller notices a missing router namespace within
 		// seconds and creates a fresh one itself; either is the new one.
-		if out, err := exec.CommandContext(ctx, "ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		if err := nsexec.Add(ctx, ns); err != nil {
 			if _, statErr := os.Stat(filepath.Join("/run/netns", ns)); statErr != nil {
-				return fmt.Errorf("node %s: ip netns add %s: %w: %s", node, ns, err, out)
+				return fmt.Errorf("node %s: %w", node, err)
 			}
 			logf(l, "%s: router namespace already recreated (by the controller)", node)
-		}
-		if _, err := nsexec.Run(ctx, ns, "ip", "link", "set", "lo", "up"); err != nil {
-			return fmt.Errorf("node %s: %w", node, err)
+			if _, err := nsexec.Run(ctx, ns, "ip", "link", "set", "lo", "up"); err != nil {
+				return fmt.Errorf("node %s: %w", node, err)
+			}
 		}
 	}
 	return a.startRouter(ctx, l, node)
