@@ -81,10 +81,19 @@ func runInVM() int {
 			guestEnv = append(guestEnv, k+"="+v)
 		}
 	}
-	var (
-		forwards     []vm.Forward
-		hostForwards []vm.HostForward
-	)
+	run := cluster.LaneRun{
+		Command: append([]string{self}, os.Args[1:]...),
+		Env:     guestEnv,
+		WorkDir: wd,
+		// The whole suite takes ~15 min under TCG with two vCPUs (~50
+		// with one); the latency run with 20 changes ~15 more. `make e2e`
+		// gives the test binary 90 min.
+		Timeout:       60 * time.Minute,
+		KubeconfigEnv: envKube,
+		Progress: func(format string, a ...any) {
+			fmt.Printf("e2e: "+format+"\n", a...)
+		},
+	}
 	if os.Getenv(envFabric) == "" {
 		// The API server runs here, at native speed; the guest reaches it
 		// through a forward.
@@ -93,37 +102,11 @@ func runInVM() int {
 			fmt.Fprintln(os.Stderr, "e2e:", err)
 			return 1
 		}
+		defer os.Remove(logs.Name())
 		defer logs.Close()
-		vcp, err := cluster.StartVMControlPlane(ctx, logs)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: control plane for the VM lane (logs in %s): %v\n", logs.Name(), err)
-			return 1
-		}
-		defer func() {
-			if err := vcp.Stop(); err != nil {
-				fmt.Fprintln(os.Stderr, "e2e: stopping the control plane:", err)
-			}
-			os.Remove(logs.Name())
-		}()
-		fmt.Printf("e2e: kube-apiserver runs on this host (%s), reached from the VM through a forward\n", vcp.Forward.HostAddr)
-		guestEnv = append(append(guestEnv, envKube+"="+vcp.GuestKubeconfig), vcp.GuestEnv()...)
-		forwards = append(forwards, vcp.Forward)
-		// The API server calls the guest's validating webhook back.
-		hostForwards = append(hostForwards, vcp.HostForward)
+		run.Cluster, run.ControlPlaneLogs = true, logs
 	}
-	code, err := vm.Run(ctx, vm.Options{
-		Command: append([]string{self}, os.Args[1:]...),
-		Env:     guestEnv,
-		WorkDir: wd,
-		// The whole suite takes ~15 min under TCG with two vCPUs (~50
-		// with one); the latency run with 20 changes ~15 more. `make e2e`
-		// gives the test binary 90 min.
-		Timeout:      60 * time.Minute,
-		MemoryMB:     3072,
-		CPUs:         vm.LabCPUs,
-		Forwards:     forwards,
-		HostForwards: hostForwards,
-	})
+	code, err := cluster.RunInVM(ctx, run)
 	fmt.Printf("e2e: VM lane finished in %v\n", time.Since(start).Round(time.Second))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)

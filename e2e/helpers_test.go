@@ -17,6 +17,7 @@ import (
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/ipam"
+	"github.com/perouter/perouter/operator/vtysh"
 	"github.com/perouter/perouter/simulator/netns"
 )
 
@@ -97,23 +98,13 @@ func bgpPeers(ctx context.Context, node, vrf string) (map[string]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	var summary map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(out), &summary); err != nil {
+	parsed, err := vtysh.ParseBGPSummary([]byte(out))
+	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", node, cmd, err)
 	}
 	peers := map[string]string{}
-	for _, raw := range summary {
-		var fam struct {
-			Peers map[string]struct {
-				State string `json:"state"`
-			} `json:"peers"`
-		}
-		if json.Unmarshal(raw, &fam) != nil {
-			continue
-		}
-		for addr, p := range fam.Peers {
-			peers[addr] = p.State
-		}
+	for _, p := range parsed {
+		peers[p.Address] = p.State
 	}
 	return peers, nil
 }

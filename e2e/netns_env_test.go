@@ -154,19 +154,13 @@ func (e *netnsEnv) StartHostBGP(ctx context.Context, node, config string) error 
 	if old := e.hostFRR[node]; old != nil {
 		_ = old.Stop()
 	}
-	var inst *frrproc.Instance
-	var err error
-	for attempt := 1; attempt <= 4; attempt++ {
-		inst, err = frrproc.Start(ctx, frrproc.Options{
-			Netns:         e.lab.Namespace(node),
-			Dir:           filepath.Join(e.lab.NodeDir(node), "host-frr"),
-			Daemons:       []string{"zebra", "bgpd"},
-			InitialConfig: config,
-		})
-		if err == nil {
-			break
-		}
-	}
+	inst, err := frrproc.Start(ctx, frrproc.Options{
+		Netns:         e.lab.Namespace(node),
+		Dir:           filepath.Join(e.lab.NodeDir(node), "host-frr"),
+		Daemons:       []string{"zebra", "bgpd"},
+		InitialConfig: config,
+		Attempts:      frrproc.StartAttempts,
+	})
 	if err != nil {
 		return fmt.Errorf("node %s: host FRR: %w", node, err)
 	}

@@ -286,14 +286,20 @@ func upInVM(ctx context.Context, cmd *cobra.Command, topoPath string) error {
 			args = append(args, "--apply="+p)
 		}
 	}
-	env := []string{inVMEnv + "=1"}
-	var forwards []vm.Forward
-	var hostForwards []vm.HostForward
+	run := cluster.LaneRun{
+		Command:       args,
+		Env:           []string{inVMEnv + "=1"},
+		WorkDir:       wd,
+		Timeout:       20 * time.Minute,
+		Stdout:        os.Stdout,
+		KubeconfigEnv: kubeconfigEnv,
+		Progress: func(format string, a ...any) {
+			fmt.Printf("pesim: "+format+"\n", a...)
+		},
+	}
 	if fabricOnly, _ := cmd.Flags().GetBool("fabric-only"); fabricOnly {
-		args = append(args, "--fabric-only")
+		run.Command = append(run.Command, "--fabric-only")
 	} else {
-		// etcd and kube-apiserver run here at native speed; emulated they
-		// took minutes and much of the guest's CPU.
 		stateDir := filepath.Join(os.TempDir(), "pesim-vm-controlplane")
 		if err := os.MkdirAll(stateDir, 0o700); err != nil {
 			return err
@@ -303,32 +309,9 @@ func upInVM(ctx context.Context, cmd *cobra.Command, topoPath string) error {
 			return err
 		}
 		defer logs.Close()
-		fmt.Println("pesim: starting etcd and kube-apiserver on this host for the VM")
-		vcp, err := cluster.StartVMControlPlane(ctx, logs)
-		if err != nil {
-			return fmt.Errorf("control plane for the VM (logs in %s): %w", logs.Name(), err)
-		}
-		defer func() {
-			if err := vcp.Stop(); err != nil {
-				fmt.Fprintln(os.Stderr, "pesim: stopping the control plane:", err)
-			}
-		}()
-		env = append(append(env, kubeconfigEnv+"="+vcp.GuestKubeconfig), vcp.GuestEnv()...)
-		forwards = append(forwards, vcp.Forward)
-		// The API server calls the labeler's webhook inside the guest.
-		hostForwards = append(hostForwards, vcp.HostForward)
+		run.Cluster, run.ControlPlaneLogs = true, logs
 	}
-	code, err := vm.Run(ctx, vm.Options{
-		Command:      args,
-		Env:          env,
-		WorkDir:      wd,
-		Timeout:      20 * time.Minute,
-		MemoryMB:     3072, // ~10 FRR instances and the operator's processes
-		CPUs:         vm.LabCPUs,
-		Stdout:       os.Stdout,
-		Forwards:     forwards,
-		HostForwards: hostForwards,
-	})
+	code, err := cluster.RunInVM(ctx, run)
 	if err != nil {
 		return err
 	}
@@ -338,57 +321,9 @@ func upInVM(ctx context.Context, cmd *cobra.Command, topoPath string) error {
 	return nil
 }
 
-// show prints what `make lab` promises: every EVPN leaf's type-5 routes
-// and a ping between hosts of the same VRF behind different leaves.
+// show prints what `make lab` promises (netns.Lab.Accept).
 func show(ctx context.Context, lab *netns.Lab, withCluster bool, w io.Writer) error {
-	hosts, err := lab.Hosts(ctx)
-	if err != nil {
-		return err
-	}
-	type pair struct{ from, to netns.Host }
-	var pairs []pair
-	for _, a := range hosts {
-		for _, b := range hosts {
-			if a.VRF == b.VRF && a.Leaf < b.Leaf {
-				pairs = append(pairs, pair{a, b})
-			}
-		}
-	}
-	// Type-5 routes reach the remote VRF about a second after BGP is up:
-	// wait for the datapath before printing the routes that explain it.
-	for _, p := range pairs {
-		if err := pingUntil(ctx, lab, p.from.Node, p.to.Address.String(), time.Minute); err != nil {
-			return err
-		}
-	}
-	if withCluster {
-		// Every VTEP (leaves and nodes) shows up as a type-5 next hop on
-		// every leaf once the operator has configured the nodes.
-		want := len(lab.EVPNLeaves()) + len(lab.Topo.NodesWithRole(topology.RoleClusterNode))
-		fmt.Fprintf(w, "[cluster] waiting for type-5 routes from %d VTEPs on every leaf\n", want)
-		for _, leaf := range lab.EVPNLeaves() {
-			if err := waitVTEPs(ctx, lab, leaf, want, 10*time.Minute); err != nil {
-				clusterEvidence(ctx, lab, w)
-				return err
-			}
-		}
-	}
-	for _, leaf := range lab.EVPNLeaves() {
-		out, err := lab.Vtysh(ctx, leaf, "show bgp l2vpn evpn route type prefix")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "\n=== %s: show bgp l2vpn evpn route type prefix\n%s", leaf, out)
-	}
-	for _, p := range pairs {
-		out, err := lab.Exec(ctx, p.from.Node, "ping", "-c", "3", "-i", "0.2", p.to.Address.String())
-		fmt.Fprintf(w, "\n=== %s (%s, behind %s) -> %s (%s, behind %s), VRF %s\n%s",
-			p.from.Node, p.from.Address, p.from.Leaf, p.to.Node, p.to.Address, p.to.Leaf, p.from.VRF, out)
-		if err != nil {
-			return fmt.Errorf("ping %s -> %s: %w", p.from.Node, p.to.Node, err)
-		}
-	}
-	return nil
+	return lab.Accept(ctx, withCluster, func() { clusterEvidence(ctx, lab, w) }, w)
 }
 
 // clusterEvidence prints what explains a node that did not join: the
@@ -411,53 +346,6 @@ func clusterEvidence(ctx context.Context, lab *netns.Lab, w io.Writer) {
 	}
 	data, _ := os.ReadFile(filepath.Join(lab.StateDir(), "labeler.log"))
 	fmt.Fprintf(w, "--- labeler.log\n%s\n", data)
-}
-
-func waitVTEPs(ctx context.Context, lab *netns.Lab, leaf string, want int, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		out, err := lab.Vtysh(ctx, leaf, "show bgp l2vpn evpn route type prefix json")
-		if err != nil {
-			return err
-		}
-		routes, err := netns.ParseType5([]byte(out))
-		if err != nil {
-			return err
-		}
-		vteps := map[string]bool{}
-		for _, r := range routes {
-			vteps[r.NextHop] = true
-		}
-		if len(vteps) >= want {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: type-5 routes from %d VTEPs after %v, want %d (see `pesim logs NODE`)", leaf, len(vteps), within, want)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-func pingUntil(ctx context.Context, lab *netns.Lab, node, addr string, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		out, err := lab.Exec(ctx, node, "ping", "-c", "1", "-W", "1", addr)
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s cannot reach %s after %v: %s", node, addr, within, strings.TrimSpace(out))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(300 * time.Millisecond):
-		}
-	}
 }
 
 func printStatus(ctx context.Context, lab *netns.Lab, w io.Writer) error {

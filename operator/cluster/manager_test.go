@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -52,13 +53,8 @@ func TestWebhookWithExternalCerts(t *testing.T) {
 		}
 	})
 	started := mgr.GetWebhookServer().StartedChecker()
-	deadline := time.Now().Add(30 * time.Second)
-	for started(&http.Request{}) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("webhook server not serving within 30 s: %v", started(&http.Request{}))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	gomega.NewWithT(t).Eventually(func() error { return started(&http.Request{}) }).
+		WithTimeout(30*time.Second).WithPolling(50*time.Millisecond).Should(gomega.Succeed(), "webhook server not serving within 30 s")
 
 	c, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/onsi/gomega"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
@@ -336,8 +337,11 @@ func TestLeastPrivilegeRBACSuffices(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = admin.Delete(context.Background(), o) })
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	state := ""
+	gomega.NewGomega(func(string, ...int) {
+		t.Helper()
+		t.Fatalf("components stalled under their generated roles (missing permission?): %s", state)
+	}).Eventually(func() bool {
 		var (
 			n   corev1.Node
 			rns v1alpha1.RouterNodeStatus
@@ -348,19 +352,13 @@ func TestLeastPrivilegeRBACSuffices(t *testing.T) {
 			admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rbac-0"}, &rns),
 			admin.Get(ctx, client.ObjectKeyFromObject(l2), &l),
 		}
-		state := fmt.Sprintf("node labels %v; RouterNodeStatus %+v (%v); L2VNI status %+v", n.Labels, rns.Status, errs[1], l.Status)
-		if errs[0] == nil && errs[1] == nil && errs[2] == nil &&
+		state = fmt.Sprintf("node labels %v; RouterNodeStatus %+v (%v); L2VNI status %+v", n.Labels, rns.Status, errs[1], l.Status)
+		return errs[0] == nil && errs[1] == nil && errs[2] == nil &&
 			n.Labels[v1alpha1.NodeIndexLabel] == "0" && // labeler: list/watch/patch nodes, lease
 			rns.Status.NodeIndex != nil && *rns.Status.NodeIndex == 0 && len(rns.Status.Objects) > 0 && // controller: reads, RNS create + status
-			l.Status.ObservedGeneration == 1 && l.Status.SelectedNodes == 1 { // aggregator: RNS list, status update
-			t.Logf("all three components worked with their generated roles: %s", state)
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("components stalled under their generated roles (missing permission?): %s", state)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+			l.Status.ObservedGeneration == 1 && l.Status.SelectedNodes == 1 // aggregator: RNS list, status update
+	}).WithTimeout(60 * time.Second).WithPolling(100 * time.Millisecond).Should(gomega.BeTrue())
+	t.Logf("all three components worked with their generated roles: %s", state)
 }
 
 // TestDocExamplesApply applies the documented examples (all but the

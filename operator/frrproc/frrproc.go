@@ -25,6 +25,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/perouter/perouter/operator/nsexec"
+	"github.com/perouter/perouter/operator/retry"
+	"github.com/perouter/perouter/operator/vtysh"
 )
 
 // DefaultDaemons are the daemons an EVPN PE router needs: zebra
@@ -35,14 +39,13 @@ var DefaultDaemons = []string{"zebra", "bgpd", "staticd", "bfdd"}
 
 const (
 	DefaultBinDir = "/usr/lib/frr"
-	DefaultVtysh  = "/usr/bin/vtysh"
+	DefaultVtysh  = vtysh.DefaultBinary
 	frrUser       = "frr"
 
 	// Generous: a 2-core machine under parallel test load has taken seconds
 	// to start a daemon.
 	readyTimeout = 60 * time.Second
 	stopTimeout  = 5 * time.Second
-	vtyshTimeout = 30 * time.Second
 )
 
 // Options describe one FRR instance.
@@ -63,6 +66,36 @@ type Options struct {
 	// ExtraArgs are appended to a daemon's command line, e.g.
 	// {"bgpd": {"-l", "10.0.0.1"}} or {"zebra": {"-M", "fpm"}}.
 	ExtraArgs map[string][]string
+	// Attempts is how often Start tries before it gives up; 0 means once.
+	// The daemons get a fixed time to open their sockets, which in the VM
+	// lane on a loaded host (TCG, one vCPU) is sometimes too short, and a
+	// fresh start then succeeds: the lab's routers use StartAttempts.
+	Attempts int
+	// Logf, when set, is told about each failed attempt that is retried.
+	Logf func(format string, args ...any)
+}
+
+// StartAttempts is what the lab's FRR instances use as Options.Attempts.
+const StartAttempts = 4
+
+// Start launches the daemons in opts.Netns and returns once every daemon
+// accepts vty connections and the initial config is applied. A failed
+// attempt stops what it started and removes opts.Dir; up to opts.Attempts
+// attempts are made while ctx is live.
+func Start(ctx context.Context, opts Options) (*Instance, error) {
+	for attempt := 1; ; attempt++ {
+		inst, err := start(ctx, opts)
+		if err == nil || attempt >= opts.Attempts || ctx.Err() != nil {
+			if err != nil && attempt > 1 {
+				err = fmt.Errorf("attempt %d: %w", attempt, err)
+			}
+			return inst, err
+		}
+		if opts.Logf != nil {
+			line, _, _ := strings.Cut(err.Error(), "\n")
+			opts.Logf("FRR in netns %s: start attempt %d failed, retrying: %s", opts.Netns, attempt, line)
+		}
+	}
 }
 
 // Instance is a running set of FRR daemons.
@@ -79,9 +112,7 @@ type process struct {
 	exited chan struct{}
 }
 
-// Start launches the daemons in opts.Netns and returns once every daemon
-// accepts vty connections and the initial config is applied.
-func Start(ctx context.Context, opts Options) (*Instance, error) {
+func start(ctx context.Context, opts Options) (*Instance, error) {
 	if opts.Netns == "" {
 		return nil, errors.New("frrproc: Options.Netns is empty")
 	}
@@ -241,7 +272,7 @@ func (i *Instance) launch(daemon string) error {
 	if err := os.Chown(confFile, uid, gid); err != nil {
 		return fmt.Errorf("frrproc: %w", err)
 	}
-	args := []string{"netns", "exec", i.opts.Netns, filepath.Join(i.opts.BinDir, daemon),
+	args := []string{filepath.Join(i.opts.BinDir, daemon),
 		"--vty_socket", dir,
 		"-i", filepath.Join(dir, daemon+".pid"),
 		"-f", confFile,
@@ -262,8 +293,8 @@ func (i *Instance) launch(daemon string) error {
 		return fmt.Errorf("frrproc: %w", err)
 	}
 	defer out.Close()
-	// ip netns exec execs the daemon in place, so cmd.Process is the daemon.
-	cmd := exec.Command("ip", args...)
+	// nsexec runs the daemon in place, so cmd.Process is the daemon.
+	cmd := nsexec.Command(context.Background(), i.opts.Netns, args...)
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -286,18 +317,23 @@ func (i *Instance) waitSockets(ctx context.Context, daemon string, sockets ...st
 	defer cancel()
 	p := i.procs[daemon]
 	for _, s := range sockets {
-		for {
+		err := retry.Poll(ctx, 0, retry.Every(5*time.Millisecond), func() (bool, error) {
 			if c, err := net.Dial("unix", s); err == nil {
 				c.Close()
-				break
+				return true, nil
 			}
 			select {
 			case <-p.exited:
-				return fmt.Errorf("frrproc: %s exited during startup: %s", daemon, i.daemonOutput(daemon))
-			case <-ctx.Done():
-				return fmt.Errorf("frrproc: %s did not open %s: %w; output: %s", daemon, s, ctx.Err(), i.daemonOutput(daemon))
-			case <-time.After(5 * time.Millisecond):
+				return false, fmt.Errorf("frrproc: %s exited during startup: %s", daemon, i.daemonOutput(daemon))
+			default:
+				return false, nil
 			}
+		})
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("frrproc: %s did not open %s: %w; output: %s", daemon, s, ctx.Err(), i.daemonOutput(daemon))
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -335,17 +371,19 @@ func (i *Instance) Daemons() []string { return slices.Clone(i.opts.Daemons) }
 // VtyshPath is the vtysh binary this instance uses.
 func (i *Instance) VtyshPath() string { return i.opts.Vtysh }
 
+// Cli is vtysh for this instance: its sockets and its config directory.
+func (i *Instance) Cli() vtysh.Cli {
+	return vtysh.Cli{Binary: i.opts.Vtysh, SocketDir: i.opts.Dir, ConfigDir: i.opts.Dir}
+}
+
 // Vtysh runs vtysh against this instance, e.g. Vtysh(ctx, "-c", "show bgp summary").
 // The error carries vtysh's output.
 func (i *Instance) Vtysh(ctx context.Context, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, vtyshTimeout)
-	defer cancel()
-	full := append([]string{"--vty_socket", i.opts.Dir, "--config_dir", i.opts.Dir}, args...)
-	out, err := exec.CommandContext(ctx, i.opts.Vtysh, full...).CombinedOutput()
+	out, err := i.Cli().Run(ctx, args...)
 	if err != nil {
-		return string(out), fmt.Errorf("frrproc: vtysh %s (netns %s): %w: %s", strings.Join(args, " "), i.opts.Netns, err, bytes.TrimSpace(out))
+		return out, fmt.Errorf("frrproc: %w (netns %s): %s", err, i.opts.Netns, strings.TrimSpace(out))
 	}
-	return string(out), nil
+	return out, nil
 }
 
 // RunningConfig returns "show running-config" of all daemons.

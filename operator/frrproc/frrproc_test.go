@@ -2,8 +2,8 @@ package frrproc_test
 
 import (
 	"context"
+	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/perouter/perouter/operator/frrproc"
 	"github.com/perouter/perouter/operator/frrproc/frrproctest"
+	"github.com/perouter/perouter/operator/nsexec"
 )
 
 func TestStartRunsDaemonsInNetnsWithInitialConfig(t *testing.T) {
@@ -50,7 +51,7 @@ func TestStartRunsDaemonsInNetnsWithInitialConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nsOut, err := exec.Command("ip", "netns", "exec", inst.Netns(), "readlink", "/proc/self/ns/net").Output()
+	nsOut, err := nsexec.Run(context.Background(), inst.Netns(), "readlink", "/proc/self/ns/net")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,11 +181,27 @@ func TestExtraArgsReachDaemon(t *testing.T) {
 		ExtraArgs:     map[string][]string{"bgpd": {"-p", "1179"}},
 		InitialConfig: "router bgp 64512\n",
 	})
-	out, err := exec.Command("ip", "netns", "exec", inst.Netns(), "ss", "-Hltn", "sport = :1179").CombinedOutput()
+	out, err := nsexec.Run(context.Background(), inst.Netns(), "ss", "-Hltn", "sport = :1179")
 	if err != nil {
 		t.Fatalf("ss: %v: %s", err, out)
 	}
 	if !strings.Contains(string(out), ":1179") {
 		t.Errorf("bgpd does not listen on port 1179 in netns %s; ss says %q", inst.Netns(), out)
+	}
+}
+
+func TestStartRetriesUpToAttempts(t *testing.T) {
+	var retried []string
+	_, err := frrproc.Start(context.Background(), frrproc.Options{
+		Netns:    "frrproc-test-no-such-netns",
+		Dir:      t.TempDir(),
+		Attempts: 3,
+		Logf:     func(format string, args ...any) { retried = append(retried, fmt.Sprintf(format, args...)) },
+	})
+	if err == nil || !strings.Contains(err.Error(), "attempt 3") {
+		t.Fatalf("Start = %v, want the third attempt's error", err)
+	}
+	if len(retried) != 2 || !strings.Contains(retried[1], "attempt 2 failed") {
+		t.Fatalf("retries logged: %q, want attempts 1 and 2", retried)
 	}
 }

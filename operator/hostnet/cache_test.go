@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/onsi/gomega"
 	"github.com/perouter/perouter/operator/devname"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/vishvananda/netlink"
@@ -82,25 +83,26 @@ func (e *env) settle(p Plan) {
 	e.tb.Helper()
 	// Only a bound for failing: the VM lane under TCG takes seconds per
 	// call at 500 VNIs.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		var c cost
-		busy := e.kernelBusy()
-		if busy == "" {
-			var ch Changes
-			c = e.costOf(func() { ch = e.reapply(p) })
-			if len(ch) != 0 {
-				e.tb.Fatalf("re-apply while settling changed:\n%s", ch)
-			}
-			if c == (cost{}) {
-				return
-			}
+	var (
+		c    cost
+		busy string
+	)
+	gomega.NewGomega(func(string, ...int) {
+		e.tb.Helper()
+		e.tb.Fatalf("no call served from the cache after 2 minutes (kernel busy: %q); the last one cost %+v", busy, c)
+	}).Eventually(func() bool {
+		c = cost{}
+		busy = e.kernelBusy()
+		if busy != "" {
+			return false
 		}
-		if time.Now().After(deadline) {
-			e.tb.Fatalf("no call served from the cache after 2 minutes (kernel busy: %q); the last one cost %+v", busy, c)
+		var ch Changes
+		c = e.costOf(func() { ch = e.reapply(p) })
+		if len(ch) != 0 {
+			e.tb.Fatalf("re-apply while settling changed:\n%s", ch)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return c == (cost{})
+	}).WithTimeout(2 * time.Minute).WithPolling(20 * time.Millisecond).Should(gomega.BeTrue())
 }
 
 // kernelBusy names a link that is up but not yet RUNNING or an IPv6
@@ -342,14 +344,7 @@ func (e *env) recreateRouterNetns() {
 	if h, ok := routerHandles.LoadAndDelete(e.router); ok {
 		h.(*netlink.Handle).Close()
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := e.hostH.LinkByName(devname.HostVeth(200)); err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			e.tb.Fatal("host end of the deleted router netns' veth still there after 10 s")
-		}
-	}
+	e.waitHostVethGone(e.tb, devname.HostVeth(200))
 	if err := createNamedNetns(netnsPath(e.router)); err != nil {
 		e.tb.Fatal(err)
 	}

@@ -11,8 +11,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/onsi/gomega"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -86,6 +88,19 @@ type env struct {
 	router string
 	hostH  *netlink.Handle
 	m      *Manager
+}
+
+// waitHostVethGone waits for the kernel to tear down the host end of a veth
+// whose router namespace was deleted: it does so a moment later.
+func (e *env) waitHostVethGone(tb testing.TB, name string) {
+	tb.Helper()
+	gomega.NewGomega(func(string, ...int) {
+		tb.Helper()
+		tb.Fatal("host end of the deleted router netns' veth still there after 10 s")
+	}).Eventually(func() error {
+		_, err := e.hostH.LinkByName(name)
+		return err
+	}).WithTimeout(10 * time.Second).WithPolling(20 * time.Millisecond).ShouldNot(gomega.Succeed())
 }
 
 func newEnv(tb testing.TB) *env {

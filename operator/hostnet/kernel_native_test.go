@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/perouter/perouter/operator/devname"
@@ -257,14 +256,7 @@ func TestUnderlayBackAfterRouterNetnsDeleted(t *testing.T) {
 	// The kernel tears the namespace's veths (and so their host ends)
 	// down a moment later; Prepare copes with either (deleteLink), but
 	// the test waits so that it always checks the same thing.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := e.hostH.LinkByName(devname.HostVeth(200)); err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("host end of the deleted router netns' veth still there after 10 s")
-		}
-	}
+	e.waitHostVethGone(t, devname.HostVeth(200))
 	nic := e.link(e.hostH, "eth1")
 	if isUp(nic) || len(e.addrs(e.hostH, "eth1")) != 0 {
 		t.Fatalf("handed-back eth1: up %v, addresses %v; want down without addresses", isUp(nic), e.addrs(e.hostH, "eth1"))

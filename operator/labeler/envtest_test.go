@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -96,17 +97,15 @@ func deleteAllNodes(t *testing.T, c client.Client) {
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	last := ""
-	for time.Now().Before(deadline) {
+	gomega.NewGomega(func(string, ...int) {
+		t.Helper()
+		t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, last)
+	}).Eventually(func() bool {
 		ok, state := cond()
-		if ok {
-			return
-		}
 		last = state
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, last)
+		return ok
+	}).WithTimeout(timeout).WithPolling(50 * time.Millisecond).Should(gomega.BeTrue())
 }
 
 // indexMonitor watches Nodes and checks, at every revision the API server

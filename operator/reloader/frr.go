@@ -1,7 +1,6 @@
 package reloader
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/perouter/perouter/operator/frrproc"
+	"github.com/perouter/perouter/operator/vtysh"
 )
 
 // Applier makes FRR run exactly the given config text.
@@ -102,28 +102,14 @@ func (p FRRPaths) withDefaults() FRRPaths {
 	return p
 }
 
-func (p FRRPaths) vtysh() string { return filepath.Join(p.VtyshBinDir, "vtysh") }
-
-func (p FRRPaths) vtyshArgs() []string {
-	var args []string
-	if p.VtySocketDir != "" {
-		args = append(args, "--vty_socket", p.VtySocketDir)
-	}
-	if p.Pathspace != "" {
-		args = append(args, "-N", p.Pathspace)
-	}
-	return args
+// cli is the vtysh every FRR call of the reloader goes through. Its runs are
+// bounded by the caller's context (ServerOptions.ApplyTimeout, the health
+// check's timeout), not by a fixed vtysh timeout.
+func (p FRRPaths) cli() vtysh.Cli {
+	return vtysh.Cli{Binary: filepath.Join(p.VtyshBinDir, "vtysh"), SocketDir: p.VtySocketDir, Pathspace: p.Pathspace, Timeout: -1}
 }
 
-func (p FRRPaths) socketDir() string {
-	if p.VtySocketDir != "" {
-		return p.VtySocketDir
-	}
-	if p.Pathspace != "" {
-		return filepath.Join("/var/run/frr", p.Pathspace)
-	}
-	return "/var/run/frr"
-}
+func (p FRRPaths) socketDir() string { return p.cli().Where() }
 
 // FRRReload applies a config with frr-reload.py: --test first (FRR's parser
 // checks the text against the running daemons, nothing changes), then
@@ -306,10 +292,9 @@ func (d *DaemonCheck) Check(ctx context.Context) error {
 	}
 	// vtysh connects to every daemon whose socket accepts and lists those;
 	// a dead daemon's stale socket refuses the connection.
-	args := append(paths.vtyshArgs(), "-c", "show daemons")
-	out, err := exec.CommandContext(ctx, paths.vtysh(), args...).CombinedOutput()
+	out, err := paths.cli().Commands(ctx, "show daemons")
 	if err != nil {
-		return fmt.Errorf("vtysh show daemons (vty sockets in %s): %w: %s", paths.socketDir(), err, bytes.TrimSpace(out))
+		return fmt.Errorf("%w (vty sockets in %s): %s", err, paths.socketDir(), strings.TrimSpace(out))
 	}
 	up := strings.Fields(string(out))
 	var missing []string

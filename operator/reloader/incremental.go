@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/perouter/perouter/operator/frrdelta"
+	"github.com/perouter/perouter/operator/retry"
 )
 
 // Incremental applies a config by sending FRR only the commands that turn
@@ -320,25 +320,22 @@ func (a *Incremental) applyDelta(ctx context.Context, d *frrdelta.Delta) error {
 // lets go once zebra's notice of the "no vni" reaches it, normally within
 // milliseconds, longer in an emulated VM.
 func (a *Incremental) removeWhenReleased(ctx context.Context, command string) (string, error) {
-	deadline := time.Now().Add(releaseTimeout)
-	wait := 50 * time.Millisecond
-	for {
-		out, err := a.vtysh(ctx, "-c", "configure terminal", "-c", command)
+	var out string
+	var err error
+	pollErr := retry.Poll(ctx, releaseTimeout, retry.Backoff{Initial: 50 * time.Millisecond, Max: time.Second}, func() (bool, error) {
+		out, err = a.vtysh(ctx, "-c", "configure terminal", "-c", command)
 		if err != nil && alreadyGone(out) {
 			// The first session's attempt went through after all (vtysh
 			// runs every line of a file, failed or not).
-			return out, nil
+			err = nil
+			return true, nil
 		}
-		if err == nil || !strings.Contains(out, l3vniHeld) || time.Now().After(deadline) {
-			return out, err
-		}
-		select {
-		case <-ctx.Done():
-			return out, ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, time.Second)
+		return err == nil || !strings.Contains(out, l3vniHeld), nil
+	})
+	if pollErr != nil && !errors.Is(pollErr, retry.ErrTimeout) {
+		return out, pollErr
 	}
+	return out, err
 }
 
 // releaseTimeout bounds removeWhenReleased.
@@ -357,12 +354,7 @@ func alreadyGone(out string) bool {
 func (a *Incremental) vtysh(ctx context.Context, args ...string) (string, error) {
 	paths := a.Paths.withDefaults()
 	a.execs.Add(1)
-	cmd := exec.CommandContext(ctx, paths.vtysh(), append(paths.vtyshArgs(), args...)...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("vtysh %s: %w", strings.Join(args, " "), err)
-	}
-	return string(out), nil
+	return paths.cli().Run(ctx, args...)
 }
 
 // CheckDrift compares FRR's running config with the last applied config

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/perouter/perouter/operator/frrdelta"
 	"github.com/perouter/perouter/operator/frrproc"
 	"github.com/perouter/perouter/operator/frrproc/frrproctest"
+	"github.com/perouter/perouter/operator/nsexec"
 )
 
 // vrfConfig is a PE-like config in operator/frr's order (VRFs, policies,
@@ -114,9 +114,8 @@ func (f *incrementalFixture) reload(t *testing.T, config string) Result {
 func routerNetns(t *testing.T) string {
 	t.Helper()
 	ns := frrproctest.Netns(t)
-	out, err := exec.Command("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.conf.all.forwarding=1", "net.ipv6.conf.all.forwarding=1").CombinedOutput()
-	if err != nil {
-		t.Fatalf("netns %s: sysctl forwarding: %v: %s", ns, err, out)
+	if _, err := nsexec.Run(context.Background(), ns, "sysctl", "-qw", "net.ipv4.conf.all.forwarding=1", "net.ipv6.conf.all.forwarding=1"); err != nil {
+		t.Fatal(err)
 	}
 	return ns
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/internal/testenv"
 	"github.com/perouter/perouter/operator/objects/objectstest"
+	"github.com/perouter/perouter/operator/retry"
 )
 
 const ns = objectstest.Namespace
@@ -85,17 +86,14 @@ func run(m *testing.M) int {
 
 func waitServing(srv webhook.Server) error {
 	check := srv.StartedChecker()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := check(&http.Request{})
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("webhook server not serving: %w", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var err error
+	if retry.Poll(context.Background(), 20*time.Second, retry.Every(50*time.Millisecond), func() (bool, error) {
+		err = check(&http.Request{})
+		return err == nil, nil
+	}) != nil {
+		return fmt.Errorf("webhook server not serving: %w", err)
 	}
+	return nil
 }
 
 // The baseline is valid: the lab Underlay, L3VNI vni-0 (VNI 100, VRF vrf0,

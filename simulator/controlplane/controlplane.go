@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/perouter/perouter/operator/k8sassets"
+	"github.com/perouter/perouter/operator/retry"
 )
 
 // Options configure Start. The zero value is usable.
@@ -150,24 +151,22 @@ func waitReady(ctx context.Context, config *rest.Config) error {
 	if err != nil {
 		return fmt.Errorf("building client for %s: %w", config.Host, err)
 	}
-	ticker := time.NewTicker(100 * time.Millisecond)
-	defer ticker.Stop()
 	var lastErr error
-	for {
+	err = retry.Poll(ctx, 0, retry.Every(100*time.Millisecond), func() (bool, error) {
 		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		if err == nil && strings.TrimSpace(string(body)) == "ok" {
-			return nil
+			return true, nil
 		}
 		lastErr = err
 		if lastErr == nil {
 			lastErr = fmt.Errorf("answered %q", body)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("kube-apiserver %s/readyz not ok: %w (last: %w)", config.Host, ctx.Err(), lastErr)
-		case <-ticker.C:
-		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("kube-apiserver %s/readyz not ok: %w (last: %w)", config.Host, err, lastErr)
 	}
+	return nil
 }
 
 // RESTConfig returns a fresh copy of the admin (system:masters) client config.

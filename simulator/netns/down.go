@@ -14,6 +14,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/perouter/perouter/operator/retry"
 	"github.com/perouter/perouter/simulator/topology"
 )
 
@@ -109,12 +110,10 @@ func Terminate(pids []int) error {
 	for _, pid := range pids {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
 	}
+	// One deadline for all: the later pids have had the earlier ones' wait.
 	deadline := time.Now().Add(5 * time.Second)
 	for _, pid := range pids {
-		for alive(pid) && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if alive(pid) {
+		if waitGone(pid, time.Until(deadline)) != nil {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
@@ -122,14 +121,24 @@ func Terminate(pids []int) error {
 	// A killed process can sit in uninterruptible sleep for a while (seen
 	// under heavy load, with the kernel busy tearing down namespaces).
 	for _, pid := range pids {
-		for i := 0; i < 1000 && alive(pid); i++ {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if alive(pid) {
+		if waitGone(pid, 20*time.Second) != nil {
 			errs = append(errs, fmt.Errorf("process %d survived SIGKILL", pid))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// waitGone waits up to timeout for pid to be gone (retry.ErrTimeout if not).
+func waitGone(pid int, timeout time.Duration) error {
+	if timeout <= 0 {
+		if alive(pid) {
+			return retry.ErrTimeout
+		}
+		return nil
+	}
+	return retry.Poll(context.Background(), timeout, retry.Every(20*time.Millisecond), func() (bool, error) {
+		return !alive(pid), nil
+	})
 }
 
 // alive is false for processes that are gone or zombies (a zombie holds no

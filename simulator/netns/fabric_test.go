@@ -26,6 +26,10 @@ func TestParseType5(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+	// The acceptance check counts the VTEPs: both leaves.
+	if n := VTEPs(got); n != 2 {
+		t.Errorf("VTEPs = %d, want 2 (100.64.0.1 and 100.64.0.2)", n)
+	}
 	if _, err := ParseType5([]byte("% Unknown command")); err == nil {
 		t.Error("ParseType5 accepted non-JSON output")
 	}

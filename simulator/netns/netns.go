@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +28,9 @@ import (
 	vnetns "github.com/vishvananda/netns"
 
 	"github.com/perouter/perouter/operator/frrproc"
+	"github.com/perouter/perouter/operator/nsexec"
+	"github.com/perouter/perouter/operator/retry"
+	"github.com/perouter/perouter/operator/vtysh"
 	"github.com/perouter/perouter/simulator/topology"
 )
 
@@ -365,24 +367,16 @@ func (l *Lab) startNode(ctx context.Context, n topology.Node) error {
 	if err != nil {
 		return fmt.Errorf("node %s: %w", n.Name, err)
 	}
-	// frrproc gives daemons a fixed time to open their sockets; in the VM lane
-	// on a loaded host (TCG, one vCPU) that is sometimes too short, and a
-	// fresh start then succeeds.
-	var inst *frrproc.Instance
-	for attempt := 1; ; attempt++ {
-		inst, err = frrproc.Start(ctx, frrproc.Options{
-			Netns:         l.Namespace(n.Name),
-			Dir:           l.FRRDir(n.Name),
-			Daemons:       FabricDaemons,
-			InitialConfig: string(conf),
-		})
-		if err == nil {
-			break
-		}
-		if attempt == frrStartAttempts || ctx.Err() != nil {
-			return fmt.Errorf("node %s: FRR (attempt %d): %w", n.Name, attempt, err)
-		}
-		l.logf("node %s: FRR start attempt %d failed, retrying: %v", n.Name, attempt, firstLine(err.Error()))
+	inst, err := frrproc.Start(ctx, frrproc.Options{
+		Netns:         l.Namespace(n.Name),
+		Dir:           l.FRRDir(n.Name),
+		Daemons:       FabricDaemons,
+		InitialConfig: string(conf),
+		Attempts:      frrproc.StartAttempts,
+		Logf:          func(format string, args ...any) { l.logf("node %s: "+format, append([]any{n.Name}, args...)...) },
+	})
+	if err != nil {
+		return fmt.Errorf("node %s: FRR: %w", n.Name, err)
 	}
 	l.mu.Lock()
 	l.routers[n.Name] = inst
@@ -390,16 +384,9 @@ func (l *Lab) startNode(ctx context.Context, n topology.Node) error {
 	return nil
 }
 
-const frrStartAttempts = 4
-
 // FabricDaemons are what the fabric's routers run: BGP only. Fewer daemons
 // start faster, which counts in the VM lane.
 var FabricDaemons = []string{"zebra", "bgpd"}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
-}
 
 func (l *Lab) mustNode(name string) topology.Node {
 	n, ok := l.Topo.Node(name)
@@ -419,14 +406,7 @@ func (l *Lab) ExecIn(ctx context.Context, ns string, args ...string) (string, er
 	if len(args) == 0 {
 		return "", errors.New("exec: empty command")
 	}
-	var cmd *exec.Cmd
-	if args[0] == "ip" {
-		// Saves an exec per command, which counts inside the VM lane.
-		cmd = exec.CommandContext(ctx, "ip", append([]string{"-n", ns}, args[1:]...)...)
-	} else {
-		cmd = exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...)
-	}
-	out, err := cmd.CombinedOutput()
+	out, err := nsexec.Command(ctx, ns, args...).CombinedOutput()
 	return string(out), err
 }
 
@@ -437,23 +417,17 @@ func (l *Lab) Vtysh(ctx context.Context, node string, commands ...string) (strin
 
 // VtyshDir runs vtysh commands against the FRR whose vty sockets are in dir.
 func (l *Lab) VtyshDir(ctx context.Context, dir string, commands ...string) (string, error) {
-	args := []string{"--vty_socket", dir, "--config_dir", dir}
-	for _, c := range commands {
-		args = append(args, "-c", c)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, frrproc.DefaultVtysh, args...).CombinedOutput()
+	out, err := vtysh.Cli{SocketDir: dir, ConfigDir: dir}.Commands(ctx, commands...)
 	if err != nil {
-		return string(out), fmt.Errorf("vtysh %q in %s: %w: %s", commands, dir, err, strings.TrimSpace(string(out)))
+		return out, fmt.Errorf("%w (in %s): %s", err, dir, strings.TrimSpace(out))
 	}
-	return string(out), nil
+	return out, nil
 }
 
-// Peer is one BGP session as FRR reports it.
+// Peer is one BGP session of a router as FRR reports it.
 type Peer struct {
-	Router, Family, Address, State string
-	Dynamic                        bool
+	Router string
+	vtysh.Peer
 }
 
 // BGPPeers reads "show bgp summary json" of a router node.
@@ -467,33 +441,23 @@ func (l *Lab) BGPPeersDir(ctx context.Context, name, dir string) ([]Peer, error)
 	if err != nil {
 		return nil, err
 	}
-	var summary map[string]struct {
-		Peers map[string]struct {
-			State       string `json:"state"`
-			DynamicPeer bool   `json:"dynamicPeer"`
-		} `json:"peers"`
-	}
-	if err := json.Unmarshal([]byte(out), &summary); err != nil {
+	parsed, err := vtysh.ParseBGPSummary([]byte(out))
+	if err != nil {
 		return nil, fmt.Errorf("%s: show bgp summary json: %w", name, err)
 	}
-	var peers []Peer
-	for family, s := range summary {
-		for addr, p := range s.Peers {
-			peers = append(peers, Peer{Router: name, Family: family, Address: addr, State: p.State, Dynamic: p.DynamicPeer})
-		}
+	peers := make([]Peer, len(parsed))
+	for i, p := range parsed {
+		peers[i] = Peer{Router: name, Peer: p}
 	}
-	slices.SortFunc(peers, func(a, b Peer) int {
-		return strings.Compare(a.Family+a.Address, b.Family+b.Address)
-	})
 	return peers, nil
 }
 
 // WaitBGP waits until every configured (non-dynamic) BGP session of every
 // router node is established.
 func (l *Lab) WaitBGP(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		var down []string
+	var down []string
+	err := retry.Poll(ctx, timeout, retry.Every(500*time.Millisecond), func() (bool, error) {
+		down = nil
 		for _, n := range l.Topo.NodesWithRole(topology.RoleRouter) {
 			peers, err := l.BGPPeers(ctx, n.Name)
 			if err != nil {
@@ -506,16 +470,10 @@ func (l *Lab) WaitBGP(ctx context.Context, timeout time.Duration) error {
 				}
 			}
 		}
-		if len(down) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("BGP sessions not established after %v:\n  %s", timeout, strings.Join(down, "\n  "))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
+		return len(down) == 0, nil
+	})
+	if errors.Is(err, retry.ErrTimeout) {
+		return fmt.Errorf("BGP sessions not established after %v:\n  %s", timeout, strings.Join(down, "\n  "))
 	}
+	return err
 }

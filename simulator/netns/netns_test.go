@@ -2,11 +2,14 @@ package netns
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/onsi/gomega"
 
 	"github.com/perouter/perouter/operator/frrproc/frrproctest"
 	"github.com/perouter/perouter/simulator/topology"
@@ -63,17 +66,13 @@ func pingUntil(t *testing.T, lab *Lab, node, addr string, within time.Duration) 
 // pingInUntil pings addr from the namespace ns until it answers.
 func pingInUntil(t *testing.T, lab *Lab, ns, addr string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	gomega.NewWithT(t).Eventually(func() error {
 		out, err := lab.ExecIn(context.Background(), ns, "ping", "-c1", "-W1", addr)
-		if err == nil {
-			return
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s cannot ping %s within %v: %v\n%s", ns, addr, within, err, out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	}).WithTimeout(within).WithPolling(200*time.Millisecond).Should(gomega.Succeed(), "%s cannot ping %s within %v", ns, addr, within)
 }
 
 func TestUpRoutesAcrossBGPAndBridge(t *testing.T) {

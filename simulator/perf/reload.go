@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/perouter/perouter/operator/frrdelta"
 	"github.com/perouter/perouter/operator/frrproc"
+	"github.com/perouter/perouter/operator/nsexec"
 	"github.com/perouter/perouter/operator/reloader"
 )
 
@@ -86,17 +86,14 @@ func MeasureReload(ctx context.Context, o ReloadOptions) (res ReloadResults, err
 	addedVRF := fmt.Sprintf("router bgp 64514 vrf vrf%d", o.VNIs)
 
 	netns := fmt.Sprintf("perf-%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", netns).CombinedOutput(); err != nil {
-		return res, fmt.Errorf("ip netns add %s: %w: %s", netns, err, out)
+	if err := nsexec.Add(ctx, netns); err != nil {
+		return res, err
 	}
 	defer func() {
-		if out, e := exec.Command("ip", "netns", "del", netns).CombinedOutput(); e != nil {
-			err = errors.Join(err, fmt.Errorf("ip netns del %s: %w: %s", netns, e, out))
+		if e := nsexec.Delete(context.Background(), netns); e != nil {
+			err = errors.Join(err, e)
 		}
 	}()
-	if out, err := exec.Command("ip", "-n", netns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		return res, fmt.Errorf("netns %s: lo up: %w: %s", netns, err, out)
-	}
 	parent, err := os.MkdirTemp("", "perf-")
 	if err != nil {
 		return res, err

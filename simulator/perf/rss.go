@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,7 +28,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/nsexec"
 	"github.com/perouter/perouter/operator/objects/objectstest"
+	"github.com/perouter/perouter/operator/retry"
 	"github.com/perouter/perouter/simulator/controlplane"
 )
 
@@ -89,12 +92,12 @@ func MeasureControllerRSS(ctx context.Context, o RSSOptions, inner []string) (re
 	outer := fmt.Sprintf("perf-rss-%d", os.Getpid())
 	router := fmt.Sprintf("perf-rss-router-%d", os.Getpid())
 	for _, ns := range []string{outer, router} {
-		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-			return res, fmt.Errorf("ip netns add %s: %w: %s", ns, err, out)
+		if err := nsexec.Add(ctx, ns); err != nil {
+			return res, err
 		}
 		defer func() {
-			if out, e := exec.Command("ip", "netns", "del", ns).CombinedOutput(); e != nil {
-				err = errors.Join(err, fmt.Errorf("ip netns del %s: %w: %s", ns, e, out))
+			if e := nsexec.Delete(context.Background(), ns); e != nil {
+				err = errors.Join(err, e)
 			}
 		}()
 	}
@@ -102,20 +105,18 @@ func MeasureControllerRSS(ctx context.Context, o RSSOptions, inner []string) (re
 	// a veth pair with both ends inside the namespace gives it one without
 	// any path out of the namespace.
 	for _, c := range [][]string{
-		{"link", "set", "lo", "up"},
 		{"link", "add", "perf0", "type", "veth", "peer", "name", "perf1"},
 		{"addr", "add", "192.0.2.1/24", "dev", "perf0"},
 		{"link", "set", "perf0", "up"},
 		{"link", "set", "perf1", "up"},
 		{"route", "add", "default", "via", "192.0.2.2", "dev", "perf0"},
 	} {
-		if out, err := exec.Command("ip", append([]string{"-n", outer}, c...)...).CombinedOutput(); err != nil {
-			return res, fmt.Errorf("netns %s: ip %s: %w: %s", outer, strings.Join(c, " "), err, out)
+		if _, err := nsexec.Run(ctx, outer, append([]string{"ip"}, c...)...); err != nil {
+			return res, err
 		}
 	}
-	args := append([]string{"netns", "exec", outer}, inner...)
-	args = append(args, "--vnis", strconv.Itoa(o.VNIs), "--controller", o.ControllerBinary, "--crd-dir", o.CRDDir, "--router-netns", router)
-	cmd := exec.CommandContext(ctx, "ip", args...)
+	args := append(slices.Clone(inner), "--vnis", strconv.Itoa(o.VNIs), "--controller", o.ControllerBinary, "--crd-dir", o.CRDDir, "--router-netns", router)
+	cmd := nsexec.Command(ctx, outer, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -165,30 +166,28 @@ func RunControllerRSSInner(ctx context.Context, o RSSOptions) (RSSResult, error)
 	defer ctl.stop()
 
 	want := o.VNIs + 1
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
+	err = retry.Poll(ctx, 3*time.Minute, retry.Every(500*time.Millisecond), func() (bool, error) {
 		var rns v1alpha1.RouterNodeStatus
 		err := c.Get(ctx, client.ObjectKey{Namespace: objectstest.Namespace, Name: LabNode.Name}, &rns)
 		if err == nil && len(rns.Status.Objects) >= want {
 			res.Objects = len(rns.Status.Objects)
 			res.Applied = appliedReason(rns)
-			break
+			return true, nil
 		}
 		// On this kernel the datapath step fails after the whole config was
 		// built; a reconcile that ended in an error has done its work too.
 		if log, _ := os.ReadFile(ctl.logPath); strings.Contains(string(log), `"msg":"Reconciler error"`) {
 			res.Applied = "reconcile error: " + firstError(string(log))
-			break
+			return true, nil
 		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(ctl.logPath)
-			return res, fmt.Errorf("controller did not report %d objects within 3 minutes; its log:\n%s", want, tail(string(log), 40))
-		}
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
+		return false, nil
+	})
+	if errors.Is(err, retry.ErrTimeout) {
+		log, _ := os.ReadFile(ctl.logPath)
+		return res, fmt.Errorf("controller did not report %d objects within 3 minutes; its log:\n%s", want, tail(string(log), 40))
+	}
+	if err != nil {
+		return res, err
 	}
 	// Let the reconcile that wrote the status finish and the heap settle.
 	time.Sleep(3 * time.Second)

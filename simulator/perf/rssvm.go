@@ -23,6 +23,7 @@ import (
 	"github.com/perouter/perouter/operator/controller"
 	"github.com/perouter/perouter/operator/frrproc"
 	"github.com/perouter/perouter/operator/objects/objectstest"
+	"github.com/perouter/perouter/operator/retry"
 	"github.com/perouter/perouter/simulator/netns/cluster"
 	"github.com/perouter/perouter/simulator/vm"
 )
@@ -230,16 +231,15 @@ func RunControllerRSSInVM(ctx context.Context, o RSSOptions) (res RSSResult, err
 	}
 	want := o.VNIs + 1
 	timeout := 30 * time.Minute
-	deadline := time.Now().Add(timeout)
 	lastReport := time.Now()
-	for {
+	err = retry.Poll(ctx, timeout, retry.Every(time.Second), func() (bool, error) {
 		var rns v1alpha1.RouterNodeStatus
 		err := c.Get(ctx, client.ObjectKey{Namespace: objectstest.Namespace, Name: LabNode.Name}, &rns)
 		if err == nil {
 			res.Objects = len(rns.Status.Objects)
 			res.Applied = appliedReason(rns)
 			if res.Objects >= want && res.Applied == controller.ReasonApplied && appliedTrue(rns) {
-				break
+				return true, nil
 			}
 		}
 		if time.Since(lastReport) > time.Minute {
@@ -249,17 +249,16 @@ func RunControllerRSSInVM(ctx context.Context, o RSSOptions) (res RSSResult, err
 				time.Since(start).Round(time.Second), res.Objects, res.Applied, rss, truncate(tail(string(log), 1), 200))
 			lastReport = time.Now()
 		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(ctl.logPath)
-			relLog, _ := os.ReadFile(rel.logPath)
-			return res, fmt.Errorf("controller did not report %d objects applied within %v (last: %d, reason %q); its log:\n%s\nreloader log:\n%s",
-				want, timeout, res.Objects, res.Applied, tail(string(log), 30), tail(string(relLog), 20))
-		}
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(time.Second):
-		}
+		return false, nil
+	})
+	if errors.Is(err, retry.ErrTimeout) {
+		log, _ := os.ReadFile(ctl.logPath)
+		relLog, _ := os.ReadFile(rel.logPath)
+		return res, fmt.Errorf("controller did not report %d objects applied within %v (last: %d, reason %q); its log:\n%s\nreloader log:\n%s",
+			want, timeout, res.Objects, res.Applied, tail(string(log), 30), tail(string(relLog), 20))
+	}
+	if err != nil {
+		return res, err
 	}
 	res.ApplySeconds = time.Since(start).Seconds()
 	progress("controller RSS: %d objects applied after %v; letting the heap settle", res.Objects, time.Since(start).Round(time.Second))

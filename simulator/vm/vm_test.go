@@ -5,13 +5,14 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/perouter/perouter/operator/nsexec"
 )
 
 const bootSkip = "boots a QEMU VM (~10–30 s under TCG); skipped with -short"
@@ -121,15 +122,15 @@ func TestHasVRFAgreesWithNamedNetnsProbe(t *testing.T) {
 		t.Skip("creating a network namespace needs root")
 	}
 	ns := fmt.Sprintf("perouter-vrf-probe-%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
+	if err := nsexec.Add(context.Background(), ns); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", ns, err, out)
+		if err := nsexec.Delete(context.Background(), ns); err != nil {
+			t.Error(err)
 		}
 	})
-	out, err := exec.Command("ip", "-n", ns, "link", "add", "v0", "type", "vrf", "table", "10").CombinedOutput()
+	out, err := nsexec.Command(context.Background(), ns, "ip", "link", "add", "v0", "type", "vrf", "table", "10").CombinedOutput()
 	kernelHasVRF := err == nil
 	t.Logf("ip link add type vrf in netns %s: err=%v output=%q", ns, err, out)
 

@@ -8,12 +8,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/perouter/perouter/operator/frrproc"
+	"github.com/perouter/perouter/operator/nsexec"
 )
 
 // RequireFRR stops a test that needs real FRR: under -short it skips with the
@@ -41,17 +40,14 @@ func Netns(t testing.TB) string {
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	name := "frrproctest-" + hex.EncodeToString(suffix)
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+	if err := nsexec.Add(context.Background(), name); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+		if err := nsexec.Delete(context.Background(), name); err != nil {
+			t.Error(err)
 		}
 	})
-	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("netns %s: ip link set lo up: %v: %s", name, err, strings.TrimSpace(string(out)))
-	}
 	return name
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/perouter/perouter/operator/frrproc"
 	"github.com/perouter/perouter/operator/k8sassets"
+	"github.com/perouter/perouter/operator/nsexec"
 	"github.com/perouter/perouter/simulator/controlplane"
 	"github.com/perouter/perouter/simulator/netns"
 	"github.com/perouter/perouter/simulator/topology"
@@ -393,39 +394,36 @@ func (a *Agents) RestartRouter(ctx context.Context, l *netns.Lab, node string, n
 				if ep.Node != node {
 					continue
 				}
-				if out, err := exec.CommandContext(ctx, "ip", "-n", ns, "link", "set", ep.Interface, "netns", l.Namespace(node)).CombinedOutput(); err != nil {
-					logf(l, "%s: %s not handed back to the host namespace: %v: %s", node, ep.Interface, err, strings.TrimSpace(string(out)))
+				if _, err := nsexec.Run(ctx, ns, "ip", "link", "set", ep.Interface, "netns", l.Namespace(node)); err != nil {
+					logf(l, "%s: %s not handed back to the host namespace: %v", node, ep.Interface, err)
 				}
 			}
 		}
-		if out, err := exec.CommandContext(ctx, "ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			return fmt.Errorf("node %s: ip netns del %s: %w: %s", node, ns, err, out)
+		if err := nsexec.Delete(ctx, ns); err != nil {
+			return fmt.Errorf("node %s: %w", node, err)
 		}
 		// The controller notices a missing router namespace within
 		// seconds and creates a fresh one itself; either is the new one.
-		if out, err := exec.CommandContext(ctx, "ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		if err := nsexec.Add(ctx, ns); err != nil {
 			if _, statErr := os.Stat(filepath.Join("/run/netns", ns)); statErr != nil {
-				return fmt.Errorf("node %s: ip netns add %s: %w: %s", node, ns, err, out)
+				return fmt.Errorf("node %s: %w", node, err)
 			}
 			logf(l, "%s: router namespace already recreated (by the controller)", node)
-		}
-		if out, err := exec.CommandContext(ctx, "ip", "-n", ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
-			return fmt.Errorf("node %s: lo up in %s: %w: %s", node, ns, err, out)
+			if _, err := nsexec.Run(ctx, ns, "ip", "link", "set", "lo", "up"); err != nil {
+				return fmt.Errorf("node %s: %w", node, err)
+			}
 		}
 	}
 	return a.startRouter(ctx, l, node)
 }
 
 func (a *Agents) startRouter(ctx context.Context, l *netns.Lab, node string) error {
-	var inst *frrproc.Instance
-	var err error
-	for attempt := 1; attempt <= 4; attempt++ {
-		inst, err = frrproc.Start(ctx, frrproc.Options{Netns: l.RouterNamespace(node), Dir: RouterFRRDir(l, node)})
-		if err == nil {
-			break
-		}
-		logf(l, "%s: router FRR start attempt %d failed: %v", node, attempt, err)
-	}
+	inst, err := frrproc.Start(ctx, frrproc.Options{
+		Netns:    l.RouterNamespace(node),
+		Dir:      RouterFRRDir(l, node),
+		Attempts: frrproc.StartAttempts,
+		Logf:     func(format string, args ...any) { logf(l, "%s: router "+format, append([]any{node}, args...)...) },
+	})
 	if err != nil {
 		return fmt.Errorf("node %s: router FRR: %w", node, err)
 	}

@@ -2,12 +2,15 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/onsi/gomega"
 
 	"github.com/perouter/perouter/operator/frrproc/frrproctest"
 	"github.com/perouter/perouter/operator/k8sassets"
@@ -94,20 +97,19 @@ func testClusterAgents(t *testing.T, external bool) {
 			t.Errorf("L3VNIs in the external API server: %q (%v), want blue and red from the manifests", out, err)
 		}
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
+	// A miss is reported and the test goes on to check the agents.
+	g := gomega.NewGomega(func(message string, _ ...int) {
+		t.Helper()
+		t.Errorf("nodes not numbered 0 and 1 by the labeler within a minute: %s\nlabeler log:\n%s", message, readFile(filepath.Join(lab.StateDir(), "labeler.log")))
+	})
+	g.Eventually(func() (string, error) {
 		out, err := exec.Command(kubectl, "--kubeconfig", Kubeconfig(lab), "get", "nodes",
 			"-o", `jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.network\.perouter\.io/node-index}{"\n"}{end}`).CombinedOutput()
-		got := strings.TrimSpace(string(out))
-		if err == nil && (got == "c-control-plane=0\nc-worker=1" || got == "c-control-plane=1\nc-worker=0") {
-			break
+		if err != nil {
+			return "", fmt.Errorf("%w: %s", err, out)
 		}
-		if time.Now().After(deadline) {
-			t.Errorf("nodes not numbered 0 and 1 by the labeler within a minute: %q (%v)\nlabeler log:\n%s", got, err, readFile(filepath.Join(lab.StateDir(), "labeler.log")))
-			break
-		}
-		time.Sleep(time.Second)
-	}
+		return strings.TrimSpace(string(out)), nil
+	}).WithTimeout(time.Minute).WithPolling(time.Second).Should(gomega.BeElementOf("c-control-plane=0\nc-worker=1", "c-control-plane=1\nc-worker=0"))
 	// The per-node agents are still running: a bad flag or a crash at
 	// start would show here, with the reason in the log.
 	for _, n := range []string{"c-control-plane", "c-worker"} {

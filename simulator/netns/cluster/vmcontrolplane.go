@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -70,3 +72,68 @@ func (v *VMControlPlane) Kubeconfig() string { return v.cp.KubeconfigPath() }
 
 // Stop stops the control plane and removes its state.
 func (v *VMControlPlane) Stop() error { return v.cp.Stop() }
+
+// LaneRun is one run of a lab program (pesim, the e2e test binary) inside
+// the VM lane: the same binary re-executed in the guest, with, for a lab
+// with a cluster, etcd and kube-apiserver on the host (StartVMControlPlane)
+// and the forwards between them.
+type LaneRun struct {
+	// Command, Env, WorkDir, Timeout and Stdout are vm.Options'.
+	Command []string
+	Env     []string
+	WorkDir string
+	Timeout time.Duration
+	Stdout  io.Writer
+	// Cluster starts the control plane on the host; the guest finds its
+	// kubeconfig in the variable KubeconfigEnv.
+	Cluster       bool
+	KubeconfigEnv string
+	// ControlPlaneLogs receives etcd's and kube-apiserver's output.
+	ControlPlaneLogs *os.File
+	// Progress, when set, hears what happens on the host.
+	Progress func(format string, args ...any)
+}
+
+// RunInVM runs r in the VM lane and returns the guest command's exit code;
+// the control plane stops when the VM has.
+func RunInVM(ctx context.Context, r LaneRun) (int, error) {
+	progress := r.Progress
+	if progress == nil {
+		progress = func(string, ...any) {}
+	}
+	env := slices.Clone(r.Env)
+	var (
+		forwards     []vm.Forward
+		hostForwards []vm.HostForward
+	)
+	if r.Cluster {
+		// etcd and kube-apiserver run here at native speed; emulated they
+		// took minutes and much of the guest's CPU.
+		progress("starting etcd and kube-apiserver on this host for the VM")
+		vcp, err := StartVMControlPlane(ctx, r.ControlPlaneLogs)
+		if err != nil {
+			return 0, fmt.Errorf("control plane for the VM (logs in %s): %w", r.ControlPlaneLogs.Name(), err)
+		}
+		defer func() {
+			if err := vcp.Stop(); err != nil {
+				progress("stopping the control plane: %v", err)
+			}
+		}()
+		progress("kube-apiserver runs on this host (%s), reached from the VM through a forward", vcp.Forward.HostAddr)
+		env = append(append(env, r.KubeconfigEnv+"="+vcp.GuestKubeconfig), vcp.GuestEnv()...)
+		forwards = append(forwards, vcp.Forward)
+		// The API server calls the labeler's webhook inside the guest.
+		hostForwards = append(hostForwards, vcp.HostForward)
+	}
+	return vm.Run(ctx, vm.Options{
+		Command:      r.Command,
+		Env:          env,
+		WorkDir:      r.WorkDir,
+		Timeout:      r.Timeout,
+		MemoryMB:     3072, // ~10 FRR instances and the operator's processes
+		CPUs:         vm.LabCPUs,
+		Stdout:       r.Stdout,
+		Forwards:     forwards,
+		HostForwards: hostForwards,
+	})
+}

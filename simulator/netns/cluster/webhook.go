@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -20,6 +21,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/perouter/perouter/operator/retry"
 	"github.com/perouter/perouter/simulator/netns"
 )
 
@@ -202,22 +204,24 @@ func (a *Agents) waitWebhook(ctx context.Context, l *netns.Lab) error {
 		timeout = 5 * time.Minute // the labeler's start alone takes tens of seconds under TCG
 	}
 	start := time.Now()
-	deadline := start.Add(timeout)
-	for {
-		out, err := a.kubectlStdin(ctx, l, webhookProbe, "create", "--dry-run=server", "-f", "-")
+	var out string
+	err := retry.Poll(ctx, timeout, retry.Every(500*time.Millisecond), func() (bool, error) {
+		var err error
+		out, err = a.kubectlStdin(ctx, l, webhookProbe, "create", "--dry-run=server", "-f", "-")
 		if err != nil && strings.Contains(out, "denied the request") && strings.Contains(out, "does not exist") {
 			logf(l, "webhook answering after %v", time.Since(start).Round(100*time.Millisecond))
-			return nil
+			return true, nil
 		}
 		if err == nil {
-			return fmt.Errorf("the API server admitted L2VNI %s/pesim-webhook-probe, whose L3VNI does not exist: the webhook is not consulted", Namespace)
+			return false, fmt.Errorf("the API server admitted L2VNI %s/pesim-webhook-probe, whose L3VNI does not exist: the webhook is not consulted", Namespace)
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("webhook not answering within %v (labeler log: %s): last answer: %s",
-				timeout, filepath.Join(l.StateDir(), "labeler.log"), strings.TrimSpace(out))
-		}
-		time.Sleep(500 * time.Millisecond)
+		return false, nil
+	})
+	if errors.Is(err, retry.ErrTimeout) || err != nil && ctx.Err() != nil {
+		return fmt.Errorf("webhook not answering within %v (labeler log: %s): last answer: %s",
+			timeout, filepath.Join(l.StateDir(), "labeler.log"), strings.TrimSpace(out))
 	}
+	return err
 }
 
 // removeWebhook deletes the lab's webhook configuration from an API server

@@ -1,0 +1,46 @@
+package nsexec_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/perouter/perouter/operator/nsexec"
+)
+
+func TestAddRunDelete(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	ns := "nsexec-test"
+	_ = nsexec.Delete(ctx, ns)
+	if err := nsexec.Add(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := nsexec.Delete(ctx, ns); err != nil {
+			t.Error(err)
+		}
+	}()
+	self, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inside, err := nsexec.Run(ctx, ns, "readlink", "/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(inside) == self {
+		t.Errorf("command ran in the caller's namespace %s", self)
+	}
+	// ip runs as "ip -n": it sees the namespace's links, lo up.
+	out, err := nsexec.Run(ctx, ns, "ip", "-o", "link", "show", "lo")
+	if err != nil || !strings.Contains(out, "UP") {
+		t.Errorf("lo in %s: %q (%v), want up", ns, out, err)
+	}
+	if _, err := nsexec.Run(ctx, ns, "false"); err == nil || !strings.Contains(err.Error(), "netns "+ns) {
+		t.Errorf("a failing command: %v, want an error naming the namespace", err)
+	}
+}

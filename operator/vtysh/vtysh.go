@@ -1,0 +1,99 @@
+// Package vtysh is the one way this repository talks to FRR through vtysh:
+// the reloader in production, the simulator's routers and the tests all run
+// it through Cli, and read "show bgp ... summary json" with ParseBGPSummary.
+package vtysh
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+const (
+	// DefaultBinary is FRR's vtysh as the Debian package installs it.
+	DefaultBinary = "/usr/bin/vtysh"
+	// DefaultTimeout bounds one vtysh run when Cli.Timeout is zero.
+	DefaultTimeout = 30 * time.Second
+)
+
+// Cli runs vtysh against one FRR instance. The zero value runs
+// /usr/bin/vtysh against FRR's default sockets.
+type Cli struct {
+	// Binary is the vtysh binary. Default DefaultBinary.
+	Binary string
+	// SocketDir is the daemons' --vty_socket directory; empty means FRR's
+	// default (/var/run/frr, or /var/run/frr/<Pathspace>).
+	SocketDir string
+	// ConfigDir is vtysh's --config_dir (where it reads vtysh.conf and
+	// writes the integrated frr.conf); empty means FRR's default.
+	ConfigDir string
+	// Pathspace is FRR's -N name, for instances started by frrinit.sh.
+	Pathspace string
+	// Timeout bounds each run. Zero means DefaultTimeout; negative, only ctx.
+	Timeout time.Duration
+}
+
+// Run runs vtysh with args, e.g. Run(ctx, "-c", "show bgp summary") or
+// Run(ctx, "-f", file), and returns its combined output. The error names
+// the arguments; the output is returned with it, not repeated in it.
+func (c Cli) Run(ctx context.Context, args ...string) (string, error) {
+	switch {
+	case c.Timeout == 0:
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	case c.Timeout > 0:
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	out, err := exec.CommandContext(ctx, c.binary(), append(c.baseArgs(), args...)...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("vtysh %s: %w", strings.Join(args, " "), err)
+	}
+	return string(out), nil
+}
+
+// Commands runs each command as one -c argument of a single vtysh run.
+func (c Cli) Commands(ctx context.Context, commands ...string) (string, error) {
+	args := make([]string, 0, 2*len(commands))
+	for _, cmd := range commands {
+		args = append(args, "-c", cmd)
+	}
+	return c.Run(ctx, args...)
+}
+
+// Where says which sockets the Cli reaches, for error messages.
+func (c Cli) Where() string {
+	switch {
+	case c.SocketDir != "":
+		return c.SocketDir
+	case c.Pathspace != "":
+		return "/var/run/frr/" + c.Pathspace
+	default:
+		return "/var/run/frr"
+	}
+}
+
+func (c Cli) binary() string {
+	if c.Binary == "" {
+		return DefaultBinary
+	}
+	return c.Binary
+}
+
+func (c Cli) baseArgs() []string {
+	var args []string
+	if c.SocketDir != "" {
+		args = append(args, "--vty_socket", c.SocketDir)
+	}
+	if c.ConfigDir != "" {
+		args = append(args, "--config_dir", c.ConfigDir)
+	}
+	if c.Pathspace != "" {
+		args = append(args, "-N", c.Pathspace)
+	}
+	return args
+}
