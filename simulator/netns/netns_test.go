@@ -20,10 +20,19 @@ import (
 func startMini(t *testing.T) *Lab {
 	t.Helper()
 	frrproctest.RequireFRR(t)
-	topo, err := topology.Load("testdata/mini.clab.yml")
+	return startLab(t, "testdata/mini.clab.yml")
+}
+
+// startLab brings a test topology up in a private state root and
+// registers Down (and a check that nothing is left) as cleanup.
+func startLab(t *testing.T, topologyFile string) *Lab {
+	t.Helper()
+	topo, err := topology.Load(topologyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Not t.TempDir: its parent is private, and FRR (user frr) must reach
+	// its sockets under the state root.
 	root, err := os.MkdirTemp("", "pesim-test-")
 	if err != nil {
 		t.Fatal(err)

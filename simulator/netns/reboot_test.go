@@ -10,8 +10,6 @@ import (
 
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
-
-	"github.com/perouter/perouter/simulator/topology"
 )
 
 // moveUnderlayIntoRouter does to a cluster node what the controller does
@@ -68,25 +66,9 @@ func moveUnderlayIntoRouter(t *testing.T, lab *Lab, node string, nics map[string
 // asynchronous teardown must never leave a peer end behind that the
 // recreated link collides with ("file exists").
 func TestRebootClusterNodeWithNICsInRouterNamespace(t *testing.T) {
-	topo, err := topology.Load("testdata/minicluster.clab.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
-	var progress strings.Builder
-	opts := Options{StateRoot: root, Progress: &progress}
+	lab := startLab(t, "testdata/minicluster.clab.yml")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	lab, err := Up(ctx, topo, opts)
-	t.Cleanup(func() {
-		if err := New(topo, opts).Down(context.Background()); err != nil {
-			t.Errorf("down: %v", err)
-		}
-		assertGone(t, lab)
-	})
-	if err != nil {
-		t.Fatalf("up: %v\nprogress:\n%s", err, progress.String())
-	}
 	const node = "mc-worker"
 	nics := map[string]string{"toswitch1": "10.20.1.5/24", "toswitch2": "10.20.2.5/24"}
 	for i := 1; i <= 10; i++ {
