@@ -11,6 +11,9 @@ KERNELS ?= bookworm trixie
 # Ginkgo label filter of `make e2e`/`make e2e-kind`; the latency
 # measurement runs under `make perf` (PERF_E2E=1).
 E2E_LABELS ?= !latency
+# The e2e test binary's deadline; raise it for long runs such as
+# PEROUTER_E2E_RECOVERY_ROUNDS=10 (~8 min a round in the VM lane).
+E2E_TIMEOUT ?= 90m
 
 CMDS := $(notdir $(wildcard cmd/*))
 
@@ -106,7 +109,7 @@ lab-down:
 # The whole end-to-end suite on the netns provider (VM lane when needed:
 # ~15 min there with two vCPUs, docs/e2e.md); part of `make test`.
 e2e: deps k8s-assets build
-	PEROUTER_E2E_BIN_DIR=$(BIN) $(GO) test -v -count=1 -timeout 90m ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_LABELS)"
+	PEROUTER_E2E_BIN_DIR=$(BIN) $(GO) test -v -count=1 -timeout $(E2E_TIMEOUT) ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_LABELS)"
 
 # The fabric-only part of the suite (leaves exchange type-5 routes, VXLAN
 # datapath between fabric hosts), without the cluster: a quick check.
