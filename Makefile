@@ -118,7 +118,7 @@ e2e-fabric: deps build
 
 e2e-kind: build
 	$(BIN)/pesim kind up
-	PEROUTER_E2E_PROVIDER=kind $(GO) test -v -count=1 -timeout 90m ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_LABELS)"
+	PEROUTER_E2E_PROVIDER=kind $(GO) test -v -count=1 -timeout $(E2E_TIMEOUT) ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_LABELS)"
 
 # Performance targets (needs root and FRR): prints one table, exits non-zero
 # when a target is missed beyond the noise margin. See docs/performance.md.
