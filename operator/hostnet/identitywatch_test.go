@@ -30,7 +30,10 @@ func overlayNetns(t *testing.T, path string) func() {
 			return
 		}
 		lifted = true
-		if err := unix.Unmount(path, 0); err != nil {
+		// MNT_DETACH: the watcher may hold the overlay open for a read at
+		// this very moment, and a plain unmount then fails with EBUSY.
+		// Detached, the path shows the namespace again at once.
+		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil {
 			t.Fatalf("unmount the overlay of %s: %v", path, err)
 		}
 	}
