@@ -57,8 +57,8 @@ import (
 // before trusting it for a router netns the watch proves it works (see
 // probe); until it does, the router netns is dumped every pass.
 //
-// Sysctls are not links or addresses and send no events: every pass
-// still reads them (a few small files).
+// Sysctls and policy routing rules are not links or addresses: every
+// pass still reads them (a few small files, two small rule dumps).
 
 // view is what a pass knows of one namespace: its links (with their
 // bridge-port flags) and addresses.

@@ -1,14 +1,18 @@
 package hostnet
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"os/exec"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/perouter/perouter/operator/devname"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // These tests need VRF devices. On a kernel without them they skip; the
@@ -240,4 +244,96 @@ func TestVRFDriftRepair(t *testing.T) {
 			e.requireNoop(p)
 		})
 	}
+}
+
+// TestVRFIsolation: a VRF's lookup ends in the VRF. A workload behind
+// VRF red reaches red and nothing else: not the underlay (the router's
+// own addresses there, a neighbour on it, another node's VTEP routed
+// through it) and not blue. Each verdict is the router netns kernel's own
+// (`ip route get … iif pe-e-100`), and one is sent as a real ping.
+func TestVRFIsolation(t *testing.T) {
+	requireVRF(t)
+	e := newEnv(t)
+	e.addFakeNIC("eth1", 1500, pfx("192.168.11.3/24"), pfx("fd00:11::3/64"))
+	red := l3("red", 100, "192.169.10.0/24", "fd00:10::/64")
+	blue := l3("blue", 200, "192.169.11.0/24", "fd00:20::/64")
+	p := e.planFor(nodeconfig.Config{Underlay: underlayWith("100.65.0.1/32", "eth1"), L3VNIs: []nodeconfig.L3VNI{red, blue}})
+	e.apply(p)
+	r := e.routerH()
+	// What the fabric's BGP session would install: the other nodes' VTEPs
+	// and the fabric's loopbacks, through the underlay.
+	for _, dst := range []string{"100.65.0.0/24", "10.0.0.0/24"} {
+		if err := r.RouteAdd(&netlink.Route{Dst: addrOf(pfx(dst)).IPNet, Gw: net.ParseIP("192.168.11.1")}); err != nil {
+			t.Fatalf("route %s via the underlay: %v", dst, err)
+		}
+	}
+	if err := r.RouteAdd(&netlink.Route{Dst: addrOf(pfx("fd00:65::/64")).IPNet, Gw: net.ParseIP("fd00:11::1")}); err != nil {
+		t.Fatalf("IPv6 route via the underlay: %v", err)
+	}
+
+	from4, from6 := red.HostSession.HostIPv4.Addr(), red.HostSession.HostIPv6.Addr()
+	lookup := func(dst string) error {
+		d := netip.MustParseAddr(dst)
+		src := from4
+		if d.Is6() {
+			src = from6
+		}
+		_, err := r.RouteGetWithOptions(net.IP(d.AsSlice()), &netlink.RouteGetOptions{Iif: devname.RouterVeth(red.VNI), SrcAddr: net.IP(src.AsSlice())})
+		return err
+	}
+	for _, dst := range []string{
+		"192.168.11.9", "fd00:11::9", // a neighbour on the underlay
+		"192.168.11.3", "fd00:11::3", // the router's own underlay addresses
+		"100.65.0.1",               // its own VTEP
+		"100.65.0.2", "fd00:65::2", // another node's VTEP
+		"10.0.0.1",                   // a fabric loopback
+		"192.169.11.1", "fd00:20::1", // blue's router side
+		"192.169.11.3", "fd00:20::3", // blue's workload side
+	} {
+		if err := lookup(dst); !errors.Is(err, unix.ENETUNREACH) {
+			t.Errorf("from VRF red to %s: %v, want network unreachable", dst, err)
+		}
+	}
+	for _, dst := range []string{red.HostSession.RouterIPv4.Addr().String(), red.HostSession.RouterIPv6.Addr().String()} {
+		if err := lookup(dst); err != nil {
+			t.Errorf("from VRF red to red's router side %s: %v, want a route", dst, err)
+		}
+	}
+
+	// A real packet: the workload routes the underlay through red and
+	// pings the router's underlay address. Without the rules the router
+	// answers from its local table.
+	veth := e.link(e.hostH, devname.HostVeth(red.VNI))
+	if err := e.hostH.RouteAdd(&netlink.Route{LinkIndex: veth.Attrs().Index, Dst: addrOf(pfx("192.168.11.3/32")).IPNet, Gw: net.IP(red.HostSession.RouterIPv4.Addr().AsSlice())}); err != nil {
+		t.Fatal(err)
+	}
+	ping := exec.Command("ip", "netns", "exec", e.host, "ping", "-c", "1", "-W", "1", "-I", from4.String(), "192.168.11.3")
+	if out, err := ping.CombinedOutput(); err == nil {
+		t.Errorf("a workload in VRF red pinged the router's underlay address:\n%s", out)
+	}
+	if err := lookup(red.HostSession.RouterIPv4.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	e.requireNoop(p)
+
+	// The rules are the Manager's: taken away, they come back; the local
+	// table put back first is moved after the VRFs again.
+	ruleDrift := exec.Command("sh", "-c", "ip -n "+e.router+" rule del pref 1001 && ip -n "+e.router+" -6 rule del pref 1001 && ip -n "+e.router+" rule add pref 0 table local")
+	if out, err := ruleDrift.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if err := lookup("192.168.11.9"); err != nil {
+		out, _ := exec.Command("ip", "-n", e.router, "rule").CombinedOutput()
+		t.Fatalf("with the rules gone the underlay should be reachable (the drift did not take): %v\n%s", err, out)
+	}
+	ch := e.apply(p)
+	if k := kindsOf(ch); k[Created] != 2 || k[Deleted] != 1 {
+		t.Errorf("repair: want 2 rules created and 1 deleted, got:\n%s", ch)
+	}
+	for _, dst := range []string{"192.168.11.9", "fd00:11::9", "192.168.11.3"} {
+		if err := lookup(dst); !errors.Is(err, unix.ENETUNREACH) {
+			t.Errorf("after repair, from VRF red to %s: %v, want network unreachable", dst, err)
+		}
+	}
+	e.requireNoop(p)
 }

@@ -285,6 +285,7 @@ func (m *Manager) Reapply(ctx context.Context, p Plan) (Changes, error) {
 
 func (s *session) prepare(p Plan) {
 	s.ensureSysctls(p.Sysctls)
+	s.ensureRules(p.Rules)
 	s.ensureLoopback(p.LoopbackAddresses)
 	s.ensureUnderlay(p.UnderlayInterfaces)
 	s.deleteUnwanted(p)

@@ -54,6 +54,10 @@ type Plan struct {
 	Netns string `json:"netns"`
 	// Sysctls are set inside the router netns.
 	Sysctls []Sysctl `json:"sysctls,omitempty"`
+	// Rules are the router netns's policy routing rules that keep each
+	// VRF's lookups inside the VRF (rules.go); planned with the first VRF
+	// (a kernel without VRF refuses l3mdev rules).
+	Rules []Rule `json:"rules,omitempty"`
 	// LoopbackAddresses are the VTEPs, on the router netns's lo.
 	LoopbackAddresses []netip.Prefix `json:"loopbackAddresses,omitempty"`
 	// UnderlayInterfaces are moved from the host netns into the router
@@ -237,6 +241,9 @@ func PlanFor(c nodeconfig.Config, o PlanOptions) Plan {
 	sortByVNI(p.VXLANs, func(v VXLAN) (uint32, string) { return v.VNI, v.Name })
 	sortByVNI(p.HostBridges, func(b HostBridge) (uint32, string) { return b.VNI, b.Name })
 	sortByVNI(p.Veths, func(v Veth) (uint32, string) { return v.VNI, v.Host })
+	if len(p.VRFs) > 0 {
+		p.Rules = slices.Clone(routerRules)
+	}
 	return p
 }
 

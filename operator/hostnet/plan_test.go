@@ -41,6 +41,15 @@ func TestPlanFor(t *testing.T) {
 	}
 	blue := nodeconfig.L3VNI{VRF: "blue", VNI: 20, VXLANPort: 4790, RouterMAC: mustMAC("02:00:00:00:00:14")}
 	baseSysctls := routerSysctls
+	// Every router netns with a VRF: a VRF's lookup that misses in its
+	// table ends there, and the local table comes after the VRFs.
+	var baseRules []Rule
+	for _, f := range []int{4, 6} {
+		baseRules = append(baseRules,
+			Rule{Family: f, Priority: 1000, L3mdev: true},
+			Rule{Family: f, Priority: 1001, L3mdev: true, Unreachable: true},
+			Rule{Family: f, Priority: 32765, Table: 255})
+	}
 
 	tests := map[string]struct {
 		config nodeconfig.Config
@@ -57,6 +66,7 @@ func TestPlanFor(t *testing.T) {
 			want: Plan{
 				Netns:              "pe",
 				Sysctls:            baseSysctls,
+				Rules:              baseRules,
 				LoopbackAddresses:  []netip.Prefix{pfx("100.65.0.1/32")},
 				UnderlayInterfaces: []string{"eth1", "eth2"},
 				VRFs: []VRF{
@@ -84,7 +94,7 @@ func TestPlanFor(t *testing.T) {
 				L3VNIs:   []nodeconfig.L3VNI{blue},
 			},
 			want: Plan{
-				Netns: "perouter", Sysctls: baseSysctls,
+				Netns: "perouter", Sysctls: baseSysctls, Rules: baseRules,
 				LoopbackAddresses: []netip.Prefix{pfx("fd00::5/128")},
 				VRFs:              []VRF{{Name: "blue", VNI: 20, Table: 1020}},
 				Bridges:           []Bridge{{Name: "br-pe-20", VNI: 20, MAC: "02:00:00:00:00:14", VRF: "blue", NoIPv6LinkLocal: true}},
@@ -97,7 +107,7 @@ func TestPlanFor(t *testing.T) {
 				L3VNIs:   []nodeconfig.L3VNI{blue},
 			},
 			want: Plan{
-				Netns: "perouter", Sysctls: baseSysctls,
+				Netns: "perouter", Sysctls: baseSysctls, Rules: baseRules,
 				LoopbackAddresses: []netip.Prefix{pfx("100.65.0.5/32"), pfx("fd00::5/128")},
 				VRFs:              []VRF{{Name: "blue", VNI: 20, Table: 1020}},
 				Bridges:           []Bridge{{Name: "br-pe-20", VNI: 20, MAC: "02:00:00:00:00:14", VRF: "blue", NoIPv6LinkLocal: true}},
@@ -119,7 +129,7 @@ func TestPlanFor(t *testing.T) {
 				},
 			},
 			want: Plan{
-				Netns: "perouter", Sysctls: baseSysctls,
+				Netns: "perouter", Sysctls: baseSysctls, Rules: baseRules,
 				LoopbackAddresses:  []netip.Prefix{pfx("100.65.0.1/32")},
 				UnderlayInterfaces: []string{"eth1", "eth2"},
 				VRFs:               []VRF{{Name: "blue", VNI: 20, Table: 1020}},
@@ -258,6 +268,27 @@ func TestPlanYAML(t *testing.T) {
 loopbackAddresses:
 - 100.65.0.1/32
 netns: perouter
+rules:
+- family: 4
+  l3mdev: true
+  priority: 1000
+- family: 4
+  l3mdev: true
+  priority: 1001
+  unreachable: true
+- family: 4
+  priority: 32765
+  table: 255
+- family: 6
+  l3mdev: true
+  priority: 1000
+- family: 6
+  l3mdev: true
+  priority: 1001
+  unreachable: true
+- family: 6
+  priority: 32765
+  table: 255
 sysctls:
 - key: net/ipv4/conf/all/forwarding
   value: "1"
