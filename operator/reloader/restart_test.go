@@ -194,6 +194,31 @@ func TestRestoreNeverOverridesAPush(t *testing.T) {
 			t.Errorf("running config (-pushed +running):\n%s", diff)
 		}
 	})
+	t.Run("push while FRR still starts", func(t *testing.T) {
+		p := newPodRouter(t, false)
+		p.reload(t, old)
+		// The new pod's reloader answers before its FRR is up.
+		p.stop()
+		if err := p.inst.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		p.startReloader(t)
+		res, err := p.client.Reload(context.Background(), newer)
+		if err == nil || res.Stage != StageUnavailable {
+			t.Fatalf("push with FRR not up = %+v, %v; want refused as unavailable", res, err)
+		}
+		p.startFRR(t)
+		if restored, err := p.server.RestoreAfterRestart(context.Background()); err != nil || !restored {
+			t.Errorf("RestoreAfterRestart once FRR is up = %v, %v; want true, nil", restored, err)
+		}
+		if diff := cmp.Diff(wantOld, p.running(t)); diff != "" {
+			t.Errorf("running config after the restore (-last good +running):\n%s", diff)
+		}
+		p.reload(t, newer)
+		if diff := cmp.Diff(wantNewer, p.running(t)); diff != "" {
+			t.Errorf("running config after the retried push (-pushed +running):\n%s", diff)
+		}
+	})
 	t.Run("refused push after the restore", func(t *testing.T) {
 		p := newPodRouter(t, false)
 		p.reload(t, old)

@@ -280,6 +280,22 @@ func (s *Server) Reload(ctx context.Context, config string) (Result, error) {
 		return Result{Unchanged: true, Hash: hash, DurationMs: ms(time.Since(start))}, nil
 	}
 
+	if !s.knowsRunning(fingerprint) {
+		// FRR restarted, or nothing was applied yet: while a restarted
+		// router pod's FRR is still starting, an apply would fail
+		// part-way (frr-reload.py can take minutes in an emulated VM)
+		// and its rollback too, holding up the restore. Refused
+		// untouched instead; the caller retries once FRR answers.
+		healthCtx, cancel := context.WithTimeout(ctx, healthTimeout)
+		err := s.opts.Health.Check(healthCtx)
+		cancel()
+		if err != nil {
+			s.metrics.failures.WithLabelValues(string(StageUnavailable)).Inc()
+			err = &ApplyError{Stage: StageUnavailable, Err: err, FRRErrors: "nothing was changed; retry once FRR answers"}
+			log.Info("FRR does not answer; reload refused", "error", err.Error())
+			return Result{Hash: hash, DurationMs: ms(time.Since(start)), Error: err.Error(), Stage: StageUnavailable}, err
+		}
+	}
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ApplyTimeout)
 	defer cancel()
 	err := s.opts.Applier.Apply(applyCtx, config)
@@ -349,6 +365,14 @@ func (s *Server) runs(hash, fingerprint string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return hash != "" && hash == s.lastHash && fingerprint == s.lastFingerprint
+}
+
+// knowsRunning reports whether the daemons with fingerprint run the last
+// config this server applied.
+func (s *Server) knowsRunning(fingerprint string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastHash != "" && fingerprint != "" && fingerprint == s.lastFingerprint
 }
 
 // reappliedLast records that the applier re-applied the last config by
