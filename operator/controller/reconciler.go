@@ -71,7 +71,8 @@ const routerAnswerTimeout = 10 * time.Second
 //     checked when due (zebra.go);
 //   - applied.go: what was applied, the state kept between reconciles;
 //   - watches.go: what wakes the reconciler, including the router
-//     namespace's identity;
+//     namespace's identity and the config the router reports FRR runs
+//     (a router pod restart changes neither inputs nor namespace);
 //   - nodestatus.go, events.go, results.go: the RouterNodeStatus, the
 //     events, and each object's result on this node.
 type NodeReconciler struct {
@@ -125,7 +126,8 @@ type NodeReconciler struct {
 
 // Reconcile implements reconcile.Reconciler: it takes the fast path when
 // the inputs did not change since the last successful reconcile in this
-// router namespace, the full path otherwise.
+// router namespace and FRR still runs the config pushed last, the full
+// path otherwise.
 func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	start := time.Now()
 	defer func() { reconcileDuration.Observe(time.Since(start).Seconds()) }()
