@@ -59,6 +59,11 @@ type Env interface {
 	// DeleteRouterNamespace replaces a node's router namespace (and its
 	// FRR) with a fresh one under the running operator.
 	DeleteRouterNamespace(ctx context.Context, node string) error
+	// RestartRouterPod restarts a node's router pod as a rollout,
+	// eviction or `kubectl delete pod` does: FRR and the reloader stop
+	// and start again together, FRR empty, the reloader with its state
+	// dir (a hostPath); the router namespace stays.
+	RestartRouterPod(ctx context.Context, node string) error
 	// Logs returns the recent logs of a node's operator processes (or of a
 	// fabric router's FRR), for evidence.
 	Logs(node string) string

@@ -165,7 +165,24 @@ func (e *kindEnv) KillRouterFRR(ctx context.Context, node string) error {
 	return err
 }
 
+// DeleteRouterNamespace deletes the router pod. The router namespace is a
+// named one that outlives the pod (router-start.sh), so on kind this is
+// the pod restart RestartRouterPod does, not a new namespace: deleting
+// the namespace itself would also destroy the node's fabric veths inside
+// it, which the netns provider hands back to the host first
+// (cluster.Agents.RestartRouter) and this provider does not.
 func (e *kindEnv) DeleteRouterNamespace(ctx context.Context, node string) error {
+	pod, err := e.routerPod(ctx, node)
+	if err != nil {
+		return err
+	}
+	_, err = e.run(ctx, "kubectl", "--kubeconfig", e.kc, "-n", operatorNamespace, "delete", pod)
+	return err
+}
+
+// RestartRouterPod deletes the node's router pod; the DaemonSet starts a
+// new one. kubectl waits until the old pod is gone.
+func (e *kindEnv) RestartRouterPod(ctx context.Context, node string) error {
 	pod, err := e.routerPod(ctx, node)
 	if err != nil {
 		return err

@@ -190,6 +190,10 @@ func (e *netnsEnv) DeleteRouterNamespace(ctx context.Context, node string) error
 	return e.agents.RestartRouter(ctx, e.lab, node, true)
 }
 
+func (e *netnsEnv) RestartRouterPod(ctx context.Context, node string) error {
+	return e.agents.RestartRouterPod(ctx, e.lab, node)
+}
+
 func (e *netnsEnv) Logs(node string) string {
 	var b strings.Builder
 	dir := e.lab.NodeDir(node)

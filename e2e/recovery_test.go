@@ -129,6 +129,15 @@ func describeRecovery(name string) bool {
 			awaitRecovery(ctx, "FRR killed", node, vtep, start)
 		})
 
+		// The pod restart every rollout, eviction or `kubectl delete pod`
+		// does: FRR starts empty, the reloader without its memory, and the
+		// controller sees the same namespace and the same inputs.
+		It("recovers when the router pod restarts: FRR and reloader restarted together, namespace kept", func(ctx SpecContext) {
+			start := time.Now()
+			Expect(env.RestartRouterPod(ctx, node)).To(Succeed())
+			awaitRecovery(ctx, "router pod restarted", node, vtep, start)
+		})
+
 		It("recovers when the router namespace is deleted", func(ctx SpecContext) {
 			start := time.Now()
 			Expect(env.DeleteRouterNamespace(ctx, node)).To(Succeed())

@@ -46,7 +46,7 @@ func run(args []string) error {
 	applyMode := fs.String("apply-mode", "incremental", "incremental: send FRR only the changed commands through vtysh, full frr-reload.py for large or failed changes; full: frr-reload.py --test and --reload on every change")
 	verify := fs.String("verify", string(reloader.VerifyRunningConfig), "with --apply-mode=incremental, how an applied change is checked: running-config (vtysh exit status and the created/removed stanzas in show running-config) or exit-status (vtysh exit status only; cheaper, the drift check catches the rest)")
 	driftInterval := fs.Duration("drift-interval", 5*time.Minute, "with --apply-mode=incremental, how often to compare FRR's running config with the last applied one and reload it on a difference (0 disables)")
-	restoreInterval := fs.Duration("restore-interval", 2*time.Second, "with --apply-mode=incremental, how often to look for an FRR restart (changed vty sockets) and re-apply the last config to it (0 disables)")
+	restoreInterval := fs.Duration("restore-interval", 2*time.Second, "how often to give FRR its config back without waiting for the controller, from the reloader's start on: until a config is applied, an FRR running no configuration (router pod restarted) gets the last good config from --state-dir; with --apply-mode=incremental, an FRR restarted since the last apply (changed vty sockets) gets the last config again (0 disables)")
 	verbosity := fs.Int("v", 0, "log verbosity (1 logs frr-reload.py output and skipped reloads)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -103,8 +103,14 @@ func run(args []string) error {
 	if *applyMode == "incremental" && *driftInterval > 0 {
 		go every(ctx, *driftInterval, func() { _, _ = srv.CheckDrift(ctx) })
 	}
-	if *applyMode == "incremental" && *restoreInterval > 0 {
-		go every(ctx, *restoreInterval, func() { _, _ = srv.RestoreAfterRestart(ctx) })
+	if *restoreInterval > 0 {
+		// At once, while serving: a restarted router pod's FRR runs
+		// nothing until then. A push that arrives meanwhile waits for the
+		// reload lock or, if first, cancels the restore (newer config wins).
+		go func() {
+			_, _ = srv.RestoreAfterRestart(ctx)
+			every(ctx, *restoreInterval, func() { _, _ = srv.RestoreAfterRestart(ctx) })
+		}()
 	}
 	return srv.Serve(ctx)
 }

@@ -17,7 +17,8 @@ import (
 //	      ──applied───► a whole pass succeeded (last: fingerprint, namespace, plan, status)
 //	applied ──resynced──► the datapath was re-applied from last's plan
 //	applied ──invalidate──► the next reconcile takes the full path (inputs changed, a failure)
-//	any ──forget──► the router namespace was replaced: FRR is pushed again too
+//	any ──forget──► the router namespace was replaced, or FRR no longer runs
+//	                the config (lostBy): everything is pushed again
 //
 // The zero value is the state of a controller that just started: nothing
 // is known applied, so the first reconcile pushes once (the router may
@@ -60,6 +61,14 @@ func (s *appliedState) replacedBy(netns hostnet.NetnsIdentity) bool {
 	return s.last != nil && s.last.netns != netns
 }
 
+// lostBy reports whether a router that answers that FRR runs the config
+// with hash running ("" for none it knows of) lost the config FRR
+// accepted last. Before any config was accepted, or after forget, there
+// is nothing to lose: the full path pushes anyway.
+func (s *appliedState) lostBy(running string) bool {
+	return s.config.text != "" && running != s.config.hash
+}
+
 // needsReload reports whether FRR does not run this config yet.
 // Comparing the text is cheaper than hashing it, and the hash is only
 // needed for a config that changed.
@@ -76,9 +85,10 @@ func (s *appliedState) status() v1alpha1.RouterNodeStatusStatus {
 	return st
 }
 
-// forget drops everything the router namespace held: the devices went
-// with the old namespace, and the FRR in the new one may run nothing yet.
-// The hash and time FRR last accepted stay, for the status.
+// forget drops everything the router held: with a replaced namespace the
+// devices went with the old one, and the FRR in the new one may run
+// nothing yet; a router that lost its config runs nothing of it. The hash
+// and time FRR last accepted stay, for the status.
 func (s *appliedState) forget() {
 	s.last = nil
 	s.config.text = ""

@@ -21,12 +21,16 @@ func TestAppliedStateTransitions(t *testing.T) {
 		"forget":     func(s *appliedState) { s.forget() },
 	}
 	// want is what the state then answers about fingerprint fp1, namespace
-	// ns1 and ns2, and config "config 1".
+	// ns1 and ns2, config "config 1", and a router reporting FRR runs h1,
+	// nothing known, or h0.
 	type want struct {
 		upToDate      bool
 		replacedByNs1 bool
 		replacedByNs2 bool
 		needsReload   bool
+		lostByH1      bool
+		lostByNone    bool
+		lostByH0      bool
 		hash          string
 		datapathAt    time.Time
 	}
@@ -39,27 +43,27 @@ func TestAppliedStateTransitions(t *testing.T) {
 		},
 		"FRR accepted a config, the pass not done": {
 			steps: []string{"reloaded"},
-			want:  want{hash: "h1"},
+			want:  want{lostByNone: true, lostByH0: true, hash: "h1"},
 		},
 		"a whole pass": {
 			steps: []string{"reloaded", "applied"},
-			want:  want{upToDate: true, replacedByNs2: true, hash: "h1", datapathAt: t0},
+			want:  want{upToDate: true, replacedByNs2: true, lostByNone: true, lostByH0: true, hash: "h1", datapathAt: t0},
 		},
 		"resync moves the datapath time only": {
 			steps: []string{"reloaded", "applied", "resynced"},
-			want:  want{upToDate: true, replacedByNs2: true, hash: "h1", datapathAt: t0.Add(time.Minute)},
+			want:  want{upToDate: true, replacedByNs2: true, lostByNone: true, lostByH0: true, hash: "h1", datapathAt: t0.Add(time.Minute)},
 		},
 		"invalidated: full path, FRR config still known": {
 			steps: []string{"reloaded", "applied", "invalidate"},
-			want:  want{hash: "h1"},
+			want:  want{lostByNone: true, lostByH0: true, hash: "h1"},
 		},
-		"namespace replaced: full path and FRR pushed again, hash kept for the status": {
+		"namespace replaced or config lost: full path and FRR pushed again, hash kept for the status": {
 			steps: []string{"reloaded", "applied", "forget"},
 			want:  want{needsReload: true, hash: "h1"},
 		},
 		"resync without a pass changes nothing": {
 			steps: []string{"reloaded", "resynced"},
-			want:  want{hash: "h1"},
+			want:  want{lostByNone: true, lostByH0: true, hash: "h1"},
 		},
 	}
 	for name, tc := range tests {
@@ -73,6 +77,9 @@ func TestAppliedStateTransitions(t *testing.T) {
 				replacedByNs1: s.replacedBy(ns1),
 				replacedByNs2: s.replacedBy(ns2),
 				needsReload:   s.needsReload("config 1"),
+				lostByH1:      s.lostBy("h1"),
+				lostByNone:    s.lostBy(""),
+				lostByH0:      s.lostBy("h0"),
 				hash:          s.status().AppliedConfigHash,
 			}
 			if s.last != nil {

@@ -95,24 +95,63 @@ func (l *callLog) count(c string) int {
 
 // recordingFRR is the FRR port of the test: it keeps every config pushed
 // and refuses those that refuse() rejects, like the reloader would.
+//
+// It also answers, as the reloader does, which config FRR runs: the last
+// one it accepted, until restartEmpty (a router pod restart: FRR empty,
+// the reloader a new process that restored nothing) or down (the
+// reloader does not answer).
 type recordingFRR struct {
 	log     *callLog
 	mu      sync.Mutex
 	configs []string
 	refuse  func(string) error
+	// lost: FRR runs none of configs; down: the reloader's error.
+	lost bool
+	down error
 }
 
 func (f *recordingFRR) Reload(_ context.Context, cfg string) error {
 	f.log.add("reload")
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.down != nil {
+		return f.down
+	}
 	if f.refuse != nil {
 		if err := f.refuse(cfg); err != nil {
 			return err
 		}
 	}
 	f.configs = append(f.configs, cfg)
+	f.lost = false
 	return nil
+}
+
+// RunningConfigHash reports the hash of the config FRR runs, "" when
+// it runs none the reloader applied.
+func (f *recordingFRR) RunningConfigHash(context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down != nil {
+		return "", f.down
+	}
+	if f.lost || len(f.configs) == 0 {
+		return "", nil
+	}
+	return configHash(f.configs[len(f.configs)-1]), nil
+}
+
+// restart makes the router lose its config: down, when set, until up.
+func (f *recordingFRR) restart(down error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lost, f.down = true, down
+}
+
+func (f *recordingFRR) up() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = nil
 }
 
 func (f *recordingFRR) last() string {
@@ -200,7 +239,7 @@ func startManager(t *testing.T, o managerOptions) map[string]*router {
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), NodeName: name, Namespace: ns,
 			FRR: r.frr, Datapath: r.dp, BGP: fixedBGP{{VRF: "default", Neighbor: "192.168.11.1", State: "Established"}, {VRF: "default", Neighbor: "192.168.12.1", State: "Active"}},
 			Recorder: mgr.GetEventRecorder("perouter-controller"), Resync: resync,
-			RouterNetns: o.routerNetns[name], NetnsPoll: 100 * time.Millisecond,
+			RouterNetns: o.routerNetns[name], RouterPoll: 100 * time.Millisecond,
 		}
 		if err := rec.SetupWithManager(mgr); err != nil {
 			t.Fatal(err)
@@ -859,5 +898,53 @@ func TestUnreadableRouterNamespaceIsNoReplacement(t *testing.T) {
 	}
 	if got := metricValue(t, routerNetnsReadErrors) - readErrorsBefore; got < 1 {
 		t.Errorf("router_netns_read_errors_total delta = %v, want >= 1", got)
+	}
+}
+
+// A router pod restart keeps the router namespace and changes no input:
+// only the router's own answer tells that FRR lost its config. The
+// controller must push again, and say Applied=False while it cannot.
+func TestRouterThatLostItsConfigGetsItAgain(t *testing.T) {
+	needAPIServer(t)
+	createNode(t, "lost-0", 0, nil)
+	ul, vni := labObjects()
+	create(t, ul, vni)
+	// An hour's resync: only the router's answer can explain a new push.
+	r := startManager(t, managerOptions{nodes: []string{"lost-0"}})["lost-0"]
+	waitApplied(t, r, 1)
+	onePass(t, r, "while FRR keeps its config", 500*time.Millisecond)
+	pushed := r.frr.last()
+
+	tests := []struct {
+		name string
+		down error
+	}{
+		{name: "restarted router answers at once without the config"},
+		{name: "reloader down for a while, then back without the config", down: errors.New("reloader at /run/perouter/reloader.sock: dial unix: connect: connection refused")},
+	}
+	for i, tc := range tests {
+		r.frr.restart(tc.down)
+		if tc.down != nil {
+			eventually(t, tc.name+": Applied=False while the router does not answer", func() (bool, string) {
+				rns, err := getRNS(r.name)
+				if err != nil {
+					return false, err.Error()
+				}
+				c := meta.FindStatusCondition(rns.Status.Conditions, ConditionApplied)
+				return c != nil && c.Status == metav1.ConditionFalse && c.Reason == ReasonReloadFailed, fmt.Sprintf("%+v", rns.Status.Conditions)
+			})
+			r.frr.up()
+		}
+		rns := waitApplied(t, r, i+2)
+		if r.frr.last() != pushed {
+			t.Errorf("%s: config pushed again differs from the first:\n%s", tc.name, r.frr.last())
+		}
+		if rns.Status.AppliedConfigHash != configHash(pushed) {
+			t.Errorf("%s: appliedConfigHash %s, want %s", tc.name, rns.Status.AppliedConfigHash, configHash(pushed))
+		}
+		// Once FRR runs it again, nothing more is pushed.
+		consistently(t, tc.name+": one push", time.Second, func() (bool, string) {
+			return r.frr.count() == i+2, fmt.Sprintf("%d reloads", r.frr.count())
+		})
 	}
 }

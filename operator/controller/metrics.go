@@ -54,6 +54,10 @@ var (
 		Name: "perouter_controller_router_netns_read_errors_total",
 		Help: "Reads of the router namespace's identity that failed (not counted as a replacement).",
 	})
+	frrConfigLost = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "perouter_controller_frr_config_lost_total",
+		Help: "Times the router reported that FRR no longer runs the config pushed last (router pod or FRR restarted, reloader unreachable), so it was pushed again.",
+	})
 	zebraReannounced = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "perouter_controller_zebra_addresses_reannounced_total",
 		Help: "Router namespace addresses zebra had missed (FRRouting/frr#13288) and the kernel was made to announce again.",
@@ -61,5 +65,5 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(reconcileDuration, reloadDuration, reloadFailures, reloads, bgpSessions, vnisApplied, datapathFailures, configBuilds, unchangedReconciles, routerNetnsReplaced, routerNetnsReadErrors, zebraReannounced)
+	ctrlmetrics.Registry.MustRegister(reconcileDuration, reloadDuration, reloadFailures, reloads, bgpSessions, vnisApplied, datapathFailures, configBuilds, unchangedReconciles, routerNetnsReplaced, routerNetnsReadErrors, frrConfigLost, zebraReannounced)
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/perouter/perouter/operator/labeler"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/perouter/perouter/operator/objects"
+	"github.com/perouter/perouter/operator/reloader"
 )
 
 // desired is what the inputs ask of this node: the model (with what was
@@ -167,6 +169,13 @@ func (r *NodeReconciler) reload(ctx context.Context, want desired) *stageFailure
 	if err != nil {
 		reloadFailures.Inc()
 		headline := fmt.Sprintf("FRR reload refused config %s (the previous config keeps running)", short(hash))
+		var refused *reloader.ReloadError
+		if r.state.config.text == "" && !(errors.As(err, &refused) && refused.Result.Stage == reloader.StageValidate) {
+			// Nothing is known to run (the controller just started, or
+			// the router lost its config) and FRR did not merely refuse
+			// the text: no previous config is known to keep running.
+			headline = fmt.Sprintf("FRR reload of config %s failed; what FRR runs is unknown (router restarted, or its reloader does not answer)", short(hash))
+		}
 		return &stageFailure{stage: "FRR reload", reason: ReasonReloadFailed, event: EventReloadFailed, headline: headline, err: &frrRefusal{err}}
 	}
 	r.state.reloaded(want.text, hash, time.Now())

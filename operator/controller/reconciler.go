@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -44,8 +45,11 @@ const DefaultNamespace = "perouter-system"
 // DefaultBGPRefresh is NodeReconciler.BGPRefresh's default.
 const DefaultBGPRefresh = 30 * time.Second
 
-// DefaultNetnsPoll is NodeReconciler.NetnsPoll's default.
-const DefaultNetnsPoll = hostnet.DefaultIdentityPoll
+// DefaultRouterPoll is NodeReconciler.RouterPoll's default.
+const DefaultRouterPoll = hostnet.DefaultIdentityPoll
+
+// routerAnswerTimeout bounds one question to the router's reloader.
+const routerAnswerTimeout = 10 * time.Second
 
 // NodeReconciler runs on one node and makes its router match the objects.
 //
@@ -67,7 +71,8 @@ const DefaultNetnsPoll = hostnet.DefaultIdentityPoll
 //     checked when due (zebra.go);
 //   - applied.go: what was applied, the state kept between reconciles;
 //   - watches.go: what wakes the reconciler, including the router
-//     namespace's identity;
+//     namespace's identity and the config the router reports FRR runs
+//     (a router pod restart changes neither inputs nor namespace);
 //   - nodestatus.go, events.go, results.go: the RouterNodeStatus, the
 //     events, and each object's result on this node.
 type NodeReconciler struct {
@@ -91,13 +96,17 @@ type NodeReconciler struct {
 	// zero means DefaultBGPRefresh.
 	BGPRefresh time.Duration
 	// RouterNetns is the router namespace (name under /run/netns or a
-	// path). When set, its identity is checked every NetnsPoll (zero:
-	// DefaultNetnsPoll) and on every reconcile: a namespace deleted and
-	// created again (router pod restarted) has lost every device the
-	// controller built, so everything is applied again at once instead
-	// of at the next resync.
+	// path). When set, its identity is checked every RouterPoll and on
+	// every reconcile: a namespace deleted and created again (node
+	// rebooted, namespace removed) has lost every device the controller
+	// built, so everything is applied again at once instead of at the
+	// next resync.
 	RouterNetns string
-	NetnsPoll   time.Duration
+	// RouterPoll is how often the router is checked for having lost what
+	// was applied: the namespace's identity (RouterNetns) and, when FRR
+	// is a RunningConfigReader, the config FRR runs. Zero means
+	// DefaultRouterPoll.
+	RouterPoll time.Duration
 	// Addresses, when set, makes the reconciler announce the host-side
 	// addresses the datapath added once more a moment after each change
 	// or reload; with Zebra also set, it then checks that zebra knows
@@ -117,7 +126,8 @@ type NodeReconciler struct {
 
 // Reconcile implements reconcile.Reconciler: it takes the fast path when
 // the inputs did not change since the last successful reconcile in this
-// router namespace, the full path otherwise.
+// router namespace and FRR still runs the config pushed last, the full
+// path otherwise.
 func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	start := time.Now()
 	defer func() { reconcileDuration.Observe(time.Since(start).Seconds()) }()
@@ -149,11 +159,43 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 		routerNetnsReplaced.Inc()
 		r.state.forget()
 	}
+	if running, known := r.runningConfig(ctx); known && r.state.lostBy(running) {
+		logger.Info("FRR does not run the config applied last; pushing it again",
+			"applied", short(r.state.config.hash), "routerReports", running)
+		frrConfigLost.Inc()
+		r.state.forget()
+	}
 	if r.state.upToDate(fingerprint) {
 		return r.unchanged(ctx)
 	}
 	r.state.invalidate()
 	return r.apply(ctx, &node, fingerprint, netnsID)
+}
+
+// runningConfig asks the router which config FRR runs, when FRR is a
+// RunningConfigReader: the hash, or "" when the router knows of none.
+// The router pod restarted with its namespace kept, or a router whose
+// reloader does not answer, changes no input and no namespace identity:
+// only this answer shows that the node routes nothing. A reloader that
+// does not answer counts as knowing of none: the push then fails and the
+// status says Applied=False with the reason, instead of Applied for a
+// router that may run nothing. known is false when the router cannot
+// tell at all.
+func (r *NodeReconciler) runningConfig(ctx context.Context) (running string, known bool) {
+	reader, ok := r.FRR.(RunningConfigReader)
+	if !ok {
+		return "", false
+	}
+	ctx, cancel := context.WithTimeout(ctx, routerAnswerTimeout)
+	defer cancel()
+	hash, err := reader.RunningConfigHash(ctx)
+	switch {
+	case errors.Is(err, ErrRunningConfigUnsupported):
+		return "", false
+	case err != nil:
+		return "unknown: " + err.Error(), true
+	}
+	return hash, true
 }
 
 // routerNetnsIdentity is the router namespace's identity: zero when it is

@@ -2,7 +2,9 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -38,6 +40,10 @@ func (r *NodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
+	frrChanges, err := r.watchRouterFRR(mgr)
+	if err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("router-node-"+r.NodeName).
 		Watches(&corev1.Node{}, ownNode).
@@ -48,6 +54,11 @@ func (r *NodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretToNode)).
 		WatchesRawSource(source.Channel(netnsChanges, handler.TypedFuncs[hostnet.IdentityEvent, reconcile.Request]{
 			GenericFunc: func(_ context.Context, _ event.TypedGenericEvent[hostnet.IdentityEvent], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				q.Add(r.nodeRequest()[0])
+			},
+		})).
+		WatchesRawSource(source.Channel(frrChanges, handler.TypedFuncs[string, reconcile.Request]{
+			GenericFunc: func(_ context.Context, _ event.TypedGenericEvent[string], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 				q.Add(r.nodeRequest()[0])
 			},
 		})).
@@ -65,7 +76,7 @@ func (r *NodeReconciler) watchRouterNetns(mgr ctrl.Manager) (<-chan event.TypedG
 	if r.RouterNetns == "" {
 		return ch, nil
 	}
-	watch := hostnet.IdentityWatch{Netns: r.RouterNetns, Poll: r.NetnsPoll}
+	watch := hostnet.IdentityWatch{Netns: r.RouterNetns, Poll: r.routerPoll()}
 	err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		logger := log.FromContext(ctx).WithValues("node", r.NodeName, "netns", r.RouterNetns)
 		watch.Run(ctx, func(e hostnet.IdentityEvent) {
@@ -84,6 +95,67 @@ func (r *NodeReconciler) watchRouterNetns(mgr ctrl.Manager) (<-chan event.TypedG
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("adding the watch of router namespace %s: %w", r.RouterNetns, err)
+	}
+	return ch, nil
+}
+
+func (r *NodeReconciler) routerPoll() time.Duration {
+	if r.RouterPoll > 0 {
+		return r.RouterPoll
+	}
+	return DefaultRouterPoll
+}
+
+// watchRouterFRR adds to mgr a poll, every RouterPoll, of which config the
+// router's FRR runs (when FRR is a RunningConfigReader) and returns the
+// channel of its changes: a restarted router pod's reloader answers
+// nothing known, or the reloader stops or starts answering. The reconcile
+// then compares the answer with the config it pushed; this only wakes it,
+// within a poll instead of at the next BGP refresh or resync. Without a
+// reader the channel stays silent.
+func (r *NodeReconciler) watchRouterFRR(mgr ctrl.Manager) (<-chan event.TypedGenericEvent[string], error) {
+	ch := make(chan event.TypedGenericEvent[string], 1)
+	reader, ok := r.FRR.(RunningConfigReader)
+	if !ok {
+		return ch, nil
+	}
+	err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		logger := log.FromContext(ctx).WithValues("node", r.NodeName)
+		ticker := time.NewTicker(r.routerPoll())
+		defer ticker.Stop()
+		last := ""
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-ticker.C:
+			}
+			askCtx, cancel := context.WithTimeout(ctx, routerAnswerTimeout)
+			hash, err := reader.RunningConfigHash(askCtx)
+			cancel()
+			// Wake on what the answer means, not on each error's text.
+			answer := hash
+			switch {
+			case errors.Is(err, ErrRunningConfigUnsupported):
+				answer = "unsupported"
+			case err != nil:
+				answer = "no answer"
+			}
+			if answer == last {
+				continue
+			}
+			if err != nil && last != "no answer" {
+				logger.Info("the router's reloader does not answer which config FRR runs", "error", err.Error())
+			}
+			last = answer
+			select {
+			case ch <- event.TypedGenericEvent[string]{Object: answer}:
+			default: // a wake is already pending
+			}
+		}
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("adding the poll of the router's running config: %w", err)
 	}
 	return ch, nil
 }

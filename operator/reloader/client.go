@@ -72,6 +72,43 @@ func (c *Client) Reload(ctx context.Context, config string) (Result, error) {
 	return res, nil
 }
 
+// StatusError is a status request the server answered with an error
+// (404: a server older than GET /status).
+type StatusError struct {
+	Socket     string
+	StatusCode int
+	Body       string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("reloader at %s: status: HTTP %d: %s", e.Socket, e.StatusCode, e.Body)
+}
+
+// Status asks which config FRR runs (Server.Status).
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://reloader/status", nil)
+	if err != nil {
+		return Status{}, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return Status{}, fmt.Errorf("reloader at %s: %w", c.socketPath, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return Status{}, fmt.Errorf("reloader at %s: reading the status: %w", c.socketPath, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return Status{}, &StatusError{Socket: c.socketPath, StatusCode: resp.StatusCode, Body: strings.TrimSpace(string(body))}
+	}
+	var st Status
+	if err := json.Unmarshal(body, &st); err != nil {
+		return Status{}, fmt.Errorf("reloader at %s: status: HTTP 200 with a body that is not a status: %q", c.socketPath, body)
+	}
+	return st, nil
+}
+
 // Healthy returns nil when the server reports every FRR daemon answering,
 // else the server's reason.
 func (c *Client) Healthy(ctx context.Context) error {

@@ -139,6 +139,19 @@ func (f *FRRReload) Apply(ctx context.Context, config string) error {
 	return nil
 }
 
+// LoadIfEmpty implements EmptyLoader: Apply, when FRR runs no
+// configuration at all.
+func (f *FRRReload) LoadIfEmpty(ctx context.Context, config string) (bool, error) {
+	running, err := f.Paths.withDefaults().cli().Run(ctx, "-c", "show running-config")
+	if err != nil {
+		return false, &ApplyError{Stage: StageUnavailable, Output: running, Err: err}
+	}
+	if !runsNothing(running) {
+		return false, nil
+	}
+	return true, f.Apply(ctx, config)
+}
+
 // reloadStage tells a candidate refused by frr-reload.py's parse (nothing
 // changed) from other failures.
 func reloadStage(out string, otherwise Stage) Stage {

@@ -155,16 +155,40 @@ func (a *Incremental) Apply(ctx context.Context, config string) error {
 	return nil
 }
 
+const unknownRunning = "FRR's running config is not known (first apply, daemon restart or an earlier failure)"
+
 // applyUnknown applies config when what FRR runs is not known. Python and
 // frr-reload.py's several vtysh runs cost seconds (minutes in an emulated
 // VM); an FRR that runs nothing needs none of that: the config goes in as
 // one delta from an empty config, checked like any other delta.
 func (a *Incremental) applyUnknown(ctx context.Context, config string) error {
-	const unknown = "FRR's running config is not known (first apply, daemon restart or an earlier failure)"
 	running, err := a.vtysh(ctx, "-c", "show running-config")
 	if err != nil || !runsNothing(running) {
-		return a.reloadFully(ctx, config, unknown)
+		return a.reloadFully(ctx, config, unknownRunning)
 	}
+	return a.loadIntoEmpty(ctx, config, running)
+}
+
+// LoadIfEmpty implements EmptyLoader: when FRR runs no configuration at
+// all, config goes in as applyUnknown puts it into an empty FRR. An FRR
+// that runs something is left alone.
+func (a *Incremental) LoadIfEmpty(ctx context.Context, config string) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	running, err := a.vtysh(ctx, "-c", "show running-config")
+	if err != nil {
+		return false, &ApplyError{Stage: StageUnavailable, Output: running, Err: err}
+	}
+	if !runsNothing(running) {
+		return false, nil
+	}
+	a.restores.Add(1)
+	return true, a.loadIntoEmpty(ctx, config, running)
+}
+
+// loadIntoEmpty applies config to an FRR whose running config, running,
+// holds nothing (runsNothing).
+func (a *Incremental) loadIntoEmpty(ctx context.Context, config, running string) error {
 	// The defaults profile is fixed when FRR starts: a config asking for
 	// another one needs the full reload (which reports the mismatch).
 	base := "!\n"
@@ -176,7 +200,7 @@ func (a *Incremental) applyUnknown(ctx context.Context, config string) error {
 	}
 	d, err := frrdelta.Compute(base, config, frrdelta.Options{MaxChangedLines: math.MaxInt})
 	if err != nil {
-		return a.reloadFully(ctx, config, fmt.Sprintf("%s: %v", unknown, err))
+		return a.reloadFully(ctx, config, fmt.Sprintf("%s: %v", unknownRunning, err))
 	}
 	a.initial.Add(1)
 	if err := a.applyDelta(ctx, d); err != nil {
@@ -415,9 +439,11 @@ func driftLines(out string) []string {
 
 // RestoreAfterRestart re-applies the last applied config when FRR
 // restarted since (its vty sockets changed): a restarted FRR runs nothing,
-// and waiting for the controller's next resync would leave the node without
-// routes until then. It reports whether it re-applied. FRR still starting
-// (sockets missing) is not an error: the next call tries again.
+// and waiting for the controller would leave the node without routes
+// until it notices. It reports whether it re-applied. FRR still starting
+// (sockets missing) is not an error: the next call tries again. It knows
+// only what this applier applied; after the reloader itself restarted,
+// Server.RestoreAfterRestart restores from the state dir (LoadIfEmpty).
 func (a *Incremental) RestoreAfterRestart(ctx context.Context) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -438,13 +464,34 @@ type Restorer interface {
 	RestoreAfterRestart(ctx context.Context) (bool, error)
 }
 
-// RestoreAfterRestart runs the applier's restore, if it has one, once FRR
-// answers again; see Incremental.RestoreAfterRestart.
+// EmptyLoader is implemented by appliers that can tell an FRR running no
+// configuration at all (just started) and load a whole config into it.
+type EmptyLoader interface {
+	// LoadIfEmpty applies config when FRR runs no configuration and
+	// reports whether it tried; an FRR that runs something is left alone.
+	LoadIfEmpty(ctx context.Context, config string) (bool, error)
+}
+
+// RestoreAfterRestart gives FRR its config back after a restart, without
+// waiting for the controller, once FRR answers. It reports whether it
+// applied anything. cmd/reloader calls it when it starts and then every
+// --restore-interval; each call does one of two things:
+//
+//   - Until this server applied anything, the last good config read from
+//     the state dir goes into FRR when FRR runs no configuration: the
+//     router pod restarted, FRR started empty and the reloader lost its
+//     memory; only the state dir (a hostPath) survived. An FRR that runs
+//     something (only the reloader restarted) is left alone: the
+//     controller's next push decides (Status reports nothing known, so it
+//     pushes).
+//   - Afterwards, the applier's Restorer re-applies what it applied last
+//     when the daemons restarted since (Incremental.RestoreAfterRestart).
+//
+// It never overrides the controller: it takes the reload lock, and a
+// reload that succeeded first (a newer config) cancels the restore from
+// the state dir for good. A reload FRR refused leaves it pending, so the
+// last good config still goes in and keeps running.
 func (s *Server) RestoreAfterRestart(ctx context.Context) (bool, error) {
-	r, ok := s.opts.Applier.(Restorer)
-	if !ok {
-		return false, nil
-	}
 	if err := s.opts.Health.Check(ctx); err != nil {
 		return false, nil
 	}
@@ -456,13 +503,56 @@ func (s *Server) RestoreAfterRestart(ctx context.Context) (bool, error) {
 	defer func() { <-s.sem }()
 	restoreCtx, cancel := context.WithTimeout(ctx, s.opts.ApplyTimeout)
 	defer cancel()
+	if s.restorePending {
+		return s.restoreLastGood(restoreCtx)
+	}
+	r, ok := s.opts.Applier.(Restorer)
+	if !ok {
+		return false, nil
+	}
 	restored, err := r.RestoreAfterRestart(restoreCtx)
 	if err != nil {
 		s.log.Error(err, "re-applying the last config after FRR restarted")
 	} else if restored {
+		s.reappliedLast()
 		s.log.Info("FRR restarted; re-applied the last config")
 	}
 	return restored, err
+}
+
+// restoreLastGood loads the last good config from the state dir into an
+// FRR that runs none. Called holding sem.
+func (s *Server) restoreLastGood(ctx context.Context) (bool, error) {
+	loader, ok := s.opts.Applier.(EmptyLoader)
+	if !ok {
+		s.restorePending = false
+		return false, nil
+	}
+	hash := configHash(s.lastGood)
+	log := s.log.WithValues("hash", hash, "stateDir", s.opts.StateDir)
+	loaded, err := loader.LoadIfEmpty(ctx, s.lastGood)
+	var ae *ApplyError
+	switch {
+	case err != nil && !loaded && errors.As(err, &ae) && ae.Stage == StageUnavailable:
+		// FRR stopped answering after the health check: nothing
+		// changed, the next call tries again.
+		return false, err
+	case err != nil:
+		// FRR may run part of it; what it runs is unknown (Status says
+		// so), and the controller's push applies its config fully.
+		s.restorePending = false
+		s.metrics.failures.WithLabelValues("restore").Inc()
+		log.Error(err, "loading the last good config from the state dir into FRR failed; waiting for the controller's push")
+		return loaded, err
+	case !loaded:
+		s.restorePending = false
+		log.Info("FRR already runs a configuration (only the reloader restarted); the last good config from the state dir is not loaded over it")
+		return false, nil
+	}
+	s.remember(s.lastGood, hash)
+	s.metrics.stateRestores.Inc()
+	log.Info("FRR ran no configuration; loaded the last good config from the state dir")
+	return true, nil
 }
 
 // DriftChecker is implemented by appliers that can compare FRR's running
@@ -490,6 +580,7 @@ func (s *Server) CheckDrift(ctx context.Context) (bool, error) {
 	if err != nil {
 		s.log.Error(err, "drift check")
 	} else if drifted {
+		s.reappliedLast()
 		s.log.Info("FRR had drifted from the last applied config and was reloaded")
 	}
 	return drifted, err

@@ -356,8 +356,14 @@ func TestRestoreAfterRestartReappliesTheLastConfig(t *testing.T) {
 	if restored, err := f.server.RestoreAfterRestart(context.Background()); err != nil || restored {
 		t.Fatalf("RestoreAfterRestart with FRR untouched = %v, %v; want false, nil", restored, err)
 	}
+	if got := f.server.Status().RunningHash; got != configHash(config) {
+		t.Errorf("status with FRR untouched: runningHash %q, want %q", got, configHash(config))
+	}
 	if err := f.inst.Stop(); err != nil {
 		t.Fatal(err)
+	}
+	if got := f.server.Status().RunningHash; got != "" {
+		t.Errorf("status with FRR down: runningHash %q, want none", got)
 	}
 	if restored, err := f.server.RestoreAfterRestart(context.Background()); err != nil || restored {
 		t.Fatalf("RestoreAfterRestart with FRR down = %v, %v; want false, nil (retried later)", restored, err)
@@ -365,6 +371,9 @@ func TestRestoreAfterRestartReappliesTheLastConfig(t *testing.T) {
 	f.inst = frrproctest.Start(t, frrproc.Options{Netns: f.inst.Netns(), Dir: f.inst.Dir()})
 	if restored, err := f.server.RestoreAfterRestart(context.Background()); err != nil || !restored {
 		t.Fatalf("RestoreAfterRestart after the restart = %v, %v; want true, nil", restored, err)
+	}
+	if got := f.server.Status().RunningHash; got != configHash(config) {
+		t.Errorf("status after the restore: runningHash %q, want %q", got, configHash(config))
 	}
 	if diff := cmp.Diff(fullLoad(t, config), f.running(t)); diff != "" {
 		t.Errorf("running config after the restore (-full load +restored):\n%s", diff)

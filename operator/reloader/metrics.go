@@ -11,6 +11,9 @@ type metrics struct {
 	failures    *prometheus.CounterVec
 	skipped     prometheus.Counter
 	lastSuccess prometheus.Gauge
+	// stateRestores counts last good configs loaded from the state dir
+	// into an FRR that ran none (router pod restarted).
+	stateRestores prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -22,7 +25,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"outcome"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "perouter", Subsystem: "reloader", Name: "reload_failures_total",
-			Help: "Failed reloads by stage: validate (FRR refused the text, nothing changed), unavailable (FRR did not answer, nothing changed), apply (FRR failed mid-change), rollback (restoring the last good config failed).",
+			Help: "Failed reloads by stage: validate (FRR refused the text, nothing changed), unavailable (FRR did not answer, nothing changed), apply (FRR failed mid-change), rollback (restoring the last good config failed), restore (loading the last good config from the state dir into a restarted FRR failed).",
 		}, []string{"stage"}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "perouter", Subsystem: "reloader", Name: "reloads_skipped_total",
@@ -32,14 +35,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "perouter", Subsystem: "reloader", Name: "last_success_timestamp_seconds",
 			Help: "Unix time of the last successful reload.",
 		}),
+		stateRestores: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "perouter", Subsystem: "reloader", Name: "state_restores_total",
+			Help: "Last good configs loaded from the state dir into an FRR that ran no configuration after the reloader started (router pod restarted).",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.duration, m.failures, m.skipped, m.lastSuccess} {
+	for _, c := range []prometheus.Collector{m.duration, m.failures, m.skipped, m.lastSuccess, m.stateRestores} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	// Expose zero-valued series so alerts can use rate() from the start.
-	for _, stage := range []string{string(StageValidate), string(StageUnavailable), string(StageApply), "rollback"} {
+	for _, stage := range []string{string(StageValidate), string(StageUnavailable), string(StageApply), "rollback", "restore"} {
 		m.failures.WithLabelValues(stage)
 	}
 	return m, nil

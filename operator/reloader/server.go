@@ -12,6 +12,11 @@
 //	               (nothing changed); 500 FRR failed mid-apply (the server
 //	               restored the last good config when it had one);
 //	               the JSON "error" field carries FRR's own text
+//	GET  /status   200 {"runningHash":…}: the hash of the config FRR runs as far
+//	               as the reloader knows, "" when it does not know (FRR restarted
+//	               and nothing was re-applied yet; the reloader restarted and
+//	               restored nothing); the controller pushes again when it
+//	               differs from the hash it pushed last
 //	GET  /healthz  200 when every FRR daemon answers, else 503 with the reason
 //	GET  /metrics  Prometheus metrics (also servable on a TCP address, see Server.Gatherer)
 package reloader
@@ -91,15 +96,35 @@ type Server struct {
 	// sem is the reload lock; a channel so that waiting honours the
 	// request's context.
 	sem chan struct{}
-	// Guarded by sem.
+	// mu guards lastHash and lastFingerprint for Status, which must
+	// answer while a reload holds sem; they are written holding both.
+	mu              sync.Mutex
 	lastHash        string
 	lastFingerprint string
-	lastGood        string
+	// Guarded by sem.
+	lastGood string
+	// restorePending: lastGood was read from StateDir and nothing has
+	// been applied since this server started; RestoreAfterRestart then
+	// loads it into an FRR that runs no configuration.
+	restorePending bool
+}
+
+// Status is what the reloader knows about FRR's running config.
+type Status struct {
+	// RunningHash is the hash of the config FRR runs as far as the
+	// reloader knows: the one it applied or restored last, while the
+	// daemons that took it still run. Empty when it does not know: FRR
+	// restarted and nothing was re-applied yet, or the reloader itself
+	// restarted and found FRR running a config it did not restore.
+	RunningHash string `json:"runningHash"`
 }
 
 // NewServer checks the options and loads the last good config from StateDir.
-// The loaded config is only a rollback target: after a restart the first
-// reload is always applied, because nothing proves FRR still runs it.
+// The loaded config is a rollback target, and the config RestoreAfterRestart
+// puts back into an FRR that runs none (the router pod restarted: FRR
+// starts empty, StateDir is kept on the host). It is not taken as what FRR
+// runs: the first reload after a restart is always applied, because
+// nothing proves FRR still runs it.
 func NewServer(opts Options) (*Server, error) {
 	if opts.SocketPath == "" {
 		return nil, errors.New("reloader: Options.SocketPath is empty")
@@ -132,11 +157,13 @@ func NewServer(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger, metrics: m, sem: make(chan struct{}, 1)}
 	if data, err := os.ReadFile(filepath.Join(opts.StateDir, LastGoodFile)); err == nil {
 		s.lastGood = string(data)
+		s.restorePending = s.lastGood != ""
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("reloader: last good config: %w", err)
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /reload", s.handleReload)
+	s.mux.HandleFunc("GET /status", s.handleStatus)
 	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
 	return s, nil
@@ -247,12 +274,28 @@ func (s *Server) Reload(ctx context.Context, config string) (Result, error) {
 	log := s.log.WithValues("hash", hash)
 	start := time.Now()
 	fingerprint := s.fingerprint()
-	if hash == s.lastHash && fingerprint != "" && fingerprint == s.lastFingerprint {
+	if fingerprint != "" && s.runs(hash, fingerprint) {
 		s.metrics.skipped.Inc()
 		log.V(1).Info("config unchanged, reload skipped")
 		return Result{Unchanged: true, Hash: hash, DurationMs: ms(time.Since(start))}, nil
 	}
 
+	if !s.knowsRunning(fingerprint) {
+		// FRR restarted, or nothing was applied yet: while a restarted
+		// router pod's FRR is still starting, an apply would fail
+		// part-way (frr-reload.py can take minutes in an emulated VM)
+		// and its rollback too, holding up the restore. Refused
+		// untouched instead; the caller retries once FRR answers.
+		healthCtx, cancel := context.WithTimeout(ctx, healthTimeout)
+		err := s.opts.Health.Check(healthCtx)
+		cancel()
+		if err != nil {
+			s.metrics.failures.WithLabelValues(string(StageUnavailable)).Inc()
+			err = &ApplyError{Stage: StageUnavailable, Err: err, FRRErrors: "nothing was changed; retry once FRR answers"}
+			log.Info("FRR does not answer; reload refused", "error", err.Error())
+			return Result{Hash: hash, DurationMs: ms(time.Since(start)), Error: err.Error(), Stage: StageUnavailable}, err
+		}
+	}
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ApplyTimeout)
 	defer cancel()
 	err := s.opts.Applier.Apply(applyCtx, config)
@@ -286,7 +329,7 @@ func (s *Server) Reload(ctx context.Context, config string) (Result, error) {
 // rollback re-applies the last good config after a failed apply left FRR in
 // an unknown state.
 func (s *Server) rollback(ctx context.Context, log logr.Logger) bool {
-	s.lastHash, s.lastFingerprint = "", ""
+	s.setRunning("", "")
 	if s.lastGood == "" {
 		log.Info("no last good config to roll back to; FRR may run a partial config")
 		return false
@@ -301,10 +344,69 @@ func (s *Server) rollback(ctx context.Context, log logr.Logger) bool {
 	return true
 }
 
+// remember records that FRR took config (whose hash is hash): it is the
+// last good config, and nothing older may be restored over it. Called
+// holding sem.
 func (s *Server) remember(config, hash string) {
 	s.lastGood = config
-	s.lastHash = hash
-	s.lastFingerprint = s.fingerprint()
+	s.restorePending = false
+	s.setRunning(hash, s.fingerprint())
+}
+
+func (s *Server) setRunning(hash, fingerprint string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastHash, s.lastFingerprint = hash, fingerprint
+}
+
+// runs reports whether FRR runs the config with hash, the daemons that
+// took it having fingerprint.
+func (s *Server) runs(hash, fingerprint string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return hash != "" && hash == s.lastHash && fingerprint == s.lastFingerprint
+}
+
+// knowsRunning reports whether the daemons with fingerprint run the last
+// config this server applied.
+func (s *Server) knowsRunning(fingerprint string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastHash != "" && fingerprint != "" && fingerprint == s.lastFingerprint
+}
+
+// reappliedLast records that the applier re-applied the last config by
+// itself (after an FRR restart, or to repair drift): the daemons now
+// running have it. Called holding sem.
+func (s *Server) reappliedLast() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastHash != "" {
+		s.lastFingerprint = s.fingerprint()
+	}
+}
+
+// Status reports what the reloader knows FRR runs. It does not wait for a
+// reload in progress: until that ends, FRR runs the previous config or a
+// part of the new one, and the previous hash is the answer.
+func (s *Server) Status() Status {
+	s.mu.Lock()
+	hash, fingerprint := s.lastHash, s.lastFingerprint
+	s.mu.Unlock()
+	if hash == "" {
+		return Status{}
+	}
+	if _, ok := s.opts.Applier.(Fingerprinter); !ok {
+		// An applier that cannot notice an FRR restart cannot tell
+		// either; its last apply is all it knows.
+		return Status{RunningHash: hash}
+	}
+	if now := s.fingerprint(); now == "" || now != fingerprint {
+		// FRR restarted since (or does not answer): it runs nothing of
+		// ours until the config is re-applied.
+		return Status{}
+	}
+	return Status{RunningHash: hash}
 }
 
 func (s *Server) fingerprint() string {
@@ -387,6 +489,10 @@ func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusInternalServerError, res)
 	}
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.Status())
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {

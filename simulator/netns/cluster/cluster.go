@@ -349,18 +349,66 @@ func (a *Agents) spawn(l *netns.Lab, node, binary, logPath string, args ...strin
 // Restart stops one agent process ("controller", "reloader" on a node;
 // "labeler" with node "") and starts it again with the same arguments.
 func (a *Agents) Restart(l *netns.Lab, node, binary string) error {
+	p, err := a.stopAgent(node, binary)
+	if err != nil {
+		return err
+	}
+	return a.respawn(l, node, binary, p)
+}
+
+// stopAgent terminates one agent process and returns what starts it again.
+func (a *Agents) stopAgent(node, binary string) (*agentProc, error) {
 	a.mu.Lock()
 	p := a.procs[node][binary]
 	a.mu.Unlock()
 	if p == nil {
-		return fmt.Errorf("restart: no %s running for node %q", binary, node)
+		return nil, fmt.Errorf("restart: no %s running for node %q", binary, node)
 	}
 	if err := netns.Terminate([]int{p.cmd.Process.Pid}); err != nil {
-		return err
+		return nil, err
 	}
-	// Keep the previous run's log for evidence.
+	return p, nil
+}
+
+// respawn starts a stopped agent again with its arguments, keeping the
+// previous run's log for evidence.
+func (a *Agents) respawn(l *netns.Lab, node, binary string, p *agentProc) error {
 	_ = os.Rename(p.logPath, p.logPath+".previous")
 	return a.spawn(l, node, binary, p.logPath, p.args...)
+}
+
+// RestartRouterPod does to a node what kubelet does when the router pod is
+// deleted, evicted or rolled to a new image: both of its containers stop
+// (the reloader gets SIGTERM, FRR's daemons are killed), and the new pod
+// starts both again, together: FRR empty (its frr.conf volume is an
+// emptyDir holding the ConfigMap's placeholder), the reloader a new
+// process with the same arguments, so the same --state-dir (a hostPath on
+// a real node). The router namespace is the host's and stays, with every
+// device the controller built; the controller sees no input change.
+// Getting the config back into FRR is then the operator's job.
+func (a *Agents) RestartRouterPod(ctx context.Context, l *netns.Lab, node string) error {
+	a.mu.Lock()
+	inst := a.routers[node]
+	delete(a.routers, node)
+	a.mu.Unlock()
+	if inst == nil {
+		return fmt.Errorf("node %s: no router FRR running", node)
+	}
+	p, err := a.stopAgent(node, "reloader")
+	errs := []error{err}
+	for _, d := range inst.Daemons() {
+		errs = append(errs, inst.Kill(d))
+	}
+	errs = append(errs, inst.Stop())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("node %s: stopping the router pod's containers: %w", node, err)
+	}
+	// The new pod's containers start at once; the reloader answers long
+	// before FRR does, as in a real pod.
+	if err := a.respawn(l, node, "reloader", p); err != nil {
+		return err
+	}
+	return a.startRouter(ctx, l, node)
 }
 
 // RestartRouter does to a node's router what kubelet does when the router

@@ -14,6 +14,7 @@ import (
 
 	"github.com/perouter/perouter/operator/frrproc/frrproctest"
 	"github.com/perouter/perouter/operator/k8sassets"
+	"github.com/perouter/perouter/operator/vtysh"
 	"github.com/perouter/perouter/simulator/controlplane"
 	"github.com/perouter/perouter/simulator/netns"
 	"github.com/perouter/perouter/simulator/topology"
@@ -35,12 +36,7 @@ func testClusterAgents(t *testing.T, external bool) {
 		t.Fatal(err)
 	}
 	repo, _ := filepath.Abs("../../..")
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/controller", "./cmd/reloader", "./cmd/labeler")
-	build.Dir = repo
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the operator: %v\n%s", err, out)
-	}
+	bin := buildOperator(t, repo)
 	topo, err := topology.Load("testdata/mini-cluster.clab.yml")
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +127,93 @@ func testClusterAgents(t *testing.T, external bool) {
 	if _, err := os.Stat(filepath.Join("/run/netns", lab.RouterNamespace("c-worker"))); err == nil {
 		t.Error("router namespace survived down")
 	}
+}
+
+// TestRouterPodRestartGetsItsConfigBack restarts one node's router pod
+// (RestartRouterPod: FRR and the reloader stop and start together, FRR
+// empty, the state dir and the router namespace kept) under the real
+// operator, and waits for FRR to run the node's config again. Nothing
+// else changes: no input, no namespace.
+func TestRouterPodRestartGetsItsConfigBack(t *testing.T) {
+	frrproctest.RequireFRR(t)
+	if _, err := k8sassets.Dir(); err != nil {
+		t.Fatal(err)
+	}
+	repo, _ := filepath.Abs("../../..")
+	bin := buildOperator(t, repo)
+	topo, err := topology.Load("testdata/mini-cluster.clab.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.MkdirTemp("", "pesim-cluster-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	os.Chmod(root, 0o755)
+	var progress strings.Builder
+	agents := New(Options{BinDir: bin, CRDDir: filepath.Join(repo, "operator/config/crd/bases"),
+		Manifests: []string{"testdata/underlay.yaml"}})
+	opts := netns.Options{StateRoot: root, Progress: &progress, Agents: agents}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	lab, err := netns.Up(ctx, topo, opts)
+	if err != nil {
+		_ = netns.New(topo, opts).Down(context.Background())
+		t.Fatalf("up: %v\n%s", err, progress.String())
+	}
+	t.Cleanup(func() {
+		if err := lab.Down(context.Background()); err != nil {
+			t.Errorf("down: %v", err)
+		}
+	})
+	const node, want = "c-worker", "router bgp 64514"
+	running := func() (string, error) {
+		return vtysh.Cli{SocketDir: RouterFRRDir(lab, node)}.Run(ctx, "-c", "show running-config")
+	}
+	logs := func() string {
+		return "reloader log:\n" + readFile(filepath.Join(lab.NodeDir(node), "reloader.log")) +
+			"\ncontroller log:\n" + readFile(filepath.Join(lab.NodeDir(node), "controller.log"))
+	}
+	failed := false
+	g := gomega.NewGomega(func(message string, _ ...int) {
+		t.Helper()
+		failed = true
+		t.Errorf("%s\n%s", message, logs())
+	})
+	g.Eventually(running).WithTimeout(2*time.Minute).WithPolling(time.Second).Should(gomega.ContainSubstring(want),
+		"node %s: FRR never ran the underlay's config", node)
+	if failed {
+		return
+	}
+	restarted := time.Now()
+	if err := agents.RestartRouterPod(ctx, lab, node); err != nil {
+		t.Fatal(err)
+	}
+	g.Eventually(running).WithTimeout(time.Minute).WithPolling(500*time.Millisecond).Should(gomega.ContainSubstring(want),
+		"node %s: FRR lacks its config a minute after the router pod restarted", node)
+	if !failed {
+		t.Logf("config back %v after the router pod restart", time.Since(restarted).Round(100*time.Millisecond))
+		// Which of the two ways put it back: the reloader's restore from
+		// its state dir, or the controller's push.
+		for _, l := range strings.Split(logs(), "\n") {
+			if strings.Contains(l, "state dir") || strings.Contains(l, "pushing it again") || strings.Contains(l, "reload applied") {
+				t.Log(l)
+			}
+		}
+	}
+}
+
+// buildOperator builds the operator's binaries into a temporary directory.
+func buildOperator(t *testing.T, repo string) string {
+	t.Helper()
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/controller", "./cmd/reloader", "./cmd/labeler")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the operator: %v\n%s", err, out)
+	}
+	return bin
 }
 
 func readFile(p string) string {
