@@ -502,3 +502,67 @@ func childCPU() time.Duration {
 func reportChildCPU(b *testing.B, since time.Duration) {
 	b.ReportMetric(float64((childCPU()-since).Milliseconds())/float64(b.N), "child-cpu-ms/op")
 }
+
+// hangingApplier applies its first config to the real FRR and then, as an
+// FRR that stopped answering mid-change would, holds the call until the
+// apply's deadline passes. Later calls go straight to FRR.
+type hangingApplier struct {
+	*FRRReload
+	calls int
+}
+
+func (h *hangingApplier) Apply(ctx context.Context, config string) error {
+	h.calls++
+	if h.calls > 1 {
+		return h.FRRReload.Apply(ctx, config)
+	}
+	if err := h.FRRReload.Apply(ctx, config); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return &ApplyError{Stage: StageApply, Err: ctx.Err()}
+}
+
+// TestRollbackAfterTimedOutApply: an apply that changed FRR and then ran
+// out of time is rolled back under a deadline of its own, so FRR runs the
+// last good config again, as the result says.
+func TestRollbackAfterTimedOutApply(t *testing.T) {
+	frrproctest.RequireFRR(t)
+	inst := frrproctest.Start(t, frrproc.Options{})
+	base := t.TempDir()
+	paths := FRRPaths{VtySocketDir: inst.VtySocketDir()}
+	real := &FRRReload{Paths: paths, WorkDir: filepath.Join(base, "work")}
+	good := bgpConfig("192.0.2.2")
+	if err := real.Apply(context.Background(), good); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := filepath.Join(base, "state")
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stateDir, LastGoodFile), []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(Options{
+		SocketPath:   filepath.Join(base, "run", "reloader.sock"),
+		StateDir:     stateDir,
+		Applier:      &hangingApplier{FRRReload: real},
+		Health:       &DaemonCheck{Paths: paths, Daemons: inst.Daemons()},
+		Logger:       testr.NewWithOptions(t, testr.Options{Verbosity: 1}),
+		ApplyTimeout: 20 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := srv.Reload(context.Background(), bgpConfig("192.0.2.3"))
+	if err == nil || res.Stage != StageApply {
+		t.Fatalf("reload = %+v, %v; want a failed apply", res, err)
+	}
+	running, err := inst.RunningConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.RolledBack || !strings.Contains(running, "neighbor 192.0.2.2 ") || strings.Contains(running, "192.0.2.3") {
+		t.Fatalf("after the timed-out apply: rolledBack=%v, FRR runs:\n%s\nwant the last good config (neighbor 192.0.2.2) back", res.RolledBack, running)
+	}
+}

@@ -311,7 +311,12 @@ func (s *Server) Reload(ctx context.Context, config string) (Result, error) {
 		s.metrics.failures.WithLabelValues(string(res.Stage)).Inc()
 		log.Error(err, "reload failed", "stage", res.Stage)
 		if res.Stage == StageApply {
-			res.RolledBack = s.rollback(applyCtx, log)
+			// A fresh deadline: after a timed-out apply applyCtx has
+			// expired, and a rollback under it would fail at once and leave
+			// FRR half-applied.
+			rollbackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ApplyTimeout)
+			res.RolledBack = s.rollback(rollbackCtx, log)
+			cancel()
 		}
 		return res, err
 	}
