@@ -51,6 +51,8 @@ func run() error {
 		vtysh        = flag.String("vtysh", "vtysh", "vtysh binary used to read BGP state")
 		metricsAddr  = flag.String("metrics-bind-address", ":9481", "metrics endpoint (0 disables)")
 		probeAddr    = flag.String("health-probe-bind-address", ":9482", "healthz/readyz endpoint")
+		pushTimeout  = flag.Duration("push-timeout", controller.DefaultPushTimeout, "bound on one push to the router (datapath and FRR reload); an overrun fails the reconcile, is reported in status and retried")
+		stallTimeout = flag.Duration("stall-timeout", controller.DefaultStallTimeout, "/healthz fails when no reconcile has finished for this long, so the kubelet restarts a wedged controller")
 	)
 	logLevel := flag.String("log-level", "info", "info or debug")
 	flag.Parse()
@@ -92,6 +94,7 @@ func run() error {
 		RouterNetns: *netns,
 		MetricsAddr: *metricsAddr,
 		ProbeAddr:   *probeAddr,
+		PushTimeout: *pushTimeout, StallTimeout: *stallTimeout,
 		// Ready when the reloader answers and FRR's daemons are up:
 		// before that no config can be applied.
 		Ready: func(req *http.Request) error { return rc.Healthy(req.Context()) },

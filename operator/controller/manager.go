@@ -36,6 +36,8 @@ type NodeManagerOptions struct {
 	MetricsAddr, ProbeAddr string
 	// Ready, if set, gates readiness (the reloader's health).
 	Ready healthz.Checker
+	// PushTimeout and StallTimeout: NodeReconciler's.
+	PushTimeout, StallTimeout time.Duration
 }
 
 // NewNodeManager returns the manager cmd/controller runs: the
@@ -74,11 +76,12 @@ func NewNodeManager(cfg *rest.Config, o NodeManagerOptions) (ctrl.Manager, error
 		Recorder:    mgr.GetEventRecorder("perouter-controller"),
 		Resync:      o.Resync,
 		RouterNetns: o.RouterNetns,
+		PushTimeout: o.PushTimeout, StallTimeout: o.StallTimeout,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+	if err := mgr.AddHealthzCheck("reconciling", r.Live); err != nil {
 		return nil, err
 	}
 	if o.Ready != nil {

@@ -62,7 +62,12 @@ func (r *NodeReconciler) apply(ctx context.Context, node *corev1.Node, fingerpri
 	if err != nil {
 		return r.invalidConfig(ctx, node, st, set, gens, err)
 	}
-	changed, netnsID, failure := r.push(ctx, want, netnsID)
+	pushCtx, cancel := context.WithTimeout(ctx, r.pushTimeout())
+	changed, netnsID, failure := r.push(pushCtx, want, netnsID)
+	if failure != nil && pushCtx.Err() != nil && errors.Is(failure.err, context.DeadlineExceeded) {
+		failure.headline = fmt.Sprintf("%s: no answer within the push timeout (%s); what runs is unknown until the retry", failure.stage, r.pushTimeout())
+	}
+	cancel()
 	applied := r.state.status()
 	st.AppliedConfigHash, st.LastAppliedTime = applied.AppliedConfigHash, applied.LastAppliedTime
 	if failure != nil {

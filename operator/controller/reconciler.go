@@ -1,10 +1,13 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -50,6 +53,20 @@ const DefaultRouterPoll = hostnet.DefaultIdentityPoll
 
 // routerAnswerTimeout bounds one question to the router's reloader.
 const routerAnswerTimeout = 10 * time.Second
+
+// DefaultPushTimeout is NodeReconciler.PushTimeout's default: above the
+// reloader's own bounds for one apply and its rollback (2 min each), so a
+// slow but working router is not cut off.
+const DefaultPushTimeout = 5 * time.Minute
+
+// DefaultStallTimeout is NodeReconciler.StallTimeout's default: far above
+// a bounded reconcile (PushTimeout plus the API calls around it).
+const DefaultStallTimeout = 15 * time.Minute
+
+// reconcileMargin is what a reconcile may take beyond its push: the API
+// reads before and the status write after, which must still run when the
+// push timed out.
+const reconcileMargin = 2 * time.Minute
 
 // NodeReconciler runs on one node and makes its router match the objects.
 //
@@ -116,6 +133,23 @@ type NodeReconciler struct {
 	Zebra           ZebraAddressReader
 	Addresses       AddressAnnouncer
 	ZebraCheckDelay time.Duration
+	// PushTimeout bounds one push (datapath prepare, FRR reload,
+	// datapath activate); zero means DefaultPushTimeout. A push that
+	// overruns fails like any other: the status says so and the reconcile
+	// is retried. The whole reconcile is bounded by PushTimeout plus a
+	// margin for the API calls (controller-runtime's ReconciliationTimeout).
+	PushTimeout time.Duration
+	// StallTimeout is how long Live tolerates no reconcile finishing
+	// (successfully or not) before it reports the controller wedged, so
+	// that the kubelet restarts it; zero means DefaultStallTimeout.
+	// Reconciles run at least every BGPRefresh, so a healthy controller
+	// always finishes one well within it.
+	StallTimeout time.Duration
+
+	// lastFinished is when the last reconcile returned (unix ns), or
+	// when the reconciler was set up; atomic, because Live must answer
+	// while a wedged reconcile holds mu.
+	lastFinished atomic.Int64
 
 	// mu serialises reconciles (one work item, but tests call in too).
 	mu    sync.Mutex
@@ -130,7 +164,10 @@ type NodeReconciler struct {
 // path otherwise.
 func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	start := time.Now()
-	defer func() { reconcileDuration.Observe(time.Since(start).Seconds()) }()
+	defer func() {
+		reconcileDuration.Observe(time.Since(start).Seconds())
+		r.lastFinished.Store(time.Now().UnixNano())
+	}()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	logger := log.FromContext(ctx).WithValues("node", r.NodeName)
@@ -170,6 +207,24 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 	}
 	r.state.invalidate()
 	return r.apply(ctx, &node, fingerprint, netnsID)
+}
+
+// Live is the controller's liveness check: it fails when no reconcile has
+// finished for StallTimeout. Every call the reconciler makes is bounded
+// (PushTimeout, vtysh's and the reloader's own timeouts), so a reconcile
+// that does not return is wedged somewhere unbounded, and only a restart
+// frees it.
+func (r *NodeReconciler) Live(_ *http.Request) error {
+	last := time.Unix(0, r.lastFinished.Load())
+	stall := cmp.Or(r.StallTimeout, DefaultStallTimeout)
+	if since := time.Since(last); since > stall {
+		return fmt.Errorf("no reconcile finished for %s (the last at %s; limit %s)", since.Round(time.Second), last.UTC().Format(time.RFC3339), stall)
+	}
+	return nil
+}
+
+func (r *NodeReconciler) pushTimeout() time.Duration {
+	return cmp.Or(r.PushTimeout, DefaultPushTimeout)
 }
 
 // runningConfig asks the router which config FRR runs, when FRR is a

@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -29,6 +30,7 @@ func (r *NodeReconciler) nodeRequest() []reconcile.Request {
 // SetupWithManager registers the reconciler. Every watched event maps to
 // the one work item, this node.
 func (r *NodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.lastFinished.Store(time.Now().UnixNano())
 	toNode := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request { return r.nodeRequest() })
 	ownNode := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		if o.GetName() != r.NodeName {
@@ -62,6 +64,7 @@ func (r *NodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				q.Add(r.nodeRequest()[0])
 			},
 		})).
+		WithOptions(controller.Options{ReconciliationTimeout: r.pushTimeout() + reconcileMargin}).
 		Complete(r)
 }
 
