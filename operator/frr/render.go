@@ -386,7 +386,7 @@ func neighbor(u *nodeconfig.Underlay, n nodeconfig.Neighbor, profiles map[string
 	case n.Interface != "" && n.Address.IsValid():
 		return nv, fieldError(u.Source, "spec.neighbors", "neighbour "+nv.ID+" has both an address and an interface")
 	case n.Interface != "":
-		if err := validate.InterfaceName(n.Interface); err != nil {
+		if err := validate.NeighborInterface(n.Interface); err != nil {
 			return nv, invalid(u.Source, "spec.neighbors.interface", "interface name", n.Interface, err)
 		}
 		nv.Interface = true
