@@ -20,6 +20,7 @@ import (
 	"github.com/perouter/perouter/operator/controller"
 	"github.com/perouter/perouter/operator/hostnet"
 	"github.com/perouter/perouter/operator/logging"
+	"github.com/perouter/perouter/operator/redact"
 	"github.com/perouter/perouter/operator/reloader"
 )
 
@@ -60,7 +61,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	ctrl.SetLogger(logger)
+	// Every log line of the controller (and of controller-runtime, which
+	// logs reconcile errors) passes the redaction of FRR's secrets.
+	ctrl.SetLogger(redact.Logger(logger))
 	if *nodeName == "" {
 		return errors.New("--node-name or $NODE_NAME is required")
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/perouter/perouter/operator/redact"
 	"github.com/perouter/perouter/operator/reloader"
 )
 
@@ -55,8 +56,10 @@ func run(args []string) error {
 		*workDir = filepath.Join(*stateDir, "work")
 	}
 
-	log := funcr.NewJSON(func(obj string) { fmt.Fprintln(os.Stderr, obj) },
-		funcr.Options{LogTimestamp: true, Verbosity: *verbosity})
+	// FRR's error text echoes refused lines, passwords included: every log
+	// line passes the redaction.
+	log := redact.Logger(funcr.NewJSON(func(obj string) { fmt.Fprintln(os.Stderr, obj) },
+		funcr.Options{LogTimestamp: true, Verbosity: *verbosity}))
 
 	paths := reloader.FRRPaths{
 		ReloadScript: *reloadScript,

@@ -14,6 +14,7 @@ import (
 	"github.com/perouter/perouter/operator/hostnet"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/perouter/perouter/operator/objects"
+	"github.com/perouter/perouter/operator/redact"
 	"github.com/perouter/perouter/operator/validate"
 )
 
@@ -58,10 +59,12 @@ func nodeErrors(headline string, detail error) []string {
 }
 
 // frrRefusal is FRR's answer to a reload it refused: text from another
-// process, whose lines name objects only as FRR's config does.
+// process, whose lines name objects only as FRR's config does. FRR echoes
+// the lines it refuses, passwords included, and every copy of this text
+// (status, events, logs) goes through Error, so it redacts them.
 type frrRefusal struct{ err error }
 
-func (e *frrRefusal) Error() string { return e.err.Error() }
+func (e *frrRefusal) Error() string { return redact.Secrets(e.err.Error()) }
 
 func (e *frrRefusal) Unwrap() error { return e.err }
 

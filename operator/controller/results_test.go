@@ -192,3 +192,36 @@ func TestTruncate(t *testing.T) {
 		})
 	}
 }
+
+// TestFRRRefusalIsRedacted: whatever FRRPusher returns (a reloader of
+// another version need not redact), FRR's echo of a neighbour password
+// reaches neither the RouterNodeStatus errors (and the event, which is
+// their summary), nor the object messages, nor the error the reconcile
+// returns (controller-runtime logs it). The first lines are FRR 8.4's
+// (operator/reloader's TestRefusalsDoNotLeakPasswords); the last names a
+// VRF so that it reaches the L3VNI's own message too.
+func TestFRRRefusalIsRedacted(t *testing.T) {
+	const secret = "s3cr3tPW"
+	red := objects.Ref{Kind: objects.KindL3VNI, Namespace: "default", Name: "red"}
+	cfg := nodeconfig.Config{L3VNIs: []nodeconfig.L3VNI{{Source: red, VRF: "red", VNI: 100}}}
+	frrText := "FRR failed to apply the config (exit status 1): % Specify remote-as or peer-group commands first\n" +
+		"line 4: Failure to communicate[13] to bgpd, line:  neighbor 10.9.9.9 password " + secret + "\n" +
+		"line 2: % Unknown command:  vrf red neighbor 192.0.2.2 password " + secret + " extra"
+	detail := &frrRefusal{errors.New(frrText)}
+	statusErrors := nodeErrors("FRR reload refused config abc (the previous config keeps running)", detail)
+	results := failedResults([]objects.Ref{red}, nil, map[objects.Ref]int64{}, cfg, "node-0", "FRR reload", detail)
+	returned := fmt.Errorf("%s: %w", "FRR reload refused config abc", detail)
+	texts := map[string]string{
+		"status errors":  strings.Join(statusErrors, "\n"),
+		"object message": results[0].Message,
+		"returned error": returned.Error(),
+	}
+	for what, text := range texts {
+		if strings.Contains(text, secret) {
+			t.Errorf("%s hold the password:\n%s", what, text)
+		}
+		if !strings.Contains(text, "password <redacted>") {
+			t.Errorf("%s lost FRR's line:\n%s", what, text)
+		}
+	}
+}

@@ -71,19 +71,36 @@ func HostSide(name string) bool {
 	return name == PassthroughHostVeth || vniSuffixed(name, hostVethPrefix) || vniSuffixed(name, hostBridgePrefix)
 }
 
-// Reserved reports whether a device name chosen by a user (an L3VNI's VRF)
-// could collide with a device perouter creates: any name with the prefix
-// of a per-VNI bridge or veth, vni<N>, or a passthrough veth name. Only
+// Loopback is the loopback device every network namespace has; in the
+// router namespace it carries the VTEP addresses.
+const Loopback = "lo"
+
+// Reserved says why a device name chosen by a user (an L3VNI's VRF, an
+// Underlay NIC, an external host bridge) would collide with a device
+// perouter creates or relies on, or returns "" when the name is free. A
+// colliding name makes every reconcile on the selected nodes fail (the
+// device exists, or perouter's own device would be taken for the user's)
+// before FRR is reloaded. Reserved are: lo; any name with the prefix of a
+// per-VNI bridge or veth; vni<N>; and the passthrough veth names. Only
 // vni<N> needs digits after its prefix: "vni" starts ordinary words.
-func Reserved(name string) bool {
+//
+// This is the one list of reserved names: validate calls it for every
+// user-chosen name, so the webhook, the controller and perouterctl
+// refuse the same names.
+func Reserved(name string) string {
+	if name == Loopback {
+		return "is the loopback, which every network namespace has"
+	}
 	for _, p := range []string{bridgePrefix, routerVethPrefix, hostBridgePrefix, hostVethPrefix} {
 		if strings.HasPrefix(name, p) {
-			return true
+			return reservedReason
 		}
 	}
-	return vniSuffixed(name, vxlanPrefix) || name == PassthroughHostVeth || name == PassthroughRouterVeth
+	if vniSuffixed(name, vxlanPrefix) || name == PassthroughHostVeth || name == PassthroughRouterVeth {
+		return reservedReason
+	}
+	return ""
 }
 
-// ReservedNames describes the names Reserved refuses, for error messages.
-const ReservedNames = vxlanPrefix + "<N>, " + bridgePrefix + "*, " + routerVethPrefix + "*, " +
-	hostBridgePrefix + "*, " + hostVethPrefix + "*, " + PassthroughRouterVeth + ", " + PassthroughHostVeth
+const reservedReason = "collides with the names perouter gives its own devices (" + vxlanPrefix + "<N>, " + bridgePrefix + "*, " +
+	routerVethPrefix + "*, " + hostBridgePrefix + "*, " + hostVethPrefix + "*, " + PassthroughRouterVeth + ", " + PassthroughHostVeth + ")"

@@ -48,9 +48,12 @@ func TestReservedAndHostSide(t *testing.T) {
 		{"red", false, false},
 		{"eth0", false, false},
 		{"br0", false, false},
+		// lo is in every namespace (and holds the VTEPs in the router's).
+		{"lo", true, false},
+		{"lo0", false, false},
 	}
 	for _, tc := range tests {
-		if got := Reserved(tc.name); got != tc.reserved {
+		if got := Reserved(tc.name) != ""; got != tc.reserved {
 			t.Errorf("Reserved(%q) = %v, want %v", tc.name, got, tc.reserved)
 		}
 		if got := HostSide(tc.name); got != tc.hostSide {

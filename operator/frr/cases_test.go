@@ -119,6 +119,15 @@ var cases = map[string]nodeconfig.Config{
 		c.L3VNIs[0].HostSession = &hs
 	}).L3VNIs...),
 
+	// maxPrefixes set on the object (the largest FRR takes); the other
+	// goldens show the default.
+	"host_max_prefixes": node(underlay(), with(node(nil, red()), func(c *nodeconfig.Config) {
+		hs := *c.L3VNIs[0].HostSession
+		hs.MaxPrefixes = 4294967295
+		hs.RouterIPv6, hs.HostIPv6 = pfx("2001:db8:10::1/64"), pfx("2001:db8:10::3/64")
+		c.L3VNIs[0].HostSession = &hs
+	}).L3VNIs...),
+
 	"custom_rts": node(underlay(), with(node(nil, red()), func(c *nodeconfig.Config) {
 		c.L3VNIs[0].ImportRTs = []string{"64514:100", "10.0.0.1:100"}
 		c.L3VNIs[0].ExportRTs = []string{"64514:100"}

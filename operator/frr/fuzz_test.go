@@ -13,10 +13,10 @@ import (
 )
 
 // fuzzInput is every string field of the model that a user controls and
-// that reaches the config, plus two numbers.
+// that reaches the config, plus three numbers.
 type fuzzInput struct {
 	NodeName, VRF, Interface, Password, RouteTarget, HostType, Bridge string
-	VNI, HostASN                                                      uint32
+	VNI, HostASN, MaxPrefixes                                         uint32
 }
 
 // The oracle: the patterns the API documents (kubebuilder markers and the
@@ -30,12 +30,15 @@ var (
 	oracleInterface = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 	oraclePassword  = regexp.MustCompile(`^[\x24-\x26\x28-\x5b\x5d-\x5f\x61-\x7e]+$`) // printable ASCII but space ! " # ' \ `
 	oracleRT        = regexp.MustCompile(`^([0-9]{1,10}|[0-9]{1,3}(\.[0-9]{1,3}){3}):[0-9]{1,10}$`)
+	// An unnumbered neighbour may not be named like an IPv4 address (FRR's
+	// inet_pton form: four decimal octets, no leading zeros).
+	oracleIPv4 = regexp.MustCompile(`^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$`)
 )
 
 func (in fuzzInput) acceptable() bool {
 	return len(in.NodeName) <= 253 && oracleDNS.MatchString(in.NodeName) && validate.DNSSubdomain(in.NodeName) == nil &&
 		len(in.VRF) <= 15 && oracleVRF.MatchString(in.VRF) && in.VRF != "default" && validate.VRFName(in.VRF) == nil &&
-		len(in.Interface) <= 15 && oracleInterface.MatchString(in.Interface) &&
+		len(in.Interface) <= 15 && oracleInterface.MatchString(in.Interface) && !oracleIPv4.MatchString(in.Interface) &&
 		(in.Password == "" || len(in.Password) <= 80 && oraclePassword.MatchString(in.Password)) &&
 		(in.RouteTarget == "" || oracleRT.MatchString(in.RouteTarget) && validate.RouteTarget(in.RouteTarget) == nil) &&
 		(in.HostType == "" && in.HostASN != 0 || (in.HostType == "external" || in.HostType == "internal") && in.HostASN == 0) &&
@@ -68,6 +71,8 @@ func (in fuzzInput) canonical() fuzzInput {
 		c.HostASN = 64515
 	}
 	c.VNI = 100
+	// 0 renders the default; any value is one word.
+	c.MaxPrefixes = 7
 	return c
 }
 
@@ -77,7 +82,7 @@ func (in fuzzInput) config() nodeconfig.Config {
 		nodeconfig.Neighbor{Interface: in.Interface, Type: "external"},
 	)
 	hs := hostV4("192.169.10.1/24", "192.169.10.3/24")
-	hs.HostASN, hs.HostType = in.HostASN, in.HostType
+	hs.HostASN, hs.HostType, hs.MaxPrefixes = in.HostASN, in.HostType, in.MaxPrefixes
 	l3 := nodeconfig.L3VNI{Source: ref("L3VNI", "fuzz"), VRF: in.VRF, VNI: in.VNI, VXLANPort: 4789, HostSession: &hs}
 	if in.RouteTarget != "" {
 		l3.ImportRTs = []string{in.RouteTarget}
@@ -98,22 +103,27 @@ func (in fuzzInput) config() nodeconfig.Config {
 // package's rule, not the oracle's: FRR takes ASN:NN with NN <= 65535 when
 // the ASN needs 4 bytes (4294967295:4294967295 is "Malformed").
 var fuzzSeeds = []fuzzInput{
-	{NodeName: "worker-1", VRF: "red", Interface: "eth1", Password: "s3cr3t$%&*", RouteTarget: "64514:100", HostASN: 64515, Bridge: "br-hs-300", VNI: 100},
+	{NodeName: "worker-1", VRF: "red", Interface: "eth1", Password: "s3cr3t$%&*", RouteTarget: "64514:100", HostASN: 64515, Bridge: "br-hs-300", VNI: 100, MaxPrefixes: 1},
 	{NodeName: "n.example.com", VRF: "Blue_2-x", Interface: "enp0s1.100", HostType: "internal", VNI: 16777215},
 	{NodeName: "0", VRF: "a", Interface: "0", Password: "~", RouteTarget: "10.0.0.1:65535", HostType: "external", Bridge: "b", VNI: 1},
-	{NodeName: "worker-2", VRF: "abcdefghijklmno", Interface: "abcdefghijklmno", Password: strings.Repeat("x", 80), RouteTarget: "4294967295:65535", HostASN: 4294967295, VNI: 4096},
+	{NodeName: "worker-2", VRF: "abcdefghijklmno", Interface: "abcdefghijklmno", Password: strings.Repeat("x", 80), RouteTarget: "4294967295:65535", HostASN: 4294967295, VNI: 4096, MaxPrefixes: 4294967295},
+	// IP-like but not an address to inet_pton: an interface name.
+	{NodeName: "worker-3", VRF: "red", Interface: "10.0.0.01", HostType: "external", VNI: 100, MaxPrefixes: 1000},
 }
 
 func FuzzRender(f *testing.F) {
 	for _, s := range fuzzSeeds {
-		f.Add(s.NodeName, s.VRF, s.Interface, s.Password, s.RouteTarget, s.HostType, s.Bridge, s.VNI, s.HostASN)
+		f.Add(s.NodeName, s.VRF, s.Interface, s.Password, s.RouteTarget, s.HostType, s.Bridge, s.VNI, s.HostASN, s.MaxPrefixes)
 	}
 	// Rejected ones, to start the search near the edges.
-	f.Add("worker-1", "red\nexit", "eth1", "pw", "1:1", "", "br0", uint32(100), uint32(64515))
-	f.Add("worker-1", "red", "eth1 bfd", "p w", "1:1\n!", "External", "br 0", uint32(0), uint32(0))
-	f.Add("worker-1", "red", "eth1", "!pw", "", "", "", uint32(100), uint32(64515))
-	f.Fuzz(func(t *testing.T, nodeName, vrf, iface, password, rt, hostType, bridge string, vni, hostASN uint32) {
-		in := fuzzInput{nodeName, vrf, iface, password, rt, hostType, bridge, vni, hostASN}
+	f.Add("worker-1", "red\nexit", "eth1", "pw", "1:1", "", "br0", uint32(100), uint32(64515), uint32(0))
+	f.Add("worker-1", "red", "eth1 bfd", "p w", "1:1\n!", "External", "br 0", uint32(0), uint32(0), uint32(0))
+	f.Add("worker-1", "red", "eth1", "!pw", "", "", "", uint32(100), uint32(64515), uint32(0))
+	// Names of perouter's devices and an IP-like unnumbered neighbour.
+	f.Add("worker-1", "lo", "eth1", "pw", "", "", "", uint32(100), uint32(64515), uint32(10))
+	f.Add("worker-1", "red", "10.0.0.1", "pw", "", "", "", uint32(100), uint32(64515), uint32(10))
+	f.Fuzz(func(t *testing.T, nodeName, vrf, iface, password, rt, hostType, bridge string, vni, hostASN, maxPrefixes uint32) {
+		in := fuzzInput{nodeName, vrf, iface, password, rt, hostType, bridge, vni, hostASN, maxPrefixes}
 		got, err := Render(in.config())
 		if err != nil {
 			if in.acceptable() {

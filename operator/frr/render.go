@@ -229,6 +229,8 @@ type familyView struct {
 	// the route-map that also tags the routes.
 	In          string
 	NextHopSelf bool
+	// MaxPrefixes is FRR's maximum-prefix for the neighbour.
+	MaxPrefixes string
 	// Rules are prefix-list entries without the "ip prefix-list NAME"
 	// head, e.g. "seq 10 permit 192.169.10.3/32".
 	Rules []string
@@ -386,7 +388,7 @@ func neighbor(u *nodeconfig.Underlay, n nodeconfig.Neighbor, profiles map[string
 	case n.Interface != "" && n.Address.IsValid():
 		return nv, fieldError(u.Source, "spec.neighbors", "neighbour "+nv.ID+" has both an address and an interface")
 	case n.Interface != "":
-		if err := validate.InterfaceName(n.Interface); err != nil {
+		if err := validate.NeighborInterface(n.Interface); err != nil {
 			return nv, invalid(u.Source, "spec.neighbors.interface", "interface name", n.Interface, err)
 		}
 		nv.Interface = true
@@ -468,6 +470,10 @@ func hostSession(src objects.Ref, hs nodeconfig.HostSession, policy, tag string,
 		return nil, fieldError(src, "spec.hostSession", err.Error())
 	}
 	s := &sessionView{Policy: policy, Tag: tag}
+	maxPrefixes := hs.MaxPrefixes
+	if maxPrefixes == 0 {
+		maxPrefixes = objects.DefaultMaxPrefixes
+	}
 	family := func(host netip.Prefix, suffix string) *familyView {
 		in := "prefix-list " + policy + "-IN" + suffix
 		if tag != "" {
@@ -479,6 +485,7 @@ func hostSession(src objects.Ref, hs nodeconfig.HostSession, policy, tag string,
 			Policy:      policy,
 			In:          in,
 			NextHopSelf: internal,
+			MaxPrefixes: strconv.FormatUint(uint64(maxPrefixes), 10),
 			Rules:       hostRules(host, familyOf(denied, host.Addr().Is4())),
 		}
 	}

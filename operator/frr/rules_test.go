@@ -45,7 +45,7 @@ func TestRenderAppliesValidatesRules(t *testing.T) {
 			values: map[string]bool{
 				"red": true, "Blue_2-x": true, "abcdefghijklmno": true, "vnix": true, "vni": true,
 				"": false, "abcdefghijklmnop": false, "default": false, "1red": false, "red\n!": false, "red blue": false,
-				"vni100": false, "br-pe-1": false, "pe-e-1": false, "br-hs-x": false, "host-e-1": false, "pe-pt": false, "host-pt": false,
+				"vni100": false, "br-pe-1": false, "pe-e-1": false, "br-hs-x": false, "host-e-1": false, "pe-pt": false, "host-pt": false, "lo": false,
 			},
 		},
 		"neighbour interface": {
@@ -60,6 +60,7 @@ func TestRenderAppliesValidatesRules(t *testing.T) {
 			values: map[string]bool{
 				"eth1": true, "enp0s1.100": true, "0": true, "abcdefghijklmno": true,
 				"abcdefghijklmnop": false, "eth1 bfd": false, ".eth": false, "-eth": false, "eth!": false, "eth#1": false, "eth\n": false,
+				"10.0.0.1": false, "1.2.3": true, "10.0.0.01": true,
 			},
 		},
 		"password": {
@@ -163,6 +164,28 @@ func checkAgree[V comparable](t *testing.T, name string, object func(*objects.Se
 		_, err := Render(c)
 		if validated != want || (err == nil) != want {
 			t.Errorf("%s %q: validate accepts: %v, Render accepts: %v (%v), want %v", name, fmt.Sprint(v), validated, err == nil, err, want)
+		}
+	}
+}
+
+// TestHostSessionsAreBounded: every host session, in a VRF or the
+// passthrough, caps the prefixes it accepts; objects without maxPrefixes
+// get the documented default.
+func TestHostSessionsAreBounded(t *testing.T) {
+	s := objectstest.Lab(2)
+	objects.ApplyDefaults(&s)
+	cfg, _, err := nodeconfig.Build(s, nodeconfig.Node{Name: "n", Index: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := Render(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range cfg.L3VNIs {
+		want := fmt.Sprintf("  neighbor %s maximum-prefix %d restart 1\n", l.HostSession.HostIPv4.Addr(), objects.DefaultMaxPrefixes)
+		if !strings.Contains(text, want) {
+			t.Errorf("%s: no %q in\n%s", l.Source, strings.TrimSpace(want), text)
 		}
 	}
 }

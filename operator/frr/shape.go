@@ -77,6 +77,7 @@ func visitVRF(v *vrfView, str func(*string), flag func(bool), length func(int)) 
 			str(&f.Policy)
 			str(&f.In)
 			flag(f.NextHopSelf)
+			str(&f.MaxPrefixes)
 			length(len(f.Rules))
 			for i := range f.Rules {
 				str(&f.Rules[i])

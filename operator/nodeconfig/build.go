@@ -368,7 +368,7 @@ func (b *builder) hostSession(ref objects.Ref, h *v1alpha1.HostSession) (out Hos
 	if len(errs) > 0 {
 		return HostSession{}, nil, errs
 	}
-	out = HostSession{ASN: h.ASN, HostType: strings.ToLower(h.HostType)}
+	out = HostSession{ASN: h.ASN, HostType: strings.ToLower(h.HostType), MaxPrefixes: h.MaxPrefixes}
 	if h.HostASN != nil {
 		out.HostASN = *h.HostASN
 	}

@@ -76,9 +76,9 @@ func TestBuildExamples(t *testing.T) {
 				Underlay: labUnderlay(1, "100.65.0.1/32", "10.0.0.2"),
 				L3VNIs: []L3VNI{
 					{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, RouterMAC: mac("02:00:01:00:00:64"),
-						HostSession: &HostSession{ASN: 64514, HostASN: 64515, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.3/24")}},
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.3/24")}},
 					{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, RouterMAC: mac("02:00:01:00:00:c8"),
-						HostSession: &HostSession{ASN: 64514, HostASN: 64515, RouterIPv4: pfx("192.169.11.1/24"), HostIPv4: pfx("192.169.11.3/24")}},
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.11.1/24"), HostIPv4: pfx("192.169.11.3/24")}},
 				},
 			},
 			wantReport: Report{Selected: []objects.Ref{ref("Underlay", "underlay"), ref("L3VNI", "red"), ref("L3VNI", "blue")}},
@@ -91,9 +91,9 @@ func TestBuildExamples(t *testing.T) {
 				Underlay: labUnderlay(5, "100.65.0.5/32", "10.0.0.6"),
 				L3VNIs: []L3VNI{
 					{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, RouterMAC: mac("02:00:05:00:00:64"),
-						HostSession: &HostSession{ASN: 64514, HostASN: 64515, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.7/24")}},
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.7/24")}},
 					{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, RouterMAC: mac("02:00:05:00:00:c8"),
-						HostSession: &HostSession{ASN: 64514, HostASN: 64515, RouterIPv4: pfx("192.169.11.1/24"), HostIPv4: pfx("192.169.11.7/24")}},
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.11.1/24"), HostIPv4: pfx("192.169.11.7/24")}},
 				},
 				L2VNIs: []L2VNI{
 					{Source: ref("L2VNI", "green"), VNI: 110, VXLANPort: 4789, VRF: "red", GatewayIPs: []netip.Prefix{pfx("192.170.1.1/24")},
@@ -101,7 +101,7 @@ func TestBuildExamples(t *testing.T) {
 					{Source: ref("L2VNI", "yellow"), VNI: 120, VXLANPort: 4789, GatewayMAC: mac("06:00:00:00:00:78"), HostBridge: HostBridge{Name: "br-yellow"}},
 				},
 				Passthrough: &Passthrough{Source: ref("L3Passthrough", "passthrough"), HostSession: HostSession{
-					ASN: 64514, HostASN: 64516,
+					ASN: 64514, HostASN: 64516, MaxPrefixes: 200,
 					RouterIPv4: pfx("192.169.20.1/24"), HostIPv4: pfx("192.169.20.7/24"),
 					RouterIPv6: pfx("fd00:20::1/64"), HostIPv6: pfx("fd00:20::7/64"),
 				}},
@@ -117,9 +117,9 @@ func TestBuildExamples(t *testing.T) {
 				Underlay: labUnderlay(0, "100.65.0.0/32", "10.0.0.1"),
 				L3VNIs: []L3VNI{
 					{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, RouterMAC: mac("02:00:00:00:00:64"),
-						HostSession: &HostSession{ASN: 64514, HostASN: 64515, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.2/24")}},
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.2/24")}},
 					{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, RouterMAC: mac("02:00:00:00:00:c8"),
-						HostSession: &HostSession{ASN: 64514, HostASN: 64515, RouterIPv4: pfx("192.169.11.1/24"), HostIPv4: pfx("192.169.11.2/24")}},
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.11.1/24"), HostIPv4: pfx("192.169.11.2/24")}},
 				},
 			},
 			wantReport: Report{Selected: []objects.Ref{ref("Underlay", "underlay"), ref("L3VNI", "red"), ref("L3VNI", "blue")}},

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -36,6 +37,27 @@ func FuzzDecodeValidate(f *testing.F) {
 	f.Add(all)
 	f.Add([]byte("apiVersion: network.perouter.io/v1alpha1\nkind: L3VNI\nmetadata: {name: x}\nspec: {vrf: \"a\\nb\", vni: 1, importRTs: [\"1:1 !\"]}\n"))
 	f.Add([]byte("apiVersion: network.perouter.io/v1alpha1\nkind: Underlay\nmetadata: {name: u}\nspec: {asn: 1, neighbors: [{type: External, interface: \"eth0 \", password: \"a#b\"}], tunnelEndpoint: {cidrs: [\"10.0.0.0/8\"]}}\n"))
+	// Names and numbers the validation refuses since issue 15: names of
+	// perouter's own devices, a VRF named like the Underlay's NIC, BFD's
+	// ports, IP-like unnumbered neighbours; and maxPrefixes.
+	const underlay = "apiVersion: network.perouter.io/v1alpha1\nkind: Underlay\nmetadata: {name: u}\nspec: {asn: 1, neighbors: [{type: External, interface: %q}], interfaces: [{networkDevice: {interfaceName: %q}}], tunnelEndpoint: {cidrs: [\"10.0.0.0/8\"]}}\n---\n"
+	const l3vni = "apiVersion: network.perouter.io/v1alpha1\nkind: L3VNI\nmetadata: {name: x}\nspec: {vrf: %q, vni: 1, vxlanPort: %d, hostSession: {asn: 2, hostType: External, maxPrefixes: %d, localCIDR: {ipv4: 10.9.0.0/24}}}\n"
+	for _, c := range []struct {
+		neighbor, nic, vrf string
+		port, maxPrefixes  int
+	}{
+		{"eth0", "eth1", "red", 4789, 0},
+		{"eth0", "eth1", "red", 4789, 4294967295},
+		{"eth0", "eth1", "lo", 4789, 1},
+		{"eth0", "eth1", "eth1", 4789, 10},
+		{"eth0", "vni1", "red", 4789, 10},
+		{"eth0", "host-pt", "pe-pt", 4789, 10},
+		{"eth0", "lo", "host-e-1", 3784, 10},
+		{"10.0.0.1", "eth1", "red", 4784, 10},
+		{"eth0", "eth1", "red", 3785, 10},
+	} {
+		f.Add([]byte(fmt.Sprintf(underlay, c.neighbor, c.nic) + fmt.Sprintf(l3vni, c.vrf, c.port, c.maxPrefixes)))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := objects.Decode(bytes.NewReader(data))
 		if err != nil {
@@ -49,8 +71,63 @@ func FuzzDecodeValidate(f *testing.F) {
 			if bad := unsafeStrings(reflect.ValueOf(cfg), "Config"); len(bad) > 0 {
 				t.Fatalf("unsafe strings in the model built for %s:\n%s", node.Name, strings.Join(bad, "\n"))
 			}
+			if bad := brokenRules(cfg); len(bad) > 0 {
+				t.Fatalf("the model built for %s breaks validation rules:\n%s", node.Name, strings.Join(bad, "\n"))
+			}
 		}
 	})
+}
+
+// brokenRules lists what in a built model breaks the rules on names,
+// ports and bounds, checked here independently of operator/validate: no
+// device name of perouter's scheme (or lo) as a VRF or NIC, no VRF named
+// like a NIC of the node's Underlay, no BFD port as a VXLAN port, no
+// unnumbered neighbour named like an IPv4 address, and a host session
+// cap of at least 1 (0 is left only to the renderer's default).
+func brokenRules(cfg Config) []string {
+	var bad []string
+	scheme := regexp.MustCompile(`^(lo|vni[0-9]+|br-pe-.*|pe-e-.*|br-hs-.*|host-e-.*|pe-pt|host-pt)$`)
+	ipv4 := regexp.MustCompile(`^[0-9]{1,3}(\.[0-9]{1,3}){3}$`)
+	nics := map[string]bool{}
+	if u := cfg.Underlay; u != nil {
+		for _, n := range u.Interfaces {
+			nics[n] = true
+			if scheme.MatchString(n) {
+				bad = append(bad, fmt.Sprintf("NIC %q is a name of perouter's devices", n))
+			}
+		}
+		for _, n := range u.Neighbors {
+			if n.Interface != "" && ipv4.MatchString(n.Interface) {
+				if _, err := netip.ParseAddr(n.Interface); err == nil {
+					bad = append(bad, fmt.Sprintf("unnumbered neighbour %q is an IP address", n.Interface))
+				}
+			}
+		}
+	}
+	bfd := map[uint16]bool{3784: true, 3785: true, 4784: true}
+	for _, l := range cfg.L3VNIs {
+		if scheme.MatchString(l.VRF) || nics[l.VRF] {
+			bad = append(bad, fmt.Sprintf("VRF %q collides with a device", l.VRF))
+		}
+		if bfd[l.VXLANPort] {
+			bad = append(bad, fmt.Sprintf("%s: vxlanPort %d is BFD's", l.Source, l.VXLANPort))
+		}
+		if hs := l.HostSession; hs != nil && hs.MaxPrefixes == 0 {
+			bad = append(bad, fmt.Sprintf("%s: maxPrefixes 0", l.Source))
+		}
+	}
+	for _, l := range cfg.L2VNIs {
+		if bfd[l.VXLANPort] {
+			bad = append(bad, fmt.Sprintf("%s: vxlanPort %d is BFD's", l.Source, l.VXLANPort))
+		}
+		if !l.HostBridge.Managed && l.HostBridge.Name != "" && scheme.MatchString(l.HostBridge.Name) {
+			bad = append(bad, fmt.Sprintf("%s: external bridge %q is a name of perouter's devices", l.Source, l.HostBridge.Name))
+		}
+	}
+	if p := cfg.Passthrough; p != nil && p.HostSession.MaxPrefixes == 0 {
+		bad = append(bad, fmt.Sprintf("%s: maxPrefixes 0", p.Source))
+	}
+	return bad
 }
 
 var (
@@ -112,6 +189,29 @@ func TestUnsafeStringsFindsInjections(t *testing.T) {
 		`Config.L2VNIs[0].HostBridge.Name = "br#0"`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// The rule check must fail on models that break the rules.
+func TestBrokenRulesFindsViolations(t *testing.T) {
+	ref := objects.Ref{Kind: objects.KindL3VNI, Namespace: "ns", Name: "x"}
+	cfg := Config{
+		Underlay: &Underlay{Interfaces: []string{"eth1", "vni7"}, Neighbors: []Neighbor{{Interface: "10.0.0.1"}, {Interface: "1.2.3"}}},
+		L3VNIs: []L3VNI{
+			{Source: ref, VRF: "eth1", VXLANPort: 4789, HostSession: &HostSession{MaxPrefixes: 0}},
+			{Source: ref, VRF: "lo", VXLANPort: 3784},
+		},
+	}
+	want := []string{
+		`NIC "vni7" is a name of perouter's devices`,
+		`unnumbered neighbour "10.0.0.1" is an IP address`,
+		`VRF "eth1" collides with a device`,
+		`L3VNI ns/x: maxPrefixes 0`,
+		`VRF "lo" collides with a device`,
+		`L3VNI ns/x: vxlanPort 3784 is BFD's`,
+	}
+	if got := brokenRules(cfg); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

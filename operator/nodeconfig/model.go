@@ -114,6 +114,9 @@ type HostSession struct {
 	HostASN uint32
 	// HostType is "external" or "internal" when HostASN is 0.
 	HostType string
+	// MaxPrefixes caps the prefixes accepted from the host per address
+	// family; 0 means objects.DefaultMaxPrefixes.
+	MaxPrefixes uint32
 	// Router and host side addresses, with the localCIDR's prefix length.
 	// Invalid (zero) prefixes mean the family is not configured.
 	RouterIPv4, HostIPv4 netip.Prefix

@@ -6,6 +6,11 @@ import "github.com/perouter/perouter/operator/api/v1alpha1"
 const (
 	DefaultVXLANPort    = 4789
 	DefaultRouterIDCIDR = "10.0.0.0/24"
+	// DefaultMaxPrefixes bounds what a host session accepts from the host
+	// per address family when maxPrefixes is unset: far more than a node
+	// announces (its pods' and services' prefixes), far less than a full
+	// table a misconfigured host could leak.
+	DefaultMaxPrefixes = 1000
 )
 
 // ApplyDefaults fills what the API server would from the CRDs' defaults,
@@ -21,6 +26,14 @@ func ApplyDefaults(s *Set) {
 	for i := range s.L3VNIs {
 		if s.L3VNIs[i].Spec.VXLANPort == 0 {
 			s.L3VNIs[i].Spec.VXLANPort = DefaultVXLANPort
+		}
+		if hs := s.L3VNIs[i].Spec.HostSession; hs != nil && hs.MaxPrefixes == 0 {
+			hs.MaxPrefixes = DefaultMaxPrefixes
+		}
+	}
+	for i := range s.L3Passthroughs {
+		if hs := &s.L3Passthroughs[i].Spec.HostSession; hs.MaxPrefixes == 0 {
+			hs.MaxPrefixes = DefaultMaxPrefixes
 		}
 	}
 	for i := range s.L2VNIs {

@@ -53,7 +53,12 @@ spec: {asn: 1, neighbors: [{type: External, interface: eth0}]}
 apiVersion: network.perouter.io/v1alpha1
 kind: L3VNI
 metadata: {name: l3}
-spec: {vrf: red, vni: 1}
+spec: {vrf: red, vni: 1, hostSession: {asn: 1, hostType: External, localCIDR: {ipv4: 10.0.0.0/24}}}
+---
+apiVersion: network.perouter.io/v1alpha1
+kind: L3Passthrough
+metadata: {name: pt}
+spec: {hostSession: {asn: 1, hostType: External, localCIDR: {ipv4: 10.1.0.0/24}}}
 ---
 apiVersion: network.perouter.io/v1alpha1
 kind: L2VNI
@@ -66,6 +71,8 @@ spec: {vni: 2, routingDomain: {l3vni: {name: l3}}, hostMaster: {linuxBridge: {}}
 	got := map[string]string{
 		"Underlay spec.routerIDCIDR":                  s.Underlays[0].Spec.RouterIDCIDR,
 		"L3VNI spec.vxlanPort":                        fmt.Sprint(s.L3VNIs[0].Spec.VXLANPort),
+		"L3VNI spec.hostSession.maxPrefixes":          fmt.Sprint(s.L3VNIs[0].Spec.HostSession.MaxPrefixes),
+		"L3Passthrough spec.hostSession.maxPrefixes":  fmt.Sprint(s.L3Passthroughs[0].Spec.HostSession.MaxPrefixes),
 		"L2VNI spec.vxlanPort":                        fmt.Sprint(s.L2VNIs[0].Spec.VXLANPort),
 		"L2VNI spec.routingDomain.type":               s.L2VNIs[0].Spec.RoutingDomain.Type,
 		"L2VNI spec.hostMaster.type":                  s.L2VNIs[0].Spec.HostMaster.Type,

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/perouter/perouter/operator/redact"
 )
 
 // DefaultSocket is where the reloader serves and the controller finds it:
@@ -37,12 +39,15 @@ type ReloadError struct {
 	Result     Result
 }
 
+// Error redacts the server's text again (redact.Secrets): a server that
+// did not would otherwise put FRR's echo of a password into the
+// controller's status, events and logs.
 func (e *ReloadError) Error() string {
 	msg := e.Result.Error
 	if e.Result.RolledBack {
 		msg += " (the last good config was restored)"
 	}
-	return fmt.Sprintf("reloader: HTTP %d: %s", e.StatusCode, msg)
+	return redact.Secrets(fmt.Sprintf("reloader: HTTP %d: %s", e.StatusCode, msg))
 }
 
 // Reload sends the full FRR config. The error contains FRR's own text when

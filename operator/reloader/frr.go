@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/perouter/perouter/operator/frrproc"
+	"github.com/perouter/perouter/operator/redact"
 	"github.com/perouter/perouter/operator/vtysh"
 )
 
@@ -46,7 +47,10 @@ const (
 	StageUnavailable Stage = "unavailable"
 )
 
-// ApplyError carries FRR's own error text.
+// ApplyError carries FRR's own error text. FRR echoes the lines it refuses,
+// passwords included, so the text is redacted (redact.Secrets) when the
+// error is made and again in Error(): it travels to the controller's
+// status, events and logs.
 type ApplyError struct {
 	Stage Stage
 	// FRRErrors are the lines in which FRR names the problem.
@@ -56,6 +60,12 @@ type ApplyError struct {
 	Err    error
 }
 
+// newApplyError makes the ApplyError for a tool that printed out and
+// failed with err.
+func newApplyError(stage Stage, out string, err error) *ApplyError {
+	return &ApplyError{Stage: stage, FRRErrors: redact.Secrets(frrErrors(out)), Output: redact.Secrets(out), Err: err}
+}
+
 func (e *ApplyError) Error() string {
 	msg := e.FRRErrors
 	if msg == "" {
@@ -63,12 +73,13 @@ func (e *ApplyError) Error() string {
 	}
 	switch e.Stage {
 	case StageValidate:
-		return fmt.Sprintf("FRR rejected the config: %s", msg)
+		msg = fmt.Sprintf("FRR rejected the config: %s", msg)
 	case StageUnavailable:
-		return fmt.Sprintf("FRR did not answer (%v): %s", e.Err, msg)
+		msg = fmt.Sprintf("FRR did not answer (%v): %s", e.Err, msg)
 	default:
-		return fmt.Sprintf("FRR failed to apply the config (%v): %s", e.Err, msg)
+		msg = fmt.Sprintf("FRR failed to apply the config (%v): %s", e.Err, msg)
 	}
+	return redact.Secrets(msg)
 }
 
 func (e *ApplyError) Unwrap() error { return e.Err }
@@ -130,11 +141,11 @@ type FRRReload struct {
 func (f *FRRReload) Apply(ctx context.Context, config string) error {
 	if !f.SkipTest {
 		if out, err := f.Run(ctx, "--test", config); err != nil {
-			return &ApplyError{Stage: reloadStage(out, StageUnavailable), FRRErrors: frrErrors(out), Output: out, Err: err}
+			return newApplyError(reloadStage(out, StageUnavailable), out, err)
 		}
 	}
 	if out, err := f.Run(ctx, "--reload", config); err != nil {
-		return &ApplyError{Stage: reloadStage(out, StageApply), FRRErrors: frrErrors(out), Output: out, Err: err}
+		return newApplyError(reloadStage(out, StageApply), out, err)
 	}
 	return nil
 }

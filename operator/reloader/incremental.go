@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/perouter/perouter/operator/frrdelta"
+	"github.com/perouter/perouter/operator/redact"
 	"github.com/perouter/perouter/operator/retry"
 )
 
@@ -114,6 +115,10 @@ func (a *Incremental) Collectors() []prometheus.Collector {
 	}
 }
 
+// log is a.Logger with FRR's secrets redacted: the drift check logs
+// config lines, and vtysh echoes the commands it refuses.
+func (a *Incremental) log() logr.Logger { return redact.Logger(a.Logger) }
+
 func (a *Incremental) fullApplier() Applier {
 	if a.Full == nil {
 		a.Full = &FRRReload{Paths: a.Paths, WorkDir: filepath.Join(a.WorkDir, "full"), SkipTest: true}
@@ -147,11 +152,11 @@ func (a *Incremental) Apply(ctx context.Context, config string) error {
 	if err := a.applyDelta(ctx, d); err != nil {
 		a.fallbacks.Add(1)
 		a.last = ""
-		a.Logger.Error(err, "incremental apply failed, reloading the whole config", "changedLines", d.Changed)
+		a.log().Error(err, "incremental apply failed, reloading the whole config", "changedLines", d.Changed)
 		return a.recover(ctx, config, previous)
 	}
 	a.last = config
-	a.Logger.V(1).Info("applied incrementally", "commands", len(d.Commands), "changedLines", d.Changed)
+	a.log().V(1).Info("applied incrementally", "commands", len(d.Commands), "changedLines", d.Changed)
 	return nil
 }
 
@@ -206,12 +211,12 @@ func (a *Incremental) loadIntoEmpty(ctx context.Context, config, running string)
 	if err := a.applyDelta(ctx, d); err != nil {
 		a.fallbacks.Add(1)
 		a.last = ""
-		a.Logger.Error(err, "loading the config into an empty FRR failed, reloading the whole config", "changedLines", d.Changed)
+		a.log().Error(err, "loading the config into an empty FRR failed, reloading the whole config", "changedLines", d.Changed)
 		return a.recover(ctx, config, base)
 	}
 	a.last = config
 	a.lastFingerprint, _ = a.Fingerprint()
-	a.Logger.V(1).Info("loaded the whole config into an FRR that ran none", "commands", len(d.Commands))
+	a.log().V(1).Info("loaded the whole config into an FRR that ran none", "commands", len(d.Commands))
 	return nil
 }
 
@@ -250,7 +255,7 @@ func defaultsProfile(running string) string {
 func (a *Incremental) reloadFully(ctx context.Context, config, reason string) error {
 	a.full.Add(1)
 	a.execs.Add(1)
-	a.Logger.V(1).Info("full reload", "reason", reason)
+	a.log().V(1).Info("full reload", "reason", reason)
 	err := a.fullApplier().Apply(ctx, config)
 	var ae *ApplyError
 	switch {
@@ -303,11 +308,11 @@ func (a *Incremental) applyDelta(ctx context.Context, d *frrdelta.Delta) error {
 	}
 	if out, err := a.vtysh(ctx, "-f", script); err != nil {
 		if len(d.Then) == 0 || !strings.Contains(out, l3vniHeld) {
-			return &ApplyError{Stage: StageApply, FRRErrors: frrErrors(out), Output: out, Err: err}
+			return newApplyError(StageApply, out, err)
 		}
 		for _, c := range d.Then {
 			if out, err := a.removeWhenReleased(ctx, c); err != nil {
-				return &ApplyError{Stage: StageApply, FRRErrors: frrErrors(out), Output: out, Err: err}
+				return newApplyError(StageApply, out, err)
 			}
 		}
 	}
@@ -316,7 +321,7 @@ func (a *Incremental) applyDelta(ctx context.Context, d *frrdelta.Delta) error {
 	}
 	out, err := a.vtysh(ctx, "-c", "show running-config")
 	if err != nil {
-		return &ApplyError{Stage: StageApply, Output: out, Err: fmt.Errorf("reading the running config to verify the delta: %w", err)}
+		return &ApplyError{Stage: StageApply, Output: redact.Secrets(out), Err: fmt.Errorf("reading the running config to verify the delta: %w", err)}
 	}
 	running, err := frrdelta.Parse(out)
 	if err != nil {
@@ -403,14 +408,14 @@ func (a *Incremental) CheckDrift(ctx context.Context) (bool, error) {
 	a.execs.Add(1)
 	out, err := full.Run(ctx, "--test", a.last)
 	if err != nil {
-		return false, &ApplyError{Stage: reloadStage(out, StageUnavailable), FRRErrors: frrErrors(out), Output: out, Err: err}
+		return false, newApplyError(reloadStage(out, StageUnavailable), out, err)
 	}
 	diff := driftLines(out)
 	if len(diff) == 0 {
 		return false, nil
 	}
 	a.drifts.Add(1)
-	a.Logger.Info("FRR's running config drifted from the last applied config, reloading it", "difference", strings.Join(diff, "\n"))
+	a.log().Info("FRR's running config drifted from the last applied config, reloading it", "difference", strings.Join(diff, "\n"))
 	return true, a.reloadFully(ctx, a.last, "drift")
 }
 

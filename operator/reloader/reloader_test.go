@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"github.com/go-logr/logr/testr"
 	"github.com/google/go-cmp/cmp"
 
@@ -71,6 +73,11 @@ type fixture struct {
 
 func startServer(t *testing.T, inst *frrproc.Instance, base string) *fixture {
 	t.Helper()
+	return startServerLogging(t, inst, base, testr.NewWithOptions(t, testr.Options{Verbosity: 1}))
+}
+
+func startServerLogging(t *testing.T, inst *frrproc.Instance, base string, logger logr.Logger) *fixture {
+	t.Helper()
 	paths := FRRPaths{VtySocketDir: inst.VtySocketDir()}
 	f := &fixture{
 		inst:     inst,
@@ -83,7 +90,7 @@ func startServer(t *testing.T, inst *frrproc.Instance, base string) *fixture {
 		StateDir:   f.stateDir,
 		Applier:    f.applier,
 		Health:     &DaemonCheck{Paths: paths, Daemons: inst.Daemons()},
-		Logger:     testr.NewWithOptions(t, testr.Options{Verbosity: 1}),
+		Logger:     logger,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -401,6 +408,70 @@ func TestMetricsAndBadRequests(t *testing.T) {
 	if regexp.MustCompile(`(?m)^perouter_reloader_last_success_timestamp_seconds 0$`).MatchString(text) ||
 		!strings.Contains(text, "perouter_reloader_last_success_timestamp_seconds") {
 		t.Errorf("last success timestamp missing or zero after a successful reload")
+	}
+}
+
+// syncBuffer collects log lines from the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) add(prefix, args string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.WriteString(prefix + " " + args + "\n")
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRefusalsDoNotLeakPasswords: FRR echoes the lines it refuses, and a
+// refused neighbour line carries its TCP MD5 password. Neither the answer
+// the controller gets (it lands in status and events) nor the reloader's
+// own logs, debug level included, may hold the password.
+func TestRefusalsDoNotLeakPasswords(t *testing.T) {
+	frrproctest.RequireFRR(t)
+	const secret = "s3cr3tPW"
+	logs := &syncBuffer{}
+	f := startServerLogging(t, frrproctest.Start(t, frrproc.Options{}), t.TempDir(),
+		funcr.New(logs.add, funcr.Options{Verbosity: 1}))
+	f.reload(t, bgpConfig("192.0.2.2"))
+	tests := map[string]struct {
+		config    string
+		wantStage Stage
+		// wantText is FRR's own text that must survive the redaction.
+		wantText string
+	}{
+		"refused by the parser": {
+			config:    "router bgp 64512\n neighbor 192.0.2.2 password " + secret + " extra\n",
+			wantStage: StageValidate,
+			wantText:  "neighbor 192.0.2.2 password <redacted> extra",
+		},
+		"refused by bgpd mid-apply": {
+			config:    bgpConfig("192.0.2.2") + "router bgp 64512 vrf red\n neighbor 10.9.9.9 password " + secret + "\nexit\n",
+			wantStage: StageApply,
+			wantText:  "neighbor 10.9.9.9 password <redacted>",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			res, err := f.client.Reload(context.Background(), tc.config)
+			if err == nil || res.Stage != tc.wantStage {
+				t.Fatalf("Reload = %+v, %v; want a refusal at stage %s", res, err, tc.wantStage)
+			}
+			for what, text := range map[string]string{"error": err.Error(), "result": res.Error, "logs": logs.String()} {
+				if strings.Contains(text, secret) {
+					t.Errorf("the %s holds the password:\n%s", what, text)
+				}
+			}
+			if !strings.Contains(err.Error(), tc.wantText) {
+				t.Errorf("error lacks FRR's (redacted) text %q: %v", tc.wantText, err)
+			}
+		})
 	}
 }
 

@@ -39,6 +39,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/perouter/perouter/operator/redact"
 )
 
 const (
@@ -154,7 +156,8 @@ func NewServer(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, log: opts.Logger, metrics: m, sem: make(chan struct{}, 1)}
+	// FRR's error text echoes refused lines, passwords included.
+	s := &Server{opts: opts, log: redact.Logger(opts.Logger), metrics: m, sem: make(chan struct{}, 1)}
 	if data, err := os.ReadFile(filepath.Join(opts.StateDir, LastGoodFile)); err == nil {
 		s.lastGood = string(data)
 		s.restorePending = s.lastGood != ""
@@ -301,7 +304,8 @@ func (s *Server) Reload(ctx context.Context, config string) (Result, error) {
 	err := s.opts.Applier.Apply(applyCtx, config)
 	elapsed := time.Since(start)
 	if err != nil {
-		res := Result{Hash: hash, DurationMs: ms(elapsed), Error: err.Error(), Stage: StageApply}
+		// The answer ends up in the controller's status and events.
+		res := Result{Hash: hash, DurationMs: ms(elapsed), Error: redact.Secrets(err.Error()), Stage: StageApply}
 		var ae *ApplyError
 		if errors.As(err, &ae) {
 			res.Stage = ae.Stage
@@ -490,7 +494,7 @@ func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {
 	case res.Stage == StageUnavailable:
 		writeJSON(w, http.StatusServiceUnavailable, res)
 	case r.Context().Err() != nil:
-		writeJSON(w, http.StatusServiceUnavailable, Result{Hash: res.Hash, Error: err.Error()})
+		writeJSON(w, http.StatusServiceUnavailable, Result{Hash: res.Hash, Error: redact.Secrets(err.Error())})
 	default:
 		writeJSON(w, http.StatusInternalServerError, res)
 	}

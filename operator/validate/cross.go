@@ -50,6 +50,7 @@ func SelectorKey(sel *metav1.LabelSelector) (key string, ok bool) {
 func (v *checker) crossObject(s objects.Set) {
 	v.uniqueVNIs(s)
 	v.uniqueVRFs(s)
+	v.vrfsNamedLikeNICs(s)
 	v.localCIDROverlaps(s)
 	v.routingDomains(s)
 	v.onePerSelector(s)
@@ -98,6 +99,104 @@ func (v *checker) uniqueVRFs(s objects.Set) {
 			v.add(ref, "spec.vrf", "VRF %q is also used by %s", l.Spec.VRF, joinRefs(refs, ref))
 		}
 	}
+}
+
+// vrfsNamedLikeNICs refuses an L3VNI whose VRF has the name of a NIC that
+// an Underlay moves into the router namespace, when the two may select a
+// common node: both would be devices of that namespace, so creating the
+// VRF fails on every reconcile there. The error is the L3VNI's, so the
+// controller leaves out the L3VNI and the Underlay (and with it the node)
+// keeps working.
+func (v *checker) vrfsNamedLikeNICs(s objects.Set) {
+	type nic struct{ underlay, index int }
+	byName := map[string][]nic{}
+	for i, u := range s.Underlays {
+		for j, n := range u.Spec.Interfaces {
+			name := n.NetworkDevice.InterfaceName
+			byName[name] = append(byName[name], nic{i, j})
+		}
+	}
+	if len(byName) == 0 {
+		return
+	}
+	for _, l := range s.L3VNIs {
+		for _, n := range byName[l.Spec.VRF] {
+			u := &s.Underlays[n.underlay]
+			if mayOverlap(l.Spec.NodeSelector, u.Spec.NodeSelector) {
+				v.add(objects.RefOf(objects.KindL3VNI, l.ObjectMeta), "spec.vrf",
+					"%q is also the NIC spec.interfaces[%d] of %s, which may select the same nodes: both would be devices of the router namespace; choose another VRF name",
+					l.Spec.VRF, n.index, objects.RefOf(objects.KindUnderlay, u.ObjectMeta))
+			}
+		}
+	}
+}
+
+// mayOverlap reports whether a node may exist that both selectors pick.
+// It is false only when their requirements on some label key contradict
+// each other: In sets without a common value, In or Exists against
+// DoesNotExist, or every In value excluded by NotIn. So objects kept
+// apart per rack (rack=a, rack=b) never conflict, and anything that can
+// meet on a node does. An invalid selector selects nothing.
+func mayOverlap(a, b *metav1.LabelSelector) bool {
+	type constraint struct {
+		in             map[string]bool // nil: any value
+		notIn          map[string]bool
+		exists, absent bool
+	}
+	keys := map[string]*constraint{}
+	for _, sel := range []*metav1.LabelSelector{a, b} {
+		if sel == nil {
+			continue
+		}
+		s, err := metav1.LabelSelectorAsSelector(sel)
+		if err != nil {
+			return false
+		}
+		reqs, _ := s.Requirements()
+		for _, r := range reqs {
+			c := keys[r.Key()]
+			if c == nil {
+				c = &constraint{notIn: map[string]bool{}}
+				keys[r.Key()] = c
+			}
+			switch r.Operator() {
+			case selection.In, selection.Equals, selection.DoubleEquals:
+				c.exists = true
+				vals := map[string]bool{}
+				for val := range r.Values() {
+					if c.in == nil || c.in[val] {
+						vals[val] = true
+					}
+				}
+				c.in = vals
+			case selection.NotIn, selection.NotEquals:
+				for val := range r.Values() {
+					c.notIn[val] = true
+				}
+			case selection.Exists:
+				c.exists = true
+			case selection.DoesNotExist:
+				c.absent = true
+			}
+		}
+	}
+	for _, c := range keys {
+		if c.exists && c.absent {
+			return false
+		}
+		if c.in != nil {
+			left := 0
+			for val := range c.in {
+				if !c.notIn[val] {
+					left++
+				}
+			}
+			if left == 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // CIDRUse is one localCIDR pool of one object, for overlap checks.

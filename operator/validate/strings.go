@@ -124,8 +124,78 @@ func VRFName(s string) error {
 		return fmt.Errorf("%q must match %s", s, vrfPattern)
 	case s == "default":
 		return fmt.Errorf(`"default" is FRR's default VRF`)
-	case devname.Reserved(s):
-		return fmt.Errorf("%q collides with the names perouter gives to devices (%s)", s, devname.ReservedNames)
+	}
+	if why := devname.Reserved(s); why != "" {
+		return fmt.Errorf("%q %s: choose another VRF name", s, why)
+	}
+	return nil
+}
+
+// NICName checks the name of an Underlay NIC, which perouter moves into
+// the router namespace: a Linux device name that is not one perouter
+// gives its own devices (devname.Reserved).
+func NICName(s string) error {
+	if err := InterfaceName(s); err != nil {
+		return err
+	}
+	switch why := devname.Reserved(s); {
+	case s == devname.Loopback:
+		return fmt.Errorf("%q %s: it cannot move to the router namespace; remove it from spec.interfaces", s, why)
+	case why != "":
+		return fmt.Errorf("%q %s: rename the NIC on the nodes and list its new name", s, why)
+	}
+	return nil
+}
+
+// ExternalBridgeName checks the name of a host bridge an L2VNI attaches
+// to but does not manage: a bridge named like one of perouter's devices
+// would be taken for perouter's own.
+func ExternalBridgeName(s string) error {
+	if err := InterfaceName(s); err != nil {
+		return err
+	}
+	if why := devname.Reserved(s); why != "" {
+		return fmt.Errorf("%q %s: rename the bridge on the nodes or use lifecycle: Managed", s, why)
+	}
+	return nil
+}
+
+// NeighborInterface checks the interface of an unnumbered BGP neighbour.
+// FRR takes the peer of "neighbor X interface" for an address when X
+// parses as one (its str2sockunion uses inet_pton), so a device named
+// like an IPv4 address would silently become a numbered peer. The device
+// pattern has no ':', so only IPv4 forms can match.
+func NeighborInterface(s string) error {
+	if err := InterfaceName(s); err != nil {
+		return err
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return fmt.Errorf("%q is an IP address, which FRR reads as a numbered peer: set address instead, or name the interface", s)
+	}
+	return nil
+}
+
+// frrUDPPorts are the UDP ports FRR's daemons bind in the router
+// namespace (frrproc.DefaultDaemons: zebra, bgpd, staticd, bfdd). A VXLAN
+// device binds its port on every address of that namespace, so on one of
+// these ports either the VXLAN device or bfdd cannot bind, and BFD or the
+// overlay breaks. Only bfdd uses UDP: bgpd's 179 and the daemons' vty
+// ports are TCP (and frrproc starts the daemons with -P 0: no TCP vty), so
+// they cannot collide with a VXLAN socket and stay allowed.
+var frrUDPPorts = map[uint16]string{
+	3784: "FRR's BFD (single-hop control)", // RFC 5881
+	3785: "FRR's BFD (echo)",               // RFC 5881
+	4784: "FRR's BFD (multi-hop control)",  // RFC 5883
+}
+
+// VXLANPort checks a VXLAN device's UDP port: 1..65535 and not a port
+// FRR's daemons use in the router namespace.
+func VXLANPort(port uint16) error {
+	if port == 0 {
+		return fmt.Errorf("must be between 1 and 65535")
+	}
+	if user, ok := frrUDPPorts[port]; ok {
+		return fmt.Errorf("%d is the UDP port of %s in the router namespace: use another port (the default is 4789)", port, user)
 	}
 	return nil
 }

@@ -146,10 +146,8 @@ func (v *checker) underlay(u *v1alpha1.Underlay) {
 	for i, nic := range u.Spec.Interfaces {
 		field := fmt.Sprintf("spec.interfaces[%d].networkDevice.interfaceName", i)
 		name := nic.NetworkDevice.InterfaceName
-		if err := InterfaceName(name); err != nil {
+		if err := NICName(name); err != nil {
 			v.add(ref, field, "%v", err)
-		} else if name == "lo" {
-			v.add(ref, field, "the loopback cannot move to the router namespace")
 		}
 		if first, dup := nics[name]; dup {
 			v.add(ref, field, "%q is also spec.interfaces[%d]", name, first)
@@ -203,7 +201,7 @@ func (v *checker) neighbor(ref objects.Ref, field string, n *v1alpha1.Neighbor) 
 			v.add(ref, field+".address", "%v", err)
 		}
 	default:
-		if err := InterfaceName(n.Interface); err != nil {
+		if err := NeighborInterface(n.Interface); err != nil {
 			v.add(ref, field+".interface", "%v", err)
 		}
 	}
@@ -249,9 +247,9 @@ func (v *checker) vni(ref objects.Ref, field string, vni uint32) {
 	}
 }
 
-func (v *checker) port(ref objects.Ref, field string, port uint16) {
-	if port == 0 {
-		v.add(ref, field, "must be between 1 and 65535")
+func (v *checker) vxlanPort(ref objects.Ref, field string, port uint16) {
+	if err := VXLANPort(port); err != nil {
+		v.add(ref, field, "%v", err)
 	}
 }
 
@@ -264,7 +262,7 @@ func (v *checker) l3vni(l *v1alpha1.L3VNI) []CIDRUse {
 		v.add(ref, "spec.vrf", "%v", err)
 	}
 	v.vni(ref, "spec.vni", l.Spec.VNI)
-	v.port(ref, "spec.vxlanPort", l.Spec.VXLANPort)
+	v.vxlanPort(ref, "spec.vxlanPort", l.Spec.VXLANPort)
 	var uses []CIDRUse
 	if l.Spec.HostSession != nil {
 		uses = v.hostSession(ref, l.Spec.HostSession)
@@ -323,7 +321,7 @@ func (v *checker) l2vni(l *v1alpha1.L2VNI) {
 	v.meta(ref, l.ObjectMeta)
 	v.selector(ref, "spec.nodeSelector", l.Spec.NodeSelector)
 	v.vni(ref, "spec.vni", l.Spec.VNI)
-	v.port(ref, "spec.vxlanPort", l.Spec.VXLANPort)
+	v.vxlanPort(ref, "spec.vxlanPort", l.Spec.VXLANPort)
 	if rd := l.Spec.RoutingDomain; rd != nil {
 		v.oneOf(ref, "spec.routingDomain.type", rd.Type, "L3VNI")
 		if rd.L3VNI == nil || rd.L3VNI.Name == "" {
@@ -340,7 +338,7 @@ func (v *checker) l2vni(l *v1alpha1.L2VNI) {
 			case lb.Lifecycle != v1alpha1.LifecycleExternal && lb.Name != "":
 				v.add(ref, "spec.hostMaster.linuxBridge.name", "is only allowed when lifecycle is External")
 			case lb.Name != "":
-				if err := InterfaceName(lb.Name); err != nil {
+				if err := ExternalBridgeName(lb.Name); err != nil {
 					v.add(ref, "spec.hostMaster.linuxBridge.name", "%v", err)
 				}
 			}

@@ -54,6 +54,12 @@ func base() objects.Set {
 	return s
 }
 
+// The reasons devname gives for a reserved name.
+const (
+	reservedMsg = "collides with the names perouter gives its own devices (vni<N>, br-pe-*, pe-e-*, br-hs-*, host-e-*, pe-pt, host-pt)"
+	loopbackMsg = "is the loopback, which every network namespace has"
+)
+
 const (
 	ul  = "Underlay perouter-system/underlay: "
 	l30 = "L3VNI perouter-system/vni-0: "
@@ -208,6 +214,38 @@ func TestSet(t *testing.T) {
 				ul + `spec.interfaces[2].networkDevice.interfaceName: "eth1" is also spec.interfaces[1]`,
 			},
 		},
+		// Each of these names is one perouter gives its own devices (or lo,
+		// which every namespace has): moving such a NIC into the router
+		// namespace fails or captures perouter's own device, and every
+		// reconcile on the node then fails before FRR is reloaded.
+		"interface names perouter uses": {
+			mutate: func(s *objects.Set) {
+				s.Underlays[0].Spec.Interfaces = []v1alpha1.UnderlayInterface{
+					{NetworkDevice: v1alpha1.NetworkDevice{InterfaceName: "vni100"}},
+					{NetworkDevice: v1alpha1.NetworkDevice{InterfaceName: "host-pt"}},
+					{NetworkDevice: v1alpha1.NetworkDevice{InterfaceName: "pe-pt"}},
+					{NetworkDevice: v1alpha1.NetworkDevice{InterfaceName: "host-e-7"}},
+					{NetworkDevice: v1alpha1.NetworkDevice{InterfaceName: "br-pe-7"}},
+					{NetworkDevice: v1alpha1.NetworkDevice{InterfaceName: "lo"}},
+				}
+			},
+			want: []string{
+				ul + `spec.interfaces[0].networkDevice.interfaceName: "vni100" ` + reservedMsg + `: rename the NIC on the nodes and list its new name`,
+				ul + `spec.interfaces[1].networkDevice.interfaceName: "host-pt" ` + reservedMsg + `: rename the NIC on the nodes and list its new name`,
+				ul + `spec.interfaces[2].networkDevice.interfaceName: "pe-pt" ` + reservedMsg + `: rename the NIC on the nodes and list its new name`,
+				ul + `spec.interfaces[3].networkDevice.interfaceName: "host-e-7" ` + reservedMsg + `: rename the NIC on the nodes and list its new name`,
+				ul + `spec.interfaces[4].networkDevice.interfaceName: "br-pe-7" ` + reservedMsg + `: rename the NIC on the nodes and list its new name`,
+				ul + `spec.interfaces[5].networkDevice.interfaceName: "lo" ` + loopbackMsg + `: it cannot move to the router namespace; remove it from spec.interfaces`,
+			},
+		},
+		// FRR reads "neighbor 10.0.0.1 interface" as a numbered peer.
+		"neighbour interface named like an IP address": {
+			mutate: func(s *objects.Set) {
+				s.Underlays[0].Spec.Neighbors[1].Address = ""
+				s.Underlays[0].Spec.Neighbors[1].Interface = "10.0.0.1"
+			},
+			want: []string{ul + `spec.neighbors[1].interface: "10.0.0.1" is an IP address, which FRR reads as a numbered peer: set address instead, or name the interface`},
+		},
 		"two ipv4 tunnel endpoints": {
 			mutate: func(s *objects.Set) {
 				s.Underlays[0].Spec.TunnelEndpoint.CIDRs = []string{"100.65.0.0/24", "100.66.0.0/24"}
@@ -230,14 +268,64 @@ func TestSet(t *testing.T) {
 		},
 		"vrf collides with a device": {
 			mutate: func(s *objects.Set) { s.L3VNIs[0].Spec.VRF = "vni100" },
-			want:   []string{l30 + `spec.vrf: "vni100" collides with the names perouter gives to devices (vni<N>, br-pe-*, pe-e-*, br-hs-*, host-e-*, pe-pt, host-pt)`},
+			want:   []string{l30 + `spec.vrf: "vni100" ` + reservedMsg + `: choose another VRF name`},
 		},
 		// pe-pt is the L3Passthrough veth in the router netns, where the
 		// VRFs live too; before devname owned the names, validate's copy of
 		// the list missed it and host-pt.
 		"vrf collides with the passthrough veth": {
 			mutate: func(s *objects.Set) { s.L3VNIs[0].Spec.VRF = "pe-pt" },
-			want:   []string{l30 + `spec.vrf: "pe-pt" collides with the names perouter gives to devices (vni<N>, br-pe-*, pe-e-*, br-hs-*, host-e-*, pe-pt, host-pt)`},
+			want:   []string{l30 + `spec.vrf: "pe-pt" ` + reservedMsg + `: choose another VRF name`},
+		},
+		// lo exists in the router namespace: "ip link add lo type vrf"
+		// fails on every reconcile.
+		"vrf lo": {
+			mutate: func(s *objects.Set) { s.L3VNIs[0].Spec.VRF = "lo" },
+			want:   []string{l30 + `spec.vrf: "lo" ` + loopbackMsg + `: choose another VRF name`},
+		},
+		// The Underlay's NIC toswitch sits in the router namespace on every
+		// node, where the VRF device would need the same name.
+		"vrf named like the underlay NIC": {
+			mutate: func(s *objects.Set) { s.L3VNIs[0].Spec.VRF = "toswitch" },
+			want: []string{l30 + `spec.vrf: "toswitch" is also the NIC spec.interfaces[0] of Underlay perouter-system/underlay, which may select the same nodes: ` +
+				`both would be devices of the router namespace; choose another VRF name`},
+		},
+		"vrf named like the NIC of an underlay on overlapping nodes": {
+			mutate: func(s *objects.Set) {
+				s.Underlays[0].Spec.NodeSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "rack", Operator: metav1.LabelSelectorOpIn, Values: []string{"a", "b"}}}}
+				s.L3VNIs[0].Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "b", "zone": "z1"}}
+				s.L3VNIs[0].Spec.VRF = "toswitch"
+			},
+			want: []string{l30 + `spec.vrf: "toswitch" is also the NIC spec.interfaces[0] of Underlay perouter-system/underlay, which may select the same nodes: ` +
+				`both would be devices of the router namespace; choose another VRF name`},
+		},
+		// The reference's per-rack pattern: objects on disjoint node sets
+		// never meet in one router namespace.
+		"vrf named like the NIC of an underlay on other nodes": {
+			mutate: func(s *objects.Set) {
+				s.Underlays[0].Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "a"}}
+				s.L3VNIs[0].Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "b"}}
+				s.L3VNIs[0].Spec.VRF = "toswitch"
+			},
+		},
+		"vxlan ports of FRR's BFD": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[0].Spec.VXLANPort = 3784
+				s.L3VNIs[1].Spec.VXLANPort = 3785
+				s.L2VNIs[0].Spec.VXLANPort = 4784
+			},
+			want: []string{
+				l30 + "spec.vxlanPort: 3784 is the UDP port of FRR's BFD (single-hop control) in the router namespace: use another port (the default is 4789)",
+				l31 + "spec.vxlanPort: 3785 is the UDP port of FRR's BFD (echo) in the router namespace: use another port (the default is 4789)",
+				l2 + "spec.vxlanPort: 4784 is the UDP port of FRR's BFD (multi-hop control) in the router namespace: use another port (the default is 4789)",
+			},
+		},
+		"l2 external bridge named like a perouter device": {
+			mutate: func(s *objects.Set) {
+				s.L2VNIs[0].Spec.HostMaster.LinuxBridge.Lifecycle = "External"
+				s.L2VNIs[0].Spec.HostMaster.LinuxBridge.Name = "host-e-110"
+			},
+			want: []string{l2 + `spec.hostMaster.linuxBridge.name: "host-e-110" ` + reservedMsg + `: rename the bridge on the nodes or use lifecycle: Managed`},
 		},
 		"vni out of range": {
 			mutate: func(s *objects.Set) { s.L3VNIs[0].Spec.VNI = 16777216 },
@@ -519,6 +607,48 @@ func BenchmarkSet(b *testing.B) {
 			// CPU time, unlike ns/op, does not grow when other work shares
 			// the machine.
 			b.ReportMetric(float64((cpuTime()-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+func TestMayOverlap(t *testing.T) {
+	labels := func(kv ...string) *metav1.LabelSelector {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return &metav1.LabelSelector{MatchLabels: m}
+	}
+	expr := func(key string, op metav1.LabelSelectorOperator, vals ...string) *metav1.LabelSelector {
+		return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: key, Operator: op, Values: vals}}}
+	}
+	tests := map[string]struct {
+		a, b *metav1.LabelSelector
+		want bool
+	}{
+		"both nil":                       {nil, nil, true},
+		"nil and any":                    {nil, labels("rack", "a"), true},
+		"same label":                     {labels("rack", "a"), labels("rack", "a"), true},
+		"other keys":                     {labels("rack", "a"), labels("zone", "z"), true},
+		"different values":               {labels("rack", "a"), labels("rack", "b"), false},
+		"in sets meet":                   {expr("rack", metav1.LabelSelectorOpIn, "a", "b"), labels("rack", "b"), true},
+		"in sets apart":                  {expr("rack", metav1.LabelSelectorOpIn, "a", "b"), expr("rack", metav1.LabelSelectorOpIn, "c"), false},
+		"in against not in":              {labels("rack", "a"), expr("rack", metav1.LabelSelectorOpNotIn, "a"), false},
+		"in partly excluded":             {expr("rack", metav1.LabelSelectorOpIn, "a", "b"), expr("rack", metav1.LabelSelectorOpNotIn, "a"), true},
+		"exists against absent":          {expr("rack", metav1.LabelSelectorOpExists), expr("rack", metav1.LabelSelectorOpDoesNotExist), false},
+		"label against absent":           {labels("rack", "a"), expr("rack", metav1.LabelSelectorOpDoesNotExist), false},
+		"not in against absent":          {expr("rack", metav1.LabelSelectorOpNotIn, "a"), expr("rack", metav1.LabelSelectorOpDoesNotExist), true},
+		"invalid selects nothing":        {labels("bad key!", "x"), nil, false},
+		"one contradicting key suffices": {labels("rack", "a", "zone", "z"), labels("rack", "b", "zone", "z"), false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := mayOverlap(tc.a, tc.b); got != tc.want {
+				t.Errorf("mayOverlap = %v, want %v", got, tc.want)
+			}
+			if got := mayOverlap(tc.b, tc.a); got != tc.want {
+				t.Errorf("mayOverlap (swapped) = %v, want %v", got, tc.want)
+			}
 		})
 	}
 }

@@ -208,6 +208,22 @@ func TestInvalidObjectsRejected(t *testing.T) {
 			u.Spec.Interfaces[0].NetworkDevice.InterfaceName = "lo"
 			return u
 		}},
+		"underlay interface named like a VXLAN device": {op: update, field: "spec.interfaces[0]", obj: func(t *testing.T) client.Object {
+			u := underlay(t)
+			u.Spec.Interfaces[0].NetworkDevice.InterfaceName = "vni100"
+			return u
+		}},
+		"underlay interface named like an existing VRF": {crossObject: true, op: update, field: "spec.vrf", obj: func(t *testing.T) client.Object {
+			u := underlay(t)
+			u.Spec.Interfaces[0].NetworkDevice.InterfaceName = "vrf0"
+			return u
+		}},
+		"unnumbered neighbour named like an IP address": {op: update, field: "spec.neighbors[0].interface", obj: func(t *testing.T) client.Object {
+			u := underlay(t)
+			u.Spec.Neighbors[0].Address = ""
+			u.Spec.Neighbors[0].Interface = "10.0.0.1"
+			return u
+		}},
 		"two IPv4 tunnel pools": {op: update, field: "spec.tunnelEndpoint.cidrs", obj: func(t *testing.T) client.Object {
 			u := underlay(t)
 			u.Spec.TunnelEndpoint.CIDRs = []string{"100.65.0.0/24", "100.66.0.0/24"}
@@ -300,6 +316,21 @@ func TestInvalidObjectsRejected(t *testing.T) {
 			v.Spec.HostSession.HostASN = u32(v.Spec.HostSession.ASN)
 			return v
 		}},
+		"VRF named lo": {op: create, field: "spec.vrf", obj: func(*testing.T) client.Object {
+			v := newL3VNI("vrf-lo")
+			v.Spec.VRF = "lo"
+			return v
+		}},
+		"VRF named like the underlay NIC": {crossObject: true, op: create, field: "spec.vrf", obj: func(*testing.T) client.Object {
+			v := newL3VNI("vrf-nic")
+			v.Spec.VRF = "toswitch"
+			return v
+		}},
+		"VXLAN port of FRR's BFD": {op: create, field: "spec.vxlanPort", obj: func(*testing.T) client.Object {
+			v := newL3VNI("bfd-port")
+			v.Spec.VXLANPort = 3784
+			return v
+		}},
 		"VRF starting with a digit": {op: create, field: "spec.vrf", obj: func(*testing.T) client.Object {
 			v := newL3VNI("digit-vrf")
 			v.Spec.VRF = "1red"
@@ -340,6 +371,11 @@ func TestInvalidObjectsRejected(t *testing.T) {
 		"gateway without routing domain": {op: create, field: "spec", obj: func(*testing.T) client.Object {
 			l := newL2VNI("gw-no-rd", 304)
 			l.Spec.GatewayIPs = []string{"192.172.0.1/24"}
+			return l
+		}},
+		"external bridge named like a perouter device": {op: create, field: "spec.hostMaster.linuxBridge.name", obj: func(*testing.T) client.Object {
+			l := newL2VNI("ext-reserved", 330)
+			l.Spec.HostMaster = &v1alpha1.HostMaster{Type: "LinuxBridge", LinuxBridge: &v1alpha1.LinuxBridgeConfig{Lifecycle: v1alpha1.LifecycleExternal, Name: "host-e-330"}}
 			return l
 		}},
 		"external bridge without a name": {op: create, field: "spec.hostMaster.linuxBridge", obj: func(*testing.T) client.Object {

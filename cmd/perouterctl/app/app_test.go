@@ -116,6 +116,23 @@ spec:
   hostSession: {asn: 64514, hostType: External, localCIDR: {ipv4: 192.169.30.0/24}}
 `)
 	passthroughVRF := write("pe-pt.yaml", "apiVersion: network.perouter.io/v1alpha1\nkind: L3VNI\nmetadata: {name: red}\nspec: {vrf: pe-pt, vni: 100}\n")
+	// Names that collide with perouter's own devices: lo, a VRF named like
+	// the Underlay's NIC, a NIC named like a VXLAN device.
+	collisions := write("collisions.yaml", `apiVersion: network.perouter.io/v1alpha1
+kind: Underlay
+metadata: {name: u}
+spec: {asn: 64514, neighbors: [{asn: 64512, address: 192.168.11.1}], interfaces: [{networkDevice: {interfaceName: eth1}}, {networkDevice: {interfaceName: vni100}}]}
+---
+apiVersion: network.perouter.io/v1alpha1
+kind: L3VNI
+metadata: {name: loop}
+spec: {vrf: lo, vni: 100}
+---
+apiVersion: network.perouter.io/v1alpha1
+kind: L3VNI
+metadata: {name: nic}
+spec: {vrf: eth1, vni: 101}
+`)
 	const examples = "../../../docs/examples/"
 	tests := map[string]struct {
 		args       []string
@@ -134,7 +151,15 @@ spec:
 		},
 		"validate vrf named like the passthrough veth": {
 			args: []string{"validate", "-f", passthroughVRF}, wantExit: ExitProblems,
-			wantOutput: []string{`L3VNI default/red: spec.vrf: "pe-pt" collides with the names perouter gives to devices`},
+			wantOutput: []string{`L3VNI default/red: spec.vrf: "pe-pt" collides with the names perouter gives its own devices`},
+		},
+		"validate names that collide with perouter's devices": {
+			args: []string{"validate", "-f", collisions}, wantExit: ExitProblems,
+			wantOutput: []string{
+				`Underlay default/u: spec.interfaces[1].networkDevice.interfaceName: "vni100" collides with the names perouter gives its own devices`,
+				`L3VNI default/loop: spec.vrf: "lo" is the loopback, which every network namespace has: choose another VRF name`,
+				`L3VNI default/nic: spec.vrf: "eth1" is also the NIC spec.interfaces[0] of Underlay default/u, which may select the same nodes`,
+			},
 		},
 		"unknown flag":             {args: []string{"validate", "--nope"}, wantExit: ExitUsage, wantOutput: []string{"error: unknown flag: --nope"}},
 		"render without node":      {args: []string{"render", "-f", examples + "lab", "--index", "1"}, wantExit: ExitUsage, wantOutput: []string{"error: render needs --node"}},

@@ -28,6 +28,17 @@ type HostSession struct {
 	// +optional
 	HostType string `json:"hostType,omitempty"`
 
+	// MaxPrefixes is the most prefixes the router accepts from the host in
+	// each address family of this session (FRR's maximum-prefix). A host
+	// that sends more is disconnected and reconnected a minute later, so a
+	// runaway host cannot fill the VRF or the fabric with routes.
+	// +kubebuilder:default=1000
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Format=int64
+	// +optional
+	MaxPrefixes uint32 `json:"maxPrefixes,omitempty"`
+
 	// LocalCIDR holds the pools the veth addresses come from. Immutable.
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="localCIDR is immutable"
 	// +required
