@@ -2,10 +2,10 @@ package controller
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/vtysh"
 )
 
 // ParseBGPSummary reads the output of `vtysh -c 'show bgp vrf all summary
@@ -69,35 +70,25 @@ type VtyshBGPReader struct {
 	Vtysh string
 	// SocketDir is the daemons' vty socket directory (vtysh --vty_socket).
 	SocketDir string
+	// Timeout bounds one read; zero means vtysh.DefaultTimeout. A stopped
+	// bgpd must not hold the reconcile that refreshes the status.
+	Timeout time.Duration
 }
 
 // Neighbors implements BGPStateReader.
 func (r VtyshBGPReader) Neighbors(ctx context.Context) ([]v1alpha1.BGPNeighborState, error) {
-	out, err := runVtysh(ctx, r.Vtysh, r.SocketDir, "show bgp vrf all summary json")
+	out, err := runVtysh(ctx, r.Vtysh, r.SocketDir, r.Timeout, "show bgp vrf all summary json")
 	if err != nil {
 		return nil, err
 	}
 	return ParseBGPSummary(out)
 }
 
-// runVtysh runs one vtysh command; bin defaults to "vtysh", socketDir to
-// vtysh's own default.
-func runVtysh(ctx context.Context, bin, socketDir, command string) ([]byte, error) {
-	if bin == "" {
-		bin = "vtysh"
-	}
-	args := []string{"-c", command}
-	if socketDir != "" {
-		args = append([]string{"--vty_socket", socketDir}, args...)
-	}
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w: %s", bin, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
+// runVtysh runs one vtysh command through the one vtysh seam, bounded by
+// timeout (zero: vtysh.DefaultTimeout); bin defaults to "vtysh" on the
+// PATH, socketDir to vtysh's own default.
+func runVtysh(ctx context.Context, bin, socketDir string, timeout time.Duration, command string) ([]byte, error) {
+	return vtysh.Cli{Binary: cmp.Or(bin, "vtysh"), SocketDir: socketDir, Timeout: timeout}.Output(ctx, "-c", command)
 }
 
 // bgpCache is the BGP sessions read last, and when.

@@ -77,7 +77,7 @@ type VtyshZebraReader struct {
 
 // Addresses implements ZebraAddressReader.
 func (r VtyshZebraReader) Addresses(ctx context.Context) ([]hostnet.IfAddr, error) {
-	out, err := runVtysh(ctx, r.Vtysh, r.SocketDir, "show interface vrf all json")
+	out, err := runVtysh(ctx, r.Vtysh, r.SocketDir, 0, "show interface vrf all json")
 	if err != nil {
 		return nil, err
 	}

@@ -262,7 +262,7 @@ func settle(t *testing.T, ctx context.Context, dp *hostnet.Manager, zebra VtyshZ
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := runVtysh(ctx, zebra.Vtysh, zebra.SocketDir, "show interface json")
+		out, err := runVtysh(ctx, zebra.Vtysh, zebra.SocketDir, 0, "show interface json")
 		if err != nil {
 			t.Fatal(err)
 		}

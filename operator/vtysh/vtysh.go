@@ -39,21 +39,41 @@ type Cli struct {
 // Run(ctx, "-f", file), and returns its combined output. The error names
 // the arguments; the output is returned with it, not repeated in it.
 func (c Cli) Run(ctx context.Context, args ...string) (string, error) {
-	switch {
-	case c.Timeout == 0:
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
-		defer cancel()
-	case c.Timeout > 0:
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
 	out, err := exec.CommandContext(ctx, c.binary(), append(c.baseArgs(), args...)...).CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("vtysh %s: %w", strings.Join(args, " "), err)
 	}
 	return string(out), nil
+}
+
+// Output runs vtysh with args and returns its standard output alone, for
+// JSON that a warning on stderr must not corrupt; stderr goes into the
+// error.
+func (c Cli) Output(ctx context.Context, args ...string) ([]byte, error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	var stderr strings.Builder
+	cmd := exec.CommandContext(ctx, c.binary(), append(c.baseArgs(), args...)...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("vtysh %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// bound applies Timeout: a daemon that stopped answering (SIGSTOP, a
+// wedged bgpd) must not hold the caller.
+func (c Cli) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	switch {
+	case c.Timeout == 0:
+		return context.WithTimeout(ctx, DefaultTimeout)
+	case c.Timeout > 0:
+		return context.WithTimeout(ctx, c.Timeout)
+	}
+	return ctx, func() {}
 }
 
 // Commands runs each command as one -c argument of a single vtysh run.
