@@ -316,7 +316,10 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 		return cmp.Or(a.Address.Compare(b.Address), cmp.Compare(a.Interface, b.Interface))
 	})
 	for _, nic := range u.Spec.Interfaces {
-		out.Interfaces = append(out.Interfaces, nic.NetworkDevice.InterfaceName)
+		// validate.Set refuses every other type.
+		if nic.NetworkDevice != nil {
+			out.Interfaces = append(out.Interfaces, nic.NetworkDevice.InterfaceName)
+		}
 	}
 	slices.Sort(out.Interfaces)
 	return out, nil

@@ -139,24 +139,7 @@ func (v *checker) underlay(u *v1alpha1.Underlay) {
 		}
 	}
 
-	if n := len(u.Spec.Interfaces); n > 16 {
-		v.add(ref, "spec.interfaces", "must have at most 16 items, has %d", n)
-	}
-	nics := map[string]int{}
-	for i, nic := range u.Spec.Interfaces {
-		field := fmt.Sprintf("spec.interfaces[%d].networkDevice.interfaceName", i)
-		name := nic.NetworkDevice.InterfaceName
-		if err := InterfaceName(name); err != nil {
-			v.add(ref, field, "%v", err)
-		} else if name == "lo" {
-			v.add(ref, field, "the loopback cannot move to the router namespace")
-		}
-		if first, dup := nics[name]; dup {
-			v.add(ref, field, "%q is also spec.interfaces[%d]", name, first)
-		} else {
-			nics[name] = i
-		}
-	}
+	v.interfaces(ref, u.Spec.Interfaces)
 
 	if te := u.Spec.TunnelEndpoint; te != nil {
 		if n := len(te.CIDRs); n < 1 || n > 2 {
@@ -178,6 +161,51 @@ func (v *checker) underlay(u *v1alpha1.Underlay) {
 		}
 		if v4 > 1 || v6 > 1 {
 			v.add(ref, "spec.tunnelEndpoint.cidrs", "must hold at most one IPv4 and one IPv6 CIDR")
+		}
+	}
+}
+
+// interfaces checks the Underlay's links: the union OpenPERouter defines
+// (type NetworkDevice or CNIDevice, type optional here), of which perouter
+// implements NetworkDevice only.
+func (v *checker) interfaces(ref objects.Ref, ifaces []v1alpha1.UnderlayInterface) {
+	if n := len(ifaces); n < 1 || n > 16 {
+		v.add(ref, "spec.interfaces", "must have 1 to 16 items, has %d: the router needs a link to the fabric", n)
+	}
+	nics := map[string]int{}
+	for i, nic := range ifaces {
+		field := fmt.Sprintf("spec.interfaces[%d]", i)
+		switch {
+		case nic.NetworkDevice != nil && nic.CNIDevice != nil:
+			v.add(ref, field, "exactly one of networkDevice or cniDevice must be set, both are")
+			continue
+		case nic.NetworkDevice == nil && nic.CNIDevice == nil:
+			v.add(ref, field, "exactly one of networkDevice or cniDevice must be set, neither is")
+			continue
+		}
+		if nic.Type != "" {
+			v.oneOf(ref, field+".type", nic.Type, v1alpha1.InterfaceTypeNetworkDevice, v1alpha1.InterfaceTypeCNIDevice)
+			if (nic.Type == v1alpha1.InterfaceTypeNetworkDevice) != (nic.NetworkDevice != nil) ||
+				(nic.Type == v1alpha1.InterfaceTypeCNIDevice) != (nic.CNIDevice != nil) {
+				v.add(ref, field+".type", "is %s but %s is set", nic.Type, map[bool]string{true: "networkDevice", false: "cniDevice"}[nic.NetworkDevice != nil])
+				continue
+			}
+		}
+		if nic.CNIDevice != nil {
+			v.add(ref, field+".cniDevice", "type CNIDevice is not supported yet by perouter; use type NetworkDevice with networkDevice.interfaceName naming a host device")
+			continue
+		}
+		field += ".networkDevice.interfaceName"
+		name := nic.NetworkDevice.InterfaceName
+		if err := InterfaceName(name); err != nil {
+			v.add(ref, field, "%v", err)
+		} else if name == "lo" {
+			v.add(ref, field, "the loopback cannot move to the router namespace")
+		}
+		if first, dup := nics[name]; dup {
+			v.add(ref, field, "%q is also spec.interfaces[%d]", name, first)
+		} else {
+			nics[name] = i
 		}
 	}
 }

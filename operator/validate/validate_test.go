@@ -198,9 +198,9 @@ func TestSet(t *testing.T) {
 		"interface name too long and duplicate": {
 			mutate: func(s *objects.Set) {
 				s.Underlays[0].Spec.Interfaces = []v1alpha1.UnderlayInterface{
-					{NetworkDevice: v1alpha1.NetworkDevice{InterfaceName: "a-very-long-name0"}},
-					{NetworkDevice: v1alpha1.NetworkDevice{InterfaceName: "eth1"}},
-					{NetworkDevice: v1alpha1.NetworkDevice{InterfaceName: "eth1"}},
+					{NetworkDevice: &v1alpha1.NetworkDevice{InterfaceName: "a-very-long-name0"}},
+					{NetworkDevice: &v1alpha1.NetworkDevice{InterfaceName: "eth1"}},
+					{NetworkDevice: &v1alpha1.NetworkDevice{InterfaceName: "eth1"}},
 				}
 			},
 			want: []string{
