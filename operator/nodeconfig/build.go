@@ -111,11 +111,15 @@ func Build(s objects.Set, n Node) (Config, Report, error) {
 		cands = append(cands, candidate{passthrough: &Passthrough{Source: ref, HostSession: hs}, uses: uses})
 	}
 	applied := map[objects.Ref]string{}
+	// The subnets routed in each VRF: its host session's pools, then the
+	// gateway subnets of its L2VNIs as they are admitted.
+	vrfSubnets := map[string][]validate.CIDRUse{}
 	for _, c := range b.withoutOverlaps(cands) {
 		switch {
 		case c.l3vni != nil:
 			cfg.L3VNIs = append(cfg.L3VNIs, *c.l3vni)
 			applied[c.l3vni.Source] = c.l3vni.VRF
+			vrfSubnets[c.l3vni.VRF] = c.uses
 		case cfg.Passthrough != nil:
 			b.skip(c.passthrough.Source, "spec.nodeSelector", fmt.Sprintf("%s, created earlier, already selects node %s: at most one L3Passthrough may select a node", cfg.Passthrough.Source, n.Name))
 		default:
@@ -123,7 +127,11 @@ func Build(s objects.Set, n Node) (Config, Report, error) {
 		}
 	}
 	for _, o := range l2vnis {
-		if l, ok := b.l2vni(o, applied); ok {
+		l, ok := b.l2vni(o, applied)
+		if ok && l.VRF != "" {
+			ok = b.distinctSubnets(o, l.VRF, vrfSubnets)
+		}
+		if ok {
 			cfg.L2VNIs = append(cfg.L2VNIs, l)
 		}
 	}
@@ -241,6 +249,27 @@ func (b *builder) withoutOverlaps(cands []candidate) []candidate {
 		}
 	}
 	return out
+}
+
+// distinctSubnets reports whether the gateway subnets of o overlap none
+// of the subnets already routed in vrf on this node (the L3VNI's
+// localCIDR, the gateways of older L2VNIs), and if so adds them; else it
+// skips o, naming what it overlaps.
+func (b *builder) distinctSubnets(o *v1alpha1.L2VNI, vrf string, vrfSubnets map[string][]validate.CIDRUse) bool {
+	mine := validate.GatewayCIDRs(o)
+	ok := true
+	for _, m := range mine {
+		for _, other := range vrfSubnets[vrf] {
+			if m.Prefix.Overlaps(other.Prefix) {
+				b.skip(m.Ref, m.Field, fmt.Sprintf("%s overlaps %s of %s (%s) in VRF %q on node %s", m.Prefix, other.Field, other.Ref, other.Prefix, vrf, b.node.Name))
+				ok = false
+			}
+		}
+	}
+	if ok {
+		vrfSubnets[vrf] = append(vrfSubnets[vrf], mine...)
+	}
+	return ok
 }
 
 func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {

@@ -179,6 +179,7 @@ func TestBuildSkipsAndFails(t *testing.T) {
 		wantErr     string
 		wantSkipped []string
 		wantVNIs    []uint32
+		wantL2VNIs  []uint32
 	}{
 		"all good": {mutate: func(*objects.Set) {}, wantVNIs: []uint32{100, 101, 102}},
 		"negative index": {
@@ -277,6 +278,48 @@ func TestBuildSkipsAndFails(t *testing.T) {
 			},
 			wantVNIs: []uint32{101, 102},
 		},
+		"gateway subnet overlapping an older L2VNI's in the VRF is skipped on the node": {
+			mutate: func(s *objects.Set) {
+				mk := func(name string, vni uint32, sel *metav1.LabelSelector, created int) v1alpha1.L2VNI {
+					return v1alpha1.L2VNI{
+						ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: objectstest.Namespace,
+							CreationTimestamp: metav1.NewTime(time.Date(2026, 1, created, 0, 0, 0, 0, time.UTC))},
+						Spec: v1alpha1.L2VNISpec{NodeSelector: sel, VNI: vni, VXLANPort: 4789, GatewayIPs: []string{"192.170.1.1/24"},
+							RoutingDomain: &v1alpha1.RoutingDomain{Type: "L3VNI", L3VNI: &v1alpha1.L3VNIReference{Name: "vni-0"}}},
+					}
+				}
+				s.L2VNIs = []v1alpha1.L2VNI{mk("young", 5001, zoneX, 2), mk("old", 5000, rackA, 1), mk("other-vrf", 5002, zoneX, 3)}
+				s.L2VNIs[2].Spec.RoutingDomain.L3VNI.Name = "vni-1"
+			},
+			wantSkipped: []string{
+				`L2VNI perouter-system/young: spec.gatewayIPs[0]: 192.170.1.0/24 overlaps spec.gatewayIPs[0] of L2VNI perouter-system/old (192.170.1.0/24) in VRF "vrf0" on node n1`,
+			},
+			wantVNIs:   []uint32{100, 101, 102},
+			wantL2VNIs: []uint32{5000, 5002},
+		},
+		"gateway subnet overlapping the VRF's localCIDR is skipped": {
+			mutate: func(s *objects.Set) {
+				s.L2VNIs = []v1alpha1.L2VNI{{
+					ObjectMeta: metav1.ObjectMeta{Name: "l2", Namespace: objectstest.Namespace},
+					Spec: v1alpha1.L2VNISpec{NodeSelector: rackA, VNI: 5000, VXLANPort: 4789, GatewayIPs: []string{"10.100.0.200/25"},
+						RoutingDomain: &v1alpha1.RoutingDomain{Type: "L3VNI", L3VNI: &v1alpha1.L3VNIReference{Name: "vni-0"}}},
+				}}
+			},
+			wantSkipped: []string{
+				`L2VNI perouter-system/l2: spec.gatewayIPs[0]: 10.100.0.128/25 overlaps spec.hostSession.localCIDR.ipv4 of L3VNI perouter-system/vni-0 (10.100.0.0/24) in VRF "vrf0" on node n1`,
+			},
+			wantVNIs: []uint32{100, 101, 102},
+		},
+		"passthrough peering iBGP with the host applies": {
+			mutate: func(s *objects.Set) {
+				s.L3Passthroughs = []v1alpha1.L3Passthrough{{
+					ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: objectstest.Namespace},
+					Spec: v1alpha1.L3PassthroughSpec{HostSession: v1alpha1.HostSession{
+						ASN: 64514, HostASN: u32(64514), LocalCIDR: v1alpha1.LocalCIDRConfig{IPv4: "192.169.20.0/24"}}},
+				}}
+			},
+			wantVNIs: []uint32{100, 101, 102},
+		},
 		"second passthrough on the node is skipped": {
 			mutate: func(s *objects.Set) {
 				mk := func(name string, sel *metav1.LabelSelector, cidr string) v1alpha1.L3Passthrough {
@@ -321,6 +364,13 @@ func TestBuildSkipsAndFails(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.wantVNIs, vnis); diff != "" {
 				t.Errorf("L3VNIs (-want +got):\n%s", diff)
+			}
+			var l2 []uint32
+			for _, l := range cfg.L2VNIs {
+				l2 = append(l2, l.VNI)
+			}
+			if diff := cmp.Diff(tc.wantL2VNIs, l2); diff != "" {
+				t.Errorf("L2VNIs (-want +got):\n%s", diff)
 			}
 			for _, sk := range report.Skipped {
 				for _, sel := range report.Selected {

@@ -51,6 +51,7 @@ func (v *checker) crossObject(s objects.Set) {
 	v.uniqueVNIs(s)
 	v.uniqueVRFs(s)
 	v.localCIDROverlaps(s)
+	v.gatewayOverlaps(s)
 	v.routingDomains(s)
 	v.onePerSelector(s)
 	v.passwordSecrets(s)

@@ -296,10 +296,20 @@ func (v *checker) l3vni(l *v1alpha1.L3VNI) []CIDRUse {
 	var uses []CIDRUse
 	if l.Spec.HostSession != nil {
 		uses = v.hostSession(ref, l.Spec.HostSession)
+		v.l3vniHostASN(ref, l.Spec.HostSession)
 	}
 	v.routeTargets(ref, "spec.importRTs", l.Spec.ImportRTs)
 	v.routeTargets(ref, "spec.exportRTs", l.Spec.ExportRTs)
 	return uses
+}
+
+// l3vniHostASN refuses an L3VNI host session with hostASN equal to asn,
+// as upstream does; an L3Passthrough may (upstream's e2e peers iBGP with
+// the host there), so the rule is not part of hostSession.
+func (v *checker) l3vniHostASN(ref objects.Ref, h *v1alpha1.HostSession) {
+	if h.HostASN != nil && h.HostType == "" && *h.HostASN == h.ASN {
+		v.add(ref, "spec.hostSession.hostASN", "must differ from asn (%d); use hostType: Internal for iBGP", h.ASN)
+	}
 }
 
 func (v *checker) routeTargets(ref objects.Ref, field string, rts []string) {
@@ -331,9 +341,6 @@ func (v *checker) hostSession(ref objects.Ref, h *v1alpha1.HostSession) []CIDRUs
 		v.add(ref, field, "exactly one of hostASN or hostType must be set, neither is")
 	case h.HostASN != nil:
 		v.asn(ref, field+".hostASN", *h.HostASN)
-		if *h.HostASN == h.ASN {
-			v.add(ref, field+".hostASN", "must differ from asn (%d); use hostType: Internal for iBGP", h.ASN)
-		}
 	default:
 		v.oneOf(ref, field+".hostType", h.HostType, "External", "Internal")
 	}
@@ -402,15 +409,13 @@ func (v *checker) l2vni(l *v1alpha1.L2VNI) {
 	}
 }
 
-// gatewayAddress refuses a gateway that is its subnet's network or IPv4
-// broadcast address (subnets of /31, /32, /127 and /128 have neither).
+// gatewayAddress refuses a gateway on its subnet's IPv4 broadcast address
+// (subnets of /31 and /32 have none). The network address is accepted, as
+// upstream does: in IPv6 it is the subnet-router anycast address (RFC 4291
+// 2.6.1), meant for exactly this, and Linux routes IPv4 through it too.
 func gatewayAddress(p netip.Prefix) error {
-	hostBits := p.Addr().BitLen() - p.Bits()
-	if hostBits <= 1 {
+	if p.Addr().BitLen()-p.Bits() <= 1 {
 		return nil
-	}
-	if p.Addr() == p.Masked().Addr() {
-		return fmt.Errorf("is the network address of its subnet")
 	}
 	if p.Addr().Is4() {
 		a := p.Addr().As4()

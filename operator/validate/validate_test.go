@@ -247,6 +247,13 @@ func TestSet(t *testing.T) {
 			mutate: func(s *objects.Set) { s.L3VNIs[0].Spec.HostSession.HostASN = u32(64514) },
 			want:   []string{l30 + "spec.hostSession.hostASN: must differ from asn (64514); use hostType: Internal for iBGP"},
 		},
+		// Upstream's e2e peers the passthrough iBGP with the host.
+		"passthrough host asn equals asn is fine": {
+			mutate: func(s *objects.Set) {
+				s.L3Passthroughs[0].Spec.HostSession.HostType = ""
+				s.L3Passthroughs[0].Spec.HostSession.HostASN = u32(64514)
+			},
+		},
 		"host asn and type": {
 			mutate: func(s *objects.Set) { s.L3VNIs[0].Spec.HostSession.HostType = "Internal" },
 			want:   []string{l30 + "spec.hostSession: exactly one of hostASN or hostType must be set, both are"},
@@ -294,11 +301,51 @@ func TestSet(t *testing.T) {
 			mutate: func(s *objects.Set) { s.L2VNIs[0].Spec.RoutingDomain = nil },
 			want:   []string{l2 + "spec.gatewayIPs: requires routingDomain"},
 		},
-		"l2 gateway network and broadcast": {
-			mutate: func(s *objects.Set) { s.L2VNIs[0].Spec.GatewayIPs = []string{"192.170.1.255/24", "fd00::/64"} },
+		"l2 gateway on the broadcast address": {
+			mutate: func(s *objects.Set) {
+				s.L2VNIs[0].Spec.GatewayIPs = []string{"192.170.1.255/24", "fd00::ffff:ffff:ffff:ffff/64"}
+			},
 			want: []string{
 				l2 + `spec.gatewayIPs[0]: "192.170.1.255/24" is the broadcast address of its subnet`,
-				l2 + `spec.gatewayIPs[1]: "fd00::/64" is the network address of its subnet`,
+			},
+		},
+		// Upstream accepts it, and its tests use 192.168.1.0/24; in IPv6 it
+		// is the subnet-router anycast address.
+		"l2 gateway on the network address is fine": {
+			mutate: func(s *objects.Set) { s.L2VNIs[0].Spec.GatewayIPs = []string{"192.170.1.0/24", "2001:db8::/64"} },
+		},
+		"l2 gateway subnets overlap in one VRF": {
+			mutate: func(s *objects.Set) {
+				l := s.L2VNIs[0].DeepCopy()
+				l.Name, l.Spec.VNI, l.Spec.GatewayIPs = "blue", 111, []string{"192.170.1.129/25"}
+				s.L2VNIs = append(s.L2VNIs, *l)
+			},
+			want: []string{
+				"L2VNI perouter-system/blue: spec.gatewayIPs[0]: 192.170.1.128/25 overlaps spec.gatewayIPs[0] of L2VNI perouter-system/green (192.170.1.0/24) in VRF \"vrf0\"",
+				l2 + "spec.gatewayIPs[0]: 192.170.1.0/24 overlaps spec.gatewayIPs[0] of L2VNI perouter-system/blue (192.170.1.128/25) in VRF \"vrf0\"",
+			},
+		},
+		"l2 gateway subnet overlaps the VRF's localCIDR": {
+			mutate: func(s *objects.Set) { s.L2VNIs[0].Spec.GatewayIPs = []string{"10.100.0.254/24"} },
+			want: []string{
+				l2 + "spec.gatewayIPs[0]: 10.100.0.0/24 overlaps spec.hostSession.localCIDR.ipv4 of L3VNI perouter-system/vni-0 (10.100.0.0/24) in VRF \"vrf0\"",
+				l30 + "spec.hostSession.localCIDR.ipv4: 10.100.0.0/24 overlaps spec.gatewayIPs[0] of L2VNI perouter-system/green (10.100.0.0/24) in VRF \"vrf0\"",
+			},
+		},
+		"same gateway subnet in two VRFs is fine": {
+			mutate: func(s *objects.Set) {
+				l := s.L2VNIs[0].DeepCopy()
+				l.Name, l.Spec.VNI = "blue", 111
+				l.Spec.RoutingDomain.L3VNI.Name = "vni-1"
+				s.L2VNIs = append(s.L2VNIs, *l)
+			},
+		},
+		"overlapping gateways with different selectors are left to Build": {
+			mutate: func(s *objects.Set) {
+				l := s.L2VNIs[0].DeepCopy()
+				l.Name, l.Spec.VNI = "blue", 111
+				l.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "b"}}
+				s.L2VNIs = append(s.L2VNIs, *l)
 			},
 		},
 		"l2 two ipv4 gateways": {
