@@ -23,6 +23,10 @@ func TestAggregate(t *testing.T) {
 	result := func(gen int64, res, msg string) v1alpha1.ObjectResult {
 		return v1alpha1.ObjectResult{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Generation: gen, Result: res, Message: msg}
 	}
+	waitingFor := func(r v1alpha1.ObjectResult) v1alpha1.ObjectResult {
+		r.Reason = v1alpha1.ReasonDependencyMissing
+		return r
+	}
 	pe := map[string]string{"pe": "yes"}
 	type want struct {
 		selected, applied, failed int32
@@ -68,6 +72,21 @@ func TestAggregate(t *testing.T) {
 			reports: []v1alpha1.RouterNodeStatus{report("a", result(3, v1alpha1.ResultApplied, "")),
 				report("b", result(3, v1alpha1.ResultSkipped, "spec.vni: VNI 100 is also used by L2VNI ns/x"))},
 			want: want{selected: 2, applied: 1, failed: 1, failedNames: []string{"b"}, appliedReason: ReasonFailed, valid: metav1.ConditionFalse},
+		},
+		// Waiting for an L3VNI that does not exist yet is not invalid.
+		"waiting for a missing dependency": {
+			nodes: []corev1.Node{node("a", nil), node("b", nil)},
+			reports: []v1alpha1.RouterNodeStatus{
+				report("a", waitingFor(result(3, v1alpha1.ResultSkipped, "spec.routingDomain.l3vni.name: L3VNI ns/red does not exist yet"))),
+				report("b", waitingFor(result(3, v1alpha1.ResultSkipped, "spec.routingDomain.l3vni.name: L3VNI ns/red does not exist yet")))},
+			want: want{selected: 2, failed: 2, failedNames: []string{"a", "b"}, appliedReason: v1alpha1.ReasonDependencyMissing, valid: metav1.ConditionTrue},
+		},
+		"waiting on one node, invalid on another": {
+			nodes: []corev1.Node{node("a", nil), node("b", nil)},
+			reports: []v1alpha1.RouterNodeStatus{
+				report("a", waitingFor(result(3, v1alpha1.ResultSkipped, "waits"))),
+				report("b", result(3, v1alpha1.ResultSkipped, "spec.vni: VNI 100 is also used by L2VNI ns/x"))},
+			want: want{selected: 2, failed: 2, failedNames: []string{"a", "b"}, appliedReason: ReasonFailed, valid: metav1.ConditionFalse},
 		},
 		"a failure of the previous generation does not count": {
 			nodes:   []corev1.Node{node("a", nil)},

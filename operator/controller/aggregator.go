@@ -189,7 +189,8 @@ func Aggregate(ref objects.Ref, generation int64, selector *metav1.LabelSelector
 		byNode[reports[i].Name] = &reports[i]
 	}
 	st := v1alpha1.ObjectStatus{ObservedGeneration: generation}
-	var invalid string
+	var invalid, waiting string
+	waitingNodes := int32(0)
 	for _, n := range nodes {
 		if !nodeconfig.Selects(selector, n.Labels) {
 			continue
@@ -209,7 +210,14 @@ func Aggregate(ref objects.Ref, generation int64, selector *metav1.LabelSelector
 			case v1alpha1.ResultSkipped, v1alpha1.ResultFailed:
 				st.FailedNodes++
 				st.FailedNodeNames = append(st.FailedNodeNames, n.Name)
-				if res.Result == v1alpha1.ResultSkipped && invalid == "" {
+				switch {
+				case res.Reason == v1alpha1.ReasonDependencyMissing:
+					// Not invalid: it waits for what it refers to.
+					waitingNodes++
+					if waiting == "" {
+						waiting = res.Message
+					}
+				case res.Result == v1alpha1.ResultSkipped && invalid == "":
 					invalid = res.Message
 				}
 			}
@@ -225,6 +233,9 @@ func Aggregate(ref objects.Ref, generation int64, selector *metav1.LabelSelector
 	switch {
 	case st.SelectedNodes == 0:
 		applied.Status, applied.Reason, applied.Message = metav1.ConditionFalse, ReasonNoNodesSelected, "no node is selected"
+	case st.FailedNodes > 0 && waitingNodes == st.FailedNodes:
+		applied.Status, applied.Reason = metav1.ConditionFalse, v1alpha1.ReasonDependencyMissing
+		applied.Message = fmt.Sprintf("waiting on %d of %d selected nodes for an object it refers to: %s", waitingNodes, st.SelectedNodes, waiting)
 	case st.FailedNodes > 0:
 		applied.Status, applied.Reason = metav1.ConditionFalse, ReasonFailed
 		applied.Message = fmt.Sprintf("failed on %d of %d selected nodes (%v); see their RouterNodeStatus", st.FailedNodes, st.SelectedNodes, st.FailedNodeNames)

@@ -27,7 +27,21 @@ type Report struct {
 	// Skipped lists why each object that selects the node was left out;
 	// an object may appear several times, once per problem.
 	Skipped []validate.Error
+	// Missing lists the objects left out because something they refer to
+	// does not exist yet (validate.Dependencies): not errors, they apply
+	// once it does.
+	Missing []validate.Error
 }
+
+// DependencyError is a Build error that concerns the node as a whole
+// because its Underlay refers to something that does not exist yet (a
+// passwordSecret): the node keeps its running configuration and applies
+// the Underlay once the target exists.
+type DependencyError struct {
+	Missing validate.Error
+}
+
+func (e *DependencyError) Error() string { return e.Missing.Error() }
 
 // Build computes node n's Config from s. Objects are checked with
 // validate.Set, and per node: a broken L3VNI, L2VNI or L3Passthrough is
@@ -44,11 +58,15 @@ func Build(s objects.Set, n Node) (Config, Report, error) {
 		node:    n,
 		labels:  labels.Set(n.Labels),
 		invalid: map[objects.Ref][]validate.Error{},
+		missing: map[objects.Ref][]validate.Error{},
 		secrets: validate.SecretIndex(s.Secrets),
 		report:  &report,
 	}
 	for _, e := range validate.Set(s) {
 		b.invalid[e.Ref] = append(b.invalid[e.Ref], e)
+	}
+	for _, e := range validate.Dependencies(s) {
+		b.missing[e.Ref] = append(b.missing[e.Ref], e)
 	}
 	cfg := Config{NodeName: n.Name, NodeIndex: n.Index}
 
@@ -157,6 +175,7 @@ type builder struct {
 	node    Node
 	labels  labels.Set
 	invalid map[objects.Ref][]validate.Error
+	missing map[objects.Ref][]validate.Error
 	secrets map[objects.Ref]*corev1.Secret
 	report  *Report
 }
@@ -298,6 +317,9 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 			all = append(all, e)
 		}
 		return nil, fmt.Errorf("node %s: invalid Underlay: %w", b.node.Name, errors.Join(all...))
+	}
+	if missing := b.missing[ref]; len(missing) > 0 {
+		return nil, fmt.Errorf("node %s: %w", b.node.Name, &DependencyError{Missing: missing[0]})
 	}
 	// validate.Set accepted the Underlay, so its fields parse; a parse
 	// error here would mean validate and this code disagree, and is
@@ -448,6 +470,10 @@ func (b *builder) l2vni(o *v1alpha1.L2VNI, appliedL3 map[objects.Ref]string) (L2
 		VNI:        o.Spec.VNI,
 		VXLANPort:  o.Spec.VXLANPort,
 		GatewayMAC: ipam.GatewayMAC(o.Spec.VNI),
+	}
+	if missing := b.missing[ref]; len(missing) > 0 {
+		b.report.Missing = append(b.report.Missing, missing...)
+		return L2VNI{}, false
 	}
 	if rd := o.Spec.RoutingDomain; rd != nil {
 		target := objects.Ref{Kind: objects.KindL3VNI, Namespace: o.Namespace, Name: rd.L3VNI.Name}

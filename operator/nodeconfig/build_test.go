@@ -1,6 +1,7 @@
 package nodeconfig
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -180,6 +181,9 @@ func TestBuildSkipsAndFails(t *testing.T) {
 		wantSkipped []string
 		wantVNIs    []uint32
 		wantL2VNIs  []uint32
+		wantMissing []string
+		// wantDependencyErr: the error is a *DependencyError.
+		wantDependencyErr bool
 	}{
 		"all good": {mutate: func(*objects.Set) {}, wantVNIs: []uint32{100, 101, 102}},
 		"negative index": {
@@ -320,6 +324,21 @@ func TestBuildSkipsAndFails(t *testing.T) {
 			},
 			wantVNIs: []uint32{100, 101, 102},
 		},
+		"l2vni whose L3VNI does not exist yet waits": {
+			mutate: func(s *objects.Set) {
+				s.L2VNIs = []v1alpha1.L2VNI{{
+					ObjectMeta: metav1.ObjectMeta{Name: "l2", Namespace: objectstest.Namespace},
+					Spec:       v1alpha1.L2VNISpec{VNI: 5000, VXLANPort: 4789, RoutingDomain: &v1alpha1.RoutingDomain{Type: "L3VNI", L3VNI: &v1alpha1.L3VNIReference{Name: "later"}}},
+				}}
+			},
+			wantMissing: []string{"L2VNI perouter-system/l2: spec.routingDomain.l3vni.name: L3VNI perouter-system/later does not exist yet; the L2VNI applies once it does"},
+			wantVNIs:    []uint32{100, 101, 102},
+		},
+		"underlay whose password Secret does not exist yet keeps the node waiting": {
+			mutate:            func(s *objects.Set) { s.Underlays[0].Spec.Neighbors[0].PasswordSecret = "later" },
+			wantErr:           "node n1: Underlay perouter-system/underlay: spec.neighbors[0].passwordSecret: Secret perouter-system/later does not exist yet; the Underlay applies once it does",
+			wantDependencyErr: true,
+		},
 		"second passthrough on the node is skipped": {
 			mutate: func(s *objects.Set) {
 				mk := func(name string, sel *metav1.LabelSelector, cidr string) v1alpha1.L3Passthrough {
@@ -350,7 +369,14 @@ func TestBuildSkipsAndFails(t *testing.T) {
 				if err == nil || err.Error() != tc.wantErr {
 					t.Fatalf("err = %v\nwant %s", err, tc.wantErr)
 				}
+				var dep *DependencyError
+				if errors.As(err, &dep) != tc.wantDependencyErr {
+					t.Errorf("err is a DependencyError: %v, want %v", !tc.wantDependencyErr, tc.wantDependencyErr)
+				}
 				return
+			}
+			if diff := cmp.Diff(tc.wantMissing, skipped(report.Missing)); diff != "" {
+				t.Errorf("Missing (-want +got):\n%s", diff)
 			}
 			if err != nil {
 				t.Fatal(err)

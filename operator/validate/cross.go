@@ -52,7 +52,6 @@ func (v *checker) crossObject(s objects.Set) {
 	v.uniqueVRFs(s)
 	v.localCIDROverlaps(s)
 	v.gatewayOverlaps(s)
-	v.routingDomains(s)
 	v.onePerSelector(s)
 	v.passwordSecrets(s)
 }
@@ -216,23 +215,6 @@ func (v *checker) localCIDROverlaps(s objects.Set) {
 	}
 }
 
-func (v *checker) routingDomains(s objects.Set) {
-	l3 := make(map[objects.Ref]bool, len(s.L3VNIs))
-	for _, l := range s.L3VNIs {
-		l3[objects.RefOf(objects.KindL3VNI, l.ObjectMeta)] = true
-	}
-	for _, l := range s.L2VNIs {
-		rd := l.Spec.RoutingDomain
-		if rd == nil || rd.L3VNI == nil || rd.L3VNI.Name == "" {
-			continue
-		}
-		target := objects.Ref{Kind: objects.KindL3VNI, Namespace: l.Namespace, Name: rd.L3VNI.Name}
-		if !l3[target] {
-			v.add(objects.RefOf(objects.KindL2VNI, l.ObjectMeta), "spec.routingDomain.l3vni.name", "%s does not exist", target)
-		}
-	}
-}
-
 func (v *checker) onePerSelector(s objects.Set) {
 	var underlays, passthroughs []selected
 	for _, u := range s.Underlays {
@@ -271,8 +253,8 @@ func (v *checker) passwordSecrets(s objects.Set) {
 	secrets := SecretIndex(s.Secrets)
 	for _, u := range s.Underlays {
 		for i, n := range u.Spec.Neighbors {
-			if n.PasswordSecret == "" {
-				continue
+			if n.PasswordSecret == "" || !secretExists(secrets, u.Namespace, n.PasswordSecret) {
+				continue // a missing Secret is a dependency (Dependencies), not an error
 			}
 			if _, err := SecretPassword(secrets, u.Namespace, n.PasswordSecret); err != nil {
 				v.add(objects.RefOf(objects.KindUnderlay, u.ObjectMeta), fmt.Sprintf("spec.neighbors[%d].passwordSecret", i), "%v", err)
@@ -331,8 +313,12 @@ func kindChanged(oldObj, newObj Object) []Error {
 	return []Error{{Ref: ref, Field: "kind", Message: fmt.Sprintf("cannot change from %T", oldObj)}}
 }
 
-// Deletion checks whether obj may leave s: an L3VNI that an L2VNI routes
-// through, or a Secret a neighbour reads its password from, may not.
+// Deletion returns what deleting obj from s leaves waiting for it: the
+// L2VNIs that route through an L3VNI, the neighbours that read their
+// password from a Secret. Deleting is allowed all the same (the webhook
+// returns these as warnings), so that a folder deletes in any order, as
+// upstream allows; what is left waits, reported with reason
+// DependencyMissing, until the target exists again.
 func Deletion(s objects.Set, obj Object) []Error {
 	var errs []Error
 	switch o := obj.(type) {
@@ -340,7 +326,7 @@ func Deletion(s objects.Set, obj Object) []Error {
 		ref := objects.RefOf(objects.KindL3VNI, o.ObjectMeta)
 		for _, l := range s.L2VNIs {
 			if rd := l.Spec.RoutingDomain; rd != nil && rd.L3VNI != nil && l.Namespace == o.Namespace && rd.L3VNI.Name == o.Name {
-				errs = append(errs, Error{Ref: ref, Field: "metadata.name", Message: fmt.Sprintf("is the routing domain of %s (spec.routingDomain.l3vni.name)", objects.RefOf(objects.KindL2VNI, l.ObjectMeta))})
+				errs = append(errs, Error{Ref: ref, Field: "metadata.name", Message: fmt.Sprintf("is the routing domain of %s (spec.routingDomain.l3vni.name): that L2VNI stops applying until an L3VNI %s/%s exists again", objects.RefOf(objects.KindL2VNI, l.ObjectMeta), o.Namespace, o.Name)})
 			}
 		}
 	case *corev1.Secret:
@@ -348,7 +334,7 @@ func Deletion(s objects.Set, obj Object) []Error {
 		for _, u := range s.Underlays {
 			for i, n := range u.Spec.Neighbors {
 				if u.Namespace == o.Namespace && n.PasswordSecret == o.Name {
-					errs = append(errs, Error{Ref: ref, Field: "metadata.name", Message: fmt.Sprintf("holds the password of %s spec.neighbors[%d]", objects.RefOf(objects.KindUnderlay, u.ObjectMeta), i)})
+					errs = append(errs, Error{Ref: ref, Field: "metadata.name", Message: fmt.Sprintf("holds the password of %s spec.neighbors[%d]: the nodes of that Underlay keep their running configuration until the Secret exists again", objects.RefOf(objects.KindUnderlay, u.ObjectMeta), i)})
 				}
 			}
 		}

@@ -23,19 +23,24 @@ func GatewayCIDRs(l *v1alpha1.L2VNI) []CIDRUse {
 }
 
 // VRFOverlaps returns the errors for the subnets of one VRF that overlap:
-// gateway subnets of its L2VNIs with each other and with the localCIDR
-// of its L3VNI. Both sides are reported. Two L3VNI pools are left out:
+// gateway subnets of its L2VNIs with each other (reported on both) and
+// with the localCIDR of its L3VNI (reported on the L2VNI only: it is the
+// L2VNI that joins the VRF, and an error on the L3VNI would take the VRF
+// and all its other L2VNIs down with it). Two L3VNI pools are left out:
 // the localCIDR rule reports those, across VRFs too.
 func VRFOverlaps(vrf string, uses []CIDRUse) []Error {
 	var errs []Error
+	report := func(a, b CIDRUse) {
+		errs = append(errs, Error{Ref: a.Ref, Field: a.Field, Message: fmt.Sprintf("%s overlaps %s of %s (%s) in VRF %q", a.Prefix, b.Field, b.Ref, b.Prefix, vrf)})
+	}
 	for _, p := range OverlapPairs(uses) {
 		a, b := uses[p[0]], uses[p[1]]
-		if a.Ref.Kind == objects.KindL3VNI && b.Ref.Kind == objects.KindL3VNI {
-			continue
+		if a.Ref.Kind == objects.KindL2VNI {
+			report(a, b)
 		}
-		errs = append(errs,
-			Error{Ref: a.Ref, Field: a.Field, Message: fmt.Sprintf("%s overlaps %s of %s (%s) in VRF %q", a.Prefix, b.Field, b.Ref, b.Prefix, vrf)},
-			Error{Ref: b.Ref, Field: b.Field, Message: fmt.Sprintf("%s overlaps %s of %s (%s) in VRF %q", b.Prefix, a.Field, a.Ref, a.Prefix, vrf)})
+		if b.Ref.Kind == objects.KindL2VNI {
+			report(b, a)
+		}
 	}
 	return errs
 }

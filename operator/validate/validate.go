@@ -451,6 +451,11 @@ func SecretPassword(secrets map[objects.Ref]*corev1.Secret, namespace, name stri
 	return string(pw), nil
 }
 
+func secretExists(secrets map[objects.Ref]*corev1.Secret, namespace, name string) bool {
+	_, ok := secrets[objects.Ref{Kind: objects.KindSecret, Namespace: namespace, Name: name}]
+	return ok
+}
+
 // SecretIndex maps each Secret's Ref to it, for SecretPassword.
 func SecretIndex(secrets []corev1.Secret) map[objects.Ref]*corev1.Secret {
 	m := make(map[objects.Ref]*corev1.Secret, len(secrets))

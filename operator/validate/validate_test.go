@@ -66,6 +66,9 @@ func TestSet(t *testing.T) {
 	tests := map[string]struct {
 		mutate func(s *objects.Set)
 		want   []string
+		// deps are what Dependencies reports: references to objects that
+		// do not exist yet, which are not errors.
+		deps []string
 	}{
 		"valid": {mutate: func(*objects.Set) {}},
 		"underlay asn zero": {
@@ -143,11 +146,11 @@ func TestSet(t *testing.T) {
 		},
 		"secret missing": {
 			mutate: func(s *objects.Set) { s.Secrets = nil },
-			want:   []string{ul + "spec.neighbors[0].passwordSecret: Secret perouter-system/pw does not exist"},
+			deps:   []string{ul + "spec.neighbors[0].passwordSecret: Secret perouter-system/pw does not exist yet; the Underlay applies once it does"},
 		},
 		"secret in another namespace": {
 			mutate: func(s *objects.Set) { s.Secrets[0].Namespace = "other" },
-			want:   []string{ul + "spec.neighbors[0].passwordSecret: Secret perouter-system/pw does not exist"},
+			deps:   []string{ul + "spec.neighbors[0].passwordSecret: Secret perouter-system/pw does not exist yet; the Underlay applies once it does"},
 		},
 		"secret without key": {
 			mutate: func(s *objects.Set) { s.Secrets[0].Data = map[string][]byte{"pass": []byte("x")} },
@@ -329,7 +332,6 @@ func TestSet(t *testing.T) {
 			mutate: func(s *objects.Set) { s.L2VNIs[0].Spec.GatewayIPs = []string{"10.100.0.254/24"} },
 			want: []string{
 				l2 + "spec.gatewayIPs[0]: 10.100.0.0/24 overlaps spec.hostSession.localCIDR.ipv4 of L3VNI perouter-system/vni-0 (10.100.0.0/24) in VRF \"vrf0\"",
-				l30 + "spec.hostSession.localCIDR.ipv4: 10.100.0.0/24 overlaps spec.gatewayIPs[0] of L2VNI perouter-system/green (10.100.0.0/24) in VRF \"vrf0\"",
 			},
 		},
 		"same gateway subnet in two VRFs is fine": {
@@ -354,11 +356,11 @@ func TestSet(t *testing.T) {
 		},
 		"routing domain missing": {
 			mutate: func(s *objects.Set) { s.L2VNIs[0].Spec.RoutingDomain.L3VNI.Name = "nope" },
-			want:   []string{l2 + "spec.routingDomain.l3vni.name: L3VNI perouter-system/nope does not exist"},
+			deps:   []string{l2 + "spec.routingDomain.l3vni.name: L3VNI perouter-system/nope does not exist yet; the L2VNI applies once it does"},
 		},
 		"routing domain in another namespace": {
 			mutate: func(s *objects.Set) { s.L2VNIs[0].Namespace = "other" },
-			want:   []string{"L2VNI other/green: spec.routingDomain.l3vni.name: L3VNI other/vni-0 does not exist"},
+			deps:   []string{"L2VNI other/green: spec.routingDomain.l3vni.name: L3VNI other/vni-0 does not exist yet; the L2VNI applies once it does"},
 		},
 		"duplicate vni reported on both": {
 			mutate: func(s *objects.Set) { s.L2VNIs[0].Spec.VNI = 100 },
@@ -428,8 +430,8 @@ func TestSet(t *testing.T) {
 			mutate: func(s *objects.Set) { s.L3VNIs[0].Name = "Red Net" },
 			want: []string{
 				"L3VNI perouter-system/Red Net: metadata.name: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
-				"L2VNI perouter-system/green: spec.routingDomain.l3vni.name: L3VNI perouter-system/vni-0 does not exist",
 			},
+			deps: []string{"L2VNI perouter-system/green: spec.routingDomain.l3vni.name: L3VNI perouter-system/vni-0 does not exist yet; the L2VNI applies once it does"},
 		},
 	}
 	for name, tc := range tests {
@@ -438,6 +440,9 @@ func TestSet(t *testing.T) {
 			tc.mutate(&s)
 			if diff := cmp.Diff(tc.want, strs(Set(s))); diff != "" {
 				t.Errorf("Set errors (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.deps, strs(Dependencies(s))); diff != "" {
+				t.Errorf("Dependencies (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -452,7 +457,7 @@ func TestExamples(t *testing.T) {
 		"lab with l2vnis":  {paths: []string{"lab", "l2vni"}},
 		"lab passthrough":  {paths: []string{"lab", "passthrough"}},
 		"password":         {paths: []string{"password"}},
-		"l2vni on its own": {paths: []string{"l2vni"}, want: []string{"L2VNI perouter-system/green: spec.routingDomain.l3vni.name: L3VNI perouter-system/red does not exist"}},
+		"l2vni on its own": {paths: []string{"l2vni"}},
 		"invalid": {paths: []string{"invalid"}, want: []string{
 			`L3VNI perouter-system/red: spec.hostSession.hostASN: must differ from asn (64514); use hostType: Internal for iBGP`,
 			`L3VNI perouter-system/red: spec.importRTs[0]: "64514:100 \nrouter bgp 1": local part "100 \nrouter bgp 1" is not a plain decimal number`,
@@ -460,7 +465,6 @@ func TestExamples(t *testing.T) {
 			`L3VNI perouter-system/also-red: spec.vni: VNI 100 is also used by L3VNI perouter-system/red`,
 			`L3VNI perouter-system/red: spec.vrf: VRF "red" is also used by L3VNI perouter-system/also-red`,
 			`L3VNI perouter-system/also-red: spec.vrf: VRF "red" is also used by L3VNI perouter-system/red`,
-			`L2VNI perouter-system/orphan: spec.routingDomain.l3vni.name: L3VNI perouter-system/missing does not exist`,
 		}},
 	}
 	for name, tc := range tests {
@@ -521,9 +525,9 @@ func TestDeletion(t *testing.T) {
 		obj  Object
 		want []string
 	}{
-		"routing domain":  {obj: &s.L3VNIs[0], want: []string{"L3VNI perouter-system/vni-0: metadata.name: is the routing domain of L2VNI perouter-system/green (spec.routingDomain.l3vni.name)"}},
+		"routing domain":  {obj: &s.L3VNIs[0], want: []string{"L3VNI perouter-system/vni-0: metadata.name: is the routing domain of L2VNI perouter-system/green (spec.routingDomain.l3vni.name): that L2VNI stops applying until an L3VNI perouter-system/vni-0 exists again"}},
 		"unreferenced":    {obj: &s.L3VNIs[1]},
-		"password secret": {obj: &s.Secrets[0], want: []string{"Secret perouter-system/pw: metadata.name: holds the password of Underlay perouter-system/underlay spec.neighbors[0]"}},
+		"password secret": {obj: &s.Secrets[0], want: []string{"Secret perouter-system/pw: metadata.name: holds the password of Underlay perouter-system/underlay spec.neighbors[0]: the nodes of that Underlay keep their running configuration until the Secret exists again"}},
 		"l2vni":           {obj: &s.L2VNIs[0]},
 	}
 	for name, tc := range tests {

@@ -69,7 +69,10 @@ func newValidate(stdout io.Writer) *cobra.Command {
 		Short: "Check manifests against every rule the API server and the controller apply",
 		Long: `Reads YAML files and folders (multi-document; folders recursively) and
 prints one line per problem: "Kind namespace/name: field: message".
-Exits 0 when everything is valid, 1 otherwise.`,
+A reference to an object the files do not hold (an L2VNI's L3VNI, a
+passwordSecret) is a warning, not a problem: the cluster admits it and
+applies the object once the target exists, so apply order never matters.
+Exits 0 when everything is valid (warnings included), 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(files) == 0 {
@@ -81,6 +84,9 @@ Exits 0 when everything is valid, 1 otherwise.`,
 			}
 			for _, p := range problems {
 				fmt.Fprintln(stdout, p)
+			}
+			for _, w := range validate.Dependencies(set) {
+				fmt.Fprintln(stdout, "warning:", w.Error())
 			}
 			if len(problems) > 0 {
 				return errProblems
@@ -122,8 +128,9 @@ func newRender(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Builds the node's model from the manifests exactly as the controller does
 and prints its FRR configuration (--output frr) or its kernel plan as YAML
 (--output plan). Objects that select the node but cannot apply are listed
-on stderr as "skipped: ..." and left out, as the controller would; problems
-that concern the whole node exit 1.`,
+on stderr as "skipped: ..." (or "waiting: ..." when what they refer to does
+not exist yet) and left out, as the controller would; problems that concern
+the whole node exit 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return render(o, stdout, stderr)
@@ -172,6 +179,9 @@ func render(o renderOptions, stdout, stderr io.Writer) error {
 	}
 	for _, s := range report.Skipped {
 		fmt.Fprintln(stderr, "skipped:", s.Error())
+	}
+	for _, s := range report.Missing {
+		fmt.Fprintln(stderr, "waiting:", s.Error())
 	}
 	switch o.output {
 	case "plan":

@@ -148,7 +148,14 @@ spec:
 		},
 		"render reports skipped objects": {
 			args: []string{"render", "-f", examples + "l2vni", "-f", examples + "password", "--node", "n", "--index", "1"}, wantExit: ExitOK,
-			wantOutput: []string{"skipped: L2VNI perouter-system/green: spec.routingDomain.l3vni.name: L3VNI perouter-system/red does not exist"},
+			wantOutput: []string{"waiting: L2VNI perouter-system/green: spec.routingDomain.l3vni.name: L3VNI perouter-system/red does not exist yet; the L2VNI applies once it does"},
+		},
+		"validate warns of what does not exist yet": {
+			args: []string{"validate", "-f", examples + "l2vni"}, wantExit: ExitOK,
+			wantOutput: []string{
+				"warning: L2VNI perouter-system/green: spec.routingDomain.l3vni.name: L3VNI perouter-system/red does not exist yet; the L2VNI applies once it does",
+				"valid: 0 Underlay, 0 L3VNI, 2 L2VNI, 0 L3Passthrough, 0 Secret",
+			},
 		},
 		"render plan selects by labels": {
 			args:       []string{"render", "-f", examples + "lab", "-f", examples + "passthrough", "--node", "n", "--index", "2", "--labels", "passthrough=true", "-o", "plan", "--netns", "pe", "--underlay-mtu", "9000"},
