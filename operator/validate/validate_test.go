@@ -461,6 +461,7 @@ func TestExamples(t *testing.T) {
 		"invalid": {paths: []string{"invalid"}, want: []string{
 			`L3VNI perouter-system/red: spec.hostSession.hostASN: must differ from asn (64514); use hostType: Internal for iBGP`,
 			`L3VNI perouter-system/red: spec.importRTs[0]: "64514:100 \nrouter bgp 1": local part "100 \nrouter bgp 1" is not a plain decimal number`,
+			`L2VNI perouter-system/broadcast-gateway: spec.gatewayIPs[0]: "192.170.1.255/24" is the broadcast address of its subnet`,
 			`L3VNI perouter-system/red: spec.vni: VNI 100 is also used by L3VNI perouter-system/also-red`,
 			`L3VNI perouter-system/also-red: spec.vni: VNI 100 is also used by L3VNI perouter-system/red`,
 			`L3VNI perouter-system/red: spec.vrf: VRF "red" is also used by L3VNI perouter-system/also-red`,
