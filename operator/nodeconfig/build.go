@@ -88,6 +88,8 @@ func Build(s objects.Set, n Node) (Config, Report, error) {
 		return &o.ObjectMeta, o.Spec.NodeSelector
 	})
 
+	l3vnis, l2vnis = b.uniqueOnNode(l3vnis, l2vnis)
+
 	if underlay == nil || len(underlay.VTEPs) == 0 {
 		reason := fmt.Sprintf("no Underlay selects node %s", n.Name)
 		if underlay != nil {
@@ -222,6 +224,58 @@ func selectedSorted[T any](b *builder, all []T, kind string, meta func(*T) (*met
 		return cmp.Or(cmp.Compare(mx.Namespace, my.Namespace), cmp.Compare(mx.Name, my.Name))
 	})
 	return out
+}
+
+// uniqueOnNode keeps, of the L3VNIs and L2VNIs that select the node, the
+// oldest holder of each VNI and of each VRF name, and skips the others
+// here, naming the holder. Objects whose selectors differ may share a VRF
+// name or a VNI (upstream's per-rack pattern) as long as no node selects
+// both; where one does, creation order decides, so a new object cannot
+// displace one that runs.
+func (b *builder) uniqueOnNode(l3vnis []*v1alpha1.L3VNI, l2vnis []*v1alpha1.L2VNI) ([]*v1alpha1.L3VNI, []*v1alpha1.L2VNI) {
+	type entry struct {
+		meta *metav1.ObjectMeta
+		ref  objects.Ref
+		vni  uint32
+		vrf  string // L3VNIs only
+	}
+	var all []entry
+	for _, o := range l3vnis {
+		all = append(all, entry{&o.ObjectMeta, objects.RefOf(objects.KindL3VNI, o.ObjectMeta), o.Spec.VNI, o.Spec.VRF})
+	}
+	for _, o := range l2vnis {
+		all = append(all, entry{&o.ObjectMeta, objects.RefOf(objects.KindL2VNI, o.ObjectMeta), o.Spec.VNI, ""})
+	}
+	slices.SortStableFunc(all, func(x, y entry) int {
+		return cmp.Or(x.meta.CreationTimestamp.Compare(y.meta.CreationTimestamp.Time),
+			cmp.Compare(x.ref.Namespace, y.ref.Namespace), cmp.Compare(x.ref.Name, y.ref.Name), cmp.Compare(x.ref.Kind, y.ref.Kind))
+	})
+	vniHolder := map[uint32]objects.Ref{}
+	vrfHolder := map[string]objects.Ref{}
+	lost := map[objects.Ref]bool{}
+	for _, e := range all {
+		if h, taken := vniHolder[e.vni]; taken {
+			b.skip(e.ref, "spec.vni", fmt.Sprintf("VNI %d is also used by %s, created earlier, on node %s", e.vni, h, b.node.Name))
+			lost[e.ref] = true
+		}
+		if h, taken := vrfHolder[e.vrf]; e.vrf != "" && taken {
+			b.skip(e.ref, "spec.vrf", fmt.Sprintf("VRF %q is also used by %s, created earlier, on node %s", e.vrf, h, b.node.Name))
+			lost[e.ref] = true
+		}
+		if lost[e.ref] {
+			continue
+		}
+		vniHolder[e.vni] = e.ref
+		if e.vrf != "" {
+			vrfHolder[e.vrf] = e.ref
+		}
+	}
+	if len(lost) == 0 {
+		return l3vnis, l2vnis
+	}
+	keep3 := slices.DeleteFunc(slices.Clone(l3vnis), func(o *v1alpha1.L3VNI) bool { return lost[objects.RefOf(objects.KindL3VNI, o.ObjectMeta)] })
+	keep2 := slices.DeleteFunc(slices.Clone(l2vnis), func(o *v1alpha1.L2VNI) bool { return lost[objects.RefOf(objects.KindL2VNI, o.ObjectMeta)] })
+	return keep3, keep2
 }
 
 // candidate is an L3VNI or an L3Passthrough with its localCIDR pools.

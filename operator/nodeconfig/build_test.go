@@ -339,6 +339,47 @@ func TestBuildSkipsAndFails(t *testing.T) {
 			wantErr:           "node n1: Underlay perouter-system/underlay: spec.neighbors[0].passwordSecret: Secret perouter-system/later does not exist yet; the Underlay applies once it does",
 			wantDependencyErr: true,
 		},
+		// Upstream's per-rack pattern: one VRF name, one L3VNI per rack.
+		"same VRF in another rack does not matter": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[0].Spec.NodeSelector = rackA
+				s.L3VNIs[1].Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "b"}}
+				s.L3VNIs[1].Spec.VRF = s.L3VNIs[0].Spec.VRF
+			},
+			wantVNIs: []uint32{100, 102},
+		},
+		"same VNI in another rack does not matter": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[0].Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "b"}}
+				s.L3VNIs[1].Spec.NodeSelector = rackA
+				s.L3VNIs[1].Spec.VNI = 100
+			},
+			wantVNIs: []uint32{100, 102},
+		},
+		"same VRF meeting on the node: the older applies": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[0].Spec.NodeSelector = rackA
+				s.L3VNIs[0].CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC))
+				s.L3VNIs[1].Spec.NodeSelector = zoneX
+				s.L3VNIs[1].CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+				s.L3VNIs[1].Spec.VRF = s.L3VNIs[0].Spec.VRF
+			},
+			wantSkipped: []string{`L3VNI perouter-system/vni-0: spec.vrf: VRF "vrf0" is also used by L3VNI perouter-system/vni-1, created earlier, on node n1`},
+			wantVNIs:    []uint32{101, 102},
+		},
+		"same VNI on an L3VNI and an L2VNI meeting on the node: the older applies": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[0].Spec.NodeSelector = rackA
+				s.L3VNIs[0].CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC))
+				s.L2VNIs = []v1alpha1.L2VNI{{
+					ObjectMeta: metav1.ObjectMeta{Name: "l2", Namespace: objectstest.Namespace, CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))},
+					Spec:       v1alpha1.L2VNISpec{NodeSelector: zoneX, VNI: 100, VXLANPort: 4789},
+				}}
+			},
+			wantSkipped: []string{`L3VNI perouter-system/vni-0: spec.vni: VNI 100 is also used by L2VNI perouter-system/l2, created earlier, on node n1`},
+			wantVNIs:    []uint32{101, 102},
+			wantL2VNIs:  []uint32{100},
+		},
 		"second passthrough on the node is skipped": {
 			mutate: func(s *objects.Set) {
 				mk := func(name string, sel *metav1.LabelSelector, cidr string) v1alpha1.L3Passthrough {

@@ -45,8 +45,9 @@ func SelectorKey(sel *metav1.LabelSelector) (key string, ok bool) {
 // lookup per object, so a Set of thousands of objects validates in
 // milliseconds. Where a rule depends on which nodes two objects select,
 // it fires when their selectors are equal (both nil included): those
-// objects surely meet on a node. nodeconfig.Build checks the same rules
-// exactly for each node.
+// objects surely meet on a node. Conflicts judges the other pairs against
+// given nodes; nodeconfig.Build checks the same rules exactly for each
+// node.
 func (v *checker) crossObject(s objects.Set) {
 	v.uniqueVNIs(s)
 	v.uniqueVRFs(s)
@@ -66,35 +67,58 @@ func joinRefs(refs []objects.Ref, skip objects.Ref) string {
 	return strings.Join(out, ", ")
 }
 
+// selKey is the SelectorKey of sel; an invalid selector gets a key of
+// its own (it selects nothing, so it meets nothing).
+func selKey(sel *metav1.LabelSelector, ref objects.Ref) string {
+	if key, ok := SelectorKey(sel); ok {
+		return key
+	}
+	return "\x00invalid " + ref.String()
+}
+
+// uniqueVNIs reports VNIs used twice by objects with equal selectors:
+// they surely meet on a node. Under different selectors a VNI may be
+// reused where no node selects both (Conflicts, nodeconfig.Build).
 func (v *checker) uniqueVNIs(s objects.Set) {
-	byVNI := make(map[uint32][]objects.Ref, len(s.L3VNIs)+len(s.L2VNIs))
+	type key struct {
+		vni uint32
+		sel string
+	}
+	byVNI := make(map[key][]objects.Ref, len(s.L3VNIs)+len(s.L2VNIs))
+	var refs []objects.Ref
+	var keys []key
+	add := func(ref objects.Ref, vni uint32, sel *metav1.LabelSelector) {
+		k := key{vni, selKey(sel, ref)}
+		byVNI[k] = append(byVNI[k], ref)
+		refs, keys = append(refs, ref), append(keys, k)
+	}
 	for _, l := range s.L3VNIs {
-		byVNI[l.Spec.VNI] = append(byVNI[l.Spec.VNI], objects.RefOf(objects.KindL3VNI, l.ObjectMeta))
+		add(objects.RefOf(objects.KindL3VNI, l.ObjectMeta), l.Spec.VNI, l.Spec.NodeSelector)
 	}
 	for _, l := range s.L2VNIs {
-		byVNI[l.Spec.VNI] = append(byVNI[l.Spec.VNI], objects.RefOf(objects.KindL2VNI, l.ObjectMeta))
+		add(objects.RefOf(objects.KindL2VNI, l.ObjectMeta), l.Spec.VNI, l.Spec.NodeSelector)
 	}
-	report := func(ref objects.Ref, vni uint32) {
-		if refs := byVNI[vni]; len(refs) > 1 {
-			v.add(ref, "spec.vni", "VNI %d is also used by %s", vni, joinRefs(refs, ref))
+	for i, ref := range refs {
+		if others := byVNI[keys[i]]; len(others) > 1 {
+			v.add(ref, "spec.vni", "VNI %d is also used by %s", keys[i].vni, joinRefs(others, ref))
 		}
-	}
-	for _, l := range s.L3VNIs {
-		report(objects.RefOf(objects.KindL3VNI, l.ObjectMeta), l.Spec.VNI)
-	}
-	for _, l := range s.L2VNIs {
-		report(objects.RefOf(objects.KindL2VNI, l.ObjectMeta), l.Spec.VNI)
 	}
 }
 
+// uniqueVRFs reports VRF names used twice by L3VNIs with equal
+// selectors; under different selectors a name may be reused where no node
+// selects both: upstream's per-rack pattern.
 func (v *checker) uniqueVRFs(s objects.Set) {
-	byVRF := make(map[string][]objects.Ref, len(s.L3VNIs))
+	type key struct{ vrf, sel string }
+	byVRF := make(map[key][]objects.Ref, len(s.L3VNIs))
 	for _, l := range s.L3VNIs {
-		byVRF[l.Spec.VRF] = append(byVRF[l.Spec.VRF], objects.RefOf(objects.KindL3VNI, l.ObjectMeta))
+		ref := objects.RefOf(objects.KindL3VNI, l.ObjectMeta)
+		k := key{l.Spec.VRF, selKey(l.Spec.NodeSelector, ref)}
+		byVRF[k] = append(byVRF[k], ref)
 	}
 	for _, l := range s.L3VNIs {
 		ref := objects.RefOf(objects.KindL3VNI, l.ObjectMeta)
-		if refs := byVRF[l.Spec.VRF]; len(refs) > 1 {
+		if refs := byVRF[key{l.Spec.VRF, selKey(l.Spec.NodeSelector, ref)}]; len(refs) > 1 {
 			v.add(ref, "spec.vrf", "VRF %q is also used by %s", l.Spec.VRF, joinRefs(refs, ref))
 		}
 	}

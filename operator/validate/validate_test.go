@@ -390,6 +390,14 @@ func TestSet(t *testing.T) {
 				pt + "spec.hostSession.localCIDR.ipv4: 10.100.1.0/24 overlaps spec.hostSession.localCIDR.ipv4 of L3VNI perouter-system/vni-1 (10.100.1.0/24)",
 			},
 		},
+		// Upstream's per-rack pattern; Conflicts and Build judge per node.
+		"same VRF and VNI under different selectors are left to Conflicts": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[0].Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "a"}}
+				s.L3VNIs[1].Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "b"}}
+				s.L3VNIs[1].Spec.VRF, s.L3VNIs[1].Spec.VNI = "vrf0", 100
+			},
+		},
 		"overlapping localCIDRs with different selectors are left to Build": {
 			mutate: func(s *objects.Set) {
 				s.L3VNIs[1].Spec.HostSession.LocalCIDR.IPv4 = "10.100.0.0/24"
