@@ -201,3 +201,41 @@ func TestUpstreamInputsAdmitted(t *testing.T) {
 		})
 	}
 }
+
+// TestConflictsJudgedPerNode: upstream's per-rack pattern (one VRF name,
+// one L3VNI per rack) is admitted, and an L3VNI that would share the VRF
+// with one of them on a current Node is refused, naming the node.
+func TestConflictsJudgedPerNode(t *testing.T) {
+	ctx := context.Background()
+	for name, labels := range map[string]map[string]string{
+		"wh-rack-1": {"rack": "rack-1", "zone": "a"},
+		"wh-rack-2": {"rack": "rack-2", "zone": "b"},
+	} {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+		if err := k8s.Create(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = k8s.Delete(ctx, n) })
+	}
+	l3 := func(name string, vni uint32, sel map[string]string) *v1alpha1.L3VNI {
+		return &v1alpha1.L3VNI{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: v1alpha1.L3VNISpec{VRF: "tenant", VNI: vni, NodeSelector: &metav1.LabelSelector{MatchLabels: sel}}}
+	}
+	for _, o := range []*v1alpha1.L3VNI{l3("tenant-rack-1", 5001, map[string]string{"rack": "rack-1"}), l3("tenant-rack-2", 5002, map[string]string{"rack": "rack-2"})} {
+		if err := k8s.Create(ctx, o); err != nil {
+			t.Fatalf("per-rack L3VNI %s refused: %v", o.Name, err)
+		}
+		t.Cleanup(func() { _ = k8s.Delete(ctx, o) })
+	}
+	err := k8s.Create(ctx, l3("tenant-zone-a", 5003, map[string]string{"zone": "a"}))
+	want := `L3VNI ` + ns + `/tenant-zone-a: spec.vrf: VRF "tenant" is also claimed by L3VNI ` + ns + `/tenant-rack-1 on node wh-rack-1`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("an L3VNI sharing the VRF on node wh-rack-1: got %v, want a refusal saying %q", err, want)
+	}
+	// No current Node has zone c: nothing meets, nothing is refused.
+	o := l3("tenant-zone-c", 5004, map[string]string{"zone": "c"})
+	if err := k8s.Create(ctx, o); err != nil {
+		t.Errorf("an L3VNI sharing the VRF on no current node refused: %v", err)
+	}
+	_ = k8s.Delete(ctx, o)
+}

@@ -8,7 +8,11 @@
 // it when it introduces an error that the set did not already have. A
 // reference to an object that does not exist yet (an L2VNI's L3VNI, a
 // passwordSecret), and the deletion of an object others refer to, are
-// admitted with a warning: apply and delete order never matter.
+// admitted with a warning: apply and delete order never matter. Rules
+// that depend on where objects apply (the same VRF or VNI, overlapping
+// localCIDRs, two Underlays or L3Passthroughs) refuse a change only when
+// a current Node is selected by both objects (validate.Conflicts), or
+// when their selectors are equal.
 // Errors that existed before (objects created while the webhook was down)
 // do not block unrelated changes, and an update that does not make an
 // object worse is let through.
@@ -78,7 +82,11 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		if err := v.addSecrets(ctx, &candidate); err != nil {
 			return admission.Errored(http.StatusInternalServerError, err)
 		}
-		errs = introduced(validate.Set(current), validate.Set(candidate))
+		nodes, err := v.nodes(ctx)
+		if err != nil {
+			return admission.Errored(http.StatusInternalServerError, err)
+		}
+		errs = introduced(judge(current, nodes), judge(candidate, nodes))
 		if req.Operation == admissionv1.Update && oldObj != nil {
 			errs = append(validate.Update(oldObj, newObj), errs...)
 		}
@@ -134,6 +142,27 @@ func (v *Validator) decode(kind string, raw runtime.RawExtension) (client.Object
 		return nil, fmt.Errorf("decoding %s: %w", kind, err)
 	}
 	return obj, nil
+}
+
+// judge applies every rule to s: the object and cross-object rules, and
+// the per-node ones against the cluster's nodes.
+func judge(s objects.Set, nodes []validate.Node) []validate.Error {
+	return append(validate.Set(s), validate.Conflicts(s, nodes)...)
+}
+
+// nodes lists the cluster's Nodes' names and labels (metadata only: a
+// Node's status is large and not needed).
+func (v *Validator) nodes(ctx context.Context) ([]validate.Node, error) {
+	var list metav1.PartialObjectMetadataList
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
+	if err := v.Reader.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("listing Nodes: %w", err)
+	}
+	out := make([]validate.Node, len(list.Items))
+	for i, n := range list.Items {
+		out[i] = validate.Node{Name: n.Name, Labels: n.Labels}
+	}
+	return out, nil
 }
 
 // load lists the cluster's perouter objects and the Secrets their
