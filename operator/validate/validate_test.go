@@ -465,6 +465,7 @@ func TestExamples(t *testing.T) {
 		"lab with l2vnis":  {paths: []string{"lab", "l2vni"}},
 		"lab passthrough":  {paths: []string{"lab", "passthrough"}},
 		"password":         {paths: []string{"password"}},
+		"per-rack":         {paths: []string{"lab", "per-rack"}},
 		"l2vni on its own": {paths: []string{"l2vni"}},
 		"invalid": {paths: []string{"invalid"}, want: []string{
 			`L3VNI perouter-system/red: spec.hostSession.hostASN: must differ from asn (64514); use hostType: Internal for iBGP`,
