@@ -33,6 +33,10 @@ const (
 	ReasonNoNodesSelected = "NoNodesSelected"
 	ReasonValid           = "Valid"
 	ReasonInvalid         = "Invalid"
+	// ReasonWinsConflict: valid, and on some node it clashed with a
+	// younger object (same VRF, VNI, overlapping localCIDR...), which is
+	// skipped there.
+	ReasonWinsConflict = "WinsConflict"
 )
 
 // maxFailedNames bounds ObjectStatus.FailedNodeNames.
@@ -189,7 +193,7 @@ func Aggregate(ref objects.Ref, generation int64, selector *metav1.LabelSelector
 		byNode[reports[i].Name] = &reports[i]
 	}
 	st := v1alpha1.ObjectStatus{ObservedGeneration: generation}
-	var invalid, waiting string
+	var invalid, waiting, wins string
 	waitingNodes := int32(0)
 	for _, n := range nodes {
 		if !nodeconfig.Selects(selector, n.Labels) {
@@ -207,6 +211,9 @@ func Aggregate(ref objects.Ref, generation int64, selector *metav1.LabelSelector
 			switch res.Result {
 			case v1alpha1.ResultApplied:
 				st.AppliedNodes++
+				if res.Message != "" && wins == "" {
+					wins = res.Message
+				}
 			case v1alpha1.ResultSkipped, v1alpha1.ResultFailed:
 				st.FailedNodes++
 				st.FailedNodeNames = append(st.FailedNodeNames, n.Name)
@@ -248,8 +255,11 @@ func Aggregate(ref objects.Ref, generation int64, selector *metav1.LabelSelector
 	}
 	valid := metav1.Condition{Type: v1alpha1.ConditionValid, ObservedGeneration: generation,
 		Status: metav1.ConditionTrue, Reason: ReasonValid, Message: "no node reported a validation error"}
-	if invalid != "" {
+	switch {
+	case invalid != "":
 		valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, ReasonInvalid, invalid
+	case wins != "":
+		valid.Reason, valid.Message = ReasonWinsConflict, wins
 	}
 	for _, c := range []metav1.Condition{applied, valid} {
 		if old := meta.FindStatusCondition(previous, c.Type); old != nil {

@@ -185,3 +185,50 @@ func TestDependencyMissingReported(t *testing.T) {
 		t.Errorf("config lacks the L2VNI:\n%s", r.frr.last())
 	}
 }
+
+// TestConflictJudgedPerNode: two L3VNIs share a VRF name. Where no node
+// selects both (per rack) each node applies its own; on a node that
+// selects both the older applies, the younger is skipped there, and both
+// objects' status tell of it.
+func TestConflictJudgedPerNode(t *testing.T) {
+	needAPIServer(t)
+	createNode(t, "rack1-0", 0, map[string]string{"rack": "rack-1", "zone": "a"})
+	createNode(t, "rack2-0", 1, map[string]string{"rack": "rack-2", "zone": "b"})
+	ul, _ := labObjects()
+	l3 := func(name string, vni uint32, sel map[string]string) *v1alpha1.L3VNI {
+		return &v1alpha1.L3VNI{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: v1alpha1.L3VNISpec{VRF: "tenant", VNI: vni, NodeSelector: &metav1.LabelSelector{MatchLabels: sel}}}
+	}
+	rack1, rack2 := l3("tenant-rack-1", 5001, map[string]string{"rack": "rack-1"}), l3("tenant-rack-2", 5002, map[string]string{"rack": "rack-2"})
+	create(t, ul, rack1, rack2)
+	routers := startManager(t, managerOptions{nodes: []string{"rack1-0", "rack2-0"}, aggregator: true})
+	waitApplied(t, routers["rack1-0"], 1)
+	waitApplied(t, routers["rack2-0"], 1)
+	if c := routers["rack1-0"].frr.last(); !strings.Contains(c, "vni 5001") || strings.Contains(c, "vni 5002") {
+		t.Errorf("rack-1 node's config does not carry its rack's VNI only:\n%s", c)
+	}
+
+	// Created later, selecting the rack-1 node too: it loses there.
+	zone := l3("tenant-zone-a", 5003, map[string]string{"zone": "a"})
+	create(t, zone)
+	eventually(t, "the younger L3VNI invalid, naming the older; the older valid, winning", func() (bool, string) {
+		var young, old v1alpha1.L3VNI
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(zone), &young); err != nil {
+			return false, err.Error()
+		}
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(rack1), &old); err != nil {
+			return false, err.Error()
+		}
+		yv := meta.FindStatusCondition(young.Status.Conditions, v1alpha1.ConditionValid)
+		ov := meta.FindStatusCondition(old.Status.Conditions, v1alpha1.ConditionValid)
+		ok := yv != nil && yv.Status == metav1.ConditionFalse &&
+			strings.Contains(yv.Message, `VRF "tenant" is also used by L3VNI `+ns+`/tenant-rack-1, created earlier, on node rack1-0`) &&
+			ov != nil && ov.Status == metav1.ConditionTrue && ov.Reason == ReasonWinsConflict &&
+			strings.Contains(ov.Message, ns+"/tenant-zone-a, created later, which is skipped on node rack1-0") &&
+			old.Status.AppliedNodes == 1
+		return ok, fmt.Sprintf("young %+v\nold %+v", young.Status, old.Status)
+	})
+	if c := routers["rack1-0"].frr.last(); !strings.Contains(c, "vni 5001") || strings.Contains(c, "vni 5003") {
+		t.Errorf("rack-1 node's config changed to the younger L3VNI:\n%s", c)
+	}
+}

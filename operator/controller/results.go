@@ -179,11 +179,20 @@ func failedResults(report nodeconfig.Report, gens map[objects.Ref]int64, cfg nod
 func objectResults(report nodeconfig.Report, gens map[objects.Ref]int64, result, msg string) []v1alpha1.ObjectResult {
 	byRef := map[objects.Ref]*v1alpha1.ObjectResult{}
 	var out []v1alpha1.ObjectResult
+	won := map[objects.Ref][]string{}
+	for _, e := range report.Won {
+		won[e.Ref] = append(won[e.Ref], e.Field+": "+e.Message)
+	}
 	for _, ref := range report.Selected {
 		if _, dup := byRef[ref]; dup {
 			continue
 		}
-		out = append(out, v1alpha1.ObjectResult{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Generation: gens[ref], Result: result, Message: msg})
+		m := msg
+		if notes := won[ref]; m == "" && len(notes) > 0 {
+			// It applies; the clash it won is told on both objects.
+			m = truncate(strings.Join(notes, "; "), maxObjectMessage)
+		}
+		out = append(out, v1alpha1.ObjectResult{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Generation: gens[ref], Result: result, Message: m})
 		byRef[ref] = &out[len(out)-1]
 	}
 	for _, group := range []struct {

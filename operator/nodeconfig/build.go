@@ -31,6 +31,10 @@ type Report struct {
 	// does not exist yet (validate.Dependencies): not errors, they apply
 	// once it does.
 	Missing []validate.Error
+	// Won lists, for selected objects, the clashes on this node they won
+	// by being older (the other object is in Skipped), so both objects'
+	// status tell of the clash.
+	Won []validate.Error
 }
 
 // DependencyError is a Build error that concerns the node as a whole
@@ -142,6 +146,7 @@ func Build(s objects.Set, n Node) (Config, Report, error) {
 			vrfSubnets[c.l3vni.VRF] = c.uses
 		case cfg.Passthrough != nil:
 			b.skip(c.passthrough.Source, "spec.nodeSelector", fmt.Sprintf("%s, created earlier, already selects node %s: at most one L3Passthrough may select a node", cfg.Passthrough.Source, n.Name))
+			b.won(cfg.Passthrough.Source, "spec.nodeSelector", fmt.Sprintf("%s, created later, also selects node %s and is skipped there: at most one L3Passthrough may select a node", c.passthrough.Source, n.Name))
 		default:
 			cfg.Passthrough = c.passthrough
 		}
@@ -184,6 +189,10 @@ type builder struct {
 
 func (b *builder) skip(ref objects.Ref, field, msg string) {
 	b.report.Skipped = append(b.report.Skipped, validate.Error{Ref: ref, Field: field, Message: msg})
+}
+
+func (b *builder) won(ref objects.Ref, field, msg string) {
+	b.report.Won = append(b.report.Won, validate.Error{Ref: ref, Field: field, Message: msg})
 }
 
 // Selects reports whether sel picks a node with these labels; nil selects
@@ -256,10 +265,12 @@ func (b *builder) uniqueOnNode(l3vnis []*v1alpha1.L3VNI, l2vnis []*v1alpha1.L2VN
 	for _, e := range all {
 		if h, taken := vniHolder[e.vni]; taken {
 			b.skip(e.ref, "spec.vni", fmt.Sprintf("VNI %d is also used by %s, created earlier, on node %s", e.vni, h, b.node.Name))
+			b.won(h, "spec.vni", fmt.Sprintf("VNI %d is also used by %s, created later, which is skipped on node %s", e.vni, e.ref, b.node.Name))
 			lost[e.ref] = true
 		}
 		if h, taken := vrfHolder[e.vrf]; e.vrf != "" && taken {
 			b.skip(e.ref, "spec.vrf", fmt.Sprintf("VRF %q is also used by %s, created earlier, on node %s", e.vrf, h, b.node.Name))
+			b.won(h, "spec.vrf", fmt.Sprintf("VRF %q is also used by %s, created later, which is skipped on node %s", e.vrf, e.ref, b.node.Name))
 			lost[e.ref] = true
 		}
 		if lost[e.ref] {
@@ -311,6 +322,7 @@ func (b *builder) withoutOverlaps(cands []candidate) []candidate {
 				if o := owner[other]; o < i && kept[o] {
 					p := uses[other]
 					b.skip(uses[k].Ref, uses[k].Field, fmt.Sprintf("%s overlaps %s of %s (%s) on node %s", uses[k].Prefix, p.Field, p.Ref, p.Prefix, b.node.Name))
+					b.won(p.Ref, p.Field, fmt.Sprintf("%s overlaps %s of %s (%s), created later, which is skipped on node %s", p.Prefix, uses[k].Field, uses[k].Ref, uses[k].Prefix, b.node.Name))
 					ok = false
 				}
 			}

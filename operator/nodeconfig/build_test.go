@@ -182,6 +182,7 @@ func TestBuildSkipsAndFails(t *testing.T) {
 		wantVNIs    []uint32
 		wantL2VNIs  []uint32
 		wantMissing []string
+		wantWon     []string
 		// wantDependencyErr: the error is a *DependencyError.
 		wantDependencyErr bool
 	}{
@@ -365,6 +366,7 @@ func TestBuildSkipsAndFails(t *testing.T) {
 				s.L3VNIs[1].Spec.VRF = s.L3VNIs[0].Spec.VRF
 			},
 			wantSkipped: []string{`L3VNI perouter-system/vni-0: spec.vrf: VRF "vrf0" is also used by L3VNI perouter-system/vni-1, created earlier, on node n1`},
+			wantWon:     []string{`L3VNI perouter-system/vni-1: spec.vrf: VRF "vrf0" is also used by L3VNI perouter-system/vni-0, created later, which is skipped on node n1`},
 			wantVNIs:    []uint32{101, 102},
 		},
 		"same VNI on an L3VNI and an L2VNI meeting on the node: the older applies": {
@@ -418,6 +420,11 @@ func TestBuildSkipsAndFails(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.wantMissing, skipped(report.Missing)); diff != "" {
 				t.Errorf("Missing (-want +got):\n%s", diff)
+			}
+			if tc.wantWon != nil {
+				if diff := cmp.Diff(tc.wantWon, skipped(report.Won)); diff != "" {
+					t.Errorf("Won (-want +got):\n%s", diff)
+				}
 			}
 			if err != nil {
 				t.Fatal(err)
