@@ -48,8 +48,9 @@ type DependencyError struct {
 func (e *DependencyError) Error() string { return e.Missing.Error() }
 
 // Build computes node n's Config from s. Objects are checked with
-// validate.Set, and per node: a broken L3VNI, L2VNI or L3Passthrough is
-// left out and reported in Report.Skipped while the rest applies. A
+// validate.Objects, and per node, where of two clashing objects the older
+// wins: a broken L3VNI, L2VNI or L3Passthrough is left out and reported
+// in Report.Skipped while the rest applies. A
 // non-nil error concerns the node as a whole (more than one Underlay, an
 // invalid Underlay, an exhausted VTEP or router-id pool, a bad index): the
 // caller must keep the node's running configuration.
@@ -66,7 +67,9 @@ func Build(s objects.Set, n Node) (Config, Report, error) {
 		secrets: validate.SecretIndex(s.Secrets),
 		report:  &report,
 	}
-	for _, e := range validate.Set(s) {
+	// Clashes between objects are judged below, on this node, where the
+	// older object wins; validate.Objects leaves them out.
+	for _, e := range validate.Objects(s) {
 		b.invalid[e.Ref] = append(b.invalid[e.Ref], e)
 	}
 	for _, e := range validate.Dependencies(s) {

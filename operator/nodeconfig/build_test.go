@@ -369,6 +369,18 @@ func TestBuildSkipsAndFails(t *testing.T) {
 			wantWon:     []string{`L3VNI perouter-system/vni-1: spec.vrf: VRF "vrf0" is also used by L3VNI perouter-system/vni-0, created later, which is skipped on node n1`},
 			wantVNIs:    []uint32{101, 102},
 		},
+		// Validation refuses the pair (equal selectors); should it exist
+		// anyway (created while the webhook was down), the running one
+		// stays.
+		"duplicate VNI with equal selectors: the older applies": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[0].CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC))
+				s.L3VNIs[1].CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+				s.L3VNIs[0].Spec.VNI = 101
+			},
+			wantSkipped: []string{`L3VNI perouter-system/vni-0: spec.vni: VNI 101 is also used by L3VNI perouter-system/vni-1, created earlier, on node n1`},
+			wantVNIs:    []uint32{101, 102},
+		},
 		"same VNI on an L3VNI and an L2VNI meeting on the node: the older applies": {
 			mutate: func(s *objects.Set) {
 				s.L3VNIs[0].Spec.NodeSelector = rackA

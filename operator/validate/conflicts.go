@@ -233,3 +233,44 @@ func excludes(x, y labels.Requirement) bool {
 	}
 	return false
 }
+
+// Objects is Set without the clashes between objects that
+// nodeconfig.Build resolves on each node by creation order (the same VRF
+// or VNI, overlapping localCIDRs or gateway subnets, two L3Passthroughs;
+// two Underlays make Build fail the node). Set refuses such a pair
+// outright when the selectors are equal, as the webhook must; the
+// controller instead keeps the older object running, so that a clash
+// created behind the webhook's back cannot take down what runs.
+func Objects(s objects.Set) []Error {
+	all := Set(s)
+	c := &checker{
+		l3vniCIDRs:       make([][]CIDRUse, len(s.L3VNIs)),
+		passthroughCIDRs: make([][]CIDRUse, len(s.L3Passthroughs)),
+	}
+	for i := range s.L3VNIs {
+		l := &s.L3VNIs[i]
+		c.l3vniCIDRs[i], _ = HostSessionCIDRs(objects.RefOf(objects.KindL3VNI, l.ObjectMeta), "spec.hostSession", l.Spec.HostSession)
+	}
+	for i := range s.L3Passthroughs {
+		p := &s.L3Passthroughs[i]
+		c.passthroughCIDRs[i], _ = HostSessionCIDRs(objects.RefOf(objects.KindL3Passthrough, p.ObjectMeta), "spec.hostSession", &p.Spec.HostSession)
+	}
+	c.uniqueVNIs(s)
+	c.uniqueVRFs(s)
+	c.localCIDROverlaps(s)
+	c.gatewayOverlaps(s)
+	c.onePerSelector(s)
+	clashes := map[Error]int{}
+	for _, e := range c.errs {
+		clashes[e]++
+	}
+	out := all[:0:0]
+	for _, e := range all {
+		if clashes[e] > 0 {
+			clashes[e]--
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
