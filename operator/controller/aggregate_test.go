@@ -23,12 +23,18 @@ func TestAggregate(t *testing.T) {
 	result := func(gen int64, res, msg string) v1alpha1.ObjectResult {
 		return v1alpha1.ObjectResult{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Generation: gen, Result: res, Message: msg}
 	}
+	waitingFor := func(r v1alpha1.ObjectResult) v1alpha1.ObjectResult {
+		r.Reason = v1alpha1.ReasonDependencyMissing
+		return r
+	}
 	pe := map[string]string{"pe": "yes"}
 	type want struct {
 		selected, applied, failed int32
 		failedNames               []string
 		appliedReason             string
 		valid                     metav1.ConditionStatus
+		// validReason is checked when set.
+		validReason string
 	}
 	many := func(n int) ([]corev1.Node, []v1alpha1.RouterNodeStatus) {
 		var nodes []corev1.Node
@@ -69,6 +75,27 @@ func TestAggregate(t *testing.T) {
 				report("b", result(3, v1alpha1.ResultSkipped, "spec.vni: VNI 100 is also used by L2VNI ns/x"))},
 			want: want{selected: 2, applied: 1, failed: 1, failedNames: []string{"b"}, appliedReason: ReasonFailed, valid: metav1.ConditionFalse},
 		},
+		// Waiting for an L3VNI that does not exist yet is not invalid.
+		"waiting for a missing dependency": {
+			nodes: []corev1.Node{node("a", nil), node("b", nil)},
+			reports: []v1alpha1.RouterNodeStatus{
+				report("a", waitingFor(result(3, v1alpha1.ResultSkipped, "spec.routingDomain.l3vni.name: L3VNI ns/red does not exist yet"))),
+				report("b", waitingFor(result(3, v1alpha1.ResultSkipped, "spec.routingDomain.l3vni.name: L3VNI ns/red does not exist yet")))},
+			want: want{selected: 2, failed: 2, failedNames: []string{"a", "b"}, appliedReason: v1alpha1.ReasonDependencyMissing, valid: metav1.ConditionTrue},
+		},
+		"waiting on one node, invalid on another": {
+			nodes: []corev1.Node{node("a", nil), node("b", nil)},
+			reports: []v1alpha1.RouterNodeStatus{
+				report("a", waitingFor(result(3, v1alpha1.ResultSkipped, "waits"))),
+				report("b", result(3, v1alpha1.ResultSkipped, "spec.vni: VNI 100 is also used by L2VNI ns/x"))},
+			want: want{selected: 2, failed: 2, failedNames: []string{"a", "b"}, appliedReason: ReasonFailed, valid: metav1.ConditionFalse},
+		},
+		// The younger object it clashed with on b is skipped there.
+		"applied, winning a clash on a node": {
+			nodes:   []corev1.Node{node("a", nil), node("b", nil)},
+			reports: []v1alpha1.RouterNodeStatus{report("a", result(3, v1alpha1.ResultApplied, "")), report("b", result(3, v1alpha1.ResultApplied, `spec.vrf: VRF "red" is also used by L3VNI ns/blue, created later, which is skipped on node b`))},
+			want:    want{selected: 2, applied: 2, appliedReason: ReasonAllApplied, valid: metav1.ConditionTrue, validReason: ReasonWinsConflict},
+		},
 		"a failure of the previous generation does not count": {
 			nodes:   []corev1.Node{node("a", nil)},
 			reports: []v1alpha1.RouterNodeStatus{report("a", result(2, v1alpha1.ResultFailed, "old"))},
@@ -85,7 +112,10 @@ func TestAggregate(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			st := Aggregate(ref, 3, tc.selector, tc.nodes, tc.reports, nil)
 			applied, valid := st.Conditions[0], st.Conditions[1]
-			got := want{st.SelectedNodes, st.AppliedNodes, st.FailedNodes, st.FailedNodeNames, applied.Reason, valid.Status}
+			got := want{st.SelectedNodes, st.AppliedNodes, st.FailedNodes, st.FailedNodeNames, applied.Reason, valid.Status, ""}
+			if tc.want.validReason != "" {
+				got.validReason = valid.Reason
+			}
 			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(want{})); diff != "" {
 				t.Errorf("Aggregate mismatch (-want +got):\n%s", diff)
 			}

@@ -33,6 +33,10 @@ const (
 	ReasonNoNodesSelected = "NoNodesSelected"
 	ReasonValid           = "Valid"
 	ReasonInvalid         = "Invalid"
+	// ReasonWinsConflict: valid, and on some node it clashed with a
+	// younger object (same VRF, VNI, overlapping localCIDR...), which is
+	// skipped there.
+	ReasonWinsConflict = "WinsConflict"
 )
 
 // maxFailedNames bounds ObjectStatus.FailedNodeNames.
@@ -189,7 +193,8 @@ func Aggregate(ref objects.Ref, generation int64, selector *metav1.LabelSelector
 		byNode[reports[i].Name] = &reports[i]
 	}
 	st := v1alpha1.ObjectStatus{ObservedGeneration: generation}
-	var invalid string
+	var invalid, waiting, wins string
+	waitingNodes := int32(0)
 	for _, n := range nodes {
 		if !nodeconfig.Selects(selector, n.Labels) {
 			continue
@@ -206,10 +211,20 @@ func Aggregate(ref objects.Ref, generation int64, selector *metav1.LabelSelector
 			switch res.Result {
 			case v1alpha1.ResultApplied:
 				st.AppliedNodes++
+				if res.Message != "" && wins == "" {
+					wins = res.Message
+				}
 			case v1alpha1.ResultSkipped, v1alpha1.ResultFailed:
 				st.FailedNodes++
 				st.FailedNodeNames = append(st.FailedNodeNames, n.Name)
-				if res.Result == v1alpha1.ResultSkipped && invalid == "" {
+				switch {
+				case res.Reason == v1alpha1.ReasonDependencyMissing:
+					// Not invalid: it waits for what it refers to.
+					waitingNodes++
+					if waiting == "" {
+						waiting = res.Message
+					}
+				case res.Result == v1alpha1.ResultSkipped && invalid == "":
 					invalid = res.Message
 				}
 			}
@@ -225,6 +240,9 @@ func Aggregate(ref objects.Ref, generation int64, selector *metav1.LabelSelector
 	switch {
 	case st.SelectedNodes == 0:
 		applied.Status, applied.Reason, applied.Message = metav1.ConditionFalse, ReasonNoNodesSelected, "no node is selected"
+	case st.FailedNodes > 0 && waitingNodes == st.FailedNodes:
+		applied.Status, applied.Reason = metav1.ConditionFalse, v1alpha1.ReasonDependencyMissing
+		applied.Message = fmt.Sprintf("waiting on %d of %d selected nodes for an object it refers to: %s", waitingNodes, st.SelectedNodes, waiting)
 	case st.FailedNodes > 0:
 		applied.Status, applied.Reason = metav1.ConditionFalse, ReasonFailed
 		applied.Message = fmt.Sprintf("failed on %d of %d selected nodes (%v); see their RouterNodeStatus", st.FailedNodes, st.SelectedNodes, st.FailedNodeNames)
@@ -237,8 +255,11 @@ func Aggregate(ref objects.Ref, generation int64, selector *metav1.LabelSelector
 	}
 	valid := metav1.Condition{Type: v1alpha1.ConditionValid, ObservedGeneration: generation,
 		Status: metav1.ConditionTrue, Reason: ReasonValid, Message: "no node reported a validation error"}
-	if invalid != "" {
+	switch {
+	case invalid != "":
 		valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, ReasonInvalid, invalid
+	case wins != "":
+		valid.Reason, valid.Message = ReasonWinsConflict, wins
 	}
 	for _, c := range []metav1.Condition{applied, valid} {
 		if old := meta.FindStatusCondition(previous, c.Type); old != nil {

@@ -462,10 +462,12 @@ func TestBadObjectSkippedAndReported(t *testing.T) {
 	needAPIServer(t)
 	createNode(t, "bad-0", 0, nil)
 	ul, vni := labObjects()
+	// The schema admits it (a CIDR); validate refuses a gateway on the
+	// IPv4 broadcast address.
 	bad := &v1alpha1.L2VNI{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "routes-nowhere"},
-		Spec: v1alpha1.L2VNISpec{VNI: 300, RoutingDomain: &v1alpha1.RoutingDomain{
-			Type: "L3VNI", L3VNI: &v1alpha1.L3VNIReference{Name: "does-not-exist"}}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gateway-on-broadcast"},
+		Spec: v1alpha1.L2VNISpec{VNI: 300, GatewayIPs: []string{"192.170.1.255/24"}, RoutingDomain: &v1alpha1.RoutingDomain{
+			Type: "L3VNI", L3VNI: &v1alpha1.L3VNIReference{Name: vni.Name}}},
 	}
 	create(t, ul, vni, bad)
 	r := startManager(t, managerOptions{nodes: []string{"bad-0"}, aggregator: true})["bad-0"]
@@ -475,8 +477,8 @@ func TestBadObjectSkippedAndReported(t *testing.T) {
 		t.Errorf("the invalid L2VNI reached the config:\n%s", r.frr.last())
 	}
 	i := slices.IndexFunc(rns.Status.Objects, func(o v1alpha1.ObjectResult) bool { return o.Name == bad.Name })
-	if i < 0 || rns.Status.Objects[i].Result != v1alpha1.ResultSkipped || !strings.Contains(rns.Status.Objects[i].Message, "spec.routingDomain.l3vni.name") {
-		t.Errorf("L2VNI result = %+v, want Skipped naming spec.routingDomain.l3vni.name", rns.Status.Objects)
+	if i < 0 || rns.Status.Objects[i].Result != v1alpha1.ResultSkipped || !strings.Contains(rns.Status.Objects[i].Message, "spec.gatewayIPs[0]") {
+		t.Errorf("L2VNI result = %+v, want Skipped naming spec.gatewayIPs[0]", rns.Status.Objects)
 	}
 	if c := meta.FindStatusCondition(rns.Status.Conditions, ConditionDegraded); c == nil || c.Status != metav1.ConditionTrue {
 		t.Errorf("Degraded condition = %+v, want True", c)
@@ -490,7 +492,7 @@ func TestBadObjectSkippedAndReported(t *testing.T) {
 		valid := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionValid)
 		st := got.Status
 		return st.SelectedNodes == 1 && st.FailedNodes == 1 && st.AppliedNodes == 0 && slices.Equal(st.FailedNodeNames, []string{"bad-0"}) &&
-			valid != nil && valid.Status == metav1.ConditionFalse && strings.Contains(valid.Message, "spec.routingDomain.l3vni.name"), fmt.Sprintf("%+v", st)
+			valid != nil && valid.Status == metav1.ConditionFalse && strings.Contains(valid.Message, "spec.gatewayIPs[0]"), fmt.Sprintf("%+v", st)
 	})
 	eventually(t, "L3VNI status: applied on the node", func() (bool, string) {
 		var got v1alpha1.L3VNI

@@ -46,7 +46,7 @@ func (r *NodeReconciler) loadSet(ctx context.Context) (objects.Set, map[objects.
 		var secret corev1.Secret
 		if err := r.APIReader.Get(ctx, key, &secret); err != nil {
 			if apierrors.IsNotFound(err) {
-				continue // validate reports the missing Secret on the Underlay
+				continue // validate.Dependencies reports it; the node waits for it
 			}
 			return s, nil, fmt.Errorf("reading Secret %s: %w", key, err)
 		}

@@ -71,7 +71,7 @@ func (r *NodeReconciler) apply(ctx context.Context, node *corev1.Node, fingerpri
 	applied := r.state.status()
 	st.AppliedConfigHash, st.LastAppliedTime = applied.AppliedConfigHash, applied.LastAppliedTime
 	if failure != nil {
-		objs := failedResults(want.report.Selected, want.report.Skipped, gens, want.cfg, r.NodeName, failure.stage, failure.err)
+		objs := failedResults(want.report, gens, want.cfg, r.NodeName, failure.stage, failure.err)
 		return r.fail(ctx, node, st, objs, failure.reason, failure.event, failure.headline, failure.err)
 	}
 	vnisApplied.WithLabelValues("l3").Set(float64(len(want.cfg.L3VNIs)))
@@ -81,8 +81,8 @@ func (r *NodeReconciler) apply(ctx context.Context, node *corev1.Node, fingerpri
 	if changed {
 		r.scheduleZebraCheck(datapathAt)
 	}
-	st.Objects = objectResults(want.report.Selected, want.report.Skipped, gens, v1alpha1.ResultApplied, "")
-	setAppliedConditions(&st, r.state.config.hash, len(want.report.Skipped) > 0)
+	st.Objects = objectResults(want.report, gens, v1alpha1.ResultApplied, "")
+	setAppliedConditions(&st, r.state.config.hash, len(want.report.Skipped)+len(want.report.Missing) > 0)
 	result, err := r.finish(ctx, st, node, set)
 	if err == nil {
 		r.state.applied(fingerprint, netnsID, want.plan, st, datapathAt)
@@ -105,15 +105,22 @@ func (r *NodeReconciler) build(set objects.Set, node *corev1.Node, index int) (d
 }
 
 // invalidConfig reports a node that as a whole cannot be configured
-// (invalid or duplicate Underlay, exhausted pool): the router keeps what
-// it runs.
+// (invalid or duplicate Underlay, exhausted pool), or that waits for its
+// Underlay's passwordSecret: the router keeps what it runs.
 func (r *NodeReconciler) invalidConfig(ctx context.Context, node *corev1.Node, st v1alpha1.RouterNodeStatusStatus,
 	set objects.Set, gens map[objects.Ref]int64, err error) (reconcile.Result, error) {
 	msg := fmt.Sprintf("%v; the running configuration is kept", err)
 	log.FromContext(ctx).Info("invalid configuration for the node; keeping the running one", "error", err.Error())
 	st.Errors = nodeErrors(msg, nil)
 	st.Objects = underlayResults(set, gens, node.Labels, v1alpha1.ResultFailed, truncate(msg, maxObjectMessage))
-	setCondition(&st, ConditionApplied, metav1.ConditionFalse, ReasonInvalidConfig, msg)
+	reason := ReasonInvalidConfig
+	if dep := (*nodeconfig.DependencyError)(nil); errors.As(err, &dep) {
+		reason = v1alpha1.ReasonDependencyMissing
+		for i := range st.Objects {
+			st.Objects[i].Reason = reason
+		}
+	}
+	setCondition(&st, ConditionApplied, metav1.ConditionFalse, reason, msg)
 	r.event(node, nil, corev1.EventTypeWarning, EventInvalidConfig, truncate(msg, 1024))
 	return r.finish(ctx, st, nil, objects.Set{})
 }

@@ -157,10 +157,10 @@ func isNameByte(c byte) bool {
 // with only the error lines about it (objectLines), or a pointer to the
 // node's errors when none is, bounded; skipped objects keep their
 // reasons.
-func failedResults(selected []objects.Ref, skipped []validate.Error, gens map[objects.Ref]int64, cfg nodeconfig.Config,
+func failedResults(report nodeconfig.Report, gens map[objects.Ref]int64, cfg nodeconfig.Config,
 	nodeName, stage string, detail error) []v1alpha1.ObjectResult {
 	lines := objectLines(cfg, detail)
-	out := objectResults(selected, skipped, gens, v1alpha1.ResultFailed, "")
+	out := objectResults(report, gens, v1alpha1.ResultFailed, "")
 	for i := range out {
 		if out[i].Result != v1alpha1.ResultFailed {
 			continue
@@ -176,31 +176,48 @@ func failedResults(selected []objects.Ref, skipped []validate.Error, gens map[ob
 }
 
 // objectResults lists each object's result on this node: the selected
-// ones with the reconcile's outcome, the skipped ones with their reasons.
-func objectResults(selected []objects.Ref, skipped []validate.Error, gens map[objects.Ref]int64, result, msg string) []v1alpha1.ObjectResult {
+// ones with the reconcile's outcome, the skipped ones with their reasons,
+// the ones waiting for a missing dependency as skipped with reason
+// DependencyMissing.
+func objectResults(report nodeconfig.Report, gens map[objects.Ref]int64, result, msg string) []v1alpha1.ObjectResult {
 	byRef := map[objects.Ref]*v1alpha1.ObjectResult{}
 	var out []v1alpha1.ObjectResult
-	for _, ref := range selected {
+	won := map[objects.Ref][]string{}
+	for _, e := range report.Won {
+		won[e.Ref] = append(won[e.Ref], e.Field+": "+e.Message)
+	}
+	for _, ref := range report.Selected {
 		if _, dup := byRef[ref]; dup {
 			continue
 		}
-		out = append(out, v1alpha1.ObjectResult{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Generation: gens[ref], Result: result, Message: msg})
+		m := msg
+		if notes := won[ref]; m == "" && len(notes) > 0 {
+			// It applies; the clash it won is told on both objects.
+			m = truncate(strings.Join(notes, "; "), maxObjectMessage)
+		}
+		out = append(out, v1alpha1.ObjectResult{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Generation: gens[ref], Result: result, Message: m})
 		byRef[ref] = &out[len(out)-1]
 	}
-	skippedMsgs := map[objects.Ref][]string{}
-	var skippedOrder []objects.Ref
-	for _, e := range skipped {
-		if _, ok := skippedMsgs[e.Ref]; !ok {
-			skippedOrder = append(skippedOrder, e.Ref)
+	for _, group := range []struct {
+		errs   []validate.Error
+		reason string
+	}{{report.Skipped, ""}, {report.Missing, v1alpha1.ReasonDependencyMissing}} {
+		msgs := map[objects.Ref][]string{}
+		var order []objects.Ref
+		for _, e := range group.errs {
+			if _, ok := msgs[e.Ref]; !ok {
+				order = append(order, e.Ref)
+			}
+			msgs[e.Ref] = append(msgs[e.Ref], e.Field+": "+e.Message)
 		}
-		skippedMsgs[e.Ref] = append(skippedMsgs[e.Ref], e.Field+": "+e.Message)
-	}
-	for _, ref := range skippedOrder {
-		if _, applied := byRef[ref]; applied {
-			continue
+		for _, ref := range order {
+			if _, listed := byRef[ref]; listed {
+				continue
+			}
+			out = append(out, v1alpha1.ObjectResult{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Generation: gens[ref],
+				Result: v1alpha1.ResultSkipped, Reason: group.reason, Message: truncate(strings.Join(msgs[ref], "; "), maxObjectMessage)})
+			byRef[ref] = &out[len(out)-1]
 		}
-		out = append(out, v1alpha1.ObjectResult{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Generation: gens[ref],
-			Result: v1alpha1.ResultSkipped, Message: truncate(strings.Join(skippedMsgs[ref], "; "), maxObjectMessage)})
 	}
 	sortResults(out)
 	return out

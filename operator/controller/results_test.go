@@ -47,7 +47,7 @@ func TestFailedStatusIsBounded(t *testing.T) {
 	gens := map[objects.Ref]int64{}
 	st := v1alpha1.RouterNodeStatusStatus{
 		Errors:  nodeErrors("datapath prepare failed", detail),
-		Objects: failedResults(refs, nil, gens, cfg, "node-0", "datapath prepare", detail),
+		Objects: failedResults(nodeconfig.Report{Selected: refs}, gens, cfg, "node-0", "datapath prepare", detail),
 	}
 	setCondition(&st, ConditionApplied, metav1.ConditionFalse, ReasonDatapathFailed, strings.Join(st.Errors, "; "))
 	rns := v1alpha1.RouterNodeStatus{ObjectMeta: metav1.ObjectMeta{Namespace: DefaultNamespace, Name: "node-0"}, Status: st}
@@ -82,7 +82,7 @@ func TestFailedStatusIsBounded(t *testing.T) {
 
 func TestFailedResultsScopedToObject(t *testing.T) {
 	refs, cfg, detail := failingNode(12)
-	results := failedResults(refs, nil, map[objects.Ref]int64{}, cfg, "node-0", "datapath prepare", detail)
+	results := failedResults(nodeconfig.Report{Selected: refs}, map[objects.Ref]int64{}, cfg, "node-0", "datapath prepare", detail)
 	byName := map[string]string{}
 	for _, r := range results {
 		byName[r.Name] = r.Message
@@ -152,7 +152,7 @@ func TestFailedResultsByStructureNotWords(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			got := map[string]string{}
-			for _, r := range failedResults([]objects.Ref{router, blue}, nil, map[objects.Ref]int64{}, cfg, "node-0", tc.stage, tc.detail) {
+			for _, r := range failedResults(nodeconfig.Report{Selected: []objects.Ref{router, blue}}, map[objects.Ref]int64{}, cfg, "node-0", tc.stage, tc.detail) {
 				got[r.Name] = r.Message
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
@@ -164,7 +164,7 @@ func TestFailedResultsByStructureNotWords(t *testing.T) {
 
 func TestFailedResultsWithoutOwnLines(t *testing.T) {
 	ref := objects.Ref{Kind: objects.KindUnderlay, Namespace: "default", Name: "underlay"}
-	got := failedResults([]objects.Ref{ref}, nil, map[objects.Ref]int64{ref: 3}, nodeconfig.Config{}, "node-0", "FRR reload",
+	got := failedResults(nodeconfig.Report{Selected: []objects.Ref{ref}}, map[objects.Ref]int64{ref: 3}, nodeconfig.Config{}, "node-0", "FRR reload",
 		errors.New("line 12: % Unknown command"))
 	want := []v1alpha1.ObjectResult{{Kind: objects.KindUnderlay, Namespace: "default", Name: "underlay", Generation: 3,
 		Result: v1alpha1.ResultFailed, Message: "FRR reload failed on node node-0; see the RouterNodeStatus errors"}}
@@ -209,7 +209,7 @@ func TestFRRRefusalIsRedacted(t *testing.T) {
 		"line 2: % Unknown command:  vrf red neighbor 192.0.2.2 password " + secret + " extra"
 	detail := &frrRefusal{errors.New(frrText)}
 	statusErrors := nodeErrors("FRR reload refused config abc (the previous config keeps running)", detail)
-	results := failedResults([]objects.Ref{red}, nil, map[objects.Ref]int64{}, cfg, "node-0", "FRR reload", detail)
+	results := failedResults(nodeconfig.Report{Selected: []objects.Ref{red}}, map[objects.Ref]int64{}, cfg, "node-0", "FRR reload", detail)
 	returned := fmt.Errorf("%s: %w", "FRR reload refused config abc", detail)
 	texts := map[string]string{
 		"status errors":  strings.Join(statusErrors, "\n"),

@@ -171,6 +171,15 @@ var cases = map[string]nodeconfig.Config{
 		}}
 	}),
 
+	// iBGP with the host (hostASN == asn), as upstream's e2e peers it:
+	// remote-as is the router's own ASN and next-hop-self force makes the
+	// fabric's routes resolve at the host.
+	"passthrough_ibgp": with(node(underlay()), func(c *nodeconfig.Config) {
+		c.Passthrough = &nodeconfig.Passthrough{Source: ref("L3Passthrough", "pt"), HostSession: nodeconfig.HostSession{
+			ASN: 64514, HostASN: 64514, RouterIPv4: pfx("192.169.20.1/24"), HostIPv4: pfx("192.169.20.3/24"),
+		}}
+	}),
+
 	"passthrough_dual_stack": with(node(underlay(
 		nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64512},
 		nodeconfig.Neighbor{Address: addr("2001:db8:11::2"), ASN: 64512},

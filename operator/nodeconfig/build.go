@@ -27,11 +27,30 @@ type Report struct {
 	// Skipped lists why each object that selects the node was left out;
 	// an object may appear several times, once per problem.
 	Skipped []validate.Error
+	// Missing lists the objects left out because something they refer to
+	// does not exist yet (validate.Dependencies): not errors, they apply
+	// once it does.
+	Missing []validate.Error
+	// Won lists, for selected objects, the clashes on this node they won
+	// by being older (the other object is in Skipped), so both objects'
+	// status tell of the clash.
+	Won []validate.Error
 }
 
+// DependencyError is a Build error that concerns the node as a whole
+// because its Underlay refers to something that does not exist yet (a
+// passwordSecret): the node keeps its running configuration and applies
+// the Underlay once the target exists.
+type DependencyError struct {
+	Missing validate.Error
+}
+
+func (e *DependencyError) Error() string { return e.Missing.Error() }
+
 // Build computes node n's Config from s. Objects are checked with
-// validate.Set, and per node: a broken L3VNI, L2VNI or L3Passthrough is
-// left out and reported in Report.Skipped while the rest applies. A
+// validate.Objects, and per node, where of two clashing objects the older
+// wins: a broken L3VNI, L2VNI or L3Passthrough is left out and reported
+// in Report.Skipped while the rest applies. A
 // non-nil error concerns the node as a whole (more than one Underlay, an
 // invalid Underlay, an exhausted VTEP or router-id pool, a bad index): the
 // caller must keep the node's running configuration.
@@ -44,11 +63,17 @@ func Build(s objects.Set, n Node) (Config, Report, error) {
 		node:    n,
 		labels:  labels.Set(n.Labels),
 		invalid: map[objects.Ref][]validate.Error{},
+		missing: map[objects.Ref][]validate.Error{},
 		secrets: validate.SecretIndex(s.Secrets),
 		report:  &report,
 	}
-	for _, e := range validate.Set(s) {
+	// Clashes between objects are judged below, on this node, where the
+	// older object wins; validate.Objects leaves them out.
+	for _, e := range validate.Objects(s) {
 		b.invalid[e.Ref] = append(b.invalid[e.Ref], e)
+	}
+	for _, e := range validate.Dependencies(s) {
+		b.missing[e.Ref] = append(b.missing[e.Ref], e)
 	}
 	cfg := Config{NodeName: n.Name, NodeIndex: n.Index}
 
@@ -69,6 +94,8 @@ func Build(s objects.Set, n Node) (Config, Report, error) {
 	passthroughs := selectedSorted(&b, s.L3Passthroughs, objects.KindL3Passthrough, func(o *v1alpha1.L3Passthrough) (*metav1.ObjectMeta, *metav1.LabelSelector) {
 		return &o.ObjectMeta, o.Spec.NodeSelector
 	})
+
+	l3vnis, l2vnis = b.uniqueOnNode(l3vnis, l2vnis)
 
 	if underlay == nil || len(underlay.VTEPs) == 0 {
 		reason := fmt.Sprintf("no Underlay selects node %s", n.Name)
@@ -111,19 +138,28 @@ func Build(s objects.Set, n Node) (Config, Report, error) {
 		cands = append(cands, candidate{passthrough: &Passthrough{Source: ref, HostSession: hs}, uses: uses})
 	}
 	applied := map[objects.Ref]string{}
+	// The subnets routed in each VRF: its host session's pools, then the
+	// gateway subnets of its L2VNIs as they are admitted.
+	vrfSubnets := map[string][]validate.CIDRUse{}
 	for _, c := range b.withoutOverlaps(cands) {
 		switch {
 		case c.l3vni != nil:
 			cfg.L3VNIs = append(cfg.L3VNIs, *c.l3vni)
 			applied[c.l3vni.Source] = c.l3vni.VRF
+			vrfSubnets[c.l3vni.VRF] = c.uses
 		case cfg.Passthrough != nil:
 			b.skip(c.passthrough.Source, "spec.nodeSelector", fmt.Sprintf("%s, created earlier, already selects node %s: at most one L3Passthrough may select a node", cfg.Passthrough.Source, n.Name))
+			b.won(cfg.Passthrough.Source, "spec.nodeSelector", fmt.Sprintf("%s, created later, also selects node %s and is skipped there: at most one L3Passthrough may select a node", c.passthrough.Source, n.Name))
 		default:
 			cfg.Passthrough = c.passthrough
 		}
 	}
 	for _, o := range l2vnis {
-		if l, ok := b.l2vni(o, applied); ok {
+		l, ok := b.l2vni(o, applied)
+		if ok && l.VRF != "" {
+			ok = b.distinctSubnets(o, l.VRF, vrfSubnets)
+		}
+		if ok {
 			cfg.L2VNIs = append(cfg.L2VNIs, l)
 		}
 	}
@@ -149,12 +185,17 @@ type builder struct {
 	node    Node
 	labels  labels.Set
 	invalid map[objects.Ref][]validate.Error
+	missing map[objects.Ref][]validate.Error
 	secrets map[objects.Ref]*corev1.Secret
 	report  *Report
 }
 
 func (b *builder) skip(ref objects.Ref, field, msg string) {
 	b.report.Skipped = append(b.report.Skipped, validate.Error{Ref: ref, Field: field, Message: msg})
+}
+
+func (b *builder) won(ref objects.Ref, field, msg string) {
+	b.report.Won = append(b.report.Won, validate.Error{Ref: ref, Field: field, Message: msg})
 }
 
 // Selects reports whether sel picks a node with these labels; nil selects
@@ -197,6 +238,60 @@ func selectedSorted[T any](b *builder, all []T, kind string, meta func(*T) (*met
 	return out
 }
 
+// uniqueOnNode keeps, of the L3VNIs and L2VNIs that select the node, the
+// oldest holder of each VNI and of each VRF name, and skips the others
+// here, naming the holder. Objects whose selectors differ may share a VRF
+// name or a VNI (upstream's per-rack pattern) as long as no node selects
+// both; where one does, creation order decides, so a new object cannot
+// displace one that runs.
+func (b *builder) uniqueOnNode(l3vnis []*v1alpha1.L3VNI, l2vnis []*v1alpha1.L2VNI) ([]*v1alpha1.L3VNI, []*v1alpha1.L2VNI) {
+	type entry struct {
+		meta *metav1.ObjectMeta
+		ref  objects.Ref
+		vni  uint32
+		vrf  string // L3VNIs only
+	}
+	var all []entry
+	for _, o := range l3vnis {
+		all = append(all, entry{&o.ObjectMeta, objects.RefOf(objects.KindL3VNI, o.ObjectMeta), o.Spec.VNI, o.Spec.VRF})
+	}
+	for _, o := range l2vnis {
+		all = append(all, entry{&o.ObjectMeta, objects.RefOf(objects.KindL2VNI, o.ObjectMeta), o.Spec.VNI, ""})
+	}
+	slices.SortStableFunc(all, func(x, y entry) int {
+		return cmp.Or(x.meta.CreationTimestamp.Compare(y.meta.CreationTimestamp.Time),
+			cmp.Compare(x.ref.Namespace, y.ref.Namespace), cmp.Compare(x.ref.Name, y.ref.Name), cmp.Compare(x.ref.Kind, y.ref.Kind))
+	})
+	vniHolder := map[uint32]objects.Ref{}
+	vrfHolder := map[string]objects.Ref{}
+	lost := map[objects.Ref]bool{}
+	for _, e := range all {
+		if h, taken := vniHolder[e.vni]; taken {
+			b.skip(e.ref, "spec.vni", fmt.Sprintf("VNI %d is also used by %s, created earlier, on node %s", e.vni, h, b.node.Name))
+			b.won(h, "spec.vni", fmt.Sprintf("VNI %d is also used by %s, created later, which is skipped on node %s", e.vni, e.ref, b.node.Name))
+			lost[e.ref] = true
+		}
+		if h, taken := vrfHolder[e.vrf]; e.vrf != "" && taken {
+			b.skip(e.ref, "spec.vrf", fmt.Sprintf("VRF %q is also used by %s, created earlier, on node %s", e.vrf, h, b.node.Name))
+			b.won(h, "spec.vrf", fmt.Sprintf("VRF %q is also used by %s, created later, which is skipped on node %s", e.vrf, e.ref, b.node.Name))
+			lost[e.ref] = true
+		}
+		if lost[e.ref] {
+			continue
+		}
+		vniHolder[e.vni] = e.ref
+		if e.vrf != "" {
+			vrfHolder[e.vrf] = e.ref
+		}
+	}
+	if len(lost) == 0 {
+		return l3vnis, l2vnis
+	}
+	keep3 := slices.DeleteFunc(slices.Clone(l3vnis), func(o *v1alpha1.L3VNI) bool { return lost[objects.RefOf(objects.KindL3VNI, o.ObjectMeta)] })
+	keep2 := slices.DeleteFunc(slices.Clone(l2vnis), func(o *v1alpha1.L2VNI) bool { return lost[objects.RefOf(objects.KindL2VNI, o.ObjectMeta)] })
+	return keep3, keep2
+}
+
 // candidate is an L3VNI or an L3Passthrough with its localCIDR pools.
 type candidate struct {
 	l3vni       *L3VNI
@@ -230,6 +325,7 @@ func (b *builder) withoutOverlaps(cands []candidate) []candidate {
 				if o := owner[other]; o < i && kept[o] {
 					p := uses[other]
 					b.skip(uses[k].Ref, uses[k].Field, fmt.Sprintf("%s overlaps %s of %s (%s) on node %s", uses[k].Prefix, p.Field, p.Ref, p.Prefix, b.node.Name))
+					b.won(p.Ref, p.Field, fmt.Sprintf("%s overlaps %s of %s (%s), created later, which is skipped on node %s", p.Prefix, uses[k].Field, uses[k].Ref, uses[k].Prefix, b.node.Name))
 					ok = false
 				}
 			}
@@ -241,6 +337,27 @@ func (b *builder) withoutOverlaps(cands []candidate) []candidate {
 		}
 	}
 	return out
+}
+
+// distinctSubnets reports whether the gateway subnets of o overlap none
+// of the subnets already routed in vrf on this node (the L3VNI's
+// localCIDR, the gateways of older L2VNIs), and if so adds them; else it
+// skips o, naming what it overlaps.
+func (b *builder) distinctSubnets(o *v1alpha1.L2VNI, vrf string, vrfSubnets map[string][]validate.CIDRUse) bool {
+	mine := validate.GatewayCIDRs(o)
+	ok := true
+	for _, m := range mine {
+		for _, other := range vrfSubnets[vrf] {
+			if m.Prefix.Overlaps(other.Prefix) {
+				b.skip(m.Ref, m.Field, fmt.Sprintf("%s overlaps %s of %s (%s) in VRF %q on node %s", m.Prefix, other.Field, other.Ref, other.Prefix, vrf, b.node.Name))
+				ok = false
+			}
+		}
+	}
+	if ok {
+		vrfSubnets[vrf] = append(vrfSubnets[vrf], mine...)
+	}
+	return ok
 }
 
 func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
@@ -269,6 +386,9 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 			all = append(all, e)
 		}
 		return nil, fmt.Errorf("node %s: invalid Underlay: %w", b.node.Name, errors.Join(all...))
+	}
+	if missing := b.missing[ref]; len(missing) > 0 {
+		return nil, fmt.Errorf("node %s: %w", b.node.Name, &DependencyError{Missing: missing[0]})
 	}
 	// validate.Set accepted the Underlay, so its fields parse; a parse
 	// error here would mean validate and this code disagree, and is
@@ -316,7 +436,10 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 		return cmp.Or(a.Address.Compare(b.Address), cmp.Compare(a.Interface, b.Interface))
 	})
 	for _, nic := range u.Spec.Interfaces {
-		out.Interfaces = append(out.Interfaces, nic.NetworkDevice.InterfaceName)
+		// validate.Set refuses every other type.
+		if nic.NetworkDevice != nil {
+			out.Interfaces = append(out.Interfaces, nic.NetworkDevice.InterfaceName)
+		}
 	}
 	slices.Sort(out.Interfaces)
 	return out, nil
@@ -416,6 +539,10 @@ func (b *builder) l2vni(o *v1alpha1.L2VNI, appliedL3 map[objects.Ref]string) (L2
 		VNI:        o.Spec.VNI,
 		VXLANPort:  o.Spec.VXLANPort,
 		GatewayMAC: ipam.GatewayMAC(o.Spec.VNI),
+	}
+	if missing := b.missing[ref]; len(missing) > 0 {
+		b.report.Missing = append(b.report.Missing, missing...)
+		return L2VNI{}, false
 	}
 	if rd := o.Spec.RoutingDomain; rd != nil {
 		target := objects.Ref{Kind: objects.KindL3VNI, Namespace: o.Namespace, Name: rd.L3VNI.Name}

@@ -1,6 +1,7 @@
 package nodeconfig
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -179,6 +180,11 @@ func TestBuildSkipsAndFails(t *testing.T) {
 		wantErr     string
 		wantSkipped []string
 		wantVNIs    []uint32
+		wantL2VNIs  []uint32
+		wantMissing []string
+		wantWon     []string
+		// wantDependencyErr: the error is a *DependencyError.
+		wantDependencyErr bool
 	}{
 		"all good": {mutate: func(*objects.Set) {}, wantVNIs: []uint32{100, 101, 102}},
 		"negative index": {
@@ -277,6 +283,117 @@ func TestBuildSkipsAndFails(t *testing.T) {
 			},
 			wantVNIs: []uint32{101, 102},
 		},
+		"gateway subnet overlapping an older L2VNI's in the VRF is skipped on the node": {
+			mutate: func(s *objects.Set) {
+				mk := func(name string, vni uint32, sel *metav1.LabelSelector, created int) v1alpha1.L2VNI {
+					return v1alpha1.L2VNI{
+						ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: objectstest.Namespace,
+							CreationTimestamp: metav1.NewTime(time.Date(2026, 1, created, 0, 0, 0, 0, time.UTC))},
+						Spec: v1alpha1.L2VNISpec{NodeSelector: sel, VNI: vni, VXLANPort: 4789, GatewayIPs: []string{"192.170.1.1/24"},
+							RoutingDomain: &v1alpha1.RoutingDomain{Type: "L3VNI", L3VNI: &v1alpha1.L3VNIReference{Name: "vni-0"}}},
+					}
+				}
+				s.L2VNIs = []v1alpha1.L2VNI{mk("young", 5001, zoneX, 2), mk("old", 5000, rackA, 1), mk("other-vrf", 5002, zoneX, 3)}
+				s.L2VNIs[2].Spec.RoutingDomain.L3VNI.Name = "vni-1"
+			},
+			wantSkipped: []string{
+				`L2VNI perouter-system/young: spec.gatewayIPs[0]: 192.170.1.0/24 overlaps spec.gatewayIPs[0] of L2VNI perouter-system/old (192.170.1.0/24) in VRF "vrf0" on node n1`,
+			},
+			wantVNIs:   []uint32{100, 101, 102},
+			wantL2VNIs: []uint32{5000, 5002},
+		},
+		"gateway subnet overlapping the VRF's localCIDR is skipped": {
+			mutate: func(s *objects.Set) {
+				s.L2VNIs = []v1alpha1.L2VNI{{
+					ObjectMeta: metav1.ObjectMeta{Name: "l2", Namespace: objectstest.Namespace},
+					Spec: v1alpha1.L2VNISpec{NodeSelector: rackA, VNI: 5000, VXLANPort: 4789, GatewayIPs: []string{"10.100.0.200/25"},
+						RoutingDomain: &v1alpha1.RoutingDomain{Type: "L3VNI", L3VNI: &v1alpha1.L3VNIReference{Name: "vni-0"}}},
+				}}
+			},
+			wantSkipped: []string{
+				`L2VNI perouter-system/l2: spec.gatewayIPs[0]: 10.100.0.128/25 overlaps spec.hostSession.localCIDR.ipv4 of L3VNI perouter-system/vni-0 (10.100.0.0/24) in VRF "vrf0" on node n1`,
+			},
+			wantVNIs: []uint32{100, 101, 102},
+		},
+		"passthrough peering iBGP with the host applies": {
+			mutate: func(s *objects.Set) {
+				s.L3Passthroughs = []v1alpha1.L3Passthrough{{
+					ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: objectstest.Namespace},
+					Spec: v1alpha1.L3PassthroughSpec{HostSession: v1alpha1.HostSession{
+						ASN: 64514, HostASN: u32(64514), LocalCIDR: v1alpha1.LocalCIDRConfig{IPv4: "192.169.20.0/24"}}},
+				}}
+			},
+			wantVNIs: []uint32{100, 101, 102},
+		},
+		"l2vni whose L3VNI does not exist yet waits": {
+			mutate: func(s *objects.Set) {
+				s.L2VNIs = []v1alpha1.L2VNI{{
+					ObjectMeta: metav1.ObjectMeta{Name: "l2", Namespace: objectstest.Namespace},
+					Spec:       v1alpha1.L2VNISpec{VNI: 5000, VXLANPort: 4789, RoutingDomain: &v1alpha1.RoutingDomain{Type: "L3VNI", L3VNI: &v1alpha1.L3VNIReference{Name: "later"}}},
+				}}
+			},
+			wantMissing: []string{"L2VNI perouter-system/l2: spec.routingDomain.l3vni.name: L3VNI perouter-system/later does not exist yet; the L2VNI applies once it does"},
+			wantVNIs:    []uint32{100, 101, 102},
+		},
+		"underlay whose password Secret does not exist yet keeps the node waiting": {
+			mutate:            func(s *objects.Set) { s.Underlays[0].Spec.Neighbors[0].PasswordSecret = "later" },
+			wantErr:           "node n1: Underlay perouter-system/underlay: spec.neighbors[0].passwordSecret: Secret perouter-system/later does not exist yet; the Underlay applies once it does",
+			wantDependencyErr: true,
+		},
+		// Upstream's per-rack pattern: one VRF name, one L3VNI per rack.
+		"same VRF in another rack does not matter": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[0].Spec.NodeSelector = rackA
+				s.L3VNIs[1].Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "b"}}
+				s.L3VNIs[1].Spec.VRF = s.L3VNIs[0].Spec.VRF
+			},
+			wantVNIs: []uint32{100, 102},
+		},
+		"same VNI in another rack does not matter": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[0].Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "b"}}
+				s.L3VNIs[1].Spec.NodeSelector = rackA
+				s.L3VNIs[1].Spec.VNI = 100
+			},
+			wantVNIs: []uint32{100, 102},
+		},
+		"same VRF meeting on the node: the older applies": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[0].Spec.NodeSelector = rackA
+				s.L3VNIs[0].CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC))
+				s.L3VNIs[1].Spec.NodeSelector = zoneX
+				s.L3VNIs[1].CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+				s.L3VNIs[1].Spec.VRF = s.L3VNIs[0].Spec.VRF
+			},
+			wantSkipped: []string{`L3VNI perouter-system/vni-0: spec.vrf: VRF "vrf0" is also used by L3VNI perouter-system/vni-1, created earlier, on node n1`},
+			wantWon:     []string{`L3VNI perouter-system/vni-1: spec.vrf: VRF "vrf0" is also used by L3VNI perouter-system/vni-0, created later, which is skipped on node n1`},
+			wantVNIs:    []uint32{101, 102},
+		},
+		// Validation refuses the pair (equal selectors); should it exist
+		// anyway (created while the webhook was down), the running one
+		// stays.
+		"duplicate VNI with equal selectors: the older applies": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[0].CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC))
+				s.L3VNIs[1].CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+				s.L3VNIs[0].Spec.VNI = 101
+			},
+			wantSkipped: []string{`L3VNI perouter-system/vni-0: spec.vni: VNI 101 is also used by L3VNI perouter-system/vni-1, created earlier, on node n1`},
+			wantVNIs:    []uint32{101, 102},
+		},
+		"same VNI on an L3VNI and an L2VNI meeting on the node: the older applies": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[0].Spec.NodeSelector = rackA
+				s.L3VNIs[0].CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC))
+				s.L2VNIs = []v1alpha1.L2VNI{{
+					ObjectMeta: metav1.ObjectMeta{Name: "l2", Namespace: objectstest.Namespace, CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))},
+					Spec:       v1alpha1.L2VNISpec{NodeSelector: zoneX, VNI: 100, VXLANPort: 4789},
+				}}
+			},
+			wantSkipped: []string{`L3VNI perouter-system/vni-0: spec.vni: VNI 100 is also used by L2VNI perouter-system/l2, created earlier, on node n1`},
+			wantVNIs:    []uint32{101, 102},
+			wantL2VNIs:  []uint32{100},
+		},
 		"second passthrough on the node is skipped": {
 			mutate: func(s *objects.Set) {
 				mk := func(name string, sel *metav1.LabelSelector, cidr string) v1alpha1.L3Passthrough {
@@ -307,7 +424,19 @@ func TestBuildSkipsAndFails(t *testing.T) {
 				if err == nil || err.Error() != tc.wantErr {
 					t.Fatalf("err = %v\nwant %s", err, tc.wantErr)
 				}
+				var dep *DependencyError
+				if errors.As(err, &dep) != tc.wantDependencyErr {
+					t.Errorf("err is a DependencyError: %v, want %v", !tc.wantDependencyErr, tc.wantDependencyErr)
+				}
 				return
+			}
+			if diff := cmp.Diff(tc.wantMissing, skipped(report.Missing)); diff != "" {
+				t.Errorf("Missing (-want +got):\n%s", diff)
+			}
+			if tc.wantWon != nil {
+				if diff := cmp.Diff(tc.wantWon, skipped(report.Won)); diff != "" {
+					t.Errorf("Won (-want +got):\n%s", diff)
+				}
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -321,6 +450,13 @@ func TestBuildSkipsAndFails(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.wantVNIs, vnis); diff != "" {
 				t.Errorf("L3VNIs (-want +got):\n%s", diff)
+			}
+			var l2 []uint32
+			for _, l := range cfg.L2VNIs {
+				l2 = append(l2, l.VNI)
+			}
+			if diff := cmp.Diff(tc.wantL2VNIs, l2); diff != "" {
+				t.Errorf("L2VNIs (-want +got):\n%s", diff)
 			}
 			for _, sk := range report.Skipped {
 				for _, sel := range report.Selected {

@@ -45,14 +45,15 @@ func SelectorKey(sel *metav1.LabelSelector) (key string, ok bool) {
 // lookup per object, so a Set of thousands of objects validates in
 // milliseconds. Where a rule depends on which nodes two objects select,
 // it fires when their selectors are equal (both nil included): those
-// objects surely meet on a node. nodeconfig.Build checks the same rules
-// exactly for each node.
+// objects surely meet on a node. Conflicts judges the other pairs against
+// given nodes; nodeconfig.Build checks the same rules exactly for each
+// node.
 func (v *checker) crossObject(s objects.Set) {
 	v.uniqueVNIs(s)
 	v.uniqueVRFs(s)
 	v.vrfsNamedLikeNICs(s)
 	v.localCIDROverlaps(s)
-	v.routingDomains(s)
+	v.gatewayOverlaps(s)
 	v.onePerSelector(s)
 	v.passwordSecrets(s)
 }
@@ -67,35 +68,58 @@ func joinRefs(refs []objects.Ref, skip objects.Ref) string {
 	return strings.Join(out, ", ")
 }
 
+// selKey is the SelectorKey of sel; an invalid selector gets a key of
+// its own (it selects nothing, so it meets nothing).
+func selKey(sel *metav1.LabelSelector, ref objects.Ref) string {
+	if key, ok := SelectorKey(sel); ok {
+		return key
+	}
+	return "\x00invalid " + ref.String()
+}
+
+// uniqueVNIs reports VNIs used twice by objects with equal selectors:
+// they surely meet on a node. Under different selectors a VNI may be
+// reused where no node selects both (Conflicts, nodeconfig.Build).
 func (v *checker) uniqueVNIs(s objects.Set) {
-	byVNI := make(map[uint32][]objects.Ref, len(s.L3VNIs)+len(s.L2VNIs))
+	type key struct {
+		vni uint32
+		sel string
+	}
+	byVNI := make(map[key][]objects.Ref, len(s.L3VNIs)+len(s.L2VNIs))
+	var refs []objects.Ref
+	var keys []key
+	add := func(ref objects.Ref, vni uint32, sel *metav1.LabelSelector) {
+		k := key{vni, selKey(sel, ref)}
+		byVNI[k] = append(byVNI[k], ref)
+		refs, keys = append(refs, ref), append(keys, k)
+	}
 	for _, l := range s.L3VNIs {
-		byVNI[l.Spec.VNI] = append(byVNI[l.Spec.VNI], objects.RefOf(objects.KindL3VNI, l.ObjectMeta))
+		add(objects.RefOf(objects.KindL3VNI, l.ObjectMeta), l.Spec.VNI, l.Spec.NodeSelector)
 	}
 	for _, l := range s.L2VNIs {
-		byVNI[l.Spec.VNI] = append(byVNI[l.Spec.VNI], objects.RefOf(objects.KindL2VNI, l.ObjectMeta))
+		add(objects.RefOf(objects.KindL2VNI, l.ObjectMeta), l.Spec.VNI, l.Spec.NodeSelector)
 	}
-	report := func(ref objects.Ref, vni uint32) {
-		if refs := byVNI[vni]; len(refs) > 1 {
-			v.add(ref, "spec.vni", "VNI %d is also used by %s", vni, joinRefs(refs, ref))
+	for i, ref := range refs {
+		if others := byVNI[keys[i]]; len(others) > 1 {
+			v.add(ref, "spec.vni", "VNI %d is also used by %s", keys[i].vni, joinRefs(others, ref))
 		}
-	}
-	for _, l := range s.L3VNIs {
-		report(objects.RefOf(objects.KindL3VNI, l.ObjectMeta), l.Spec.VNI)
-	}
-	for _, l := range s.L2VNIs {
-		report(objects.RefOf(objects.KindL2VNI, l.ObjectMeta), l.Spec.VNI)
 	}
 }
 
+// uniqueVRFs reports VRF names used twice by L3VNIs with equal
+// selectors; under different selectors a name may be reused where no node
+// selects both: upstream's per-rack pattern.
 func (v *checker) uniqueVRFs(s objects.Set) {
-	byVRF := make(map[string][]objects.Ref, len(s.L3VNIs))
+	type key struct{ vrf, sel string }
+	byVRF := make(map[key][]objects.Ref, len(s.L3VNIs))
 	for _, l := range s.L3VNIs {
-		byVRF[l.Spec.VRF] = append(byVRF[l.Spec.VRF], objects.RefOf(objects.KindL3VNI, l.ObjectMeta))
+		ref := objects.RefOf(objects.KindL3VNI, l.ObjectMeta)
+		k := key{l.Spec.VRF, selKey(l.Spec.NodeSelector, ref)}
+		byVRF[k] = append(byVRF[k], ref)
 	}
 	for _, l := range s.L3VNIs {
 		ref := objects.RefOf(objects.KindL3VNI, l.ObjectMeta)
-		if refs := byVRF[l.Spec.VRF]; len(refs) > 1 {
+		if refs := byVRF[key{l.Spec.VRF, selKey(l.Spec.NodeSelector, ref)}]; len(refs) > 1 {
 			v.add(ref, "spec.vrf", "VRF %q is also used by %s", l.Spec.VRF, joinRefs(refs, ref))
 		}
 	}
@@ -314,23 +338,6 @@ func (v *checker) localCIDROverlaps(s objects.Set) {
 	}
 }
 
-func (v *checker) routingDomains(s objects.Set) {
-	l3 := make(map[objects.Ref]bool, len(s.L3VNIs))
-	for _, l := range s.L3VNIs {
-		l3[objects.RefOf(objects.KindL3VNI, l.ObjectMeta)] = true
-	}
-	for _, l := range s.L2VNIs {
-		rd := l.Spec.RoutingDomain
-		if rd == nil || rd.L3VNI == nil || rd.L3VNI.Name == "" {
-			continue
-		}
-		target := objects.Ref{Kind: objects.KindL3VNI, Namespace: l.Namespace, Name: rd.L3VNI.Name}
-		if !l3[target] {
-			v.add(objects.RefOf(objects.KindL2VNI, l.ObjectMeta), "spec.routingDomain.l3vni.name", "%s does not exist", target)
-		}
-	}
-}
-
 func (v *checker) onePerSelector(s objects.Set) {
 	var underlays, passthroughs []selected
 	for _, u := range s.Underlays {
@@ -369,8 +376,8 @@ func (v *checker) passwordSecrets(s objects.Set) {
 	secrets := SecretIndex(s.Secrets)
 	for _, u := range s.Underlays {
 		for i, n := range u.Spec.Neighbors {
-			if n.PasswordSecret == "" {
-				continue
+			if n.PasswordSecret == "" || !secretExists(secrets, u.Namespace, n.PasswordSecret) {
+				continue // a missing Secret is a dependency (Dependencies), not an error
 			}
 			if _, err := SecretPassword(secrets, u.Namespace, n.PasswordSecret); err != nil {
 				v.add(objects.RefOf(objects.KindUnderlay, u.ObjectMeta), fmt.Sprintf("spec.neighbors[%d].passwordSecret", i), "%v", err)
@@ -429,8 +436,12 @@ func kindChanged(oldObj, newObj Object) []Error {
 	return []Error{{Ref: ref, Field: "kind", Message: fmt.Sprintf("cannot change from %T", oldObj)}}
 }
 
-// Deletion checks whether obj may leave s: an L3VNI that an L2VNI routes
-// through, or a Secret a neighbour reads its password from, may not.
+// Deletion returns what deleting obj from s leaves waiting for it: the
+// L2VNIs that route through an L3VNI, the neighbours that read their
+// password from a Secret. Deleting is allowed all the same (the webhook
+// returns these as warnings), so that a folder deletes in any order, as
+// upstream allows; what is left waits, reported with reason
+// DependencyMissing, until the target exists again.
 func Deletion(s objects.Set, obj Object) []Error {
 	var errs []Error
 	switch o := obj.(type) {
@@ -438,7 +449,7 @@ func Deletion(s objects.Set, obj Object) []Error {
 		ref := objects.RefOf(objects.KindL3VNI, o.ObjectMeta)
 		for _, l := range s.L2VNIs {
 			if rd := l.Spec.RoutingDomain; rd != nil && rd.L3VNI != nil && l.Namespace == o.Namespace && rd.L3VNI.Name == o.Name {
-				errs = append(errs, Error{Ref: ref, Field: "metadata.name", Message: fmt.Sprintf("is the routing domain of %s (spec.routingDomain.l3vni.name)", objects.RefOf(objects.KindL2VNI, l.ObjectMeta))})
+				errs = append(errs, Error{Ref: ref, Field: "metadata.name", Message: fmt.Sprintf("is the routing domain of %s (spec.routingDomain.l3vni.name): that L2VNI stops applying until an L3VNI %s/%s exists again", objects.RefOf(objects.KindL2VNI, l.ObjectMeta), o.Namespace, o.Name)})
 			}
 		}
 	case *corev1.Secret:
@@ -446,7 +457,7 @@ func Deletion(s objects.Set, obj Object) []Error {
 		for _, u := range s.Underlays {
 			for i, n := range u.Spec.Neighbors {
 				if u.Namespace == o.Namespace && n.PasswordSecret == o.Name {
-					errs = append(errs, Error{Ref: ref, Field: "metadata.name", Message: fmt.Sprintf("holds the password of %s spec.neighbors[%d]", objects.RefOf(objects.KindUnderlay, u.ObjectMeta), i)})
+					errs = append(errs, Error{Ref: ref, Field: "metadata.name", Message: fmt.Sprintf("holds the password of %s spec.neighbors[%d]: the nodes of that Underlay keep their running configuration until the Secret exists again", objects.RefOf(objects.KindUnderlay, u.ObjectMeta), i)})
 				}
 			}
 		}

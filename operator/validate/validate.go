@@ -139,22 +139,7 @@ func (v *checker) underlay(u *v1alpha1.Underlay) {
 		}
 	}
 
-	if n := len(u.Spec.Interfaces); n > 16 {
-		v.add(ref, "spec.interfaces", "must have at most 16 items, has %d", n)
-	}
-	nics := map[string]int{}
-	for i, nic := range u.Spec.Interfaces {
-		field := fmt.Sprintf("spec.interfaces[%d].networkDevice.interfaceName", i)
-		name := nic.NetworkDevice.InterfaceName
-		if err := NICName(name); err != nil {
-			v.add(ref, field, "%v", err)
-		}
-		if first, dup := nics[name]; dup {
-			v.add(ref, field, "%q is also spec.interfaces[%d]", name, first)
-		} else {
-			nics[name] = i
-		}
-	}
+	v.interfaces(ref, u.Spec.Interfaces)
 
 	if te := u.Spec.TunnelEndpoint; te != nil {
 		if n := len(te.CIDRs); n < 1 || n > 2 {
@@ -176,6 +161,49 @@ func (v *checker) underlay(u *v1alpha1.Underlay) {
 		}
 		if v4 > 1 || v6 > 1 {
 			v.add(ref, "spec.tunnelEndpoint.cidrs", "must hold at most one IPv4 and one IPv6 CIDR")
+		}
+	}
+}
+
+// interfaces checks the Underlay's links: the union OpenPERouter defines
+// (type NetworkDevice or CNIDevice, type optional here), of which perouter
+// implements NetworkDevice only.
+func (v *checker) interfaces(ref objects.Ref, ifaces []v1alpha1.UnderlayInterface) {
+	if n := len(ifaces); n < 1 || n > 16 {
+		v.add(ref, "spec.interfaces", "must have 1 to 16 items, has %d: the router needs a link to the fabric", n)
+	}
+	nics := map[string]int{}
+	for i, nic := range ifaces {
+		field := fmt.Sprintf("spec.interfaces[%d]", i)
+		switch {
+		case nic.NetworkDevice != nil && nic.CNIDevice != nil:
+			v.add(ref, field, "exactly one of networkDevice or cniDevice must be set, both are")
+			continue
+		case nic.NetworkDevice == nil && nic.CNIDevice == nil:
+			v.add(ref, field, "exactly one of networkDevice or cniDevice must be set, neither is")
+			continue
+		}
+		if nic.Type != "" {
+			v.oneOf(ref, field+".type", nic.Type, v1alpha1.InterfaceTypeNetworkDevice, v1alpha1.InterfaceTypeCNIDevice)
+			if (nic.Type == v1alpha1.InterfaceTypeNetworkDevice) != (nic.NetworkDevice != nil) ||
+				(nic.Type == v1alpha1.InterfaceTypeCNIDevice) != (nic.CNIDevice != nil) {
+				v.add(ref, field+".type", "is %s but %s is set", nic.Type, map[bool]string{true: "networkDevice", false: "cniDevice"}[nic.NetworkDevice != nil])
+				continue
+			}
+		}
+		if nic.CNIDevice != nil {
+			v.add(ref, field+".cniDevice", "type CNIDevice is not supported yet by perouter; use type NetworkDevice with networkDevice.interfaceName naming a host device")
+			continue
+		}
+		field += ".networkDevice.interfaceName"
+		name := nic.NetworkDevice.InterfaceName
+		if err := NICName(name); err != nil {
+			v.add(ref, field, "%v", err)
+		}
+		if first, dup := nics[name]; dup {
+			v.add(ref, field, "%q is also spec.interfaces[%d]", name, first)
+		} else {
+			nics[name] = i
 		}
 	}
 }
@@ -266,10 +294,20 @@ func (v *checker) l3vni(l *v1alpha1.L3VNI) []CIDRUse {
 	var uses []CIDRUse
 	if l.Spec.HostSession != nil {
 		uses = v.hostSession(ref, l.Spec.HostSession)
+		v.l3vniHostASN(ref, l.Spec.HostSession)
 	}
 	v.routeTargets(ref, "spec.importRTs", l.Spec.ImportRTs)
 	v.routeTargets(ref, "spec.exportRTs", l.Spec.ExportRTs)
 	return uses
+}
+
+// l3vniHostASN refuses an L3VNI host session with hostASN equal to asn,
+// as upstream does; an L3Passthrough may (upstream's e2e peers iBGP with
+// the host there), so the rule is not part of hostSession.
+func (v *checker) l3vniHostASN(ref objects.Ref, h *v1alpha1.HostSession) {
+	if h.HostASN != nil && h.HostType == "" && *h.HostASN == h.ASN {
+		v.add(ref, "spec.hostSession.hostASN", "must differ from asn (%d); use hostType: Internal for iBGP", h.ASN)
+	}
 }
 
 func (v *checker) routeTargets(ref objects.Ref, field string, rts []string) {
@@ -301,9 +339,6 @@ func (v *checker) hostSession(ref objects.Ref, h *v1alpha1.HostSession) []CIDRUs
 		v.add(ref, field, "exactly one of hostASN or hostType must be set, neither is")
 	case h.HostASN != nil:
 		v.asn(ref, field+".hostASN", *h.HostASN)
-		if *h.HostASN == h.ASN {
-			v.add(ref, field+".hostASN", "must differ from asn (%d); use hostType: Internal for iBGP", h.ASN)
-		}
 	default:
 		v.oneOf(ref, field+".hostType", h.HostType, "External", "Internal")
 	}
@@ -372,15 +407,13 @@ func (v *checker) l2vni(l *v1alpha1.L2VNI) {
 	}
 }
 
-// gatewayAddress refuses a gateway that is its subnet's network or IPv4
-// broadcast address (subnets of /31, /32, /127 and /128 have neither).
+// gatewayAddress refuses a gateway on its subnet's IPv4 broadcast address
+// (subnets of /31 and /32 have none). The network address is accepted, as
+// upstream does: in IPv6 it is the subnet-router anycast address (RFC 4291
+// 2.6.1), meant for exactly this, and Linux routes IPv4 through it too.
 func gatewayAddress(p netip.Prefix) error {
-	hostBits := p.Addr().BitLen() - p.Bits()
-	if hostBits <= 1 {
+	if p.Addr().BitLen()-p.Bits() <= 1 {
 		return nil
-	}
-	if p.Addr() == p.Masked().Addr() {
-		return fmt.Errorf("is the network address of its subnet")
 	}
 	if p.Addr().Is4() {
 		a := p.Addr().As4()
@@ -414,6 +447,11 @@ func SecretPassword(secrets map[objects.Ref]*corev1.Secret, namespace, name stri
 		return "", fmt.Errorf("Secret %s/%s key %q: %v", namespace, name, PasswordKey, err)
 	}
 	return string(pw), nil
+}
+
+func secretExists(secrets map[objects.Ref]*corev1.Secret, namespace, name string) bool {
+	_, ok := secrets[objects.Ref{Kind: objects.KindSecret, Namespace: namespace, Name: name}]
+	return ok
 }
 
 // SecretIndex maps each Secret's Ref to it, for SecretPassword.

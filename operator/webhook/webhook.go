@@ -5,7 +5,14 @@
 // One handler serves all four kinds on create, update and delete. A
 // change is judged against the whole cluster: the validator lists every
 // perouter object, applies the candidate change to that set and refuses
-// it when it introduces an error that the set did not already have.
+// it when it introduces an error that the set did not already have. A
+// reference to an object that does not exist yet (an L2VNI's L3VNI, a
+// passwordSecret), and the deletion of an object others refer to, are
+// admitted with a warning: apply and delete order never matter. Rules
+// that depend on where objects apply (the same VRF or VNI, overlapping
+// localCIDRs, two Underlays or L3Passthroughs) refuse a change only when
+// a current Node is selected by both objects (validate.Conflicts), or
+// when their selectors are equal.
 // Errors that existed before (objects created while the webhook was down)
 // do not block unrelated changes, and an update that does not make an
 // object worse is let through.
@@ -65,7 +72,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
 
-	var errs []validate.Error
+	var errs, warnings []validate.Error
 	switch req.Operation {
 	case admissionv1.Create, admissionv1.Update:
 		if newObj == nil {
@@ -75,20 +82,37 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		if err := v.addSecrets(ctx, &candidate); err != nil {
 			return admission.Errored(http.StatusInternalServerError, err)
 		}
-		errs = introduced(validate.Set(current), validate.Set(candidate))
+		nodes, err := v.nodes(ctx)
+		if err != nil {
+			return admission.Errored(http.StatusInternalServerError, err)
+		}
+		errs = introduced(judge(current, nodes), judge(candidate, nodes))
 		if req.Operation == admissionv1.Update && oldObj != nil {
 			errs = append(validate.Update(oldObj, newObj), errs...)
 		}
+		// A reference to what does not exist yet is admitted, so that
+		// apply order never matters; the user hears of it here.
+		warnings = validate.DependenciesOf(candidate, refOf(newObj))
 	case admissionv1.Delete:
 		if oldObj == nil {
 			return admission.Allowed("")
 		}
-		errs = validate.Deletion(current, oldObj)
+		// Deleting what others refer to is allowed too (a folder deletes
+		// in any order); they wait, reported in their status.
+		warnings = validate.Deletion(current, oldObj)
 	default:
 		return admission.Allowed("")
 	}
 	if len(errs) == 0 {
-		return admission.Allowed("")
+		resp := admission.Allowed("")
+		if len(warnings) > 0 {
+			msgs := make([]string, len(warnings))
+			for i, w := range warnings {
+				msgs[i] = w.Error()
+			}
+			resp = resp.WithWarnings(msgs...)
+		}
+		return resp
 	}
 	msgs := make([]string, len(errs))
 	for i, e := range errs {
@@ -118,6 +142,27 @@ func (v *Validator) decode(kind string, raw runtime.RawExtension) (client.Object
 		return nil, fmt.Errorf("decoding %s: %w", kind, err)
 	}
 	return obj, nil
+}
+
+// judge applies every rule to s: the object and cross-object rules, and
+// the per-node ones against the cluster's nodes.
+func judge(s objects.Set, nodes []validate.Node) []validate.Error {
+	return append(validate.Set(s), validate.Conflicts(s, nodes)...)
+}
+
+// nodes lists the cluster's Nodes' names and labels (metadata only: a
+// Node's status is large and not needed).
+func (v *Validator) nodes(ctx context.Context) ([]validate.Node, error) {
+	var list metav1.PartialObjectMetadataList
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
+	if err := v.Reader.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("listing Nodes: %w", err)
+	}
+	out := make([]validate.Node, len(list.Items))
+	for i, n := range list.Items {
+		out[i] = validate.Node{Name: n.Name, Labels: n.Labels}
+	}
+	return out, nil
 }
 
 // load lists the cluster's perouter objects and the Secrets their
@@ -155,7 +200,7 @@ func (v *Validator) addSecrets(ctx context.Context, s *objects.Set) error {
 			var sec corev1.Secret
 			if err := v.Reader.Get(ctx, key, &sec); err != nil {
 				if apierrors.IsNotFound(err) {
-					continue // validate reports the missing Secret
+					continue // validate.Dependencies reports the missing Secret
 				}
 				return fmt.Errorf("reading Secret %s: %w", key, err)
 			}
@@ -163,6 +208,22 @@ func (v *Validator) addSecrets(ctx context.Context, s *objects.Set) error {
 		}
 	}
 	return nil
+}
+
+// refOf names a perouter object as validate does.
+func refOf(obj client.Object) objects.Ref {
+	kind := ""
+	switch obj.(type) {
+	case *v1alpha1.Underlay:
+		kind = objects.KindUnderlay
+	case *v1alpha1.L3VNI:
+		kind = objects.KindL3VNI
+	case *v1alpha1.L2VNI:
+		kind = objects.KindL2VNI
+	case *v1alpha1.L3Passthrough:
+		kind = objects.KindL3Passthrough
+	}
+	return objects.Ref{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}
 }
 
 // withObject returns a copy of s in which obj replaces the object of the

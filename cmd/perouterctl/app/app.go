@@ -4,13 +4,17 @@
 package app
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
@@ -63,24 +67,51 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 }
 
 func newValidate(stdout io.Writer) *cobra.Command {
-	var files []string
+	var files, labelSets []string
+	var nodesFile string
 	cmd := &cobra.Command{
-		Use:   "validate -f PATH...",
+		Use:   "validate -f PATH... [--nodes FILE | --labels k=v,... ...]",
 		Short: "Check manifests against every rule the API server and the controller apply",
 		Long: `Reads YAML files and folders (multi-document; folders recursively) and
 prints one line per problem: "Kind namespace/name: field: message".
-Exits 0 when everything is valid, 1 otherwise.`,
+A reference to an object the files do not hold (an L2VNI's L3VNI, a
+passwordSecret) is a warning, not a problem: the cluster admits it and
+applies the object once the target exists, so apply order never matters.
+
+Two objects with different node selectors clash (same VRF or VNI,
+overlapping localCIDRs, two Underlays or L3Passthroughs) only on a node
+both select. Given the nodes (--nodes, a file of Node objects such as
+"kubectl get nodes -o yaml" prints, or --labels once per node), such
+clashes are problems, as the webhook judges them; without, the pairs that
+could meet are warnings.
+Exits 0 when everything is valid (warnings included), 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(files) == 0 {
 				return errors.New("validate needs at least one -f PATH")
 			}
+			nodes, err := validateNodes(nodesFile, labelSets)
+			if err != nil {
+				return err
+			}
 			set, problems := load(files)
 			for _, e := range validate.Set(set) {
 				problems = append(problems, e.Error())
 			}
+			var warnings []validate.Error
+			if nodes != nil {
+				for _, e := range validate.Conflicts(set, nodes) {
+					problems = append(problems, e.Error())
+				}
+			} else {
+				warnings = validate.PossibleConflicts(set)
+			}
+			warnings = append(validate.Dependencies(set), warnings...)
 			for _, p := range problems {
 				fmt.Fprintln(stdout, p)
+			}
+			for _, w := range warnings {
+				fmt.Fprintln(stdout, "warning:", w.Error())
 			}
 			if len(problems) > 0 {
 				return errProblems
@@ -91,7 +122,96 @@ Exits 0 when everything is valid, 1 otherwise.`,
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file or folder (repeatable)")
+	cmd.Flags().StringVar(&nodesFile, "nodes", "", `file of Node objects (or a List of them) whose labels the per-node rules are judged against`)
+	cmd.Flags().StringArrayVar(&labelSets, "labels", nil, "one node's labels, k=v,k2=v2 (repeatable: one per node)")
 	return cmd
+}
+
+// validateNodes returns the nodes the per-node rules are judged against:
+// those of --nodes, or one per --labels, named by its labels; nil when
+// neither is given.
+func validateNodes(nodesFile string, labelSets []string) ([]validate.Node, error) {
+	switch {
+	case nodesFile != "" && len(labelSets) > 0:
+		return nil, errors.New("--nodes and --labels are exclusive")
+	case nodesFile != "":
+		data, err := os.ReadFile(nodesFile)
+		if err != nil {
+			return nil, fmt.Errorf("--nodes: %w", err)
+		}
+		nodes, err := decodeNodes(data)
+		if err != nil {
+			return nil, fmt.Errorf("--nodes %s: %w", nodesFile, err)
+		}
+		return nodes, nil
+	case len(labelSets) > 0:
+		var nodes []validate.Node
+		for _, l := range labelSets {
+			labels, err := parseLabels(l)
+			if err != nil {
+				return nil, err
+			}
+			nodes = append(nodes, validate.Node{Name: "{" + l + "}", Labels: labels})
+		}
+		return nodes, nil
+	}
+	return nil, nil
+}
+
+// nodeDoc is the part of a Node, or of a List of Nodes, that the rules
+// read.
+type nodeDoc struct {
+	Kind     string `json:"kind"`
+	Metadata struct {
+		Name   string            `json:"name"`
+		Labels map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Items []nodeDoc `json:"items"`
+}
+
+// decodeNodes reads a YAML or JSON stream of Nodes, NodeLists and Lists.
+func decodeNodes(data []byte) ([]validate.Node, error) {
+	var out []validate.Node
+	var add func(d nodeDoc, where string) error
+	add = func(d nodeDoc, where string) error {
+		switch d.Kind {
+		case "Node":
+			out = append(out, validate.Node{Name: d.Metadata.Name, Labels: d.Metadata.Labels})
+		case "NodeList", "List":
+			for i, item := range d.Items {
+				if err := add(item, fmt.Sprintf("%s item %d", where, i)); err != nil {
+					return err
+				}
+			}
+		default:
+			return fmt.Errorf("%s: kind %q is not Node, NodeList or List", where, d.Kind)
+		}
+		return nil
+	}
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	for doc := 1; ; doc++ {
+		raw, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", doc, err)
+		}
+		if len(bytes.TrimSpace(raw)) == 0 {
+			continue
+		}
+		var d nodeDoc
+		if err := yaml.Unmarshal(raw, &d); err != nil {
+			return nil, fmt.Errorf("document %d: %w", doc, err)
+		}
+		if d.Kind == "" && d.Metadata.Name == "" && len(d.Items) == 0 {
+			continue // only comments
+		}
+		if err := add(d, fmt.Sprintf("document %d", doc)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // load reads the manifests and returns decode problems one per line.
@@ -122,8 +242,9 @@ func newRender(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Builds the node's model from the manifests exactly as the controller does
 and prints its FRR configuration (--output frr) or its kernel plan as YAML
 (--output plan). Objects that select the node but cannot apply are listed
-on stderr as "skipped: ..." and left out, as the controller would; problems
-that concern the whole node exit 1.`,
+on stderr as "skipped: ..." (or "waiting: ..." when what they refer to does
+not exist yet) and left out, as the controller would; problems that concern
+the whole node exit 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return render(o, stdout, stderr)
@@ -172,6 +293,9 @@ func render(o renderOptions, stdout, stderr io.Writer) error {
 	}
 	for _, s := range report.Skipped {
 		fmt.Fprintln(stderr, "skipped:", s.Error())
+	}
+	for _, s := range report.Missing {
+		fmt.Fprintln(stderr, "waiting:", s.Error())
 	}
 	switch o.output {
 	case "plan":

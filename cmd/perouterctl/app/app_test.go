@@ -115,6 +115,21 @@ spec:
   nodeSelector: {matchLabels: {network.perouter.io/node-index: "3"}}
   hostSession: {asn: 64514, hostType: External, localCIDR: {ipv4: 192.169.30.0/24}}
 `)
+	byZone := write("by-zone.yaml", `apiVersion: network.perouter.io/v1alpha1
+kind: L3VNI
+metadata: {name: tenant-a-zone-a, namespace: perouter-system}
+spec: {vrf: tenant-a, vni: 5003, nodeSelector: {matchLabels: {zone: a}}}
+`)
+	nodes := write("nodes.yaml", `apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Node
+  metadata: {name: n1, labels: {topology.kubernetes.io/rack: rack-1, zone: a}}
+- apiVersion: v1
+  kind: Node
+  metadata: {name: n2, labels: {topology.kubernetes.io/rack: rack-2, zone: b}}
+`)
 	passthroughVRF := write("pe-pt.yaml", "apiVersion: network.perouter.io/v1alpha1\nkind: L3VNI\nmetadata: {name: red}\nspec: {vrf: pe-pt, vni: 100}\n")
 	// Names that collide with perouter's own devices: lo, a VRF named like
 	// the Underlay's NIC, a NIC named like a VXLAN device.
@@ -161,6 +176,36 @@ spec: {vrf: eth1, vni: 101}
 				`L3VNI default/nic: spec.vrf: "eth1" is also the NIC spec.interfaces[0] of Underlay default/u, which may select the same nodes`,
 			},
 		},
+		"validate per-rack VRF": {
+			args: []string{"validate", "-f", examples + "per-rack"}, wantExit: ExitOK,
+			wantOutput: []string{"valid: 0 Underlay, 2 L3VNI, 0 L2VNI, 0 L3Passthrough, 0 Secret"},
+		},
+		"validate without nodes warns of selectors that may meet": {
+			args: []string{"validate", "-f", examples + "per-rack", "-f", byZone}, wantExit: ExitOK,
+			wantOutput: []string{
+				`warning: L3VNI perouter-system/tenant-a-rack-1: spec.vrf: VRF "tenant-a" is also claimed by L3VNI perouter-system/tenant-a-zone-a on any node both select`,
+				"valid: 0 Underlay, 3 L3VNI",
+			},
+		},
+		"validate against nodes": {
+			args: []string{"validate", "-f", examples + "per-rack", "-f", byZone, "--nodes", nodes}, wantExit: ExitProblems,
+			wantOutput: []string{`L3VNI perouter-system/tenant-a-rack-1: spec.vrf: VRF "tenant-a" is also claimed by L3VNI perouter-system/tenant-a-zone-a on node n1`},
+		},
+		"validate against labels": {
+			args: []string{"validate", "-f", examples + "per-rack", "-f", byZone, "--labels", "topology.kubernetes.io/rack=rack-2,zone=a"}, wantExit: ExitProblems,
+			wantOutput: []string{`L3VNI perouter-system/tenant-a-rack-2: spec.vrf: VRF "tenant-a" is also claimed by L3VNI perouter-system/tenant-a-zone-a on node {topology.kubernetes.io/rack=rack-2,zone=a}`},
+		},
+		"validate against nodes none of which meets": {
+			args: []string{"validate", "-f", examples + "per-rack", "-f", byZone, "--labels", "topology.kubernetes.io/rack=rack-1,zone=b"}, wantExit: ExitOK,
+			wantOutput: []string{"valid: 0 Underlay, 3 L3VNI"},
+		},
+		"validate nodes and labels": {args: []string{"validate", "-f", byZone, "--nodes", nodes, "--labels", "a=b"}, wantExit: ExitUsage, wantOutput: []string{"error: --nodes and --labels are exclusive"}},
+		// The issue's case: a rack-1 node gets its rack's L3VNI, whatever
+		// rack-2's uses.
+		"render per-rack VRF": {
+			args:       []string{"render", "-f", examples + "lab", "-f", examples + "per-rack", "--node", "n", "--index", "1", "--labels", "topology.kubernetes.io/rack=rack-1"},
+			wantOutput: []string{"vrf tenant-a", "vni 5001"},
+		},
 		"unknown flag":             {args: []string{"validate", "--nope"}, wantExit: ExitUsage, wantOutput: []string{"error: unknown flag: --nope"}},
 		"render without node":      {args: []string{"render", "-f", examples + "lab", "--index", "1"}, wantExit: ExitUsage, wantOutput: []string{"error: render needs --node"}},
 		"render without index":     {args: []string{"render", "-f", examples + "lab", "--node", "n"}, wantExit: ExitUsage, wantOutput: []string{"error: render needs --index N"}},
@@ -173,7 +218,14 @@ spec: {vrf: eth1, vni: 101}
 		},
 		"render reports skipped objects": {
 			args: []string{"render", "-f", examples + "l2vni", "-f", examples + "password", "--node", "n", "--index", "1"}, wantExit: ExitOK,
-			wantOutput: []string{"skipped: L2VNI perouter-system/green: spec.routingDomain.l3vni.name: L3VNI perouter-system/red does not exist"},
+			wantOutput: []string{"waiting: L2VNI perouter-system/green: spec.routingDomain.l3vni.name: L3VNI perouter-system/red does not exist yet; the L2VNI applies once it does"},
+		},
+		"validate warns of what does not exist yet": {
+			args: []string{"validate", "-f", examples + "l2vni"}, wantExit: ExitOK,
+			wantOutput: []string{
+				"warning: L2VNI perouter-system/green: spec.routingDomain.l3vni.name: L3VNI perouter-system/red does not exist yet; the L2VNI applies once it does",
+				"valid: 0 Underlay, 0 L3VNI, 2 L2VNI, 0 L3Passthrough, 0 Secret",
+			},
 		},
 		"render plan selects by labels": {
 			args:       []string{"render", "-f", examples + "lab", "-f", examples + "passthrough", "--node", "n", "--index", "2", "--labels", "passthrough=true", "-o", "plan", "--netns", "pe", "--underlay-mtu", "9000"},

@@ -7,7 +7,6 @@ import (
 // HostSession is the BGP session between the router namespace and the host,
 // over the veth pair whose addresses come from LocalCIDR.
 // +kubebuilder:validation:XValidation:rule="has(self.hostASN) != has(self.hostType)",message="exactly one of hostASN or hostType must be set"
-// +kubebuilder:validation:XValidation:rule="!has(self.hostASN) || self.hostASN != self.asn",message="hostASN must differ from asn"
 type HostSession struct {
 	// ASN is the router side's autonomous system number in this session.
 	// +kubebuilder:validation:Minimum=1

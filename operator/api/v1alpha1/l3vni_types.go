@@ -6,6 +6,7 @@ import (
 
 // L3VNISpec is a routed overlay: one VRF on every selected node, bound to a
 // VXLAN VNI and advertised as EVPN type-5 routes.
+// +kubebuilder:validation:XValidation:rule="!has(self.hostSession) || !has(self.hostSession.hostASN) || self.hostSession.hostASN != self.hostSession.asn",message="hostASN must differ from asn; use hostType: Internal for iBGP",fieldPath=".hostSession.hostASN"
 type L3VNISpec struct {
 	// NodeSelector picks the nodes; nil selects every node.
 	// +optional

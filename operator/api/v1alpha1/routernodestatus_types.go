@@ -21,7 +21,17 @@ type ObjectResult struct {
 	// Message explains a failure, naming the field at fault.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Reason is DependencyMissing when the object waits for an object
+	// it refers to that does not exist yet (an L2VNI's L3VNI, a
+	// passwordSecret); it applies once that exists.
+	// +optional
+	Reason string `json:"reason,omitempty"`
 }
+
+// ReasonDependencyMissing is the ObjectResult reason, and the Applied
+// condition's reason on user objects and on RouterNodeStatus, of an
+// object waiting for something it refers to.
+const ReasonDependencyMissing = "DependencyMissing"
 
 // Object results.
 const (

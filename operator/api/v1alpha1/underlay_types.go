@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // UnderlaySpec is the fabric-facing side of a node's router: its ASN, the
@@ -34,20 +35,99 @@ type UnderlaySpec struct {
 	// +required
 	Neighbors []Neighbor `json:"neighbors"`
 
-	// Interfaces are the host NICs moved into the router namespace.
+	// Interfaces are the router's links to the fabric, moved into (or,
+	// later, created in) its namespace. At least one is required.
+	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
-	// +optional
-	Interfaces []UnderlayInterface `json:"interfaces,omitempty"`
+	// +required
+	Interfaces []UnderlayInterface `json:"interfaces"`
 
 	// TunnelEndpoint holds the pools VTEP addresses come from.
 	// +optional
 	TunnelEndpoint *TunnelEndpoint `json:"tunnelEndpoint,omitempty"`
 }
 
-// UnderlayInterface names one NIC of the underlay.
+// Underlay interface types, the discriminator of UnderlayInterface.
+const (
+	// InterfaceTypeNetworkDevice moves an existing host device into the
+	// router namespace.
+	InterfaceTypeNetworkDevice = "NetworkDevice"
+	// InterfaceTypeCNIDevice has a CNI plugin create the link in the router
+	// namespace. Accepted by the schema so upstream manifests parse;
+	// validation refuses it until perouter implements it.
+	InterfaceTypeCNIDevice = "CNIDevice"
+)
+
+// UnderlayInterface is one fabric link of the router: a union
+// discriminated by type, as in OpenPERouter. type may be left out: it
+// then follows the member that is set, so manifests written before the
+// union existed ({networkDevice: {...}}) stay valid.
+// +kubebuilder:validation:XValidation:rule="has(self.networkDevice) != has(self.cniDevice)",message="exactly one of networkDevice or cniDevice must be set"
+// +kubebuilder:validation:XValidation:rule="!has(self.type) || (self.type == 'NetworkDevice') == has(self.networkDevice)",message="type/config mismatch: networkDevice must be set if and only if type is NetworkDevice"
+// +kubebuilder:validation:XValidation:rule="!has(self.type) || (self.type == 'CNIDevice') == has(self.cniDevice)",message="type/config mismatch: cniDevice must be set if and only if type is CNIDevice"
 type UnderlayInterface struct {
+	// Type is NetworkDevice or CNIDevice; when absent it is the member
+	// that is set.
+	// +kubebuilder:validation:Enum=NetworkDevice;CNIDevice
+	// +optional
+	Type string `json:"type,omitempty"`
+
+	// NetworkDevice moves an existing host device into the router
+	// namespace.
+	// +optional
+	NetworkDevice *NetworkDevice `json:"networkDevice,omitempty"`
+
+	// CNIDevice has a CNI plugin create the link. Not supported yet:
+	// validation refuses it, naming the field.
+	// +optional
+	CNIDevice *CNIDevice `json:"cniDevice,omitempty"`
+}
+
+// EffectiveType is Type, or when Type is empty the type of the member
+// that is set ("" when neither is).
+func (i UnderlayInterface) EffectiveType() string {
+	switch {
+	case i.Type != "":
+		return i.Type
+	case i.NetworkDevice != nil:
+		return InterfaceTypeNetworkDevice
+	case i.CNIDevice != nil:
+		return InterfaceTypeCNIDevice
+	}
+	return ""
+}
+
+// CNIDevice is OpenPERouter's CNI-provisioned underlay link, kept in the
+// schema so its manifests decode. Its config blobs are opaque JSON
+// objects.
+// +kubebuilder:validation:XValidation:rule="has(self.rawConfig) == (self.type == 'RawConfig')",message="type/config mismatch: rawConfig must be set if and only if type is RawConfig"
+type CNIDevice struct {
+	// Type is the source of the CNI configuration: RawConfig.
+	// +kubebuilder:validation:Enum=RawConfig
 	// +required
-	NetworkDevice NetworkDevice `json:"networkDevice"`
+	Type string `json:"type"`
+
+	// RawConfig is a CNI conflist as a JSON object.
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
+	// +kubebuilder:validation:Schemaless
+	// +optional
+	RawConfig *runtime.RawExtension `json:"rawConfig,omitempty"`
+
+	// InterfaceName is the name of the link the plugin creates in the
+	// router namespace; net1 when absent.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z][a-zA-Z0-9._-]*$`
+	// +optional
+	InterfaceName string `json:"interfaceName,omitempty"`
+
+	// RuntimeConfig holds the CNI capability arguments, a JSON object.
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
+	// +kubebuilder:validation:Schemaless
+	// +optional
+	RuntimeConfig *runtime.RawExtension `json:"runtimeConfig,omitempty"`
 }
 
 // NetworkDevice identifies a host network device.

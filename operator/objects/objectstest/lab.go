@@ -32,7 +32,7 @@ func Lab(nVNIs int) objects.Set {
 					{ASN: &leafA, Address: "192.168.11.1"},
 					{ASN: &leafB, Address: "192.168.12.1"},
 				},
-				Interfaces:     []v1alpha1.UnderlayInterface{{NetworkDevice: v1alpha1.NetworkDevice{InterfaceName: "toswitch"}}},
+				Interfaces:     []v1alpha1.UnderlayInterface{{Type: v1alpha1.InterfaceTypeNetworkDevice, NetworkDevice: &v1alpha1.NetworkDevice{InterfaceName: "toswitch"}}},
 				TunnelEndpoint: &v1alpha1.TunnelEndpoint{CIDRs: []string{"100.65.0.0/24"}},
 			},
 		}},

@@ -30,9 +30,11 @@ import (
 // the guest, where pesim or the e2e binary builds its Options.
 const WebhookPortEnv = "PESIM_WEBHOOK_PORT"
 
-// webhookProbe is an L2VNI that only the webhook refuses (its routing
-// domain does not exist); a dry-run create of it tells whether the API
-// server reaches the webhook.
+// webhookProbe is an L2VNI that only the webhook refuses (its gateway is
+// its subnet's IPv4 broadcast address; the schema only sees a CIDR); a
+// dry-run create of it tells whether the API server reaches the webhook.
+// A missing routing domain would not do: the webhook admits it with a
+// warning, so that apply order never matters.
 const webhookProbe = `apiVersion: network.perouter.io/v1alpha1
 kind: L2VNI
 metadata:
@@ -43,7 +45,12 @@ spec:
   routingDomain:
     l3vni:
       name: pesim-webhook-probe-missing
+  gatewayIPs:
+  - 192.0.2.255/24
 `
+
+// webhookProbeDenial is what the webhook's refusal of webhookProbe says.
+const webhookProbeDenial = "is the broadcast address of its subnet"
 
 // webhookPort decides where the labeler serves the webhook; 0 means it
 // serves none. In the VM lane the API server runs on the host and reaches
@@ -208,12 +215,12 @@ func (a *Agents) waitWebhook(ctx context.Context, l *netns.Lab) error {
 	err := retry.Poll(ctx, timeout, retry.Every(500*time.Millisecond), func() (bool, error) {
 		var err error
 		out, err = a.kubectlStdin(ctx, l, webhookProbe, "create", "--dry-run=server", "-f", "-")
-		if err != nil && strings.Contains(out, "denied the request") && strings.Contains(out, "does not exist") {
+		if err != nil && strings.Contains(out, "denied the request") && strings.Contains(out, webhookProbeDenial) {
 			logf(l, "webhook answering after %v", time.Since(start).Round(100*time.Millisecond))
 			return true, nil
 		}
 		if err == nil {
-			return false, fmt.Errorf("the API server admitted L2VNI %s/pesim-webhook-probe, whose L3VNI does not exist: the webhook is not consulted", Namespace)
+			return false, fmt.Errorf("the API server admitted L2VNI %s/pesim-webhook-probe, whose gateway is a broadcast address: the webhook is not consulted", Namespace)
 		}
 		return false, nil
 	})
