@@ -167,10 +167,10 @@ func PlanFor(c nodeconfig.Config, o PlanOptions) Plan {
 		Sysctls: slices.Clone(routerSysctls),
 	}
 	underlayMTU := cmp.Or(o.UnderlayMTU, DefaultUnderlayMTU)
+	p.NodeAddresses = nodeAddresses(o.NodeAddresses)
 	if c.Underlay == nil {
 		return p
 	}
-	p.NodeAddresses = nodeAddresses(o.NodeAddresses)
 	p.LoopbackAddresses = slices.Clone(c.Underlay.VTEPs)
 	slices.SortFunc(p.LoopbackAddresses, comparePrefix)
 	p.UnderlayInterfaces = slices.Sorted(slices.Values(c.Underlay.Interfaces))

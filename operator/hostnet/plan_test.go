@@ -350,8 +350,9 @@ func TestPlanNodeAddresses(t *testing.T) {
 			in:   []netip.Addr{addr("fd00::7"), addr("::ffff:192.168.1.7"), addr("192.168.1.7"), {}, addr("10.0.0.7")},
 			want: []netip.Addr{addr("10.0.0.7"), addr("192.168.1.7"), addr("fd00::7")},
 		},
-		"no underlay, nothing to move, none planned": {
-			in: []netip.Addr{addr("10.0.0.7")},
+		"planned without an underlay too": {
+			in:   []netip.Addr{addr("10.0.0.7")},
+			want: []netip.Addr{addr("10.0.0.7")},
 		},
 	}
 	for name, c := range cases {
