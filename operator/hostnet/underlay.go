@@ -59,7 +59,9 @@ func (s *session) ensureUnderlay(p Plan) {
 	}
 	var stranded []string
 	for name, l := range s.host.links {
-		if strings.HasPrefix(l.Attrs().Alias, UnderlayAliasPrefix) && !slices.Contains(want, name) {
+		// A NIC moved back above whose restore failed keeps the mark;
+		// the next pass tries again, this one reported it already.
+		if strings.HasPrefix(l.Attrs().Alias, UnderlayAliasPrefix) && !slices.Contains(want, name) && !slices.Contains(back, name) {
 			stranded = append(stranded, name)
 		}
 	}

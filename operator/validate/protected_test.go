@@ -1,13 +1,16 @@
 package validate
 
 import (
+	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/objects"
 	"github.com/perouter/perouter/operator/objects/objectstest"
 )
 
@@ -69,4 +72,42 @@ func TestProtectedInterfaces(t *testing.T) {
 	if len(errs) != 1 || errs[0].Message != want {
 		t.Errorf("errors for 10 nodes = %q, want one: %q", strs(errs), want)
 	}
+}
+
+// FuzzProtectedInterfaces: for any decoded objects and any node report,
+// the rule refuses exactly the Underlay interfaces that a selected node
+// reports, each once, and names that field.
+func FuzzProtectedInterfaces(f *testing.F) {
+	f.Add([]byte("apiVersion: network.perouter.io/v1alpha1\nkind: Underlay\nmetadata: {name: u, namespace: perouter-system}\nspec: {asn: 1, neighbors: [{asn: 2, address: 10.0.0.1}], interfaces: [{networkDevice: {interfaceName: eth0}}, {networkDevice: {interfaceName: eth1}}]}\n"), "eth0", "rack", "a")
+	f.Add([]byte("apiVersion: network.perouter.io/v1alpha1\nkind: Underlay\nmetadata: {name: u}\nspec: {asn: 1, nodeSelector: {matchLabels: {rack: b}}, interfaces: [{networkDevice: {interfaceName: eth0}}, {networkDevice: {interfaceName: eth0}}]}\n"), "eth0", "rack", "b")
+	f.Add([]byte("apiVersion: network.perouter.io/v1alpha1\nkind: Underlay\nmetadata: {name: u}\nspec: {asn: 1, nodeSelector: {matchExpressions: [{key: rack, operator: Bogus}]}, interfaces: [{networkDevice: {interfaceName: eth0}}]}\n"), "eth0", "rack", "a")
+	f.Fuzz(func(t *testing.T, data []byte, nic, key, value string) {
+		s, err := objects.Decode(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		nodes := []ReportedNode{
+			{Name: "n0", Labels: map[string]string{key: value}, Protected: []v1alpha1.ProtectedInterface{{Name: nic, Reason: "r"}}},
+			{Name: "n1", Protected: []v1alpha1.ProtectedInterface{{Name: nic, Reason: "r"}}},
+			{Name: "n2", Labels: map[string]string{key: value}},
+		}
+		want := 0
+		for _, u := range s.Underlays {
+			selected := objects.Selects(u.Spec.NodeSelector, nodes[0].Labels) || objects.Selects(u.Spec.NodeSelector, nodes[1].Labels)
+			for _, i := range u.Spec.Interfaces {
+				if selected && i.NetworkDevice.InterfaceName == nic {
+					want++
+				}
+			}
+		}
+		errs := ProtectedInterfaces(s.Underlays, nodes)
+		if len(errs) != want {
+			t.Fatalf("%d errors, want %d: %q", len(errs), want, strs(errs))
+		}
+		for _, e := range errs {
+			if e.Ref.Kind != objects.KindUnderlay || !strings.HasPrefix(e.Field, "spec.interfaces[") || !strings.Contains(e.Message, fmt.Sprintf("%q", nic)) {
+				t.Fatalf("error does not name the Underlay's interface field and %q: %v", nic, e)
+			}
+		}
+	})
 }
