@@ -47,6 +47,7 @@ func run() error {
 		netns        = flag.String("router-netns", hostnet.DefaultNetns, "router network namespace (name under /run/netns or a path)")
 		hostNetns    = flag.String("host-netns", "", "network namespace holding the host side and the underlay NICs (default: the controller's own, i.e. the node's with hostNetwork)")
 		underlayMTU  = flag.Int("underlay-mtu", 0, "MTU of the underlay NIC (0: hostnet's default)")
+		stateDir     = flag.String("underlay-state-dir", DefaultUnderlayStateDir, "directory on the node where what the host side of each underlay NIC had before its move is kept, so that a restarted controller can give it back (empty: memory only)")
 		resync       = flag.Duration("resync-period", 3*time.Minute, "how often the datapath is re-applied when nothing changed (FRR is reloaded only on change)")
 		vtySocketDir = flag.String("vty-socket-dir", "/run/frr", "FRR daemons' vty socket directory, shared by the router pod; empty disables BGP state in the status")
 		vtysh        = flag.String("vtysh", "vtysh", "vtysh binary used to read BGP state")
@@ -82,7 +83,7 @@ func run() error {
 		bgp = controller.VtyshBGPReader{Vtysh: *vtysh, SocketDir: *vtySocketDir}
 		zebra = controller.VtyshZebraReader{Vtysh: *vtysh, SocketDir: *vtySocketDir}
 	}
-	datapath := hostnet.NewManager(hostnet.Options{RouterNetns: *netns, HostNetns: *hostNetns, Logger: ctrl.Log.WithName("hostnet")})
+	datapath := hostnet.NewManager(hostnet.Options{RouterNetns: *netns, HostNetns: *hostNetns, StateDir: *stateDir, Logger: ctrl.Log.WithName("hostnet")})
 	mgr, err := controller.NewNodeManager(ctrl.GetConfigOrDie(), controller.NodeManagerOptions{
 		Scheme:      scheme,
 		NodeName:    *nodeName,
@@ -93,6 +94,7 @@ func run() error {
 		BGP:         bgp,
 		Zebra:       zebra,
 		Addresses:   datapath,
+		Guard:       datapath,
 		Resync:      *resync,
 		RouterNetns: *netns,
 		MetricsAddr: *metricsAddr,
@@ -107,6 +109,10 @@ func run() error {
 	}
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
+
+// DefaultUnderlayStateDir is a hostPath in the DaemonSet: the state must
+// outlive the pod.
+const DefaultUnderlayStateDir = "/var/lib/perouter/underlay"
 
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {

@@ -105,6 +105,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 func addWebhook(mgr ctrl.Manager, o Options) error {
 	w := o.Webhook
 	validator := perouterwebhook.NewValidator(mgr.GetAPIReader(), mgr.GetScheme())
+	validator.StatusNamespace = o.Namespace
 	if w.ExternalCerts {
 		mgr.GetWebhookServer().Register(perouterwebhook.Path, &admission.Webhook{Handler: validator})
 		return mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker())

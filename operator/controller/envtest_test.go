@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,6 +174,8 @@ type recordingDatapath struct {
 	log   *callLog
 	mu    sync.Mutex
 	plans []hostnet.Plan
+	// refuse, when set, is Prepare's error for a plan.
+	refuse func(hostnet.Plan) error
 }
 
 func (d *recordingDatapath) Prepare(_ context.Context, p hostnet.Plan) (hostnet.Changes, error) {
@@ -180,6 +183,9 @@ func (d *recordingDatapath) Prepare(_ context.Context, p hostnet.Plan) (hostnet.
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.plans = append(d.plans, p)
+	if d.refuse != nil {
+		return nil, d.refuse(p)
+	}
 	return nil, nil
 }
 
@@ -211,6 +217,10 @@ type managerOptions struct {
 	refuse     map[string]func(string) error
 	// routerNetns names each node's router namespace to watch.
 	routerNetns map[string]string
+	// refusePrepare and guard are each node's datapath refusal and
+	// HostGuard.
+	refusePrepare map[string]func(hostnet.Plan) error
+	guard         map[string]HostGuard
 }
 
 // startManager runs the per-node reconcilers of the given nodes (each
@@ -233,13 +243,14 @@ func startManager(t *testing.T, o managerOptions) map[string]*router {
 	routers := map[string]*router{}
 	for _, name := range o.nodes {
 		l := &callLog{}
-		r := &router{name: name, log: l, frr: &recordingFRR{log: l, refuse: o.refuse[name]}, dp: &recordingDatapath{log: l}}
+		r := &router{name: name, log: l, frr: &recordingFRR{log: l, refuse: o.refuse[name]}, dp: &recordingDatapath{log: l, refuse: o.refusePrepare[name]}}
 		routers[name] = r
 		rec := &NodeReconciler{
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), NodeName: name, Namespace: ns,
 			FRR: r.frr, Datapath: r.dp, BGP: fixedBGP{{VRF: "default", Neighbor: "192.168.11.1", State: "Established"}, {VRF: "default", Neighbor: "192.168.12.1", State: "Active"}},
 			Recorder: mgr.GetEventRecorder("perouter-controller"), Resync: resync,
 			RouterNetns: o.routerNetns[name], RouterPoll: 100 * time.Millisecond,
+			Guard: o.guard[name],
 		}
 		if err := rec.SetupWithManager(mgr); err != nil {
 			t.Fatal(err)
@@ -948,5 +959,74 @@ func TestRouterThatLostItsConfigGetsItAgain(t *testing.T) {
 		consistently(t, tc.name+": one push", time.Second, func() (bool, string) {
 			return r.frr.count() == i+2, fmt.Sprintf("%d reloads", r.frr.count())
 		})
+	}
+}
+
+// fixedGuard is a HostGuard that reports the same NICs whatever the
+// addresses, and records the addresses it was asked about.
+type fixedGuard struct {
+	mu    sync.Mutex
+	asked [][]netip.Addr
+	list  []hostnet.ProtectedInterface
+}
+
+func (g *fixedGuard) ProtectedInterfaces(_ context.Context, addrs []netip.Addr) ([]hostnet.ProtectedInterface, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.asked = append(g.asked, addrs)
+	return g.list, nil
+}
+
+// An Underlay naming the node's own NIC: the datapath gets the Node's
+// addresses in the plan and refuses the NIC; the refusal reaches the
+// Underlay's result on the node, and the node publishes its protected
+// NICs for the webhook.
+func TestOwnNICRefusalReachesStatus(t *testing.T) {
+	needAPIServer(t)
+	createNode(t, "own-0", 0, nil)
+	var node corev1.Node
+	if err := k8s.Get(context.Background(), client.ObjectKey{Name: "own-0"}, &node); err != nil {
+		t.Fatal(err)
+	}
+	node.Status.Addresses = []corev1.NodeAddress{
+		{Type: corev1.NodeHostName, Address: "own-0"},
+		{Type: corev1.NodeInternalIP, Address: "192.168.50.7"},
+	}
+	if err := k8s.Status().Update(context.Background(), &node); err != nil {
+		t.Fatal(err)
+	}
+	ul, vni := labObjects()
+	ul.Spec.Interfaces = []v1alpha1.UnderlayInterface{{NetworkDevice: &v1alpha1.NetworkDevice{InterfaceName: "eth0"}}}
+	create(t, ul, vni)
+	nodeIP := netip.MustParseAddr("192.168.50.7")
+	reason := "it holds the node's own address 192.168.50.7 (Node status.addresses)"
+	guard := &fixedGuard{list: []hostnet.ProtectedInterface{{Name: "eth0", Reason: reason}}}
+	startManager(t, managerOptions{
+		nodes: []string{"own-0"},
+		refusePrepare: map[string]func(hostnet.Plan) error{"own-0": func(p hostnet.Plan) error {
+			if !slices.Contains(p.NodeAddresses, nodeIP) || !slices.Contains(p.UnderlayInterfaces, "eth0") {
+				return nil
+			}
+			return errors.Join(&hostnet.UnderlayError{Interface: "eth0", Err: errors.New("underlay interface eth0 (Underlay spec.interfaces): not moved into the router netns: " + reason)})
+		}},
+		guard: map[string]HostGuard{"own-0": guard},
+	})
+	eventually(t, "the refusal in the Underlay's result and the protected NIC published", func() (bool, string) {
+		rns, err := getRNS("own-0")
+		if err != nil {
+			return false, err.Error()
+		}
+		wantProtected := []v1alpha1.ProtectedInterface{{Name: "eth0", Reason: reason}}
+		i := slices.IndexFunc(rns.Status.Objects, func(o v1alpha1.ObjectResult) bool { return o.Kind == "Underlay" })
+		ok := slices.Equal(rns.Status.ProtectedInterfaces, wantProtected) && i >= 0 &&
+			rns.Status.Objects[i].Result == v1alpha1.ResultFailed &&
+			strings.Contains(rns.Status.Objects[i].Message, "underlay interface eth0 (Underlay spec.interfaces)") &&
+			strings.Contains(rns.Status.Objects[i].Message, "192.168.50.7")
+		return ok, fmt.Sprintf("%+v", rns.Status)
+	})
+	guard.mu.Lock()
+	defer guard.mu.Unlock()
+	if len(guard.asked) == 0 || !slices.Equal(guard.asked[0], []netip.Addr{nodeIP}) {
+		t.Errorf("HostGuard asked about %v, want the Node's InternalIP %s", guard.asked, nodeIP)
 	}
 }

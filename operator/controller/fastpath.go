@@ -35,6 +35,9 @@ func (r *NodeReconciler) unchanged(ctx context.Context) (reconcile.Result, error
 			r.scheduleZebraCheck(now)
 		}
 		r.state.resynced(now)
+		// The node's routes may have changed since (DHCP, an operator):
+		// the webhook reads the list from the status.
+		last.status.ProtectedInterfaces = r.protectedInterfaces(ctx, last.plan.NodeAddresses)
 	}
 	r.checkZebra(ctx, now)
 	if r.refreshBGP(ctx, now) || resyncDue {

@@ -30,7 +30,8 @@ import (
 // same name. Every object counts, selected or not, since validate.Set's
 // cross-object rules (duplicate VNIs, overlapping CIDRs) see them all.
 // Secrets count by the resourceVersion of their cached metadata, and the
-// Node by the labels some selector reads plus its index label.
+// Node by the labels some selector reads plus its index label, and its
+// addresses (hostnet.PlanOptions.NodeAddresses).
 func (r *NodeReconciler) inputFingerprint(ctx context.Context, node *corev1.Node) (string, error) {
 	var (
 		ul v1alpha1.UnderlayList
@@ -104,6 +105,6 @@ func (r *NodeReconciler) inputFingerprint(ctx context.Context, node *corev1.Node
 			fmt.Fprintf(&b, "label %s absent\n", k)
 		}
 	}
-	fmt.Fprintf(&b, "node %s plan %+v\n", node.Name, r.PlanOptions)
+	fmt.Fprintf(&b, "node %s plan %+v\n", node.Name, r.planOptions(node))
 	return b.String(), nil
 }

@@ -75,6 +75,13 @@ func TestInputFingerprint(t *testing.T) {
 		"Node index label": {changed: true, change: func(t *testing.T, c client.Client, _ *NodeReconciler) {
 			setNodeLabel(t, c, v1alpha1.NodeIndexLabel, "3")
 		}},
+		// The datapath never moves the NIC holding one of them.
+		"Node InternalIP": {changed: true, change: func(t *testing.T, c client.Client, _ *NodeReconciler) {
+			setNodeAddresses(t, c, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: "192.168.50.7"})
+		}},
+		"Node hostname address": {changed: false, change: func(t *testing.T, c client.Client, _ *NodeReconciler) {
+			setNodeAddresses(t, c, corev1.NodeAddress{Type: corev1.NodeHostName, Address: "node-0"})
+		}},
 		"plan options": {changed: true, change: func(_ *testing.T, _ client.Client, r *NodeReconciler) {
 			r.PlanOptions = hostnet.PlanOptions{Netns: "other"}
 		}},
@@ -140,6 +147,14 @@ func setNodeLabel(t *testing.T, c client.Client, key, value string) {
 	must(t, c.Get(context.Background(), client.ObjectKey{Name: "node-0"}, &n))
 	n.Labels[key] = value
 	must(t, c.Update(context.Background(), &n))
+}
+
+func setNodeAddresses(t *testing.T, c client.Client, addrs ...corev1.NodeAddress) {
+	t.Helper()
+	var n corev1.Node
+	must(t, c.Get(context.Background(), client.ObjectKey{Name: "node-0"}, &n))
+	n.Status.Addresses = addrs
+	must(t, c.Status().Update(context.Background(), &n))
 }
 
 func must(t *testing.T, err error) {

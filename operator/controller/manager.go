@@ -29,7 +29,9 @@ type NodeManagerOptions struct {
 	// (NodeReconciler.Zebra).
 	Zebra     ZebraAddressReader
 	Addresses AddressAnnouncer
-	Resync    time.Duration
+	// Guard publishes the protected host NICs (NodeReconciler.Guard).
+	Guard  HostGuard
+	Resync time.Duration
 	// RouterNetns is watched for replacement (NodeReconciler.RouterNetns).
 	RouterNetns string
 	// MetricsAddr and ProbeAddr: "0" disables.
@@ -73,6 +75,7 @@ func NewNodeManager(cfg *rest.Config, o NodeManagerOptions) (ctrl.Manager, error
 		BGP:         o.BGP,
 		Zebra:       o.Zebra,
 		Addresses:   o.Addresses,
+		Guard:       o.Guard,
 		Recorder:    mgr.GetEventRecorder("perouter-controller"),
 		Resync:      o.Resync,
 		RouterNetns: o.RouterNetns,

@@ -43,6 +43,7 @@ type stageFailure struct {
 // push → status. A pass that succeeds is recorded in r.state.
 func (r *NodeReconciler) apply(ctx context.Context, node *corev1.Node, fingerprint string, netnsID hostnet.NetnsIdentity) (reconcile.Result, error) {
 	st := r.state.status()
+	st.ProtectedInterfaces = r.protectedInterfaces(ctx, nodeAddresses(node))
 	label, hasLabel := node.Labels[v1alpha1.NodeIndexLabel]
 	index, valid := labeler.ParseIndex(label)
 	if !hasLabel || !valid {
@@ -101,7 +102,7 @@ func (r *NodeReconciler) build(set objects.Set, node *corev1.Node, index int) (d
 	if err != nil {
 		return desired{}, err
 	}
-	return desired{cfg: cfg, report: report, text: text, plan: hostnet.PlanFor(cfg, r.PlanOptions)}, nil
+	return desired{cfg: cfg, report: report, text: text, plan: hostnet.PlanFor(cfg, r.planOptions(node))}, nil
 }
 
 // invalidConfig reports a node that as a whole cannot be configured

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/hostnet"
 )
 
@@ -150,12 +151,18 @@ type NodeReconciler struct {
 	// when the reconciler was set up; atomic, because Live must answer
 	// while a wedged reconcile holds mu.
 	lastFinished atomic.Int64
+	// Guard, when set, lists the host NICs that carry the node's own
+	// connectivity in the status (ProtectedInterfaces), on every full
+	// pass and resync.
+	Guard HostGuard
 
 	// mu serialises reconciles (one work item, but tests call in too).
 	mu    sync.Mutex
 	state appliedState
-	bgp   bgpCache
-	zebra zebraSchedule
+	// protected is the last list Guard gave.
+	protected []v1alpha1.ProtectedInterface
+	bgp       bgpCache
+	zebra     zebraSchedule
 }
 
 // Reconcile implements reconcile.Reconciler: it takes the fast path when

@@ -69,7 +69,9 @@ func (e *frrRefusal) Error() string { return redact.Secrets(e.err.Error()) }
 func (e *frrRefusal) Unwrap() error { return e.err }
 
 // objectLines gives, for each object of cfg, the lines of detail about
-// it. The datapath says which VNI an error is about (hostnet.VNIError);
+// it. The datapath says which VNI an error is about (hostnet.VNIError),
+// or that it is about an underlay NIC (hostnet.UnderlayError: the
+// Underlay's);
 // FRR's refusal is text, in which a line is an object's when it names
 // the object's "vni N" or "vrf NAME" as FRR's config does.
 func objectLines(cfg nodeconfig.Config, detail error) map[objects.Ref][]string {
@@ -86,10 +88,15 @@ func objectLines(cfg nodeconfig.Config, detail error) map[objects.Ref][]string {
 	out := map[objects.Ref][]string{}
 	eachError(detail, func(err error) {
 		var (
-			vniErr  *hostnet.VNIError
-			refusal *frrRefusal
+			vniErr   *hostnet.VNIError
+			underErr *hostnet.UnderlayError
+			refusal  *frrRefusal
 		)
 		switch {
+		case errors.As(err, &underErr):
+			if cfg.Underlay != nil {
+				out[cfg.Underlay.Source] = append(out[cfg.Underlay.Source], errorLines(underErr)...)
+			}
 		case errors.As(err, &vniErr):
 			if ref, ok := byVNI[vniErr.VNI]; ok {
 				out[ref] = append(out[ref], errorLines(vniErr)...)

@@ -126,7 +126,11 @@ func TestFailedResultsScopedToObject(t *testing.T) {
 func TestFailedResultsByStructureNotWords(t *testing.T) {
 	router := objects.Ref{Kind: objects.KindL3VNI, Namespace: "default", Name: "a"}
 	blue := objects.Ref{Kind: objects.KindL3VNI, Namespace: "default", Name: "b"}
-	cfg := nodeconfig.Config{L3VNIs: []nodeconfig.L3VNI{{Source: router, VRF: "router", VNI: 100}, {Source: blue, VRF: "blue", VNI: 200}}}
+	underlay := objects.Ref{Kind: objects.KindUnderlay, Namespace: "default", Name: "u"}
+	cfg := nodeconfig.Config{
+		Underlay: &nodeconfig.Underlay{Source: underlay, Interfaces: []string{"eth0"}},
+		L3VNIs:   []nodeconfig.L3VNI{{Source: router, VRF: "router", VNI: 100}, {Source: blue, VRF: "blue", VNI: 200}},
+	}
 	tests := map[string]struct {
 		stage  string
 		detail error
@@ -138,6 +142,17 @@ func TestFailedResultsByStructureNotWords(t *testing.T) {
 			want: map[string]string{
 				"a": "datapath activate failed on node node-0; see the RouterNodeStatus errors",
 				"b": "datapath activate failed on node node-0: set bridge br-pe-200 up in router netns: no such device",
+				"u": "datapath activate failed on node node-0; see the RouterNodeStatus errors",
+			},
+		},
+		// A refused NIC is the Underlay's, whose spec.interfaces named it.
+		"underlay NIC": {
+			stage:  "datapath prepare",
+			detail: errors.Join(&hostnet.UnderlayError{Interface: "eth0", Err: errors.New("underlay interface eth0 (Underlay spec.interfaces): not moved into the router netns: it carries the host's IPv4 default route")}),
+			want: map[string]string{
+				"a": "datapath prepare failed on node node-0; see the RouterNodeStatus errors",
+				"b": "datapath prepare failed on node node-0; see the RouterNodeStatus errors",
+				"u": "datapath prepare failed on node node-0: underlay interface eth0 (Underlay spec.interfaces): not moved into the router netns: it carries the host's IPv4 default route",
 			},
 		},
 		"FRR names the objects as its config does": {
@@ -146,13 +161,14 @@ func TestFailedResultsByStructureNotWords(t *testing.T) {
 			want: map[string]string{
 				"a": "FRR reload failed on node node-0: line 4: vrf router",
 				"b": "FRR reload failed on node node-0: line 9: vni 200: % VNI exists",
+				"u": "FRR reload failed on node node-0; see the RouterNodeStatus errors",
 			},
 		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			got := map[string]string{}
-			for _, r := range failedResults(nodeconfig.Report{Selected: []objects.Ref{router, blue}}, map[objects.Ref]int64{}, cfg, "node-0", tc.stage, tc.detail) {
+			for _, r := range failedResults(nodeconfig.Report{Selected: []objects.Ref{router, blue, underlay}}, map[objects.Ref]int64{}, cfg, "node-0", tc.stage, tc.detail) {
 				got[r.Name] = r.Message
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {

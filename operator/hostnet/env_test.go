@@ -88,6 +88,8 @@ type env struct {
 	router string
 	hostH  *netlink.Handle
 	m      *Manager
+	// stateDir is the Manager's StateDir.
+	stateDir string
 }
 
 // waitHostVethGone waits for the kernel to tear down the host end of a veth
@@ -119,7 +121,8 @@ func newEnv(tb testing.TB) *env {
 		}
 	})
 	e.hostH = e.handle(e.host)
-	e.m = NewManager(Options{RouterNetns: e.router, HostNetns: e.host, Logger: logr.Discard()})
+	e.stateDir = tb.TempDir()
+	e.m = NewManager(Options{RouterNetns: e.router, HostNetns: e.host, StateDir: e.stateDir, Logger: logr.Discard()})
 	// Runs before the namespaces are deleted: the Manager's event socket
 	// would keep the host netns alive.
 	tb.Cleanup(e.m.Close)

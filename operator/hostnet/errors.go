@@ -26,3 +26,25 @@ func (s *session) forVNI(vni uint32, fn func()) {
 		s.errs[i] = &VNIError{VNI: vni, Err: s.errs[i]}
 	}
 }
+
+// UnderlayError is a datapath error about one underlay NIC (moving it,
+// refusing to move it, its saved host-side state): the node's Underlay
+// is the object it is about. Its text is the wrapped error's, unchanged.
+type UnderlayError struct {
+	Interface string
+	Err       error
+}
+
+func (e *UnderlayError) Error() string { return e.Err.Error() }
+
+func (e *UnderlayError) Unwrap() error { return e.Err }
+
+// forUnderlay runs fn and marks the errors it records as being about the
+// underlay NIC name.
+func (s *session) forUnderlay(name string, fn func()) {
+	n := len(s.errs)
+	fn()
+	for i := n; i < len(s.errs); i++ {
+		s.errs[i] = &UnderlayError{Interface: name, Err: s.errs[i]}
+	}
+}

@@ -49,7 +49,12 @@ type Options struct {
 	// HostNetns is the netns holding the host ends and the underlay NICs
 	// before they are moved; default "" is the netns the caller runs in.
 	HostNetns string
-	Logger    logr.Logger
+	// StateDir is where what the host side of each underlay NIC had
+	// before its move is kept, one file per NIC (underlaystate.go), so a
+	// restarted controller can still give it back; "" keeps it in memory
+	// only.
+	StateDir string
+	Logger   logr.Logger
 }
 
 // Manager applies Plans with netlink. It is safe for sequential use; the
@@ -68,6 +73,12 @@ type Manager struct {
 	// underlay holds the addresses each underlay NIC had when last seen
 	// in the router netns (see ensureUnderlay).
 	underlay map[string][]netip.Prefix
+	// hostState holds what the host side of each underlay NIC had
+	// before its move, as saved (underlaystate.go).
+	hostState map[string]underlayState
+	// crash, set by tests, stops a move at a point as if the controller
+	// was killed there (see crashed).
+	crash func(at, nic string) bool
 	// hostAdded holds the addresses added in the host netns since the
 	// last ReannounceHostAdded (see there).
 	hostAdded []IfAddr
@@ -287,7 +298,7 @@ func (s *session) prepare(p Plan) {
 	s.ensureSysctls(p.Sysctls)
 	s.ensureRules(p.Rules)
 	s.ensureLoopback(p.LoopbackAddresses)
-	s.ensureUnderlay(p.UnderlayInterfaces)
+	s.ensureUnderlay(p)
 	s.deleteUnwanted(p)
 	for _, v := range p.VRFs {
 		s.forVNI(v.VNI, func() { s.ensureVRF(v) })

@@ -45,6 +45,10 @@ type PlanOptions struct {
 	Netns string
 	// UnderlayMTU is the MTU of the underlay NIC; default DefaultUnderlayMTU.
 	UnderlayMTU int
+	// NodeAddresses are the node's own addresses (the Node's
+	// status.addresses InternalIP and ExternalIP): the NIC holding one of
+	// them is how the node reaches the API server, and is never moved.
+	NodeAddresses []netip.Addr
 }
 
 // Plan is the desired kernel state of one node. Every list is sorted (by
@@ -63,6 +67,9 @@ type Plan struct {
 	// UnderlayInterfaces are moved from the host netns into the router
 	// netns, keeping their addresses, MTU and up state.
 	UnderlayInterfaces []string `json:"underlayInterfaces,omitempty"`
+	// NodeAddresses are the node's own addresses: a NIC in the host netns
+	// holding one of them is not moved (see protect.go).
+	NodeAddresses []netip.Addr `json:"nodeAddresses,omitempty"`
 	// VRFs live in the router netns, one per L3VNI.
 	VRFs []VRF `json:"vrfs,omitempty"`
 	// Bridges (br-pe-<VNI>) live in the router netns.
@@ -160,6 +167,7 @@ func PlanFor(c nodeconfig.Config, o PlanOptions) Plan {
 		Sysctls: slices.Clone(routerSysctls),
 	}
 	underlayMTU := cmp.Or(o.UnderlayMTU, DefaultUnderlayMTU)
+	p.NodeAddresses = nodeAddresses(o.NodeAddresses)
 	if c.Underlay == nil {
 		return p
 	}
@@ -268,6 +276,19 @@ func sortByVNI[T any](s []T, key func(T) (uint32, string)) {
 
 func comparePrefix(a, b netip.Prefix) int {
 	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+}
+
+// nodeAddresses returns the valid ones among addrs, unmapped, sorted and
+// without duplicates, so that the same Node gives the same plan.
+func nodeAddresses(addrs []netip.Addr) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range addrs {
+		if a.IsValid() {
+			out = append(out, a.Unmap())
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
 }
 
 // prefixes returns the valid ones among ps, IPv4 first.

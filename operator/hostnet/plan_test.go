@@ -335,3 +335,32 @@ func TestTableFor(t *testing.T) {
 		t.Errorf("TableFor(max VNI) = %d, want 16778215", TableFor(16777215))
 	}
 }
+
+// The node's own addresses reach the Manager through the plan, in one
+// order whatever the Node's, so that the same Node gives the same plan.
+func TestPlanNodeAddresses(t *testing.T) {
+	addr := netip.MustParseAddr
+	cases := map[string]struct {
+		cfg  nodeconfig.Config
+		in   []netip.Addr
+		want []netip.Addr
+	}{
+		"sorted, unmapped, without duplicates": {
+			cfg:  nodeconfig.Config{Underlay: underlayWith("100.65.0.1/32", "eth1")},
+			in:   []netip.Addr{addr("fd00::7"), addr("::ffff:192.168.1.7"), addr("192.168.1.7"), {}, addr("10.0.0.7")},
+			want: []netip.Addr{addr("10.0.0.7"), addr("192.168.1.7"), addr("fd00::7")},
+		},
+		"planned without an underlay too": {
+			in:   []netip.Addr{addr("10.0.0.7")},
+			want: []netip.Addr{addr("10.0.0.7")},
+		},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := PlanFor(c.cfg, PlanOptions{NodeAddresses: c.in}).NodeAddresses
+			if diff := cmp.Diff(c.want, got, equateIP); diff != "" {
+				t.Errorf("NodeAddresses (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -201,14 +201,7 @@ func (b *builder) won(ref objects.Ref, field, msg string) {
 // Selects reports whether sel picks a node with these labels; nil selects
 // every node. An invalid selector selects nothing.
 func Selects(sel *metav1.LabelSelector, nodeLabels map[string]string) bool {
-	if sel == nil {
-		return true
-	}
-	s, err := metav1.LabelSelectorAsSelector(sel)
-	if err != nil {
-		return false
-	}
-	return s.Matches(labels.Set(nodeLabels))
+	return objects.Selects(sel, nodeLabels)
 }
 
 // selectedSorted returns the objects that select the node, oldest first

@@ -5,6 +5,8 @@ package objects
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
@@ -49,4 +51,17 @@ func PasswordSecrets(underlays []v1alpha1.Underlay) []types.NamespacedName {
 		}
 	}
 	return keys
+}
+
+// Selects reports whether a nodeSelector selects a node with these
+// labels: nil selects every node, an invalid selector none.
+func Selects(sel *metav1.LabelSelector, nodeLabels map[string]string) bool {
+	if sel == nil {
+		return true
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return false
+	}
+	return s.Matches(labels.Set(nodeLabels))
 }

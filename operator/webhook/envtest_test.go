@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -66,7 +67,9 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	mgr.GetWebhookServer().Register(Path, &admission.Webhook{Handler: NewValidator(mgr.GetAPIReader(), env.Scheme)})
+	validator := NewValidator(mgr.GetAPIReader(), env.Scheme)
+	validator.StatusNamespace = ns
+	mgr.GetWebhookServer().Register(Path, &admission.Webhook{Handler: validator})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
@@ -507,5 +510,81 @@ func TestValidChangesAdmitted(t *testing.T) {
 	}
 	if err := k8s.Delete(ctx, v2); err != nil {
 		t.Fatalf("deleting the L3VNI after its L2VNI went: %v", err)
+	}
+}
+
+// An Underlay may not name the NIC a node it selects reported as its
+// own (status.protectedInterfaces); before a node reports, its
+// controller's own check is what protects it.
+func TestOwnNICRefused(t *testing.T) {
+	ctx := context.Background()
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "wh-0", Labels: map[string]string{"rack": "a"}}}
+	if err := k8s.Create(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	rns := &v1alpha1.RouterNodeStatus{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wh-0"}}
+	if err := k8s.Create(ctx, rns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = k8s.Delete(ctx, rns)
+		_ = k8s.Delete(ctx, node)
+	})
+	withNIC := func(name string) *v1alpha1.Underlay {
+		u := underlay(t)
+		u.Spec.Interfaces = append(u.Spec.Interfaces, v1alpha1.UnderlayInterface{NetworkDevice: &v1alpha1.NetworkDevice{InterfaceName: name}})
+		return u
+	}
+	field := fmt.Sprintf("spec.interfaces[%d].networkDevice.interfaceName", len(underlay(t).Spec.Interfaces))
+
+	baseline := underlay(t).Spec
+	t.Cleanup(func() {
+		// Registered after the deletes above, so it runs before them.
+		u := underlay(t)
+		u.Spec = baseline
+		if err := k8s.Update(ctx, u); err != nil {
+			t.Errorf("restoring the baseline Underlay: %v", err)
+		}
+	})
+
+	// Not reported yet: admitted, the controller refuses the move.
+	if err := k8s.Update(ctx, withNIC("eth0")); err != nil {
+		t.Fatalf("naming eth0 before any node reported it: %v", err)
+	}
+	u := underlay(t)
+	u.Spec.Interfaces = u.Spec.Interfaces[:len(u.Spec.Interfaces)-1]
+	if err := k8s.Update(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+
+	rns.Status.ProtectedInterfaces = []v1alpha1.ProtectedInterface{{Name: "eth0", Reason: "it carries the host's IPv4 default route (via 10.0.0.1, metric 100)"}}
+	if err := k8s.Status().Update(ctx, rns); err != nil {
+		t.Fatal(err)
+	}
+	err := k8s.Update(ctx, withNIC("eth0"))
+	if err == nil {
+		t.Fatalf("an Underlay selecting every node named node wh-0's own NIC eth0 and was admitted")
+	}
+	for _, want := range []string{"denied the request", field, `"eth0"`, "node wh-0", "default route", "cut the node off"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal does not say %q: %v", want, err)
+		}
+	}
+	// Another NIC is fine, and so is eth0 for nodes the Underlay does not
+	// select.
+	if err := k8s.Update(ctx, withNIC("eth1")); err != nil {
+		t.Errorf("naming eth1, which no node protects: %v", err)
+	}
+	u = withNIC("eth0")
+	u.Spec.Interfaces = slices.DeleteFunc(u.Spec.Interfaces, func(i v1alpha1.UnderlayInterface) bool { return i.NetworkDevice.InterfaceName == "eth1" })
+	u.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "b"}}
+	if err := k8s.Update(ctx, u); err != nil {
+		t.Errorf("naming eth0 with a nodeSelector that leaves node wh-0 out: %v", err)
+	}
+	// Widening the selector to the node is refused like naming the NIC.
+	u = underlay(t)
+	u.Spec.NodeSelector = nil
+	if err := k8s.Update(ctx, u); err == nil || !strings.Contains(err.Error(), "node wh-0") {
+		t.Errorf("widening the nodeSelector to node wh-0 while naming eth0: want a refusal naming the node, got %v", err)
 	}
 }

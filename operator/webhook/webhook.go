@@ -16,6 +16,13 @@
 // Errors that existed before (objects created while the webhook was down)
 // do not block unrelated changes, and an update that does not make an
 // object worse is let through.
+//
+// An Underlay is also judged against what the nodes' controllers
+// reported: it may not name, for a node it selects, a NIC that node
+// carries its own connectivity on (validate.ProtectedInterfaces, from
+// each RouterNodeStatus's status.protectedInterfaces). A node that has
+// not reported yet is protected by its controller, which refuses such a
+// move by itself.
 package webhook
 
 import (
@@ -48,6 +55,9 @@ type Validator struct {
 	// cache) sees a change admitted a moment ago.
 	Reader  client.Reader
 	Decoder admission.Decoder
+	// StatusNamespace holds the RouterNodeStatus objects; "" skips the
+	// check of the nodes' protected NICs.
+	StatusNamespace string
 }
 
 // NewValidator returns a Validator decoding with scheme.
@@ -87,6 +97,13 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 			return admission.Errored(http.StatusInternalServerError, err)
 		}
 		errs = introduced(judge(current, nodes), judge(candidate, nodes))
+		if _, ok := newObj.(*v1alpha1.Underlay); ok && v.StatusNamespace != "" {
+			reported, err := v.reportedNodes(ctx)
+			if err != nil {
+				return admission.Errored(http.StatusInternalServerError, err)
+			}
+			errs = append(errs, introduced(validate.ProtectedInterfaces(current.Underlays, reported), validate.ProtectedInterfaces(candidate.Underlays, reported))...)
+		}
 		if req.Operation == admissionv1.Update && oldObj != nil {
 			errs = append(validate.Update(oldObj, newObj), errs...)
 		}
@@ -182,6 +199,39 @@ func (v *Validator) load(ctx context.Context) (objects.Set, error) {
 	}
 	s.Underlays, s.L3VNIs, s.L2VNIs, s.L3Passthroughs = ul.Items, l3.Items, l2.Items, pt.Items
 	return s, v.addSecrets(ctx, &s)
+}
+
+// reportedNodes lists the nodes whose controller reported protected
+// NICs, with their labels, by name. Node labels come from one list of
+// the Nodes' metadata, and only when some node reported a NIC.
+func (v *Validator) reportedNodes(ctx context.Context) ([]validate.ReportedNode, error) {
+	var reports v1alpha1.RouterNodeStatusList
+	if err := v.Reader.List(ctx, &reports, client.InNamespace(v.StatusNamespace)); err != nil {
+		return nil, fmt.Errorf("listing RouterNodeStatuses in %s: %w", v.StatusNamespace, err)
+	}
+	reports.Items = slices.DeleteFunc(reports.Items, func(r v1alpha1.RouterNodeStatus) bool { return len(r.Status.ProtectedInterfaces) == 0 })
+	if len(reports.Items) == 0 {
+		return nil, nil
+	}
+	var nodes metav1.PartialObjectMetadataList
+	nodes.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
+	if err := v.Reader.List(ctx, &nodes); err != nil {
+		return nil, fmt.Errorf("listing Nodes: %w", err)
+	}
+	labels := make(map[string]map[string]string, len(nodes.Items))
+	for _, n := range nodes.Items {
+		labels[n.Name] = n.Labels
+	}
+	slices.SortFunc(reports.Items, func(a, b v1alpha1.RouterNodeStatus) int { return strings.Compare(a.Name, b.Name) })
+	var out []validate.ReportedNode
+	for _, rns := range reports.Items {
+		l, ok := labels[rns.Name]
+		if !ok {
+			continue // a report the node outlived
+		}
+		out = append(out, validate.ReportedNode{Name: rns.Name, Labels: l, Protected: rns.Status.ProtectedInterfaces})
+	}
+	return out, nil
 }
 
 // addSecrets reads the referenced Secrets that s does not hold yet.

@@ -157,6 +157,7 @@ func RunControllerRSSInner(ctx context.Context, o RSSOptions) (RSSResult, error)
 		"--reloader-socket", filepath.Join(dir, "reloader.sock"),
 		"--router-netns", o.RouterNetns,
 		"--vty-socket-dir", "",
+		"--underlay-state-dir", filepath.Join(dir, "underlay"),
 		"--metrics-bind-address", metricsAddr,
 		"--health-probe-bind-address", "0",
 	)

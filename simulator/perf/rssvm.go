@@ -213,6 +213,7 @@ func RunControllerRSSInVM(ctx context.Context, o RSSOptions) (res RSSResult, err
 		"--router-netns", vmRouterNetns,
 		"--host-netns", vmHostNetns,
 		"--vty-socket-dir", frrDir,
+		"--underlay-state-dir", filepath.Join(dir, "underlay"),
 		"--metrics-bind-address", metricsAddr,
 		"--health-probe-bind-address", "0",
 	)

@@ -50,6 +50,16 @@ type BGPNeighborState struct {
 	State string `json:"state"`
 }
 
+// ProtectedInterface is a host NIC that carries the node's own
+// connectivity.
+type ProtectedInterface struct {
+	// Name is the Linux name of the NIC.
+	Name string `json:"name"`
+	// Reason says what it carries: the host's default route, or one of
+	// the Node's addresses.
+	Reason string `json:"reason"`
+}
+
 // RouterNodeStatusStatus is what the controller on one node applied.
 type RouterNodeStatusStatus struct {
 	// NodeIndex is the node's index from the labeler.
@@ -68,6 +78,15 @@ type RouterNodeStatusStatus struct {
 	// exhausted, reload refused).
 	// +optional
 	Errors []string `json:"errors,omitempty"`
+	// ProtectedInterfaces are the node's NICs that carry its default
+	// route (the one in use, either family) or one of the Node's
+	// InternalIP/ExternalIP addresses. The controller never moves them
+	// into the router namespace, and the webhook refuses an Underlay
+	// that names one of them for a node it selects.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	ProtectedInterfaces []ProtectedInterface `json:"protectedInterfaces,omitempty"`
 	// BGPNeighbors is the state of every BGP session on the router.
 	// +optional
 	BGPNeighbors []BGPNeighborState `json:"bgpNeighbors,omitempty"`

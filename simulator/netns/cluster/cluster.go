@@ -236,6 +236,9 @@ func (a *Agents) StartNode(ctx context.Context, l *netns.Lab, n topology.Node) e
 		"--reloader-socket", socket,
 		"--router-netns", l.RouterNamespace(n.Name),
 		"--host-netns", l.Namespace(n.Name),
+		// The simulated nodes share one filesystem: each keeps its
+		// underlay NICs' state in its own directory.
+		"--underlay-state-dir", filepath.Join(dir, "underlay"),
 		"--vty-socket-dir", frrDir,
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0"); err != nil {
 		return err
