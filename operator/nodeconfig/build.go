@@ -430,8 +430,8 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 	})
 	for _, nic := range u.Spec.Interfaces {
 		// validate.Set refuses every other type.
-		if nic.NetworkDevice != nil {
-			out.Interfaces = append(out.Interfaces, nic.NetworkDevice.InterfaceName)
+		if name := nic.HostNIC(); name != "" {
+			out.Interfaces = append(out.Interfaces, name)
 		}
 	}
 	slices.Sort(out.Interfaces)

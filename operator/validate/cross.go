@@ -136,10 +136,10 @@ func (v *checker) vrfsNamedLikeNICs(s objects.Set) {
 	byName := map[string][]nic{}
 	for i, u := range s.Underlays {
 		for j, n := range u.Spec.Interfaces {
-			if n.NetworkDevice == nil {
+			name := n.HostNIC()
+			if name == "" {
 				continue // a CNIDevice, refused on its own
 			}
-			name := n.NetworkDevice.InterfaceName
 			byName[name] = append(byName[name], nic{i, j})
 		}
 	}

@@ -33,7 +33,10 @@ func ProtectedInterfaces(underlays []v1alpha1.Underlay, nodes []ReportedNode) []
 		u := &underlays[i]
 		ref := objects.RefOf(objects.KindUnderlay, u.ObjectMeta)
 		for j, nic := range u.Spec.Interfaces {
-			name := nic.NetworkDevice.InterfaceName
+			name := nic.HostNIC()
+			if name == "" {
+				continue // a CNIDevice moves no host NIC
+			}
 			var hits []string
 			for _, n := range nodes {
 				if !objects.Selects(u.Spec.NodeSelector, n.Labels) {

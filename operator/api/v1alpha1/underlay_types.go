@@ -83,6 +83,15 @@ type UnderlayInterface struct {
 	CNIDevice *CNIDevice `json:"cniDevice,omitempty"`
 }
 
+// HostNIC is the name of the host NIC this interface moves into the
+// router namespace, "" when it names none (a CNIDevice).
+func (i UnderlayInterface) HostNIC() string {
+	if i.NetworkDevice == nil {
+		return ""
+	}
+	return i.NetworkDevice.InterfaceName
+}
+
 // EffectiveType is Type, or when Type is empty the type of the member
 // that is set ("" when neither is).
 func (i UnderlayInterface) EffectiveType() string {
