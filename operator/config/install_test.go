@@ -225,9 +225,10 @@ func normalizeRules(v any) []string {
 	for _, r := range rules {
 		m := r.(map[string]any)
 		var parts []string
-		for _, f := range []string{"apiGroups", "resources", "verbs"} {
+		for _, f := range []string{"apiGroups", "resources", "resourceNames", "nonResourceURLs", "verbs"} {
 			var items []string
-			for _, x := range m[f].([]any) {
+			list, _ := m[f].([]any)
+			for _, x := range list {
 				items = append(items, x.(string))
 			}
 			slices.Sort(items)

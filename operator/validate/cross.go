@@ -273,8 +273,16 @@ func (v *checker) passwordSecrets(s objects.Set) {
 			if n.PasswordSecret == "" {
 				continue
 			}
+			ref, field := objects.RefOf(objects.KindUnderlay, u.ObjectMeta), fmt.Sprintf("spec.neighbors[%d].passwordSecret", i)
+			if s.SecretNamespace != "" && u.Namespace != s.SecretNamespace {
+				v.add(ref, field, "perouter reads password Secrets only in namespace %s (least privilege: a Role there); create this Underlay and its Secret %q in %s, or use password", s.SecretNamespace, n.PasswordSecret, s.SecretNamespace)
+				continue
+			}
+			if s.SecretsUnread {
+				continue
+			}
 			if _, err := SecretPassword(secrets, u.Namespace, n.PasswordSecret); err != nil {
-				v.add(objects.RefOf(objects.KindUnderlay, u.ObjectMeta), fmt.Sprintf("spec.neighbors[%d].passwordSecret", i), "%v", err)
+				v.add(ref, field, "%v", err)
 			}
 		}
 	}

@@ -60,7 +60,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	mgr.GetWebhookServer().Register(Path, &admission.Webhook{Handler: NewValidator(mgr.GetAPIReader(), env.Scheme)})
+	mgr.GetWebhookServer().Register(Path, &admission.Webhook{Handler: NewValidator(mgr.GetAPIReader(), env.Scheme, secretNamespace)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
@@ -159,6 +159,10 @@ func newL2VNI(name string, vni uint32) *v1alpha1.L2VNI {
 	return &v1alpha1.L2VNI{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: v1alpha1.L2VNISpec{VNI: vni}}
 }
 
+// secretNamespace is where the webhook under test lets passwordSecret
+// point: not ns, so that the test's Underlays exercise the refusal.
+const secretNamespace = "perouter-ops"
+
 type op int
 
 const (
@@ -223,7 +227,10 @@ func TestInvalidObjectsRejected(t *testing.T) {
 			u.Spec.Neighbors[0].HoldTimeSeconds, u.Spec.Neighbors[0].KeepaliveTimeSeconds = u32(9), u32(30)
 			return u
 		}},
-		"password secret missing": {crossObject: true, op: update, field: "spec.neighbors[0].passwordSecret", obj: func(t *testing.T) client.Object {
+		// The webhook reads no Secret (least privilege), so a missing
+		// Secret is the controller's to report; a reference the controller
+		// may never read is refused here.
+		"password secret outside the readable namespace": {crossObject: true, op: update, field: "spec.neighbors[0].passwordSecret", obj: func(t *testing.T) client.Object {
 			u := underlay(t)
 			u.Spec.Neighbors[0].PasswordSecret = "no-such-secret"
 			return u

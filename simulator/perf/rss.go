@@ -157,7 +157,8 @@ func RunControllerRSSInner(ctx context.Context, o RSSOptions) (RSSResult, error)
 		"--reloader-socket", filepath.Join(dir, "reloader.sock"),
 		"--router-netns", o.RouterNetns,
 		"--vty-socket-dir", "",
-		"--metrics-bind-address", metricsAddr,
+		// Plain HTTP on the loopback: the harness scrapes without a token.
+		"--metrics-bind-address", metricsAddr, "--metrics-secure=false",
 		"--health-probe-bind-address", "0",
 	)
 	if err != nil {

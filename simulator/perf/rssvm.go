@@ -213,7 +213,8 @@ func RunControllerRSSInVM(ctx context.Context, o RSSOptions) (res RSSResult, err
 		"--router-netns", vmRouterNetns,
 		"--host-netns", vmHostNetns,
 		"--vty-socket-dir", frrDir,
-		"--metrics-bind-address", metricsAddr,
+		// Plain HTTP on the loopback: the harness scrapes without a token.
+		"--metrics-bind-address", metricsAddr, "--metrics-secure=false",
 		"--health-probe-bind-address", "0",
 	)
 	if err != nil {
