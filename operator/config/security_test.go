@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/perouter/perouter/operator/objects/objectstest"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -537,4 +539,116 @@ func ptrOr[T any](p *T, def T) T {
 		return def
 	}
 	return *p
+}
+
+// With the labeler down (nothing serves the webhook's Service), the
+// rendered webhook configuration still refuses creates but lets deletes
+// through: deleting a namespace that holds perouter objects is not wedged.
+func TestWebhookDownDeletesProceed(t *testing.T) {
+	ctx := context.Background()
+	c, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := kustomizeBuild(t)
+	for _, o := range objs {
+		if o.GetKind() == "Namespace" {
+			if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()), client.FieldOwner("perouter-install-test"), client.ForceOwnership); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	v := objectstest.L3VNI(901)
+	v.ResourceVersion = ""
+	if err := c.Create(ctx, &v); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Delete(context.Background(), &v) })
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ValidatingWebhookConfiguration", "Service":
+			if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("perouter-install-test"), client.ForceOwnership); err != nil {
+				t.Fatalf("applying %s: %v", key(o), err)
+			}
+			t.Cleanup(func() { _ = c.Delete(context.Background(), o) })
+		}
+	}
+	fresh := objectstest.L3VNI(902)
+	fresh.ResourceVersion = ""
+	err = c.Create(ctx, &fresh, client.DryRunAll)
+	if err == nil || !strings.Contains(err.Error(), "failed calling webhook") {
+		t.Fatalf("create with the webhook down: got %v, want a refusal (failurePolicy Fail)", err)
+	}
+	t.Logf("create refused as expected: %.200s", err)
+	if err := c.Delete(ctx, &v); err != nil {
+		t.Fatalf("delete with the webhook down refused: %v (a namespace holding perouter objects could not be deleted)", err)
+	}
+}
+
+// TestSecurityDocRBAC holds docs/security.md's RBAC table to the rendered
+// manifests: every grant the table lists, and no other, is what each
+// ServiceAccount holds in both renderings.
+func TestSecurityDocRBAC(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(root(), "docs", "security.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string][]grant{}
+	_, table, ok := strings.Cut(string(data), "\n## RBAC\n")
+	if !ok {
+		t.Fatal("docs/security.md has no ## RBAC section")
+	}
+	table, _, _ = strings.Cut(table, "\n## ")
+	split := func(cell string) []string {
+		var out []string
+		for _, x := range strings.Split(cell, ",") {
+			out = append(out, strings.TrimSpace(x))
+		}
+		return out
+	}
+	rows := 0
+	for _, line := range strings.Split(table, "\n") {
+		cells := strings.Split(strings.Trim(line, "| "), "|")
+		if len(cells) != 7 || !strings.HasPrefix(strings.TrimSpace(cells[0]), "perouter-") {
+			continue
+		}
+		rows++
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		group := cells[2]
+		if group == "core" {
+			group = ""
+		}
+		names := cells[5]
+		if names == "—" {
+			names = ""
+		}
+		rule := rbacv1.PolicyRule{APIGroups: []string{group}, Resources: split(cells[3]), Verbs: split(cells[4])}
+		if names != "" {
+			rule.ResourceNames = split(names)
+		}
+		documented[cells[0]] = append(documented[cells[0]], expand(cells[1], []rbacv1.PolicyRule{rule})...)
+	}
+	if rows == 0 {
+		t.Fatal("no rows parsed from docs/security.md's RBAC table")
+	}
+	for rname, render := range map[string]func(*testing.T) []*unstructured.Unstructured{"kustomize": kustomizeBuild, "helm": helmTemplate} {
+		in := decodeInstall(t, render(t))
+		for _, sa := range []string{"perouter-controller", "perouter-labeler", "perouter-router"} {
+			want := documented[sa]
+			slices.SortFunc(want, func(a, b grant) int { return strings.Compare(a.String(), b.String()) })
+			want = slices.Compact(want)
+			var wantS, gotS []string
+			for _, g := range want {
+				wantS = append(wantS, g.String())
+			}
+			for _, g := range in.grantsOf(sa) {
+				gotS = append(gotS, g.String())
+			}
+			if diff := cmp.Diff(wantS, gotS); diff != "" {
+				t.Errorf("%s: %s grants differ from docs/security.md (-doc +manifests):\n%s", rname, sa, diff)
+			}
+		}
+	}
 }
