@@ -46,7 +46,6 @@ type install struct {
 
 type podSpecOf struct {
 	kind     string
-	labels   map[string]string
 	template corev1.PodTemplateSpec
 }
 

@@ -46,7 +46,7 @@ func (r *NodeReconciler) loadSet(ctx context.Context) (objects.Set, map[objects.
 	// validate reports a passwordSecret elsewhere on its Underlay.
 	s.SecretNamespace = r.Namespace
 	for _, key := range objects.PasswordSecrets(s.Underlays) {
-		if key.Namespace != r.Namespace {
+		if r.Namespace != "" && key.Namespace != r.Namespace {
 			continue
 		}
 		var secret corev1.Secret
