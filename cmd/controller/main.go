@@ -41,20 +41,21 @@ func main() {
 
 func run() error {
 	var (
-		nodeName     = flag.String("node-name", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME)")
-		namespace    = flag.String("namespace", envOr("POD_NAMESPACE", controller.DefaultNamespace), "namespace of the RouterNodeStatus objects (default $POD_NAMESPACE)")
-		socket       = flag.String("reloader-socket", reloader.DefaultSocket, "the reloader sidecar's unix socket")
-		netns        = flag.String("router-netns", hostnet.DefaultNetns, "router network namespace (name under /run/netns or a path)")
-		hostNetns    = flag.String("host-netns", "", "network namespace holding the host side and the underlay NICs (default: the controller's own, i.e. the node's with hostNetwork)")
-		underlayMTU  = flag.Int("underlay-mtu", 0, "MTU of the underlay NIC (0: hostnet's default)")
-		stateDir     = flag.String("underlay-state-dir", DefaultUnderlayStateDir, "directory on the node where what the host side of each underlay NIC had before its move is kept, so that a restarted controller can give it back (empty: memory only)")
-		resync       = flag.Duration("resync-period", 3*time.Minute, "how often the datapath is re-applied when nothing changed (FRR is reloaded only on change)")
-		vtySocketDir = flag.String("vty-socket-dir", "/run/frr", "FRR daemons' vty socket directory, shared by the router pod; empty disables BGP state in the status")
-		vtysh        = flag.String("vtysh", "vtysh", "vtysh binary used to read BGP state")
-		metricsAddr  = flag.String("metrics-bind-address", ":9481", "metrics endpoint (0 disables)")
-		probeAddr    = flag.String("health-probe-bind-address", ":9482", "healthz/readyz endpoint")
-		pushTimeout  = flag.Duration("push-timeout", controller.DefaultPushTimeout, "bound on one push to the router (datapath and FRR reload); an overrun fails the reconcile, is reported in status and retried")
-		stallTimeout = flag.Duration("stall-timeout", controller.DefaultStallTimeout, "/healthz fails when no reconcile has finished for this long, so the kubelet restarts a wedged controller")
+		nodeName      = flag.String("node-name", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME)")
+		namespace     = flag.String("namespace", envOr("POD_NAMESPACE", controller.DefaultNamespace), "namespace of the RouterNodeStatus objects (default $POD_NAMESPACE)")
+		socket        = flag.String("reloader-socket", reloader.DefaultSocket, "the reloader sidecar's unix socket")
+		netns         = flag.String("router-netns", hostnet.DefaultNetns, "router network namespace (name under /run/netns or a path)")
+		hostNetns     = flag.String("host-netns", "", "network namespace holding the host side and the underlay NICs (default: the controller's own, i.e. the node's with hostNetwork)")
+		underlayMTU   = flag.Int("underlay-mtu", 0, "MTU of the underlay NIC (0: hostnet's default)")
+		resync        = flag.Duration("resync-period", 3*time.Minute, "how often the datapath is re-applied when nothing changed (FRR is reloaded only on change)")
+		vtySocketDir  = flag.String("vty-socket-dir", "/run/frr", "FRR daemons' vty socket directory, shared by the router pod; empty disables BGP state in the status")
+		vtysh         = flag.String("vtysh", "vtysh", "vtysh binary used to read BGP state")
+		metricsAddr   = flag.String("metrics-bind-address", ":9481", "metrics endpoint (0 disables); with hostNetwork it is open on every host interface, hence --metrics-secure")
+		metricsSecure = flag.Bool("metrics-secure", true, "serve metrics over HTTPS to callers whose token may get /metrics (TokenReview, SubjectAccessReview); false serves plain HTTP: bind it to 127.0.0.1")
+		probeAddr     = flag.String("health-probe-bind-address", "127.0.0.1:9482", "healthz/readyz endpoint (loopback: the kubelet probes a host-network pod from the host)")
+		stateDir      = flag.String("underlay-state-dir", DefaultUnderlayStateDir, "directory on the node where what the host side of each underlay NIC had before its move is kept, so that a restarted controller can give it back (empty: memory only)")
+		pushTimeout   = flag.Duration("push-timeout", controller.DefaultPushTimeout, "bound on one push to the router (datapath and FRR reload); an overrun fails the reconcile, is reported in status and retried")
+		stallTimeout  = flag.Duration("stall-timeout", controller.DefaultStallTimeout, "/healthz fails when no reconcile has finished for this long, so the kubelet restarts a wedged controller")
 	)
 	logLevel := flag.String("log-level", "info", "info or debug")
 	flag.Parse()
@@ -85,21 +86,22 @@ func run() error {
 	}
 	datapath := hostnet.NewManager(hostnet.Options{RouterNetns: *netns, HostNetns: *hostNetns, StateDir: *stateDir, Logger: ctrl.Log.WithName("hostnet")})
 	mgr, err := controller.NewNodeManager(ctrl.GetConfigOrDie(), controller.NodeManagerOptions{
-		Scheme:      scheme,
-		NodeName:    *nodeName,
-		Namespace:   *namespace,
-		FRR:         controller.ReloaderPusher{Client: rc},
-		Datapath:    datapath,
-		PlanOptions: hostnet.PlanOptions{Netns: *netns, UnderlayMTU: *underlayMTU},
-		BGP:         bgp,
-		Zebra:       zebra,
-		Addresses:   datapath,
-		Guard:       datapath,
-		Resync:      *resync,
-		RouterNetns: *netns,
-		MetricsAddr: *metricsAddr,
-		ProbeAddr:   *probeAddr,
-		PushTimeout: *pushTimeout, StallTimeout: *stallTimeout,
+		Scheme:        scheme,
+		NodeName:      *nodeName,
+		Namespace:     *namespace,
+		FRR:           controller.ReloaderPusher{Client: rc},
+		Datapath:      datapath,
+		PlanOptions:   hostnet.PlanOptions{Netns: *netns, UnderlayMTU: *underlayMTU},
+		BGP:           bgp,
+		Zebra:         zebra,
+		Addresses:     datapath,
+		Resync:        *resync,
+		RouterNetns:   *netns,
+		MetricsAddr:   *metricsAddr,
+		MetricsSecure: *metricsSecure,
+		ProbeAddr:     *probeAddr,
+		Guard:         datapath,
+		PushTimeout:   *pushTimeout, StallTimeout: *stallTimeout,
 		// Ready when the reloader answers and FRR's daemons are up:
 		// before that no config can be applied.
 		Ready: func(req *http.Request) error { return rc.Healthy(req.Context()) },

@@ -33,8 +33,9 @@ func run() error {
 		namespace     = flag.String("namespace", envOr("POD_NAMESPACE", controller.DefaultNamespace), "namespace of the RouterNodeStatus objects, the leader lease and the webhook Secret")
 		maxIndex      = flag.Int("max-index", ipam.MaxNodeIndex, "highest node index to hand out; set it to the last index your smallest tunnel or router-id pool can address (e.g. 254 for a /24), nodes beyond it get none and are marked")
 		leaderElect   = flag.Bool("leader-elect", true, "elect a leader so that only one replica labels nodes")
-		metricsAddr   = flag.String("metrics-bind-address", ":8080", "metrics endpoint (0 disables)")
-		probeAddr     = flag.String("health-probe-bind-address", ":8081", "healthz/readyz endpoint")
+		metricsAddr   = flag.String("metrics-bind-address", ":8443", "metrics endpoint (0 disables)")
+		metricsSecure = flag.Bool("metrics-secure", true, "serve metrics over HTTPS to callers whose token may get /metrics (TokenReview, SubjectAccessReview); false serves plain HTTP: bind it to 127.0.0.1")
+		probeAddr     = flag.String("health-probe-bind-address", ":8081", "healthz/readyz endpoint (the pod's address: the kubelet probes a pod-network pod there)")
 		webhookPort   = flag.Int("webhook-port", 9443, "port of the validating webhook (0 disables the webhook)")
 		certDir       = flag.String("cert-dir", "/tmp/k8s-webhook-server/serving-certs", "where the webhook's serving certificate is (tls.crt, tls.key): written there by cert-controller, or by you with --cert-rotation=false")
 		certRotation  = flag.Bool("cert-rotation", true, "generate and rotate the webhook's CA and certificate with cert-controller (Secret --cert-secret, caBundle of --webhook-configuration); false serves the certificate already in --cert-dir, e.g. from cert-manager, and leaves the caBundle to its issuer")
@@ -59,7 +60,7 @@ func run() error {
 	}
 	opts := cluster.Options{
 		Scheme: scheme, Namespace: *namespace, MaxIndex: *maxIndex, LeaderElect: *leaderElect,
-		MetricsAddr: *metricsAddr, ProbeAddr: *probeAddr,
+		MetricsAddr: *metricsAddr, MetricsSecure: *metricsSecure, ProbeAddr: *probeAddr,
 	}
 	if *webhookPort != 0 {
 		opts.Webhook = &cluster.WebhookOptions{Port: *webhookPort, CertDir: *certDir, CertSecret: *certSecret,

@@ -17,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -37,6 +36,8 @@ type Options struct {
 	LeaderElect bool
 	// MetricsAddr and ProbeAddr: "0" disables.
 	MetricsAddr, ProbeAddr string
+	// MetricsSecure: see controller.MetricsServer.
+	MetricsSecure bool
 	// Webhook, if set, serves the validating webhook.
 	Webhook *WebhookOptions
 }
@@ -65,7 +66,7 @@ type WebhookOptions struct {
 func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	mgrOpts := ctrl.Options{
 		Scheme:                  o.Scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                 controller.MetricsServer(o.MetricsAddr, o.MetricsSecure),
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        "perouter-labeler",
@@ -77,6 +78,12 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	if o.Webhook != nil {
 		mgrOpts.WebhookServer = webhook.NewServer(webhook.Options{Port: o.Webhook.Port, CertDir: o.Webhook.CertDir})
+		if !o.Webhook.ExternalCerts {
+			cfg = narrowCollections(cfg, map[string]string{
+				"/api/v1/namespaces/" + o.Namespace + "/secrets":                        o.Webhook.CertSecret,
+				"/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations": o.Webhook.Configuration,
+			})
+		}
 	}
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
@@ -104,7 +111,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 
 func addWebhook(mgr ctrl.Manager, o Options) error {
 	w := o.Webhook
-	validator := perouterwebhook.NewValidator(mgr.GetAPIReader(), mgr.GetScheme())
+	validator := perouterwebhook.NewValidator(mgr.GetAPIReader(), mgr.GetScheme(), o.Namespace)
 	validator.StatusNamespace = o.Namespace
 	if w.ExternalCerts {
 		mgr.GetWebhookServer().Register(perouterwebhook.Path, &admission.Webhook{Handler: validator})

@@ -8,12 +8,17 @@ package config_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +27,10 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -38,6 +46,7 @@ import (
 	"github.com/perouter/perouter/operator/controller"
 	"github.com/perouter/perouter/operator/hostnet"
 	"github.com/perouter/perouter/operator/internal/testenv"
+	"github.com/perouter/perouter/operator/objects/objectstest"
 )
 
 var env *testenv.Env
@@ -225,9 +234,10 @@ func normalizeRules(v any) []string {
 	for _, r := range rules {
 		m := r.(map[string]any)
 		var parts []string
-		for _, f := range []string{"apiGroups", "resources", "verbs"} {
+		for _, f := range []string{"apiGroups", "resources", "resourceNames", "nonResourceURLs", "verbs"} {
 			var items []string
-			for _, x := range m[f].([]any) {
+			list, _ := m[f].([]any)
+			for _, x := range list {
 				items = append(items, x.(string))
 			}
 			slices.Sort(items)
@@ -267,9 +277,24 @@ func TestChartCRDsEqualGenerated(t *testing.T) {
 	}
 }
 
-type nopFRR struct{}
+// recordingFRR keeps the last config the controller pushed.
+type recordingFRR struct {
+	mu   sync.Mutex
+	last string
+}
 
-func (nopFRR) Reload(context.Context, string) error { return nil }
+func (r *recordingFRR) Reload(_ context.Context, config string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.last = config
+	return nil
+}
+
+func (r *recordingFRR) Last() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
 
 type nopDatapath struct{}
 
@@ -278,24 +303,45 @@ func (nopDatapath) Activate(context.Context, hostnet.Plan) (hostnet.Changes, err
 func (nopDatapath) Reapply(context.Context, hostnet.Plan) (hostnet.Changes, error)  { return nil, nil }
 
 // TestLeastPrivilegeRBACSuffices runs the labeler's and the controller's
-// managers exactly as cmd/labeler and cmd/controller build them, each as
-// its ServiceAccount bound to the generated roles only, and checks that
-// they do their work: anything the roles lack shows up as a stall.
+// managers exactly as cmd/labeler and cmd/controller build them (the
+// labeler with cert-controller, both with HTTPS metrics), each as its
+// ServiceAccount bound to the generated roles only, and checks that they
+// do their work: anything the roles lack shows up as a stall. The
+// controller reads a passwordSecret in the operator namespace under its
+// Role; the labeler fills its certificate Secret and the caBundle of its
+// webhook configuration under resourceNames-bound rules; a token bound to
+// perouter-metrics-reader may scrape the controller's metrics and no
+// token may not.
 func TestLeastPrivilegeRBACSuffices(t *testing.T) {
 	ctx := context.Background()
 	admin, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
+	const ns = "perouter-system"
 	for _, o := range kustomizeBuild(t) {
 		switch o.GetKind() {
-		case "Namespace", "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding":
-			if err := admin.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("perouter-install-test"), client.ForceOwnership); err != nil {
-				t.Fatalf("applying %s: %v", key(o), err)
+		case "Namespace", "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "Secret":
+		case "ValidatingWebhookConfiguration":
+			// Present for cert-controller to fill in, but matching no
+			// namespace: nothing in envtest serves its Service.
+			ws, _, _ := unstructured.NestedSlice(o.Object, "webhooks")
+			for _, w := range ws {
+				w.(map[string]any)["namespaceSelector"] = map[string]any{"matchLabels": map[string]any{"perouter-install-test": "never"}}
 			}
+			if err := unstructured.SetNestedSlice(o.Object, ws, "webhooks"); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			continue
+		}
+		if err := admin.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("perouter-install-test"), client.ForceOwnership); err != nil {
+			t.Fatalf("applying %s: %v", key(o), err)
+		}
+		if o.GetKind() == "ValidatingWebhookConfiguration" || o.GetKind() == "Secret" {
+			t.Cleanup(func() { _ = admin.Delete(context.Background(), o) })
 		}
 	}
-	const ns = "perouter-system"
 	as := func(sa string) *rest.Config {
 		u, err := env.Env.AddUser(envtest.User{Name: "system:serviceaccount:" + ns + ":" + sa,
 			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}, nil)
@@ -316,13 +362,17 @@ func TestLeastPrivilegeRBACSuffices(t *testing.T) {
 		})
 	}
 	clusterMgr, err := cluster.NewManager(as("perouter-labeler"), cluster.Options{
-		Scheme: env.Scheme, Namespace: ns, MaxIndex: 100, LeaderElect: true, MetricsAddr: "0", ProbeAddr: "0"})
+		Scheme: env.Scheme, Namespace: ns, MaxIndex: 100, LeaderElect: true, MetricsAddr: "0", ProbeAddr: "0",
+		Webhook: &cluster.WebhookOptions{Port: freePort(t), CertDir: t.TempDir(), CertSecret: "perouter-webhook-cert",
+			Service: "perouter-webhook-service", Configuration: "perouter-validating-webhook-configuration"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	frr := &recordingFRR{}
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	nodeMgr, err := controller.NewNodeManager(as("perouter-controller"), controller.NodeManagerOptions{
-		Scheme: env.Scheme, NodeName: "rbac-0", Namespace: ns, FRR: nopFRR{}, Datapath: nopDatapath{},
-		Resync: time.Hour, MetricsAddr: "0", ProbeAddr: "0"})
+		Scheme: env.Scheme, NodeName: "rbac-0", Namespace: ns, FRR: frr, Datapath: nopDatapath{},
+		Resync: time.Hour, MetricsAddr: metricsAddr, MetricsSecure: true, ProbeAddr: "0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +381,11 @@ func TestLeastPrivilegeRBACSuffices(t *testing.T) {
 
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "rbac-0"}}
 	l2 := &v1alpha1.L2VNI{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rbac-l2"}, Spec: v1alpha1.L2VNISpec{VNI: 777}}
-	for _, o := range []client.Object{node, l2} {
+	ul := objectstest.Lab(0).Underlays[0]
+	ul.Name = "rbac-underlay"
+	ul.Spec.Neighbors[0].PasswordSecret = "rbac-leaf-password"
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rbac-leaf-password"}, StringData: map[string]string{"password": "rbac-s3cret"}}
+	for _, o := range []client.Object{node, l2, secret, &ul} {
 		if err := admin.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
@@ -343,22 +397,97 @@ func TestLeastPrivilegeRBACSuffices(t *testing.T) {
 		t.Fatalf("components stalled under their generated roles (missing permission?): %s", state)
 	}).Eventually(func() bool {
 		var (
-			n   corev1.Node
-			rns v1alpha1.RouterNodeStatus
-			l   v1alpha1.L2VNI
+			n    corev1.Node
+			rns  v1alpha1.RouterNodeStatus
+			l    v1alpha1.L2VNI
+			cert corev1.Secret
+			vwc  admissionv1.ValidatingWebhookConfiguration
 		)
 		errs := []error{
 			admin.Get(ctx, client.ObjectKey{Name: "rbac-0"}, &n),
 			admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rbac-0"}, &rns),
 			admin.Get(ctx, client.ObjectKeyFromObject(l2), &l),
+			admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "perouter-webhook-cert"}, &cert),
+			admin.Get(ctx, client.ObjectKey{Name: "perouter-validating-webhook-configuration"}, &vwc),
 		}
-		state = fmt.Sprintf("node labels %v; RouterNodeStatus %+v (%v); L2VNI status %+v", n.Labels, rns.Status, errs[1], l.Status)
-		return errs[0] == nil && errs[1] == nil && errs[2] == nil &&
+		injected := len(vwc.Webhooks) == 2 && len(vwc.Webhooks[0].ClientConfig.CABundle) > 0 && len(vwc.Webhooks[1].ClientConfig.CABundle) > 0
+		password := strings.Contains(frr.Last(), "password rbac-s3cret")
+		state = fmt.Sprintf("node labels %v; RouterNodeStatus %+v (%v); L2VNI status %+v; certificate Secret keys %d; caBundle injected %v; password in FRR config %v",
+			n.Labels, rns.Status, errs[1], l.Status, len(cert.Data), injected, password)
+		return !slices.ContainsFunc(errs, func(err error) bool { return err != nil }) &&
 			n.Labels[v1alpha1.NodeIndexLabel] == "0" && // labeler: list/watch/patch nodes, lease
 			rns.Status.NodeIndex != nil && *rns.Status.NodeIndex == 0 && len(rns.Status.Objects) > 0 && // controller: reads, RNS create + status
-			l.Status.ObservedGeneration == 1 && l.Status.SelectedNodes == 1 // aggregator: RNS list, status update
+			l.Status.ObservedGeneration == 1 && l.Status.SelectedNodes == 1 && // aggregator: RNS list, status update
+			len(cert.Data["tls.crt"]) > 0 && injected && // cert-controller under resourceNames
+			password // controller: Secret in its namespace (Role, namespaced cache)
 	}).WithTimeout(60 * time.Second).WithPolling(100 * time.Millisecond).Should(gomega.BeTrue())
-	t.Logf("all three components worked with their generated roles: %s", state)
+	t.Logf("all components worked with their generated roles: %s", state)
+
+	checkMetricsAuth(t, admin, "https://"+metricsAddr+"/metrics")
+}
+
+// checkMetricsAuth scrapes url without a token (refused) and with the
+// token of a ServiceAccount bound to perouter-metrics-reader (served).
+func checkMetricsAuth(t *testing.T, admin client.Client, url string) {
+	t.Helper()
+	ctx := context.Background()
+	const ns = "perouter-system"
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rbac-scraper"}}
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "rbac-scraper"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "perouter-metrics-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: "rbac-scraper"}},
+	}
+	for _, o := range []client.Object{sa, crb} {
+		if err := admin.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = admin.Delete(context.Background(), o) })
+	}
+	tr := &authenticationv1.TokenRequest{}
+	if err := admin.SubResource("token").Create(ctx, sa, tr); err != nil {
+		t.Fatalf("token for %s: %v", sa.Name, err)
+	}
+	// The server's certificate is self-signed (controller-runtime makes
+	// one when no CertDir is given); only the token is under test here.
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed test server
+	get := func(token string) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	code, body := 0, ""
+	gomega.NewWithT(t).Eventually(func() int {
+		code, body = get(tr.Status.Token)
+		return code
+	}).WithTimeout(30*time.Second).WithPolling(200*time.Millisecond).Should(gomega.Equal(http.StatusOK), "scrape with a perouter-metrics-reader token: %d %.200s", code, body)
+	if !strings.Contains(body, "controller_runtime_reconcile_total") {
+		t.Errorf("metrics body lacks controller-runtime's metrics: %.300s", body)
+	}
+	if code, body := get(""); code != http.StatusUnauthorized {
+		t.Errorf("scrape without a token: %d %.200s, want 401", code, body)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // TestDocExamplesApply applies the documented examples (all but the

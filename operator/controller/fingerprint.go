@@ -79,6 +79,11 @@ func (r *NodeReconciler) inputFingerprint(ctx context.Context, node *corev1.Node
 		add(objects.KindL3Passthrough, &pt.Items[i].ObjectMeta, pt.Items[i].Spec.NodeSelector)
 	}
 	for _, key := range objects.PasswordSecrets(ul.Items) {
+		if r.Namespace != "" && key.Namespace != r.Namespace {
+			// Unreadable (RBAC, cache): validate refuses the reference.
+			entries = append(entries, "Secret "+key.String()+" unreadable")
+			continue
+		}
 		secret := metav1.PartialObjectMetadata{}
 		secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 		version := "absent"

@@ -42,7 +42,13 @@ func (r *NodeReconciler) loadSet(ctx context.Context) (objects.Set, map[objects.
 	for _, o := range s.L3Passthroughs {
 		gens[objects.RefOf(objects.KindL3Passthrough, o.ObjectMeta)] = o.Generation
 	}
+	// The controller may read Secrets only in its own namespace (a Role):
+	// validate reports a passwordSecret elsewhere on its Underlay.
+	s.SecretNamespace = r.Namespace
 	for _, key := range objects.PasswordSecrets(s.Underlays) {
+		if r.Namespace != "" && key.Namespace != r.Namespace {
+			continue
+		}
 		var secret corev1.Secret
 		if err := r.APIReader.Get(ctx, key, &secret); err != nil {
 			if apierrors.IsNotFound(err) {

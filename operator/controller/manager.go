@@ -4,6 +4,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -11,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/perouter/perouter/operator/hostnet"
@@ -36,6 +38,9 @@ type NodeManagerOptions struct {
 	RouterNetns string
 	// MetricsAddr and ProbeAddr: "0" disables.
 	MetricsAddr, ProbeAddr string
+	// MetricsSecure serves metrics over HTTPS to authenticated and
+	// authorized callers only (MetricsServer).
+	MetricsSecure bool
 	// Ready, if set, gates readiness (the reloader's health).
 	Ready healthz.Checker
 	// PushTimeout and StallTimeout: NodeReconciler's.
@@ -48,7 +53,7 @@ type NodeManagerOptions struct {
 func NewNodeManager(cfg *rest.Config, o NodeManagerOptions) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 o.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                MetricsServer(o.MetricsAddr, o.MetricsSecure),
 		HealthProbeBindAddress: o.ProbeAddr,
 		Cache: cache.Options{
 			// managedFields are server-side apply bookkeeping the
@@ -58,6 +63,10 @@ func NewNodeManager(cfg *rest.Config, o NodeManagerOptions) (ctrl.Manager, error
 			DefaultTransform: cache.TransformStripManagedFields(),
 			ByObject: map[client.Object]cache.ByObject{
 				&corev1.Node{}: {Field: fields.OneTermEqualSelector("metadata.name", o.NodeName)},
+				// Password Secrets are read in the operator's namespace
+				// only: the controller's RBAC is a Role there, so a
+				// cluster-wide watch would be refused.
+				secretMetadata(): {Namespaces: map[string]cache.Config{o.Namespace: {}}},
 			},
 		},
 	})
@@ -93,4 +102,27 @@ func NewNodeManager(cfg *rest.Config, o NodeManagerOptions) (ctrl.Manager, error
 		}
 	}
 	return mgr, nil
+}
+
+// secretMetadata is the cache key of the metadata-only Secret watch
+// (watches.go).
+func secretMetadata() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	return m
+}
+
+// MetricsServer returns the metrics endpoint's options. Secure serves
+// HTTPS (a self-signed certificate) and answers only callers whose bearer
+// token the API server authenticates (TokenReview) and allows to get
+// /metrics (SubjectAccessReview), hence the tokenreviews and
+// subjectaccessreviews create rules: on a host-network pod the port is
+// open on every host interface. Without secure, bind to 127.0.0.1.
+func MetricsServer(addr string, secure bool) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: addr}
+	if secure {
+		o.SecureServing = true
+		o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return o
 }

@@ -100,7 +100,8 @@ type NodeReconciler struct {
 	// metadata is cached) and this node's RouterNodeStatus.
 	APIReader client.Reader
 	NodeName  string
-	// Namespace holds the RouterNodeStatus objects.
+	// Namespace holds the RouterNodeStatus objects, and the only Secrets
+	// (passwordSecret) the controller may read.
 	Namespace   string
 	FRR         FRRPusher
 	Datapath    hostnet.Datapath

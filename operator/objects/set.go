@@ -20,6 +20,16 @@ type Set struct {
 	L2VNIs         []v1alpha1.L2VNI
 	L3Passthroughs []v1alpha1.L3Passthrough
 	Secrets        []corev1.Secret
+	// SecretNamespace, if set, is the only namespace whose Secrets the
+	// controller may read (its RBAC is a Role there): a passwordSecret on
+	// an Underlay in another namespace cannot be honoured. Empty: any
+	// namespace (perouterctl on files).
+	SecretNamespace string
+	// SecretsUnread says whoever built the Set may not read Secrets (the
+	// webhook: its RBAC reaches only its own certificate), so Secrets is
+	// empty by design and a passwordSecret's Secret is not checked; the
+	// controller checks it and reports it in the Underlay's status.
+	SecretsUnread bool
 }
 
 // Ref identifies one object in error messages and status.

@@ -379,11 +379,19 @@ func (v *checker) passwordSecrets(s objects.Set) {
 	secrets := SecretIndex(s.Secrets)
 	for _, u := range s.Underlays {
 		for i, n := range u.Spec.Neighbors {
-			if n.PasswordSecret == "" || !secretExists(secrets, u.Namespace, n.PasswordSecret) {
-				continue // a missing Secret is a dependency (Dependencies), not an error
+			if n.PasswordSecret == "" {
+				continue
+			}
+			ref, field := objects.RefOf(objects.KindUnderlay, u.ObjectMeta), fmt.Sprintf("spec.neighbors[%d].passwordSecret", i)
+			if s.SecretNamespace != "" && u.Namespace != s.SecretNamespace {
+				v.add(ref, field, "perouter reads password Secrets only in namespace %s (least privilege: a Role there); create this Underlay and its Secret %q in %s, or use password", s.SecretNamespace, n.PasswordSecret, s.SecretNamespace)
+				continue
+			}
+			if s.SecretsUnread || !secretExists(secrets, u.Namespace, n.PasswordSecret) {
+				continue // unread, or missing: a dependency (Dependencies), not an error
 			}
 			if _, err := SecretPassword(secrets, u.Namespace, n.PasswordSecret); err != nil {
-				v.add(objects.RefOf(objects.KindUnderlay, u.ObjectMeta), fmt.Sprintf("spec.neighbors[%d].passwordSecret", i), "%v", err)
+				v.add(ref, field, "%v", err)
 			}
 		}
 	}

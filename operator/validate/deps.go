@@ -31,6 +31,11 @@ func Dependencies(s objects.Set) []Error {
 				Message: fmt.Sprintf("%s does not exist yet; the L2VNI applies once it does", target)})
 		}
 	}
+	if s.SecretsUnread {
+		// Whoever built the Set may not read Secrets (the webhook): it
+		// cannot tell a missing one, the controller reports it.
+		return out
+	}
 	secrets := SecretIndex(s.Secrets)
 	for _, u := range s.Underlays {
 		for i, n := range u.Spec.Neighbors {

@@ -158,6 +158,20 @@ func TestSet(t *testing.T) {
 			mutate: func(s *objects.Set) { s.Secrets[0].Namespace = "other" },
 			deps:   []string{ul + "spec.neighbors[0].passwordSecret: Secret perouter-system/pw does not exist yet; the Underlay applies once it does"},
 		},
+		"secret outside the readable namespace": {
+			mutate: func(s *objects.Set) { s.SecretNamespace = "perouter-ops" },
+			want:   []string{ul + `spec.neighbors[0].passwordSecret: perouter reads password Secrets only in namespace perouter-ops (least privilege: a Role there); create this Underlay and its Secret "pw" in perouter-ops, or use password`},
+		},
+		"secret in the readable namespace": {
+			mutate: func(s *objects.Set) { s.SecretNamespace = "perouter-system" },
+		},
+		"secrets unread (webhook)": {
+			mutate: func(s *objects.Set) { s.Secrets, s.SecretsUnread = nil, true },
+		},
+		"secrets unread, outside the readable namespace": {
+			mutate: func(s *objects.Set) { s.Secrets, s.SecretsUnread, s.SecretNamespace = nil, true, "perouter-ops" },
+			want:   []string{ul + `spec.neighbors[0].passwordSecret: perouter reads password Secrets only in namespace perouter-ops (least privilege: a Role there); create this Underlay and its Secret "pw" in perouter-ops, or use password`},
+		},
 		"secret without key": {
 			mutate: func(s *objects.Set) { s.Secrets[0].Data = map[string][]byte{"pass": []byte("x")} },
 			want:   []string{ul + `spec.neighbors[0].passwordSecret: Secret perouter-system/pw has no key "password"`},

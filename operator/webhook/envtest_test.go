@@ -67,7 +67,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	validator := NewValidator(mgr.GetAPIReader(), env.Scheme)
+	validator := NewValidator(mgr.GetAPIReader(), env.Scheme, secretNamespace)
 	validator.StatusNamespace = ns
 	mgr.GetWebhookServer().Register(Path, &admission.Webhook{Handler: validator})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -169,6 +169,10 @@ func newL2VNI(name string, vni uint32) *v1alpha1.L2VNI {
 	return &v1alpha1.L2VNI{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: v1alpha1.L2VNISpec{VNI: vni}}
 }
 
+// secretNamespace is where the webhook under test lets passwordSecret
+// point: not ns, so that the test's Underlays exercise the refusal.
+const secretNamespace = "perouter-ops"
+
 type op int
 
 const (
@@ -247,6 +251,14 @@ func TestInvalidObjectsRejected(t *testing.T) {
 		"keepalive above hold time": {op: update, field: "spec.neighbors[0].keepaliveTimeSeconds", obj: func(t *testing.T) client.Object {
 			u := underlay(t)
 			u.Spec.Neighbors[0].HoldTimeSeconds, u.Spec.Neighbors[0].KeepaliveTimeSeconds = u32(9), u32(30)
+			return u
+		}},
+		// The webhook reads no Secret (least privilege), so a missing
+		// Secret is the controller's to report; a reference the controller
+		// may never read is refused here.
+		"password secret outside the readable namespace": {crossObject: true, op: update, field: "spec.neighbors[0].passwordSecret", obj: func(t *testing.T) client.Object {
+			u := underlay(t)
+			u.Spec.Neighbors[0].PasswordSecret = "no-such-secret"
 			return u
 		}},
 		"CNI device interface, not supported yet": {op: update, field: "spec.interfaces[0].cniDevice", obj: func(t *testing.T) client.Object {

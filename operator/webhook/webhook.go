@@ -23,6 +23,11 @@
 // each RouterNodeStatus's status.protectedInterfaces). A node that has
 // not reported yet is protected by its controller, which refuses such a
 // move by itself.
+//
+// The webhook reads no Secret (least privilege: the labeler may read only
+// its own certificate): a passwordSecret is checked here only for its
+// namespace; whether the Secret exists and holds a valid password the
+// controller checks, and reports in the Underlay's status.
 package webhook
 
 import (
@@ -34,10 +39,8 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -58,11 +61,14 @@ type Validator struct {
 	// StatusNamespace holds the RouterNodeStatus objects; "" skips the
 	// check of the nodes' protected NICs.
 	StatusNamespace string
+	// SecretNamespace is the only namespace whose Secrets the controller
+	// reads (objects.Set.SecretNamespace); empty: any.
+	SecretNamespace string
 }
 
 // NewValidator returns a Validator decoding with scheme.
-func NewValidator(reader client.Reader, scheme *runtime.Scheme) *Validator {
-	return &Validator{Reader: reader, Decoder: admission.NewDecoder(scheme)}
+func NewValidator(reader client.Reader, scheme *runtime.Scheme, secretNamespace string) *Validator {
+	return &Validator{Reader: reader, Decoder: admission.NewDecoder(scheme), SecretNamespace: secretNamespace}
 }
 
 var _ admission.Handler = (*Validator)(nil)
@@ -89,9 +95,6 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 			return admission.Errored(http.StatusBadRequest, fmt.Errorf("%s request without an object", req.Operation))
 		}
 		candidate := withObject(current, newObj)
-		if err := v.addSecrets(ctx, &candidate); err != nil {
-			return admission.Errored(http.StatusInternalServerError, err)
-		}
 		nodes, err := v.nodes(ctx)
 		if err != nil {
 			return admission.Errored(http.StatusInternalServerError, err)
@@ -182,8 +185,7 @@ func (v *Validator) nodes(ctx context.Context) ([]validate.Node, error) {
 	return out, nil
 }
 
-// load lists the cluster's perouter objects and the Secrets their
-// neighbours reference.
+// load lists the cluster's perouter objects (and no Secret).
 func (v *Validator) load(ctx context.Context) (objects.Set, error) {
 	var (
 		s  objects.Set
@@ -198,7 +200,8 @@ func (v *Validator) load(ctx context.Context) (objects.Set, error) {
 		}
 	}
 	s.Underlays, s.L3VNIs, s.L2VNIs, s.L3Passthroughs = ul.Items, l3.Items, l2.Items, pt.Items
-	return s, v.addSecrets(ctx, &s)
+	s.SecretNamespace, s.SecretsUnread = v.SecretNamespace, true
+	return s, nil
 }
 
 // reportedNodes lists the nodes whose controller reported protected
@@ -234,32 +237,6 @@ func (v *Validator) reportedNodes(ctx context.Context) ([]validate.ReportedNode,
 	return out, nil
 }
 
-// addSecrets reads the referenced Secrets that s does not hold yet.
-func (v *Validator) addSecrets(ctx context.Context, s *objects.Set) error {
-	have := map[types.NamespacedName]bool{}
-	for _, sec := range s.Secrets {
-		have[types.NamespacedName{Namespace: sec.Namespace, Name: sec.Name}] = true
-	}
-	for _, u := range s.Underlays {
-		for _, n := range u.Spec.Neighbors {
-			key := types.NamespacedName{Namespace: u.Namespace, Name: n.PasswordSecret}
-			if n.PasswordSecret == "" || have[key] {
-				continue
-			}
-			have[key] = true
-			var sec corev1.Secret
-			if err := v.Reader.Get(ctx, key, &sec); err != nil {
-				if apierrors.IsNotFound(err) {
-					continue // validate.Dependencies reports the missing Secret
-				}
-				return fmt.Errorf("reading Secret %s: %w", key, err)
-			}
-			s.Secrets = append(s.Secrets, sec)
-		}
-	}
-	return nil
-}
-
 // refOf names a perouter object as validate does.
 func refOf(obj client.Object) objects.Ref {
 	kind := ""
@@ -285,6 +262,9 @@ func withObject(s objects.Set, obj client.Object) objects.Set {
 		L2VNIs:         slices.Clone(s.L2VNIs),
 		L3Passthroughs: slices.Clone(s.L3Passthroughs),
 		Secrets:        slices.Clone(s.Secrets),
+
+		SecretNamespace: s.SecretNamespace,
+		SecretsUnread:   s.SecretsUnread,
 	}
 	switch o := obj.(type) {
 	case *v1alpha1.Underlay:

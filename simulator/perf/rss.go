@@ -158,7 +158,8 @@ func RunControllerRSSInner(ctx context.Context, o RSSOptions) (RSSResult, error)
 		"--router-netns", o.RouterNetns,
 		"--vty-socket-dir", "",
 		"--underlay-state-dir", filepath.Join(dir, "underlay"),
-		"--metrics-bind-address", metricsAddr,
+		// Plain HTTP on the loopback: the harness scrapes without a token.
+		"--metrics-bind-address", metricsAddr, "--metrics-secure=false",
 		"--health-probe-bind-address", "0",
 	)
 	if err != nil {

@@ -214,7 +214,8 @@ func RunControllerRSSInVM(ctx context.Context, o RSSOptions) (res RSSResult, err
 		"--host-netns", vmHostNetns,
 		"--vty-socket-dir", frrDir,
 		"--underlay-state-dir", filepath.Join(dir, "underlay"),
-		"--metrics-bind-address", metricsAddr,
+		// Plain HTTP on the loopback: the harness scrapes without a token.
+		"--metrics-bind-address", metricsAddr, "--metrics-secure=false",
 		"--health-probe-bind-address", "0",
 	)
 	if err != nil {

@@ -1,3 +1,4 @@
+{{- /* An image pinned to the chart's appVersion unless a tag is given. */ -}}
 {{- define "perouter.image" -}}
-{{ .repository }}:{{ .tag }}
+{{ .image.repository }}:{{ .image.tag | default .root.Chart.AppVersion }}
 {{- end -}}
