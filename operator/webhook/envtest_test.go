@@ -113,6 +113,9 @@ func createBaseline(ctx context.Context) error {
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		return err
 	}
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: secretNamespace}}); err != nil {
+		return err
+	}
 	s := objectstest.Lab(2)
 	objs := []client.Object{&s.Underlays[0], &s.L3VNIs[0], &s.L3VNIs[1], green(), passthrough("pt", "192.170.0.0/24")}
 	for _, o := range objs {
