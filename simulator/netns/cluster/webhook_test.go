@@ -122,10 +122,21 @@ func TestLabRunsTheValidatingWebhook(t *testing.T) {
 	if len(cert.IPAddresses) != 1 || !cert.IPAddresses[0].Equal(net.IPv4(127, 0, 0, 1)) {
 		t.Errorf("serving certificate's IP SANs %v, want [127.0.0.1]", cert.IPAddresses)
 	}
+	// Two webhooks, one path: creates and updates fail closed, deletes
+	// fail open (docs/security.md).
 	out, err := kubectl("", "get", "validatingwebhookconfiguration", "perouter-validating-webhook-configuration",
-		"-o", `jsonpath={.webhooks[0].clientConfig.url} {.webhooks[0].rules[0].operations}`)
-	if err != nil || !strings.HasPrefix(out, "https://127.0.0.1:") || !strings.Contains(out, "/validate-perouter ") || !strings.Contains(out, "DELETE") {
-		t.Errorf("webhook configuration: %q (%v), want the project's rules at https://127.0.0.1:<port>/validate-perouter", out, err)
+		"-o", `jsonpath={range .webhooks[*]}{.clientConfig.url} {.rules[0].operations} {.failurePolicy}{"\n"}{end}`)
+	hooks := strings.Split(strings.TrimSpace(out), "\n")
+	if err != nil || len(hooks) != 2 {
+		t.Fatalf("webhook configuration: %q (%v), want two webhooks", out, err)
+	}
+	for _, h := range hooks {
+		if !strings.HasPrefix(h, "https://127.0.0.1:") || !strings.Contains(h, "/validate-perouter ") {
+			t.Errorf("webhook %q, want the project's rules at https://127.0.0.1:<port>/validate-perouter", h)
+		}
+	}
+	if !strings.Contains(out, `["CREATE","UPDATE"] Fail`) || !strings.Contains(out, `["DELETE"] Ignore`) {
+		t.Errorf("webhook configuration:\n%s\nwant creates and updates failing closed, deletes failing open", out)
 	}
 
 	if out, err := kubectl(webhookBaseline, "apply", "-f", "-"); err != nil {
