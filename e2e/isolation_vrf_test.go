@@ -156,7 +156,7 @@ var _ = Describe("VRF isolation", Ordered, Label("datapath", "isolation"), func(
 		// global address on lo and a route through the underlay NIC, as a
 		// dual-stack fabric would teach it. Both go afterwards.
 		node := env.ClusterNodes()[0]
-		nic := underlay(ctx).Spec.Interfaces[0].NetworkDevice.InterfaceName
+		nic := underlay(ctx).Spec.Interfaces[0].HostNIC()
 		local, fabric := netip.MustParseAddr("fd00:e2e::1"), netip.MustParsePrefix("fd00:e2e:1::/64")
 		steps := [][]string{
 			{"ip", "-6", "addr", "add", local.String() + "/128", "dev", "lo", "nodad"},

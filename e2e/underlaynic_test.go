@@ -114,7 +114,7 @@ var _ = Describe("Underlay NIC state", Ordered, Label("recovery", "underlay-nic"
 		node = nodes[0]
 		vtep = nodeVTEP(ctx, node)
 		original = underlay(ctx)
-		Expect(slices.ContainsFunc(original.Spec.Interfaces, func(i v1alpha1.UnderlayInterface) bool { return i.NetworkDevice.InterfaceName == nic })).
+		Expect(slices.ContainsFunc(original.Spec.Interfaces, func(i v1alpha1.UnderlayInterface) bool { return i.HostNIC() == nic })).
 			To(BeTrue(), "the lab Underlay moves %s", nic)
 		Eventually(func() error { return nodeHealthy(ctx, node, vtep) }).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed())
 		DeferCleanup(func(ctx context.Context) {

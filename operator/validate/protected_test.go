@@ -95,7 +95,9 @@ func FuzzProtectedInterfaces(f *testing.F) {
 		for _, u := range s.Underlays {
 			selected := objects.Selects(u.Spec.NodeSelector, nodes[0].Labels) || objects.Selects(u.Spec.NodeSelector, nodes[1].Labels)
 			for _, i := range u.Spec.Interfaces {
-				if selected && i.NetworkDevice.InterfaceName == nic {
+				// An interface naming no host NIC (a CNIDevice, or neither
+				// member set) protects nothing.
+				if name := i.HostNIC(); selected && name != "" && name == nic {
 					want++
 				}
 			}

@@ -591,7 +591,7 @@ func TestOwnNICRefused(t *testing.T) {
 		t.Errorf("naming eth1, which no node protects: %v", err)
 	}
 	u = withNIC("eth0")
-	u.Spec.Interfaces = slices.DeleteFunc(u.Spec.Interfaces, func(i v1alpha1.UnderlayInterface) bool { return i.NetworkDevice.InterfaceName == "eth1" })
+	u.Spec.Interfaces = slices.DeleteFunc(u.Spec.Interfaces, func(i v1alpha1.UnderlayInterface) bool { return i.HostNIC() == "eth1" })
 	u.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "b"}}
 	if err := k8s.Update(ctx, u); err != nil {
 		t.Errorf("naming eth0 with a nodeSelector that leaves node wh-0 out: %v", err)
