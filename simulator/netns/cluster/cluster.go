@@ -134,6 +134,11 @@ func (a *Agents) StartCluster(ctx context.Context, l *netns.Lab) error {
 	if out, err := a.kubectl(ctx, l, "wait", "--for=condition=Established", "--timeout=120s", "crd", "--all"); err != nil {
 		return fmt.Errorf("waiting for CRDs: %w: %s", err, out)
 	}
+	if a.opts.Kubeconfig != "" {
+		if err := a.removeStaleWebhook(ctx, l); err != nil {
+			return err
+		}
+	}
 	if len(a.opts.Manifests) > 0 {
 		logf(l, "applying %s", strings.Join(a.opts.Manifests, ", "))
 		if err := a.Apply(ctx, l, a.opts.Manifests...); err != nil {

@@ -167,6 +167,26 @@ func writeServingCert(dir string) ([]byte, error) {
 	return caPEM, nil
 }
 
+// removeStaleWebhook deletes the project's ValidatingWebhookConfiguration
+// from an API server that outlived an earlier lab (the suite's restore in
+// the VM lane: the lab goes down and up again against the same API
+// server). Left there, it points at the old labeler's port, and with
+// failurePolicy Fail it would refuse the lab's own manifests.
+func (a *Agents) removeStaleWebhook(ctx context.Context, l *netns.Lab) error {
+	data, err := os.ReadFile(a.webhookManifest())
+	if err != nil {
+		return fmt.Errorf("webhook configuration (Options.WebhookManifest): %w", err)
+	}
+	var cfg admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		return fmt.Errorf("%s: %w", a.webhookManifest(), err)
+	}
+	if out, err := a.kubectl(ctx, l, "delete", "validatingwebhookconfiguration", cfg.Name, "--ignore-not-found"); err != nil {
+		return fmt.Errorf("deleting a stale ValidatingWebhookConfiguration %s: %w: %s", cfg.Name, err, strings.TrimSpace(out))
+	}
+	return nil
+}
+
 // installWebhook creates the project's ValidatingWebhookConfiguration
 // (same rules, paths and policy) pointed at https://127.0.0.1:port, then
 // waits until the API server gets the webhook's verdicts.
