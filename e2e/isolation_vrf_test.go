@@ -153,27 +153,35 @@ var _ = Describe("VRF isolation", Ordered, Label("datapath", "isolation"), func(
 	It("routes nothing from a VRF into the underlay over IPv6", func(ctx SpecContext) {
 		// The lab's underlay is IPv4 only, so the spec gives one node's
 		// router namespace an IPv6 underlay of its own for the check: a
-		// global address on lo and a route through the underlay NIC, as a
-		// dual-stack fabric would teach it. Both go afterwards.
+		// global address on a dummy link and a route through the underlay
+		// NIC, as a dual-stack fabric would teach it. The address sits on a
+		// link of the spec's own, not on lo: the controller owns lo's
+		// global addresses (the VTEPs) and its periodic resync removes any
+		// other, which made this spec's cleanup fail when a resync fell
+		// inside it. Both go afterwards.
 		node := env.ClusterNodes()[0]
 		nic := underlay(ctx).Spec.Interfaces[0].HostNIC()
+		const dummy = "e2e-v6"
 		local, fabric := netip.MustParseAddr("fd00:e2e::1"), netip.MustParsePrefix("fd00:e2e:1::/64")
 		steps := [][]string{
-			{"ip", "-6", "addr", "add", local.String() + "/128", "dev", "lo", "nodad"},
+			{"ip", "link", "add", dummy, "type", "dummy"},
+			{"ip", "link", "set", dummy, "up"},
+			{"ip", "-6", "addr", "add", local.String() + "/128", "dev", dummy, "nodad"},
 			{"ip", "-6", "route", "add", fabric.String(), "dev", nic},
 		}
-		undo := [][]string{
-			{"ip", "-6", "route", "del", fabric.String(), "dev", nic},
-			{"ip", "-6", "addr", "del", local.String() + "/128", "dev", "lo"},
+		undo := map[int][]string{
+			0: {"ip", "link", "del", dummy}, // takes its address along
+			3: {"ip", "-6", "route", "del", fabric.String(), "dev", nic},
 		}
 		for i, s := range steps {
 			out, err := env.ExecRouter(ctx, node, s...)
 			Expect(err).NotTo(HaveOccurred(), "%s: %v: %s", node, s, out)
-			u := undo[len(undo)-1-i]
-			DeferCleanup(func(ctx SpecContext) {
-				out, err := env.ExecRouter(ctx, node, u...)
-				Expect(err).NotTo(HaveOccurred(), "%s: %v: %s", node, u, out)
-			})
+			if u, ok := undo[i]; ok {
+				DeferCleanup(func(ctx SpecContext) {
+					out, err := env.ExecRouter(ctx, node, u...)
+					Expect(err).NotTo(HaveOccurred(), "%s: %v: %s", node, u, out)
+				})
+			}
 		}
 		src := netip.MustParseAddr("fd00:e2e:2::10") // a workload's IPv6 address
 		for _, vni := range l3vnis(ctx) {
