@@ -195,6 +195,20 @@ var _ = ReportAfterSuite("summary", func(r Report) {
 	fmt.Print(specSummary(r))
 })
 
+// firstLine is a failure message's first non-empty line, cut to a width
+// a summary line can carry.
+func gist(msg string) string {
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			if len(l) > 200 {
+				l = l[:200] + "…"
+			}
+			return l
+		}
+	}
+	return ""
+}
+
 func specSummary(r Report) string {
 	var b strings.Builder
 	counts := map[types.SpecState]int{}
@@ -215,7 +229,12 @@ func specSummary(r Report) string {
 		}
 		line := fmt.Sprintf("  %-8s %8s  %s", strings.ToUpper(s.State.String()), s.RunTime.Round(100*time.Millisecond), name)
 		if s.State.Is(types.SpecStateFailureStates) {
-			line += fmt.Sprintf("  (at %s)", s.Failure.Location)
+			line += fmt.Sprintf("  (at %s: %s)", s.Failure.Location, gist(s.Failure.Message))
+			// A failure that a later one (an abort, a cleanup) took the
+			// place of is still the likely cause: name it too.
+			for _, f := range s.AdditionalFailures {
+				line += fmt.Sprintf("\n           after %s at %s: %s", f.State, f.Failure.Location, gist(f.Failure.Message))
+			}
 		}
 		for _, e := range s.ReportEntries {
 			if e.Name == "lab restored" {

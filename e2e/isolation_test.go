@@ -26,17 +26,20 @@ var _ = AfterEach(func() {
 	if !report.Failed() || env == nil {
 		return
 	}
+	// The failure first: if the restore below aborts the suite, Ginkgo
+	// reports the abort and hides this one behind "additional failures".
+	fmt.Fprintf(GinkgoWriter, "---- failure (at %s) ----\n%s\n", report.Failure.Location, report.Failure.Message)
 	fmt.Fprintln(GinkgoWriter, "---- evidence ----")
 	fmt.Fprintln(GinkgoWriter, evidence(context.Background()))
 	if report.State.Is(types.SpecStateInterrupted | types.SpecStateAborted) {
 		return
 	}
-	restoreLab(report.FullText())
+	restoreLab(report.FullText(), gist(report.Failure.Message))
 })
 
 // restoreLab rebuilds the lab and waits until it is healthy, or aborts the
 // suite naming the spec that broke it.
-func restoreLab(failed string) {
+func restoreLab(failed, why string) {
 	ctx, cancel := context.WithTimeout(context.Background(), restoreTimeout)
 	defer cancel()
 	start := time.Now()
@@ -49,7 +52,7 @@ func restoreLab(failed string) {
 		Eventually(labHealthy).WithContext(ctx).WithPolling(poll).Should(Succeed())
 	})
 	if err != nil {
-		AbortSuite(fmt.Sprintf("the lab could not be restored after %q failed, so no later spec could run on a healthy lab: %v", failed, err))
+		AbortSuite(fmt.Sprintf("the lab could not be restored after %q failed (%s), so no later spec could run on a healthy lab: %v", failed, why, err))
 	}
 	took := time.Since(start).Round(100 * time.Millisecond)
 	AddReportEntry("lab restored", took.String())
