@@ -36,6 +36,10 @@ func hostBGPConfig(ctx context.Context, node string) string {
 		hostASN = *hs.HostASN
 	}
 	_, firstHost := hostSession(ctx, vnis[0], node)
+	// Inline next hops, as the router's own FRR has them (docs/frr.md): the
+	// host veths this speaker routes over are re-created by the controller,
+	// and zebra's cached kernel nexthop objects would die with them.
+	b.WriteString("no zebra nexthop kernel enable\n")
 	fmt.Fprintf(&b, "router bgp %d\n bgp router-id %s\n no bgp ebgp-requires-policy\n no bgp network import-check\n", hostASN, firstHost.Addr())
 	for _, vni := range vnis {
 		router, _ := hostSession(ctx, vni, node)
