@@ -35,7 +35,7 @@ var layeringRules = map[string]layeringRule{
 	// The core is pure and fast: no I/O, no clocks, no Kubernetes client
 	// (docs/architecture.md), so everything above it tests with plain inputs.
 	"pure core imports no Kubernetes client, netlink or exec": {
-		from:       under(module+"/operator/validate", module+"/operator/ipam", module+"/operator/nodeconfig", module+"/operator/frr", module+"/operator/devname"),
+		from:       under(module+"/operator/validate", module+"/operator/ipam", module+"/operator/nodeconfig", module+"/operator/frr", module+"/operator/devname", module+"/operator/convert"),
 		forbidden:  under("k8s.io/client-go", "sigs.k8s.io/controller-runtime", "github.com/vishvananda/netlink", "github.com/vishvananda/netns", "os/exec"),
 		transitive: true,
 	},

@@ -218,6 +218,11 @@ func isEmptyDocument(raw []byte) bool {
 	return true
 }
 
+// Files lists the files Load reads for path: path itself, or every
+// *.yaml, *.yml and *.json file under a folder (recursively, in lexical
+// order).
+func Files(path string) ([]string, error) { return expand(path) }
+
 func expand(path string) ([]string, error) {
 	info, err := os.Stat(path)
 	if err != nil {

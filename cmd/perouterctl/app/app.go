@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/convert"
 	"github.com/perouter/perouter/operator/frr"
 	"github.com/perouter/perouter/operator/hostnet"
 	"github.com/perouter/perouter/operator/nodeconfig"
@@ -62,7 +63,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newValidate(stdout), newRender(stdout, stderr))
+	root.AddCommand(newValidate(stdout), newRender(stdout, stderr), newConvert(stdout, stderr))
 	return root
 }
 
@@ -331,4 +332,68 @@ func parseLabels(s string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+func newConvert(stdout, stderr io.Writer) *cobra.Command {
+	var files []string
+	cmd := &cobra.Command{
+		Use:   "convert -f PATH...",
+		Short: "Rewrite OpenPERouter manifests into perouter's",
+		Long: `Reads OpenPERouter manifests (files and folders, multi-document YAML) of
+upstream main (` + convert.Versions()[0] + `) or of its release v0.2.0
+(` + convert.Versions()[1] + `), prints them as perouter's
+(` + v1alpha1.GroupVersion.String() + `) on stdout, and one line per change on
+stderr: "file: document N (Kind namespace/name): field: what changed".
+perouter objects and v1 Secrets pass unchanged. A List (as "kubectl get
+-o yaml" prints) becomes one document per item, without the metadata the
+API server set (uid, resourceVersion, managedFields, ...) nor kubectl's
+last-applied annotation. A field or kind perouter
+does not implement, or one the upstream version does not have, is a
+problem naming its file, document, object and field; then nothing is
+printed on stdout and convert exits 1. The output is re-serialised: keys
+come out sorted and comments are not kept. Check the result with
+"perouterctl validate".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(files) == 0 {
+				return errors.New("convert needs at least one -f PATH")
+			}
+			var inputs []convert.Input
+			for _, f := range files {
+				paths, err := objects.Files(f)
+				if err != nil {
+					return err
+				}
+				for _, p := range paths {
+					data, err := os.ReadFile(p)
+					if err != nil {
+						return err
+					}
+					inputs = append(inputs, convert.Input{Name: p, Data: data})
+				}
+			}
+			outs, changes, err := convert.Convert(inputs)
+			if err != nil {
+				for _, e := range objects.Errors(err) {
+					fmt.Fprintln(stderr, e.Error())
+				}
+				return errProblems
+			}
+			for i, o := range outs {
+				if i > 0 {
+					fmt.Fprintln(stdout, "---")
+				}
+				fmt.Fprintf(stdout, "# converted by perouterctl convert from %s\n", o.Name)
+				if _, err := stdout.Write(o.Data); err != nil {
+					return err
+				}
+			}
+			for _, c := range changes {
+				fmt.Fprintln(stderr, "changed:", c.String())
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file or folder (repeatable)")
+	return cmd
 }

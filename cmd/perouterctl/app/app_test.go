@@ -10,18 +10,23 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/perouter/perouter/operator/objects"
 )
 
-var update = flag.Bool("update", false, "rewrite the outputs in docs/perouterctl.md from what the commands print")
+var update = flag.Bool("update", false, "rewrite the outputs shown in the docs (and docs/examples/upstream/converted) from what the commands print")
 
-const docPath = "docs/perouterctl.md"
+// docPaths are the docs whose console examples TestDocExamples runs, with
+// the least number of commands each must show.
+var docPaths = map[string]int{"docs/perouterctl.md": 5, "docs/migrating.md": 4}
 
-// docCommand is one "$ perouterctl ..." line of a console block in
-// docs/perouterctl.md, with the output shown under it. A trailing
+// docCommand is one "$ perouterctl ..." (or "$ cat FILE") line of a
+// console block in a doc, with the output shown under it. A trailing
 // "# exits N" comment gives the expected exit code (default 0).
 type docCommand struct {
 	line     int // index of the "$" line in the doc
 	args     []string
+	cat      string // the file a "$ cat FILE" line shows
 	exit     int
 	expected []string
 	end      int // index after the last output line
@@ -36,14 +41,18 @@ func parseDoc(lines []string) []docCommand {
 			inConsole = true
 		case inConsole && l == "```":
 			inConsole = false
-		case inConsole && strings.HasPrefix(l, "$ perouterctl"):
+		case inConsole && (strings.HasPrefix(l, "$ perouterctl") || strings.HasPrefix(l, "$ cat ")):
 			c := docCommand{line: i, end: i + 1}
 			cmdline := strings.TrimPrefix(l, "$ ")
 			if before, after, ok := strings.Cut(cmdline, "# exits "); ok {
 				cmdline = before
 				c.exit, _ = strconv.Atoi(strings.TrimSpace(after))
 			}
-			c.args = strings.Fields(cmdline)[1:]
+			if f, ok := strings.CutPrefix(cmdline, "cat "); ok {
+				c.cat = strings.TrimSpace(f)
+			} else {
+				c.args = strings.Fields(cmdline)[1:]
+			}
 			cmds = append(cmds, c)
 		case inConsole && len(cmds) > 0 && !strings.HasPrefix(l, "$ "):
 			last := &cmds[len(cmds)-1]
@@ -56,30 +65,72 @@ func parseDoc(lines []string) []docCommand {
 	return cmds
 }
 
-// TestDocExamples runs every command shown in docs/perouterctl.md against
+// TestConvertedExample (before TestDocExamples, so that one -update
+// refreshes both): docs/examples/upstream/converted holds what
+// perouterctl convert prints for docs/examples/upstream/v0.2.0, so that
+// docs/migrating.md can validate it; -update rewrites it.
+func TestConvertedExample(t *testing.T) {
+	t.Chdir("../../..")
+	const in, saved = "docs/examples/upstream/v0.2.0/openpe.yaml", "docs/examples/upstream/converted/openpe.yaml"
+	var stdout, stderr bytes.Buffer
+	if code := Run([]string{"convert", "-f", in}, &stdout, &stderr); code != ExitOK {
+		t.Fatalf("convert exits %d:\n%s", code, stderr.String())
+	}
+	if *update {
+		if err := os.WriteFile(saved, stdout.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), stdout.String()); diff != "" {
+		t.Errorf("%s is not what convert prints for %s (-saved +convert; run go test ./cmd/perouterctl/app -update):\n%s", saved, in, diff)
+	}
+}
+
+// TestDocExamples runs every command shown in the docs of docPaths against
 // docs/examples and checks it prints what the doc shows and exits as the
-// doc says. -update rewrites the shown outputs.
+// doc says; a "$ cat FILE" shows FILE as it is. stdout and stderr are
+// shown together, stdout first. -update rewrites the shown outputs.
 func TestDocExamples(t *testing.T) {
 	t.Chdir("../../..")
+	for docPath, least := range docPaths {
+		t.Run(docPath, func(t *testing.T) { checkDoc(t, docPath, least) })
+	}
+}
+
+func checkDoc(t *testing.T, docPath string, least int) {
 	data, err := os.ReadFile(docPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(string(data), "\n")
 	cmds := parseDoc(lines)
-	if len(cmds) < 5 {
-		t.Fatalf("found only %d perouterctl commands in %s", len(cmds), docPath)
+	if len(cmds) < least {
+		t.Fatalf("found only %d commands in %s", len(cmds), docPath)
 	}
 	var out []string
 	prev := 0
 	for _, c := range cmds {
 		var buf bytes.Buffer
-		code := Run(c.args, &buf, &buf)
+		code := 0
+		name := strings.Join(c.args, " ")
+		if c.cat != "" {
+			name = "cat " + c.cat
+			content, err := os.ReadFile(c.cat)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf.Write(content)
+		} else {
+			code = Run(c.args, &buf, &buf)
+		}
 		got := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
 		if buf.Len() == 0 {
 			got = nil
 		}
-		name := strings.Join(c.args, " ")
 		if code != c.exit {
 			t.Errorf("%s: exit %d, the doc says %d", name, code, c.exit)
 		}
@@ -206,6 +257,25 @@ spec: {vrf: eth1, vni: 101}
 			args:       []string{"render", "-f", examples + "lab", "-f", examples + "per-rack", "--node", "n", "--index", "1", "--labels", "topology.kubernetes.io/rack=rack-1"},
 			wantOutput: []string{"vrf tenant-a", "vni 5001"},
 		},
+		"convert without files": {args: []string{"convert"}, wantExit: ExitUsage, wantOutput: []string{"error: convert needs at least one -f PATH"}},
+		"convert missing file":  {args: []string{"convert", "-f", filepath.Join(dir, "nope.yaml")}, wantExit: ExitUsage, wantOutput: []string{"nope.yaml: no such file or directory"}},
+		"convert refuses what perouter lacks, printing no YAML": {
+			args: []string{"convert", "-f", examples + "upstream/refused"}, wantExit: ExitProblems,
+			wantOutput: []string{"l2vni-ovs.yaml: document 1 (L2VNI perouter-system/ovs): spec.hostmaster.ovsBridge: not supported", "document 2 (L3VPN perouter-system/green): kind: L3VPN is not supported by perouter"},
+		},
+		"convert a folder and a file: YAML, then the changes": {
+			args: []string{"convert", "-f", examples + "upstream/v0.1.0", "-f", examples + "upstream/main/openpe.yaml"},
+			wantOutput: []string{
+				"# converted by perouterctl convert from " + examples + "upstream/v0.1.0/underlay.yaml\n", "kind: Underlay",
+				"---\n# converted by perouterctl convert from " + examples + "upstream/main/openpe.yaml\n", "kind: Underlay", "---\n", "kind: L3VNI",
+				"changed: " + examples + "upstream/v0.1.0/underlay.yaml: document 1 (Underlay perouter-system/underlay): apiVersion: openpe.openperouter.github.io/v1alpha1 → network.perouter.io/v1alpha1",
+				"changed: " + examples + "upstream/main/openpe.yaml: document 2 (L3VNI perouter-system/red): apiVersion",
+			},
+		},
+		"convert of perouter's own manifests changes nothing": {
+			args:       []string{"convert", "-f", examples + "lab/l3vnis.yaml"},
+			wantOutput: []string{"kind: L3VNI"},
+		},
 		"unknown flag":             {args: []string{"validate", "--nope"}, wantExit: ExitUsage, wantOutput: []string{"error: unknown flag: --nope"}},
 		"render without node":      {args: []string{"render", "-f", examples + "lab", "--index", "1"}, wantExit: ExitUsage, wantOutput: []string{"error: render needs --node"}},
 		"render without index":     {args: []string{"render", "-f", examples + "lab", "--node", "n"}, wantExit: ExitUsage, wantOutput: []string{"error: render needs --index N"}},
@@ -252,5 +322,29 @@ spec: {vrf: eth1, vni: 101}
 				rest = rest[i+len(w):]
 			}
 		})
+	}
+}
+
+// TestConvertKeepsPerouterManifests: convert of perouter's own manifests
+// prints the same objects and reports no change.
+func TestConvertKeepsPerouterManifests(t *testing.T) {
+	const dir = "../../../docs/examples/lab"
+	var stdout, stderr bytes.Buffer
+	if code := Run([]string{"convert", "-f", dir}, &stdout, &stderr); code != ExitOK {
+		t.Fatalf("convert exits %d:\n%s", code, stderr.String())
+	}
+	if stderr.Len() > 0 {
+		t.Errorf("convert reports changes to perouter's own manifests:\n%s", stderr.String())
+	}
+	want, err := objects.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := objects.Decode(&stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("convert changed perouter's manifests (-files +convert):\n%s", diff)
 	}
 }

@@ -1,0 +1,259 @@
+package convert
+
+// field describes one field of an upstream OpenPERouter object and how it
+// becomes perouter's. Every field of upstream's API types is listed, for
+// each version: a field that is not listed is unknown to that version (a
+// typo, or a newer API), and a field that perouter does not implement is
+// listed with the reason it is refused. Nothing is dropped silently.
+type field struct {
+	// to is perouter's name for the field; empty keeps upstream's.
+	to string
+	// object lists the fields of an object value.
+	object map[string]*field
+	// items describes each element of a list value.
+	items *field
+	// opaque values are copied as they are (label selectors, metadata,
+	// CNI configuration): perouter's strict decoder judges them.
+	opaque bool
+	// values renames enumeration values (upstream's to perouter's);
+	// values not listed are kept and judged by perouter's validation.
+	values map[string]string
+	// refuseValues maps an enumeration value perouter does not implement
+	// to the reason.
+	refuseValues map[string]string
+	// unsupported, if set, refuses the field with this reason.
+	unsupported string
+	// convert, if set, replaces the walk: it returns perouter's key and
+	// value for the field (several keys when it returns more).
+	convert func(c *docConverter, p path, v any) ([]keyValue, error)
+}
+
+type keyValue struct {
+	key   string
+	value any
+}
+
+// version is one upstream API: its apiVersion and the kinds it has.
+type version struct {
+	name       string // as the docs and change messages call it
+	apiVersion string
+	kinds      map[string]*field // spec of each kind perouter implements
+	// unsupportedKinds are upstream kinds perouter has no counterpart for.
+	unsupportedKinds map[string]string
+}
+
+const (
+	notYet     = "perouter does not implement it yet"
+	vtepFamily = "perouter has no per-VNI VTEP family: a VNI uses the IPv4 VTEP when the Underlay's tunnelEndpoint has an IPv4 cidr, else the IPv6 one; remove the field"
+)
+
+func scalar() *field { return &field{} }
+
+func unsupported(why string) *field { return &field{unsupported: why} }
+
+func opaque() *field { return &field{opaque: true} }
+
+func object(fields map[string]*field) *field { return &field{object: fields} }
+
+func listOf(f *field) *field { return &field{items: f} }
+
+func renamed(to string, f *field) *field {
+	g := *f
+	g.to = to
+	return &g
+}
+
+// upstreamKinds is shared by both versions.
+var unsupportedKinds = map[string]string{
+	"L3VPN":                         "perouter has no SRv6 L3VPN yet",
+	"RawFRRConfig":                  "perouter renders every line of FRR's configuration itself and takes no raw snippets",
+	"RouterNodeConfigurationStatus": "it is written by upstream's controller; perouter reports per node in RouterNodeStatus",
+}
+
+// The capitalised enumeration values main uses; v0.2.0 wrote them in
+// lower case.
+var asType = map[string]string{"external": "External", "internal": "Internal"}
+
+// mainVersion is upstream's main (snapshot 2026-08-07, commit 1d5dcdfd):
+// the field names are perouter's, the shapes mostly too.
+var mainVersion = func() *version {
+	hostSession := object(map[string]*field{
+		"asn":       scalar(),
+		"hostASN":   scalar(),
+		"hostType":  scalar(),
+		"localCIDR": object(map[string]*field{"ipv4": scalar(), "ipv6": scalar()}),
+	})
+	bfd := object(map[string]*field{
+		"receiveInterval":  scalar(),
+		"transmitInterval": scalar(),
+		"detectMultiplier": scalar(),
+		"sessionMode":      unsupported(notYet + ": every BFD session is active"),
+		"minimumTTL":       unsupported(notYet + ": perouter's BFD sessions are single-hop"),
+	})
+	neighbor := object(map[string]*field{
+		"asn":                  scalar(),
+		"type":                 scalar(),
+		"address":              scalar(),
+		"interface":            scalar(),
+		"listenRange":          unsupported(notYet + ": dynamic neighbours; name each peer by address or interface"),
+		"port":                 scalar(),
+		"password":             scalar(),
+		"passwordSecret":       scalar(),
+		"holdTimeSeconds":      scalar(),
+		"keepaliveTimeSeconds": scalar(),
+		"connectTimeSeconds":   scalar(),
+		"properties":           {convert: neighborProperties},
+		"bfd":                  bfd,
+		"addressFamilies":      unsupported(notYet + ": perouter enables ipv4/ipv6 unicast and l2vpn evpn itself"),
+	})
+	return &version{
+		name:       "upstream main",
+		apiVersion: "network.openperouter.io/v1alpha1",
+		kinds: map[string]*field{
+			"Underlay": object(map[string]*field{
+				"nodeSelector": opaque(),
+				"asn":          scalar(),
+				"routerIDCIDR": scalar(),
+				"neighbors":    listOf(neighbor),
+				"interfaces": listOf(object(map[string]*field{
+					"type":          scalar(),
+					"networkDevice": object(map[string]*field{"interfaceName": scalar()}),
+					"cniDevice":     opaque(),
+				})),
+				"tunnelEndpoint":  object(map[string]*field{"cidrs": opaque()}),
+				"gracefulRestart": unsupported(notYet),
+				"isis":            unsupported(notYet),
+				"srv6":            unsupported(notYet),
+				"routeReflector":  unsupported(notYet),
+			}),
+			"L3VNI": object(map[string]*field{
+				"nodeSelector":          opaque(),
+				"vrf":                   scalar(),
+				"vni":                   scalar(),
+				"vxlanPort":             scalar(),
+				"underlayAddressFamily": unsupported(vtepFamily),
+				"hostSession":           hostSession,
+				"exportRTs":             opaque(),
+				"importRTs":             opaque(),
+			}),
+			"L2VNI": object(map[string]*field{
+				"nodeSelector": opaque(),
+				"routingDomain": object(map[string]*field{
+					"type":  {refuseValues: map[string]string{"L3VPN": "perouter has no SRv6 L3VPN yet"}},
+					"l3vni": object(map[string]*field{"name": scalar()}),
+					"l3vpn": unsupported("perouter has no SRv6 L3VPN yet"),
+				}),
+				"vni":                   scalar(),
+				"vxlanPort":             scalar(),
+				"underlayAddressFamily": unsupported(vtepFamily),
+				"hostMaster": object(map[string]*field{
+					"type":        {refuseValues: map[string]string{"OVSBridge": notYet + ": Open vSwitch bridges"}},
+					"linuxBridge": object(map[string]*field{"lifecycle": scalar(), "name": scalar()}),
+					"ovsBridge":   unsupported(notYet + ": Open vSwitch bridges"),
+				}),
+				"gatewayIPs": opaque(),
+			}),
+			"L3Passthrough": object(map[string]*field{
+				"nodeSelector": opaque(),
+				"hostSession":  hostSession,
+			}),
+		},
+		unsupportedKinds: unsupportedKinds,
+	}
+}()
+
+// releaseVersion is upstream's last release, v0.2.0 (tag v0.2.0, commit
+// ac3d5ed4), group openpe.openperouter.github.io, whose field names were
+// lower case. The Underlay's nics and evpn are v0.1.0's (same group),
+// replaced in v0.2.0 by interfaces and tunnelEndpoint; they are converted
+// too, as manifests written for v0.1.0 still use them.
+var releaseVersion = func() *version {
+	hostSession := object(map[string]*field{
+		"asn":       scalar(),
+		"hostasn":   renamed("hostASN", scalar()),
+		"hosttype":  {to: "hostType", values: asType},
+		"localcidr": renamed("localCIDR", object(map[string]*field{"ipv4": scalar(), "ipv6": scalar()})),
+	})
+	bfd := object(map[string]*field{
+		"receiveInterval":  scalar(),
+		"transmitInterval": scalar(),
+		"detectMultiplier": scalar(),
+		"echoInterval":     unsupported(notYet + ": BFD echo mode"),
+		"echoMode":         unsupported(notYet + ": BFD echo mode"),
+		"passiveMode":      unsupported(notYet + ": every BFD session is active"),
+		"minimumTTL":       unsupported(notYet + ": perouter's BFD sessions are single-hop"),
+	})
+	neighbor := object(map[string]*field{
+		"asn":                  scalar(),
+		"type":                 {values: asType},
+		"address":              scalar(),
+		"interface":            scalar(),
+		"port":                 scalar(),
+		"password":             scalar(),
+		"passwordSecret":       scalar(),
+		"holdTimeSeconds":      scalar(),
+		"keepaliveTimeSeconds": scalar(),
+		"connectTimeSeconds":   scalar(),
+		"ebgpMultiHop":         scalar(),
+		"bfd":                  bfd,
+		"addressFamilies":      unsupported(notYet + ": perouter enables ipv4/ipv6 unicast and l2vpn evpn itself"),
+	})
+	return &version{
+		name:       "upstream v0.2.0",
+		apiVersion: "openpe.openperouter.github.io/v1alpha1",
+		kinds: map[string]*field{
+			"Underlay": object(map[string]*field{
+				"nodeSelector": opaque(),
+				"asn":          scalar(),
+				"routeridcidr": renamed("routerIDCIDR", scalar()),
+				"neighbors":    listOf(neighbor),
+				"interfaces": listOf(object(map[string]*field{
+					"type":          scalar(),
+					"networkDevice": object(map[string]*field{"interfaceName": scalar()}),
+				})),
+				"nics":            {to: "interfaces", convert: nics},
+				"evpn":            {to: "tunnelEndpoint", convert: evpn},
+				"tunnelEndpoint":  object(map[string]*field{"cidrs": opaque()}),
+				"gracefulRestart": unsupported(notYet),
+				"isis":            unsupported(notYet),
+				"srv6":            unsupported(notYet),
+			}),
+			"L3VNI": object(map[string]*field{
+				"nodeSelector":          opaque(),
+				"vrf":                   scalar(),
+				"vni":                   scalar(),
+				"vxlanport":             renamed("vxlanPort", scalar()),
+				"underlayAddressFamily": unsupported(vtepFamily),
+				"hostsession":           renamed("hostSession", hostSession),
+				"exportRTs":             opaque(),
+				"importRTs":             opaque(),
+			}),
+			"L2VNI": object(map[string]*field{
+				"nodeSelector":          opaque(),
+				"vrf":                   {to: "routingDomain", convert: l2vniVRF},
+				"vni":                   scalar(),
+				"vxlanport":             renamed("vxlanPort", scalar()),
+				"underlayAddressFamily": unsupported(vtepFamily),
+				"hostmaster": renamed("hostMaster", object(map[string]*field{
+					"type": {
+						values:       map[string]string{"linux-bridge": "LinuxBridge"},
+						refuseValues: map[string]string{"ovs-bridge": notYet + ": Open vSwitch bridges"},
+					},
+					"linuxBridge": {convert: linuxBridge},
+					"ovsBridge":   unsupported(notYet + ": Open vSwitch bridges"),
+				})),
+				"l2gatewayips": renamed("gatewayIPs", opaque()),
+			}),
+			"L3Passthrough": object(map[string]*field{
+				"nodeSelector": opaque(),
+				"hostsession":  renamed("hostSession", hostSession),
+			}),
+		},
+		unsupportedKinds: unsupportedKinds,
+	}
+}()
+
+// Versions lists the upstream apiVersions convert reads.
+func Versions() []string {
+	return []string{mainVersion.apiVersion, releaseVersion.apiVersion}
+}
