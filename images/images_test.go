@@ -353,8 +353,10 @@ func TestBuildFromFakeTree(t *testing.T) {
 			t.Errorf("image lacks %s", p)
 			continue
 		}
-		if got.content != want.content || got.hdr.Mode&0o7777 != want.mode || got.hdr.Uid != 0 || got.hdr.Gid != 0 {
-			t.Errorf("%s: content %q mode %o owner %d:%d; want %q mode %o owner 0:0", p, got.content, got.hdr.Mode&0o7777, got.hdr.Uid, got.hdr.Gid, want.content, want.mode)
+		// This repository's files belong to root whoever builds.
+		ours := strings.HasPrefix(p, BinDir+"/")
+		if got.content != want.content || got.hdr.Mode&0o7777 != want.mode || (ours && (got.hdr.Uid != 0 || got.hdr.Gid != 0)) {
+			t.Errorf("%s: content %q mode %o owner %d:%d; want %q mode %o (owner 0:0 for ours)", p, got.content, got.hdr.Mode&0o7777, got.hdr.Uid, got.hdr.Gid, want.content, want.mode)
 		}
 	}
 	for _, gone := range []string{"/usr/share/obsolete.txt", "/dev/null-placeholder", "/var/log/apt/history.log"} {
