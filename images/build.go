@@ -152,7 +152,9 @@ var ignoredChanges = []string{
 	"/tmp",
 	"/var/tmp",
 	"/run",
-	"/var/log",
+	"/var/log/apt",
+	"/var/log/dpkg.log",
+	"/var/log/alternatives.log",
 	"/var/cache/apt",
 	"/var/cache/ldconfig",
 	"/var/lib/apt/lists",
@@ -232,8 +234,8 @@ func (b *Builder) packageLayer(ctx context.Context, r Recipe, base *Base) (v1.La
 	return layer, nil
 }
 
-// packageKey identifies a package layer: the base's layers and the
-// install script.
+// packageKey identifies a package layer: the base's layers, the install
+// script and what the layer leaves out.
 func packageKey(base v1.Image, packages []string) (string, error) {
 	h := sha256.New()
 	layers, err := base.Layers()
@@ -248,6 +250,7 @@ func packageKey(base v1.Image, packages []string) (string, error) {
 		fmt.Fprintln(h, d)
 	}
 	fmt.Fprintln(h, AptInstallScript(packages))
+	fmt.Fprintln(h, ignoredChanges) // what the layer leaves out
 	return hex.EncodeToString(h.Sum(nil))[:32], nil
 }
 

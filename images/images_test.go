@@ -108,7 +108,9 @@ func TestIgnored(t *testing.T) {
 	}{
 		"apt log":             {"/var/log/apt/history.log", true},
 		"dpkg log":            {"/var/log/dpkg.log", true},
-		"log dir itself":      {"/var/log", true},
+		"alternatives log":    {"/var/log/alternatives.log", true},
+		"log dir itself":      {"/var/log", false},
+		"frr's log dir":       {"/var/log/frr", false},
 		"package lists":       {"/var/lib/apt/lists/deb.debian.org_dists_trixie_InRelease", true},
 		"resolv.conf":         {"/etc/resolv.conf", true},
 		"policy-rc.d":         {"/usr/sbin/policy-rc.d", true},
