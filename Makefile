@@ -17,7 +17,7 @@ E2E_TIMEOUT ?= 90m
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: images dockerfiles lab-down e2e-fabric rbac chart-crds goldens all build generate deps k8s-assets test test-unit test-envtest test-kernel lint fmt lab e2e e2e-kind perf clean help
+.PHONY: images test-images dockerfiles lab-down e2e-fabric rbac chart-crds goldens all build generate deps k8s-assets test test-unit test-envtest test-kernel lint fmt lab e2e e2e-kind perf clean help
 
 all: build
 
@@ -63,6 +63,10 @@ IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' cha
 IMAGE_BASE ?= auto
 images: deps
 	$(GO) run ./cmd/imagebuild -out $(BIN)/images -tag $(IMAGE_TAG) -base $(IMAGE_BASE) -cache $(PEROUTER_CACHE)/images
+
+# The built archives hold every program the chart and kustomize run.
+test-images: images
+	PEROUTER_IMAGES_DIR=$(BIN)/images $(GO) test -count=1 -run TestBuiltImagesRunTheManifests ./images
 
 # Render Dockerfile and Dockerfile.router from the same recipes.
 dockerfiles:
