@@ -250,9 +250,6 @@ func fakeGoBuild(_ context.Context, _, outDir string, packages []string) error {
 
 func fakeBuilder(t *testing.T, base BaseSource) *Builder {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Join(repoRoot(t), "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	return &Builder{
 		RepoRoot: repoRoot(t), Base: base, Install: fakeInstall, BuildGo: fakeGoBuild,
 		Version: "v9.9.9", WorkDir: t.TempDir(),
