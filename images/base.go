@@ -40,6 +40,9 @@ type RegistryBase struct {
 
 // Base pulls the base and unpacks it (once per digest).
 func (s *RegistryBase) Base(ctx context.Context, r Recipe) (*Base, error) {
+	if s.CacheDir == "" {
+		return nil, errors.New("registry base: no cache directory to unpack the base into (set CacheDir)")
+	}
 	refStr := s.Reference
 	if refStr == "" {
 		refStr = r.BaseReference()
@@ -125,6 +128,9 @@ var slimmed = []string{"usr/share/man", "usr/share/groff", "usr/share/info", "us
 // Base runs debootstrap once per suite (cached in CacheDir) and returns
 // the tree as a one-layer image.
 func (s *DebootstrapBase) Base(ctx context.Context, r Recipe) (*Base, error) {
+	if s.CacheDir == "" {
+		return nil, errors.New("debootstrap base: no cache directory for the tree (set CacheDir)")
+	}
 	root := filepath.Join(s.CacheDir, "debootstrap-"+r.Suite)
 	if !ready(root) {
 		if err := s.debootstrap(ctx, r.Suite, root); err != nil {
