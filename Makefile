@@ -66,7 +66,7 @@ images: deps
 
 # The built archives hold every program the chart and kustomize run.
 test-images: images
-	PEROUTER_IMAGES_DIR=$(BIN)/images $(GO) test -count=1 -run TestBuiltImagesRunTheManifests ./images
+	PEROUTER_IMAGES_DIR=$(BIN)/images $(GO) test -count=1 -run TestBuiltImagesRunTheManifests ./operator/images
 
 # Render Dockerfile and Dockerfile.router from the same recipes.
 dockerfiles:

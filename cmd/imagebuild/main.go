@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/perouter/perouter/images"
+	"github.com/perouter/perouter/operator/images"
 )
 
 func main() {

@@ -32,7 +32,7 @@ var update = flag.Bool("update", false, "rewrite the Dockerfiles from the recipe
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	root, err := filepath.Abs("..")
+	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
