@@ -1,22 +1,27 @@
-# One image with every perouter binary: controller, labeler, reloader,
-# perouterctl. The controller reads BGP state with vtysh through the
-# router pod's vty sockets, so the image carries FRR's vtysh.
+# Generated from images.Recipes() (images/recipe.go) by
+#   go run ./cmd/imagebuild -write-dockerfiles
+# Do not edit: `make images` builds the same image without a container
+# engine, and images.TestDockerfilesMatchRecipes keeps this file equal
+# to the recipe. See docs/images.md.
 #
-# Not built in this repository's CI (no container engine there); build with
-#   docker build -t ghcr.io/perouter/perouter:dev .
-FROM golang:1.26-bookworm AS build
+#   docker build -f Dockerfile -t ghcr.io/perouter/perouter:dev .
+FROM golang:1.26-trixie AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/ \
-      ./cmd/controller ./cmd/labeler ./cmd/reloader ./cmd/perouterctl
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/ ./cmd/controller ./cmd/labeler ./cmd/reloader ./cmd/perouterctl
 
 FROM debian:trixie-slim
-RUN apt-get update \
- && apt-get install -y --no-install-recommends frr iproute2 ca-certificates \
- && rm -rf /var/lib/apt/lists/*
-COPY --from=build /out/ /usr/local/bin/
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates frr iproute2 && apt-get clean && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/controller /usr/local/bin/controller
+COPY --from=build /out/labeler /usr/local/bin/labeler
+COPY --from=build /out/reloader /usr/local/bin/reloader
+COPY --from=build /out/perouterctl /usr/local/bin/perouterctl
+ARG VERSION=dev
+LABEL org.opencontainers.image.description="perouter controller, labeler, reloader and perouterctl; the controller reads BGP state with FRR's vtysh"
+LABEL org.opencontainers.image.source="https://github.com/perouter/perouter"
+LABEL org.opencontainers.image.title="perouter"
+LABEL org.opencontainers.image.version="$VERSION"
 USER 0
 ENTRYPOINT ["/usr/local/bin/controller"]

@@ -17,7 +17,7 @@ E2E_TIMEOUT ?= 90m
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: lab-down e2e-fabric rbac chart-crds goldens all build generate deps k8s-assets test test-unit test-envtest test-kernel lint fmt lab e2e e2e-kind perf clean help
+.PHONY: images test-images dockerfiles lab-down e2e-fabric rbac chart-crds goldens all build generate deps k8s-assets test test-unit test-envtest test-kernel lint fmt lab e2e e2e-kind perf clean help
 
 all: build
 
@@ -28,6 +28,7 @@ help:
 	@echo "make test-kernel KERNEL=auto|native|bookworm|trixie  datapath tests on a real kernel"
 	@echo "make e2e        end-to-end suites on the simulator"
 	@echo "make perf       performance targets"
+	@echo "make images     the operator and router images as OCI archives in bin/images (no container engine)"
 
 deps:
 	@hack/install-deps.sh
@@ -52,6 +53,24 @@ chart-crds:
 goldens:
 	$(GO) test ./operator/frr -update
 	$(GO) test ./cmd/perouterctl/app -update
+
+# The images as OCI archives (bin/images/perouter.tar, router.tar), built
+# without a container engine from images.Recipes(): the Debian base from
+# debian:<suite>-slim where a registry answers, else debootstrap from the
+# system's mirror (IMAGE_BASE=registry|debootstrap forces one). Tagged with
+# the chart's appVersion. Needs root (apt-get in a chroot). docs/images.md.
+IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' charts/perouter/Chart.yaml)
+IMAGE_BASE ?= auto
+images: deps
+	$(GO) run ./cmd/imagebuild -out $(BIN)/images -tag $(IMAGE_TAG) -base $(IMAGE_BASE) -cache $(PEROUTER_CACHE)/images
+
+# The built archives hold every program the chart and kustomize run.
+test-images: images
+	PEROUTER_IMAGES_DIR=$(BIN)/images $(GO) test -count=1 -run TestBuiltImagesRunTheManifests ./operator/images
+
+# Render Dockerfile and Dockerfile.router from the same recipes.
+dockerfiles:
+	$(GO) run ./cmd/imagebuild -write-dockerfiles
 
 k8s-assets:
 	@hack/build-k8s-assets.sh >/dev/null

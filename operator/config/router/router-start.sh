@@ -10,4 +10,14 @@ if [ ! -e "/run/netns/$NETNS" ]; then
 	ip netns add "$NETNS" 2>/dev/null || test -e "/run/netns/$NETNS"
 fi
 ip -n "$NETNS" link set lo up
-exec ip netns exec "$NETNS" /usr/lib/frr/docker-start
+# watchfrr, in the foreground as the container's main process, starts the
+# daemons /etc/frr/daemons enables and restarts any that dies (what the
+# upstream FRR image's docker-start does; Debian's frr package, which the
+# router image installs, has no docker-start). FRR's frrcommon.sh (bash)
+# reads the daemons file.
+exec ip netns exec "$NETNS" /bin/bash -c '
+log_success_msg() { echo "$@"; }
+log_warning_msg() { echo "$@" >&2; }
+log_failure_msg() { echo "$@" >&2; }
+. /usr/lib/frr/frrcommon.sh
+exec /usr/lib/frr/watchfrr ${watchfrr_options:-} $(daemon_list)'
