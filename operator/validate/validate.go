@@ -127,6 +127,9 @@ func (v *checker) underlay(u *v1alpha1.Underlay) {
 		field := fmt.Sprintf("spec.neighbors[%d]", i)
 		n := &u.Spec.Neighbors[i]
 		v.neighbor(ref, field, n)
+		if n.Address == "" && n.Interface == "" {
+			continue // no peer named: refused by neighbor
+		}
 		peer := n.Address
 		if a, err := netip.ParseAddr(n.Address); err == nil {
 			peer = a.String()
@@ -222,6 +225,9 @@ func (v *checker) neighbor(ref objects.Ref, field string, n *v1alpha1.Neighbor) 
 		v.oneOf(ref, field+".type", n.Type, "External", "Internal")
 	}
 	switch {
+	case n.ListenRange != "" && n.Address == "" && n.Interface == "":
+		// OpenPERouter's third way to name peers, refused once by
+		// notYetSupported.
 	case n.Address != "" && n.Interface != "":
 		v.add(ref, field, "exactly one of address or interface must be set, both are")
 	case n.Address == "" && n.Interface == "":
