@@ -494,10 +494,6 @@ func (c *docConverter) walk(f *field, p path, v any) (any, bool) {
 		if !isString {
 			return v, true
 		}
-		if why, refused := f.refuseValues[s]; refused {
-			c.fail(p.from, "%q is not supported: %s", s, why)
-			return nil, false
-		}
 		if to, renamed := f.values[s]; renamed {
 			c.change(p.from, "%s → %s", s, to)
 			return to, true

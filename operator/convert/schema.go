@@ -5,8 +5,10 @@ import "github.com/perouter/perouter/operator/api/v1alpha1"
 // field describes one field of an upstream OpenPERouter object and how it
 // becomes perouter's. Every field of upstream's API types is listed, for
 // each version: a field that is not listed is unknown to that version (a
-// typo, or a newer API), and a field that perouter does not implement is
-// listed with the reason it is refused. Nothing is dropped silently.
+// typo, or a newer API). A field of upstream main that perouter does not
+// implement yet is passed through and refused with the reason
+// v1alpha1.NotYetSupported gives; an older field main dropped is refused
+// here (unsupported). Nothing is dropped silently.
 type field struct {
 	// to is perouter's name for the field; empty keeps upstream's.
 	to string
@@ -20,9 +22,6 @@ type field struct {
 	// values renames enumeration values (upstream's to perouter's);
 	// values not listed are kept and judged by perouter's validation.
 	values map[string]string
-	// refuseValues maps an enumeration value perouter does not implement
-	// to the reason.
-	refuseValues map[string]string
 	// unsupported, if set, refuses the field with this reason.
 	unsupported string
 	// convert, if set, replaces the walk: it returns perouter's key and
