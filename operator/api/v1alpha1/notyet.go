@@ -2,7 +2,6 @@ package v1alpha1
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -111,20 +110,5 @@ func lookup(v any, path []string, prefix string) []found {
 	for i, item := range items {
 		out = append(out, lookup(item, path[1:], here+"["+strconv.Itoa(i)+"]")...)
 	}
-	return out
-}
-
-// NotYetSupportedPaths lists the paths of NotYetSupported as documents
-// name them ("Kind path" or "Kind path: Value"), sorted.
-func NotYetSupportedPaths() []string {
-	var out []string
-	for _, f := range NotYetSupported {
-		s := f.Kind + " " + f.Path
-		if f.Value != "" {
-			s += ": " + f.Value
-		}
-		out = append(out, s)
-	}
-	sort.Strings(out)
 	return out
 }
