@@ -22,7 +22,7 @@ func TestFindNotYetSupported(t *testing.T) {
 			{Field: "spec.hostMaster.type", Message: "OVSBridge is not supported yet: perouter has no Open vSwitch bridges; use type LinuxBridge"},
 		}},
 		"another kind's field": {kind: "L3Passthrough", obj: `{"spec": {"underlayAddressFamily": "IPv4"}}`},
-		"null is not set": {kind: "Underlay", obj: `{"spec": {"isis": null}}`},
+		"null is not set":      {kind: "Underlay", obj: `{"spec": {"isis": null}}`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
