@@ -319,6 +319,7 @@ func (c *docConverter) convert() (map[string]any, []error) {
 		return nil, c.errs
 	}
 	out := map[string]any{}
+	var converted any // the spec, as far as it converted
 	for _, key := range sortedKeys(obj) {
 		val := obj[key]
 		switch key {
@@ -338,13 +339,22 @@ func (c *docConverter) convert() (map[string]any, []error) {
 			if val == nil {
 				continue
 			}
-			if conv, ok := c.walk(spec, path{from: "spec", to: "spec"}, val); ok {
+			conv, ok := c.walk(spec, path{from: "spec", to: "spec"}, val)
+			if ok {
 				c.checkGateways(conv)
 				out[key] = conv
 			}
+			converted = conv
 		default:
 			c.fail(key, "unknown field of %s %s", v.name, c.doc.kind)
 		}
+	}
+	// Fields perouter's schema accepts but does not implement yet are
+	// passed through above and refused here, with the reasons validation
+	// gives, in perouter's names; also when other fields failed, so that
+	// every problem is reported at once.
+	for _, p := range v1alpha1.FindNotYetSupported(c.doc.kind, map[string]any{"spec": converted}) {
+		c.fail(p.Field, "%s", p.Message)
 	}
 	if len(c.errs) > 0 {
 		return nil, c.errs
@@ -483,10 +493,6 @@ func (c *docConverter) walk(f *field, p path, v any) (any, bool) {
 		s, isString := v.(string)
 		if !isString {
 			return v, true
-		}
-		if why, refused := f.refuseValues[s]; refused {
-			c.fail(p.from, "%q is not supported: %s", s, why)
-			return nil, false
 		}
 		if to, renamed := f.values[s]; renamed {
 			c.change(p.from, "%s → %s", s, to)

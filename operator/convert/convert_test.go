@@ -155,20 +155,19 @@ spec:
 			in:       release + "kind: Underlay\nmetadata: {name: u}\nspec: {asn: 1, evpn: {vtepInterface: lo1}}\n",
 			wantErrs: []string{"document 1 (Underlay default/u): spec.evpn: vtepInterface: not supported"},
 		},
-		"v0.2.0 BFD passive mode and address families": {
-			in: release + "kind: Underlay\nmetadata: {name: u}\nspec: {asn: 1, neighbors: [{asn: 2, address: 10.0.0.1, bfd: {passiveMode: true}, addressFamilies: [{type: evpn}]}]}\n",
+		"v0.2.0 address families": {
+			in: release + "kind: Underlay\nmetadata: {name: u}\nspec: {asn: 1, neighbors: [{asn: 2, address: 10.0.0.1, addressFamilies: [{type: evpn}]}]}\n",
 			wantErrs: []string{
-				"document 1 (Underlay default/u): spec.neighbors[0].addressFamilies: not supported",
-				"document 1 (Underlay default/u): spec.neighbors[0].bfd.passiveMode: not supported: perouter does not implement it yet: every BFD session is active",
+				"document 1 (Underlay default/u): spec.neighbors[0].addressFamilies: not supported yet: perouter enables ipv4/ipv6 unicast and l2vpn evpn itself; remove the field",
 			},
 		},
-		"main multihop property": {
-			in: main + `kind: Underlay
+		"v0.2.0 BFD passive mode and minimum TTL": {
+			in: release + `kind: Underlay
 metadata: {name: u}
 spec:
   asn: 64514
-  interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: eth1}}]
-  neighbors: [{asn: 64512, address: 192.168.11.2, properties: [{type: ebgpMultiHop}]}]
+  nics: [eth1]
+  neighbors: [{asn: 64512, address: 192.168.11.2, ebgpMultiHop: true, bfd: {passiveMode: true, minimumTTL: 250}}]
 `,
 			want: ours + `kind: Underlay
 metadata:
@@ -182,16 +181,48 @@ spec:
   neighbors:
   - address: 192.168.11.2
     asn: 64512
+    bfd:
+      minimumTTL: 250
+      sessionMode: Passive
     ebgpMultiHop: true
 `,
 			wantChanges: []string{
-				"apiVersion: network.openperouter.io/v1alpha1 → network.perouter.io/v1alpha1",
-				"spec.neighbors[0].properties: [{type: ebgpMultiHop}] → spec.neighbors[0].ebgpMultiHop: true",
+				"apiVersion: openpe.openperouter.github.io/v1alpha1 → network.perouter.io/v1alpha1",
+				"spec.neighbors[0].bfd.passiveMode: true → spec.neighbors[0].bfd.sessionMode: Passive",
+				"spec.nics: moved to spec.interfaces, one {type: NetworkDevice, networkDevice: {interfaceName}} per NIC",
 			},
 		},
-		"main multihop TTL": {
-			in:       main + "kind: Underlay\nmetadata: {name: u}\nspec: {asn: 1, neighbors: [{asn: 2, address: 10.0.0.1, properties: [{type: ebgpMultiHop, ebgpMultiHop: {ttl: 3}}]}]}\n",
-			wantErrs: []string{"document 1 (Underlay default/u): spec.neighbors[0].properties: [0].ebgpMultiHop.ttl: not supported"},
+		"main multihop property with TTL and BFD": {
+			in: main + `kind: Underlay
+metadata: {name: u}
+spec:
+  asn: 64514
+  interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: eth1}}]
+  neighbors: [{asn: 64512, address: 192.168.11.2, properties: [{type: ebgpMultiHop, ebgpMultiHop: {ttl: 3}}], bfd: {sessionMode: Passive, minimumTTL: 252}}]
+`,
+			want: ours + `kind: Underlay
+metadata:
+  name: u
+spec:
+  asn: 64514
+  interfaces:
+  - networkDevice:
+      interfaceName: eth1
+    type: NetworkDevice
+  neighbors:
+  - address: 192.168.11.2
+    asn: 64512
+    bfd:
+      minimumTTL: 252
+      sessionMode: Passive
+    properties:
+    - ebgpMultiHop:
+        ttl: 3
+      type: ebgpMultiHop
+`,
+			wantChanges: []string{
+				"apiVersion: network.openperouter.io/v1alpha1 → network.perouter.io/v1alpha1",
+			},
 		},
 		"main field v0.2.0 does not have": {
 			in:       release + "kind: L3VNI\nmetadata: {name: red}\nspec: {vrf: red, vni: 100, vxlanPort: 4789}\n",

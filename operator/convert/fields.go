@@ -7,48 +7,19 @@ import (
 	"strings"
 )
 
-// neighborProperties turns main's properties list into perouter's
-// ebgpMultiHop flag. A TTL has no counterpart: perouter renders
-// ebgp-multihop with FRR's default (255), so a TTL is refused rather than
-// widened.
-func neighborProperties(c *docConverter, p path, v any) ([]keyValue, error) {
-	list, ok := v.([]any)
+// passiveMode is v0.2.0's BFD passive flag; main and perouter say
+// sessionMode: Passive (or Active, the default).
+func passiveMode(c *docConverter, p path, v any) ([]keyValue, error) {
+	passive, ok := v.(bool)
 	if !ok {
-		return nil, errors.New("must be a list")
+		return nil, errors.New("must be true or false")
 	}
-	multihop := false
-	for i, item := range list {
-		prop, ok := item.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("[%d] must be an object", i)
-		}
-		for _, key := range sortedKeys(prop) {
-			switch key {
-			case "type":
-				if prop[key] != "ebgpMultiHop" {
-					return nil, fmt.Errorf("[%d].type: %v is not a neighbour property of %s (ebgpMultiHop is)", i, prop[key], c.doc.version.name)
-				}
-				multihop = true
-			case "ebgpMultiHop":
-				params, _ := prop[key].(map[string]any)
-				for param := range params {
-					if param == "ttl" {
-						return nil, fmt.Errorf("[%d].ebgpMultiHop.ttl: not supported: perouter renders ebgp-multihop with FRR's default TTL (255); remove ttl to accept that", i)
-					}
-					return nil, fmt.Errorf("[%d].ebgpMultiHop.%s: unknown field (%s has no such field)", i, param, c.doc.version.name)
-				}
-			default:
-				return nil, fmt.Errorf("[%d].%s: unknown field (%s has no such field)", i, key, c.doc.version.name)
-			}
-		}
+	mode := "Active"
+	if passive {
+		mode = "Passive"
 	}
-	if !multihop {
-		c.change(p.from, "dropped: an empty list sets no property")
-		return nil, nil
-	}
-	parent := strings.TrimSuffix(p.to, ".properties")
-	c.change(p.from, "[{type: ebgpMultiHop}] → %s.ebgpMultiHop: true", parent)
-	return []keyValue{{"ebgpMultiHop", true}}, nil
+	c.change(p.from, "%v → %s: %s", passive, p.to, mode)
+	return []keyValue{{"sessionMode", mode}}, nil
 }
 
 // nics is v0.1.0's list of host NICs; v0.2.0 and perouter write each as an

@@ -1,10 +1,14 @@
 package convert
 
+import "github.com/perouter/perouter/operator/api/v1alpha1"
+
 // field describes one field of an upstream OpenPERouter object and how it
 // becomes perouter's. Every field of upstream's API types is listed, for
 // each version: a field that is not listed is unknown to that version (a
-// typo, or a newer API), and a field that perouter does not implement is
-// listed with the reason it is refused. Nothing is dropped silently.
+// typo, or a newer API). A field of upstream main that perouter does not
+// implement yet is passed through and refused with the reason
+// v1alpha1.NotYetSupported gives; an older field main dropped is refused
+// here (unsupported). Nothing is dropped silently.
 type field struct {
 	// to is perouter's name for the field; empty keeps upstream's.
 	to string
@@ -18,9 +22,6 @@ type field struct {
 	// values renames enumeration values (upstream's to perouter's);
 	// values not listed are kept and judged by perouter's validation.
 	values map[string]string
-	// refuseValues maps an enumeration value perouter does not implement
-	// to the reason.
-	refuseValues map[string]string
 	// unsupported, if set, refuses the field with this reason.
 	unsupported string
 	// convert, if set, replaces the walk: it returns perouter's key and
@@ -42,10 +43,13 @@ type version struct {
 	unsupportedKinds map[string]string
 }
 
-const (
-	notYet     = "perouter does not implement it yet"
-	vtepFamily = "perouter has no per-VNI VTEP family: a VNI uses the IPv4 VTEP when the Underlay's tunnelEndpoint has an IPv4 cidr, else the IPv6 one; remove the field"
-)
+const notYet = "perouter does not implement it yet"
+
+// notYetSupported marks a field perouter's schema accepts but does not
+// implement yet: convert passes it through under perouter's name, then
+// refuses it with the reason v1alpha1.NotYetSupported gives (the one list
+// validation, the webhook and the docs use).
+func notYetSupported() *field { return &field{opaque: true} }
 
 func scalar() *field { return &field{} }
 
@@ -63,12 +67,8 @@ func renamed(to string, f *field) *field {
 	return &g
 }
 
-// upstreamKinds is shared by both versions.
-var unsupportedKinds = map[string]string{
-	"L3VPN":                         "perouter has no SRv6 L3VPN yet",
-	"RawFRRConfig":                  "perouter renders every line of FRR's configuration itself and takes no raw snippets",
-	"RouterNodeConfigurationStatus": "it is written by upstream's controller; perouter reports per node in RouterNodeStatus",
-}
+// unsupportedKinds is shared by both versions.
+var unsupportedKinds = v1alpha1.NotYetSupportedKinds
 
 // The capitalised enumeration values main uses; v0.2.0 wrote them in
 // lower case.
@@ -87,24 +87,24 @@ var mainVersion = func() *version {
 		"receiveInterval":  scalar(),
 		"transmitInterval": scalar(),
 		"detectMultiplier": scalar(),
-		"sessionMode":      unsupported(notYet + ": every BFD session is active"),
-		"minimumTTL":       unsupported(notYet + ": perouter's BFD sessions are single-hop"),
+		"sessionMode":      scalar(),
+		"minimumTTL":       scalar(),
 	})
 	neighbor := object(map[string]*field{
 		"asn":                  scalar(),
 		"type":                 scalar(),
 		"address":              scalar(),
 		"interface":            scalar(),
-		"listenRange":          unsupported(notYet + ": dynamic neighbours; name each peer by address or interface"),
+		"listenRange":          notYetSupported(),
 		"port":                 scalar(),
 		"password":             scalar(),
 		"passwordSecret":       scalar(),
 		"holdTimeSeconds":      scalar(),
 		"keepaliveTimeSeconds": scalar(),
 		"connectTimeSeconds":   scalar(),
-		"properties":           {convert: neighborProperties},
+		"properties":           opaque(),
 		"bfd":                  bfd,
-		"addressFamilies":      unsupported(notYet + ": perouter enables ipv4/ipv6 unicast and l2vpn evpn itself"),
+		"addressFamilies":      notYetSupported(),
 	})
 	return &version{
 		name:       "upstream main",
@@ -121,17 +121,17 @@ var mainVersion = func() *version {
 					"cniDevice":     opaque(),
 				})),
 				"tunnelEndpoint":  object(map[string]*field{"cidrs": opaque()}),
-				"gracefulRestart": unsupported(notYet),
-				"isis":            unsupported(notYet),
-				"srv6":            unsupported(notYet),
-				"routeReflector":  unsupported(notYet),
+				"gracefulRestart": notYetSupported(),
+				"isis":            notYetSupported(),
+				"srv6":            notYetSupported(),
+				"routeReflector":  notYetSupported(),
 			}),
 			"L3VNI": object(map[string]*field{
 				"nodeSelector":          opaque(),
 				"vrf":                   scalar(),
 				"vni":                   scalar(),
 				"vxlanPort":             scalar(),
-				"underlayAddressFamily": unsupported(vtepFamily),
+				"underlayAddressFamily": notYetSupported(),
 				"hostSession":           hostSession,
 				"exportRTs":             opaque(),
 				"importRTs":             opaque(),
@@ -139,17 +139,17 @@ var mainVersion = func() *version {
 			"L2VNI": object(map[string]*field{
 				"nodeSelector": opaque(),
 				"routingDomain": object(map[string]*field{
-					"type":  {refuseValues: map[string]string{"L3VPN": "perouter has no SRv6 L3VPN yet"}},
+					"type":  scalar(),
 					"l3vni": object(map[string]*field{"name": scalar()}),
-					"l3vpn": unsupported("perouter has no SRv6 L3VPN yet"),
+					"l3vpn": notYetSupported(),
 				}),
 				"vni":                   scalar(),
 				"vxlanPort":             scalar(),
-				"underlayAddressFamily": unsupported(vtepFamily),
+				"underlayAddressFamily": notYetSupported(),
 				"hostMaster": object(map[string]*field{
-					"type":        {refuseValues: map[string]string{"OVSBridge": notYet + ": Open vSwitch bridges"}},
+					"type":        scalar(),
 					"linuxBridge": object(map[string]*field{"lifecycle": scalar(), "name": scalar()}),
-					"ovsBridge":   unsupported(notYet + ": Open vSwitch bridges"),
+					"ovsBridge":   notYetSupported(),
 				}),
 				"gatewayIPs": opaque(),
 			}),
@@ -180,8 +180,8 @@ var releaseVersion = func() *version {
 		"detectMultiplier": scalar(),
 		"echoInterval":     unsupported(notYet + ": BFD echo mode"),
 		"echoMode":         unsupported(notYet + ": BFD echo mode"),
-		"passiveMode":      unsupported(notYet + ": every BFD session is active"),
-		"minimumTTL":       unsupported(notYet + ": perouter's BFD sessions are single-hop"),
+		"passiveMode":      {to: "sessionMode", convert: passiveMode},
+		"minimumTTL":       scalar(),
 	})
 	neighbor := object(map[string]*field{
 		"asn":                  scalar(),
@@ -196,7 +196,7 @@ var releaseVersion = func() *version {
 		"connectTimeSeconds":   scalar(),
 		"ebgpMultiHop":         scalar(),
 		"bfd":                  bfd,
-		"addressFamilies":      unsupported(notYet + ": perouter enables ipv4/ipv6 unicast and l2vpn evpn itself"),
+		"addressFamilies":      notYetSupported(),
 	})
 	return &version{
 		name:       "upstream v0.2.0",
@@ -214,16 +214,16 @@ var releaseVersion = func() *version {
 				"nics":            {to: "interfaces", convert: nics},
 				"evpn":            {to: "tunnelEndpoint", convert: evpn},
 				"tunnelEndpoint":  object(map[string]*field{"cidrs": opaque()}),
-				"gracefulRestart": unsupported(notYet),
-				"isis":            unsupported(notYet),
-				"srv6":            unsupported(notYet),
+				"gracefulRestart": notYetSupported(),
+				"isis":            notYetSupported(),
+				"srv6":            notYetSupported(),
 			}),
 			"L3VNI": object(map[string]*field{
 				"nodeSelector":          opaque(),
 				"vrf":                   scalar(),
 				"vni":                   scalar(),
 				"vxlanport":             renamed("vxlanPort", scalar()),
-				"underlayAddressFamily": unsupported(vtepFamily),
+				"underlayAddressFamily": notYetSupported(),
 				"hostsession":           renamed("hostSession", hostSession),
 				"exportRTs":             opaque(),
 				"importRTs":             opaque(),
@@ -233,14 +233,13 @@ var releaseVersion = func() *version {
 				"vrf":                   {to: "routingDomain", convert: l2vniVRF},
 				"vni":                   scalar(),
 				"vxlanport":             renamed("vxlanPort", scalar()),
-				"underlayAddressFamily": unsupported(vtepFamily),
+				"underlayAddressFamily": notYetSupported(),
 				"hostmaster": renamed("hostMaster", object(map[string]*field{
 					"type": {
-						values:       map[string]string{"linux-bridge": "LinuxBridge"},
-						refuseValues: map[string]string{"ovs-bridge": notYet + ": Open vSwitch bridges"},
+						values: map[string]string{"linux-bridge": "LinuxBridge", "ovs-bridge": "OVSBridge"},
 					},
 					"linuxBridge": {convert: linuxBridge},
-					"ovsBridge":   unsupported(notYet + ": Open vSwitch bridges"),
+					"ovsBridge":   notYetSupported(),
 				})),
 				"l2gatewayips": renamed("gatewayIPs", opaque()),
 			}),

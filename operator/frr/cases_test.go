@@ -209,6 +209,15 @@ var cases = map[string]nodeconfig.Config{
 
 	"multihop": node(underlay(nodeconfig.Neighbor{Address: addr("172.30.0.1"), ASN: 64612, EBGPMultiHop: true}), red()),
 
+	// OpenPERouter's properties [{type: ebgpMultiHop, ebgpMultiHop: {ttl}}]
+	// and bfd sessionMode/minimumTTL: a multi-hop session with a TTL, and a
+	// passive BFD profile that checks incoming TTLs.
+	"multihop_ttl_bfd": node(underlay(
+		nodeconfig.Neighbor{Address: addr("172.30.0.1"), ASN: 64612, EBGPMultiHop: true, EBGPMultiHopTTL: u32(3),
+			BFD: &nodeconfig.BFD{Passive: true, MinimumTTL: u32(252)}},
+		nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64512, BFD: &nodeconfig.BFD{DetectMultiplier: u32(3), Passive: true}},
+	), red()),
+
 	"timers": node(underlay(nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64512, HoldTime: u32(30), Keepalive: u32(10), ConnectTime: u32(5)}), red()),
 
 	"timers_keepalive_off": node(underlay(nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64512, HoldTime: u32(0), Keepalive: u32(0)}), red()),

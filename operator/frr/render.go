@@ -172,10 +172,12 @@ type neighborView struct {
 	Timers       string
 	ConnectTime  string
 	EBGPMultiHop bool
-	BFD          bool
-	BFDProfile   string
-	IPv4         bool
-	IPv6         bool
+	// EBGPMultiHopTTL is "" for FRR's default.
+	EBGPMultiHopTTL string
+	BFD             bool
+	BFDProfile      string
+	IPv4            bool
+	IPv6            bool
 }
 
 type bfdProfile struct {
@@ -183,6 +185,8 @@ type bfdProfile struct {
 	ReceiveInterval  string
 	TransmitInterval string
 	DetectMultiplier string
+	Passive          bool
+	MinimumTTL       string
 }
 
 type vrfView struct {
@@ -384,6 +388,9 @@ func buildView(c nodeconfig.Config) (*view, error) {
 
 func neighbor(u *nodeconfig.Underlay, n nodeconfig.Neighbor, profiles map[string]bfdProfile) (neighborView, error) {
 	nv := neighborView{ID: neighborID(n), Port: n.Port, EBGPMultiHop: n.EBGPMultiHop}
+	if n.EBGPMultiHop && n.EBGPMultiHopTTL != nil {
+		nv.EBGPMultiHopTTL = strconv.FormatUint(uint64(*n.EBGPMultiHopTTL), 10)
+	}
 	switch {
 	case n.Interface != "" && n.Address.IsValid():
 		return nv, fieldError(u.Source, "spec.neighbors", "neighbour "+nv.ID+" has both an address and an interface")
@@ -441,6 +448,14 @@ func profileFor(b nodeconfig.BFD) (bfdProfile, bool) {
 	if b.DetectMultiplier != nil {
 		p.DetectMultiplier = strconv.FormatUint(uint64(*b.DetectMultiplier), 10)
 		p.Name += "-mult" + p.DetectMultiplier
+	}
+	if b.Passive {
+		p.Passive = true
+		p.Name += "-passive"
+	}
+	if b.MinimumTTL != nil {
+		p.MinimumTTL = strconv.FormatUint(uint64(*b.MinimumTTL), 10)
+		p.Name += "-minttl" + p.MinimumTTL
 	}
 	return p, p.Name != bfdProfilePrefix
 }

@@ -442,14 +442,14 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 // spec.neighbors[i]") starts its errors.
 func (b *builder) neighbor(u *v1alpha1.Underlay, n *v1alpha1.Neighbor, field string) (Neighbor, error) {
 	out := Neighbor{
-		Interface:    n.Interface,
-		Type:         strings.ToLower(n.Type),
-		Password:     n.Password,
-		HoldTime:     n.HoldTimeSeconds,
-		Keepalive:    n.KeepaliveTimeSeconds,
-		ConnectTime:  n.ConnectTimeSeconds,
-		EBGPMultiHop: n.EBGPMultiHop,
+		Interface:   n.Interface,
+		Type:        strings.ToLower(n.Type),
+		Password:    n.Password,
+		HoldTime:    n.HoldTimeSeconds,
+		Keepalive:   n.KeepaliveTimeSeconds,
+		ConnectTime: n.ConnectTimeSeconds,
 	}
+	out.EBGPMultiHop, out.EBGPMultiHopTTL = n.MultiHop()
 	if n.ASN != nil {
 		out.ASN = *n.ASN
 	}
@@ -470,7 +470,13 @@ func (b *builder) neighbor(u *v1alpha1.Underlay, n *v1alpha1.Neighbor, field str
 		out.Password = pw
 	}
 	if n.BFD != nil {
-		out.BFD = &BFD{ReceiveInterval: n.BFD.ReceiveInterval, TransmitInterval: n.BFD.TransmitInterval, DetectMultiplier: n.BFD.DetectMultiplier}
+		out.BFD = &BFD{
+			ReceiveInterval:  n.BFD.ReceiveInterval,
+			TransmitInterval: n.BFD.TransmitInterval,
+			DetectMultiplier: n.BFD.DetectMultiplier,
+			Passive:          n.BFD.SessionMode == v1alpha1.BFDSessionModePassive,
+			MinimumTTL:       n.BFD.MinimumTTL,
+		}
 	}
 	return out, nil
 }

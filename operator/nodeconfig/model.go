@@ -82,7 +82,9 @@ type Neighbor struct {
 	Keepalive    *uint32
 	ConnectTime  *uint32
 	EBGPMultiHop bool
-	BFD          *BFD
+	// EBGPMultiHopTTL is nil for FRR's default (255); only with EBGPMultiHop.
+	EBGPMultiHopTTL *uint32
+	BFD             *BFD
 }
 
 // BFD holds the BFD profile values; nil fields keep FRR's defaults.
@@ -90,6 +92,10 @@ type BFD struct {
 	ReceiveInterval  *uint32
 	TransmitInterval *uint32
 	DetectMultiplier *uint32
+	// Passive waits for the peer to start the session.
+	Passive bool
+	// MinimumTTL applies to multi-hop sessions only; nil keeps FRR's.
+	MinimumTTL *uint32
 }
 
 // L3VNI is one routed overlay on the node.

@@ -158,6 +158,8 @@ func decodeDocument(raw []byte, s *Set) (Ref, error) {
 		target = &s.Secrets[len(s.Secrets)-1]
 	case tm.APIVersion == "" || tm.Kind == "":
 		return ref, errors.New("apiVersion and kind are required")
+	case tm.APIVersion == v1alpha1.GroupVersion.String() && v1alpha1.NotYetSupportedKinds[tm.Kind] != "":
+		return ref, fmt.Errorf("kind %s is OpenPERouter's and not supported yet: %s", tm.Kind, v1alpha1.NotYetSupportedKinds[tm.Kind])
 	default:
 		return ref, fmt.Errorf("unknown kind %q in apiVersion %q (want %s Underlay, L3VNI, L2VNI, L3Passthrough, or v1 Secret)", tm.Kind, tm.APIVersion, v1alpha1.GroupVersion)
 	}

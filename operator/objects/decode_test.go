@@ -106,6 +106,13 @@ func TestDecodeErrors(t *testing.T) {
 			in:   "apiVersion: network.perouter.io/v1alpha1\nkind: L4VNI\nmetadata: {name: x}\n",
 			want: []string{`document 1 (L4VNI default/x): unknown kind "L4VNI"`},
 		},
+		"upstream kind not supported yet": {
+			in:   "apiVersion: network.perouter.io/v1alpha1\nkind: L3VPN\nmetadata: {name: green}\n",
+			want: []string{`document 1 (L3VPN default/green): kind L3VPN is OpenPERouter's and not supported yet: perouter has no SRv6 L3VPN yet`},
+		},
+		"upstream field not implemented yet decodes, for validation to refuse by name": {
+			in: head + "spec: {vrf: red, vni: 100, underlayAddressFamily: IPv4}\n",
+		},
 		"reference apiVersion is not ours": {
 			in:   "apiVersion: network.openperouter.io/v1alpha1\nkind: L3VNI\nmetadata: {name: x}\n",
 			want: []string{`document 1 (L3VNI default/x): unknown kind "L3VNI" in apiVersion "network.openperouter.io/v1alpha1"`},

@@ -6,6 +6,7 @@
 package validate
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -111,6 +112,7 @@ func (v *checker) underlay(u *v1alpha1.Underlay) {
 	v.meta(ref, u.ObjectMeta)
 	v.selector(ref, "spec.nodeSelector", u.Spec.NodeSelector)
 	v.asn(ref, "spec.asn", u.Spec.ASN)
+	v.notYetSupported(ref, u)
 	if p, err := RouterIDPool(u.Spec.RouterIDCIDR); err != nil {
 		v.add(ref, "spec.routerIDCIDR", "%v", err)
 	} else if _, err := ipam.RouterID(p, 0); err != nil {
@@ -125,6 +127,9 @@ func (v *checker) underlay(u *v1alpha1.Underlay) {
 		field := fmt.Sprintf("spec.neighbors[%d]", i)
 		n := &u.Spec.Neighbors[i]
 		v.neighbor(ref, field, n)
+		if n.Address == "" && n.Interface == "" {
+			continue // no peer named: refused by neighbor
+		}
 		peer := n.Address
 		if a, err := netip.ParseAddr(n.Address); err == nil {
 			peer = a.String()
@@ -220,6 +225,9 @@ func (v *checker) neighbor(ref objects.Ref, field string, n *v1alpha1.Neighbor) 
 		v.oneOf(ref, field+".type", n.Type, "External", "Internal")
 	}
 	switch {
+	case n.ListenRange != "" && n.Address == "" && n.Interface == "":
+		// OpenPERouter's third way to name peers, refused once by
+		// notYetSupported.
 	case n.Address != "" && n.Interface != "":
 		v.add(ref, field, "exactly one of address or interface must be set, both are")
 	case n.Address == "" && n.Interface == "":
@@ -266,6 +274,50 @@ func (v *checker) neighbor(ref objects.Ref, field string, n *v1alpha1.Neighbor) 
 		v.uintRange(ref, field+".bfd.receiveInterval", b.ReceiveInterval, 10, 60000)
 		v.uintRange(ref, field+".bfd.transmitInterval", b.TransmitInterval, 10, 60000)
 		v.uintRange(ref, field+".bfd.detectMultiplier", b.DetectMultiplier, 2, 255)
+		if b.SessionMode != "" {
+			v.oneOf(ref, field+".bfd.sessionMode", b.SessionMode, v1alpha1.BFDSessionModeActive, v1alpha1.BFDSessionModePassive)
+		}
+		v.uintRange(ref, field+".bfd.minimumTTL", b.MinimumTTL, 1, 254)
+	}
+	v.neighborProperties(ref, field, n)
+}
+
+// neighborProperties checks OpenPERouter's properties list and that it
+// does not repeat perouter's older ebgpMultiHop flag.
+func (v *checker) neighborProperties(ref objects.Ref, field string, n *v1alpha1.Neighbor) {
+	if len(n.Properties) > 1 {
+		v.add(ref, field+".properties", "must have at most 1 item, has %d: ebgpMultiHop is the only property", len(n.Properties))
+	}
+	for i, p := range n.Properties {
+		pf := fmt.Sprintf("%s.properties[%d]", field, i)
+		if p.Type != v1alpha1.NeighborPropertyEBGPMultiHop {
+			v.add(ref, pf+".type", "%q must be %s", p.Type, v1alpha1.NeighborPropertyEBGPMultiHop)
+			continue
+		}
+		if n.EBGPMultiHop {
+			v.add(ref, pf, "ebgpMultiHop: true and properties [{type: ebgpMultiHop}] say the same: remove %s.ebgpMultiHop", field)
+		}
+		if p.EBGPMultiHop != nil {
+			v.uintRange(ref, pf+".ebgpMultiHop.ttl", p.EBGPMultiHop.TTL, 1, 255)
+		}
+	}
+}
+
+// notYetSupported refuses each field of OpenPERouter's that perouter's
+// schema accepts but does not implement yet (v1alpha1.NotYetSupported).
+func (v *checker) notYetSupported(ref objects.Ref, obj any) {
+	data, err := json.Marshal(obj)
+	if err != nil {
+		v.add(ref, "", "cannot read the object: %v", err)
+		return
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		v.add(ref, "", "cannot read the object: %v", err)
+		return
+	}
+	for _, p := range v1alpha1.FindNotYetSupported(ref.Kind, m) {
+		v.add(ref, p.Field, "%s", p.Message)
 	}
 }
 
@@ -291,6 +343,7 @@ func (v *checker) l3vni(l *v1alpha1.L3VNI) []CIDRUse {
 	}
 	v.vni(ref, "spec.vni", l.Spec.VNI)
 	v.vxlanPort(ref, "spec.vxlanPort", l.Spec.VXLANPort)
+	v.notYetSupported(ref, l)
 	var uses []CIDRUse
 	if l.Spec.HostSession != nil {
 		uses = v.hostSession(ref, l.Spec.HostSession)
@@ -357,13 +410,16 @@ func (v *checker) l2vni(l *v1alpha1.L2VNI) {
 	v.selector(ref, "spec.nodeSelector", l.Spec.NodeSelector)
 	v.vni(ref, "spec.vni", l.Spec.VNI)
 	v.vxlanPort(ref, "spec.vxlanPort", l.Spec.VXLANPort)
-	if rd := l.Spec.RoutingDomain; rd != nil {
+	v.notYetSupported(ref, l)
+	// OpenPERouter's other routing domain and master types are refused
+	// once, by notYetSupported.
+	if rd := l.Spec.RoutingDomain; rd != nil && rd.Type != "L3VPN" {
 		v.oneOf(ref, "spec.routingDomain.type", rd.Type, "L3VNI")
 		if rd.L3VNI == nil || rd.L3VNI.Name == "" {
 			v.add(ref, "spec.routingDomain.l3vni.name", "is required")
 		}
 	}
-	if hm := l.Spec.HostMaster; hm != nil {
+	if hm := l.Spec.HostMaster; hm != nil && hm.Type != "OVSBridge" {
 		v.oneOf(ref, "spec.hostMaster.type", hm.Type, "LinuxBridge")
 		if lb := hm.LinuxBridge; lb != nil {
 			v.oneOf(ref, "spec.hostMaster.linuxBridge.lifecycle", lb.Lifecycle, v1alpha1.LifecycleManaged, v1alpha1.LifecycleExternal)

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // L2VNISpec is a bridged overlay: a VXLAN VNI stretched across nodes and
@@ -25,6 +26,13 @@ type L2VNISpec struct {
 	// +optional
 	VXLANPort uint16 `json:"vxlanPort,omitempty"`
 
+	// UnderlayAddressFamily is OpenPERouter's choice of VTEP family
+	// (IPv4, IPv6). Not supported yet: perouter uses the IPv4 VTEP when
+	// the Underlay has an IPv4 tunnel endpoint, else the IPv6 one.
+	// +kubebuilder:validation:Enum=IPv4;IPv6
+	// +optional
+	UnderlayAddressFamily string `json:"underlayAddressFamily,omitempty"`
+
 	// RoutingDomain routes this L2 segment through an L3VNI's VRF.
 	// +optional
 	RoutingDomain *RoutingDomain `json:"routingDomain,omitempty"`
@@ -45,8 +53,9 @@ type L2VNISpec struct {
 
 // RoutingDomain says which L3 domain routes the segment.
 type RoutingDomain struct {
-	// Type is the kind of routing domain; L3VNI is the only one for now.
-	// +kubebuilder:validation:Enum=L3VNI
+	// Type is the kind of routing domain: L3VNI. OpenPERouter's L3VPN is
+	// accepted by the schema and refused by validation (not supported yet).
+	// +kubebuilder:validation:Enum=L3VNI;L3VPN
 	// +kubebuilder:default=L3VNI
 	// +optional
 	Type string `json:"type,omitempty"`
@@ -54,6 +63,10 @@ type RoutingDomain struct {
 	// L3VNI names an L3VNI in the same namespace.
 	// +optional
 	L3VNI *L3VNIReference `json:"l3vni,omitempty"`
+
+	// L3VPN is OpenPERouter's SRv6 routing domain. Not supported yet.
+	// +optional
+	L3VPN *runtime.RawExtension `json:"l3vpn,omitempty"`
 }
 
 // L3VNIReference names an L3VNI in the same namespace.
@@ -74,8 +87,9 @@ const (
 
 // HostMaster is the host-side master of the segment's veth.
 type HostMaster struct {
-	// Type of master; LinuxBridge is the only one for now.
-	// +kubebuilder:validation:Enum=LinuxBridge
+	// Type of master: LinuxBridge. OpenPERouter's OVSBridge is accepted by
+	// the schema and refused by validation (not supported yet).
+	// +kubebuilder:validation:Enum=LinuxBridge;OVSBridge
 	// +kubebuilder:default=LinuxBridge
 	// +optional
 	Type string `json:"type,omitempty"`
@@ -83,6 +97,10 @@ type HostMaster struct {
 	// LinuxBridge configures the bridge.
 	// +optional
 	LinuxBridge *LinuxBridgeConfig `json:"linuxBridge,omitempty"`
+
+	// OVSBridge is OpenPERouter's Open vSwitch bridge. Not supported yet.
+	// +optional
+	OVSBridge *runtime.RawExtension `json:"ovsBridge,omitempty"`
 }
 
 // LinuxBridgeConfig says who owns the host bridge.

@@ -32,6 +32,13 @@ type L3VNISpec struct {
 	// +optional
 	VXLANPort uint16 `json:"vxlanPort,omitempty"`
 
+	// UnderlayAddressFamily is OpenPERouter's choice of VTEP family
+	// (IPv4, IPv6). Not supported yet: perouter uses the IPv4 VTEP when
+	// the Underlay has an IPv4 tunnel endpoint, else the IPv6 one.
+	// +kubebuilder:validation:Enum=IPv4;IPv6
+	// +optional
+	UnderlayAddressFamily string `json:"underlayAddressFamily,omitempty"`
+
 	// HostSession is the BGP session with the host inside this VRF.
 	// +optional
 	HostSession *HostSession `json:"hostSession,omitempty"`

@@ -45,6 +45,25 @@ type UnderlaySpec struct {
 	// TunnelEndpoint holds the pools VTEP addresses come from.
 	// +optional
 	TunnelEndpoint *TunnelEndpoint `json:"tunnelEndpoint,omitempty"`
+
+	// GracefulRestart is OpenPERouter's BGP graceful restart. The schema
+	// keeps OpenPERouter's fields perouter does not implement yet so that
+	// its manifests decode and the webhook sees them; validation refuses
+	// each as not supported yet (NotYetSupported lists them).
+	// +optional
+	GracefulRestart *runtime.RawExtension `json:"gracefulRestart,omitempty"`
+
+	// RouteReflector is OpenPERouter's route reflector. Not supported yet.
+	// +optional
+	RouteReflector *runtime.RawExtension `json:"routeReflector,omitempty"`
+
+	// ISIS is OpenPERouter's IS-IS underlay. Not supported yet.
+	// +optional
+	ISIS *runtime.RawExtension `json:"isis,omitempty"`
+
+	// SRv6 is OpenPERouter's SRv6 configuration. Not supported yet.
+	// +optional
+	SRv6 *runtime.RawExtension `json:"srv6,omitempty"`
 }
 
 // Underlay interface types, the discriminator of UnderlayInterface.
@@ -167,6 +186,7 @@ type TunnelEndpoint struct {
 // +kubebuilder:validation:XValidation:rule="has(self.address) != has(self.interface)",message="exactly one of address or interface must be set"
 // +kubebuilder:validation:XValidation:rule="has(self.holdTimeSeconds) == has(self.keepaliveTimeSeconds)",message="holdTimeSeconds and keepaliveTimeSeconds must be set together"
 // +kubebuilder:validation:XValidation:rule="!has(self.password) || !has(self.passwordSecret)",message="at most one of password or passwordSecret may be set"
+// +kubebuilder:validation:XValidation:rule="!(has(self.ebgpMultiHop) && self.ebgpMultiHop && has(self.properties) && self.properties.exists(p, p.type == 'ebgpMultiHop'))",message="ebgpMultiHop: true and properties [{type: ebgpMultiHop}] say the same: keep properties only"
 type Neighbor struct {
 	// ASN is the peer's autonomous system number. Exactly one of asn and type.
 	// +kubebuilder:validation:Minimum=1
@@ -231,14 +251,91 @@ type Neighbor struct {
 	// +optional
 	ConnectTimeSeconds *uint32 `json:"connectTimeSeconds,omitempty"`
 
-	// EBGPMultiHop allows an eBGP peer that is not directly connected.
+	// EBGPMultiHop allows an eBGP peer that is not directly connected,
+	// with FRR's default TTL (255). It is perouter's older spelling of
+	// properties: [{type: ebgpMultiHop}], kept so manifests written with it
+	// stay valid; set one or the other, not both.
 	// +optional
 	EBGPMultiHop bool `json:"ebgpMultiHop,omitempty"`
+
+	// Properties are optional session features, as in OpenPERouter:
+	// ebgpMultiHop, with an optional ttl.
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=1
+	// +optional
+	Properties []NeighborProperty `json:"properties,omitempty"`
 
 	// BFD enables a BFD session with the peer.
 	// +optional
 	BFD *BFDSettings `json:"bfd,omitempty"`
+
+	// ListenRange is OpenPERouter's dynamic neighbour range. Not supported
+	// yet: validation refuses it, naming the field (see NotYetSupported).
+	// +kubebuilder:validation:MaxLength=43
+	// +optional
+	ListenRange string `json:"listenRange,omitempty"`
+
+	// AddressFamilies is OpenPERouter's per-neighbour address family list.
+	// Not supported yet: validation refuses it, naming the field.
+	// +kubebuilder:validation:MaxItems=4
+	// +optional
+	AddressFamilies []runtime.RawExtension `json:"addressFamilies,omitempty"`
 }
+
+// Neighbour property types, the discriminator of NeighborProperty.
+const (
+	// NeighborPropertyEBGPMultiHop renders "neighbor X ebgp-multihop [ttl]".
+	NeighborPropertyEBGPMultiHop = "ebgpMultiHop"
+)
+
+// NeighborProperty is one optional feature of a neighbour session, a union
+// discriminated by type as in OpenPERouter.
+// +kubebuilder:validation:XValidation:rule="!has(self.ebgpMultiHop) || self.type == 'ebgpMultiHop'",message="ebgpMultiHop parameters can only be set when type is ebgpMultiHop"
+type NeighborProperty struct {
+	// Type selects the property: ebgpMultiHop.
+	// +kubebuilder:validation:Enum=ebgpMultiHop
+	// +required
+	Type string `json:"type"`
+
+	// EBGPMultiHop holds the parameters of type ebgpMultiHop.
+	// +optional
+	EBGPMultiHop *EBGPMultiHopProperties `json:"ebgpMultiHop,omitempty"`
+}
+
+// EBGPMultiHopProperties holds the parameters of the ebgpMultiHop property.
+type EBGPMultiHopProperties struct {
+	// TTL is the most hops the session may cross; FRR's default (255)
+	// when absent.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=255
+	// +optional
+	TTL *uint32 `json:"ttl,omitempty"`
+}
+
+// MultiHop reports whether the session may cross several hops, from
+// either spelling, and the TTL (nil: FRR's default).
+func (n Neighbor) MultiHop() (bool, *uint32) {
+	for _, p := range n.Properties {
+		if p.Type != NeighborPropertyEBGPMultiHop {
+			continue
+		}
+		if p.EBGPMultiHop == nil {
+			return true, nil
+		}
+		return true, p.EBGPMultiHop.TTL
+	}
+	return n.EBGPMultiHop, nil
+}
+
+// BFD session modes.
+const (
+	// BFDSessionModeActive sends control packets first (the default).
+	BFDSessionModeActive = "Active"
+	// BFDSessionModePassive waits for the peer's first packet (RFC 5880
+	// section 6.1), FRR's passive-mode.
+	BFDSessionModePassive = "Passive"
+)
 
 // BFDSettings tunes the BFD session with a neighbour; unset fields take
 // FRR's defaults.
@@ -262,6 +359,20 @@ type BFDSettings struct {
 	// +kubebuilder:validation:Maximum=255
 	// +optional
 	DetectMultiplier *uint32 `json:"detectMultiplier,omitempty"`
+
+	// SessionMode is Active (the default) or Passive: a passive session
+	// waits for the peer to start it.
+	// +kubebuilder:validation:Enum=Active;Passive
+	// +optional
+	SessionMode string `json:"sessionMode,omitempty"`
+
+	// MinimumTTL is the lowest TTL accepted on incoming control packets of
+	// a multi-hop session (a neighbour with ebgpMultiHop); FRR ignores it
+	// on single-hop sessions, which require 255.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=254
+	// +optional
+	MinimumTTL *uint32 `json:"minimumTTL,omitempty"`
 }
 
 // UnderlayStatus reports whether the Underlay is live on its nodes.
