@@ -53,49 +53,54 @@ func decodeInstall(t *testing.T, objs []*unstructured.Unstructured) install {
 	t.Helper()
 	in := install{pods: map[string]podSpecOf{}, clusterRoles: map[string]rbacv1.ClusterRole{},
 		roles: map[string]rbacv1.Role{}, deployments: map[string]appsv1.Deployment{}}
-	conv := func(o *unstructured.Unstructured, into any) {
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(o.Object, into, true); err != nil {
-			t.Fatalf("decoding %s: %v", key(o), err)
-		}
-	}
-	for _, o := range objs {
-		switch o.GetKind() {
-		case "DaemonSet":
-			var ds appsv1.DaemonSet
-			conv(o, &ds)
+	// What each kind adds to in; other kinds are not looked at.
+	add := map[string]func(o *unstructured.Unstructured){
+		"DaemonSet": func(o *unstructured.Unstructured) {
+			ds := decodeAs[appsv1.DaemonSet](t, o)
 			in.pods[ds.Name] = podSpecOf{kind: "DaemonSet", template: ds.Spec.Template}
-		case "Deployment":
-			var d appsv1.Deployment
-			conv(o, &d)
+		},
+		"Deployment": func(o *unstructured.Unstructured) {
+			d := decodeAs[appsv1.Deployment](t, o)
 			in.pods[d.Name] = podSpecOf{kind: "Deployment", template: d.Spec.Template}
 			in.deployments[d.Name] = d
-		case "ClusterRole":
-			var r rbacv1.ClusterRole
-			conv(o, &r)
+		},
+		"ClusterRole": func(o *unstructured.Unstructured) {
+			r := decodeAs[rbacv1.ClusterRole](t, o)
 			in.clusterRoles[r.Name] = r
-		case "Role":
-			var r rbacv1.Role
-			conv(o, &r)
+		},
+		"Role": func(o *unstructured.Unstructured) {
+			r := decodeAs[rbacv1.Role](t, o)
 			in.roles[r.Namespace+"/"+r.Name] = r
-		case "ClusterRoleBinding":
-			var b rbacv1.ClusterRoleBinding
-			conv(o, &b)
-			in.crbs = append(in.crbs, b)
-		case "RoleBinding":
-			var b rbacv1.RoleBinding
-			conv(o, &b)
-			in.rbs = append(in.rbs, b)
-		case "ValidatingWebhookConfiguration":
-			var w admissionv1.ValidatingWebhookConfiguration
-			conv(o, &w)
-			in.webhooks = append(in.webhooks, w)
-		case "PodDisruptionBudget":
-			var p policyv1.PodDisruptionBudget
-			conv(o, &p)
-			in.pdbs = append(in.pdbs, p)
+		},
+		"ClusterRoleBinding": func(o *unstructured.Unstructured) {
+			in.crbs = append(in.crbs, decodeAs[rbacv1.ClusterRoleBinding](t, o))
+		},
+		"RoleBinding": func(o *unstructured.Unstructured) {
+			in.rbs = append(in.rbs, decodeAs[rbacv1.RoleBinding](t, o))
+		},
+		"ValidatingWebhookConfiguration": func(o *unstructured.Unstructured) {
+			in.webhooks = append(in.webhooks, decodeAs[admissionv1.ValidatingWebhookConfiguration](t, o))
+		},
+		"PodDisruptionBudget": func(o *unstructured.Unstructured) {
+			in.pdbs = append(in.pdbs, decodeAs[policyv1.PodDisruptionBudget](t, o))
+		},
+	}
+	for _, o := range objs {
+		if f, ok := add[o.GetKind()]; ok {
+			f(o)
 		}
 	}
 	return in
+}
+
+// decodeAs decodes o into a T, refusing fields T does not have.
+func decodeAs[T any](t *testing.T, o *unstructured.Unstructured) T {
+	t.Helper()
+	var v T
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(o.Object, &v, true); err != nil {
+		t.Fatalf("decoding %s: %v", key(o), err)
+	}
+	return v
 }
 
 // grant is one (scope, API group, resource, verb, resourceNames) a

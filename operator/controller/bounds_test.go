@@ -13,43 +13,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/perouter/perouter/operator/hostnet"
 	"github.com/perouter/perouter/operator/reloader"
 )
-
-// startReconciler runs one NodeReconciler with the given ports in a
-// manager of its own.
-func startReconciler(t *testing.T, rec *NodeReconciler) {
-	t.Helper()
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:     env.Scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec.Client, rec.APIReader, rec.Namespace = mgr.GetClient(), mgr.GetAPIReader(), ns
-	rec.Recorder = mgr.GetEventRecorder("perouter-controller")
-	rec.Resync = time.Hour
-	if err := rec.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-}
 
 // silentReloader is a reloader socket that takes every reload and never
 // answers it (an FRR wedged under frr-reload.py, a stopped reloader), and
@@ -94,7 +61,7 @@ func TestPushToASilentReloaderIsBounded(t *testing.T) {
 		NodeName: "silent-0", FRR: ReloaderPusher{Client: rc}, Datapath: &recordingDatapath{log: &callLog{}},
 		PushTimeout: 2 * time.Second, StallTimeout: time.Minute,
 	}
-	startReconciler(t, rec)
+	startManager(t, managerOptions{reconcilers: []*NodeReconciler{rec}})
 	eventually(t, "Applied=False naming the push timeout", func() (bool, string) {
 		rns, err := getRNS("silent-0")
 		if err != nil {
@@ -136,7 +103,7 @@ func TestWedgedReconcileFailsLiveness(t *testing.T) {
 		NodeName: "wedged-0", FRR: &recordingFRR{log: &callLog{}}, Datapath: dp,
 		StallTimeout: 2 * time.Second,
 	}
-	startReconciler(t, rec)
+	startManager(t, managerOptions{reconcilers: []*NodeReconciler{rec}})
 	released := false
 	t.Cleanup(func() {
 		if !released {

@@ -221,6 +221,9 @@ type managerOptions struct {
 	// HostGuard.
 	refusePrepare map[string]func(hostnet.Plan) error
 	guard         map[string]HostGuard
+	// reconcilers are prepared reconcilers (ports and timeouts set) to run
+	// besides those of nodes; startManager fills in their API wiring.
+	reconcilers []*NodeReconciler
 }
 
 // startManager runs the per-node reconcilers of the given nodes (each
@@ -241,17 +244,22 @@ func startManager(t *testing.T, o managerOptions) map[string]*router {
 		resync = time.Hour
 	}
 	routers := map[string]*router{}
+	var recs []*NodeReconciler
 	for _, name := range o.nodes {
 		l := &callLog{}
 		r := &router{name: name, log: l, frr: &recordingFRR{log: l, refuse: o.refuse[name]}, dp: &recordingDatapath{log: l, refuse: o.refusePrepare[name]}}
 		routers[name] = r
-		rec := &NodeReconciler{
-			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), NodeName: name, Namespace: ns,
-			FRR: r.frr, Datapath: r.dp, BGP: fixedBGP{{VRF: "default", Neighbor: "192.168.11.1", State: "Established"}, {VRF: "default", Neighbor: "192.168.12.1", State: "Active"}},
-			Recorder: mgr.GetEventRecorder("perouter-controller"), Resync: resync,
+		recs = append(recs, &NodeReconciler{
+			NodeName: name,
+			FRR:      r.frr, Datapath: r.dp, BGP: fixedBGP{{VRF: "default", Neighbor: "192.168.11.1", State: "Established"}, {VRF: "default", Neighbor: "192.168.12.1", State: "Active"}},
 			RouterNetns: o.routerNetns[name], RouterPoll: 100 * time.Millisecond,
 			Guard: o.guard[name],
-		}
+		})
+	}
+	for _, rec := range append(recs, o.reconcilers...) {
+		rec.Client, rec.APIReader, rec.Namespace = mgr.GetClient(), mgr.GetAPIReader(), ns
+		rec.Recorder = mgr.GetEventRecorder("perouter-controller")
+		rec.Resync = resync
 		if err := rec.SetupWithManager(mgr); err != nil {
 			t.Fatal(err)
 		}

@@ -35,14 +35,24 @@ const (
 	iflaVxlanLocal6   = 17 // IFLA_VXLAN_LOCAL6
 )
 
+// dump asks the kernel on sock (a NETLINK_ROUTE socket) for every object
+// of a kind: msgType is the RTM_GET* request, reply the RTM_NEW* type of
+// the answers, data the request's header and attributes. It returns the
+// answers' payloads.
+func dump(sock *nl.NetlinkSocket, msgType int, reply uint16, data ...nl.NetlinkRequestData) ([][]byte, error) {
+	req := nl.NewNetlinkRequest(msgType, unix.NLM_F_DUMP)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: sock}}
+	for _, d := range data {
+		req.AddData(d)
+	}
+	return req.Execute(unix.NETLINK_ROUTE, reply)
+}
+
 // dumpLinks lists the links of the namespace sock lives in and the
 // bridge-port flags of those that are bridge ports, by index.
 func dumpLinks(sock *nl.NetlinkSocket) ([]netlink.Link, map[int]bridgePort, error) {
-	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
-	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: sock}}
-	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
-	req.AddData(nl.NewRtAttr(unix.IFLA_EXT_MASK, nl.Uint32Attr(rtextFilterSkipStats)))
-	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWLINK)
+	msgs, err := dump(sock, unix.RTM_GETLINK, unix.RTM_NEWLINK,
+		nl.NewIfInfomsg(unix.AF_UNSPEC), nl.NewRtAttr(unix.IFLA_EXT_MASK, nl.Uint32Attr(rtextFilterSkipStats)))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -117,10 +117,7 @@ func ruleHeader(family int) *nl.RtMsg {
 
 // dumpRules lists the rules of one family in the namespace sock lives in.
 func dumpRules(sock *nl.NetlinkSocket, family int) ([]Rule, error) {
-	req := nl.NewNetlinkRequest(unix.RTM_GETRULE, unix.NLM_F_DUMP)
-	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: sock}}
-	req.AddData(ruleHeader(family))
-	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWRULE)
+	msgs, err := dump(sock, unix.RTM_GETRULE, unix.RTM_NEWRULE, ruleHeader(family))
 	if err != nil {
 		return nil, err
 	}

@@ -82,20 +82,12 @@ func TestUnderlayRefusesTheNodesOwnNIC(t *testing.T) {
 	}
 	cases := map[string]tc{
 		"IPv4 default route": {
-			setup: func(e *env) {
-				e.addFakeNIC("eth0", 1500, pfx("10.0.0.5/24"))
-				e.peerUp("eth0")
-				e.addRoute("eth0", "0.0.0.0/0", "10.0.0.1", 100)
-			},
-			want: []string{"underlay interface eth0", "default route", "spec.interfaces"},
+			setup: defaultRouteOnEth0("10.0.0.5/24", "0.0.0.0/0", "10.0.0.1", 100),
+			want:  []string{"underlay interface eth0", "default route", "spec.interfaces"},
 		},
 		"IPv6 default route": {
-			setup: func(e *env) {
-				e.addFakeNIC("eth0", 1500, pfx("fd00:10::5/64"))
-				e.peerUp("eth0")
-				e.addRoute("eth0", "::/0", "fd00:10::1", 1024)
-			},
-			want: []string{"underlay interface eth0", "default route", "spec.interfaces"},
+			setup: defaultRouteOnEth0("fd00:10::5/64", "::/0", "fd00:10::1", 1024),
+			want:  []string{"underlay interface eth0", "default route", "spec.interfaces"},
 		},
 		"the default route of two with the lower metric": {
 			setup: func(e *env) {
@@ -169,6 +161,16 @@ func TestUnderlayRefusesTheNodesOwnNIC(t *testing.T) {
 	}
 }
 
+// defaultRouteOnEth0 gives the host netns an eth0 with addr, up, and a
+// default route dst through gw with metric.
+func defaultRouteOnEth0(addr, dst, gw string, metric int) func(e *env) {
+	return func(e *env) {
+		e.addFakeNIC("eth0", 1500, pfx(addr))
+		e.peerUp("eth0")
+		e.addRoute("eth0", dst, gw, metric)
+	}
+}
+
 // nicState is what moving a NIC away and back must give back.
 type nicState struct {
 	Alias  string
@@ -230,13 +232,21 @@ func TestUnderlayStateSurvivesARestart(t *testing.T) {
 	// The Underlay is deleted after a controller restart.
 	e.m.Close()
 	e.m = e.restarted()
+	e.requireGivenBack(t, want)
+}
+
+// requireGivenBack deletes the Underlay (a plan without eth1) and checks
+// that eth1 is back in the host netns with what it had before the move
+// (want), its state file deleted, and the plan then a no-op.
+func (e *env) requireGivenBack(t *testing.T, want nicState) {
+	t.Helper()
 	out := e.planFor(nodeconfig.Config{Underlay: underlayWith("100.65.0.1/32")})
 	e.apply(out)
 	if diff := cmp.Diff(want, e.nicState("eth1"), equateIP); diff != "" {
-		t.Errorf("eth1 moved back by a restarted controller (-before the move +after):\n%s", diff)
+		t.Errorf("eth1 back in the host netns (-before the move +after):\n%s", diff)
 	}
 	if _, err := os.Stat(filepath.Join(e.stateDir, "eth1.json")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("state file after a successful move back: want it deleted, stat says %v", err)
+		t.Errorf("state file after eth1 was given back: want it deleted, stat says %v", err)
 	}
 	e.requireNoop(out)
 }
@@ -245,9 +255,27 @@ func TestUnderlayStateSurvivesARestart(t *testing.T) {
 // written before anything changed, so the next controller finishes or
 // undoes the move with everything the NIC had.
 func TestUnderlayStateSurvivesACrashMidMove(t *testing.T) {
+	// What the next controller is asked for, and what it must leave: each
+	// check gets the NIC's state before the move and the plan with eth1.
+	next := map[string]func(t *testing.T, e *env, want nicState, in Plan){
+		"Underlay kept": func(t *testing.T, e *env, want nicState, in Plan) {
+			e.apply(in)
+			nic := e.link(e.routerH(), "eth1")
+			if got := [...]any{nic.Attrs().MTU, isUp(nic), nic.Attrs().Alias}; got != [...]any{9000, true, UnderlayAliasPrefix + "uplink"} {
+				t.Errorf("eth1 in the router netns: mtu, up, alias = %v", got)
+			}
+			if diff := cmp.Diff(want.Addrs, e.addrs(e.routerH(), "eth1"), equateIP); diff != "" {
+				t.Errorf("eth1 addresses in the router netns (-want +got):\n%s", diff)
+			}
+			e.requireNoop(in)
+		},
+		"Underlay deleted": func(t *testing.T, e *env, want nicState, _ Plan) {
+			e.requireGivenBack(t, want)
+		},
+	}
 	for _, step := range []string{crashAfterSave, crashAfterMark, crashAfterMove} {
-		for _, next := range []string{"Underlay kept", "Underlay deleted"} {
-			t.Run("killed "+step+", "+next, func(t *testing.T) {
+		for name, check := range next {
+			t.Run("killed "+step+", "+name, func(t *testing.T) {
 				e := newEnv(t)
 				want := e.addUplinkWithRoutes()
 				in := e.planFor(nodeconfig.Config{Underlay: underlayWith("100.65.0.1/32", "eth1")})
@@ -257,28 +285,7 @@ func TestUnderlayStateSurvivesACrashMidMove(t *testing.T) {
 				}
 				e.m.Close()
 				e.m = e.restarted()
-				switch next {
-				case "Underlay kept":
-					e.apply(in)
-					nic := e.link(e.routerH(), "eth1")
-					if got := [...]any{nic.Attrs().MTU, isUp(nic), nic.Attrs().Alias}; got != [...]any{9000, true, UnderlayAliasPrefix + "uplink"} {
-						t.Errorf("eth1 in the router netns: mtu, up, alias = %v", got)
-					}
-					if diff := cmp.Diff(want.Addrs, e.addrs(e.routerH(), "eth1"), equateIP); diff != "" {
-						t.Errorf("eth1 addresses in the router netns (-want +got):\n%s", diff)
-					}
-					e.requireNoop(in)
-				case "Underlay deleted":
-					out := e.planFor(nodeconfig.Config{Underlay: underlayWith("100.65.0.1/32")})
-					e.apply(out)
-					if diff := cmp.Diff(want, e.nicState("eth1"), equateIP); diff != "" {
-						t.Errorf("eth1 back in the host netns (-before the move +after):\n%s", diff)
-					}
-					if _, err := os.Stat(filepath.Join(e.stateDir, "eth1.json")); !errors.Is(err, os.ErrNotExist) {
-						t.Errorf("state file after the NIC was given back: want it deleted, stat says %v", err)
-					}
-					e.requireNoop(out)
-				}
+				check(t, e, want, in)
 			})
 		}
 	}

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/go-logr/logr/testr"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -38,11 +36,11 @@ func vrfConfig(vrfs ...string) string {
 	return b.String()
 }
 
+// incrementalFixture is a server with the Incremental applier; running
+// is canonical, as the incremental path's output is compared with a full
+// load's.
 type incrementalFixture struct {
-	inst    *frrproc.Instance
-	applier *Incremental
-	server  *Server
-	client  *Client
+	*fixture
 }
 
 func newIncrementalFixture(t *testing.T) *incrementalFixture {
@@ -54,40 +52,18 @@ func newIncrementalFixtureVerifying(t *testing.T, verify VerifyMode) *incrementa
 	t.Helper()
 	frrproctest.RequireFRR(t)
 	inst := frrproctest.Start(t, frrproc.Options{Netns: routerNetns(t)})
-	base := t.TempDir()
-	paths := FRRPaths{VtySocketDir: inst.VtySocketDir()}
-	log := testr.NewWithOptions(t, testr.Options{Verbosity: 1})
-	f := &incrementalFixture{inst: inst, applier: &Incremental{Paths: paths, WorkDir: filepath.Join(base, "work"), Verify: verify, Logger: log}}
-	srv, err := NewServer(Options{
-		SocketPath: filepath.Join(base, "reloader.sock"),
-		StateDir:   filepath.Join(base, "state"),
-		Applier:    f.applier,
-		Health:     &DaemonCheck{Paths: paths, Daemons: inst.Daemons()},
-		Logger:     log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.ServeListener(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	f.server, f.client = srv, NewClient(filepath.Join(base, "reloader.sock"))
-	return f
+	return &incrementalFixture{startServer(t, inst, t.TempDir(), serverOptions{mode: applyIncremental, verify: verify})}
 }
 
 func (f *incrementalFixture) running(t *testing.T) string {
 	t.Helper()
-	out, err := f.inst.RunningConfig()
+	return canonicalRunning(t, f.inst)
+}
+
+// canonicalRunning is inst's "show running-config" through vtysh, canonical.
+func canonicalRunning(t *testing.T, inst *frrproc.Instance) string {
+	t.Helper()
+	out, err := inst.RunningConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,15 +72,6 @@ func (f *incrementalFixture) running(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return canon
-}
-
-func (f *incrementalFixture) reload(t *testing.T, config string) Result {
-	t.Helper()
-	res, err := f.client.Reload(context.Background(), config)
-	if err != nil {
-		t.Fatalf("reload: %v", err)
-	}
-	return res
 }
 
 // routerNetns is a namespace with forwarding on, as hostnet prepares the
@@ -129,15 +96,7 @@ func fullLoad(t *testing.T, config string) string {
 	if err := full.Apply(context.Background(), config); err != nil {
 		t.Fatal(err)
 	}
-	out, err := inst.RunningConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	canon, err := frrdelta.Canonical(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return canon
+	return canonicalRunning(t, inst)
 }
 
 func TestIncrementalAppliesSmallChangesInPlace(t *testing.T) {
@@ -166,7 +125,7 @@ func TestIncrementalAppliesSmallChangesInPlace(t *testing.T) {
 		if res.Unchanged != s.unchanged || res.Applied == s.unchanged {
 			t.Errorf("%s: result %+v, want unchanged=%v", s.name, res, s.unchanged)
 		}
-		if diff := cmp.Diff(s.want, f.applier.Stats()); diff != "" {
+		if diff := cmp.Diff(s.want, f.incremental.Stats()); diff != "" {
 			t.Errorf("%s: stats (-want +got):\n%s", s.name, diff)
 		}
 		t.Logf("%s: %.0f ms", s.name, res.DurationMs)
@@ -181,7 +140,7 @@ func TestIncrementalExitStatusVerificationRunsOneVtysh(t *testing.T) {
 	f := newIncrementalFixtureVerifying(t, VerifyExitStatus)
 	f.reload(t, vrfConfig("red"))
 	f.reload(t, vrfConfig("red", "blue"))
-	if diff := cmp.Diff(IncrementalStats{Execs: 3, Initial: 1, Incremental: 1}, f.applier.Stats()); diff != "" {
+	if diff := cmp.Diff(IncrementalStats{Execs: 3, Initial: 1, Incremental: 1}, f.incremental.Stats()); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(fullLoad(t, vrfConfig("red", "blue")), f.running(t)); diff != "" {
@@ -208,10 +167,10 @@ func TestIncrementalLargeChanges(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			f := newIncrementalFixture(t)
-			f.applier.Delta = tc.delta
+			f.incremental.Delta = tc.delta
 			f.reload(t, vrfConfig("a"))
 			f.reload(t, vrfConfig(many...))
-			got := f.applier.Stats()
+			got := f.incremental.Stats()
 			got.Execs = 0
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("stats (-want +got):\n%s", diff)
@@ -269,7 +228,7 @@ func TestIncrementalFailureNeverLeavesAHalfAppliedConfig(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.wantText) {
 				t.Errorf("error lacks FRR's text %q: %v", tc.wantText, err)
 			}
-			if got := f.applier.Stats(); got.Fallbacks != 1 {
+			if got := f.incremental.Stats(); got.Fallbacks != 1 {
 				t.Errorf("stats %+v, want one fallback from the failed delta", got)
 			}
 			if diff := cmp.Diff(before, f.running(t)); diff != "" {
@@ -277,7 +236,7 @@ func TestIncrementalFailureNeverLeavesAHalfAppliedConfig(t *testing.T) {
 			}
 			// What FRR runs is known again: the next change is incremental.
 			f.reload(t, vrfConfig("red", "blue", "green"))
-			if got := f.applier.Stats(); got.Incremental != 2 {
+			if got := f.incremental.Stats(); got.Incremental != 2 {
 				t.Errorf("stats %+v after a good change, want it applied incrementally", got)
 			}
 		})
@@ -304,7 +263,7 @@ func TestIncrementalDriftCheckRepairsOutOfBandChanges(t *testing.T) {
 	if diff := cmp.Diff(want, f.running(t)); diff != "" {
 		t.Errorf("running config after the drift repair (-applied +running):\n%s", diff)
 	}
-	if got := f.applier.Stats(); got.Drifts != 1 {
+	if got := f.incremental.Stats(); got.Drifts != 1 {
 		t.Errorf("stats %+v, want one drift", got)
 	}
 }
@@ -323,7 +282,7 @@ func TestIncrementalFirstApplyDependsOnWhatFRRRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.reload(t, config)
-		if got := f.applier.Stats(); got.Full != 1 || got.Initial != 0 {
+		if got := f.incremental.Stats(); got.Full != 1 || got.Initial != 0 {
 			t.Errorf("stats %+v, want one full reload", got)
 		}
 		if diff := cmp.Diff(want, f.running(t)); diff != "" {
@@ -338,7 +297,7 @@ func TestIncrementalFirstApplyDependsOnWhatFRRRuns(t *testing.T) {
 		}
 		f.inst = frrproctest.Start(t, frrproc.Options{Netns: f.inst.Netns(), Dir: f.inst.Dir()})
 		f.reload(t, config+"! same config, resent after the restart\n")
-		if got := f.applier.Stats(); got.Initial != 2 || got.Full != 0 {
+		if got := f.incremental.Stats(); got.Initial != 2 || got.Full != 0 {
 			t.Errorf("stats %+v, want two initial loads", got)
 		}
 		if diff := cmp.Diff(want, f.running(t)); diff != "" {
@@ -378,7 +337,7 @@ func TestRestoreAfterRestartReappliesTheLastConfig(t *testing.T) {
 	if diff := cmp.Diff(fullLoad(t, config), f.running(t)); diff != "" {
 		t.Errorf("running config after the restore (-full load +restored):\n%s", diff)
 	}
-	if got := f.applier.Stats(); got.Restores != 1 || got.Initial != 2 || got.Full != 0 {
+	if got := f.incremental.Stats(); got.Restores != 1 || got.Initial != 2 || got.Full != 0 {
 		t.Errorf("stats %+v, want one restore through an initial load", got)
 	}
 }

@@ -62,35 +62,72 @@ func (r *recordingApplier) Apply(ctx context.Context, config string) error {
 	return err
 }
 
+// applyMode picks the Applier behind a test server.
+type applyMode int
+
+const (
+	// applyFull is frr-reload.py (FRRReload), wrapped in a recordingApplier.
+	applyFull applyMode = iota
+	// applyIncremental is Incremental.
+	applyIncremental
+)
+
+// serverOptions are what tests vary about the reloader startServer runs.
+type serverOptions struct {
+	mode applyMode
+	// verify is Incremental's Verify (applyIncremental only).
+	verify VerifyMode
+	// logger defaults to the test's log at verbosity 1.
+	logger logr.Logger
+}
+
+// fixture is one reloader server serving on a socket under base, with its
+// state dir and work dir there too: servers started on the same base share
+// them, as a restarted reloader process shares its hostPath volumes.
 type fixture struct {
 	inst     *frrproc.Instance
 	server   *Server
 	client   *Client
-	applier  *recordingApplier
 	socket   string
 	stateDir string
+	// applier is set in applyFull mode, incremental in applyIncremental mode.
+	applier     *recordingApplier
+	incremental *Incremental
+	// stop shuts the server down once (later calls do nothing); it also
+	// runs at cleanup.
+	stop func()
 }
 
-func startServer(t *testing.T, inst *frrproc.Instance, base string) *fixture {
+func startServer(t *testing.T, inst *frrproc.Instance, base string, opts serverOptions) *fixture {
 	t.Helper()
-	return startServerLogging(t, inst, base, testr.NewWithOptions(t, testr.Options{Verbosity: 1}))
-}
-
-func startServerLogging(t *testing.T, inst *frrproc.Instance, base string, logger logr.Logger) *fixture {
-	t.Helper()
+	log := opts.logger
+	if log.GetSink() == nil {
+		log = testr.NewWithOptions(t, testr.Options{Verbosity: 1})
+	}
 	paths := FRRPaths{VtySocketDir: inst.VtySocketDir()}
+	work := filepath.Join(base, "work")
 	f := &fixture{
-		inst:     inst,
-		applier:  &recordingApplier{FRRReload: &FRRReload{Paths: paths, WorkDir: filepath.Join(base, "work")}},
-		socket:   filepath.Join(base, "run", "reloader.sock"),
+		inst: inst,
+		// In a directory Listen must create; short, as t.TempDir() holds
+		// the (sub)test's name and a socket path has at most 107 bytes.
+		socket:   filepath.Join(base, "run", "r.sock"),
 		stateDir: filepath.Join(base, "state"),
+	}
+	var applier Applier
+	switch opts.mode {
+	case applyFull:
+		f.applier = &recordingApplier{FRRReload: &FRRReload{Paths: paths, WorkDir: work}}
+		applier = f.applier
+	case applyIncremental:
+		f.incremental = &Incremental{Paths: paths, WorkDir: work, Verify: opts.verify, Logger: log}
+		applier = f.incremental
 	}
 	srv, err := NewServer(Options{
 		SocketPath: f.socket,
 		StateDir:   f.stateDir,
-		Applier:    f.applier,
+		Applier:    applier,
 		Health:     &DaemonCheck{Paths: paths, Daemons: inst.Daemons()},
-		Logger:     logger,
+		Logger:     log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +139,12 @@ func startServerLogging(t *testing.T, inst *frrproc.Instance, base string, logge
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.ServeListener(ctx, l) }()
-	t.Cleanup(func() {
+	stopped := false
+	f.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)
@@ -110,7 +152,8 @@ func startServerLogging(t *testing.T, inst *frrproc.Instance, base string, logge
 		if _, err := os.Stat(f.socket); !os.IsNotExist(err) {
 			t.Errorf("socket %s still exists after shutdown (stat err %v)", f.socket, err)
 		}
-	})
+	}
+	t.Cleanup(f.stop)
 	f.server = srv
 	f.client = NewClient(f.socket)
 	return f
@@ -119,7 +162,7 @@ func startServerLogging(t *testing.T, inst *frrproc.Instance, base string, logge
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	frrproctest.RequireFRR(t)
-	return startServer(t, frrproctest.Start(t, frrproc.Options{}), t.TempDir())
+	return startServer(t, frrproctest.Start(t, frrproc.Options{}), t.TempDir(), serverOptions{})
 }
 
 func (f *fixture) running(t *testing.T) string {
@@ -288,7 +331,7 @@ func TestUnchangedConfigIsSkippedUntilFRRRestarts(t *testing.T) {
 	base := t.TempDir()
 	frrDir := frrproctest.Dir(t)
 	inst := frrproctest.Start(t, frrproc.Options{Netns: netns, Dir: frrDir})
-	f := startServer(t, inst, base)
+	f := startServer(t, inst, base, serverOptions{})
 
 	config := bgpConfig("192.0.2.2")
 	f.reload(t, config)
@@ -437,8 +480,8 @@ func TestRefusalsDoNotLeakPasswords(t *testing.T) {
 	frrproctest.RequireFRR(t)
 	const secret = "s3cr3tPW"
 	logs := &syncBuffer{}
-	f := startServerLogging(t, frrproctest.Start(t, frrproc.Options{}), t.TempDir(),
-		funcr.New(logs.add, funcr.Options{Verbosity: 1}))
+	f := startServer(t, frrproctest.Start(t, frrproc.Options{}), t.TempDir(),
+		serverOptions{logger: funcr.New(logs.add, funcr.Options{Verbosity: 1})})
 	f.reload(t, bgpConfig("192.0.2.2"))
 	tests := map[string]struct {
 		config    string

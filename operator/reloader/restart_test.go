@@ -2,13 +2,10 @@ package reloader
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
-	"github.com/go-logr/logr/testr"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/perouter/perouter/operator/frrdelta"
 	"github.com/perouter/perouter/operator/frrproc"
 	"github.com/perouter/perouter/operator/frrproc/frrproctest"
 )
@@ -22,10 +19,7 @@ type podRouter struct {
 	netns, frrDir, base string
 	full                bool
 
-	inst   *frrproc.Instance
-	server *Server
-	client *Client
-	stop   func()
+	*fixture
 }
 
 func newPodRouter(t *testing.T, full bool) *podRouter {
@@ -41,51 +35,22 @@ func newPodRouter(t *testing.T, full bool) *podRouter {
 // ConfigMap's placeholder frr.conf.
 func (p *podRouter) startFRR(t *testing.T) {
 	t.Helper()
-	p.inst = frrproctest.Start(t, frrproc.Options{Netns: p.netns, Dir: p.frrDir})
+	inst := frrproctest.Start(t, frrproc.Options{Netns: p.netns, Dir: p.frrDir})
+	if p.fixture == nil {
+		p.fixture = &fixture{}
+	}
+	p.inst = inst
 }
 
 // startReloader starts a new reloader process's server on the same
 // state dir and socket.
 func (p *podRouter) startReloader(t *testing.T) {
 	t.Helper()
-	paths := FRRPaths{VtySocketDir: p.inst.VtySocketDir()}
-	log := testr.NewWithOptions(t, testr.Options{Verbosity: 1})
-	work := filepath.Join(p.base, "work")
-	var applier Applier = &Incremental{Paths: paths, WorkDir: work, Logger: log}
+	mode := applyIncremental
 	if p.full {
-		applier = &FRRReload{Paths: paths, WorkDir: work}
+		mode = applyFull
 	}
-	socket := filepath.Join(p.base, "reloader.sock")
-	srv, err := NewServer(Options{
-		SocketPath: socket,
-		StateDir:   filepath.Join(p.base, "state"),
-		Applier:    applier,
-		Health:     &DaemonCheck{Paths: paths, Daemons: p.inst.Daemons()},
-		Logger:     log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.ServeListener(ctx, l) }()
-	stopped := false
-	p.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}
-	t.Cleanup(p.stop)
-	p.server, p.client = srv, NewClient(socket)
+	p.fixture = startServer(t, p.inst, p.base, serverOptions{mode: mode})
 }
 
 // restartPod stops the reloader and FRR and starts both again: FRR empty,
@@ -100,25 +65,10 @@ func (p *podRouter) restartPod(t *testing.T) {
 	p.startReloader(t)
 }
 
-func (p *podRouter) reload(t *testing.T, config string) {
-	t.Helper()
-	if _, err := p.client.Reload(context.Background(), config); err != nil {
-		t.Fatalf("reload: %v", err)
-	}
-}
-
 // running is FRR's "show running-config" through vtysh, canonical.
 func (p *podRouter) running(t *testing.T) string {
 	t.Helper()
-	out, err := p.inst.RunningConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	canon, err := frrdelta.Canonical(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return canon
+	return canonicalRunning(t, p.inst)
 }
 
 // runningHash is the reloader's answer to GET /status.

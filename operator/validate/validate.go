@@ -201,7 +201,7 @@ func (v *checker) interfaces(ref objects.Ref, ifaces []v1alpha1.UnderlayInterfac
 			continue
 		}
 		field += ".networkDevice.interfaceName"
-		name := nic.NetworkDevice.InterfaceName
+		name := nic.HostNIC()
 		if err := NICName(name); err != nil {
 			v.add(ref, field, "%v", err)
 		}

@@ -39,9 +39,9 @@ type Cli struct {
 // Run(ctx, "-f", file), and returns its combined output. The error names
 // the arguments; the output is returned with it, not repeated in it.
 func (c Cli) Run(ctx context.Context, args ...string) (string, error) {
-	ctx, cancel := c.bound(ctx)
+	cmd, cancel := c.command(ctx, args)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, c.binary(), append(c.baseArgs(), args...)...).CombinedOutput()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("vtysh %s: %w", strings.Join(args, " "), err)
 	}
@@ -52,16 +52,22 @@ func (c Cli) Run(ctx context.Context, args ...string) (string, error) {
 // JSON that a warning on stderr must not corrupt; stderr goes into the
 // error.
 func (c Cli) Output(ctx context.Context, args ...string) ([]byte, error) {
-	ctx, cancel := c.bound(ctx)
+	cmd, cancel := c.command(ctx, args)
 	defer cancel()
 	var stderr strings.Builder
-	cmd := exec.CommandContext(ctx, c.binary(), append(c.baseArgs(), args...)...)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
 		return out, fmt.Errorf("vtysh %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return out, nil
+}
+
+// command is one vtysh run with args against c's instance, bounded by
+// Timeout; cancel releases the bound once the run is over.
+func (c Cli) command(ctx context.Context, args []string) (cmd *exec.Cmd, cancel context.CancelFunc) {
+	ctx, cancel = c.bound(ctx)
+	return exec.CommandContext(ctx, c.binary(), append(c.baseArgs(), args...)...), cancel
 }
 
 // bound applies Timeout: a daemon that stopped answering (SIGSTOP, a

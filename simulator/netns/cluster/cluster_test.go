@@ -31,25 +31,10 @@ func TestClusterAgents(t *testing.T) {
 }
 
 func testClusterAgents(t *testing.T, external bool) {
-	frrproctest.RequireFRR(t)
-	if _, err := k8sassets.Dir(); err != nil {
-		t.Fatal(err)
-	}
-	repo, _ := filepath.Abs("../../..")
-	bin := buildOperator(t, repo)
-	topo, err := topology.Load("testdata/mini-cluster.clab.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := os.MkdirTemp("", "pesim-cluster-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	os.Chmod(root, 0o755)
-	var progress strings.Builder
-	agentOpts := Options{BinDir: bin, CRDDir: filepath.Join(repo, "operator/config/crd/bases")}
+	repo := repoRoot()
+	var agentOpts Options
 	if external {
+		frrproctest.RequireFRR(t) // before starting the control plane
 		cp, err := controlplane.Start(context.Background(), controlplane.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -62,15 +47,7 @@ func testClusterAgents(t *testing.T, external bool) {
 		agentOpts.Kubeconfig = cp.KubeconfigPath()
 		agentOpts.Manifests = []string{filepath.Join(repo, "docs/examples/lab/l3vnis.yaml")}
 	}
-	agents := New(agentOpts)
-	opts := netns.Options{StateRoot: root, Progress: &progress, Agents: agents}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	lab, err := netns.Up(ctx, topo, opts)
-	if err != nil {
-		_ = netns.New(topo, opts).Down(context.Background()) // best effort: a clean machine first
-		t.Fatalf("up: %v\n%s", err, progress.String())
-	}
+	_, lab, agents := startMiniCluster(t, agentOpts)
 	var pids []string
 	for _, f := range []string{"labeler.agent.pid", "c-worker/controller.agent.pid", "c-worker/reloader.agent.pid"} {
 		data, err := os.ReadFile(filepath.Join(lab.StateDir(), f))
@@ -135,33 +112,7 @@ func testClusterAgents(t *testing.T, external bool) {
 // operator, and waits for FRR to run the node's config again. Nothing
 // else changes: no input, no namespace.
 func TestRouterPodRestartGetsItsConfigBack(t *testing.T) {
-	frrproctest.RequireFRR(t)
-	if _, err := k8sassets.Dir(); err != nil {
-		t.Fatal(err)
-	}
-	repo, _ := filepath.Abs("../../..")
-	bin := buildOperator(t, repo)
-	topo, err := topology.Load("testdata/mini-cluster.clab.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := os.MkdirTemp("", "pesim-cluster-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	os.Chmod(root, 0o755)
-	var progress strings.Builder
-	agents := New(Options{BinDir: bin, CRDDir: filepath.Join(repo, "operator/config/crd/bases"),
-		Manifests: []string{"testdata/underlay.yaml"}})
-	opts := netns.Options{StateRoot: root, Progress: &progress, Agents: agents}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	lab, err := netns.Up(ctx, topo, opts)
-	if err != nil {
-		_ = netns.New(topo, opts).Down(context.Background())
-		t.Fatalf("up: %v\n%s", err, progress.String())
-	}
+	ctx, lab, agents := startMiniCluster(t, Options{Manifests: []string{"testdata/underlay.yaml"}})
 	t.Cleanup(func() {
 		if err := lab.Down(context.Background()); err != nil {
 			t.Errorf("down: %v", err)
@@ -202,6 +153,50 @@ func TestRouterPodRestartGetsItsConfigBack(t *testing.T) {
 			}
 		}
 	}
+}
+
+// repoRoot is the repository's top directory.
+func repoRoot() string {
+	repo, _ := filepath.Abs("../../..")
+	return repo
+}
+
+// startMiniCluster builds the operator and brings testdata/mini-cluster.clab.yml
+// up under a temporary state root with agents made from o (BinDir and
+// CRDDir filled in). It needs FRR and the Kubernetes assets. ctx bounds
+// the bring-up and what the test does next (5 minutes after the build)
+// and ends at cleanup. Taking the lab down is the caller's, except after a
+// failed Up.
+func startMiniCluster(t *testing.T, o Options) (context.Context, *netns.Lab, *Agents) {
+	t.Helper()
+	frrproctest.RequireFRR(t)
+	if _, err := k8sassets.Dir(); err != nil {
+		t.Fatal(err)
+	}
+	repo := repoRoot()
+	o.BinDir = buildOperator(t, repo)
+	o.CRDDir = filepath.Join(repo, "operator/config/crd/bases")
+	topo, err := topology.Load("testdata/mini-cluster.clab.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.MkdirTemp("", "pesim-cluster-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	os.Chmod(root, 0o755)
+	var progress strings.Builder
+	agents := New(o)
+	opts := netns.Options{StateRoot: root, Progress: &progress, Agents: agents}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	lab, err := netns.Up(ctx, topo, opts)
+	if err != nil {
+		_ = netns.New(topo, opts).Down(context.Background()) // best effort: a clean machine first
+		t.Fatalf("up: %v\n%s", err, progress.String())
+	}
+	return ctx, lab, agents
 }
 
 // buildOperator builds the operator's binaries into a temporary directory.
