@@ -8,10 +8,18 @@ package nsexec
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
+
+// namedDir is where ip(8) keeps the names of network namespaces.
+const namedDir = "/run/netns"
 
 // Command runs args in the named network namespace. "ip" itself runs as
 // "ip -n NS ...", which saves an exec (it counts in the VM lane); anything
@@ -52,4 +60,22 @@ func Delete(ctx context.Context, ns string) error {
 		return fmt.Errorf("ip netns del %s: %w: %s", ns, err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// Rename gives the named namespace another name: the namespace, its links
+// and its processes stay as they are; the old name is gone afterwards, so
+// whoever opens the namespace by its old name no longer finds it. ip(8) has
+// no rename; this is its own bind mount under another name, then the old
+// name deleted.
+func Rename(ctx context.Context, from, to string) error {
+	src, dst := filepath.Join(namedDir, from), filepath.Join(namedDir, to)
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	if err != nil {
+		return fmt.Errorf("rename netns %s to %s: %w", from, to, err)
+	}
+	f.Close()
+	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+		return errors.Join(fmt.Errorf("rename netns %s to %s: bind mount: %w", from, to, err), os.Remove(dst))
+	}
+	return Delete(ctx, from)
 }

@@ -44,3 +44,39 @@ func TestAddRunDelete(t *testing.T) {
 		t.Errorf("a failing command: %v, want an error naming the namespace", err)
 	}
 }
+
+// TestRename: the renamed namespace is the same one (its link is there),
+// and the old name no longer reaches anything.
+func TestRename(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	from, to := "nsexec-rename-a", "nsexec-rename-b"
+	for _, ns := range []string{from, to} {
+		_ = nsexec.Delete(ctx, ns)
+	}
+	if err := nsexec.Add(ctx, from); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, ns := range []string{from, to} {
+			_ = nsexec.Delete(ctx, ns)
+		}
+	})
+	if _, err := nsexec.Run(ctx, from, "ip", "link", "add", "marker0", "type", "veth", "peer", "name", "marker1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := nsexec.Rename(ctx, from, to); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := nsexec.Run(ctx, to, "ip", "-o", "link", "show", "marker0"); err != nil {
+		t.Errorf("the link is not in the renamed namespace %s: %v %s", to, err, out)
+	}
+	if _, err := os.Stat("/run/netns/" + from); !os.IsNotExist(err) {
+		t.Errorf("old name %s: stat error %v, want it gone", from, err)
+	}
+	if err := nsexec.Rename(ctx, to, to); err == nil {
+		t.Errorf("renaming %s onto an existing name succeeded, want an error", to)
+	}
+}

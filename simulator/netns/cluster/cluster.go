@@ -443,19 +443,29 @@ func (a *Agents) RestartRouter(ctx context.Context, l *netns.Lab, node string, n
 	if newNamespace {
 		ns := l.RouterNamespace(node)
 		// A deleted network namespace hands its physical NICs back to the
-		// host; the lab's NICs are veths, which would die with it instead,
-		// so they are handed back explicitly, as the kernel would.
+		// host when the kernel destroys it, in one step: nothing can move
+		// them into the dying namespace again. The lab's NICs are veths,
+		// which would die with it instead, so the lab hands them back
+		// itself — after taking the namespace's name away. Handed back
+		// while the old namespace still had its name, a NIC was moved
+		// straight in again by the controller (it wants the NIC in the
+		// router namespace) and died with the namespace.
+		dying := ns + "-dying"
+		_ = nsexec.Delete(ctx, dying) // left by an earlier failed replace
+		if err := nsexec.Rename(ctx, ns, dying); err != nil {
+			return fmt.Errorf("node %s: %w", node, err)
+		}
 		for _, link := range l.Topo.LinksOf(node) {
 			for _, ep := range []topology.Endpoint{link.A, link.B} {
 				if ep.Node != node {
 					continue
 				}
-				if _, err := nsexec.Run(ctx, ns, "ip", "link", "set", ep.Interface, "netns", l.Namespace(node)); err != nil {
+				if _, err := nsexec.Run(ctx, dying, "ip", "link", "set", ep.Interface, "netns", l.Namespace(node)); err != nil {
 					logf(l, "%s: %s not handed back to the host namespace: %v", node, ep.Interface, err)
 				}
 			}
 		}
-		if err := nsexec.Delete(ctx, ns); err != nil {
+		if err := nsexec.Delete(ctx, dying); err != nil {
 			return fmt.Errorf("node %s: %w", node, err)
 		}
 		// The controller notices a missing router namespace within
