@@ -95,7 +95,9 @@ type Node struct {
 }
 
 // ContainerdSocket is the node's containerd (CRI) socket.
-func (n *Node) ContainerdSocket() string { return filepath.Join(n.opts.Dir, "containerd", "containerd.sock") }
+func (n *Node) ContainerdSocket() string {
+	return filepath.Join(n.opts.Dir, "containerd", "containerd.sock")
+}
 
 // KubeletLog and ContainerdLog are the processes' log files.
 func (n *Node) KubeletLog() string    { return filepath.Join(n.opts.Dir, "kubelet.log") }
