@@ -2,9 +2,9 @@
 # Builds kube-apiserver, kubectl and etcd from the Go module proxy into a cache
 # outside the repo, for envtest and the simulator's control plane.
 # With --node it also builds kubelet, kube-scheduler, kube-controller-manager,
-# and containerd, containerd-shim-runc-v2 and ctr (the simulator's kubelet node
-# mode, simulator/kubenode; runc comes from Debian); without it they are not
-# built, so envtest callers pay nothing for them.
+# containerd, containerd-shim-runc-v2, ctr and runc (the simulator's kubelet
+# node mode, simulator/kubenode; runc needs cgo: gcc and libseccomp-dev);
+# without it they are not built, so envtest callers pay nothing for them.
 #
 # stdout: only the assets directory (use it as KUBEBUILDER_ASSETS);
 # stderr: progress. Idempotent: binaries that exist and report the pinned
@@ -20,6 +20,7 @@ set -euo pipefail
 readonly KUBERNETES_VERSION=v1.37.2
 readonly ETCD_VERSION=v3.6.16 # must match hack/k8s-assets/etcd/go.mod
 readonly CONTAINERD_VERSION=v2.4.2 # must match hack/k8s-assets/containerd/go.mod
+readonly RUNC_VERSION=v1.5.3 # must match hack/k8s-assets/runc/go.mod
 
 node=false
 case "${1:-}" in
@@ -61,6 +62,11 @@ containerd_ok() {
 	[[ -x "${dest}/containerd" && -x "${dest}/containerd-shim-runc-v2" && -x "${dest}/ctr" ]] &&
 		out=$("${dest}/containerd" --version 2>/dev/null) &&
 		[[ "${out}" == "containerd github.com/containerd/containerd/v2 ${CONTAINERD_VERSION} "* ]]
+}
+runc_ok() {
+	local out
+	[[ -x "${dest}/runc" ]] && out=$("${dest}/runc" --version 2>/dev/null) &&
+		grep -qx "runc version ${RUNC_VERSION#v}" <<<"${out}"
 }
 etcd_ok() {
 	local out
@@ -133,6 +139,16 @@ if ${node}; then
 		mv -f "${staging}/containerd" "${staging}/containerd-shim-runc-v2" "${staging}/ctr" "${dest}/"
 		log "containerd built in $((SECONDS - start)) s"
 	fi
+	if runc_ok; then
+		log "runc ${RUNC_VERSION}: cached"
+	else
+		log "building runc ${RUNC_VERSION}"
+		start=${SECONDS}
+		# runc's nsenter is C, and seccomp profiles need libseccomp.
+		(cd "${wrappers}/runc" && CGO_ENABLED=1 go build -tags seccomp -ldflags "-s -w -X main.version=${RUNC_VERSION#v}" -o "${staging}/runc" github.com/opencontainers/runc) >&2
+		mv -f "${staging}/runc" "${dest}/"
+		log "runc built in $((SECONDS - start)) s"
+	fi
 fi
 
 if etcd_ok; then
@@ -153,6 +169,7 @@ if ${node}; then
 		server_ok "${name}" || { log "${name} in ${dest} does not report ${KUBERNETES_VERSION}"; exit 1; }
 	done
 	containerd_ok || { log "containerd in ${dest} does not report ${CONTAINERD_VERSION}"; exit 1; }
+	runc_ok || { log "runc in ${dest} does not report ${RUNC_VERSION}"; exit 1; }
 fi
 
 echo "${dest}"

@@ -16,8 +16,11 @@ import (
 
 // containerdConfig is containerd 2.x's config (version 3) for one node: every
 // path under Dir, CRI over the node's own socket, cgroupfs (the kubelet's
-// driver here), Debian's runc, our pause image, and NRI off (its socket,
-// /var/run/nri/nri.sock, would be shared by all nodes).
+// driver here), the runc built next to it, our pause image, and NRI off (its socket,
+// /var/run/nri/nri.sock, would be shared by all nodes). Without
+// CAP_SYS_RESOURCE (this project's VMs lack it) no process may lower an
+// oom_score_adj, and runc then fails every sandbox, to which the kubelet
+// gives -998: restrict_oom_score_adj clamps the scores to containerd's own.
 func (n *Node) containerdConfig() string {
 	d := filepath.Join(n.opts.Dir, "containerd")
 	return fmt.Sprintf(`version = 3
@@ -38,6 +41,7 @@ state = %[2]q
     sandbox = %[5]q
 
 [plugins."io.containerd.cri.v1.runtime"]
+  restrict_oom_score_adj = %[9]t
   [plugins."io.containerd.cri.v1.runtime".containerd]
     default_runtime_name = "runc"
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
@@ -54,7 +58,23 @@ state = %[2]q
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
 `, filepath.Join(d, "root"), filepath.Join(d, "state"), n.ContainerdSocket(),
-		filepath.Join(n.opts.Dir, "opt"), PauseImage, RuncPath, CNIBinDir, filepath.Join(n.opts.Dir, "cni"))
+		filepath.Join(n.opts.Dir, "opt"), PauseImage, filepath.Join(n.opts.AssetsDir, "runc"), CNIBinDir, filepath.Join(n.opts.Dir, "cni"),
+		!hasCapSysResource())
+}
+
+// hasCapSysResource tells whether this process may lower oom_score_adj.
+func hasCapSysResource() bool {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if hex, ok := strings.CutPrefix(l, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			return err == nil && caps&(1<<unix.CAP_SYS_RESOURCE) != 0
+		}
+	}
+	return false
 }
 
 // kubeletConfig is the KubeletConfiguration for one node. Lab-only choices:

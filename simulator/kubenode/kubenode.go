@@ -1,5 +1,5 @@
 // Package kubenode runs a real Kubernetes node inside one simulated node's
-// host network namespace: a containerd (with Debian's runc) and a kubelet,
+// host network namespace: a containerd (with runc) and a kubelet,
 // both started in that namespace, so that hostNetwork pods land in it. The
 // images come from OCI archives (bin/images/*.tar) imported into the node's
 // containerd; there is no registry.
@@ -41,10 +41,8 @@ import (
 )
 
 // Binaries needed in Options.AssetsDir (hack/build-k8s-assets.sh --node).
-var Binaries = []string{"kubelet", "containerd", "containerd-shim-runc-v2", "ctr"}
-
-// RuncPath is Debian's runc, used by the containerd shim.
-const RuncPath = "/usr/sbin/runc"
+// runc is built too, at the version containerd 2.4 is released with.
+var Binaries = []string{"kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "runc"}
 
 // CNIBinDir holds Debian's containernetworking-plugins; the node's CNI
 // config uses only its loopback plugin (see writeCNIConfig).
@@ -121,10 +119,11 @@ func Check(assetsDir string) error {
 			return fmt.Errorf("kubenode: %s missing in %s: build it with `hack/build-k8s-assets.sh --node`", b, assetsDir)
 		}
 	}
-	for _, p := range []string{RuncPath, filepath.Join(CNIBinDir, "loopback")} {
-		if _, err := os.Stat(p); err != nil {
-			return fmt.Errorf("kubenode: %s missing: install Debian's runc and containernetworking-plugins (hack/install-deps.sh)", p)
-		}
+	if _, err := os.Stat(filepath.Join(CNIBinDir, "loopback")); err != nil {
+		return fmt.Errorf("kubenode: %w: install Debian's containernetworking-plugins (hack/install-deps.sh)", err)
+	}
+	if _, err := os.Stat(BusyboxPath); err != nil {
+		return fmt.Errorf("kubenode: %w: install Debian's busybox-static (hack/install-deps.sh)", err)
 	}
 	if _, err := exec.LookPath("nsenter"); err != nil {
 		return fmt.Errorf("kubenode: nsenter (util-linux) not found: %w", err)
