@@ -107,7 +107,7 @@ func splice(a, b net.Conn) {
 
 // KubeletProxy is an HTTP CONNECT proxy on a unix socket that the API
 // server uses for its "cluster" egress (EgressSelectorConfig): connections
-// to a registered node IP are dialled inside that node's namespace, all
+// to a registered node are dialled inside that node's namespace, all
 // others (webhooks on loopback) in the root namespace, as without a proxy.
 // It is how `kubectl logs/exec` reach kubelets that live in namespaces the
 // API server's own cannot route to.
@@ -116,8 +116,10 @@ type KubeletProxy struct {
 	ln     net.Listener
 	srv    *http.Server
 	mu     sync.Mutex
-	nodes  map[string]string // IP → netns
+	nodes  map[string]kubeletAddr // node name or IP → where to dial
 }
+
+type kubeletAddr struct{ ns, ip string }
 
 // StartKubeletProxy listens on socket (removed first if stale).
 func StartKubeletProxy(socket string) (*KubeletProxy, error) {
@@ -126,17 +128,20 @@ func StartKubeletProxy(socket string) (*KubeletProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubelet proxy socket %s: %w", socket, err)
 	}
-	p := &KubeletProxy{socket: socket, ln: ln, nodes: map[string]string{}}
+	p := &KubeletProxy{socket: socket, ln: ln, nodes: map[string]kubeletAddr{}}
 	p.srv = &http.Server{Handler: http.HandlerFunc(p.connect)}
 	go func() { _ = p.srv.Serve(ln) }()
 	return p, nil
 }
 
-// Register makes connections to ip go into namespace ns.
-func (p *KubeletProxy) Register(ip, ns string) {
+// Register makes connections to node (its name: the API server prefers the
+// Hostname address, which is the node name here) or to ip go to ip inside
+// namespace ns.
+func (p *KubeletProxy) Register(node, ip, ns string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.nodes[ip] = ns
+	p.nodes[node] = kubeletAddr{ns: ns, ip: ip}
+	p.nodes[ip] = kubeletAddr{ns: ns, ip: ip}
 }
 
 // Socket is the unix socket path.
@@ -162,18 +167,22 @@ func (p *KubeletProxy) connect(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "only CONNECT", http.StatusMethodNotAllowed)
 		return
 	}
-	host, _, err := net.SplitHostPort(r.Host)
+	host, port, err := net.SplitHostPort(r.Host)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	p.mu.Lock()
-	ns := p.nodes[host]
+	node, ok := p.nodes[host]
 	p.mu.Unlock()
+	ns, target := node.ns, r.Host
+	if ok {
+		target = net.JoinHostPort(node.ip, port)
+	}
 	var up net.Conn
 	dial := func() error {
 		var err error
-		up, err = (&net.Dialer{}).DialContext(context.Background(), "tcp", r.Host)
+		up, err = (&net.Dialer{}).DialContext(context.Background(), "tcp", target)
 		return err
 	}
 	if ns != "" {
@@ -182,7 +191,7 @@ func (p *KubeletProxy) connect(w http.ResponseWriter, r *http.Request) {
 		err = dial()
 	}
 	if err != nil {
-		http.Error(w, fmt.Sprintf("dialling %s (netns %q): %v", r.Host, ns, err), http.StatusBadGateway)
+		http.Error(w, fmt.Sprintf("dialling %s for %s (netns %q): %v", target, r.Host, ns, err), http.StatusBadGateway)
 		return
 	}
 	hj, ok := w.(http.Hijacker)

@@ -115,7 +115,7 @@ func TestKubeletNodes(t *testing.T) {
 	apiServer := cp.APIServerURL().Host
 	started := time.Now()
 	for _, n := range nodes {
-		proxy.Register(n.ip, n.ns)
+		proxy.Register(n.name, n.ip, n.ns)
 		kn, err := kubenode.Start(ctx, kubenode.Options{
 			Name: n.name, Netns: n.ns, NodeIP: n.ip,
 			Dir:        filepath.Join(proxyDir, n.name),
@@ -195,11 +195,11 @@ func TestKubeletNodes(t *testing.T) {
 		}
 		return string(out)
 	}
+	// The container may not have written its output yet when Running.
 	var logs string
 	waitFor(ctx, t, "pod logs", func() (bool, error) {
-		out, err := exec.CommandContext(ctx, cp.KubectlPath(), "--kubeconfig", cp.KubeconfigPath(), "logs", "where").CombinedOutput()
-		logs = string(out)
-		return err == nil && strings.Contains(logs, "lo:"), nil
+		logs = kubectl("logs", "where")
+		return strings.Contains(logs, "lo:"), nil
 	})
 	checkSeesNode(t, "kubectl logs", logs, nodes[1], nodes[0])
 	checkSeesNode(t, "kubectl exec", kubectl("exec", "where", "--", "cat", "/proc/net/dev"), nodes[1], nodes[0])
