@@ -38,6 +38,10 @@ func TestKubeletNodes(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces, cgroups and containers")
 	}
+	if os.Getenv(optIn) == "" {
+		t.Skipf("set %s=1 to run: the kubelet sets host-wide sysctls (%s); the test restores them afterwards", optIn, strings.Join(kubeletSysctls, ", "))
+	}
+	restoreSysctls(t)
 	assets, err := k8sassets.Dir()
 	if err != nil {
 		t.Skipf("no Kubernetes assets: %v", err)
@@ -221,6 +225,7 @@ func TestKubeletNodes(t *testing.T) {
 			},
 		},
 	}
+	dsStart := time.Now()
 	if _, err := client.AppsV1().DaemonSets("default").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +236,37 @@ func TestKubeletNodes(t *testing.T) {
 		}
 		return d.Status.DesiredNumberScheduled == 2 && d.Status.NumberReady == 2, nil
 	})
-	t.Logf("\n%s", kubectl("get", "pods", "-o", "wide"))
+	t.Logf("DaemonSet ready on both nodes %s after create\n%s", time.Since(dsStart), kubectl("get", "pods", "-o", "wide"))
+}
+
+// optIn enables TestKubeletNodes.
+const optIn = "PEROUTER_TEST_KUBELET"
+
+// kubeletSysctls are the host-wide settings every kubelet writes at start
+// (pkg/kubelet/cm setupKernelTunables), with no option to leave them be.
+var kubeletSysctls = []string{
+	"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
+	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes",
+}
+
+// restoreSysctls puts kubeletSysctls back to their values from before the
+// test once it ends.
+func restoreSysctls(t *testing.T) {
+	saved := map[string][]byte{}
+	for _, s := range kubeletSysctls {
+		v, err := os.ReadFile(filepath.Join("/proc/sys", s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved[s] = v
+	}
+	t.Cleanup(func() {
+		for s, v := range saved {
+			if err := os.WriteFile(filepath.Join("/proc/sys", s), v, 0o644); err != nil {
+				t.Errorf("restoring sysctl %s: %v", s, err)
+			}
+		}
+	})
 }
 
 func checkSeesNode(t *testing.T, what, out string, own, other node) {
