@@ -17,7 +17,7 @@ E2E_TIMEOUT ?= 90m
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: images test-images dockerfiles lab-down e2e-fabric rbac chart-crds goldens all build generate deps k8s-assets test test-unit test-envtest test-kernel lint fmt lab e2e e2e-kind perf clean help
+.PHONY: images test-images dockerfiles lab-down e2e-fabric rbac chart-crds goldens all build generate deps k8s-assets k8s-node-assets test test-unit test-envtest test-kernel lint fmt lab e2e e2e-kind perf clean help
 
 all: build
 
@@ -74,6 +74,11 @@ dockerfiles:
 
 k8s-assets:
 	@hack/build-k8s-assets.sh >/dev/null
+
+# kubelet, kube-scheduler, kube-controller-manager, containerd and runc for
+# the simulator's kubelet nodes (simulator/kubenode).
+k8s-node-assets:
+	@hack/build-k8s-assets.sh --node >/dev/null
 
 # Packages whose tests need the real API server (envtest) or the VM.
 ENVTEST_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./operator/... ./simulator/... ./cmd/... 2>/dev/null | grep -E ' (sigs.k8s.io/controller-runtime/pkg/envtest|github.com/perouter/perouter/operator/internal/testenv)( |$$)' | cut -d' ' -f1) github.com/perouter/perouter/simulator/netns/cluster

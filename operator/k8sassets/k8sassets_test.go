@@ -59,7 +59,7 @@ func TestDirMissingBinariesTellsHowToBuild(t *testing.T) {
 	}
 }
 
-// Versions are pinned in three files; a bump that misses one would build (or
+// Versions are pinned in several files; a bump that misses one would build (or
 // look for) the wrong binaries.
 func TestVersionPinsAgree(t *testing.T) {
 	read := func(path string) string {
@@ -95,6 +95,14 @@ func TestVersionPinsAgree(t *testing.T) {
 		"etcd wrapper module": {
 			got:  find("hack/k8s-assets/etcd/go.mod", read("hack/k8s-assets/etcd/go.mod"), `(?m)^(?:require)?\s+go\.etcd\.io/etcd/server/v3 (v\S+)`),
 			want: scriptEtcd,
+		},
+		"containerd wrapper module": {
+			got:  find("hack/k8s-assets/containerd/go.mod", read("hack/k8s-assets/containerd/go.mod"), `(?m)^(?:require)?\s+github\.com/containerd/containerd/v2 (v\S+)`),
+			want: find("hack/build-k8s-assets.sh", script, `(?m)^readonly CONTAINERD_VERSION=(\S+)`),
+		},
+		"runc wrapper module": {
+			got:  find("hack/k8s-assets/runc/go.mod", read("hack/k8s-assets/runc/go.mod"), `(?m)^(?:require)?\s+github\.com/opencontainers/runc (v\S+)`),
+			want: find("hack/build-k8s-assets.sh", script, `(?m)^readonly RUNC_VERSION=(\S+)`),
 		},
 	}
 	for name, tc := range tests {

@@ -51,6 +51,10 @@ type Options struct {
 	// StopTimeout is how long each process gets after SIGTERM before SIGKILL;
 	// zero means 20s.
 	StopTimeout time.Duration
+	// APIServerFlags are extra kube-apiserver flags (name without "--" →
+	// value), e.g. "egress-selector-config-file" for kubelets that live in
+	// other network namespaces (simulator/kubenode).
+	APIServerFlags map[string]string
 }
 
 // ControlPlane is a running etcd + kube-apiserver pair.
@@ -100,6 +104,9 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		CertDir: filepath.Join(stateDir, "apiserver"),
 		Out:     opts.Logs,
 		Err:     opts.Logs,
+	}
+	for flag, value := range opts.APIServerFlags {
+		apiServer.Configure().Set(flag, value)
 	}
 	etcd := &envtest.Etcd{
 		Path:    filepath.Join(assets, k8sassets.EtcdBinary),

@@ -1,0 +1,222 @@
+package kubenode
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/vishvananda/netns"
+)
+
+// inNetns runs fn on a thread inside the named namespace. A socket belongs
+// to the namespace it was created in, so a listener or a connection made
+// here stays in it after the thread returns.
+func inNetns(name string, fn func() error) error {
+	runtime.LockOSThread()
+	origin, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer origin.Close()
+	target, err := netns.GetFromPath(filepath.Join("/run/netns", name))
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("opening netns %s: %w", name, err)
+	}
+	defer target.Close()
+	if err := netns.Set(target); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("entering netns %s: %w", name, err)
+	}
+	fnErr := fn()
+	if err := netns.Set(origin); err != nil {
+		// Leave the thread locked: the runtime discards it instead of
+		// running other goroutines in the wrong namespace.
+		return fmt.Errorf("returning from netns %s: %w", name, err)
+	}
+	runtime.UnlockOSThread()
+	return fnErr
+}
+
+// forwarder listens inside a node's namespace on the API server's loopback
+// address and copies each connection to the API server in the root
+// namespace: the kubelet (and hostNetwork pods) reach the API server at the
+// address its certificate and the admin kubeconfig name.
+type forwarder struct {
+	ln net.Listener
+	wg sync.WaitGroup
+}
+
+func startForwarder(ns, apiServer string) (*forwarder, error) {
+	var ln net.Listener
+	if err := inNetns(ns, func() error {
+		var err error
+		ln, err = net.Listen("tcp", apiServer)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("API server forwarder in netns %s on %s: %w", ns, apiServer, err)
+	}
+	f := &forwarder{ln: ln}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				up, err := net.Dial("tcp", apiServer)
+				if err != nil {
+					c.Close()
+					return
+				}
+				splice(c, up)
+			}()
+		}
+	}()
+	return f, nil
+}
+
+func (f *forwarder) Close() {
+	f.ln.Close()
+	f.wg.Wait()
+}
+
+// splice copies both ways until either side is done, then closes both.
+func splice(a, b net.Conn) {
+	done := make(chan struct{}, 2)
+	cp := func(dst, src net.Conn) {
+		_, _ = io.Copy(dst, src)
+		done <- struct{}{}
+	}
+	go cp(a, b)
+	go cp(b, a)
+	<-done
+	a.Close()
+	b.Close()
+	<-done
+}
+
+// KubeletProxy is an HTTP CONNECT proxy on a unix socket that the API
+// server uses for its "cluster" egress (EgressSelectorConfig): connections
+// to a registered node are dialled inside that node's namespace, all
+// others (webhooks on loopback) in the root namespace, as without a proxy.
+// It is how `kubectl logs/exec` reach kubelets that live in namespaces the
+// API server's own cannot route to.
+type KubeletProxy struct {
+	socket string
+	ln     net.Listener
+	srv    *http.Server
+	mu     sync.Mutex
+	nodes  map[string]kubeletAddr // node name or IP → where to dial
+}
+
+type kubeletAddr struct{ ns, ip string }
+
+// StartKubeletProxy listens on socket (removed first if stale).
+func StartKubeletProxy(socket string) (*KubeletProxy, error) {
+	_ = os.Remove(socket)
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet proxy socket %s: %w", socket, err)
+	}
+	p := &KubeletProxy{socket: socket, ln: ln, nodes: map[string]kubeletAddr{}}
+	p.srv = &http.Server{Handler: http.HandlerFunc(p.connect)}
+	go func() { _ = p.srv.Serve(ln) }()
+	return p, nil
+}
+
+// Register makes connections to node (its name: the API server prefers the
+// Hostname address, which is the node name here) or to ip go to ip inside
+// namespace ns.
+func (p *KubeletProxy) Register(node, ip, ns string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.nodes[node] = kubeletAddr{ns: ns, ip: ip}
+	p.nodes[ip] = kubeletAddr{ns: ns, ip: ip}
+}
+
+// Socket is the unix socket path.
+func (p *KubeletProxy) Socket() string { return p.socket }
+
+// EgressSelectorConfig is the API server's --egress-selector-config-file
+// content that sends "cluster" traffic through this proxy.
+func (p *KubeletProxy) EgressSelectorConfig() string {
+	return fmt.Sprintf(`apiVersion: apiserver.k8s.io/v1beta1
+kind: EgressSelectorConfiguration
+egressSelections:
+- name: cluster
+  connection:
+    proxyProtocol: HTTPConnect
+    transport:
+      uds:
+        udsName: %s
+`, p.socket)
+}
+
+func (p *KubeletProxy) connect(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodConnect {
+		http.Error(w, "only CONNECT", http.StatusMethodNotAllowed)
+		return
+	}
+	host, port, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	p.mu.Lock()
+	node, ok := p.nodes[host]
+	p.mu.Unlock()
+	ns, target := node.ns, r.Host
+	if ok {
+		target = net.JoinHostPort(node.ip, port)
+	}
+	var up net.Conn
+	dial := func() error {
+		var err error
+		up, err = (&net.Dialer{}).DialContext(context.Background(), "tcp", target)
+		return err
+	}
+	if ns != "" {
+		err = inNetns(ns, dial)
+	} else {
+		err = dial()
+	}
+	if err != nil {
+		http.Error(w, fmt.Sprintf("dialling %s for %s (netns %q): %v", target, r.Host, ns, err), http.StatusBadGateway)
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		up.Close()
+		http.Error(w, "no hijack", http.StatusInternalServerError)
+		return
+	}
+	c, buf, err := hj.Hijack()
+	if err != nil {
+		up.Close()
+		return
+	}
+	_, _ = c.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
+	// Bytes the client sent after the CONNECT request, already buffered.
+	if n := buf.Reader.Buffered(); n > 0 {
+		pending, _ := buf.Reader.Peek(n)
+		_, _ = up.Write(pending)
+	}
+	splice(c, up)
+}
+
+// Close stops the proxy and removes its socket.
+func (p *KubeletProxy) Close() error {
+	err := p.srv.Close()
+	_ = os.Remove(p.socket)
+	return err
+}

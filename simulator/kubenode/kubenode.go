@@ -1,0 +1,317 @@
+// Package kubenode runs a real Kubernetes node inside one simulated node's
+// host network namespace: a containerd (with runc) and a kubelet,
+// both started in that namespace, so that hostNetwork pods land in it. The
+// images come from OCI archives (bin/images/*.tar) imported into the node's
+// containerd; there is no registry.
+//
+// One machine runs several such nodes side by side. What keeps them apart:
+//   - the network namespace: each kubelet and containerd listens on the
+//     default ports (10250, 10248, containerd's stream server) inside its own
+//     namespace, so the ports never collide; the read-only port is off;
+//   - a state directory per node (Options.Dir): containerd's root, state and
+//     socket, the kubelet's root dir, pod logs, CNI config, logs;
+//   - a cgroup root per node (/perouter-kubenode-NAME in every cgroup v1
+//     hierarchy, or the one cgroup2 tree): two kubelets under the same root
+//     would each treat the other's pods as orphans and remove their cgroups.
+//
+// The kubelet reaches the API server through a forwarder that listens inside
+// the node's namespace on the API server's own loopback address (see
+// Options.APIServer), so the admin kubeconfig works unchanged. The API server
+// reaches the kubelets (logs, exec, port-forward) through a KubeletProxy.
+//
+// Processes are entered into the namespace with nsenter --net, not
+// "ip netns exec": the latter also makes a private mount namespace with a
+// fresh /sys, which hides /sys/fs/cgroup from the kubelet and runc and hides
+// the containers' mounts from everyone else.
+package kubenode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/perouter/perouter/operator/retry"
+)
+
+// Binaries needed in Options.AssetsDir (hack/build-k8s-assets.sh --node).
+// runc is built too, at the version containerd 2.4 is released with.
+var Binaries = []string{"kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "runc"}
+
+// CNIBinDir holds Debian's containernetworking-plugins; the node's CNI
+// config uses only its loopback plugin (see writeCNIConfig).
+const CNIBinDir = "/usr/lib/cni"
+
+// PauseImage is the sandbox image every pod's sandbox runs (see pause.go).
+const PauseImage = "perouter.local/pause:busybox"
+
+// Options describe one node.
+type Options struct {
+	// Name is the Node's name (--hostname-override).
+	Name string
+	// Netns is the node's host network namespace (a name under /run/netns).
+	Netns string
+	// NodeIP is an address of the node inside Netns (--node-ip); the API
+	// server reaches the kubelet on it through the KubeletProxy.
+	NodeIP string
+	// Dir holds all of the node's state; it is created if missing and
+	// removed by Stop.
+	Dir string
+	// AssetsDir holds Binaries.
+	AssetsDir string
+	// Kubeconfig is the kubelet's credential. Its server must be
+	// APIServer's address (the forwarder serves that address inside Netns).
+	Kubeconfig string
+	// APIServer is the host:port of the API server in the root namespace;
+	// a forwarder listens on the same host:port inside Netns.
+	APIServer string
+	// Images are OCI archives imported into the node's containerd before
+	// the kubelet starts.
+	Images []string
+	// CgroupV2 tells the kubelet the host uses the unified hierarchy (the VM
+	// lane); false means cgroup v1 (this project's hosts), which recent
+	// kubelets refuse unless failCgroupV1 is false.
+	CgroupV2 bool
+	// StartTimeout bounds containerd's start and the image import; zero
+	// means 2 minutes.
+	StartTimeout time.Duration
+}
+
+// Node is a running containerd + kubelet pair.
+type Node struct {
+	opts       Options
+	containerd *exec.Cmd
+	kubelet    *exec.Cmd
+	forwarder  *forwarder
+	cgroups    []string
+}
+
+// ContainerdSocket is the node's containerd (CRI) socket.
+func (n *Node) ContainerdSocket() string {
+	return filepath.Join(n.opts.Dir, "containerd", "containerd.sock")
+}
+
+// KubeletLog and ContainerdLog are the processes' log files.
+func (n *Node) KubeletLog() string    { return filepath.Join(n.opts.Dir, "kubelet.log") }
+func (n *Node) ContainerdLog() string { return filepath.Join(n.opts.Dir, "containerd.log") }
+
+// Pids are the process ids of containerd and the kubelet (for measuring).
+func (n *Node) Pids() []int {
+	var pids []int
+	for _, c := range []*exec.Cmd{n.containerd, n.kubelet} {
+		if c != nil && c.Process != nil {
+			pids = append(pids, c.Process.Pid)
+		}
+	}
+	return pids
+}
+
+// Check reports the first missing prerequisite, with how to get it.
+func Check(assetsDir string) error {
+	for _, b := range Binaries {
+		if _, err := os.Stat(filepath.Join(assetsDir, b)); err != nil {
+			return fmt.Errorf("kubenode: %s missing in %s: build it with `hack/build-k8s-assets.sh --node`", b, assetsDir)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(CNIBinDir, "loopback")); err != nil {
+		return fmt.Errorf("kubenode: %w: install Debian's containernetworking-plugins (hack/install-deps.sh)", err)
+	}
+	if _, err := os.Stat(BusyboxPath); err != nil {
+		return fmt.Errorf("kubenode: %w: install Debian's busybox-static (hack/install-deps.sh)", err)
+	}
+	if _, err := exec.LookPath("nsenter"); err != nil {
+		return fmt.Errorf("kubenode: nsenter (util-linux) not found: %w", err)
+	}
+	return nil
+}
+
+// Start starts the node's containerd, imports the images, starts the API
+// server forwarder and the kubelet. It returns once the kubelet runs; the
+// Node object registers shortly after (wait for it with the API). On error
+// nothing is left running.
+func Start(ctx context.Context, opts Options) (_ *Node, err error) {
+	if opts.Name == "" || opts.Netns == "" || opts.Dir == "" || opts.APIServer == "" || opts.Kubeconfig == "" {
+		return nil, fmt.Errorf("kubenode: Name, Netns, Dir, APIServer and Kubeconfig are required (got %+v)", opts)
+	}
+	if err := Check(opts.AssetsDir); err != nil {
+		return nil, err
+	}
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = 2 * time.Minute
+	}
+	n := &Node{opts: opts}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, n.Stop())
+		}
+	}()
+	for _, d := range []string{"containerd", "kubelet", "pod-logs", "cni", "opt"} {
+		if err := os.MkdirAll(filepath.Join(opts.Dir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if n.cgroups, err = makeCgroupRoot(cgroupRoot(opts.Name), opts.CgroupV2); err != nil {
+		return nil, err
+	}
+	if err := writeCNIConfig(filepath.Join(opts.Dir, "cni")); err != nil {
+		return nil, err
+	}
+	containerdConfig := filepath.Join(opts.Dir, "containerd.toml")
+	if err := os.WriteFile(containerdConfig, []byte(n.containerdConfig()), 0o644); err != nil {
+		return nil, err
+	}
+	if n.containerd, err = n.spawn(n.ContainerdLog(), filepath.Join(opts.AssetsDir, "containerd"), "--config", containerdConfig); err != nil {
+		return nil, err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
+	defer cancel()
+	if err := n.waitContainerd(startCtx); err != nil {
+		return nil, err
+	}
+	if err := n.importImages(startCtx); err != nil {
+		return nil, err
+	}
+	if n.forwarder, err = startForwarder(opts.Netns, opts.APIServer); err != nil {
+		return nil, err
+	}
+	kubeletConfig := filepath.Join(opts.Dir, "kubelet.yaml")
+	if err := os.WriteFile(kubeletConfig, []byte(n.kubeletConfig()), 0o644); err != nil {
+		return nil, err
+	}
+	args := []string{
+		"--config", kubeletConfig,
+		"--kubeconfig", opts.Kubeconfig,
+		"--hostname-override", opts.Name,
+		"--root-dir", filepath.Join(opts.Dir, "kubelet"),
+		"--cert-dir", filepath.Join(opts.Dir, "kubelet", "pki"),
+	}
+	if opts.NodeIP != "" {
+		args = append(args, "--node-ip", opts.NodeIP)
+	}
+	if n.kubelet, err = n.spawn(n.KubeletLog(), filepath.Join(opts.AssetsDir, "kubelet"), args...); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// cgroupRoot is the node's own cgroup root (see the package comment).
+func cgroupRoot(node string) string { return "/perouter-kubenode-" + node }
+
+// spawn starts a binary inside the node's network namespace, logging to a
+// file. The assets directory comes first in PATH so that containerd finds
+// its own shim, not Debian's.
+func (n *Node) spawn(logPath, binary string, args ...string) (*exec.Cmd, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command("nsenter", append([]string{"--net=" + filepath.Join("/run/netns", n.opts.Netns), "--", binary}, args...)...)
+	cmd.Env = append(os.Environ(), "PATH="+n.opts.AssetsDir+":"+os.Getenv("PATH"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("node %s: start %s: %w", n.opts.Name, binary, err)
+	}
+	return cmd, nil
+}
+
+func (n *Node) ctr(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(n.opts.AssetsDir, "ctr"),
+		append([]string{"--address", n.ContainerdSocket(), "--namespace", "k8s.io"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("node %s: ctr %s: %w: %s", n.opts.Name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+func (n *Node) waitContainerd(ctx context.Context) error {
+	var lastErr error
+	err := retry.Poll(ctx, 0, retry.Every(100*time.Millisecond), func() (bool, error) {
+		if n.containerd.ProcessState != nil {
+			return false, fmt.Errorf("containerd exited")
+		}
+		_, lastErr = n.ctr(ctx, "version")
+		return lastErr == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("node %s: containerd not answering on %s (log: %s): %w (last: %w)", n.opts.Name, n.ContainerdSocket(), n.ContainerdLog(), err, lastErr)
+	}
+	return nil
+}
+
+// importImages loads the archives and the pause image into containerd's
+// k8s.io namespace, where the CRI looks for images.
+func (n *Node) importImages(ctx context.Context) error {
+	pause := filepath.Join(n.opts.Dir, "pause.tar")
+	if err := WritePauseArchive(pause); err != nil {
+		return err
+	}
+	for _, archive := range append([]string{pause}, n.opts.Images...) {
+		if _, err := n.ctr(ctx, "images", "import", "--no-unpack=false", archive); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stop stops the kubelet, the pods' containers (through containerd's
+// shims), containerd and the forwarder, and removes the node's cgroups and
+// state directory. Safe to call more than once.
+func (n *Node) Stop() error {
+	var errs []error
+	stop := func(c *exec.Cmd) {
+		if c == nil || c.Process == nil || c.ProcessState != nil {
+			return
+		}
+		_ = c.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = c.Process.Kill()
+			<-done
+		}
+	}
+	stop(n.kubelet)
+	// Containers outlive containerd (their shims are reparented); kill
+	// them first, by the pids in their cgroups, so nothing keeps mounts
+	// under Dir busy.
+	if err := killCgroup(n.cgroups); err != nil {
+		errs = append(errs, err)
+	}
+	killShims(n.opts.Dir)
+	stop(n.containerd)
+	if n.forwarder != nil {
+		n.forwarder.Close()
+	}
+	if err := unmountUnder(n.opts.Dir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := removeCgroupRoot(n.cgroups); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(n.opts.Dir); err != nil {
+		errs = append(errs, fmt.Errorf("node %s: removing %s: %w", n.opts.Name, n.opts.Dir, err))
+	}
+	n.kubelet, n.containerd, n.forwarder = nil, nil, nil
+	return errors.Join(errs...)
+}
+
+// APIServerHostPort is the host:port of a kubeconfig's server URL.
+func APIServerHostPort(server string) (string, error) {
+	s := strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://")
+	s = strings.TrimSuffix(s, "/")
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		return "", fmt.Errorf("API server URL %q: %w", server, err)
+	}
+	return s, nil
+}
