@@ -73,9 +73,9 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Field == "" {
-		return e.Where.String() + ": " + e.Message
+		return e.String() + ": " + e.Message
 	}
-	return e.Where.String() + ": " + e.Field + ": " + e.Message
+	return e.String() + ": " + e.Field + ": " + e.Message
 }
 
 // document is one parsed input document.

@@ -208,7 +208,7 @@ func (p *KubeletProxy) connect(w http.ResponseWriter, r *http.Request) {
 	_, _ = c.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
 	// Bytes the client sent after the CONNECT request, already buffered.
 	if n := buf.Reader.Buffered(); n > 0 {
-		pending, _ := buf.Reader.Peek(n)
+		pending, _ := buf.Peek(n)
 		_, _ = up.Write(pending)
 	}
 	splice(c, up)

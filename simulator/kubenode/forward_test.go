@@ -31,7 +31,7 @@ func TestKubeletProxyRootNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer proxy.Close()
+	defer func() { _ = proxy.Close() }()
 
 	tests := map[string]struct {
 		target     string
