@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/perouter/perouter/operator/nsexec"
 )
 
@@ -78,5 +80,88 @@ func TestRename(t *testing.T) {
 	}
 	if err := nsexec.Rename(ctx, to, to); err == nil {
 		t.Errorf("renaming %s onto an existing name succeeded, want an error", to)
+	}
+}
+
+// TestRenameFailureLeavesOldName: when the old name cannot be removed (here
+// a second mount stacked on it keeps it busy), Rename undoes itself: the
+// new name is gone and the old one still reaches the namespace.
+func TestRenameFailureLeavesOldName(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	from, to := "nsexec-rename-busy-a", "nsexec-rename-busy-b"
+	cleanup := func() {
+		for _, ns := range []string{from, to} {
+			// Up to the two mounts the test stacks.
+			for range 2 {
+				if unix.Unmount(nsexec.Path(ns), unix.MNT_DETACH) != nil {
+					break
+				}
+			}
+			_ = os.Remove(nsexec.Path(ns))
+		}
+	}
+	cleanup()
+	if err := nsexec.Add(ctx, from); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cleanup)
+	if _, err := nsexec.Run(ctx, from, "ip", "link", "add", "marker0", "type", "veth", "peer", "name", "marker1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(nsexec.Path(from), nsexec.Path(from), "", unix.MS_BIND, ""); err != nil {
+		t.Fatalf("stacking a second mount on %s: %v", from, err)
+	}
+	err := nsexec.Rename(ctx, from, to)
+	if err == nil || !strings.Contains(err.Error(), "removing the old name") {
+		t.Fatalf("Rename of a busy name: %v, want an error removing the old name", err)
+	}
+	if _, err := os.Stat(nsexec.Path(to)); !os.IsNotExist(err) {
+		t.Errorf("new name %s after a failed rename: stat error %v, want it gone", to, err)
+	}
+	if out, err := nsexec.Run(ctx, from, "ip", "-o", "link", "show", "marker0"); err != nil {
+		t.Errorf("the old name %s no longer reaches the namespace: %v %s", from, err, out)
+	}
+}
+
+// TestDoNamed: code run by DoNamed sees the namespace (its own loopback
+// only, and a link made there), and the thread comes back to the caller's.
+func TestDoNamed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	ns := "nsexec-do-test"
+	_ = nsexec.Delete(ctx, ns)
+	if err := nsexec.Add(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nsexec.Delete(ctx, ns) })
+	self, err := os.Readlink("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inside string
+	if err := nsexec.DoNamed(ns, func() error {
+		var err error
+		inside, err = os.Readlink("/proc/thread-self/ns/net")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := nsexec.Run(ctx, ns, "readlink", "/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inside != strings.TrimSpace(want) || inside == self {
+		t.Errorf("DoNamed ran in %s, want %s (the caller is in %s)", inside, strings.TrimSpace(want), self)
+	}
+	if after, _ := os.Readlink("/proc/thread-self/ns/net"); after != self {
+		t.Errorf("after DoNamed the thread is in %s, want back in %s", after, self)
+	}
+	if err := nsexec.DoNamed("nsexec-no-such-ns", func() error { return nil }); err == nil || !strings.Contains(err.Error(), "nsexec-no-such-ns") {
+		t.Errorf("DoNamed of a missing namespace: %v, want an error naming it", err)
 	}
 }
