@@ -11,16 +11,25 @@ import (
 	"github.com/perouter/perouter/operator/nsexec"
 )
 
-func TestAddRunDelete(t *testing.T) {
+// addNetns makes the namespace ns for a test that runs as root (others
+// skip), deleted when the test ends; a stale one of that name goes first.
+func addNetns(t *testing.T, ns string) context.Context {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
 	ctx := context.Background()
-	ns := "nsexec-test"
 	_ = nsexec.Delete(ctx, ns)
 	if err := nsexec.Add(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = nsexec.Delete(ctx, ns) })
+	return ctx
+}
+
+func TestAddRunDelete(t *testing.T) {
+	ns := "nsexec-test"
+	ctx := addNetns(t, ns)
 	defer func() {
 		if err := nsexec.Delete(ctx, ns); err != nil {
 			t.Error(err)
@@ -50,22 +59,10 @@ func TestAddRunDelete(t *testing.T) {
 // TestRename: the renamed namespace is the same one (its link is there),
 // and the old name no longer reaches anything.
 func TestRename(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	ctx := context.Background()
 	from, to := "nsexec-rename-a", "nsexec-rename-b"
-	for _, ns := range []string{from, to} {
-		_ = nsexec.Delete(ctx, ns)
-	}
-	if err := nsexec.Add(ctx, from); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, ns := range []string{from, to} {
-			_ = nsexec.Delete(ctx, ns)
-		}
-	})
+	_ = nsexec.Delete(context.Background(), to)
+	ctx := addNetns(t, from)
+	t.Cleanup(func() { _ = nsexec.Delete(ctx, to) })
 	if _, err := nsexec.Run(ctx, from, "ip", "link", "add", "marker0", "type", "veth", "peer", "name", "marker1"); err != nil {
 		t.Fatal(err)
 	}
@@ -87,27 +84,14 @@ func TestRename(t *testing.T) {
 // a second mount stacked on it keeps it busy), Rename undoes itself: the
 // new name is gone and the old one still reaches the namespace.
 func TestRenameFailureLeavesOldName(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	ctx := context.Background()
 	from, to := "nsexec-rename-busy-a", "nsexec-rename-busy-b"
-	cleanup := func() {
-		for _, ns := range []string{from, to} {
-			// Up to the two mounts the test stacks.
-			for range 2 {
-				if unix.Unmount(nsexec.Path(ns), unix.MNT_DETACH) != nil {
-					break
-				}
-			}
-			_ = os.Remove(nsexec.Path(ns))
-		}
-	}
-	cleanup()
-	if err := nsexec.Add(ctx, from); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cleanup)
+	_ = nsexec.Delete(context.Background(), to)
+	ctx := addNetns(t, from)
+	t.Cleanup(func() {
+		// The mount the test stacks on from; addNetns deletes the other.
+		_ = unix.Unmount(nsexec.Path(from), unix.MNT_DETACH)
+		_ = nsexec.Delete(ctx, to)
+	})
 	if _, err := nsexec.Run(ctx, from, "ip", "link", "add", "marker0", "type", "veth", "peer", "name", "marker1"); err != nil {
 		t.Fatal(err)
 	}
@@ -126,19 +110,12 @@ func TestRenameFailureLeavesOldName(t *testing.T) {
 	}
 }
 
-// TestDoNamed: code run by DoNamed sees the namespace (its own loopback
-// only, and a link made there), and the thread comes back to the caller's.
+// TestDoNamed: fn runs on a thread inside the namespace, the thread comes
+// back to the caller's afterwards, and a missing namespace is an error
+// naming it.
 func TestDoNamed(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	ctx := context.Background()
 	ns := "nsexec-do-test"
-	_ = nsexec.Delete(ctx, ns)
-	if err := nsexec.Add(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = nsexec.Delete(ctx, ns) })
+	ctx := addNetns(t, ns)
 	self, err := os.Readlink("/proc/thread-self/ns/net")
 	if err != nil {
 		t.Fatal(err)
