@@ -85,13 +85,25 @@ func Rename(_ context.Context, from, to string) error {
 		}
 		return errors.Join(errs...)
 	}
+	// Both names are bound from the namespace itself, as ip netns add
+	// binds a new one, not one from the other's mount: a bind of a mount
+	// under the shared /run/netns joins its peer group, and a later mount
+	// on one name would propagate onto the other.
+	ns, err := netns.GetFromPath(src)
+	if err != nil {
+		return fail("opening the namespace", err)
+	}
+	defer ns.Close()
+	bind := func(target string) error {
+		return Do(ns, func() error { return unix.Mount("/proc/thread-self/ns/net", target, "", unix.MS_BIND, "") })
+	}
 	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
 	if err != nil {
 		return fail("creating the new name", err)
 	}
 	f.Close()
 	removeDst := func() error { return os.Remove(dst) }
-	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+	if err := bind(dst); err != nil {
 		return fail("bind mount", err, removeDst)
 	}
 	unmountDst := func() error { return unix.Unmount(dst, unix.MNT_DETACH) }
@@ -99,7 +111,7 @@ func Rename(_ context.Context, from, to string) error {
 		return fail("unmounting the old name", err, unmountDst, removeDst)
 	}
 	if err := os.Remove(src); err != nil {
-		remountSrc := func() error { return unix.Mount(dst, src, "", unix.MS_BIND, "") }
+		remountSrc := func() error { return bind(src) }
 		return fail("removing the old name", err, remountSrc, unmountDst, removeDst)
 	}
 	return nil

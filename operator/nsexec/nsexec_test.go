@@ -98,12 +98,12 @@ func TestRenameFailureLeavesOldName(t *testing.T) {
 	if err := unix.Mount(nsexec.Path(from), nsexec.Path(from), "", unix.MS_BIND, ""); err != nil {
 		t.Fatalf("stacking a second mount on %s: %v", from, err)
 	}
-	err := nsexec.Rename(ctx, from, to)
-	if err == nil || !strings.Contains(err.Error(), "removing the old name") {
-		t.Fatalf("Rename of a busy name: %v, want an error removing the old name", err)
+	renameErr := nsexec.Rename(ctx, from, to)
+	if renameErr == nil || !strings.Contains(renameErr.Error(), "removing the old name") {
+		t.Fatalf("Rename of a busy name: %v, want an error removing the old name", renameErr)
 	}
 	if _, err := os.Stat(nsexec.Path(to)); !os.IsNotExist(err) {
-		t.Errorf("new name %s after a failed rename: stat error %v, want it gone", to, err)
+		t.Errorf("new name %s after a failed rename (%v): stat error %v, want it gone", to, renameErr, err)
 	}
 	if out, err := nsexec.Run(ctx, from, "ip", "-o", "link", "show", "marker0"); err != nil {
 		t.Errorf("the old name %s no longer reaches the namespace: %v %s", from, err, out)
