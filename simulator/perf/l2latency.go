@@ -104,8 +104,8 @@ func (l L2Latency) Breakdown() string {
 		fmt.Fprintf(&b, "  %-62s p50 %6.0f ms  p90 %6.0f ms  (%d)\n", s.Name, p50, p90, len(s.Ms))
 	}
 	var hops []string
-	for hop, ms := range l.AdvertisementIntervalMs {
-		hops = append(hops, fmt.Sprintf("%s %d ms", hop, ms))
+	for hop, interval := range l.AdvertisementIntervalMs {
+		hops = append(hops, fmt.Sprintf("%s %d ms", hop, interval))
 	}
 	slices.Sort(hops)
 	fmt.Fprintf(&b, "  BGP advertisement interval per hop: %s\n", strings.Join(hops, ", "))
