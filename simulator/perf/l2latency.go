@@ -256,7 +256,7 @@ func MeasureL2Latency(ctx context.Context, o L2LatencyOptions, hasVRF bool) (L2L
 }
 
 type changeWindow struct {
-	vni                               uint32
+	vni                                uint32
 	created, added, deleted, withdrawn time.Time
 }
 
