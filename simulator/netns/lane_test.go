@@ -25,16 +25,19 @@ topology:
   nodes:
     r1:
       kind: linux
+      image: quay.io/frrouting/frr:8.4.0
       binds:
         - r1.conf:/etc/frr/frr.conf
     r2:
       kind: linux
+      image: quay.io/frrouting/frr:8.4.0
       binds:
         - r2.conf:/etc/frr/frr.conf
       exec:
         - ip link add red type vrf table 10
     h1:
       kind: linux
+      image: alpine
       exec:
         - ip addr add 10.0.0.1/24 dev eth1
 `)
