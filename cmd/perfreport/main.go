@@ -76,6 +76,7 @@ func run(args []string) (int, error) {
 	l2Topology := fs.String("l2-topology", "topologies/l2.clab.yml", "the lab of the L2VNI latency run; it must need no VRF device unless this kernel has VRF")
 	l2Manifests := fs.String("l2-manifests", "docs/examples/lab/underlay.yaml", "comma-separated manifests the L2VNI latency lab applies before the operator starts (its Underlay)")
 	l2Changes := fs.Int("l2-changes", 20, "L2VNI create/delete pairs timed")
+	l2Logs := fs.String("l2-logs", "", "a directory to keep the L2VNI run's bgpd and controller logs in")
 	verbose := fs.Bool("v", false, "log the reloader's decisions")
 	if err := fs.Parse(args); err != nil {
 		return 0, err
@@ -135,7 +136,7 @@ func run(args []string) (int, error) {
 		return 0, err
 	}
 	rows = append(rows, e2eRows...)
-	l2Rows, l2Note := l2LatencyRows(*l2Bin, *crdDir, *l2Topology, *l2Manifests, *l2Changes, progress)
+	l2Rows, l2Note := l2LatencyRows(*l2Bin, *crdDir, *l2Topology, *l2Manifests, *l2Logs, *l2Changes, progress)
 	rows = append(rows, l2Rows...)
 	if l2Note != "" {
 		defer fmt.Print("\n" + l2Note)
@@ -209,7 +210,7 @@ func controllerRSSRows(controllerBin, reloaderBin, crdDir, lane string, vnis int
 // l2LatencyRows runs the native L2VNI measurement when binDir is set and
 // returns its rows and the stage breakdown for below the table. A failed
 // run is a row saying why, not a failed report: the other rows stand.
-func l2LatencyRows(binDir, crdDir, topo, manifests string, changes int, progress func(string, ...any)) ([]perf.Row, string) {
+func l2LatencyRows(binDir, crdDir, topo, manifests, logDir string, changes int, progress func(string, ...any)) ([]perf.Row, string) {
 	if binDir == "" {
 		return perf.L2LatencyRows(perf.L2Latency{}, changes, "not measured (pass --l2-latency-bin)"), ""
 	}
@@ -217,7 +218,7 @@ func l2LatencyRows(binDir, crdDir, topo, manifests string, changes int, progress
 	defer stop()
 	res, err := perf.MeasureL2Latency(ctx, perf.L2LatencyOptions{
 		BinDir: binDir, CRDDir: crdDir, Topology: topo, Manifests: strings.Split(manifests, ","),
-		Changes: changes, Progress: progress,
+		Changes: changes, LogDir: logDir, Progress: progress,
 	}, vm.HasVRF())
 	if err != nil {
 		progress("L2VNI latency: %v", err)

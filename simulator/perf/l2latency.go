@@ -37,7 +37,10 @@ type L2LatencyOptions struct {
 	// Changes is the number of create/delete pairs timed (20).
 	Changes int
 	// Poll is the interval of the leaf's route reads (default 50 ms).
-	Poll     time.Duration
+	Poll time.Duration
+	// LogDir, when set, receives every router's timed log and the node's
+	// controller.log before the lab goes down (the stages' evidence).
+	LogDir   string
 	Progress func(format string, args ...any)
 }
 
@@ -192,7 +195,10 @@ func MeasureL2Latency(ctx context.Context, o L2LatencyOptions, hasVRF bool) (L2L
 
 	routers := routerDirs(lab)
 	for name, dir := range routers {
-		if _, err := lab.VtyshDir(ctx, dir, "configure terminal", "log timestamp precision 3", "debug bgp updates"); err != nil {
+		// The daemons' command-line log target (frrproc's --log file:)
+		// ignores "log timestamp precision": a configured one honours it.
+		if _, err := lab.VtyshDir(ctx, dir, "configure terminal", "log timestamp precision 3",
+			"log file "+filepath.Join(dir, timedLog)+" debugging", "debug bgp updates"); err != nil {
 			return res, fmt.Errorf("%s: enabling the update log: %w", name, err)
 		}
 	}
@@ -249,11 +255,20 @@ func MeasureL2Latency(ctx context.Context, o L2LatencyOptions, hasVRF bool) (L2L
 			w.added.Sub(w.created).Round(time.Millisecond), w.withdrawn.Sub(w.deleted).Round(time.Millisecond))
 	}
 	res.Stages = stages(lab, res, routers, windows)
+	if o.LogDir != "" {
+		if err := keepLogs(o.LogDir, lab, res.Node, routers); err != nil {
+			return res, err
+		}
+	}
 	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
 		res.LoadAverage = strings.Join(strings.Fields(string(data))[:3], " ")
 	}
 	return res, nil
 }
+
+// timedLog is the log with millisecond timestamps each router writes
+// while the L2VNI latency is measured.
+const timedLog = "timed.log"
 
 type changeWindow struct {
 	vni                                uint32
@@ -406,8 +421,8 @@ func stages(lab *netns.Lab, res L2Latency, routers map[string]string, windows []
 	routeLines := func(path string) []logEvent {
 		return readFRRLog(path, func(l string) bool { return strings.Contains(l, type3Key) })
 	}
-	nodeBGP := routeLines(filepath.Join(routers[res.Node], "bgpd.log"))
-	leafBGP := routeLines(filepath.Join(routers[res.Leaf], "bgpd.log"))
+	nodeBGP := routeLines(filepath.Join(routers[res.Node], timedLog))
+	leafBGP := routeLines(filepath.Join(routers[res.Leaf], timedLog))
 	// The first hop is every router sharing a switch with the node (the
 	// node is dual-homed: whichever logged first); the second every other
 	// router that is not a fabric leaf (the spines).
@@ -417,7 +432,7 @@ func stages(lab *netns.Lab, res L2Latency, routers map[string]string, windows []
 		if slices.Contains(lab.EVPNLeaves(), n.Name) {
 			continue
 		}
-		events := routeLines(filepath.Join(routers[n.Name], "bgpd.log"))
+		events := routeLines(filepath.Join(routers[n.Name], timedLog))
 		if nodeFacing[n.Name] {
 			hop1 = append(hop1, events...)
 		} else {
@@ -438,14 +453,14 @@ func stages(lab *netns.Lab, res L2Latency, routers map[string]string, windows []
 	and := func(a, b func(string) bool) func(string) bool { return func(l string) bool { return a(l) && b(l) } }
 
 	names := []string{
-		"add: create call -> controller done (API, reconcile, datapath, FRR push)",
+		"add: create call -> controller done (API, reconcile, devices up)",
 		"add: controller done -> node's bgpd sends the type-3 route",
 		"add: node sent -> node-facing leaf received",
 		"add: node-facing leaf -> spine received",
 		"add: spine -> fabric leaf received",
 		"add: fabric leaf received -> seen by the poll",
-		"delete: delete call -> controller done",
-		"delete: controller done -> node's bgpd sends the withdrawal",
+		"delete: delete call -> controller removed the devices",
+		"delete: devices removed -> node's bgpd sends the withdrawal",
 		"delete: node sent -> fabric leaf received",
 		"delete: fabric leaf received -> seen by the poll",
 	}
@@ -474,8 +489,9 @@ func stages(lab *netns.Lab, res L2Latency, routers map[string]string, windows []
 			}
 			samples[5] = append(samples[5], ms(w.added.Sub(prev)))
 		}
-		// Delete.
-		prev, ok = lastEvent(ctrl, w.deleted, w.withdrawn, isStep)
+		// Delete: the devices go in the reconcile's first step (Prepare),
+		// before the FRR push; zebra and bgpd withdraw while it runs.
+		prev, ok = firstEvent(ctrl, w.deleted, w.withdrawn, func(m string) bool { return m == "datapath prepared" })
 		if !ok {
 			continue
 		}
@@ -519,6 +535,27 @@ func routersOnSwitchesOf(topo *topology.Lab, node string) map[string]bool {
 		}
 	}
 	return out
+}
+
+// keepLogs copies the logs the stages come from into dir.
+func keepLogs(dir string, lab *netns.Lab, node string, routers map[string]string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	files := map[string]string{node + "-controller.log": filepath.Join(lab.NodeDir(node), "controller.log")}
+	for name, d := range routers {
+		files[name+"-"+timedLog] = filepath.Join(d, timedLog)
+	}
+	for to, from := range files {
+		data, err := os.ReadFile(from)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, to), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func readFileString(p string) string {
