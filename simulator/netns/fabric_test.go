@@ -66,3 +66,23 @@ func TestType3VTEPs(t *testing.T) {
 		t.Errorf("Originator of a type-5 route = %q, want none", got)
 	}
 }
+
+func TestParseEVPNType3(t *testing.T) {
+	// Captured from leafA of the L2 lab (topologies/l2.clab.yml, FRR 8.4,
+	// native): VNI 110 on both leaves and three cluster nodes.
+	data, err := os.ReadFile("testdata/evpn-type3-frr84.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes, err := ParseEVPN(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"100.64.0.1": true, "100.64.0.2": true, "100.65.0.0": true, "100.65.0.1": true, "100.65.0.2": true}
+	if diff := cmp.Diff(want, Type3VTEPs(routes, 110)); diff != "" {
+		t.Errorf("type-3 VTEPs of VNI 110 (-want +got):\n%s", diff)
+	}
+	if n := VTEPs(routes); n != 5 {
+		t.Errorf("VTEPs = %d, want 5 (what Accept counts)", n)
+	}
+}
