@@ -483,8 +483,11 @@ func (a *Agents) install(ctx context.Context, l *netns.Lab) error {
 		return fmt.Errorf("loading chart %s: %w", a.opts.Chart, err)
 	}
 	kubeconfig, namespace := Kubeconfig(l), ReleaseNamespace
+	// Discovery is cached in the lab's state, not in ~/.kube/cache: a
+	// later lab's API server may answer on the same port.
+	cacheDir := filepath.Join(l.StateDir(), "kube-cache")
 	getter := genericclioptions.NewConfigFlags(false)
-	getter.KubeConfig, getter.Namespace = &kubeconfig, &namespace
+	getter.KubeConfig, getter.Namespace, getter.CacheDir = &kubeconfig, &namespace, &cacheDir
 	helmLog, err := os.Create(filepath.Join(l.StateDir(), "helm.log"))
 	if err != nil {
 		return err
