@@ -91,7 +91,7 @@ cgroupsPerQOS: true
 failCgroupV1: false
 failSwapOn: false
 readOnlyPort: 0
-podLogsDirectory: %[3]s
+podLogsDir: %[3]s
 authentication:
   anonymous:
     enabled: true

@@ -254,7 +254,11 @@ func (n *Node) spawnContainerd(config string) (*exec.Cmd, error) {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(&script, "mount --bind %q %q\nmount --make-shared %q\n", own, d, d)
+		// A mount already there (the machine's /run/netns is one) is
+		// dropped first, in this namespace only: containerd judges the
+		// propagation of a path by the first mount on it, and Bidirectional
+		// volumes need it shared.
+		fmt.Fprintf(&script, "while mountpoint -q %[2]q; do umount --lazy %[2]q; done\nmount --bind %[1]q %[2]q\nmount --make-shared %[2]q\n", own, d)
 	}
 	fmt.Fprintf(&script, "exec %q --config %q\n", binary, config)
 	// --propagation private: nothing the node mounts leaks into the

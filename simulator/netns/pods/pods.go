@@ -370,6 +370,10 @@ func (a *Agents) startControlPlane(ctx context.Context, l *netns.Lab) error {
 			// kube-proxy on the API server's side.
 			"enable-aggregator-routing": "true",
 			"service-cluster-ip-range":  ServiceCIDR,
+			// envtest disables the ServiceAccount admission plugin (its
+			// tests run no controller-manager to make default accounts);
+			// pods need it: it adds their token's projected volume.
+			"disable-admission-plugins": "",
 		},
 		ServingIPs: []net.IP{net.ParseIP(KubernetesServiceIP)},
 	})

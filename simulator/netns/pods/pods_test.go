@@ -275,6 +275,10 @@ func dumpLogs(t *testing.T, lab *netns.Lab, agents *pods.Agents) {
 	}
 	files = append(files, filepath.Join(lab.StateDir(), "controlplane.log"), filepath.Join(lab.StateDir(), "kube-controller-manager.log"),
 		filepath.Join(lab.StateDir(), "kube-scheduler.log"), filepath.Join(lab.StateDir(), "helm.log"))
+	for _, n := range []string{"c-control-plane", "c-worker"} {
+		logs, _ := filepath.Glob(filepath.Join(pods.KubeletDir(lab, n), "pod-logs", "*", "*", "*.log"))
+		files = append(files, logs...)
+	}
 	for _, f := range files {
 		data, _ := os.ReadFile(f)
 		lines := strings.Split(string(data), "\n")
