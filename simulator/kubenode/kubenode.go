@@ -388,7 +388,13 @@ func (n *Node) Stop() error {
 	if err := unmountUnder(n.opts.Dir); err != nil {
 		errs = append(errs, err)
 	}
-	if err := removeCgroupRoot(n.cgroups); err != nil {
+	// On hybrid hosts runc also makes the pods' cgroups in the (otherwise
+	// unused) cgroup2 mount "unified"; they would outlive the node.
+	leftovers := n.cgroups
+	if !n.opts.CgroupV2 {
+		leftovers = append(leftovers, filepath.Join(cgroupV1Root, "unified", cgroupRoot(n.opts.Name)))
+	}
+	if err := removeCgroupRoot(leftovers); err != nil {
 		errs = append(errs, err)
 	}
 	if err := os.RemoveAll(n.opts.Dir); err != nil {

@@ -106,6 +106,16 @@ func TestChartOnKubeletNodes(t *testing.T) {
 		if err := lab.Down(context.Background()); err != nil {
 			t.Errorf("down: %v", err)
 		}
+		// Nothing of the nodes outlives the lab: cgroups (in every
+		// hierarchy, cgroup2's "unified" mount included), pod logs.
+		for _, n := range []string{"c-control-plane", "c-worker"} {
+			if left, _ := filepath.Glob("/sys/fs/cgroup/*/perouter-kubenode-" + n); len(left) > 0 {
+				t.Errorf("cgroups of node %s left after down: %v", n, left)
+			}
+		}
+		if left, _ := filepath.Glob("/var/log/pods/" + pods.ChartNamespace() + "_*"); len(left) > 0 {
+			t.Errorf("pod logs left in the machine's /var/log/pods: %v", left)
+		}
 	})
 	if err != nil {
 		t.Fatalf("up: %v\n%s", err, progress.String())
