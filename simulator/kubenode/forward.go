@@ -8,44 +8,12 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"runtime"
 	"sync"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-)
 
-// inNetns runs fn on a thread inside the named namespace. A socket belongs
-// to the namespace it was created in, so a listener or a connection made
-// here stays in it after the thread returns.
-func inNetns(name string, fn func() error) error {
-	runtime.LockOSThread()
-	origin, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer origin.Close()
-	target, err := netns.GetFromPath(filepath.Join("/run/netns", name))
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("opening netns %s: %w", name, err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("entering netns %s: %w", name, err)
-	}
-	fnErr := fn()
-	if err := netns.Set(origin); err != nil {
-		// Leave the thread locked: the runtime discards it instead of
-		// running other goroutines in the wrong namespace.
-		return fmt.Errorf("returning from netns %s: %w", name, err)
-	}
-	runtime.UnlockOSThread()
-	return fnErr
-}
+	"github.com/perouter/perouter/operator/nsexec"
+)
 
 // forwarder listens inside a node's namespace on an address (the API
 // server's loopback address, or the `kubernetes` Service's ClusterIP) and
@@ -69,7 +37,7 @@ func startServiceForwarder(ns, service, apiServer string) (*forwarder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes Service address %q: %w", service, err)
 	}
-	if err := inNetns(ns, func() error {
+	if err := nsexec.DoNamed(ns, func() error {
 		lo, err := netlink.LinkByName("lo")
 		if err != nil {
 			return err
@@ -87,7 +55,7 @@ func startServiceForwarder(ns, service, apiServer string) (*forwarder, error) {
 
 func startForwarder(ns, listen, apiServer string) (*forwarder, error) {
 	var ln net.Listener
-	if err := inNetns(ns, func() error {
+	if err := nsexec.DoNamed(ns, func() error {
 		var err error
 		ln, err = net.Listen("tcp", listen)
 		return err
@@ -252,7 +220,7 @@ func (p *KubeletProxy) connect(w http.ResponseWriter, r *http.Request) {
 		return err
 	}
 	if ns != "" {
-		err = inNetns(ns, dial)
+		err = nsexec.DoNamed(ns, dial)
 	} else {
 		err = dial()
 	}
