@@ -208,7 +208,7 @@ func newRoot() *cobra.Command {
 			return printLogs(lab, args[0], os.Stdout)
 		},
 	}
-	var image string
+	var imageTag string
 	kindCmd := &cobra.Command{
 		Use:   "kind up|down|plan",
 		Short: "The Docker provider: kind + containerlab + the Helm chart (needs a Docker host)",
@@ -218,7 +218,7 @@ func newRoot() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := kind.Options{Image: image, Chart: "charts/perouter", Manifests: manifests, Out: os.Stdout}
+			opts := kind.Options{Tag: imageTag, Chart: "charts/perouter", Manifests: manifests, Out: os.Stdout}
 			switch args[0] {
 			case "up":
 				return kind.Up(cmd.Context(), topo, opts)
@@ -234,7 +234,7 @@ func newRoot() *cobra.Command {
 			return fmt.Errorf("kind %q: want up, down or plan", args[0])
 		},
 	}
-	kindCmd.Flags().StringVar(&image, "image", "perouter:dev", "operator image to build and load")
+	kindCmd.Flags().StringVar(&imageTag, "image-tag", "dev", "tag of the operator and router images to build, load and install")
 	root.AddCommand(up, down, status, execCmd, reboot, logs, kindCmd)
 	return root
 }

@@ -206,6 +206,12 @@ func TestKubeletNodes(t *testing.T) {
 		return strings.Contains(logs, "lo:"), nil
 	})
 	checkSeesNode(t, "kubectl logs", logs, nodes[1], nodes[0])
+	// Each node keeps its pods' logs in its own directory, not in the
+	// kubelet's default /var/log/pods, which all nodes would share and
+	// nothing would clean.
+	if m, _ := filepath.Glob(filepath.Join(proxyDir, nodes[1].name, "pod-logs", "default_where_*")); len(m) == 0 {
+		t.Errorf("no log directory of pod where under %s (kubelet podLogsDir)", filepath.Join(proxyDir, nodes[1].name, "pod-logs"))
+	}
 	checkSeesNode(t, "kubectl exec", kubectl("exec", "where", "--", "cat", "/proc/net/dev"), nodes[1], nodes[0])
 
 	ds := &appsv1.DaemonSet{
