@@ -136,7 +136,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		}
 		// envtest leaves certificates it finds in CertDir alone; the
 		// admin kubeconfig then needs to know their CA.
-		apiServer.SecureServing.CA = ca
+		apiServer.CA = ca
 	}
 	cp.env = &envtest.Environment{
 		ControlPlane: envtest.ControlPlane{

@@ -227,7 +227,7 @@ func TestServingIPsAreInTheCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaf := conn.ConnectionState().PeerCertificates[0]
-	conn.Close()
+	_ = conn.Close()
 	if err := leaf.VerifyHostname(serviceIP.String()); err != nil {
 		t.Errorf("serving certificate: %v (IPs %v)", err, leaf.IPAddresses)
 	}
