@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures issue 6's performance targets and prints one table
+# Measures the performance targets of docs/performance.md and prints one table
 # (metric, N, median, p90, target, result); see docs/performance.md.
 #
 #   hack/perf.sh [perfreport flags...]      e.g. hack/perf.sh --vnis 100 --rounds 5

@@ -1,4 +1,4 @@
-// Command perfreport measures issue 6's targets on this machine and prints
+// Command perfreport measures the targets of docs/performance.md on this machine and prints
 // one table (metric, N, median, p90, target, result). It exits 1 when a
 // target is missed by more than --margin. It needs root and FRR for the
 // reload path (see hack/perf.sh and docs/performance.md).
