@@ -31,13 +31,6 @@ import (
 // simulator/kubenode: every kubelet sets host-wide sysctls.
 const optIn = "PEROUTER_TEST_KUBELET"
 
-// kubeletSysctls are what every kubelet writes at start (see
-// simulator/kubenode's test); the test puts them back.
-var kubeletSysctls = []string{
-	"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
-	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes",
-}
-
 const repo = "../../.."
 
 // TestChartOnKubeletNodes is the pods mode end to end: a leaf and two
@@ -55,7 +48,7 @@ func TestChartOnKubeletNodes(t *testing.T) {
 		t.Skip("needs root: creates network namespaces, cgroups and containers")
 	}
 	if os.Getenv(optIn) == "" {
-		t.Skipf("set %s=1 to run: the kubelet sets host-wide sysctls (%s); the test restores them afterwards", optIn, strings.Join(kubeletSysctls, ", "))
+		t.Skipf("set %s=1 to run: the kubelet sets host-wide sysctls (%s); the test restores them afterwards", optIn, strings.Join(kubenode.HostSysctls, ", "))
 	}
 	frrproctest.RequireFRR(t)
 	assets, err := k8sassets.Dir()
@@ -242,21 +235,15 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
-// restoreSysctls puts kubeletSysctls back once the test ends.
+// restoreSysctls puts kubenode.HostSysctls back once the test ends.
 func restoreSysctls(t *testing.T) {
-	saved := map[string][]byte{}
-	for _, s := range kubeletSysctls {
-		v, err := os.ReadFile(filepath.Join("/proc/sys", s))
-		if err != nil {
-			t.Fatal(err)
-		}
-		saved[s] = v
+	restore, err := kubenode.SaveHostSysctls()
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for s, v := range saved {
-			if err := os.WriteFile(filepath.Join("/proc/sys", s), v, 0o644); err != nil {
-				t.Errorf("restoring sysctl %s: %v", s, err)
-			}
+		if err := restore(); err != nil {
+			t.Error(err)
 		}
 	})
 }
