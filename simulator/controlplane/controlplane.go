@@ -26,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -75,7 +76,8 @@ type ControlPlane struct {
 
 // Start launches etcd and kube-apiserver on free loopback ports, with all
 // state in a fresh temporary directory, writes an admin kubeconfig, and
-// returns once /readyz answers ok. On error nothing is left running.
+// returns once /readyz answers ok and the `kubernetes` Service exists. On
+// error nothing is left running.
 func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	assets := opts.AssetsDir
 	if assets == "" {
@@ -224,6 +226,19 @@ func waitReady(ctx context.Context, config *rest.Config) error {
 	})
 	if err != nil {
 		return fmt.Errorf("kube-apiserver %s/readyz not ok: %w (last: %w)", config.Host, err, lastErr)
+	}
+	// /readyz does not cover the `kubernetes` Service: the API server's
+	// bootstrap controller creates it a moment later, on its own loop. A
+	// kubelet that starts a pod before it exists gives the pod no
+	// KUBERNETES_SERVICE_HOST, and in-cluster clients then cannot start; a
+	// CI run once read the Service too early (services "kubernetes" not
+	// found).
+	err = retry.Poll(ctx, 0, retry.Every(100*time.Millisecond), func() (bool, error) {
+		_, lastErr = client.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
+		return lastErr == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("kube-apiserver %s: the default/kubernetes Service never appeared: %w (last: %w)", config.Host, err, lastErr)
 	}
 	return nil
 }
