@@ -27,6 +27,7 @@ help:
 	@echo "make test-unit  unit tests + real-FRR golden checks (no API server, no VM)"
 	@echo "make test-kernel KERNEL=auto|native|bookworm|trixie  datapath tests on a real kernel"
 	@echo "make e2e        end-to-end suites on the simulator"
+	@echo "make e2e-pods   the chart's pods on real kubelets in the L2 lab: pod, recovery, underlay suites"
 	@echo "make perf       performance targets"
 	@echo "make images     the operator and router images as OCI archives in bin/images (no container engine)"
 
@@ -136,6 +137,17 @@ lab-down:
 # ~15 min there with two vCPUs, docs/e2e.md); part of `make test`.
 e2e: deps k8s-assets build
 	PEROUTER_E2E_BIN_DIR=$(BIN) $(GO) test -v -count=1 -timeout $(E2E_TIMEOUT) ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_LABELS)"
+
+# The product as users install it: the chart's pods on real kubelets and
+# containerd (simulator/netns/pods), from the images `make images` builds,
+# in the L2 lab, which needs no VRF and so runs natively on any kernel:
+# the pod suite, recovery (faults done to pods) and underlay. docs/e2e.md.
+E2E_PODS_LABELS ?= pods || recovery || underlay
+e2e-pods: deps k8s-assets k8s-node-assets images
+	PEROUTER_E2E_PODS=1 PEROUTER_E2E_IMAGES=$(BIN)/images \
+	PEROUTER_E2E_TOPOLOGY=$(CURDIR)/topologies/l2.clab.yml \
+	PEROUTER_E2E_MANIFESTS=$(CURDIR)/docs/examples/lab/underlay.yaml,$(CURDIR)/docs/examples/l2lab \
+	$(GO) test -v -count=1 -timeout $(E2E_TIMEOUT) ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_PODS_LABELS)"
 
 # The fabric-only part of the suite (leaves exchange type-5 routes, VXLAN
 # datapath between fabric hosts), without the cluster: a quick check.

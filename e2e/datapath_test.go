@@ -56,6 +56,9 @@ func hostBGPConfig(ctx context.Context, node string) string {
 // startNodeWorkload puts the node's workload addresses on its host
 // namespace's loopback and (re)starts the BGP speaker announcing them.
 func startNodeWorkload(ctx context.Context, node string) {
+	if len(l3vnis(ctx)) == 0 {
+		return // nothing to announce: an L2-only lab
+	}
 	for _, vni := range l3vnis(ctx) {
 		addr := workloadAddr(ctx, vni, node).String() + "/32"
 		out, err := env.Exec(ctx, node, "ip", "addr", "replace", addr, "dev", "lo")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/perouter/perouter/simulator/netns"
 	"github.com/perouter/perouter/simulator/netns/cluster"
+	"github.com/perouter/perouter/simulator/topology"
 	"github.com/perouter/perouter/simulator/vm"
 )
 
@@ -30,7 +31,9 @@ const (
 	envTopology = "PEROUTER_E2E_TOPOLOGY"    // topology file, default topologies/default.clab.yml
 	envBinDir   = "PEROUTER_E2E_BIN_DIR"     // operator binaries; built when unset
 	envFabric   = "PEROUTER_E2E_FABRIC_ONLY" // 1: no cluster; specs needing it skip, saying so
-	envApply    = "PEROUTER_E2E_MANIFESTS"   // manifests to apply, default docs/examples/lab
+	envApply    = "PEROUTER_E2E_MANIFESTS"   // manifests to apply (comma-separated files or directories), default docs/examples/lab
+	envPods     = "PEROUTER_E2E_PODS"        // 1: the operator runs as the chart's pods on real kubelets (simulator/netns/pods)
+	envImages   = "PEROUTER_E2E_IMAGES"      // the pods mode's image archives, default bin/images
 	envKube     = "PEROUTER_E2E_KUBECONFIG"  // an API server to use instead of starting one (the VM lane's, on the host)
 	envInVM     = "PESIM_IN_VM"
 	// envRecoveryRounds runs the recovery container this many times in
@@ -46,15 +49,54 @@ var (
 
 func ginkgoWriter() io.Writer { return GinkgoWriter }
 
-// TestMain moves the whole run into the VM lane when the netns provider
-// needs a kernel with VRF and this one has none: the operator binaries are
-// built here (fast), then this same test binary runs inside the VM.
+// TestMain moves the whole run into the VM lane when the netns provider's
+// lab needs VRF devices and this kernel has none: the operator binaries
+// are built here (fast), then this same test binary runs inside the VM. A
+// lab that needs none (the L2 lab) runs natively.
 func TestMain(m *testing.M) {
 	vm.ServeRelayIfAsked()
 	if os.Getenv(envProvider) != "kind" && os.Getenv(envInVM) == "" && os.Geteuid() == 0 && !vm.HasVRF() {
-		os.Exit(runInVM())
+		needs, err := labVRFNeeds()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			os.Exit(1)
+		}
+		if len(needs) > 0 {
+			if os.Getenv(envPods) != "" {
+				// The VM lane has no kubelet nodes yet: say so instead of
+				// running the process mode under the pods mode's name.
+				fmt.Fprintf(os.Stderr, "e2e: %s=1 runs natively only (no VM lane for kubelet nodes yet), and this lab needs VRF devices this kernel lacks:\n  %s\n", envPods, strings.Join(needs, "\n  "))
+				os.Exit(1)
+			}
+			os.Exit(runInVM())
+		}
+		fmt.Println("e2e: this kernel has no VRF support, but nothing in the topology or the applied manifests needs a VRF device: running natively")
 	}
 	os.Exit(m.Run())
+}
+
+func topologyFile() string {
+	return cmp.Or(os.Getenv(envTopology), filepath.Join(repoRoot, "topologies/default.clab.yml"))
+}
+
+func manifests() []string {
+	var out []string
+	for _, m := range strings.Split(cmp.Or(os.Getenv(envApply), filepath.Join(repoRoot, "docs/examples/lab")), ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// labVRFNeeds is what in the suite's lab needs VRF devices
+// (cluster.VRFNeeds over the topology and the manifests it applies).
+func labVRFNeeds() ([]string, error) {
+	topo, err := topology.Load(topologyFile())
+	if err != nil {
+		return nil, err
+	}
+	return cluster.VRFNeeds(topo, manifests(), os.Getenv(envFabric) != "")
 }
 
 func runInVM() int {
@@ -146,24 +188,38 @@ func TestE2E(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	start := time.Now()
-	topo := os.Getenv(envTopology)
-	if topo == "" {
-		topo = filepath.Join(repoRoot, "topologies/default.clab.yml")
-	}
+	topo := topologyFile()
 	switch p := os.Getenv(envProvider); p {
 	case "", "netns":
 		Expect(os.Geteuid()).To(Equal(0), "the netns provider needs root")
-		Expect(vm.HasVRF()).To(BeTrue(), "the netns provider needs a kernel with VRF; TestMain runs the suite in the VM lane when it is missing")
-		binDir, err := operatorBinaries()
-		Expect(err).NotTo(HaveOccurred())
-		e, err := newNetnsEnv(suiteCtx, netnsConfig{
+		if !vm.HasVRF() {
+			needs, err := labVRFNeeds()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(needs).To(BeEmpty(), "the lab needs VRF devices and this kernel has none; TestMain runs the suite in the VM lane then")
+		}
+		cfg := netnsConfig{
 			FabricOnly: os.Getenv(envFabric) != "",
 			Topology:   topo,
-			BinDir:     binDir,
 			CRDDir:     filepath.Join(repoRoot, "operator/config/crd/bases"),
-			Manifests:  []string{cmp.Or(os.Getenv(envApply), filepath.Join(repoRoot, "docs/examples/lab"))},
+			Manifests:  manifests(),
 			StateRoot:  netns.DefaultStateRoot,
-		})
+			Pods:       os.Getenv(envPods) != "",
+		}
+		if cfg.Pods {
+			cfg.Chart = filepath.Join(repoRoot, "charts/perouter")
+			dir := cmp.Or(os.Getenv(envImages), filepath.Join(repoRoot, "bin/images"))
+			for _, name := range []string{"perouter.tar", "router.tar"} {
+				p := filepath.Join(dir, name)
+				_, err := os.Stat(p)
+				Expect(err).NotTo(HaveOccurred(), "the pods mode needs the image archives: make images")
+				cfg.Images = append(cfg.Images, p)
+			}
+		} else {
+			var err error
+			cfg.BinDir, err = operatorBinaries()
+			Expect(err).NotTo(HaveOccurred())
+		}
+		e, err := newNetnsEnv(suiteCtx, cfg)
 		if e != nil {
 			env = e
 			DeferCleanup(func() { Expect(env.Close(context.Background())).To(Succeed()) })

@@ -11,10 +11,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Host is a machine behind a fabric leaf, in one VRF.
+// Host is a machine behind a fabric leaf, in one VRF or on one L2
+// segment.
 type Host struct {
-	Name    string
-	VRF     string
+	Name string
+	VRF  string
+	// L2VNI is the segment of a host on a stretched L2VNI ("" for a VRF's
+	// hosts).
+	L2VNI   string
 	Address netip.Addr
 	Leaf    string
 }
@@ -28,8 +32,10 @@ type Env interface {
 	// ones terminating L3VNIs.
 	FabricRouters() []string
 	EVPNLeaves() []string
-	// Hosts are the hosts behind the EVPN leaves.
+	// Hosts are the hosts behind the EVPN leaves, in VRFs; L2Hosts those
+	// on the leaves' L2 segments.
 	Hosts(ctx context.Context) ([]Host, error)
+	L2Hosts(ctx context.Context) ([]Host, error)
 
 	// Exec runs a command on a fabric node or in a cluster node's host
 	// network namespace.

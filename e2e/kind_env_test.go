@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/perouter/perouter/simulator/kind"
+	"github.com/perouter/perouter/simulator/netns"
 	"github.com/perouter/perouter/simulator/topology"
 )
 
@@ -73,11 +74,19 @@ func (e *kindEnv) EVPNLeaves() []string {
 }
 
 func (e *kindEnv) Hosts(ctx context.Context) ([]Host, error) {
+	return e.hostsLabelled(ctx, netns.VRFLabel)
+}
+
+func (e *kindEnv) L2Hosts(ctx context.Context) ([]Host, error) {
+	return e.hostsLabelled(ctx, netns.L2VNILabel)
+}
+
+func (e *kindEnv) hostsLabelled(ctx context.Context, label string) ([]Host, error) {
 	var out []Host
 	for _, n := range e.topo.NodesWithRole(topology.RoleHost) {
-		vrf := n.Labels["perouter.io/vrf"]
+		value := n.Labels[label]
 		links := e.topo.LinksOf(n.Name)
-		if vrf == "" || len(links) == 0 {
+		if value == "" || len(links) == 0 {
 			continue
 		}
 		local, peer := links[0].A, links[0].B
@@ -92,7 +101,13 @@ func (e *kindEnv) Hosts(ctx context.Context) ([]Host, error) {
 		if err != nil {
 			return nil, fmt.Errorf("host %s: %w", n.Name, err)
 		}
-		out = append(out, Host{Name: n.Name, VRF: vrf, Address: p.Addr(), Leaf: peer.Node})
+		h := Host{Name: n.Name, Address: p.Addr(), Leaf: peer.Node}
+		if label == netns.L2VNILabel {
+			h.L2VNI = value
+		} else {
+			h.VRF = value
+		}
+		out = append(out, h)
 	}
 	return out, nil
 }

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(frr frr-pythontools qemu-system-x86 busybox-static iproute2 kmod cpio zstd xz-utils
-      iputils-ping netcat-openbsd ca-certificates debootstrap util-linux
+      iputils-ping netcat-openbsd curl ca-certificates debootstrap util-linux
       gcc libseccomp-dev containernetworking-plugins)
 missing=()
 for p in "${pkgs[@]}"; do

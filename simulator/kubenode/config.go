@@ -2,6 +2,7 @@ package kubenode
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,8 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/perouter/perouter/operator/retry"
 )
 
 // containerdConfig is containerd 2.x's config (version 3) for one node: every
@@ -184,30 +188,44 @@ func makeCgroupRoot(root string, v2 bool) ([]string, error) {
 	return dirs, nil
 }
 
-// killCgroup SIGKILLs every process below the node's cgroup root.
+// killCgroup SIGKILLs every process below the node's cgroup root, and
+// again, until none is left or killTimeout passes: a SIGKILLed process
+// leaves its cgroup only once the kernel has torn it down, and one forked
+// between reading cgroup.procs and the kill would escape a single pass.
+// The cgroups cannot be removed while any process is in them.
 func killCgroup(dirs []string) error {
-	var errs []error
-	for _, d := range dirs {
-		_ = filepath.WalkDir(d, func(path string, e os.DirEntry, err error) error {
-			if err != nil || e.IsDir() || e.Name() != "cgroup.procs" {
-				return nil
-			}
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return nil
-			}
-			for _, f := range strings.Fields(string(data)) {
-				if pid, err := strconv.Atoi(f); err == nil {
-					if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-						errs = append(errs, fmt.Errorf("killing pid %d of %s: %w", pid, path, err))
+	var last []string
+	err := retry.Poll(context.Background(), killTimeout, retry.Every(50*time.Millisecond), func() (bool, error) {
+		last = nil
+		for _, d := range dirs {
+			_ = filepath.WalkDir(d, func(path string, e os.DirEntry, err error) error {
+				if err != nil || e.IsDir() || e.Name() != "cgroup.procs" {
+					return nil
+				}
+				data, err := os.ReadFile(path)
+				if err != nil {
+					return nil
+				}
+				for _, f := range strings.Fields(string(data)) {
+					if pid, err := strconv.Atoi(f); err == nil {
+						if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+							last = append(last, fmt.Sprintf("%d (%s)", pid, filepath.Dir(path)))
+						}
 					}
 				}
-			}
-			return nil
-		})
+				return nil
+			})
+		}
+		return len(last) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("processes still in the node's cgroups after %v: %s: %w", killTimeout, strings.Join(last, ", "), err)
 	}
-	return errors.Join(errs...)
+	return nil
 }
+
+// killTimeout bounds killCgroup.
+const killTimeout = 20 * time.Second
 
 // removeCgroupRoot removes the node's cgroup trees, deepest first (a
 // cgroup directory is removed with rmdir once its processes are gone).

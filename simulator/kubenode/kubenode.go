@@ -74,6 +74,10 @@ type Options struct {
 	// Images are OCI archives imported into the node's containerd before
 	// the kubelet starts.
 	Images []string
+	// Tags are further references of imported images (new reference →
+	// existing one), given before the kubelet starts: what a registry
+	// would still serve after a node restart (see TagImage).
+	Tags map[string]string
 	// CgroupV2 tells the kubelet the host uses the unified hierarchy (the VM
 	// lane); false means cgroup v1 (this project's hosts), which recent
 	// kubelets refuse unless failCgroupV1 is false.
@@ -351,6 +355,11 @@ func (n *Node) importImages(ctx context.Context) error {
 			return err
 		}
 	}
+	for to, from := range n.opts.Tags {
+		if err := n.TagImage(ctx, from, to); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -412,4 +421,18 @@ func APIServerHostPort(server string) (string, error) {
 		return "", fmt.Errorf("API server URL %q: %w", server, err)
 	}
 	return s, nil
+}
+
+// KillContainer SIGKILLs every process of a container (by its containerd
+// ID) through the node's containerd, as a crash or the OOM killer would:
+// the kubelet then restarts it as its pod's restartPolicy says.
+func (n *Node) KillContainer(ctx context.Context, id string) error {
+	_, err := n.ctr(ctx, "tasks", "kill", "--all", "--signal", "SIGKILL", id)
+	return err
+}
+
+// TagImage adds reference to to the image from in the node's runtime.
+func (n *Node) TagImage(ctx context.Context, from, to string) error {
+	_, err := n.ctr(ctx, "images", "tag", "--force", from, to)
+	return err
 }

@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -44,6 +45,7 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/release"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -118,6 +120,13 @@ type Agents struct {
 	client   kubernetes.Interface
 	timings  []Timing
 	released *release.Release
+	// restoreSysctls puts back the host-wide sysctls the kubelets set
+	// (kubenode.HostSysctls): the lab leaves the machine as it found it.
+	restoreSysctls func() error
+	// tags are the references TagImage added (new → existing), given
+	// again to every node that (re)starts: the lab's stand-in for a
+	// registry keeps them.
+	tags map[string]string
 }
 
 // Timing is one measured step of the bring-up.
@@ -186,6 +195,13 @@ func (a *Agents) StartCluster(ctx context.Context, l *netns.Lab) error {
 	if err := a.prepare(); err != nil {
 		return err
 	}
+	restore, err := kubenode.SaveHostSysctls()
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.restoreSysctls = restore
+	a.mu.Unlock()
 	if err := a.startControlPlane(ctx, l); err != nil {
 		return err
 	}
@@ -425,7 +441,7 @@ func (a *Agents) startNode(ctx context.Context, l *netns.Lab, n topology.Node) e
 		return fmt.Errorf("node %s: node IP: %w", n.Name, err)
 	}
 	a.mu.Lock()
-	proxy, cp, assets, private := a.proxy, a.cp, a.assets, a.private
+	proxy, cp, assets, private, tags := a.proxy, a.cp, a.assets, a.private, maps.Clone(a.tags)
 	a.mu.Unlock()
 	proxy.Register(n.Name, NodeIP(i), ns)
 	if err := proxy.RegisterPodNetwork(PodCIDR(i), ns); err != nil {
@@ -439,6 +455,7 @@ func (a *Agents) startNode(ctx context.Context, l *netns.Lab, n topology.Node) e
 		Kubeconfig:        cp.KubeconfigPath(),
 		APIServer:         cp.APIServerURL().Host,
 		Images:            a.opts.Images,
+		Tags:              tags,
 		PodCIDR:           PodCIDR(i),
 		KubernetesService: net.JoinHostPort(KubernetesServiceIP, "443"),
 		PrivateDirs:       private,
@@ -479,6 +496,29 @@ func nodeReady(n *corev1.Node) bool {
 	return false
 }
 
+// helmConfig is Helm's action configuration for the lab's API server,
+// logging to the lab's helm.log; close the returned file when done.
+func helmConfig(l *netns.Lab) (*action.Configuration, *os.File, error) {
+	kubeconfig, namespace := Kubeconfig(l), ReleaseNamespace
+	// Discovery is cached in the lab's state, not in ~/.kube/cache: a
+	// later lab's API server may answer on the same port.
+	cacheDir := filepath.Join(l.StateDir(), "kube-cache")
+	getter := genericclioptions.NewConfigFlags(false)
+	getter.KubeConfig, getter.Namespace, getter.CacheDir = &kubeconfig, &namespace, &cacheDir
+	helmLog, err := os.OpenFile(filepath.Join(l.StateDir(), "helm.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := new(action.Configuration)
+	if err := cfg.Init(getter, namespace, "secret", func(format string, v ...any) {
+		fmt.Fprintf(helmLog, format+"\n", v...)
+	}); err != nil {
+		helmLog.Close()
+		return nil, nil, fmt.Errorf("helm: %w", err)
+	}
+	return cfg, helmLog, nil
+}
+
 // install runs `helm install perouter CHART` through Helm's Go library,
 // with the lab's kubeconfig as the RESTClientGetter.
 func (a *Agents) install(ctx context.Context, l *netns.Lab) error {
@@ -486,25 +526,13 @@ func (a *Agents) install(ctx context.Context, l *netns.Lab) error {
 	if err != nil {
 		return fmt.Errorf("loading chart %s: %w", a.opts.Chart, err)
 	}
-	kubeconfig, namespace := Kubeconfig(l), ReleaseNamespace
-	// Discovery is cached in the lab's state, not in ~/.kube/cache: a
-	// later lab's API server may answer on the same port.
-	cacheDir := filepath.Join(l.StateDir(), "kube-cache")
-	getter := genericclioptions.NewConfigFlags(false)
-	getter.KubeConfig, getter.Namespace, getter.CacheDir = &kubeconfig, &namespace, &cacheDir
-	helmLog, err := os.Create(filepath.Join(l.StateDir(), "helm.log"))
+	cfg, helmLog, err := helmConfig(l)
 	if err != nil {
 		return err
 	}
 	defer helmLog.Close()
-	cfg := new(action.Configuration)
-	if err := cfg.Init(getter, namespace, "secret", func(format string, v ...any) {
-		fmt.Fprintf(helmLog, format+"\n", v...)
-	}); err != nil {
-		return fmt.Errorf("helm: %w", err)
-	}
 	install := action.NewInstall(cfg)
-	install.ReleaseName, install.Namespace = ReleaseName, namespace
+	install.ReleaseName, install.Namespace = ReleaseName, ReleaseNamespace
 	install.Timeout = a.opts.ReadyTimeout
 	rel, err := install.RunWithContext(ctx, chrt, a.Values())
 	if err != nil {
@@ -515,6 +543,53 @@ func (a *Agents) install(ctx context.Context, l *netns.Lab) error {
 	a.mu.Unlock()
 	logf(l, "helm installed release %s, chart %s %s", rel.Name, rel.Chart.Name(), rel.Chart.Metadata.Version)
 	return nil
+}
+
+// Upgrade runs `helm upgrade perouter CHART` with the lab's values and
+// set merged over them (set wins), as a user upgrading the operator does,
+// and does not wait: the DaemonSets roll in their own time (WaitReady).
+func (a *Agents) Upgrade(ctx context.Context, l *netns.Lab, set map[string]any) error {
+	chrt, err := loader.Load(a.opts.Chart)
+	if err != nil {
+		return fmt.Errorf("loading chart %s: %w", a.opts.Chart, err)
+	}
+	cfg, helmLog, err := helmConfig(l)
+	if err != nil {
+		return err
+	}
+	defer helmLog.Close()
+	values := chartutil.MergeTables(set, a.Values())
+	upgrade := action.NewUpgrade(cfg)
+	upgrade.Namespace = ReleaseNamespace
+	rel, err := upgrade.RunWithContext(ctx, ReleaseName, chrt, values)
+	if err != nil {
+		return fmt.Errorf("helm upgrade %s %s: %w (log: %s)", ReleaseName, a.opts.Chart, err, helmLog.Name())
+	}
+	a.mu.Lock()
+	a.released, a.values = rel, values
+	a.mu.Unlock()
+	logf(l, "helm upgraded release %s to revision %d", rel.Name, rel.Version)
+	return nil
+}
+
+// TagImage gives an image every node's runtime holds another reference
+// (`ctr images tag`), as pushing a new tag of the same build to a
+// registry would: the lab has none. Nodes that start later (a reboot)
+// get the tag too.
+func (a *Agents) TagImage(ctx context.Context, from, to string) error {
+	a.mu.Lock()
+	if a.tags == nil {
+		a.tags = map[string]string{}
+	}
+	a.tags[to] = from
+	a.mu.Unlock()
+	var errs []error
+	for _, name := range a.nodesRunning() {
+		if kn := a.Node(name); kn != nil {
+			errs = append(errs, kn.TagImage(ctx, from, to))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ChartNamespace is where the chart puts its objects (values.namespace).
@@ -683,9 +758,12 @@ func (a *Agents) StopCluster(ctx context.Context, l *netns.Lab) error {
 		errs = append(errs, a.StopNode(ctx, l, n))
 	}
 	a.mu.Lock()
-	ctrls, cp, proxy := a.ctrls, a.cp, a.proxy
-	a.ctrls, a.cp, a.proxy = nil, nil, nil
+	ctrls, cp, proxy, restore := a.ctrls, a.cp, a.proxy, a.restoreSysctls
+	a.ctrls, a.cp, a.proxy, a.restoreSysctls = nil, nil, nil, nil
 	a.mu.Unlock()
+	if restore != nil {
+		errs = append(errs, restore())
+	}
 	if ctrls != nil {
 		errs = append(errs, ctrls.Stop())
 	}

@@ -137,8 +137,8 @@ func TestChartOnKubeletNodes(t *testing.T) {
 	perComponent := map[string]int{}
 	for _, p := range podList.Items {
 		perComponent[p.Labels["app.kubernetes.io/component"]]++
-		if p.Status.Phase != corev1.PodRunning || !podReady(&p) {
-			t.Errorf("pod %s/%s: phase %s, ready %v", p.Namespace, p.Name, p.Status.Phase, podReady(&p))
+		if p.Status.Phase != corev1.PodRunning || !pods.PodReady(&p) {
+			t.Errorf("pod %s/%s: phase %s, ready %v", p.Namespace, p.Name, p.Status.Phase, pods.PodReady(&p))
 		}
 	}
 	// Two nodes: a router and a controller pod on each, and the
@@ -224,15 +224,6 @@ func TestChartOnKubeletNodes(t *testing.T) {
 		t.Errorf("leaf: %d established sessions, want 2 (one per node): %v", established, peers)
 	}
 	t.Logf("kubectl get pods -A -o wide at the end:\n%s", kubectl("get", "pods", "-A", "-o", "wide"))
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // restoreSysctls puts kubenode.HostSysctls back once the test ends.
