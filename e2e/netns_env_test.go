@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -338,18 +337,6 @@ func (o podsOperator) RestartAgent(ctx context.Context, lab *netns.Lab, componen
 
 func (o podsOperator) KillRouterFRR(ctx context.Context, lab *netns.Lab, node string) error {
 	return o.KillContainer(ctx, pods.Router, node, pods.FRRContainer)
-}
-
-// errNotInPodsMode marks a fault the pods provider cannot cause yet; the
-// spec skips, saying so (docs/e2e.md lists them).
-var errNotInPodsMode = errors.New("not available in pods mode")
-
-func (o podsOperator) DeleteRouterNamespace(ctx context.Context, lab *netns.Lab, node string) error {
-	// The lab's underlay NICs are veths: they would die with the
-	// namespace, where a real NIC returns to the host. The process mode
-	// hands them back itself (cluster.Agents.RestartRouter); that step has
-	// no pods-mode twin yet.
-	return fmt.Errorf("deleting the router namespace under the router pod: %w", errNotInPodsMode)
 }
 
 func (o podsOperator) RestartRouterPod(ctx context.Context, lab *netns.Lab, node string) error {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/perouter/perouter/operator/retry"
 	"github.com/perouter/perouter/simulator/netns"
+	"github.com/perouter/perouter/simulator/topology"
 )
 
 // What a user does to the running operator, done the way a user does it:
@@ -214,6 +215,35 @@ func (a *Agents) InNode(ctx context.Context, l *netns.Lab, node string, cmd ...s
 // ExecRouter runs a command in a node's router namespace.
 func (a *Agents) ExecRouter(ctx context.Context, l *netns.Lab, node string, cmd ...string) (string, error) {
 	return a.InNode(ctx, l, node, append([]string{"ip", "netns", "exec", RouterNetns}, cmd...)...)
+}
+
+// DeleteRouterNamespace deletes a node's router namespace under the
+// running pods and kills the router pod's FRR, whose daemons lived in it;
+// the kubelet restarts FRR into a fresh namespace (router-start or the
+// controller makes it). A real NIC in a deleted namespace returns to the
+// host when the kernel destroys it; the lab's NICs are veths, which would
+// die instead, so they are handed back to the node's namespace here, as
+// the process mode does (cluster.Agents.RestartRouter): after the name is
+// taken away, or the controller would move them straight in again.
+func (a *Agents) DeleteRouterNamespace(ctx context.Context, l *netns.Lab, node string) error {
+	dying := RouterNetns + "-dying"
+	var script strings.Builder
+	fmt.Fprintf(&script, "set -e\ncd /run/netns\nip netns delete %[2]s 2>/dev/null || true\n"+
+		"touch %[2]s\nmount --bind %[1]s %[2]s\numount --lazy %[1]s\nrm -f %[1]s\n", RouterNetns, dying)
+	for _, link := range l.Topo.LinksOf(node) {
+		for _, ep := range []topology.Endpoint{link.A, link.B} {
+			if ep.Node == node {
+				// $$ is this shell, in the node's network namespace.
+				fmt.Fprintf(&script, "ip -n %s link set %s netns $$ || echo '%s not handed back' >&2\n", dying, ep.Interface, ep.Interface)
+			}
+		}
+	}
+	fmt.Fprintf(&script, "ip netns delete %s\n", dying)
+	if out, err := a.InNode(ctx, l, node, "sh", "-c", script.String()); err != nil {
+		return fmt.Errorf("node %s: deleting the router namespace: %w: %s", node, err, out)
+	}
+	logf(l, "node %s: router namespace deleted", node)
+	return a.KillContainer(ctx, Router, node, FRRContainer)
 }
 
 // PodLogs are the last lines of every container's log of the chart's pods
