@@ -82,7 +82,13 @@ func nodeVTEP(ctx context.Context, node string) netip.Addr {
 // in one L3VNI.
 func hostSession(ctx context.Context, vni v1alpha1.L3VNI, node string) (router, host netip.Prefix) {
 	Expect(vni.Spec.HostSession).NotTo(BeNil(), "L3VNI %s/%s has no hostSession", vni.Namespace, vni.Name)
-	cidr := netip.MustParsePrefix(vni.Spec.HostSession.LocalCIDR.IPv4)
+	return sessionAddrs(ctx, *vni.Spec.HostSession, node)
+}
+
+// sessionAddrs are a node's router-side and host-side addresses of a host
+// session (IPv4).
+func sessionAddrs(ctx context.Context, hs v1alpha1.HostSession, node string) (router, host netip.Prefix) {
+	cidr := netip.MustParsePrefix(hs.LocalCIDR.IPv4)
 	router, host, err := ipam.HostSession(cidr, eventuallyNodeIndex(ctx, node))
 	Expect(err).NotTo(HaveOccurred())
 	return router, host
