@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -135,17 +136,23 @@ func type5Prefix(p netip.Prefix) string {
 
 // vrfRoutes lists the prefixes in a VRF's kernel-facing RIB of a router.
 func vrfRoutes(ctx context.Context, node, vrf string) (map[string]bool, error) {
-	out, err := env.Vtysh(ctx, node, "show ip route vrf "+vrf+" json")
+	return jsonKeys(ctx, node, "show ip route vrf "+vrf+" json")
+}
+
+// jsonKeys runs a vtysh command whose JSON answer is an object (a route
+// table keyed by prefix) and returns its keys.
+func jsonKeys(ctx context.Context, node, command string) (map[string]bool, error) {
+	out, err := env.Vtysh(ctx, node, command)
 	if err != nil {
 		return nil, err
 	}
-	var routes map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(out), &routes); err != nil {
-		return nil, fmt.Errorf("%s: show ip route vrf %s json: %w", node, vrf, err)
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &obj); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", node, command, err)
 	}
 	got := map[string]bool{}
-	for p := range routes {
-		got[p] = true
+	for k := range obj {
+		got[k] = true
 	}
 	return got, nil
 }
@@ -199,4 +206,21 @@ func evidence(ctx context.Context) string {
 		}
 	}
 	return b.String()
+}
+
+// admit runs a write to the API server (Create, Update, Patch) and expects
+// it to succeed, retrying while the validating webhook cannot be called:
+// under TCG on a loaded 2-core host the labeler's webhook has missed the
+// API server's 10 s timeout, and the API server then refuses the write
+// (failurePolicy Fail) without storing anything. Any other error, the
+// webhook's own verdict included, fails at once.
+func admit(ctx context.Context, write func(context.Context) error) {
+	GinkgoHelper()
+	Eventually(func() error {
+		err := write(ctx)
+		if err != nil && !strings.Contains(err.Error(), "failed calling webhook") {
+			return StopTrying("the API server refused the write").Wrap(err)
+		}
+		return err
+	}).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed())
 }

@@ -4,50 +4,67 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/ipam"
 )
 
-// passthroughCIDR is the host-session subnet of the spec's L3Passthrough;
-// it clashes with no L3VNI of the lab.
-const passthroughCIDR = "192.169.30.0/24"
+// passthroughExample is the manifest docs/api.md shows; the suite applies
+// it as is.
+const passthroughExample = "docs/examples/passthrough/passthrough.yaml"
 
 // passthroughWorkload is what a node announces over the passthrough
-// session: 198.51.100.<index+1>/32 (TEST-NET-2, never routed outside the
-// lab), one per node, so the fabric can tell the nodes apart.
-func passthroughWorkload(ctx context.Context, node string) netip.Addr {
-	return netip.AddrFrom4([4]byte{198, 51, 100, byte(eventuallyNodeIndex(ctx, node) + 1)})
+// session: 198.51.100.<index+1>/32 (TEST-NET-2) and 2001:db8:51::<index+1>/128
+// (documentation space), never routed outside the lab, one per node so the
+// fabric can tell the nodes apart.
+func passthroughWorkload(ctx context.Context, node string) (v4, v6 netip.Addr) {
+	i := byte(eventuallyNodeIndex(ctx, node) + 1)
+	return netip.AddrFrom4([4]byte{198, 51, 100, i}),
+		netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0x51, 15: i})
 }
 
 // passthroughBGPConfig is the workload side of a node with the passthrough
-// session added to the L3VNI sessions: one speaker (one ASN) serves both,
-// as frr-k8s would on a real node, and each session announces only its
-// own workload address.
-// Extra addresses are announced too (as /32s, without being configured).
+// sessions (IPv4 and IPv6) added to the L3VNI sessions. One speaker serves
+// all, as frr-k8s would on a real node: it presents the passthrough's
+// hostASN with local-as, and each session announces only its own workload
+// addresses. Extra IPv4 addresses are announced over the IPv4 session too.
 func passthroughBGPConfig(ctx context.Context, pt *v1alpha1.L3Passthrough, node string, extra ...netip.Addr) string {
-	router, _ := sessionAddrs(ctx, pt.Spec.HostSession, node)
-	cfg := hostBGPConfig(ctx, node)
-	neighbor := fmt.Sprintf(" neighbor %s remote-as %d\n neighbor %s timers 10 30\n neighbor %s timers connect 2\n",
-		router.Addr(), pt.Spec.HostSession.ASN, router.Addr(), router.Addr())
-	announced := append([]netip.Addr{passthroughWorkload(ctx, node)}, extra...)
-	var af, prefixList strings.Builder
-	for i, a := range announced {
-		fmt.Fprintf(&af, "  network %s/32\n", a)
-		fmt.Fprintf(&prefixList, "ip prefix-list only-passthrough seq %d permit %s/32\n", 5*(i+1), a)
+	hs := pt.Spec.HostSession
+	router4, _ := sessionAddrs(ctx, hs, node)
+	router6, _ := sessionAddrs6(ctx, hs, node)
+	v4, v6 := passthroughWorkload(ctx, node)
+	var neighbors, af4, af6, lists strings.Builder
+	for _, r := range []netip.Addr{router4.Addr(), router6.Addr()} {
+		fmt.Fprintf(&neighbors, " neighbor %s remote-as %d\n neighbor %s local-as %d no-prepend replace-as\n neighbor %s timers 10 30\n neighbor %s timers connect 2\n",
+			r, hs.ASN, r, *hs.HostASN, r, r)
 	}
-	fmt.Fprintf(&af, "  neighbor %s prefix-list only-passthrough out\n", router.Addr())
-	cfg = strings.Replace(cfg, " address-family ipv4 unicast\n", neighbor+" address-family ipv4 unicast\n"+af.String(), 1)
-	return cfg + prefixList.String()
+	for i, a := range append([]netip.Addr{v4}, extra...) {
+		fmt.Fprintf(&af4, "  network %s/32\n", a)
+		fmt.Fprintf(&lists, "ip prefix-list only-passthrough seq %d permit %s/32\n", 5*(i+1), a)
+	}
+	fmt.Fprintf(&af4, "  neighbor %s prefix-list only-passthrough out\n", router4.Addr())
+	fmt.Fprintf(&af6, " address-family ipv6 unicast\n  network %s/128\n  neighbor %s activate\n  neighbor %s prefix-list only-passthrough6 out\n exit-address-family\n",
+		v6, router6.Addr(), router6.Addr())
+	fmt.Fprintf(&lists, "ipv6 prefix-list only-passthrough6 seq 5 permit %s/128\n", v6)
+	cfg := hostBGPConfig(ctx, node)
+	cfg = strings.Replace(cfg, " address-family ipv4 unicast\n", neighbors.String()+" address-family ipv4 unicast\n"+af4.String(), 1)
+	cfg = strings.Replace(cfg, " exit-address-family\nexit\n", " exit-address-family\n"+af6.String()+"exit\n", 1)
+	return cfg + lists.String()
 }
 
-// Suite: L3Passthrough, the host's BGP session with the router's default
-// VRF. Its routes travel the fabric as plain IPv4 unicast, not EVPN.
+// Suite: L3Passthrough, the host's BGP sessions with the router's default
+// VRF. Its IPv4 routes travel the fabric as plain unicast, not EVPN. The
+// lab's underlay is IPv4 only, so the IPv6 session is proven up to the
+// router.
 var _ = Describe("L3Passthrough", Ordered, Label("passthrough"), func() {
 	var (
 		pt       *v1alpha1.L3Passthrough
@@ -56,17 +73,16 @@ var _ = Describe("L3Passthrough", Ordered, Label("passthrough"), func() {
 
 	BeforeAll(func(ctx SpecContext) {
 		requireCluster()
-		hostASN := uint32(64515)
-		if hs := l3vnis(ctx)[0].Spec.HostSession; hs != nil && hs.HostASN != nil {
-			hostASN = *hs.HostASN
+		data, err := os.ReadFile(filepath.Join(repoRoot, passthroughExample))
+		Expect(err).NotTo(HaveOccurred())
+		pt = &v1alpha1.L3Passthrough{}
+		Expect(yaml.UnmarshalStrict(data, pt)).To(Succeed(), passthroughExample)
+		sel := pt.Spec.NodeSelector.MatchLabels
+		for _, node := range env.ClusterNodes() {
+			setNodeLabels(ctx, node, sel)
+			DeferCleanup(func(ctx context.Context) { setNodeLabels(ctx, node, deleted(sel)) })
 		}
-		pt = &v1alpha1.L3Passthrough{
-			ObjectMeta: metav1.ObjectMeta{Name: "e2e-passthrough", Namespace: operatorNamespace},
-			Spec: v1alpha1.L3PassthroughSpec{HostSession: v1alpha1.HostSession{
-				ASN: underlay(ctx).Spec.ASN, HostASN: &hostASN, LocalCIDR: v1alpha1.LocalCIDRConfig{IPv4: passthroughCIDR},
-			}},
-		}
-		Expect(env.Kube().Create(ctx, pt)).To(Succeed())
+		admit(ctx, func(ctx context.Context) error { return env.Kube().Create(ctx, pt) })
 		DeferCleanup(func(ctx context.Context) {
 			_ = env.Kube().Delete(ctx, pt)
 			for _, node := range env.ClusterNodes() {
@@ -77,7 +93,8 @@ var _ = Describe("L3Passthrough", Ordered, Label("passthrough"), func() {
 			return statusApplied(ctx, pt, func() v1alpha1.ObjectStatus { return pt.Status.ObjectStatus })
 		}).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed())
 		for _, node := range env.ClusterNodes() {
-			addr := passthroughWorkload(ctx, node).String() + "/32"
+			v4, _ := passthroughWorkload(ctx, node)
+			addr := v4.String() + "/32"
 			out, err := env.Exec(ctx, node, "ip", "addr", "replace", addr, "dev", "lo")
 			Expect(err).NotTo(HaveOccurred(), "node %s: ip addr replace %s dev lo: %s", node, addr, out)
 			DeferCleanup(func(ctx context.Context) { _, _ = env.Exec(ctx, node, "ip", "addr", "del", addr, "dev", "lo") })
@@ -92,21 +109,27 @@ var _ = Describe("L3Passthrough", Ordered, Label("passthrough"), func() {
 		}
 	})
 
-	It("establishes the host session in the router's default VRF", func(ctx SpecContext) {
+	It("establishes the host sessions, IPv4 and IPv6, in the router's default VRF", func(ctx SpecContext) {
 		for _, node := range env.ClusterNodes() {
-			_, host := sessionAddrs(ctx, pt.Spec.HostSession, node)
-			Eventually(func() (map[string]string, error) { return bgpPeers(ctx, node, "") }).
-				WithTimeout(convergeTimeout).WithPolling(poll).Should(HaveKeyWithValue(host.Addr().String(), "Established"), "node %s", node)
+			_, host4 := sessionAddrs(ctx, pt.Spec.HostSession, node)
+			_, host6 := sessionAddrs6(ctx, pt.Spec.HostSession, node)
+			for _, host := range []netip.Prefix{host4, host6} {
+				Eventually(func() (map[string]string, error) { return bgpPeers(ctx, node, "") }).
+					WithTimeout(convergeTimeout).WithPolling(poll).Should(HaveKeyWithValue(host.Addr().String(), "Established"), "node %s", node)
+			}
+			_, v6 := passthroughWorkload(ctx, node)
+			Eventually(func() (map[string]bool, error) { return routes6(ctx, node) }).
+				WithTimeout(convergeTimeout).WithPolling(poll).Should(HaveKey(v6.String()+"/128"), "node %s's router learns the host's IPv6 prefix", node)
 		}
 	})
 
 	It("carries the host's prefix to the fabric as plain unicast, and the fabric's routes to the host", func(ctx SpecContext) {
 		for _, node := range env.ClusterNodes() {
-			workload := passthroughWorkload(ctx, node).String() + "/32"
+			v4, _ := passthroughWorkload(ctx, node)
+			router, _ := sessionAddrs(ctx, pt.Spec.HostSession, node)
 			for _, leaf := range env.EVPNLeaves() {
 				Eventually(func() (map[string]bool, error) { return defaultRoutes(ctx, leaf) }).
-					WithTimeout(convergeTimeout).WithPolling(poll).Should(HaveKey(workload), "leaf %s, node %s", leaf, node)
-				router, _ := sessionAddrs(ctx, pt.Spec.HostSession, node)
+					WithTimeout(convergeTimeout).WithPolling(poll).Should(HaveKey(v4.String()+"/32"), "leaf %s, node %s", leaf, node)
 				Eventually(func() (string, error) {
 					return env.Exec(ctx, node, "ip", "-4", "route", "show", leafVTEP[leaf].String()+"/32")
 				}).WithTimeout(convergeTimeout).WithPolling(poll).Should(ContainSubstring("via "+router.Addr().String()),
@@ -117,11 +140,11 @@ var _ = Describe("L3Passthrough", Ordered, Label("passthrough"), func() {
 
 	It("carries ICMP between the host and the fabric, both ways", func(ctx SpecContext) {
 		for _, node := range env.ClusterNodes() {
-			workload := passthroughWorkload(ctx, node)
+			v4, _ := passthroughWorkload(ctx, node)
 			for _, leaf := range env.EVPNLeaves() {
-				Eventually(func() error { return pingFrom(ctx, node, workload, leafVTEP[leaf]) }).
+				Eventually(func() error { return pingFrom(ctx, node, v4, leafVTEP[leaf]) }).
 					WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed(), "node %s → leaf %s", node, leaf)
-				Expect(pingFrom(ctx, leaf, leafVTEP[leaf], workload)).To(Succeed(), "leaf %s → node %s", leaf, node)
+				Expect(pingFrom(ctx, leaf, leafVTEP[leaf], v4)).To(Succeed(), "leaf %s → node %s", leaf, node)
 			}
 		}
 	})
@@ -129,7 +152,9 @@ var _ = Describe("L3Passthrough", Ordered, Label("passthrough"), func() {
 	It("cuts a host session that sends more than maxPrefixes, and takes it back once the host behaves", func(ctx SpecContext) {
 		node := env.ClusterNodes()[0]
 		_, host := sessionAddrs(ctx, pt.Spec.HostSession, node)
+		limit := pt.Spec.HostSession.MaxPrefixes
 		setMaxPrefixes(ctx, pt, 1)
+		DeferCleanup(func(ctx context.Context) { setMaxPrefixes(ctx, pt, limit) })
 		extra := netip.AddrFrom4([4]byte{198, 51, 100, byte(128 + eventuallyNodeIndex(ctx, node))})
 		Expect(env.StartHostBGP(ctx, node, passthroughBGPConfig(ctx, pt, node, extra))).To(Succeed())
 		Eventually(func() (string, error) { return env.Vtysh(ctx, node, "show bgp neighbors "+host.Addr().String()) }).
@@ -139,25 +164,25 @@ var _ = Describe("L3Passthrough", Ordered, Label("passthrough"), func() {
 				WithTimeout(convergeTimeout).WithPolling(poll).ShouldNot(HaveKey(extra.String()+"/32"), "leaf %s", leaf)
 		}
 
-		By("the host announcing one prefix again, under the default cap")
-		setMaxPrefixes(ctx, pt, 0)
+		By("the host announcing one prefix again, under the example's cap")
+		setMaxPrefixes(ctx, pt, limit)
 		Expect(env.StartHostBGP(ctx, node, passthroughBGPConfig(ctx, pt, node))).To(Succeed())
 		Eventually(func() (map[string]string, error) { return bgpPeers(ctx, node, "") }).
 			WithTimeout(convergeTimeout).WithPolling(poll).Should(HaveKeyWithValue(host.Addr().String(), "Established"), "node %s", node)
-		workload := passthroughWorkload(ctx, node).String() + "/32"
+		v4, _ := passthroughWorkload(ctx, node)
 		for _, leaf := range env.EVPNLeaves() {
 			Eventually(func() (map[string]bool, error) { return defaultRoutes(ctx, leaf) }).
-				WithTimeout(convergeTimeout).WithPolling(poll).Should(HaveKey(workload), "leaf %s", leaf)
+				WithTimeout(convergeTimeout).WithPolling(poll).Should(HaveKey(v4.String()+"/32"), "leaf %s", leaf)
 		}
 	})
 
-	It("withdraws the host's prefix from the fabric when the L3Passthrough is deleted", func(ctx SpecContext) {
+	It("withdraws the host's prefix from the fabric and removes its veth when the L3Passthrough is deleted", func(ctx SpecContext) {
 		Expect(env.Kube().Delete(ctx, pt)).To(Succeed())
 		for _, node := range env.ClusterNodes() {
-			workload := passthroughWorkload(ctx, node).String() + "/32"
+			v4, _ := passthroughWorkload(ctx, node)
 			for _, leaf := range env.EVPNLeaves() {
 				Eventually(func() (map[string]bool, error) { return defaultRoutes(ctx, leaf) }).
-					WithTimeout(convergeTimeout).WithPolling(poll).ShouldNot(HaveKey(workload), "leaf %s, node %s", leaf, node)
+					WithTimeout(convergeTimeout).WithPolling(poll).ShouldNot(HaveKey(v4.String()+"/32"), "leaf %s, node %s", leaf, node)
 			}
 			Eventually(func() (string, error) { return env.Exec(ctx, node, "ip", "-o", "link", "show") }).
 				WithTimeout(convergeTimeout).WithPolling(poll).ShouldNot(ContainSubstring("host-pt"), "node %s's passthrough veth", node)
@@ -165,19 +190,59 @@ var _ = Describe("L3Passthrough", Ordered, Label("passthrough"), func() {
 	})
 })
 
+// sessionAddrs6 are a node's router-side and host-side IPv6 addresses of a
+// host session.
+func sessionAddrs6(ctx context.Context, hs v1alpha1.HostSession, node string) (router, host netip.Prefix) {
+	GinkgoHelper()
+	Expect(hs.LocalCIDR.IPv6).NotTo(BeEmpty(), "the host session has no IPv6 localCIDR")
+	router, host, err := ipam.HostSession(netip.MustParsePrefix(hs.LocalCIDR.IPv6), eventuallyNodeIndex(ctx, node))
+	Expect(err).NotTo(HaveOccurred())
+	return router, host
+}
+
 // defaultRoutes lists the prefixes of a router's default table (zebra).
 func defaultRoutes(ctx context.Context, router string) (map[string]bool, error) {
 	return vrfRoutes(ctx, router, "default")
 }
 
-// setMaxPrefixes sets an L3Passthrough's host-session cap (0: the API
-// server's default) and waits until every node applied it.
+// routes6 lists the IPv6 prefixes of a router's default table (zebra).
+func routes6(ctx context.Context, router string) (map[string]bool, error) {
+	return jsonKeys(ctx, router, "show ipv6 route json")
+}
+
+// setMaxPrefixes sets an L3Passthrough's host-session cap and waits until
+// every node applied it.
 func setMaxPrefixes(ctx context.Context, pt *v1alpha1.L3Passthrough, n uint32) {
 	GinkgoHelper()
 	Expect(env.Kube().Get(ctx, client.ObjectKeyFromObject(pt), pt)).To(Succeed())
 	pt.Spec.HostSession.MaxPrefixes = n
-	Expect(env.Kube().Update(ctx, pt)).To(Succeed())
+	admit(ctx, func(ctx context.Context) error { return env.Kube().Update(ctx, pt) })
 	Eventually(func() error {
 		return statusApplied(ctx, pt, func() v1alpha1.ObjectStatus { return pt.Status.ObjectStatus })
 	}).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed())
+}
+
+// setNodeLabels sets (value non-empty) or removes (empty) labels of a Node.
+func setNodeLabels(ctx context.Context, node string, labels map[string]string) {
+	GinkgoHelper()
+	var n corev1.Node
+	Expect(env.Kube().Get(ctx, client.ObjectKey{Name: node}, &n)).To(Succeed())
+	patch := client.MergeFrom(n.DeepCopy())
+	for k, v := range labels {
+		if v == "" {
+			delete(n.Labels, k)
+		} else {
+			n.Labels[k] = v
+		}
+	}
+	admit(ctx, func(ctx context.Context) error { return env.Kube().Patch(ctx, &n, patch) })
+}
+
+// deleted maps each key of labels to "" (setNodeLabels removes them).
+func deleted(labels map[string]string) map[string]string {
+	out := map[string]string{}
+	for k := range labels {
+		out[k] = ""
+	}
+	return out
 }

@@ -116,7 +116,7 @@ func setRTs(ctx context.Context, vni v1alpha1.L3VNI, importRTs, exportRTs []stri
 	var cur v1alpha1.L3VNI
 	Expect(env.Kube().Get(ctx, client.ObjectKeyFromObject(&vni), &cur)).To(Succeed())
 	cur.Spec.ImportRTs, cur.Spec.ExportRTs = slices.Clone(importRTs), slices.Clone(exportRTs)
-	Expect(env.Kube().Update(ctx, &cur)).To(Succeed())
+	admit(ctx, func(ctx context.Context) error { return env.Kube().Update(ctx, &cur) })
 	Eventually(func() error {
 		return statusApplied(ctx, &cur, func() v1alpha1.ObjectStatus { return cur.Status.ObjectStatus })
 	}).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed())
