@@ -39,10 +39,18 @@ var _ = Describe("Route targets", Ordered, Label("route-targets"), func() {
 		}
 		Expect(hosts).NotTo(BeEmpty(), "no fabric host in VRF %s", vni.Spec.VRF)
 		nodePfx = netip.MustParsePrefix(vni.Spec.HostSession.LocalCIDR.IPv4).Masked()
-		// The leaves' RT for this VRF, as a node received it.
+		// The leaves' RT for this VRF, as another leaf received it (the
+		// node routers' FRR answers that JSON command with nothing).
 		hostPfx := type5Prefix(netip.PrefixFrom(hosts[0].Address, 24).Masked())
+		var otherLeaf string
+		for _, leaf := range env.EVPNLeaves() {
+			if leaf != hosts[0].Leaf {
+				otherLeaf = leaf
+			}
+		}
+		Expect(otherLeaf).NotTo(BeEmpty(), "the lab needs two EVPN leaves")
 		Eventually(func() error {
-			routes, err := type5Routes(ctx, env.ClusterNodes()[0])
+			routes, err := type5Routes(ctx, otherLeaf)
 			if err != nil {
 				return err
 			}
@@ -52,7 +60,7 @@ var _ = Describe("Route targets", Ordered, Label("route-targets"), func() {
 					return nil
 				}
 			}
-			return fmt.Errorf("node %s has no type-5 %s with an RT", env.ClusterNodes()[0], hostPfx)
+			return fmt.Errorf("leaf %s has no type-5 %s with an RT", otherLeaf, hostPfx)
 		}).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed())
 		madeUpRT = fmt.Sprintf("%d:%d", underlay(ctx).Spec.ASN, vni.Spec.VNI+1000)
 
