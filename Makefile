@@ -89,9 +89,11 @@ test: deps k8s-assets
 	$(MAKE) --no-print-directory test-kernel
 	$(MAKE) --no-print-directory e2e
 
+# -timeout 30m: simulator/netns/cluster brings real labs up one after the
+# other (~5 min quiet); under load it passed go test's 10-min default.
 test-unit: deps
 	$(GO) vet ./operator/... ./simulator/... ./cmd/...
-	PEROUTER_FRR10_ROOT=$$(hack/frr10-rootfs.sh) $(GO) test -count=1 $$($(GO) list ./operator/... ./simulator/... ./cmd/... | grep -v -x -F -f <(echo "$(ENVTEST_PKGS)" | tr ' ' '\n' | sed '/^$$/d'; echo /nonexistent))
+	PEROUTER_FRR10_ROOT=$$(hack/frr10-rootfs.sh) $(GO) test -count=1 -timeout 30m $$($(GO) list ./operator/... ./simulator/... ./cmd/... | grep -v -x -F -f <(echo "$(ENVTEST_PKGS)" | tr ' ' '\n' | sed '/^$$/d'; echo /nonexistent))
 
 test-envtest: deps k8s-assets
 	@if [ -n "$(strip $(ENVTEST_PKGS))" ]; then \

@@ -42,9 +42,12 @@ spine() {
   } > $dir/setup.sh
 }
 
-# fabricleaf NAME VTEP "spinepeer ..." DIR "iface:cidr ..." "vrf:vni:table:iface:cidr:mac ..."
+# fabricleaf NAME VTEP "spinepeer ..." DIR "iface:cidr ..." "vrf:vni:table:iface:cidr:mac ..." ["vni:iface ..."]
+# The last list is L2VNIs in the default VRF (no VRF device): a bridge
+# joining the host-facing port and the VXLAN; advertise-all-vni picks the
+# VNI up from the kernel, so FRR's config names none.
 fabricleaf() {
-  local name=$1 vtep=$2 peers=$3 dir=$4 ifaces=$5 vrfs=$6
+  local name=$1 vtep=$2 peers=$3 dir=$4 ifaces=$5 vrfs=$6 l2s=${7:-}
   mkdir -p $dir
   { hdr $name
     for v in $vrfs; do IFS=: read vrf vni table ifc cidr mac <<<"$v"; echo "vrf $vrf"; echo " vni $vni"; echo "exit-vrf"; echo "!"; done
@@ -90,8 +93,14 @@ fabricleaf() {
     done
   } > $dir/frr.conf
   { echo "#!/bin/sh"
-    echo "# Kernel side of $name: underlay addresses, the VTEP on lo, and per VRF"
-    echo "# a VRF device, the host-facing port, and an L3VNI bridge + VXLAN."
+    if [ -n "$vrfs" ]; then
+      echo "# Kernel side of $name: underlay addresses, the VTEP on lo, and per VRF"
+      echo "# a VRF device, the host-facing port, and an L3VNI bridge + VXLAN."
+    else
+      echo "# Kernel side of $name: underlay addresses, the VTEP on lo, and per L2VNI"
+      echo "# a bridge in the default VRF joining the host-facing port and the VXLAN."
+      echo "# No VRF device: this leaf runs on kernels without VRF support."
+    fi
     echo "set -e"
     echo "sysctl -qw net.ipv4.ip_forward=1"
     echo "sysctl -qw net.ipv6.conf.all.keep_addr_on_down=1"
@@ -111,6 +120,18 @@ fabricleaf() {
       echo "link add vni$vni type vxlan local $vtep dstport 4789 id $vni nolearning"
       echo "link set vni$vni master br$vni addrgenmode none"
       echo "link set vni$vni type bridge_slave neigh_suppress on learning off"
+      echo "link set vni$vni up"
+      echo "link set br$vni up"
+    done
+    for v in $l2s; do IFS=: read vni ifc <<<"$v"
+      echo "# L2VNI $vni, bridged only"
+      echo "link add br$vni type bridge"
+      echo "link set br$vni addrgenmode none"
+      echo "link add vni$vni type vxlan local $vtep dstport 4789 id $vni nolearning"
+      echo "link set vni$vni master br$vni addrgenmode none"
+      echo "link set vni$vni type bridge_slave neigh_suppress on learning off"
+      echo "link set $ifc master br$vni"
+      echo "link set $ifc up"
       echo "link set vni$vni up"
       echo "link set br$vni up"
     done
@@ -187,4 +208,8 @@ fabricleaf leafB 100.64.0.2 "192.168.1.2 192.168.2.2" $l/leafB "eth1:192.168.1.3
   "red:100:1100:ethred:192.168.22.1/24:02-00-64-00-02-64 blue:200:1200:ethblue:192.168.23.1/24:02-00-64-00-02-c8"
 nodeleaf leafkind1 64512 192.168.1.5 "192.168.1.4 192.168.2.4" $l/leafkind1 "eth1:192.168.1.5/31 eth2:192.168.2.5/31 toswitch:192.168.11.1/24" 192.168.11.0/24
 nodeleaf leafkind2 64513 192.168.1.7 "192.168.1.6 192.168.2.6" $l/leafkind2 "eth1:192.168.1.7/31 eth2:192.168.2.7/31 toswitch:192.168.12.1/24" 192.168.12.0/24
+# ---- l2: the default fabric with one L2VNI (110) on the fabric leaves
+# instead of VRFs; spine and node-facing leaves are default's ----
+fabricleaf leafA 100.64.0.1 "192.168.1.0" $root/l2/leafA "eth1:192.168.1.1/31" "" "110:ethl2"
+fabricleaf leafB 100.64.0.2 "192.168.1.2" $root/l2/leafB "eth1:192.168.1.3/31" "" "110:ethl2"
 chmod +x $root/*/*/setup.sh

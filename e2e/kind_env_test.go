@@ -65,7 +65,7 @@ func (e *kindEnv) EVPNLeaves() []string {
 	var out []string
 	for _, n := range e.topo.NodesWithRole(topology.RoleRouter) {
 		b, _ := n.Bind(topology.FRRConfigPath)
-		if data, err := os.ReadFile(b.Host); err == nil && strings.Contains(string(data), "\n vni ") {
+		if data, err := os.ReadFile(b.Host); err == nil && strings.Contains(string(data), "advertise-all-vni") {
 			out = append(out, n.Name)
 		}
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/perouter/perouter/simulator/perf"
 )
 
-// latencyChanges is issue 6's sample size. A flag, not an environment
+// latencyChanges is docs/performance.md's sample size. A flag, not an environment
 // variable, because the VM lane passes the test binary's arguments on; a
 // smaller count suits the VM lane, where one change takes a minute or more
 // under TCG.
@@ -34,7 +34,7 @@ const (
 	latencyPoll = 100 * time.Millisecond
 )
 
-// Issue 6's end-to-end target: an applied object's type-5 route is on a
+// The end-to-end target of docs/performance.md: an applied object's type-5 route is on a
 // fabric leaf within 1 s (p50 over 20 changes). Run with
 // -ginkgo.label-filter=latency (hack/perf.sh with PERF_E2E=1); the default
 // e2e run leaves it out. It prints perf.LatencyMarker for cmd/perfreport.

@@ -1,4 +1,4 @@
-// Command perfreport measures issue 6's targets on this machine and prints
+// Command perfreport measures the targets of docs/performance.md on this machine and prints
 // one table (metric, N, median, p90, target, result). It exits 1 when a
 // target is missed by more than --margin. It needs root and FRR for the
 // reload path (see hack/perf.sh and docs/performance.md).
@@ -71,7 +71,12 @@ func run(args []string) (int, error) {
 	reloaderBin := fs.String("reloader", "", "a built cmd/reloader, for the controller RSS run in the VM lane (FRR runs there, so the reloads succeed)")
 	rssLane := fs.String("rss-lane", "auto", "where the controller RSS run happens: native (a throwaway namespace here; its datapath needs VRF), vm (the VM lane against an API server here), auto (native when this kernel has VRF)")
 	e2eOutput := fs.String("e2e-output", "", "go test output of the e2e latency spec (e2e/latency_test.go) to turn into the end-to-end rows")
-	crdDir := fs.String("crd-dir", "operator/config/crd/bases", "CRD manifests for the controller RSS run")
+	crdDir := fs.String("crd-dir", "operator/config/crd/bases", "CRD manifests for the controller RSS run and the L2VNI latency lab")
+	l2Bin := fs.String("l2-latency-bin", "", "a directory with the built controller, reloader and labeler: measure the native L2VNI latency on --l2-topology (needs hack/build-k8s-assets.sh's binaries)")
+	l2Topology := fs.String("l2-topology", "topologies/l2.clab.yml", "the lab of the L2VNI latency run; it must need no VRF device unless this kernel has VRF")
+	l2Manifests := fs.String("l2-manifests", "docs/examples/lab/underlay.yaml", "comma-separated manifests the L2VNI latency lab applies before the operator starts (its Underlay)")
+	l2Changes := fs.Int("l2-changes", 20, "L2VNI create/delete pairs timed")
+	l2Logs := fs.String("l2-logs", "", "a directory to keep the L2VNI run's bgpd and controller logs in")
 	verbose := fs.Bool("v", false, "log the reloader's decisions")
 	if err := fs.Parse(args); err != nil {
 		return 0, err
@@ -131,6 +136,11 @@ func run(args []string) (int, error) {
 		return 0, err
 	}
 	rows = append(rows, e2eRows...)
+	l2Rows, l2Note := l2LatencyRows(*l2Bin, *crdDir, *l2Topology, *l2Manifests, *l2Logs, *l2Changes, progress)
+	rows = append(rows, l2Rows...)
+	if l2Note != "" {
+		defer fmt.Print("\n" + l2Note)
+	}
 	failed := perf.WriteTable(os.Stdout, rows, *margin)
 	fmt.Printf("\nresult: pass = median within target +%.0f%% noise margin (memory: within the target itself)\n", *margin*100)
 	return failed, nil
@@ -195,6 +205,33 @@ func controllerRSSRows(controllerBin, reloaderBin, crdDir, lane string, vnis int
 		note += fmt.Sprintf("; Go heap in use %.1f MB (allocated %.1f MB), memory from the OS %.1f MB", res.HeapInuseMB, res.HeapAllocMB, res.GoSysMB)
 	}
 	return []perf.Row{rssRow, peak}, note, nil
+}
+
+// l2LatencyRows runs the native L2VNI measurement when binDir is set and
+// returns its rows and the stage breakdown for below the table. A failed
+// run is a row saying why, not a failed report: the other rows stand.
+func l2LatencyRows(binDir, crdDir, topo, manifests, logDir string, changes int, progress func(string, ...any)) ([]perf.Row, string) {
+	if binDir == "" {
+		return perf.L2LatencyRows(perf.L2Latency{}, changes, "not measured (pass --l2-latency-bin)"), ""
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	res, err := perf.MeasureL2Latency(ctx, perf.L2LatencyOptions{
+		BinDir: binDir, CRDDir: crdDir, Topology: topo, Manifests: strings.Split(manifests, ","),
+		Changes: changes, LogDir: logDir, Progress: progress,
+	}, vm.HasVRF())
+	if err != nil {
+		progress("L2VNI latency: %v", err)
+		if len(res.AddMs) == 0 {
+			return perf.L2LatencyRows(res, changes, "failed: "+firstLine(err.Error())), ""
+		}
+	}
+	return perf.L2LatencyRows(res, changes, ""), res.Breakdown()
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // latencyRows reads the e2e latency spec's marker from its go test output.

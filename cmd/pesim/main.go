@@ -4,8 +4,10 @@
 //	pesim [-t FILE] up | down | status | exec NODE -- CMD... | reboot NODE | logs [NODE]
 //
 // On a kernel without VRF support `pesim up` runs itself inside the QEMU
-// lane (simulator/vm): the lab then lives only as long as that VM, so it
-// shows the fabric's EVPN routes and a ping across it, then exits.
+// lane (simulator/vm) when the lab needs VRF devices (cluster.VRFNeeds:
+// the topology's files or the manifests it applies): the lab then lives
+// only as long as that VM, so it shows the fabric's EVPN routes and a ping
+// across it, then exits. A lab that needs none runs natively.
 package main
 
 import (
@@ -88,7 +90,7 @@ func newRoot() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			start := time.Now()
-			useVM, err := chooseLane(lane)
+			useVM, err := chooseLane(lane, topoPath, manifests, fabricOnly)
 			if err != nil {
 				return err
 			}
@@ -124,7 +126,7 @@ func newRoot() *cobra.Command {
 			return nil
 		},
 	}
-	up.Flags().StringVar(&lane, "lane", "auto", "auto: native when the kernel has VRF, else the VM lane; native; vm")
+	up.Flags().StringVar(&lane, "lane", "auto", "auto: native when the kernel has VRF or the lab needs none, else the VM lane; native; vm")
 	up.Flags().BoolVar(&fabricOnly, "fabric-only", false, "leave cluster nodes as plain namespaces (no operator)")
 
 	down := &cobra.Command{
@@ -206,7 +208,7 @@ func newRoot() *cobra.Command {
 			return printLogs(lab, args[0], os.Stdout)
 		},
 	}
-	var image string
+	var imageTag string
 	kindCmd := &cobra.Command{
 		Use:   "kind up|down|plan",
 		Short: "The Docker provider: kind + containerlab + the Helm chart (needs a Docker host)",
@@ -216,7 +218,7 @@ func newRoot() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := kind.Options{Image: image, Chart: "charts/perouter", Manifests: manifests, Out: os.Stdout}
+			opts := kind.Options{Tag: imageTag, Chart: "charts/perouter", Manifests: manifests, Out: os.Stdout}
 			switch args[0] {
 			case "up":
 				return kind.Up(cmd.Context(), topo, opts)
@@ -232,7 +234,7 @@ func newRoot() *cobra.Command {
 			return fmt.Errorf("kind %q: want up, down or plan", args[0])
 		},
 	}
-	kindCmd.Flags().StringVar(&image, "image", "perouter:dev", "operator image to build and load")
+	kindCmd.Flags().StringVar(&imageTag, "image-tag", "dev", "tag of the operator and router images to build, load and install")
 	root.AddCommand(up, down, status, execCmd, reboot, logs, kindCmd)
 	return root
 }
@@ -246,7 +248,12 @@ func defaultBinDir() string {
 	return filepath.Dir(self)
 }
 
-func chooseLane(lane string) (useVM bool, err error) {
+// chooseLane says whether `up` runs in the VM lane. auto picks it only
+// when this kernel lacks VRF and the lab needs VRF devices: its topology's
+// files create or name one, or the manifests it applies make the
+// controller plan one (cluster.VRFNeeds). The reasons are printed either
+// way, so the choice can be checked.
+func chooseLane(lane, topoPath string, manifests []string, fabricOnly bool) (useVM bool, err error) {
 	switch lane {
 	case "native":
 		return false, nil
@@ -256,6 +263,19 @@ func chooseLane(lane string) (useVM bool, err error) {
 		if os.Getenv(inVMEnv) != "" || vm.HasVRF() {
 			return false, nil
 		}
+		topo, err := topology.Load(topoPath)
+		if err != nil {
+			return false, err
+		}
+		needs, err := cluster.VRFNeeds(topo, manifests, fabricOnly)
+		if err != nil {
+			return false, err
+		}
+		if len(needs) == 0 {
+			fmt.Println("pesim: this kernel has no VRF support, but nothing in the topology or the applied manifests needs a VRF device: running natively")
+			return false, nil
+		}
+		fmt.Printf("pesim: this kernel has no VRF support and the lab needs VRF devices:\n  %s\n", strings.Join(needs, "\n  "))
 		return true, nil
 	}
 	return false, fmt.Errorf("--lane %q: want auto, native or vm", lane)
@@ -272,7 +292,7 @@ func upInVM(ctx context.Context, cmd *cobra.Command, topoPath string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println("pesim: this kernel has no VRF support; running the lab inside the VM lane (it lives as long as the VM)")
+	fmt.Println("pesim: running the lab inside the VM lane (it lives as long as the VM)")
 	wd, _ := os.Getwd()
 	args := []string{self, "-t", abs, "up", "--lane", "native"}
 	for _, name := range []string{"bin-dir", "crds", "state-root"} {

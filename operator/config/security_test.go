@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/perouter/perouter/operator/objects"
 	"github.com/perouter/perouter/operator/objects/objectstest"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -42,6 +43,8 @@ type install struct {
 	webhooks     []admissionv1.ValidatingWebhookConfiguration
 	pdbs         []policyv1.PodDisruptionBudget
 	deployments  map[string]appsv1.Deployment
+	// plurals are the CRDs' resource names, by kind.
+	plurals map[string]string
 }
 
 type podSpecOf struct {
@@ -52,7 +55,7 @@ type podSpecOf struct {
 func decodeInstall(t *testing.T, objs []*unstructured.Unstructured) install {
 	t.Helper()
 	in := install{pods: map[string]podSpecOf{}, clusterRoles: map[string]rbacv1.ClusterRole{},
-		roles: map[string]rbacv1.Role{}, deployments: map[string]appsv1.Deployment{}}
+		roles: map[string]rbacv1.Role{}, deployments: map[string]appsv1.Deployment{}, plurals: map[string]string{}}
 	// What each kind adds to in; other kinds are not looked at.
 	add := map[string]func(o *unstructured.Unstructured){
 		"DaemonSet": func(o *unstructured.Unstructured) {
@@ -83,6 +86,11 @@ func decodeInstall(t *testing.T, objs []*unstructured.Unstructured) install {
 		},
 		"PodDisruptionBudget": func(o *unstructured.Unstructured) {
 			in.pdbs = append(in.pdbs, decodeAs[policyv1.PodDisruptionBudget](t, o))
+		},
+		"CustomResourceDefinition": func(o *unstructured.Unstructured) {
+			kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
+			plural, _, _ := unstructured.NestedString(o.Object, "spec", "names", "plural")
+			in.plurals[kind] = plural
 		},
 	}
 	for _, o := range objs {
@@ -449,6 +457,59 @@ func TestInstallSecurity(t *testing.T) {
 			}
 			if !covered {
 				t.Errorf("no PodDisruptionBudget with minAvailable ≥ 1 covers the labeler pods")
+			}
+		},
+		// The manifests name the kinds by hand; objects.Kinds is the list
+		// the code serves, so a kind added there and not here fails.
+		"every perouter kind is judged by the webhook and readable by the controller and the labeler": func(t *testing.T, in install) {
+			var resources []string
+			for _, k := range objects.Kinds() {
+				plural, ok := in.plurals[k.Name]
+				if !ok {
+					t.Fatalf("no CRD of kind %s", k.Name)
+				}
+				resources = append(resources, plural)
+			}
+			slices.Sort(resources)
+			if len(in.webhooks) == 0 {
+				t.Fatal("no ValidatingWebhookConfiguration")
+			}
+			for _, cfg := range in.webhooks {
+				for _, w := range cfg.Webhooks {
+					var got []string
+					for _, r := range w.Rules {
+						got = append(got, r.Resources...)
+					}
+					slices.Sort(got)
+					if diff := cmp.Diff(resources, got); diff != "" {
+						t.Errorf("webhook %s resources (-kinds +manifest):\n%s", w.Name, diff)
+					}
+				}
+			}
+			need := map[string][]string{
+				"perouter-controller": {"list", "watch"},
+				"perouter-labeler":    {"list", "watch"},
+			}
+			for sa, verbs := range need {
+				grants := in.grantsOf(sa)
+				for _, res := range resources {
+					for _, verb := range verbs {
+						if !slices.ContainsFunc(grants, func(g grant) bool {
+							return g.Scope == "cluster" && g.APIGroup == "network.perouter.io" && g.Resource == res && g.Verb == verb && g.ResourceNames == ""
+						}) {
+							t.Errorf("%s may not %s %s cluster-wide", sa, verb, res)
+						}
+					}
+				}
+			}
+			// The status aggregator writes every kind's status.
+			grants := in.grantsOf("perouter-labeler")
+			for _, res := range resources {
+				if !slices.ContainsFunc(grants, func(g grant) bool {
+					return g.Scope == "cluster" && g.APIGroup == "network.perouter.io" && g.Resource == res+"/status" && g.Verb == "update"
+				}) {
+					t.Errorf("perouter-labeler may not update %s/status", res)
+				}
 			}
 		},
 		"webhook down does not block deletions": func(t *testing.T, in install) {

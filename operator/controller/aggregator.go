@@ -52,95 +52,28 @@ type StatusAggregator struct {
 	Namespace string
 }
 
-type kindInfo struct {
-	kind    string
-	newObj  func() client.Object
-	newList func() client.ObjectList
-	// parts gives the object's node selector and status.
-	parts func(client.Object) (*metav1.LabelSelector, *v1alpha1.ObjectStatus)
-	items func(client.ObjectList) []client.Object
-}
-
-var kinds = []kindInfo{
-	{
-		kind:    objects.KindUnderlay,
-		newObj:  func() client.Object { return &v1alpha1.Underlay{} },
-		newList: func() client.ObjectList { return &v1alpha1.UnderlayList{} },
-		parts: func(o client.Object) (*metav1.LabelSelector, *v1alpha1.ObjectStatus) {
-			u := o.(*v1alpha1.Underlay)
-			return u.Spec.NodeSelector, &u.Status.ObjectStatus
-		},
-		items: func(l client.ObjectList) []client.Object {
-			return itemPointers(l.(*v1alpha1.UnderlayList).Items)
-		},
-	},
-	{
-		kind:    objects.KindL3VNI,
-		newObj:  func() client.Object { return &v1alpha1.L3VNI{} },
-		newList: func() client.ObjectList { return &v1alpha1.L3VNIList{} },
-		parts: func(o client.Object) (*metav1.LabelSelector, *v1alpha1.ObjectStatus) {
-			v := o.(*v1alpha1.L3VNI)
-			return v.Spec.NodeSelector, &v.Status.ObjectStatus
-		},
-		items: func(l client.ObjectList) []client.Object { return itemPointers(l.(*v1alpha1.L3VNIList).Items) },
-	},
-	{
-		kind:    objects.KindL2VNI,
-		newObj:  func() client.Object { return &v1alpha1.L2VNI{} },
-		newList: func() client.ObjectList { return &v1alpha1.L2VNIList{} },
-		parts: func(o client.Object) (*metav1.LabelSelector, *v1alpha1.ObjectStatus) {
-			v := o.(*v1alpha1.L2VNI)
-			return v.Spec.NodeSelector, &v.Status.ObjectStatus
-		},
-		items: func(l client.ObjectList) []client.Object { return itemPointers(l.(*v1alpha1.L2VNIList).Items) },
-	},
-	{
-		kind:    objects.KindL3Passthrough,
-		newObj:  func() client.Object { return &v1alpha1.L3Passthrough{} },
-		newList: func() client.ObjectList { return &v1alpha1.L3PassthroughList{} },
-		parts: func(o client.Object) (*metav1.LabelSelector, *v1alpha1.ObjectStatus) {
-			v := o.(*v1alpha1.L3Passthrough)
-			return v.Spec.NodeSelector, &v.Status.ObjectStatus
-		},
-		items: func(l client.ObjectList) []client.Object {
-			return itemPointers(l.(*v1alpha1.L3PassthroughList).Items)
-		},
-	},
-}
-
-func itemPointers[T any, PT interface {
-	*T
-	client.Object
-}](items []T) []client.Object {
-	out := make([]client.Object, len(items))
-	for i := range items {
-		out[i] = PT(&items[i])
-	}
-	return out
-}
-
 // SetupWithManager registers one controller per kind.
 func (a *StatusAggregator) SetupWithManager(mgr ctrl.Manager) error {
-	for _, k := range kinds {
+	for _, k := range objects.Kinds() {
 		all := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
-			list := k.newList()
+			list := k.NewList()
 			if err := a.Client.List(ctx, list); err != nil {
 				return nil
 			}
 			var reqs []reconcile.Request
-			for _, o := range k.items(list) {
+			for _, o := range k.Items(list) {
 				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}})
 			}
 			return reqs
 		})
 		err := ctrl.NewControllerManagedBy(mgr).
-			Named("status-"+strings.ToLower(k.kind)).
+			Named("status-"+strings.ToLower(k.Name)).
 			// Only spec changes matter for the object itself; the
 			// aggregator's own status writes must not wake it up.
-			For(k.newObj(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			For(k.New(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 			Watches(&v1alpha1.RouterNodeStatus{}, all).
 			Watches(&corev1.Node{}, all, builder.WithPredicates(predicate.LabelChangedPredicate{})).
-			Complete(&kindAggregator{StatusAggregator: a, info: k})
+			Complete(&kindAggregator{StatusAggregator: a, kind: k})
 		if err != nil {
 			return err
 		}
@@ -150,7 +83,7 @@ func (a *StatusAggregator) SetupWithManager(mgr ctrl.Manager) error {
 
 type kindAggregator struct {
 	*StatusAggregator
-	info kindInfo
+	kind *objects.Kind
 }
 
 func (k *kindAggregator) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
@@ -163,13 +96,12 @@ func (k *kindAggregator) Reconcile(ctx context.Context, req reconcile.Request) (
 		return reconcile.Result{}, err
 	}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		obj := k.info.newObj()
+		obj := k.kind.New()
 		if err := k.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 			return err
 		}
-		selector, status := k.info.parts(obj)
-		next := Aggregate(objects.Ref{Kind: k.info.kind, Namespace: obj.GetNamespace(), Name: obj.GetName()},
-			obj.GetGeneration(), selector, nodes.Items, reports.Items, status.Conditions)
+		status := k.kind.Status(obj)
+		next := Aggregate(k.kind.Ref(obj), obj.GetGeneration(), k.kind.NodeSelector(obj), nodes.Items, reports.Items, status.Conditions)
 		if equality.Semantic.DeepEqual(*status, next) {
 			return nil
 		}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
@@ -26,7 +25,7 @@ func (r *NodeReconciler) eventNewFailures(node *corev1.Node, previous, current [
 		if b, ok := before[ref]; ok && b.Result == o.Result && b.Message == o.Message && b.Generation == o.Generation {
 			continue
 		}
-		if obj := findObject(set, ref); obj != nil {
+		if obj := set.Find(ref); obj != nil {
 			r.event(obj, node, corev1.EventTypeWarning, EventObjectSkipped, fmt.Sprintf("node %s: %s", r.NodeName, o.Message))
 		}
 	}
@@ -42,35 +41,4 @@ func (r *NodeReconciler) event(regarding, related client.Object, eventType, reas
 		return
 	}
 	r.Recorder.Eventf(regarding, related, eventType, reason, "Reconcile", "%s", note)
-}
-
-func findObject(s objects.Set, ref objects.Ref) client.Object {
-	match := func(m metav1.ObjectMeta) bool { return m.Namespace == ref.Namespace && m.Name == ref.Name }
-	switch ref.Kind {
-	case objects.KindUnderlay:
-		for i := range s.Underlays {
-			if match(s.Underlays[i].ObjectMeta) {
-				return &s.Underlays[i]
-			}
-		}
-	case objects.KindL3VNI:
-		for i := range s.L3VNIs {
-			if match(s.L3VNIs[i].ObjectMeta) {
-				return &s.L3VNIs[i]
-			}
-		}
-	case objects.KindL2VNI:
-		for i := range s.L2VNIs {
-			if match(s.L2VNIs[i].ObjectMeta) {
-				return &s.L2VNIs[i]
-			}
-		}
-	case objects.KindL3Passthrough:
-		for i := range s.L3Passthroughs {
-			if match(s.L3Passthroughs[i].ObjectMeta) {
-				return &s.L3Passthroughs[i]
-			}
-		}
-	}
-	return nil
 }

@@ -33,52 +33,34 @@ import (
 // Node by the labels some selector reads plus its index label, and its
 // addresses (hostnet.PlanOptions.NodeAddresses).
 func (r *NodeReconciler) inputFingerprint(ctx context.Context, node *corev1.Node) (string, error) {
-	var (
-		ul v1alpha1.UnderlayList
-		l3 v1alpha1.L3VNIList
-		l2 v1alpha1.L2VNIList
-		pt v1alpha1.L3PassthroughList
-	)
 	// The fingerprint only reads the listed objects, so the cache's own
 	// copies do and nothing is deep-copied.
-	for _, l := range []client.ObjectList{&ul, &l3, &l2, &pt} {
-		if err := r.Client.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
-			return "", fmt.Errorf("listing %T: %w", l, err)
-		}
+	s, err := objects.Collect(func(l objects.ObjectList) error { return r.Client.List(ctx, l, client.UnsafeDisableDeepCopy) })
+	if err != nil {
+		return "", err
 	}
-	entries := make([]string, 0, len(ul.Items)+len(l3.Items)+len(l2.Items)+len(pt.Items)+4)
+	entries := make([]string, 0, s.Len()+4)
 	keys := map[string]bool{}
-	add := func(kind string, m *metav1.ObjectMeta, sel *metav1.LabelSelector) {
-		version := strconv.FormatInt(m.Generation, 10)
-		if m.Generation == 0 {
+	for k, o := range s.All() {
+		version := strconv.FormatInt(o.GetGeneration(), 10)
+		if o.GetGeneration() == 0 {
 			// A store that does not track generations (never the API
 			// server) still changes the resourceVersion on every write.
-			version = "rv" + m.ResourceVersion
+			version = "rv" + o.GetResourceVersion()
 		}
-		entries = append(entries, kind+" "+m.Namespace+"/"+m.Name+" "+string(m.UID)+" "+version)
+		entries = append(entries, k.Name+" "+o.GetNamespace()+"/"+o.GetName()+" "+string(o.GetUID())+" "+version)
+		sel := k.NodeSelector(o)
 		if sel == nil {
-			return
+			continue
 		}
-		for k := range sel.MatchLabels {
-			keys[k] = true
+		for label := range sel.MatchLabels {
+			keys[label] = true
 		}
 		for _, e := range sel.MatchExpressions {
 			keys[e.Key] = true
 		}
 	}
-	for i := range ul.Items {
-		add(objects.KindUnderlay, &ul.Items[i].ObjectMeta, ul.Items[i].Spec.NodeSelector)
-	}
-	for i := range l3.Items {
-		add(objects.KindL3VNI, &l3.Items[i].ObjectMeta, l3.Items[i].Spec.NodeSelector)
-	}
-	for i := range l2.Items {
-		add(objects.KindL2VNI, &l2.Items[i].ObjectMeta, l2.Items[i].Spec.NodeSelector)
-	}
-	for i := range pt.Items {
-		add(objects.KindL3Passthrough, &pt.Items[i].ObjectMeta, pt.Items[i].Spec.NodeSelector)
-	}
-	for _, key := range objects.PasswordSecrets(ul.Items) {
+	for _, key := range objects.PasswordSecrets(s.Underlays) {
 		if r.Namespace != "" && key.Namespace != r.Namespace {
 			// Unreadable (RBAC, cache): validate refuses the reference.
 			entries = append(entries, "Secret "+key.String()+" unreadable")

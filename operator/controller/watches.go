@@ -21,6 +21,7 @@ import (
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/hostnet"
+	"github.com/perouter/perouter/operator/objects"
 )
 
 func (r *NodeReconciler) nodeRequest() []reconcile.Request {
@@ -46,13 +47,13 @@ func (r *NodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("router-node-"+r.NodeName).
-		Watches(&corev1.Node{}, ownNode).
-		Watches(&v1alpha1.Underlay{}, toNode).
-		Watches(&v1alpha1.L3VNI{}, toNode).
-		Watches(&v1alpha1.L2VNI{}, toNode).
-		Watches(&v1alpha1.L3Passthrough{}, toNode).
+		Watches(&corev1.Node{}, ownNode)
+	for _, k := range objects.Kinds() {
+		b = b.Watches(k.New(), toNode)
+	}
+	return b.
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretToNode)).
 		WatchesRawSource(source.Channel(netnsChanges, handler.TypedFuncs[hostnet.IdentityEvent, reconcile.Request]{
 			GenericFunc: func(_ context.Context, _ event.TypedGenericEvent[hostnet.IdentityEvent], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {

@@ -15,6 +15,7 @@ import (
 	"github.com/onsi/gomega"
 	"github.com/perouter/perouter/operator/devname"
 	"github.com/perouter/perouter/operator/nodeconfig"
+	"github.com/perouter/perouter/operator/nsexec"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -60,7 +61,7 @@ func (e *env) noDAD(ns string) {
 		e.tb.Fatal(err)
 	}
 	defer fd.Close()
-	if err := inNetns(fd, func() error {
+	if err := nsexec.Do(fd, func() error {
 		for _, key := range []string{"net/ipv6/conf/all/accept_dad", "net/ipv6/conf/default/accept_dad"} {
 			if err := os.WriteFile(filepath.Join("/proc/sys", key), []byte("0"), 0o644); err != nil {
 				return err
@@ -293,7 +294,7 @@ func (e *env) setSysctl(key, value string) {
 		e.tb.Fatal(err)
 	}
 	defer fd.Close()
-	if err := inNetns(fd, func() error {
+	if err := nsexec.Do(fd, func() error {
 		return os.WriteFile(filepath.Join("/proc/sys", key), []byte(value), 0o644)
 	}); err != nil {
 		e.tb.Fatal(err)

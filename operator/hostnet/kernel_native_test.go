@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/perouter/perouter/operator/devname"
 	"github.com/perouter/perouter/operator/nodeconfig"
+	"github.com/perouter/perouter/operator/nsexec"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -35,7 +36,7 @@ func (e *env) sysctl(key string) string {
 	}
 	defer fd.Close()
 	var val string
-	if err := inNetns(fd, func() error {
+	if err := nsexec.Do(fd, func() error {
 		b, err := os.ReadFile(filepath.Join("/proc/sys", key))
 		val = strings.TrimSpace(string(b))
 		return err

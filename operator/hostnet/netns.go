@@ -5,25 +5,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
-)
 
-// netnsDir is where named network namespaces are bind-mounted, as
-// `ip netns add` does, so that `ip netns exec` and FRR's `-N` find them.
-const netnsDir = "/run/netns"
+	"github.com/perouter/perouter/operator/nsexec"
+)
 
 // netnsPath resolves a namespace given by name (under /run/netns) or by
 // absolute path.
-func netnsPath(nameOrPath string) string {
-	if strings.HasPrefix(nameOrPath, "/") {
-		return nameOrPath
-	}
-	return filepath.Join(netnsDir, nameOrPath)
-}
+func netnsPath(nameOrPath string) string { return nsexec.Path(nameOrPath) }
 
 // openNetns opens a namespace; "" means the calling thread's current one.
 func openNetns(nameOrPath string) (netns.NsHandle, error) {
@@ -57,29 +48,13 @@ func createNamedNetns(path string) (err error) {
 		}
 	}()
 
-	runtime.LockOSThread()
-	origin, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer origin.Close()
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("unshare: %w", err)
-	}
-	self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-	mountErr := unix.Mount(self, path, "none", unix.MS_BIND, "")
-	if err := netns.Set(origin); err != nil {
-		// The thread is stuck in the new namespace: leave it locked so
-		// the runtime discards it instead of reusing it.
-		return fmt.Errorf("return to the original netns: %w", err)
-	}
-	runtime.UnlockOSThread()
-	if mountErr != nil {
-		return fmt.Errorf("bind mount %s: %w", path, mountErr)
-	}
-	return nil
+	return nsexec.DoNew(func() error {
+		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind mount %s: %w", path, err)
+		}
+		return nil
+	})
 }
 
 func makeSharedMount(dir string) error {
@@ -105,31 +80,6 @@ func deleteNamedNetns(path string) error {
 	return nil
 }
 
-// inNetns runs fn with the calling goroutine's thread inside ns. /proc/sys/net
-// shows the namespace of the thread that opens it, so sysctls are read and
-// written this way.
-func inNetns(ns netns.NsHandle, fn func() error) error {
-	runtime.LockOSThread()
-	origin, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer origin.Close()
-	if err := netns.Set(ns); err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	fnErr := fn()
-	if err := netns.Set(origin); err != nil {
-		// Leave the thread locked: the runtime then kills it rather than
-		// running other goroutines in the wrong namespace.
-		return errors.Join(fnErr, fmt.Errorf("return to the original netns: %w", err))
-	}
-	runtime.UnlockOSThread()
-	return fnErr
-}
-
 // NetnsIdentity tells namespaces apart: the kernel's network namespace
 // cookie, which is never reused while the machine runs. (The nsfs inode
 // is not enough: the kernel hands a freed inode number to the next
@@ -148,7 +98,7 @@ func IdentityOf(nameOrPath string) (NetnsIdentity, error) {
 	}
 	defer ns.Close()
 	var cookie uint64
-	err = inNetns(ns, func() error {
+	err = nsexec.Do(ns, func() error {
 		// Any socket reports the cookie of the namespace it was made in.
 		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {

@@ -14,10 +14,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/perouter/perouter/operator/devname"
+	"github.com/perouter/perouter/operator/nsexec"
 )
 
 func (s *session) ensureSysctls(want []Sysctl) {
-	err := inNetns(s.router.fd, func() error {
+	err := nsexec.Do(s.router.fd, func() error {
 		for _, sc := range want {
 			path := filepath.Join("/proc/sys", filepath.Clean("/"+sc.Key))
 			cur, err := os.ReadFile(path)

@@ -1,6 +1,7 @@
 package images
 
 import (
+	"archive/tar"
 	"fmt"
 	"io"
 	"io/fs"
@@ -102,4 +103,36 @@ func ReadArchive(path, dir string) (v1.Image, error) {
 		return nil, fmt.Errorf("%s: %d images, want 1", path, len(im.Manifests))
 	}
 	return ii.Image(im.Manifests[0].Digest)
+}
+
+// ArchiveReference is the reference (e.g. ghcr.io/perouter/router:v0.1.0)
+// an archive WriteArchive wrote names its image by: what a node's runtime
+// calls the image once it imported the archive, so what a pod must ask for.
+func ArchiveReference(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return "", fmt.Errorf("%s: no index.json: not an OCI image layout archive (make images writes them)", path)
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading %s: %w", path, err)
+		}
+		if filepath.Clean(h.Name) != "index.json" {
+			continue
+		}
+		im, err := v1.ParseIndexManifest(tr)
+		if err != nil {
+			return "", fmt.Errorf("%s: index.json: %w", path, err)
+		}
+		if len(im.Manifests) != 1 || im.Manifests[0].Annotations[AnnotationContainerdName] == "" {
+			return "", fmt.Errorf("%s: want one image named by the %s annotation, got %d images", path, AnnotationContainerdName, len(im.Manifests))
+		}
+		return im.Manifests[0].Annotations[AnnotationContainerdName], nil
+	}
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/moby/go-archive"
 	"github.com/sirupsen/logrus"
 )
@@ -254,24 +253,13 @@ var excludedFromTree = []string{"dev/*", "proc/*", "sys/*", "run/*", "tmp/*", "v
 // TreeImage makes a one-layer image of the file system at root, with
 // Debian's default PATH; createdBy is the layer's history.
 func TreeImage(root, createdBy string) (v1.Image, error) {
-	var layer v1.Layer
-	err := captureArchiveErrors(func() error {
-		rc, err := archive.TarWithOptions(root, &archive.TarOptions{ExcludePatterns: excludedFromTree})
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		layer, err = normalizedLayer(rc)
-		return err
+	layer, err := layerOf(func() (io.ReadCloser, error) {
+		return archive.TarWithOptions(root, &archive.TarOptions{ExcludePatterns: excludedFromTree})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("layer of %s: %w", root, err)
 	}
-	img, err := mutate.Append(empty.Image, mutate.Addendum{
-		Layer:     layer,
-		MediaType: types.OCILayer,
-		History:   v1.History{Created: v1.Time{Time: Epoch}, CreatedBy: createdBy},
-	})
+	img, err := appendLayer(empty.Image, layer, createdBy)
 	if err != nil {
 		return nil, err
 	}

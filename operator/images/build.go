@@ -91,11 +91,7 @@ func (b *Builder) Build(ctx context.Context, r Recipe) (v1.Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("image %s: packages %s: %w", r.Name, strings.Join(r.Packages, " "), err)
 		}
-		if img, err = mutate.Append(img, mutate.Addendum{
-			Layer:     pkgs,
-			MediaType: types.OCILayer,
-			History:   v1.History{Created: v1.Time{Time: Epoch}, CreatedBy: "RUN " + AptInstallScript(r.Packages)},
-		}); err != nil {
+		if img, err = appendLayer(img, pkgs, "RUN "+AptInstallScript(r.Packages)); err != nil {
 			return nil, err
 		}
 	}
@@ -103,11 +99,7 @@ func (b *Builder) Build(ctx context.Context, r Recipe) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image %s: files: %w", r.Name, err)
 	}
-	if img, err = mutate.Append(img, mutate.Addendum{
-		Layer:     files,
-		MediaType: types.OCILayer,
-		History:   v1.History{Created: v1.Time{Time: Epoch}, CreatedBy: createdBy},
-	}); err != nil {
+	if img, err = appendLayer(img, files, createdBy); err != nil {
 		return nil, err
 	}
 	return configure(img, r, b.Version)
@@ -212,15 +204,8 @@ func (b *Builder) packageLayer(ctx context.Context, r Recipe, base *Base) (v1.La
 		return nil, fmt.Errorf("comparing %s with the base: %w", root, err)
 	}
 	changes = slices.DeleteFunc(changes, func(c archive.Change) bool { return ignored(c.Path) })
-	var layer v1.Layer
-	err = captureArchiveErrors(func() error {
-		rc, err := archive.ExportChanges(root, changes, user.IdentityMapping{})
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		layer, err = normalizedLayer(rc)
-		return err
+	layer, err := layerOf(func() (io.ReadCloser, error) {
+		return archive.ExportChanges(root, changes, user.IdentityMapping{})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("layer of the changes in %s: %w", root, err)
@@ -287,17 +272,10 @@ func (b *Builder) filesLayer(ctx context.Context, r Recipe) (v1.Layer, string, e
 		}
 		steps = append(steps, "COPY "+f.Source+" "+f.Dest)
 	}
-	var layer v1.Layer
-	err = captureArchiveErrors(func() error {
-		rc, err := archive.TarWithOptions(filepath.Join(stage, "root"), &archive.TarOptions{
+	layer, err := layerOf(func() (io.ReadCloser, error) {
+		return archive.TarWithOptions(filepath.Join(stage, "root"), &archive.TarOptions{
 			ChownOpts: &archive.ChownOpts{UID: 0, GID: 0},
 		})
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		layer, err = normalizedLayer(rc)
-		return err
 	})
 	if err != nil {
 		return nil, "", err
@@ -318,6 +296,34 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return err
 	}
 	return os.Chmod(dst, mode) // not reduced by the umask
+}
+
+// layerOf makes a layer of the uncompressed tar that tar opens (a
+// go-archive writer), with every timestamp Epoch. It fails when go-archive
+// logged an error meanwhile (captureArchiveErrors): a layer short of a
+// file it could not read is no layer.
+func layerOf(tar func() (io.ReadCloser, error)) (v1.Layer, error) {
+	var layer v1.Layer
+	err := captureArchiveErrors(func() error {
+		rc, err := tar()
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		layer, err = normalizedLayer(rc)
+		return err
+	})
+	return layer, err
+}
+
+// appendLayer appends layer to img as an OCI layer whose history says
+// createdBy, at Epoch.
+func appendLayer(img v1.Image, layer v1.Layer, createdBy string) (v1.Image, error) {
+	return mutate.Append(img, mutate.Addendum{
+		Layer:     layer,
+		MediaType: types.OCILayer,
+		History:   v1.History{Created: v1.Time{Time: Epoch}, CreatedBy: createdBy},
+	})
 }
 
 // normalizedLayer reads an uncompressed layer tar and returns it as a layer

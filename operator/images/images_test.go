@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -573,3 +574,27 @@ func layoutIndex(dir string) (map[string]string, error) {
 }
 
 func nilLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// TestArchiveReference reads back the reference WriteArchive named the
+// image by, and refuses what is not such an archive.
+func TestArchiveReference(t *testing.T) {
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "router.tar")
+	if err := WriteArchive(archive, empty.Image, "ghcr.io/perouter/router:v1.2.3"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ArchiveReference(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "ghcr.io/perouter/router:v1.2.3" {
+		t.Errorf("ArchiveReference = %q, want ghcr.io/perouter/router:v1.2.3", got)
+	}
+	notArchive := filepath.Join(dir, "empty.tar")
+	if err := os.WriteFile(notArchive, make([]byte, 1024), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ArchiveReference(notArchive); err == nil || !strings.Contains(err.Error(), "no index.json") {
+		t.Errorf("ArchiveReference of a tar without index.json: err %v, want one saying no index.json", err)
+	}
+}

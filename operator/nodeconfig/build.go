@@ -85,15 +85,9 @@ func Build(s objects.Set, n Node) (Config, Report, error) {
 
 	// Creation order decides which of two objects that collide on this node
 	// stays, so a new object cannot displace one that already runs.
-	l3vnis := selectedSorted(&b, s.L3VNIs, objects.KindL3VNI, func(o *v1alpha1.L3VNI) (*metav1.ObjectMeta, *metav1.LabelSelector) {
-		return &o.ObjectMeta, o.Spec.NodeSelector
-	})
-	l2vnis := selectedSorted(&b, s.L2VNIs, objects.KindL2VNI, func(o *v1alpha1.L2VNI) (*metav1.ObjectMeta, *metav1.LabelSelector) {
-		return &o.ObjectMeta, o.Spec.NodeSelector
-	})
-	passthroughs := selectedSorted(&b, s.L3Passthroughs, objects.KindL3Passthrough, func(o *v1alpha1.L3Passthrough) (*metav1.ObjectMeta, *metav1.LabelSelector) {
-		return &o.ObjectMeta, o.Spec.NodeSelector
-	})
+	l3vnis := selectedSorted(&b, s.L3VNIs, objects.KindNamed(objects.KindL3VNI))
+	l2vnis := selectedSorted(&b, s.L2VNIs, objects.KindNamed(objects.KindL2VNI))
+	passthroughs := selectedSorted(&b, s.L3Passthroughs, objects.KindNamed(objects.KindL3Passthrough))
 
 	l3vnis, l2vnis = b.uniqueOnNode(l3vnis, l2vnis)
 
@@ -206,27 +200,28 @@ func Selects(sel *metav1.LabelSelector, nodeLabels map[string]string) bool {
 
 // selectedSorted returns the objects that select the node, oldest first
 // (then by namespace/name), and reports the invalid ones as skipped.
-func selectedSorted[T any](b *builder, all []T, kind string, meta func(*T) (*metav1.ObjectMeta, *metav1.LabelSelector)) []*T {
+func selectedSorted[T any, PT interface {
+	*T
+	objects.Object
+}](b *builder, all []T, kind *objects.Kind) []*T {
 	var out []*T
 	for i := range all {
-		m, sel := meta(&all[i])
-		if !Selects(sel, b.labels) {
+		o := PT(&all[i])
+		if !Selects(kind.NodeSelector(o), b.labels) {
 			continue
 		}
-		ref := objects.RefOf(kind, *m)
-		if errs := b.invalid[ref]; len(errs) > 0 {
+		if errs := b.invalid[kind.Ref(o)]; len(errs) > 0 {
 			b.report.Skipped = append(b.report.Skipped, errs...)
 			continue
 		}
 		out = append(out, &all[i])
 	}
 	slices.SortStableFunc(out, func(x, y *T) int {
-		mx, _ := meta(x)
-		my, _ := meta(y)
-		if c := mx.CreationTimestamp.Compare(my.CreationTimestamp.Time); c != 0 {
+		mx, my := PT(x), PT(y)
+		if c := mx.GetCreationTimestamp().Compare(my.GetCreationTimestamp().Time); c != 0 {
 			return c
 		}
-		return cmp.Or(cmp.Compare(mx.Namespace, my.Namespace), cmp.Compare(mx.Name, my.Name))
+		return cmp.Or(cmp.Compare(mx.GetNamespace(), my.GetNamespace()), cmp.Compare(mx.GetName(), my.GetName()))
 	})
 	return out
 }

@@ -6,19 +6,30 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/perouter/perouter/operator/nsexec"
 )
 
-func TestAddRunDelete(t *testing.T) {
+// addNetns makes the namespace ns for a test that runs as root (others
+// skip), deleted when the test ends; a stale one of that name goes first.
+func addNetns(t *testing.T, ns string) context.Context {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
 	ctx := context.Background()
-	ns := "nsexec-test"
 	_ = nsexec.Delete(ctx, ns)
 	if err := nsexec.Add(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = nsexec.Delete(ctx, ns) })
+	return ctx
+}
+
+func TestAddRunDelete(t *testing.T) {
+	ns := "nsexec-test"
+	ctx := addNetns(t, ns)
 	defer func() {
 		if err := nsexec.Delete(ctx, ns); err != nil {
 			t.Error(err)
@@ -48,22 +59,10 @@ func TestAddRunDelete(t *testing.T) {
 // TestRename: the renamed namespace is the same one (its link is there),
 // and the old name no longer reaches anything.
 func TestRename(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	ctx := context.Background()
 	from, to := "nsexec-rename-a", "nsexec-rename-b"
-	for _, ns := range []string{from, to} {
-		_ = nsexec.Delete(ctx, ns)
-	}
-	if err := nsexec.Add(ctx, from); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, ns := range []string{from, to} {
-			_ = nsexec.Delete(ctx, ns)
-		}
-	})
+	_ = nsexec.Delete(context.Background(), to)
+	ctx := addNetns(t, from)
+	t.Cleanup(func() { _ = nsexec.Delete(ctx, to) })
 	if _, err := nsexec.Run(ctx, from, "ip", "link", "add", "marker0", "type", "veth", "peer", "name", "marker1"); err != nil {
 		t.Fatal(err)
 	}
@@ -78,5 +77,68 @@ func TestRename(t *testing.T) {
 	}
 	if err := nsexec.Rename(ctx, to, to); err == nil {
 		t.Errorf("renaming %s onto an existing name succeeded, want an error", to)
+	}
+}
+
+// TestRenameFailureLeavesOldName: when the old name cannot be removed (here
+// a second mount stacked on it keeps it busy), Rename undoes itself: the
+// new name is gone and the old one still reaches the namespace.
+func TestRenameFailureLeavesOldName(t *testing.T) {
+	from, to := "nsexec-rename-busy-a", "nsexec-rename-busy-b"
+	_ = nsexec.Delete(context.Background(), to)
+	ctx := addNetns(t, from)
+	t.Cleanup(func() {
+		// The mount the test stacks on from; addNetns deletes the other.
+		_ = unix.Unmount(nsexec.Path(from), unix.MNT_DETACH)
+		_ = nsexec.Delete(ctx, to)
+	})
+	if _, err := nsexec.Run(ctx, from, "ip", "link", "add", "marker0", "type", "veth", "peer", "name", "marker1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(nsexec.Path(from), nsexec.Path(from), "", unix.MS_BIND, ""); err != nil {
+		t.Fatalf("stacking a second mount on %s: %v", from, err)
+	}
+	renameErr := nsexec.Rename(ctx, from, to)
+	if renameErr == nil || !strings.Contains(renameErr.Error(), "removing the old name") {
+		t.Fatalf("Rename of a busy name: %v, want an error removing the old name", renameErr)
+	}
+	if _, err := os.Stat(nsexec.Path(to)); !os.IsNotExist(err) {
+		t.Errorf("new name %s after a failed rename (%v): stat error %v, want it gone", to, renameErr, err)
+	}
+	if out, err := nsexec.Run(ctx, from, "ip", "-o", "link", "show", "marker0"); err != nil {
+		t.Errorf("the old name %s no longer reaches the namespace: %v %s", from, err, out)
+	}
+}
+
+// TestDoNamed: fn runs on a thread inside the namespace, the thread comes
+// back to the caller's afterwards, and a missing namespace is an error
+// naming it.
+func TestDoNamed(t *testing.T) {
+	ns := "nsexec-do-test"
+	ctx := addNetns(t, ns)
+	self, err := os.Readlink("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inside string
+	if err := nsexec.DoNamed(ns, func() error {
+		var err error
+		inside, err = os.Readlink("/proc/thread-self/ns/net")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := nsexec.Run(ctx, ns, "readlink", "/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inside != strings.TrimSpace(want) || inside == self {
+		t.Errorf("DoNamed ran in %s, want %s (the caller is in %s)", inside, strings.TrimSpace(want), self)
+	}
+	if after, _ := os.Readlink("/proc/thread-self/ns/net"); after != self {
+		t.Errorf("after DoNamed the thread is in %s, want back in %s", after, self)
+	}
+	if err := nsexec.DoNamed("nsexec-no-such-ns", func() error { return nil }); err == nil || !strings.Contains(err.Error(), "nsexec-no-such-ns") {
+		t.Errorf("DoNamed of a missing namespace: %v, want an error naming it", err)
 	}
 }

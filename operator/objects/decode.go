@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	kjson "sigs.k8s.io/json"
@@ -47,16 +46,16 @@ func Decode(r io.Reader) (Set, error) {
 		if isEmptyDocument(raw) {
 			continue
 		}
-		ref, err := decodeDocument(raw, &s)
+		ref, k, obj, err := decodeDocument(raw)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("document %d%s: %w", doc, describe(ref), err))
 			continue
 		}
 		if first, dup := seen[ref]; dup {
 			errs = append(errs, fmt.Errorf("document %d (%s): duplicates document %d", doc, ref, first))
-			s.dropLast(ref.Kind)
 			continue
 		}
+		k.add(&s, obj)
 		seen[ref] = doc
 	}
 	ApplyDefaults(&s)
@@ -96,28 +95,14 @@ func Load(paths ...string) (Set, error) {
 
 // Append adds every object of o to s.
 func (s *Set) Append(o Set) {
-	s.Underlays = append(s.Underlays, o.Underlays...)
-	s.L3VNIs = append(s.L3VNIs, o.L3VNIs...)
-	s.L2VNIs = append(s.L2VNIs, o.L2VNIs...)
-	s.L3Passthroughs = append(s.L3Passthroughs, o.L3Passthroughs...)
-	s.Secrets = append(s.Secrets, o.Secrets...)
+	for _, k := range decodable() {
+		k.appendAll(s, &o)
+	}
 }
 
-// Kind names, as in apiVersion/kind and in Ref.Kind.
-const (
-	KindUnderlay      = "Underlay"
-	KindL3VNI         = "L3VNI"
-	KindL2VNI         = "L2VNI"
-	KindL3Passthrough = "L3Passthrough"
-	KindSecret        = "Secret"
-)
-
-// RefOf returns the Ref of a perouter object or Secret.
-func RefOf(kind string, meta metav1.ObjectMeta) Ref {
-	return Ref{Kind: kind, Namespace: meta.Namespace, Name: meta.Name}
-}
-
-func decodeDocument(raw []byte, s *Set) (Ref, error) {
+// decodeDocument decodes one document into a new object of its kind and
+// returns it, not yet added to any Set.
+func decodeDocument(raw []byte) (Ref, *Kind, Object, error) {
 	var tm struct {
 		metav1.TypeMeta
 		Metadata struct {
@@ -128,7 +113,7 @@ func decodeDocument(raw []byte, s *Set) (Ref, error) {
 	// A lenient first pass finds the kind and name, so that strict errors
 	// (duplicate keys included) can name the object.
 	if err := yaml.Unmarshal(raw, &tm); err != nil {
-		return Ref{}, oneLine(err)
+		return Ref{}, nil, nil, oneLine(err)
 	}
 	ns := tm.Metadata.Namespace
 	if ns == "" {
@@ -137,63 +122,47 @@ func decodeDocument(raw []byte, s *Set) (Ref, error) {
 	ref := Ref{Kind: tm.Kind, Namespace: ns, Name: tm.Metadata.Name}
 	data, err := yaml.YAMLToJSONStrict(raw)
 	if err != nil {
-		return ref, oneLine(err)
+		return ref, nil, nil, oneLine(err)
 	}
-	var target interface{ GetObjectMeta() metav1.Object }
+	k := decodableKind(tm.APIVersion, tm.Kind)
 	switch {
-	case tm.APIVersion == v1alpha1.GroupVersion.String() && tm.Kind == KindUnderlay:
-		s.Underlays = append(s.Underlays, v1alpha1.Underlay{})
-		target = &s.Underlays[len(s.Underlays)-1]
-	case tm.APIVersion == v1alpha1.GroupVersion.String() && tm.Kind == KindL3VNI:
-		s.L3VNIs = append(s.L3VNIs, v1alpha1.L3VNI{})
-		target = &s.L3VNIs[len(s.L3VNIs)-1]
-	case tm.APIVersion == v1alpha1.GroupVersion.String() && tm.Kind == KindL2VNI:
-		s.L2VNIs = append(s.L2VNIs, v1alpha1.L2VNI{})
-		target = &s.L2VNIs[len(s.L2VNIs)-1]
-	case tm.APIVersion == v1alpha1.GroupVersion.String() && tm.Kind == KindL3Passthrough:
-		s.L3Passthroughs = append(s.L3Passthroughs, v1alpha1.L3Passthrough{})
-		target = &s.L3Passthroughs[len(s.L3Passthroughs)-1]
-	case tm.APIVersion == "v1" && tm.Kind == KindSecret:
-		s.Secrets = append(s.Secrets, corev1.Secret{})
-		target = &s.Secrets[len(s.Secrets)-1]
+	case k != nil:
 	case tm.APIVersion == "" || tm.Kind == "":
-		return ref, errors.New("apiVersion and kind are required")
+		return ref, nil, nil, errors.New("apiVersion and kind are required")
 	case tm.APIVersion == v1alpha1.GroupVersion.String() && v1alpha1.NotYetSupportedKinds[tm.Kind] != "":
-		return ref, fmt.Errorf("kind %s is OpenPERouter's and not supported yet: %s", tm.Kind, v1alpha1.NotYetSupportedKinds[tm.Kind])
+		return ref, nil, nil, fmt.Errorf("kind %s is OpenPERouter's and not supported yet: %s", tm.Kind, v1alpha1.NotYetSupportedKinds[tm.Kind])
 	default:
-		return ref, fmt.Errorf("unknown kind %q in apiVersion %q (want %s Underlay, L3VNI, L2VNI, L3Passthrough, or v1 Secret)", tm.Kind, tm.APIVersion, v1alpha1.GroupVersion)
+		names := make([]string, len(kinds))
+		for i, k := range kinds {
+			names[i] = k.Name
+		}
+		return ref, nil, nil, fmt.Errorf("unknown kind %q in apiVersion %q (want %s %s, or %s %s)", tm.Kind, tm.APIVersion,
+			v1alpha1.GroupVersion, strings.Join(names, ", "), secretKind.apiVersion, secretKind.Name)
 	}
-	strict, err := kjson.UnmarshalStrict(data, target)
+	obj := k.New()
+	strict, err := kjson.UnmarshalStrict(data, obj)
 	if err == nil && len(strict) > 0 {
 		err = errors.Join(strict...)
 	}
 	if err != nil {
-		s.dropLast(tm.Kind)
-		return ref, oneLine(err)
+		return ref, nil, nil, oneLine(err)
 	}
 	if tm.Metadata.Name == "" {
-		s.dropLast(tm.Kind)
-		return ref, errors.New("metadata.name is required")
+		return ref, nil, nil, errors.New("metadata.name is required")
 	}
-	target.GetObjectMeta().SetNamespace(ns)
-	return ref, nil
+	obj.SetNamespace(ns)
+	return ref, k, obj, nil
 }
 
-// dropLast removes the object decodeDocument appended for a document that
-// then failed, so a Set never holds half-decoded objects.
-func (s *Set) dropLast(kind string) {
-	switch kind {
-	case KindUnderlay:
-		s.Underlays = s.Underlays[:len(s.Underlays)-1]
-	case KindL3VNI:
-		s.L3VNIs = s.L3VNIs[:len(s.L3VNIs)-1]
-	case KindL2VNI:
-		s.L2VNIs = s.L2VNIs[:len(s.L2VNIs)-1]
-	case KindL3Passthrough:
-		s.L3Passthroughs = s.L3Passthroughs[:len(s.L3Passthroughs)-1]
-	case KindSecret:
-		s.Secrets = s.Secrets[:len(s.Secrets)-1]
+// decodableKind returns the kind a Set holds objects of apiVersion/kind
+// in, or nil.
+func decodableKind(apiVersion, kind string) *Kind {
+	for _, k := range decodable() {
+		if k.apiVersion == apiVersion && k.Name == kind {
+			return k
+		}
 	}
+	return nil
 }
 
 // oneLine keeps every problem on one line of perouterctl's output; YAML
@@ -283,20 +252,10 @@ func duplicates(s Set) []error {
 		}
 		seen[ref] = true
 	}
-	for _, o := range s.Underlays {
-		check(RefOf(KindUnderlay, o.ObjectMeta))
-	}
-	for _, o := range s.L3VNIs {
-		check(RefOf(KindL3VNI, o.ObjectMeta))
-	}
-	for _, o := range s.L2VNIs {
-		check(RefOf(KindL2VNI, o.ObjectMeta))
-	}
-	for _, o := range s.L3Passthroughs {
-		check(RefOf(KindL3Passthrough, o.ObjectMeta))
-	}
-	for _, o := range s.Secrets {
-		check(RefOf(KindSecret, o.ObjectMeta))
+	for _, k := range decodable() {
+		for _, o := range k.In(&s) {
+			check(k.Ref(o))
+		}
 	}
 	return errs
 }

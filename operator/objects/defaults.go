@@ -1,6 +1,10 @@
 package objects
 
-import "github.com/perouter/perouter/operator/api/v1alpha1"
+import (
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/perouter/perouter/operator/api/v1alpha1"
+)
 
 // CRD defaults (the +kubebuilder:default markers in operator/api/v1alpha1).
 const (
@@ -18,52 +22,62 @@ const (
 // API server, it defaults a field only where its parent object is present.
 // It also folds Secrets' stringData into data, as the API server does.
 func ApplyDefaults(s *Set) {
-	for i := range s.Underlays {
-		if s.Underlays[i].Spec.RouterIDCIDR == "" {
-			s.Underlays[i].Spec.RouterIDCIDR = DefaultRouterIDCIDR
+	for _, k := range decodable() {
+		for _, o := range k.In(s) {
+			k.defaults(o)
 		}
 	}
-	for i := range s.L3VNIs {
-		if s.L3VNIs[i].Spec.VXLANPort == 0 {
-			s.L3VNIs[i].Spec.VXLANPort = DefaultVXLANPort
+}
+
+func defaultUnderlay(u *v1alpha1.Underlay) {
+	if u.Spec.RouterIDCIDR == "" {
+		u.Spec.RouterIDCIDR = DefaultRouterIDCIDR
+	}
+}
+
+func defaultL3VNI(l *v1alpha1.L3VNI) {
+	if l.Spec.VXLANPort == 0 {
+		l.Spec.VXLANPort = DefaultVXLANPort
+	}
+	if hs := l.Spec.HostSession; hs != nil && hs.MaxPrefixes == 0 {
+		hs.MaxPrefixes = DefaultMaxPrefixes
+	}
+}
+
+func defaultL3Passthrough(p *v1alpha1.L3Passthrough) {
+	if hs := &p.Spec.HostSession; hs.MaxPrefixes == 0 {
+		hs.MaxPrefixes = DefaultMaxPrefixes
+	}
+}
+
+func defaultL2VNI(l *v1alpha1.L2VNI) {
+	spec := &l.Spec
+	if spec.VXLANPort == 0 {
+		spec.VXLANPort = DefaultVXLANPort
+	}
+	if spec.RoutingDomain != nil && spec.RoutingDomain.Type == "" {
+		spec.RoutingDomain.Type = "L3VNI"
+	}
+	if hm := spec.HostMaster; hm != nil {
+		if hm.Type == "" {
+			hm.Type = "LinuxBridge"
 		}
-		if hs := s.L3VNIs[i].Spec.HostSession; hs != nil && hs.MaxPrefixes == 0 {
-			hs.MaxPrefixes = DefaultMaxPrefixes
+		if hm.LinuxBridge != nil && hm.LinuxBridge.Lifecycle == "" {
+			hm.LinuxBridge.Lifecycle = v1alpha1.LifecycleManaged
 		}
 	}
-	for i := range s.L3Passthroughs {
-		if hs := &s.L3Passthroughs[i].Spec.HostSession; hs.MaxPrefixes == 0 {
-			hs.MaxPrefixes = DefaultMaxPrefixes
-		}
+}
+
+// defaultSecret folds stringData into data, as the API server does.
+func defaultSecret(sec *corev1.Secret) {
+	if len(sec.StringData) == 0 {
+		return
 	}
-	for i := range s.L2VNIs {
-		spec := &s.L2VNIs[i].Spec
-		if spec.VXLANPort == 0 {
-			spec.VXLANPort = DefaultVXLANPort
-		}
-		if spec.RoutingDomain != nil && spec.RoutingDomain.Type == "" {
-			spec.RoutingDomain.Type = "L3VNI"
-		}
-		if hm := spec.HostMaster; hm != nil {
-			if hm.Type == "" {
-				hm.Type = "LinuxBridge"
-			}
-			if hm.LinuxBridge != nil && hm.LinuxBridge.Lifecycle == "" {
-				hm.LinuxBridge.Lifecycle = v1alpha1.LifecycleManaged
-			}
-		}
+	if sec.Data == nil {
+		sec.Data = map[string][]byte{}
 	}
-	for i := range s.Secrets {
-		sec := &s.Secrets[i]
-		if len(sec.StringData) == 0 {
-			continue
-		}
-		if sec.Data == nil {
-			sec.Data = map[string][]byte{}
-		}
-		for k, v := range sec.StringData {
-			sec.Data[k] = []byte(v)
-		}
-		sec.StringData = nil
+	for k, v := range sec.StringData {
+		sec.Data[k] = []byte(v)
 	}
+	sec.StringData = nil
 }

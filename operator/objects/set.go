@@ -1,6 +1,9 @@
 // Package objects holds the set of perouter resources the core works on,
 // and reads it from YAML the way the API server would, so that the CLI, the
-// tests and the controller see the same objects.
+// tests and the controller see the same objects. Its registry of the
+// resource kinds (Kinds, one entry per kind) drives all code that treats
+// every kind alike: decoding, defaults, the webhook, the controllers'
+// lists, lookups and watches, and the status aggregator.
 package objects
 
 import (

@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
@@ -397,13 +396,8 @@ func (v *checker) passwordSecrets(s objects.Set) {
 	}
 }
 
-// Object is what the API server hands to a webhook: a client.Object from
-// controller-runtime satisfies it, without this package importing
-// controller-runtime.
-type Object interface {
-	metav1.Object
-	runtime.Object
-}
+// Object is what the API server hands to a webhook (objects.Object).
+type Object = objects.Object
 
 // Update checks the rules that compare an object with its previous
 // version: the fields the CRDs mark immutable. Like the CRDs' transition

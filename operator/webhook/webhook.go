@@ -94,7 +94,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		if newObj == nil {
 			return admission.Errored(http.StatusBadRequest, fmt.Errorf("%s request without an object", req.Operation))
 		}
-		candidate := withObject(current, newObj)
+		candidate := current.With(newObj)
 		nodes, err := v.nodes(ctx)
 		if err != nil {
 			return admission.Errored(http.StatusInternalServerError, err)
@@ -112,7 +112,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		}
 		// A reference to what does not exist yet is admitted, so that
 		// apply order never matters; the user hears of it here.
-		warnings = validate.DependenciesOf(candidate, refOf(newObj))
+		warnings = validate.DependenciesOf(candidate, objects.RefTo(newObj))
 	case admissionv1.Delete:
 		if oldObj == nil {
 			return admission.Allowed("")
@@ -145,19 +145,11 @@ func (v *Validator) decode(kind string, raw runtime.RawExtension) (client.Object
 	if len(raw.Raw) == 0 {
 		return nil, nil
 	}
-	var obj client.Object
-	switch kind {
-	case objects.KindUnderlay:
-		obj = &v1alpha1.Underlay{}
-	case objects.KindL3VNI:
-		obj = &v1alpha1.L3VNI{}
-	case objects.KindL2VNI:
-		obj = &v1alpha1.L2VNI{}
-	case objects.KindL3Passthrough:
-		obj = &v1alpha1.L3Passthrough{}
-	default:
+	k := objects.KindNamed(kind)
+	if k == nil {
 		return nil, fmt.Errorf("kind %q is not a perouter kind", kind)
 	}
+	obj := k.New()
 	if err := v.Decoder.DecodeRaw(raw, obj); err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", kind, err)
 	}
@@ -187,19 +179,10 @@ func (v *Validator) nodes(ctx context.Context) ([]validate.Node, error) {
 
 // load lists the cluster's perouter objects (and no Secret).
 func (v *Validator) load(ctx context.Context) (objects.Set, error) {
-	var (
-		s  objects.Set
-		ul v1alpha1.UnderlayList
-		l3 v1alpha1.L3VNIList
-		l2 v1alpha1.L2VNIList
-		pt v1alpha1.L3PassthroughList
-	)
-	for _, l := range []client.ObjectList{&ul, &l3, &l2, &pt} {
-		if err := v.Reader.List(ctx, l); err != nil {
-			return s, fmt.Errorf("listing %T: %w", l, err)
-		}
+	s, err := objects.Collect(func(l objects.ObjectList) error { return v.Reader.List(ctx, l) })
+	if err != nil {
+		return s, err
 	}
-	s.Underlays, s.L3VNIs, s.L2VNIs, s.L3Passthroughs = ul.Items, l3.Items, l2.Items, pt.Items
 	s.SecretNamespace, s.SecretsUnread = v.SecretNamespace, true
 	return s, nil
 }
@@ -235,59 +218,6 @@ func (v *Validator) reportedNodes(ctx context.Context) ([]validate.ReportedNode,
 		out = append(out, validate.ReportedNode{Name: rns.Name, Labels: l, Protected: rns.Status.ProtectedInterfaces})
 	}
 	return out, nil
-}
-
-// refOf names a perouter object as validate does.
-func refOf(obj client.Object) objects.Ref {
-	kind := ""
-	switch obj.(type) {
-	case *v1alpha1.Underlay:
-		kind = objects.KindUnderlay
-	case *v1alpha1.L3VNI:
-		kind = objects.KindL3VNI
-	case *v1alpha1.L2VNI:
-		kind = objects.KindL2VNI
-	case *v1alpha1.L3Passthrough:
-		kind = objects.KindL3Passthrough
-	}
-	return objects.Ref{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}
-}
-
-// withObject returns a copy of s in which obj replaces the object of the
-// same kind, namespace and name, or is added.
-func withObject(s objects.Set, obj client.Object) objects.Set {
-	out := objects.Set{
-		Underlays:      slices.Clone(s.Underlays),
-		L3VNIs:         slices.Clone(s.L3VNIs),
-		L2VNIs:         slices.Clone(s.L2VNIs),
-		L3Passthroughs: slices.Clone(s.L3Passthroughs),
-		Secrets:        slices.Clone(s.Secrets),
-
-		SecretNamespace: s.SecretNamespace,
-		SecretsUnread:   s.SecretsUnread,
-	}
-	switch o := obj.(type) {
-	case *v1alpha1.Underlay:
-		out.Underlays = replace(out.Underlays, *o, func(x v1alpha1.Underlay) metav1.ObjectMeta { return x.ObjectMeta })
-	case *v1alpha1.L3VNI:
-		out.L3VNIs = replace(out.L3VNIs, *o, func(x v1alpha1.L3VNI) metav1.ObjectMeta { return x.ObjectMeta })
-	case *v1alpha1.L2VNI:
-		out.L2VNIs = replace(out.L2VNIs, *o, func(x v1alpha1.L2VNI) metav1.ObjectMeta { return x.ObjectMeta })
-	case *v1alpha1.L3Passthrough:
-		out.L3Passthroughs = replace(out.L3Passthroughs, *o, func(x v1alpha1.L3Passthrough) metav1.ObjectMeta { return x.ObjectMeta })
-	}
-	return out
-}
-
-func replace[T any](items []T, obj T, meta func(T) metav1.ObjectMeta) []T {
-	m := meta(obj)
-	for i := range items {
-		if im := meta(items[i]); im.Namespace == m.Namespace && im.Name == m.Name {
-			items[i] = obj
-			return items
-		}
-	}
-	return append(items, obj)
 }
 
 // introduced returns the errors of after that before does not have.

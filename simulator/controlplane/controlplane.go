@@ -19,15 +19,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/keyutil"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/perouter/perouter/operator/k8sassets"
@@ -55,6 +59,11 @@ type Options struct {
 	// value), e.g. "egress-selector-config-file" for kubelets that live in
 	// other network namespaces (simulator/kubenode).
 	APIServerFlags map[string]string
+	// ServingIPs are extra IP addresses the API server's serving
+	// certificate names, beside 127.0.0.1 and localhost: the `kubernetes`
+	// Service's ClusterIP, where in-cluster clients (pods) dial it. Empty
+	// keeps envtest's own certificate.
+	ServingIPs []net.IP
 }
 
 // ControlPlane is a running etcd + kube-apiserver pair.
@@ -67,7 +76,8 @@ type ControlPlane struct {
 
 // Start launches etcd and kube-apiserver on free loopback ports, with all
 // state in a fresh temporary directory, writes an admin kubeconfig, and
-// returns once /readyz answers ok. On error nothing is left running.
+// returns once /readyz answers ok and the `kubernetes` Service exists. On
+// error nothing is left running.
 func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	assets := opts.AssetsDir
 	if assets == "" {
@@ -120,6 +130,16 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 			return nil, fmt.Errorf("creating control plane state directory: %w", err)
 		}
 	}
+	if len(opts.ServingIPs) > 0 {
+		ca, err := writeServingCerts(apiServer.CertDir, opts.ServingIPs)
+		if err != nil {
+			_ = os.RemoveAll(stateDir)
+			return nil, err
+		}
+		// envtest leaves certificates it finds in CertDir alone; the
+		// admin kubeconfig then needs to know their CA.
+		apiServer.CA = ca
+	}
 	cp.env = &envtest.Environment{
 		ControlPlane: envtest.ControlPlane{
 			APIServer:   apiServer,
@@ -134,6 +154,40 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		return nil, errors.Join(err, cp.Stop())
 	}
 	return cp, nil
+}
+
+// writeServingCerts writes what envtest would generate into certDir (the
+// serving certificate and key, the service-account signing key under
+// envtest's file names), with a serving certificate that also names ips,
+// and returns the CA certificate in PEM.
+func writeServingCerts(certDir string, ips []net.IP) ([]byte, error) {
+	chain, key, err := certutil.GenerateSelfSignedCertKey("127.0.0.1", ips, []string{"localhost"})
+	if err != nil {
+		return nil, fmt.Errorf("API server serving certificate: %w", err)
+	}
+	certs, err := certutil.ParseCertsPEM(chain)
+	if err != nil || len(certs) != 2 {
+		return nil, fmt.Errorf("API server serving certificate: want the certificate and its CA, got %d certificates (%v)", len(certs), err)
+	}
+	ca, err := certutil.EncodeCertificates(certs[1])
+	if err != nil {
+		return nil, err
+	}
+	// kube-apiserver reads the public key out of the private key file for
+	// --service-account-key-file, so one file serves both flags.
+	saKey, err := keyutil.MakeEllipticPrivateKeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	for name, data := range map[string][]byte{
+		"apiserver.crt": chain, "apiserver.key": key,
+		"sa-signer.crt": saKey, "sa-signer.key": saKey,
+	} {
+		if err := os.WriteFile(filepath.Join(certDir, name), data, 0o600); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", name, err)
+		}
+	}
+	return ca, nil
 }
 
 func (c *ControlPlane) start(ctx context.Context, timeout time.Duration) error {
@@ -172,6 +226,19 @@ func waitReady(ctx context.Context, config *rest.Config) error {
 	})
 	if err != nil {
 		return fmt.Errorf("kube-apiserver %s/readyz not ok: %w (last: %w)", config.Host, err, lastErr)
+	}
+	// /readyz does not cover the `kubernetes` Service: the API server's
+	// bootstrap controller creates it a moment later, on its own loop. A
+	// kubelet that starts a pod before it exists gives the pod no
+	// KUBERNETES_SERVICE_HOST, and in-cluster clients then cannot start; a
+	// CI run once read the Service too early (services "kubernetes" not
+	// found).
+	err = retry.Poll(ctx, 0, retry.Every(100*time.Millisecond), func() (bool, error) {
+		_, lastErr = client.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
+		return lastErr == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("kube-apiserver %s: the default/kubernetes Service never appeared: %w (last: %w)", config.Host, err, lastErr)
 	}
 	return nil
 }

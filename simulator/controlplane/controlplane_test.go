@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -13,9 +14,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/perouter/perouter/operator/k8sassets"
@@ -195,4 +198,67 @@ func processLogs(t *testing.T) *os.File {
 		t.Logf("last %d lines of etcd + kube-apiserver output:\n%s", len(lines), strings.Join(lines, "\n"))
 	})
 	return f
+}
+
+// TestServingIPsAreInTheCertificate starts the API server with an extra
+// serving IP (a Service ClusterIP) and checks that its certificate names
+// it, that the admin kubeconfig still trusts the server, and that a
+// service-account token it issues (TokenRequest, as the kubelet asks for
+// one per pod) authenticates: the certificate and the signing key are
+// written by this package, not envtest.
+func TestServingIPsAreInTheCertificate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and kube-apiserver (~5 s): not a -short test")
+	}
+	assets, err := k8sassets.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	serviceIP := net.ParseIP("10.96.0.1")
+	cp, err := Start(t.Context(), Options{AssetsDir: assets, Logs: processLogs(t), ServingIPs: []net.IP{serviceIP},
+		APIServerFlags: map[string]string{"service-cluster-ip-range": "10.96.0.0/16"}})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { _ = cp.Stop() })
+
+	conn, err := tls.Dial("tcp", cp.APIServerURL().Host, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := conn.ConnectionState().PeerCertificates[0]
+	_ = conn.Close()
+	if err := leaf.VerifyHostname(serviceIP.String()); err != nil {
+		t.Errorf("serving certificate: %v (IPs %v)", err, leaf.IPAddresses)
+	}
+	if err := leaf.VerifyHostname("127.0.0.1"); err != nil {
+		t.Errorf("serving certificate: %v (IPs %v)", err, leaf.IPAddresses)
+	}
+
+	client := kubernetes.NewForConfigOrDie(cp.RESTConfig())
+	ctx := t.Context()
+	svc, err := client.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the admin kubeconfig does not reach the server: %v", err)
+	}
+	if svc.Spec.ClusterIP != serviceIP.String() {
+		t.Errorf("kubernetes Service ClusterIP %s, want %s", svc.Spec.ClusterIP, serviceIP)
+	}
+	sa, err := client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "probe"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := client.CoreV1().ServiceAccounts("default").CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("TokenRequest: %v", err)
+	}
+	asSA := rest.AnonymousClientConfig(cp.RESTConfig())
+	asSA.BearerToken = token.Status.Token
+	review, err := kubernetes.NewForConfigOrDie(asSA).AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("the service-account token does not authenticate: %v", err)
+	}
+	if got, want := review.Status.UserInfo.Username, "system:serviceaccount:default:probe"; got != want {
+		t.Errorf("token authenticates as %q, want %q", got, want)
+	}
 }

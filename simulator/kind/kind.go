@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/perouter/perouter/operator/images"
 	"github.com/perouter/perouter/simulator/topology"
 )
 
@@ -27,8 +28,9 @@ func ContainerName(lab, node string) string { return "clab-" + lab + "-" + node 
 
 // Options for Up.
 type Options struct {
-	// Image is the operator image built from the repository's Dockerfile.
-	Image string
+	// Tag is the tag both images (images.Recipes: the operator's and the
+	// router's) are built with, loaded into kind and installed at.
+	Tag string
 	// Chart is the Helm chart directory (charts/perouter).
 	Chart string
 	// Manifests are applied after the chart (docs/examples/lab).
@@ -60,23 +62,24 @@ func Plan(topo *topology.Lab, opts Options) ([]Step, error) {
 			[]string{"sh", "-c", fmt.Sprintf("ip link show %[1]s >/dev/null 2>&1 || (ip link add %[1]s type bridge && ip link set %[1]s up)", b.Name)}})
 	}
 	steps = append(steps,
-		Step{"deploy the fabric and wire the kind nodes", []string{"containerlab", "deploy", "--reconfigure", "-t", topo.Path}},
-		Step{"build the operator image", []string{"docker", "build", "-t", opts.Image, "."}},
-		Step{"load it into kind", []string{"kind", "load", "docker-image", opts.Image, "--name", c.Name}},
-		Step{"install the operator", []string{"helm", "upgrade", "--install", "perouter", opts.Chart, "--namespace", "perouter-system", "--create-namespace",
-			"--set", "image.repository=" + strings.Split(opts.Image, ":")[0], "--set", "image.tag=" + tagOf(opts.Image), "--wait"}},
-	)
+		Step{"deploy the fabric and wire the kind nodes", []string{"containerlab", "deploy", "--reconfigure", "-t", topo.Path}})
+	// The chart's release lives in the default namespace and the chart
+	// creates its own (values.namespace, labelled for privileged pods):
+	// --create-namespace would make that namespace first, outside the
+	// release, and the install would fail on Helm's ownership check.
+	install := []string{"helm", "upgrade", "--install", "perouter", opts.Chart}
+	for _, r := range images.Recipes() {
+		ref := r.Repository + ":" + opts.Tag
+		steps = append(steps,
+			Step{"build the " + r.Name + " image", []string{"docker", "build", "-t", ref, "-f", r.Dockerfile, "."}},
+			Step{"load it into kind", []string{"kind", "load", "docker-image", ref, "--name", c.Name}})
+		install = append(install, "--set", "images."+r.Name+".repository="+r.Repository, "--set", "images."+r.Name+".tag="+opts.Tag)
+	}
+	steps = append(steps, Step{"install the operator", append(install, "--wait")})
 	for _, m := range opts.Manifests {
 		steps = append(steps, Step{"apply " + m, []string{"kubectl", "apply", "-f", m}})
 	}
 	return steps, nil
-}
-
-func tagOf(image string) string {
-	if i := strings.LastIndex(image, ":"); i >= 0 {
-		return image[i+1:]
-	}
-	return "latest"
 }
 
 // Up runs the plan, stopping at the first failing command.

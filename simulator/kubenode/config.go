@@ -91,7 +91,7 @@ cgroupsPerQOS: true
 failCgroupV1: false
 failSwapOn: false
 readOnlyPort: 0
-podLogsDirectory: %[3]s
+podLogsDir: %[3]s
 authentication:
   anonymous:
     enabled: true
@@ -111,17 +111,45 @@ registerNode: true
 `, n.ContainerdSocket(), cgroupRoot(n.opts.Name), filepath.Join(n.opts.Dir, "pod-logs"))
 }
 
-// writeCNIConfig writes a loopback-only network. containerd reports the
+// writeCNIConfig writes the node's CNI network. containerd reports the
 // runtime's network NotReady (and the kubelet the Node NotReady) until it
-// loads a CNI config; hostNetwork pods need none. Pods without hostNetwork
-// get a namespace with only lo: the lab gives pods no network of their own.
-func writeCNIConfig(dir string) error {
-	return os.WriteFile(filepath.Join(dir, "10-loopback.conflist"), []byte(`{
+// loads a CNI config; hostNetwork pods need none. Without a pod CIDR pods
+// that are not hostNetwork get a namespace with only lo. With one, they get
+// a veth on the bridge cni0 of the node's namespace and an address of the
+// CIDR (host-local IPAM, state in ipamDir: nodes on one machine must not
+// share host-local's default /var/lib/cni/networks); the bridge holds the
+// CIDR's first address and is the pods' default gateway, so a pod reaches
+// whatever the node's namespace serves (the API server forwarder on the
+// `kubernetes` Service IP). No masquerading: nothing leaves the node.
+func writeCNIConfig(dir, podCIDR, ipamDir string) error {
+	if podCIDR == "" {
+		return os.WriteFile(filepath.Join(dir, "10-loopback.conflist"), []byte(`{
   "cniVersion": "1.0.0",
   "name": "loopback-only",
   "plugins": [{"type": "loopback"}]
 }
 `), 0o644)
+	}
+	return os.WriteFile(filepath.Join(dir, "10-pods.conflist"), []byte(fmt.Sprintf(`{
+  "cniVersion": "1.0.0",
+  "name": "pods",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "cni0",
+      "isGateway": true,
+      "ipMasq": false,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": %q,
+        "ranges": [[{"subnet": %q}]],
+        "routes": [{"dst": "0.0.0.0/0"}]
+      }
+    },
+    {"type": "loopback"}
+  ]
+}
+`, ipamDir, podCIDR)), 0o644)
 }
 
 // cgroupV1Root is where cgroup v1 hierarchies (or the cgroup2 tree) live.

@@ -6,62 +6,61 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
-	"path/filepath"
-	"runtime"
 	"sync"
 
-	"github.com/vishvananda/netns"
+	"github.com/vishvananda/netlink"
+
+	"github.com/perouter/perouter/operator/nsexec"
 )
 
-// inNetns runs fn on a thread inside the named namespace. A socket belongs
-// to the namespace it was created in, so a listener or a connection made
-// here stays in it after the thread returns.
-func inNetns(name string, fn func() error) error {
-	runtime.LockOSThread()
-	origin, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer origin.Close()
-	target, err := netns.GetFromPath(filepath.Join("/run/netns", name))
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("opening netns %s: %w", name, err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("entering netns %s: %w", name, err)
-	}
-	fnErr := fn()
-	if err := netns.Set(origin); err != nil {
-		// Leave the thread locked: the runtime discards it instead of
-		// running other goroutines in the wrong namespace.
-		return fmt.Errorf("returning from netns %s: %w", name, err)
-	}
-	runtime.UnlockOSThread()
-	return fnErr
-}
-
-// forwarder listens inside a node's namespace on the API server's loopback
-// address and copies each connection to the API server in the root
-// namespace: the kubelet (and hostNetwork pods) reach the API server at the
-// address its certificate and the admin kubeconfig name.
+// forwarder listens inside a node's namespace on an address (the API
+// server's loopback address, or the `kubernetes` Service's ClusterIP) and
+// copies each connection to the API server in the root namespace: the
+// kubelet and pods reach the API server at the address its certificate and
+// their kubeconfig (or in-cluster config) name.
 type forwarder struct {
 	ln net.Listener
 	wg sync.WaitGroup
 }
 
-func startForwarder(ns, apiServer string) (*forwarder, error) {
+// startServiceForwarder puts the Service IP of service (ip:port) on the
+// namespace's lo, the way kube-proxy's IPVS mode binds ClusterIPs to a
+// local device, and forwards service to apiServer.
+func startServiceForwarder(ns, service, apiServer string) (*forwarder, error) {
+	host, _, err := net.SplitHostPort(service)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes Service address %q: %w", service, err)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes Service address %q: %w", service, err)
+	}
+	if err := nsexec.DoNamed(ns, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(ip.BitLen(), ip.BitLen())}}
+		if err := netlink.AddrReplace(lo, addr); err != nil {
+			return fmt.Errorf("adding %s to lo: %w", ip, err)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("kubernetes Service forwarder in netns %s: %w", ns, err)
+	}
+	return startForwarder(ns, service, apiServer)
+}
+
+func startForwarder(ns, listen, apiServer string) (*forwarder, error) {
 	var ln net.Listener
-	if err := inNetns(ns, func() error {
+	if err := nsexec.DoNamed(ns, func() error {
 		var err error
-		ln, err = net.Listen("tcp", apiServer)
+		ln, err = net.Listen("tcp", listen)
 		return err
 	}); err != nil {
-		return nil, fmt.Errorf("API server forwarder in netns %s on %s: %w", ns, apiServer, err)
+		return nil, fmt.Errorf("API server forwarder in netns %s on %s: %w", ns, listen, err)
 	}
 	f := &forwarder{ln: ln}
 	f.wg.Add(1)
@@ -117,6 +116,13 @@ type KubeletProxy struct {
 	srv    *http.Server
 	mu     sync.Mutex
 	nodes  map[string]kubeletAddr // node name or IP → where to dial
+	pods   []podNetwork
+}
+
+// podNetwork is a node's pod CIDR and the namespace that routes it.
+type podNetwork struct {
+	cidr netip.Prefix
+	ns   string
 }
 
 type kubeletAddr struct{ ns, ip string }
@@ -142,6 +148,39 @@ func (p *KubeletProxy) Register(node, ip, ns string) {
 	defer p.mu.Unlock()
 	p.nodes[node] = kubeletAddr{ns: ns, ip: ip}
 	p.nodes[ip] = kubeletAddr{ns: ns, ip: ip}
+}
+
+// RegisterPodNetwork makes connections to an address of cidr (a node's
+// pod network) be dialled inside namespace ns, which routes it to the
+// pod. With --enable-aggregator-routing the API server calls webhooks at
+// their endpoints' pod IPs through the "cluster" egress, i.e. here.
+func (p *KubeletProxy) RegisterPodNetwork(cidr, ns string) error {
+	prefix, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return fmt.Errorf("pod network %q of netns %s: %w", cidr, ns, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pods = append(p.pods, podNetwork{cidr: prefix.Masked(), ns: ns})
+	return nil
+}
+
+// route tells in which namespace to dial host and which address to dial
+// instead of it ("" namespace: the proxy's own).
+func (p *KubeletProxy) route(host string) (ns, ip string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if node, ok := p.nodes[host]; ok {
+		return node.ns, node.ip
+	}
+	if addr, err := netip.ParseAddr(host); err == nil {
+		for _, n := range p.pods {
+			if n.cidr.Contains(addr) {
+				return n.ns, host
+			}
+		}
+	}
+	return "", host
 }
 
 // Socket is the unix socket path.
@@ -172,13 +211,8 @@ func (p *KubeletProxy) connect(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	p.mu.Lock()
-	node, ok := p.nodes[host]
-	p.mu.Unlock()
-	ns, target := node.ns, r.Host
-	if ok {
-		target = net.JoinHostPort(node.ip, port)
-	}
+	ns, ip := p.route(host)
+	target := net.JoinHostPort(ip, port)
 	var up net.Conn
 	dial := func() error {
 		var err error
@@ -186,7 +220,7 @@ func (p *KubeletProxy) connect(w http.ResponseWriter, r *http.Request) {
 		return err
 	}
 	if ns != "" {
-		err = inNetns(ns, dial)
+		err = nsexec.DoNamed(ns, dial)
 	} else {
 		err = dial()
 	}

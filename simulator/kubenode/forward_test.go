@@ -72,3 +72,36 @@ func TestKubeletProxyRootNamespace(t *testing.T) {
 		})
 	}
 }
+
+// TestKubeletProxyRoute checks where the proxy dials: registered nodes
+// (by name or IP) in their namespace at their IP, addresses of a
+// registered pod network in that node's namespace as they are, anything
+// else in the proxy's own namespace.
+func TestKubeletProxyRoute(t *testing.T) {
+	p := &KubeletProxy{nodes: map[string]kubeletAddr{}}
+	p.Register("node-a", "10.251.0.1", "ns-a")
+	for cidr, ns := range map[string]string{"10.244.0.0/24": "ns-a", "10.244.1.7/24": "ns-b"} {
+		if err := p.RegisterPodNetwork(cidr, ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.RegisterPodNetwork("10.244.2.0", "ns-c"); err == nil {
+		t.Error("RegisterPodNetwork accepted an address without a prefix length")
+	}
+	tests := map[string]struct{ host, wantNS, wantIP string }{
+		"node by name":               {host: "node-a", wantNS: "ns-a", wantIP: "10.251.0.1"},
+		"node by IP":                 {host: "10.251.0.1", wantNS: "ns-a", wantIP: "10.251.0.1"},
+		"pod of the first network":   {host: "10.244.0.5", wantNS: "ns-a", wantIP: "10.244.0.5"},
+		"pod of a non-masked CIDR":   {host: "10.244.1.200", wantNS: "ns-b", wantIP: "10.244.1.200"},
+		"outside every pod network":  {host: "10.244.2.1", wantNS: "", wantIP: "10.244.2.1"},
+		"loopback (a local webhook)": {host: "127.0.0.1", wantNS: "", wantIP: "127.0.0.1"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			ns, ip := p.route(tc.host)
+			if ns != tc.wantNS || ip != tc.wantIP {
+				t.Errorf("route(%q) = (%q, %q), want (%q, %q)", tc.host, ns, ip, tc.wantNS, tc.wantIP)
+			}
+		})
+	}
+}

@@ -81,6 +81,25 @@ type Options struct {
 	// StartTimeout bounds containerd's start and the image import; zero
 	// means 2 minutes.
 	StartTimeout time.Duration
+	// PodCIDR is the node's pod network (e.g. 10.244.1.0/24): pods without
+	// hostNetwork get an address from it on a bridge in Netns (Debian's
+	// bridge and host-local CNI plugins), so that the kubelet probes them
+	// and the API server reaches them (webhooks) through the KubeletProxy
+	// (RegisterPodNetwork). Empty gives such pods only lo.
+	PodCIDR string
+	// KubernetesService is the `kubernetes` Service's ClusterIP:port
+	// (e.g. 10.96.0.1:443), where in-cluster clients dial the API server.
+	// There is no kube-proxy: the address goes on Netns's lo and a second
+	// forwarder listens there. The API server's certificate must name the
+	// IP (controlplane.Options.ServingIPs). Empty: no such forwarder.
+	KubernetesService string
+	// PrivateDirs are host directories that this node sees as its own: the
+	// node's containerd and kubelet (and so every pod's hostPath volume)
+	// run in a mount namespace of their own where each of these paths is
+	// a shared bind mount of a directory under Dir. Nodes of one machine
+	// share a file system; a real node has its own /run/netns and its own
+	// state directories. Each must be an absolute path without symlinks.
+	PrivateDirs []string
 }
 
 // Node is a running containerd + kubelet pair.
@@ -88,7 +107,7 @@ type Node struct {
 	opts       Options
 	containerd *exec.Cmd
 	kubelet    *exec.Cmd
-	forwarder  *forwarder
+	forwarders []*forwarder
 	cgroups    []string
 }
 
@@ -159,14 +178,14 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.cgroups, err = makeCgroupRoot(cgroupRoot(opts.Name), opts.CgroupV2); err != nil {
 		return nil, err
 	}
-	if err := writeCNIConfig(filepath.Join(opts.Dir, "cni")); err != nil {
+	if err := writeCNIConfig(filepath.Join(opts.Dir, "cni"), opts.PodCIDR, filepath.Join(opts.Dir, "cni-ipam")); err != nil {
 		return nil, err
 	}
 	containerdConfig := filepath.Join(opts.Dir, "containerd.toml")
 	if err := os.WriteFile(containerdConfig, []byte(n.containerdConfig()), 0o644); err != nil {
 		return nil, err
 	}
-	if n.containerd, err = n.spawn(n.ContainerdLog(), filepath.Join(opts.AssetsDir, "containerd"), "--config", containerdConfig); err != nil {
+	if n.containerd, err = n.spawnContainerd(containerdConfig); err != nil {
 		return nil, err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
@@ -177,8 +196,16 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.importImages(startCtx); err != nil {
 		return nil, err
 	}
-	if n.forwarder, err = startForwarder(opts.Netns, opts.APIServer); err != nil {
+	fwd, err := startForwarder(opts.Netns, opts.APIServer, opts.APIServer)
+	if err != nil {
 		return nil, err
+	}
+	n.forwarders = append(n.forwarders, fwd)
+	if opts.KubernetesService != "" {
+		if fwd, err = startServiceForwarder(opts.Netns, opts.KubernetesService, opts.APIServer); err != nil {
+			return nil, err
+		}
+		n.forwarders = append(n.forwarders, fwd)
 	}
 	kubeletConfig := filepath.Join(opts.Dir, "kubelet.yaml")
 	if err := os.WriteFile(kubeletConfig, []byte(n.kubeletConfig()), 0o644); err != nil {
@@ -194,7 +221,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if opts.NodeIP != "" {
 		args = append(args, "--node-ip", opts.NodeIP)
 	}
-	if n.kubelet, err = n.spawn(n.KubeletLog(), filepath.Join(opts.AssetsDir, "kubelet"), args...); err != nil {
+	if n.kubelet, err = n.spawn(n.KubeletLog(), n.mountNamespace(), filepath.Join(opts.AssetsDir, "kubelet"), args...); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -203,16 +230,81 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 // cgroupRoot is the node's own cgroup root (see the package comment).
 func cgroupRoot(node string) string { return "/perouter-kubenode-" + node }
 
-// spawn starts a binary inside the node's network namespace, logging to a
-// file. The assets directory comes first in PATH so that containerd finds
-// its own shim, not Debian's.
-func (n *Node) spawn(logPath, binary string, args ...string) (*exec.Cmd, error) {
+// spawnContainerd starts containerd in the node's network namespace and,
+// with PrivateDirs, in a new mount namespace where each of them is a
+// shared bind mount of a directory under Dir (shared: pods' Bidirectional
+// mounts, such as a network namespace made in a pod, reach the node and
+// its other pods). The kubelet joins that mount namespace (mountNamespace).
+func (n *Node) spawnContainerd(config string) (*exec.Cmd, error) {
+	binary := filepath.Join(n.opts.AssetsDir, "containerd")
+	if len(n.opts.PrivateDirs) == 0 {
+		return n.spawn(n.ContainerdLog(), "", binary, "--config", config)
+	}
+	var script strings.Builder
+	script.WriteString("set -e\n")
+	for _, d := range n.opts.PrivateDirs {
+		if !filepath.IsAbs(d) {
+			return nil, fmt.Errorf("node %s: private directory %q is not absolute", n.opts.Name, d)
+		}
+		own := n.privateDir(d)
+		if err := os.MkdirAll(own, 0o755); err != nil {
+			return nil, err
+		}
+		// The mount point must exist on the shared file system.
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+		// A mount already there (the machine's /run/netns is one) is
+		// dropped first, in this namespace only: containerd judges the
+		// propagation of a path by the first mount on it, and Bidirectional
+		// volumes need it shared.
+		fmt.Fprintf(&script, "while mountpoint -q %[2]q; do umount --lazy %[2]q; done\nmount --bind %[1]q %[2]q\nmount --make-shared %[2]q\n", own, d)
+	}
+	fmt.Fprintf(&script, "exec %q --config %q\n", binary, config)
+	// --propagation private: nothing the node mounts leaks into the
+	// machine's namespace (and so into the other nodes).
+	return n.spawn(n.ContainerdLog(), "", "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script.String())
+}
+
+// privateDir is the directory under Dir that the node sees at path d.
+func (n *Node) privateDir(d string) string {
+	return filepath.Join(n.opts.Dir, "private", strings.ReplaceAll(strings.Trim(d, "/"), "/", "_"))
+}
+
+// PrivateDir is where the machine sees the node's own copy of a
+// PrivateDirs entry (its contents; mounts made inside, such as a
+// network namespace, only show in the node's mount namespace, see
+// MountNamespace).
+func (n *Node) PrivateDir(d string) string { return n.privateDir(d) }
+
+// mountNamespace is the mount namespace file of the node's containerd, or
+// "" when the node shares the machine's.
+func (n *Node) mountNamespace() string {
+	if len(n.opts.PrivateDirs) == 0 || n.containerd == nil || n.containerd.Process == nil {
+		return ""
+	}
+	return fmt.Sprintf("/proc/%d/ns/mnt", n.containerd.Process.Pid)
+}
+
+// MountNamespace is the node's mount namespace file ("" when it has none
+// of its own): `nsenter --mount=FILE --net=/run/netns/NS` enters the node as
+// its pods' hostPath volumes see it.
+func (n *Node) MountNamespace() string { return n.mountNamespace() }
+
+// spawn starts a binary inside the node's network namespace (and mount
+// namespace mnt, unless empty), logging to a file. The assets directory
+// comes first in PATH so that containerd finds its own shim, not Debian's.
+func (n *Node) spawn(logPath, mnt, binary string, args ...string) (*exec.Cmd, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
-	cmd := exec.Command("nsenter", append([]string{"--net=" + filepath.Join("/run/netns", n.opts.Netns), "--", binary}, args...)...)
+	enter := []string{"--net=" + filepath.Join("/run/netns", n.opts.Netns)}
+	if mnt != "" {
+		enter = append(enter, "--mount="+mnt)
+	}
+	cmd := exec.Command("nsenter", append(append(enter, "--", binary), args...)...)
 	cmd.Env = append(os.Environ(), "PATH="+n.opts.AssetsDir+":"+os.Getenv("PATH"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -290,19 +382,25 @@ func (n *Node) Stop() error {
 	}
 	killShims(n.opts.Dir)
 	stop(n.containerd)
-	if n.forwarder != nil {
-		n.forwarder.Close()
+	for _, f := range n.forwarders {
+		f.Close()
 	}
 	if err := unmountUnder(n.opts.Dir); err != nil {
 		errs = append(errs, err)
 	}
-	if err := removeCgroupRoot(n.cgroups); err != nil {
+	// On hybrid hosts runc also makes the pods' cgroups in the (otherwise
+	// unused) cgroup2 mount "unified"; they would outlive the node.
+	leftovers := n.cgroups
+	if !n.opts.CgroupV2 {
+		leftovers = append(leftovers, filepath.Join(cgroupV1Root, "unified", cgroupRoot(n.opts.Name)))
+	}
+	if err := removeCgroupRoot(leftovers); err != nil {
 		errs = append(errs, err)
 	}
 	if err := os.RemoveAll(n.opts.Dir); err != nil {
 		errs = append(errs, fmt.Errorf("node %s: removing %s: %w", n.opts.Name, n.opts.Dir, err))
 	}
-	n.kubelet, n.containerd, n.forwarder = nil, nil, nil
+	n.kubelet, n.containerd, n.forwarders = nil, nil, nil
 	return errors.Join(errs...)
 }
 

@@ -39,7 +39,7 @@ func TestKubeletNodes(t *testing.T) {
 		t.Skip("needs root: creates network namespaces, cgroups and containers")
 	}
 	if os.Getenv(optIn) == "" {
-		t.Skipf("set %s=1 to run: the kubelet sets host-wide sysctls (%s); the test restores them afterwards", optIn, strings.Join(kubeletSysctls, ", "))
+		t.Skipf("set %s=1 to run: the kubelet sets host-wide sysctls (%s); the test restores them afterwards", optIn, strings.Join(kubenode.HostSysctls, ", "))
 	}
 	restoreSysctls(t)
 	assets, err := k8sassets.Dir()
@@ -206,6 +206,12 @@ func TestKubeletNodes(t *testing.T) {
 		return strings.Contains(logs, "lo:"), nil
 	})
 	checkSeesNode(t, "kubectl logs", logs, nodes[1], nodes[0])
+	// Each node keeps its pods' logs in its own directory, not in the
+	// kubelet's default /var/log/pods, which all nodes would share and
+	// nothing would clean.
+	if m, _ := filepath.Glob(filepath.Join(proxyDir, nodes[1].name, "pod-logs", "default_where_*")); len(m) == 0 {
+		t.Errorf("no log directory of pod where under %s (kubelet podLogsDir)", filepath.Join(proxyDir, nodes[1].name, "pod-logs"))
+	}
 	checkSeesNode(t, "kubectl exec", kubectl("exec", "where", "--", "cat", "/proc/net/dev"), nodes[1], nodes[0])
 
 	ds := &appsv1.DaemonSet{
@@ -242,29 +248,15 @@ func TestKubeletNodes(t *testing.T) {
 // optIn enables TestKubeletNodes.
 const optIn = "PEROUTER_TEST_KUBELET"
 
-// kubeletSysctls are the host-wide settings every kubelet writes at start
-// (pkg/kubelet/cm setupKernelTunables), with no option to leave them be.
-var kubeletSysctls = []string{
-	"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
-	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes",
-}
-
-// restoreSysctls puts kubeletSysctls back to their values from before the
-// test once it ends.
+// restoreSysctls puts kubenode.HostSysctls back once the test ends.
 func restoreSysctls(t *testing.T) {
-	saved := map[string][]byte{}
-	for _, s := range kubeletSysctls {
-		v, err := os.ReadFile(filepath.Join("/proc/sys", s))
-		if err != nil {
-			t.Fatal(err)
-		}
-		saved[s] = v
+	restore, err := kubenode.SaveHostSysctls()
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for s, v := range saved {
-			if err := os.WriteFile(filepath.Join("/proc/sys", s), v, 0o644); err != nil {
-				t.Errorf("restoring sysctl %s: %v", s, err)
-			}
+		if err := restore(); err != nil {
+			t.Error(err)
 		}
 	})
 }

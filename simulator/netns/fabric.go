@@ -18,10 +18,17 @@ import (
 // other and which must not.
 const VRFLabel = "perouter.io/vrf"
 
-// Host is a host node with the VRF it belongs to and its address.
+// L2VNILabel on a host node names the VNI of the bridged segment (L2VNI)
+// the host sits on, with no VRF: the L2 lab's hosts (topologies/l2).
+const L2VNILabel = "perouter.io/l2vni"
+
+// Host is a host node with the VRF (or L2 segment) it belongs to and its
+// address.
 type Host struct {
-	Node    string
-	VRF     string
+	Node string
+	VRF  string
+	// L2VNI is the segment of a host labelled L2VNILabel ("" for VRF hosts).
+	L2VNI   string
 	Address netip.Addr
 	// Leaf is the router the host hangs off.
 	Leaf string
@@ -30,10 +37,20 @@ type Host struct {
 // Hosts lists the hosts carrying VRFLabel, with the IPv4 address read from
 // their namespace.
 func (l *Lab) Hosts(ctx context.Context) ([]Host, error) {
+	return l.hostsLabelled(ctx, VRFLabel)
+}
+
+// L2Hosts lists the hosts carrying L2VNILabel, with the IPv4 address read
+// from their namespace.
+func (l *Lab) L2Hosts(ctx context.Context) ([]Host, error) {
+	return l.hostsLabelled(ctx, L2VNILabel)
+}
+
+func (l *Lab) hostsLabelled(ctx context.Context, label string) ([]Host, error) {
 	var out []Host
 	for _, n := range l.Topo.NodesWithRole(topology.RoleHost) {
-		vrf := n.Labels[VRFLabel]
-		if vrf == "" {
+		value := n.Labels[label]
+		if value == "" {
 			continue
 		}
 		links := l.Topo.LinksOf(n.Name)
@@ -48,7 +65,13 @@ func (l *Lab) Hosts(ctx context.Context) ([]Host, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Host{Node: n.Name, VRF: vrf, Address: addr, Leaf: peer.Node})
+		h := Host{Node: n.Name, Address: addr, Leaf: peer.Node}
+		if label == VRFLabel {
+			h.VRF = value
+		} else {
+			h.L2VNI = value
+		}
+		out = append(out, h)
 	}
 	return out, nil
 }
@@ -72,34 +95,79 @@ func (l *Lab) InterfaceAddr(ctx context.Context, ns, dev string) (netip.Addr, er
 	return netip.Addr{}, fmt.Errorf("netns %s: %s has no IPv4 address", ns, dev)
 }
 
-var vniStanza = regexp.MustCompile(`(?m)^\s*vni\s+\d+`)
+// advertiseAllVNI is how a router becomes a VTEP: FRR advertises every VNI
+// zebra finds in the kernel (L3VNIs of VRFs, L2VNIs of bridges). Routers
+// that only pass EVPN routes on (spines, node-facing leaves) lack it.
+var advertiseAllVNI = regexp.MustCompile(`(?m)^\s*advertise-all-vni\s*$`)
 
-// EVPNLeaves are the routers that terminate L3VNIs (their FRR config maps
-// a VRF to a VNI): the fabric leaves.
+// EVPNLeaves are the routers that terminate VNIs (their FRR config has
+// advertise-all-vni): the fabric leaves.
 func (l *Lab) EVPNLeaves() []string {
 	var out []string
 	for _, n := range l.Topo.NodesWithRole(topology.RoleRouter) {
 		b, _ := n.Bind(topology.FRRConfigPath)
 		data, err := os.ReadFile(b.Host)
-		if err == nil && vniStanza.Match(data) {
+		if err == nil && advertiseAllVNI.Match(data) {
 			out = append(out, n.Name)
 		}
 	}
 	return out
 }
 
-// Type5 is one EVPN type-5 path as FRR reports it.
-type Type5 struct {
+// Type5 is one EVPN path as FRR reports it; the name is from when the lab
+// read only type-5 routes.
+type Type5 = EVPNRoute
+
+// EVPNRoute is one EVPN path as FRR reports it.
+type EVPNRoute struct {
 	RD string
-	// Prefix is FRR's key, e.g. "[5]:[0]:[24]:[192.168.20.0]".
+	// Prefix is FRR's key, e.g. "[5]:[0]:[24]:[192.168.20.0]" (type 5),
+	// "[3]:[0]:[32]:[100.65.0.1]" (type 3: the originating VTEP).
 	Prefix  string
 	NextHop string
 	RTs     []string
 	Best    bool
 }
 
-// ParseType5 reads "show bgp l2vpn evpn route type prefix json".
-func ParseType5(data []byte) ([]Type5, error) {
+// Type is the route type, the first field of Prefix (2, 3, 5…), or 0.
+func (r EVPNRoute) Type() int {
+	var t int
+	if _, err := fmt.Sscanf(r.Prefix, "[%d]", &t); err != nil {
+		return 0
+	}
+	return t
+}
+
+// Originator is the last field of a type-3 route's key: the VTEP that
+// announces the VNI's flood list membership ("" for other types).
+func (r EVPNRoute) Originator() string {
+	if r.Type() != 3 {
+		return ""
+	}
+	i := strings.LastIndex(r.Prefix, "[")
+	return strings.TrimSuffix(r.Prefix[i+1:], "]")
+}
+
+// HasRTFor says whether the route carries a route target for vni: FRR's
+// automatic route targets are ASN:VNI, and every node and leaf of the labs
+// uses them.
+func (r EVPNRoute) HasRTFor(vni uint32) bool {
+	suffix := fmt.Sprintf(":%d", vni)
+	for _, rt := range r.RTs {
+		if strings.HasSuffix(rt, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseType5 reads "show bgp l2vpn evpn route [type …] json"; the name is
+// from when the lab read only type-5 routes (ParseEVPN).
+func ParseType5(data []byte) ([]Type5, error) { return ParseEVPN(data) }
+
+// ParseEVPN reads "show bgp l2vpn evpn route [type …] json": every path
+// of every route, of any type.
+func ParseEVPN(data []byte) ([]EVPNRoute, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
 		return nil, fmt.Errorf("evpn route json: %w", err)
@@ -113,7 +181,7 @@ func ParseType5(data []byte) ([]Type5, error) {
 			IP string `json:"ip"`
 		} `json:"nexthops"`
 	}
-	var routes []Type5
+	var routes []EVPNRoute
 	for rd, raw := range top {
 		var prefixes map[string]json.RawMessage
 		if json.Unmarshal(raw, &prefixes) != nil {
@@ -139,7 +207,7 @@ func ParseType5(data []byte) ([]Type5, error) {
 				}
 			}
 			for _, pa := range flat {
-				r := Type5{RD: rd, Prefix: key, Best: pa.Bestpath}
+				r := EVPNRoute{RD: rd, Prefix: key, Best: pa.Bestpath}
 				if len(pa.Nexthops) > 0 {
 					r.NextHop = pa.Nexthops[0].IP
 				}
@@ -156,4 +224,16 @@ func ParseType5(data []byte) ([]Type5, error) {
 		return routes[i].Prefix+routes[i].NextHop+routes[i].RD < routes[j].Prefix+routes[j].NextHop+routes[j].RD
 	})
 	return routes, nil
+}
+
+// Type3VTEPs returns the VTEPs whose type-3 route for vni is among routes
+// (every VTEP of the VNI's flood list as the router sees it).
+func Type3VTEPs(routes []EVPNRoute, vni uint32) map[string]bool {
+	vteps := map[string]bool{}
+	for _, r := range routes {
+		if r.Type() == 3 && r.HasRTFor(vni) {
+			vteps[r.Originator()] = true
+		}
+	}
+	return vteps
 }

@@ -70,34 +70,18 @@ func (c cachedReads) List(ctx context.Context, list client.ObjectList, opts ...c
 	var o client.ListOptions
 	o.ApplyOptions(opts)
 	shared := o.UnsafeDisableDeepCopy != nil && *o.UnsafeDisableDeepCopy
-	switch l := list.(type) {
-	case *v1alpha1.UnderlayList:
-		l.Items = cacheItems(c.set.Underlays, shared)
-	case *v1alpha1.L3VNIList:
-		l.Items = cacheItems(c.set.L3VNIs, shared)
-	case *v1alpha1.L2VNIList:
-		l.Items = cacheItems(c.set.L2VNIs, shared)
-	case *v1alpha1.L3PassthroughList:
-		l.Items = cacheItems(c.set.L3Passthroughs, shared)
-	default:
+	k := objects.KindOfList(list)
+	if k == nil {
 		return c.Client.List(ctx, list, opts...)
 	}
+	objs := k.In(&c.set)
+	if !shared {
+		for i, o := range objs {
+			objs[i] = o.DeepCopyObject().(objects.Object)
+		}
+	}
+	k.SetItems(list, objs)
 	return nil
-}
-
-func cacheItems[T any, PT interface {
-	*T
-	DeepCopyInto(*T)
-}](src []T, shared bool) []T {
-	out := make([]T, len(src))
-	if shared {
-		copy(out, src)
-		return out
-	}
-	for i := range src {
-		PT(&src[i]).DeepCopyInto(&out[i])
-	}
-	return out
 }
 
 // ControllerNoop times operator/controller's NodeReconciler.Reconcile for
@@ -120,11 +104,8 @@ func ControllerNoop(n int) func(*testing.B) {
 			Labels: map[string]string{v1alpha1.NodeIndexLabel: strconv.Itoa(LabNode.Index)},
 		}}
 		objs := []client.Object{&node}
-		for i := range lab.Underlays {
-			objs = append(objs, &lab.Underlays[i])
-		}
-		for i := range lab.L3VNIs {
-			objs = append(objs, &lab.L3VNIs[i])
+		for _, o := range lab.All() {
+			objs = append(objs, o)
 		}
 		api := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
 			WithStatusSubresource(&v1alpha1.RouterNodeStatus{}).Build()

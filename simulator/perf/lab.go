@@ -1,4 +1,4 @@
-// Package perf measures the costs issue 6 sets targets for: rendering,
+// Package perf measures the costs docs/performance.md sets targets for: rendering,
 // delta computation, the reload path through the reloader with real FRR,
 // and the controller's no-op path; cmd/perfreport prints them as one table.
 package perf

@@ -15,7 +15,7 @@ import (
 // only channel back to the host.
 const LatencyMarker = "perf-latency: "
 
-// LaneNative is the lane whose numbers are judged against issue 6's
+// LaneNative is the lane whose numbers are judged against docs/performance.md's
 // targets; any other lane (an emulated VM) is reported only.
 const LaneNative = "native"
 
@@ -55,7 +55,7 @@ func ParseLatency(r io.Reader) (l Latency, found bool, err error) {
 	return l, found, sc.Err()
 }
 
-// E2ETargetMs is issue 6's bound on the median time from an applied object
+// E2ETargetMs is docs/performance.md's bound on the median time from an applied object
 // to its type-5 route on a fabric leaf.
 const E2ETargetMs = 1000
 
@@ -85,7 +85,7 @@ func LatencyRows(l Latency, note string) []Row {
 		}
 	}
 	if l.Lane != LaneNative {
-		// Issue 6's bound is for a native run; an emulated one is reported.
+		// docs/performance.md's bound is for a native run; an emulated one is reported.
 		add.Metric += fmt.Sprintf(" [target %s is native]", format(E2ETargetMs, "ms"))
 		add.HasTarget = false
 	}

@@ -22,7 +22,7 @@ type Row struct {
 	Unit   string
 	Median float64
 	P90    float64
-	// Target is the bound from issue 6; HasTarget false means the row is
+	// Target is the bound docs/performance.md sets; HasTarget false means the row is
 	// informational.
 	Target    float64
 	HasTarget bool
@@ -192,7 +192,7 @@ func HostnetRows(path, lane string) []Row {
 	for _, w := range want {
 		metric := w.metric
 		if lane != "native" {
-			// Issue 6's bound is for native runs; emulated runs are reported.
+			// The bounds of docs/performance.md are for native runs; emulated runs are reported.
 			metric += fmt.Sprintf(" [target %s is native]", format(w.target, "ms"))
 		}
 		v := found[w.name]

@@ -219,11 +219,8 @@ func createLab(ctx context.Context, cfg *rest.Config, o RSSOptions) (client.Clie
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: objectstest.Namespace}},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: LabNode.Name, Labels: map[string]string{v1alpha1.NodeIndexLabel: strconv.Itoa(LabNode.Index)}}},
 	}
-	for i := range lab.Underlays {
-		objs = append(objs, &lab.Underlays[i])
-	}
-	for i := range lab.L3VNIs {
-		objs = append(objs, &lab.L3VNIs[i])
+	for _, o := range lab.All() {
+		objs = append(objs, o)
 	}
 	o.progressf()("controller RSS: creating %d objects", len(objs))
 	// The namespace first; then several requests at a time: one by one,

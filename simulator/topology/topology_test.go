@@ -44,6 +44,25 @@ func TestLoadRepositoryTopologies(t *testing.T) {
 				"hostB_red":       {"ip addr add 192.168.22.2/24 dev eth1", "ip route add default via 192.168.22.1"},
 			},
 		},
+		"l2": {
+			file:     "topologies/l2.clab.yml",
+			wantName: "l2",
+			wantRoles: map[Role][]string{
+				RoleRouter:      {"leafA", "leafB", "leafkind1", "leafkind2", "spine"},
+				RoleHost:        {"hostA_l2", "hostB_l2"},
+				RoleBridge:      {"leafkind1-sw", "leafkind2-sw"},
+				RoleCluster:     {"pe-kind"},
+				RoleClusterNode: {"pe-kind-control-plane", "pe-kind-worker", "pe-kind-worker2"},
+			},
+			wantLinks: 14,
+			wantSetup: map[string]string{
+				"leafA": filepath.Join(repo, "clab/l2/leafA/setup.sh"),
+				"spine": filepath.Join(repo, "clab/default/spine/setup.sh"),
+			},
+			wantNodeExec: map[string][]string{
+				"hostB_l2": {"ip addr add 192.168.30.3/24 dev eth1"},
+			},
+		},
 		"large": {
 			file:     "topologies/large.clab.yml",
 			wantName: "large",
@@ -271,7 +290,7 @@ func TestRouterConfigsParseWithFRR(t *testing.T) {
 		}
 		t.Fatalf("vtysh not found (apt-get install frr): %v", err)
 	}
-	for _, file := range []string{"../../topologies/default.clab.yml", "../../topologies/large.clab.yml"} {
+	for _, file := range []string{"../../topologies/default.clab.yml", "../../topologies/large.clab.yml", "../../topologies/l2.clab.yml"} {
 		lab, err := Load(file)
 		if err != nil {
 			t.Fatal(err)

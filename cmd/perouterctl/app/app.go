@@ -117,8 +117,12 @@ Exits 0 when everything is valid (warnings included), 1 otherwise.`,
 			if len(problems) > 0 {
 				return errProblems
 			}
-			fmt.Fprintf(stdout, "valid: %d Underlay, %d L3VNI, %d L2VNI, %d L3Passthrough, %d Secret\n",
-				len(set.Underlays), len(set.L3VNIs), len(set.L2VNIs), len(set.L3Passthroughs), len(set.Secrets))
+			var counts []string
+			for _, k := range objects.Kinds() {
+				counts = append(counts, fmt.Sprintf("%d %s", k.Len(&set), k.Name))
+			}
+			counts = append(counts, fmt.Sprintf("%d %s", len(set.Secrets), objects.KindSecret))
+			fmt.Fprintf(stdout, "valid: %s\n", strings.Join(counts, ", "))
 			return nil
 		},
 	}

@@ -30,12 +30,12 @@ import (
 // the guest, where pesim or the e2e binary builds its Options.
 const WebhookPortEnv = "PESIM_WEBHOOK_PORT"
 
-// webhookProbe is an L2VNI that only the webhook refuses (its gateway is
+// WebhookProbe is an L2VNI that only the webhook refuses (its gateway is
 // its subnet's IPv4 broadcast address; the schema only sees a CIDR); a
 // dry-run create of it tells whether the API server reaches the webhook.
 // A missing routing domain would not do: the webhook admits it with a
 // warning, so that apply order never matters.
-const webhookProbe = `apiVersion: network.perouter.io/v1alpha1
+const WebhookProbe = `apiVersion: network.perouter.io/v1alpha1
 kind: L2VNI
 metadata:
   name: pesim-webhook-probe
@@ -49,8 +49,8 @@ spec:
   - 192.0.2.255/24
 `
 
-// webhookProbeDenial is what the webhook's refusal of webhookProbe says.
-const webhookProbeDenial = "is the broadcast address of its subnet"
+// WebhookProbeDenial is what the webhook's refusal of WebhookProbe says.
+const WebhookProbeDenial = "is the broadcast address of its subnet"
 
 // webhookPort decides where the labeler serves the webhook; 0 means it
 // serves none. In the VM lane the API server runs on the host and reaches
@@ -234,8 +234,8 @@ func (a *Agents) waitWebhook(ctx context.Context, l *netns.Lab) error {
 	var out string
 	err := retry.Poll(ctx, timeout, retry.Every(500*time.Millisecond), func() (bool, error) {
 		var err error
-		out, err = a.kubectlStdin(ctx, l, webhookProbe, "create", "--dry-run=server", "-f", "-")
-		if err != nil && strings.Contains(out, "denied the request") && strings.Contains(out, webhookProbeDenial) {
+		out, err = a.kubectlStdin(ctx, l, WebhookProbe, "create", "--dry-run=server", "-f", "-")
+		if err != nil && strings.Contains(out, "denied the request") && strings.Contains(out, WebhookProbeDenial) {
 			logf(l, "webhook answering after %v", time.Since(start).Round(100*time.Millisecond))
 			return true, nil
 		}
