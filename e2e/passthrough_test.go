@@ -36,8 +36,8 @@ func passthroughWorkload(ctx context.Context, node string) (v4, v6 netip.Addr) {
 // sessions (IPv4 and IPv6) added to the L3VNI sessions. One speaker serves
 // all, as frr-k8s would on a real node: it presents the passthrough's
 // hostASN with local-as, and each session announces only its own workload
-// addresses.
-func passthroughBGPConfig(ctx context.Context, pt *v1alpha1.L3Passthrough, node string) string {
+// addresses. Extra IPv4 addresses are announced over the IPv4 session too.
+func passthroughBGPConfig(ctx context.Context, pt *v1alpha1.L3Passthrough, node string, extra ...netip.Addr) string {
 	hs := pt.Spec.HostSession
 	router4, _ := sessionAddrs(ctx, hs, node)
 	router6, _ := sessionAddrs6(ctx, hs, node)
@@ -47,8 +47,10 @@ func passthroughBGPConfig(ctx context.Context, pt *v1alpha1.L3Passthrough, node 
 		fmt.Fprintf(&neighbors, " neighbor %s remote-as %d\n neighbor %s local-as %d no-prepend replace-as\n neighbor %s timers 10 30\n neighbor %s timers connect 2\n",
 			r, hs.ASN, r, *hs.HostASN, r, r)
 	}
-	fmt.Fprintf(&af4, "  network %s/32\n", v4)
-	fmt.Fprintf(&lists, "ip prefix-list only-passthrough seq 5 permit %s/32\n", v4)
+	for i, a := range append([]netip.Addr{v4}, extra...) {
+		fmt.Fprintf(&af4, "  network %s/32\n", a)
+		fmt.Fprintf(&lists, "ip prefix-list only-passthrough seq %d permit %s/32\n", 5*(i+1), a)
+	}
 	fmt.Fprintf(&af4, "  neighbor %s prefix-list only-passthrough out\n", router4.Addr())
 	fmt.Fprintf(&af6, " address-family ipv6 unicast\n  network %s/128\n  neighbor %s activate\n  neighbor %s prefix-list only-passthrough6 out\n exit-address-family\n",
 		v6, router6.Addr(), router6.Addr())
@@ -146,6 +148,56 @@ var _ = Describe("L3Passthrough", Ordered, Label("passthrough"), func() {
 			}
 		}
 	})
+
+	It("cuts a host session that sends more than maxPrefixes, and takes it back once the host behaves", func(ctx SpecContext) {
+		// The cap is lowered under a host that already sends more: FRR
+		// checks the count when maximum-prefix is configured. Raising the
+		// count under a fixed cap is not reliable with a small cap: session
+		// 8 saw "2 accepted prefixes, Maximum prefixes allowed 1" stay
+		// Established (FRR checks before it counts the new prefix).
+		node := env.ClusterNodes()[0]
+		_, host := sessionAddrs(ctx, pt.Spec.HostSession, node)
+		limit := pt.Spec.HostSession.MaxPrefixes
+		DeferCleanup(func(ctx context.Context) { setMaxPrefixes(ctx, pt, limit) })
+		i := byte(eventuallyNodeIndex(ctx, node))
+		extra := []netip.Addr{netip.AddrFrom4([4]byte{198, 51, 100, 128 + i}), netip.AddrFrom4([4]byte{198, 51, 100, 160 + i})}
+		Expect(env.StartHostBGP(ctx, node, passthroughBGPConfig(ctx, pt, node, extra...))).To(Succeed())
+		Eventually(func() (map[string]bool, error) { return defaultRoutes(ctx, node) }).
+			WithTimeout(convergeTimeout).WithPolling(poll).Should(HaveKey(extra[1].String()+"/32"), "node %s's router accepts 3 prefixes under the example's cap", node)
+		setMaxPrefixes(ctx, pt, 1)
+		Eventually(func() (string, error) { return env.Vtysh(ctx, node, "show bgp neighbors "+host.Addr().String()) }).
+			WithTimeout(convergeTimeout).WithPolling(poll).Should(ContainSubstring("exceeded the max. no. of prefixes"), "node %s, host session %s", node, host.Addr())
+		for _, leaf := range env.EVPNLeaves() {
+			for _, a := range extra {
+				Eventually(func() (map[string]bool, error) { return defaultRoutes(ctx, leaf) }).
+					WithTimeout(convergeTimeout).WithPolling(poll).ShouldNot(HaveKey(a.String()+"/32"), "leaf %s", leaf)
+			}
+		}
+
+		By("the host announcing one prefix again, under the example's cap")
+		setMaxPrefixes(ctx, pt, limit)
+		Expect(env.StartHostBGP(ctx, node, passthroughBGPConfig(ctx, pt, node))).To(Succeed())
+		Eventually(func() (map[string]string, error) { return bgpPeers(ctx, node, "") }).
+			WithTimeout(convergeTimeout).WithPolling(poll).Should(HaveKeyWithValue(host.Addr().String(), "Established"), "node %s", node)
+		v4, _ := passthroughWorkload(ctx, node)
+		for _, leaf := range env.EVPNLeaves() {
+			Eventually(func() (map[string]bool, error) { return defaultRoutes(ctx, leaf) }).
+				WithTimeout(convergeTimeout).WithPolling(poll).Should(HaveKey(v4.String()+"/32"), "leaf %s", leaf)
+		}
+	})
+
+	It("withdraws the host's prefix from the fabric and removes its veth when the L3Passthrough is deleted", func(ctx SpecContext) {
+		Expect(env.Kube().Delete(ctx, pt)).To(Succeed())
+		for _, node := range env.ClusterNodes() {
+			v4, _ := passthroughWorkload(ctx, node)
+			for _, leaf := range env.EVPNLeaves() {
+				Eventually(func() (map[string]bool, error) { return defaultRoutes(ctx, leaf) }).
+					WithTimeout(convergeTimeout).WithPolling(poll).ShouldNot(HaveKey(v4.String()+"/32"), "leaf %s, node %s", leaf, node)
+			}
+			Eventually(func() (string, error) { return env.Exec(ctx, node, "ip", "-o", "link", "show") }).
+				WithTimeout(convergeTimeout).WithPolling(poll).ShouldNot(ContainSubstring("host-pt"), "node %s's passthrough veth", node)
+		}
+	})
 })
 
 // sessionAddrs6 are a node's router-side and host-side IPv6 addresses of a
@@ -166,6 +218,18 @@ func defaultRoutes(ctx context.Context, router string) (map[string]bool, error) 
 // routes6 lists the IPv6 prefixes of a router's default table (zebra).
 func routes6(ctx context.Context, router string) (map[string]bool, error) {
 	return jsonKeys(ctx, router, "show ipv6 route json")
+}
+
+// setMaxPrefixes sets an L3Passthrough's host-session cap and waits until
+// every node applied it.
+func setMaxPrefixes(ctx context.Context, pt *v1alpha1.L3Passthrough, n uint32) {
+	GinkgoHelper()
+	Expect(env.Kube().Get(ctx, client.ObjectKeyFromObject(pt), pt)).To(Succeed())
+	pt.Spec.HostSession.MaxPrefixes = n
+	admit(ctx, func(ctx context.Context) error { return env.Kube().Update(ctx, pt) })
+	Eventually(func() error {
+		return statusApplied(ctx, pt, func() v1alpha1.ObjectStatus { return pt.Status.ObjectStatus })
+	}).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed())
 }
 
 // setNodeLabels sets (value non-empty) or removes (empty) labels of a Node.
