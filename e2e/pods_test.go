@@ -3,9 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -80,7 +80,7 @@ var _ = Describe("Chart pods", Ordered, Label("pods"), func() {
 			return env.Exec(ctx, node, append([]string{"curl", "-sk", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}"}, args...)...)
 		}
 		Expect(curl(metrics)).To(Equal("401"), "no token")
-		Expect(curl("http://" + nodeIP + ":9481/metrics")).NotTo(Equal("200"), "plain HTTP")
+		Expect(curl("http://"+nodeIP+":9481/metrics")).NotTo(Equal("200"), "plain HTTP")
 
 		token := func(sa string, bind bool) string {
 			GinkgoHelper()
@@ -235,7 +235,7 @@ func startPing(ctx context.Context, node, addr string) (stop func() string) {
 			data, err := os.ReadFile(out)
 			text = string(data)
 			return text, err
-		}).WithTimeout(10*time.Second).WithPolling(200*time.Millisecond).Should(ContainSubstring("packets transmitted"))
+		}).WithTimeout(10 * time.Second).WithPolling(200 * time.Millisecond).Should(ContainSubstring("packets transmitted"))
 		return text
 	}
 }
