@@ -143,8 +143,9 @@ e2e: deps k8s-assets build
 # in the L2 lab, which needs no VRF and so runs natively on any kernel:
 # the pod suite, recovery (faults done to pods) and underlay. docs/e2e.md.
 E2E_PODS_LABELS ?= pods || recovery || underlay
+E2E_PODS_INSTALL ?= helm
 e2e-pods: deps k8s-assets k8s-node-assets images
-	PEROUTER_E2E_PODS=1 PEROUTER_E2E_IMAGES=$(BIN)/images \
+	PEROUTER_E2E_PODS=1 PEROUTER_E2E_IMAGES=$(BIN)/images PEROUTER_E2E_INSTALL=$(E2E_PODS_INSTALL) \
 	PEROUTER_E2E_TOPOLOGY=$(CURDIR)/topologies/l2.clab.yml \
 	PEROUTER_E2E_MANIFESTS=$(CURDIR)/docs/examples/lab/underlay.yaml,$(CURDIR)/docs/examples/l2lab \
 	$(GO) test -v -count=1 -timeout $(E2E_TIMEOUT) ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_PODS_LABELS)"

@@ -34,6 +34,7 @@ const (
 	envApply    = "PEROUTER_E2E_MANIFESTS"   // manifests to apply (comma-separated files or directories), default docs/examples/lab
 	envPods     = "PEROUTER_E2E_PODS"        // 1: the operator runs as the chart's pods on real kubelets (simulator/netns/pods)
 	envImages   = "PEROUTER_E2E_IMAGES"      // the pods mode's image archives, default bin/images
+	envInstall  = "PEROUTER_E2E_INSTALL"     // the pods mode's install: helm (default, charts/perouter) or kustomize (operator/config/default)
 	envKube     = "PEROUTER_E2E_KUBECONFIG"  // an API server to use instead of starting one (the VM lane's, on the host)
 	envInVM     = "PESIM_IN_VM"
 	// envRecoveryRounds runs the recovery container this many times in
@@ -207,6 +208,13 @@ var _ = BeforeSuite(func() {
 		}
 		if cfg.Pods {
 			cfg.Chart = filepath.Join(repoRoot, "charts/perouter")
+			switch install := os.Getenv(envInstall); install {
+			case "", "helm":
+			case "kustomize":
+				cfg.Kustomize = filepath.Join(repoRoot, "operator/config/default")
+			default:
+				Fail(fmt.Sprintf("%s=%q: want helm or kustomize", envInstall, install))
+			}
 			dir := cmp.Or(os.Getenv(envImages), filepath.Join(repoRoot, "bin/images"))
 			for _, name := range []string{"perouter.tar", "router.tar"} {
 				p := filepath.Join(dir, name)

@@ -45,9 +45,10 @@ type netnsConfig struct {
 	// Pods runs the operator as the chart's pods on real kubelets
 	// (simulator/netns/pods) from the image archives in Images, instead
 	// of as processes.
-	Pods   bool
-	Chart  string
-	Images []string
+	Pods      bool
+	Chart     string
+	Kustomize string // install operator/config/default instead of the chart
+	Images    []string
 }
 
 func newNetnsEnv(ctx context.Context, cfg netnsConfig) (*netnsEnv, error) {
@@ -60,7 +61,7 @@ func newNetnsEnv(ctx context.Context, cfg netnsConfig) (*netnsEnv, error) {
 	switch {
 	case cfg.FabricOnly:
 	case cfg.Pods:
-		op = podsOperator{pods.New(pods.Options{Chart: cfg.Chart, Images: cfg.Images})}
+		op = podsOperator{pods.New(pods.Options{Chart: cfg.Chart, Kustomize: cfg.Kustomize, Images: cfg.Images})}
 	default:
 		op = processOperator{cluster.New(cluster.Options{BinDir: cfg.BinDir, CRDDir: cfg.CRDDir, InVM: os.Getenv(envInVM) != "", Kubeconfig: os.Getenv(envKube), Manifests: cfg.Manifests})}
 	}

@@ -52,6 +52,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
@@ -95,6 +97,12 @@ const (
 type Options struct {
 	// Chart is the chart directory (charts/perouter).
 	Chart string
+	// Kustomize, when set, is a kustomization directory
+	// (operator/config/default) installed instead of the chart, as
+	// `kubectl apply -k` does: built with kustomize's Go library, applied
+	// server-side. Its image references must be the archives' (they are
+	// when `make images` tagged them with the chart's appVersion).
+	Kustomize string
 	// Images are the OCI archives of the chart's images (bin/images/*.tar);
 	// the perouter and router images are matched by repository.
 	Images []string
@@ -219,10 +227,14 @@ func (a *Agents) StartCluster(ctx context.Context, l *netns.Lab) error {
 	a.measure(l, fmt.Sprintf("%d kubelet nodes Ready", len(nodes)), start)
 
 	start = time.Now()
-	if err := a.install(ctx, l); err != nil {
+	install, step := a.install, "helm install"
+	if a.opts.Kustomize != "" {
+		install, step = a.applyKustomization, "kubectl apply -k"
+	}
+	if err := install(ctx, l); err != nil {
 		return err
 	}
-	a.measure(l, "helm install", start)
+	a.measure(l, step, start)
 	if err := a.WaitReady(ctx, l); err != nil {
 		return err
 	}
@@ -247,17 +259,55 @@ func (a *Agents) prepare() error {
 	if err != nil {
 		return err
 	}
-	chrt, err := loader.Load(a.opts.Chart)
-	if err != nil {
-		return fmt.Errorf("loading chart %s: %w", a.opts.Chart, err)
-	}
-	private, err := HostPaths(chrt, values)
-	if err != nil {
-		return err
+	var private []string
+	if a.opts.Kustomize != "" {
+		manifest, err := kustomizeBuild(a.opts.Kustomize)
+		if err != nil {
+			return err
+		}
+		if private, err = manifestHostPaths(manifest); err != nil {
+			return fmt.Errorf("kustomize build %s: %w", a.opts.Kustomize, err)
+		}
+		private = outermost(private)
+	} else {
+		chrt, err := loader.Load(a.opts.Chart)
+		if err != nil {
+			return fmt.Errorf("loading chart %s: %w", a.opts.Chart, err)
+		}
+		if private, err = HostPaths(chrt, values); err != nil {
+			return err
+		}
 	}
 	a.mu.Lock()
 	a.assets, a.values, a.private = assets, values, private
 	a.mu.Unlock()
+	return nil
+}
+
+// kustomizeBuild is `kustomize build DIR`, with kustomize's Go library.
+func kustomizeBuild(dir string) (string, error) {
+	resMap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		return "", fmt.Errorf("kustomize build %s: %w", dir, err)
+	}
+	out, err := resMap.AsYaml()
+	if err != nil {
+		return "", fmt.Errorf("kustomize build %s: %w", dir, err)
+	}
+	return string(out), nil
+}
+
+// applyKustomization installs the kustomization as `kubectl apply -k`
+// would (server-side, so the CRDs' size is no concern).
+func (a *Agents) applyKustomization(ctx context.Context, l *netns.Lab) error {
+	manifest, err := kustomizeBuild(a.opts.Kustomize)
+	if err != nil {
+		return err
+	}
+	if out, err := a.Kubectl(ctx, l, manifest, "apply", "--server-side", "-f", "-"); err != nil {
+		return fmt.Errorf("kubectl apply -k %s: %w: %s", a.opts.Kustomize, err, out)
+	}
+	logf(l, "applied kustomization %s", a.opts.Kustomize)
 	return nil
 }
 
@@ -303,8 +353,18 @@ func HostPaths(chrt *chart.Chart, values map[string]any) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rendering chart %s: %w", chrt.Name(), err)
 	}
+	paths, err := manifestHostPaths(rel.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("chart %s: %w", chrt.Name(), err)
+	}
+	return paths, nil
+}
+
+// manifestHostPaths are the hostPath directories the pod templates of a
+// multi-document manifest mount (see HostPaths).
+func manifestHostPaths(manifest string) ([]string, error) {
 	var paths []string
-	for _, doc := range strings.Split(rel.Manifest, "\n---") {
+	for _, doc := range strings.Split(manifest, "\n---") {
 		var obj struct {
 			Kind string `json:"kind"`
 			Spec struct {
@@ -312,7 +372,7 @@ func HostPaths(chrt *chart.Chart, values map[string]any) ([]string, error) {
 			} `json:"spec"`
 		}
 		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
-			return nil, fmt.Errorf("chart %s: %w", chrt.Name(), err)
+			return nil, err
 		}
 		for _, v := range obj.Spec.Template.Spec.Volumes {
 			if v.HostPath != nil {
@@ -549,6 +609,9 @@ func (a *Agents) install(ctx context.Context, l *netns.Lab) error {
 // set merged over them (set wins), as a user upgrading the operator does,
 // and does not wait: the DaemonSets roll in their own time (WaitReady).
 func (a *Agents) Upgrade(ctx context.Context, l *netns.Lab, set map[string]any) error {
+	if a.opts.Kustomize != "" {
+		return fmt.Errorf("helm upgrade: the lab installed %s with kustomize, not the chart", a.opts.Kustomize)
+	}
 	chrt, err := loader.Load(a.opts.Chart)
 	if err != nil {
 		return fmt.Errorf("loading chart %s: %w", a.opts.Chart, err)

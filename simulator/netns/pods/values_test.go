@@ -63,6 +63,31 @@ func TestHostPathsOfTheChart(t *testing.T) {
 	}
 }
 
+// TestKustomizeMountsWhatTheChartMounts: the kustomize install gets the
+// same private directories per node as the chart, derived from its own
+// manifests.
+func TestKustomizeMountsWhatTheChartMounts(t *testing.T) {
+	chrt, err := loader.Load("../../../charts/perouter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromChart, err := HostPaths(chrt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := kustomizeBuild("../../../operator/config/default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromKustomize, err := manifestHostPaths(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(fromChart, outermost(fromKustomize)); diff != "" {
+		t.Errorf("hostPaths of operator/config/default vs the chart (-chart +kustomize):\n%s", diff)
+	}
+}
+
 func TestOutermost(t *testing.T) {
 	tests := map[string]struct{ in, want []string }{
 		"nested and duplicate": {in: []string{"/run/a/b", "/run/a", "/run/a"}, want: []string{"/run/a"}},
