@@ -821,11 +821,24 @@ func TestReplacedRouterNamespaceReappliesAtOnce(t *testing.T) {
 	// namespace at all: that is a replacement too (this fake datapath does
 	// not create the namespace as the real one does), and the new
 	// namespace then makes a second one. Either way the calls must settle.
+	// Such a pass can also end right after Prepare: this fake does not
+	// create the missing namespace, so reading its identity after Prepare
+	// fails ("router namespace unreadable after prepare") and the pass is
+	// retried once the new namespace is there. A CI run saw exactly that:
+	// [prepare reload activate prepare prepare reload activate].
 	calls := settled(t, "calls after the namespace was replaced", r.log.snapshot)
-	pass := []string{"prepare", "reload", "activate"}
-	if n := len(calls) / 3; len(calls)%3 != 0 || n < 2 || n > 3 || !slices.Equal(calls, slices.Repeat(pass, n)) {
-		t.Errorf("calls after the namespace was replaced: %v; want 2 or 3 whole passes", calls)
+	var whole []string
+	for i, c := range calls {
+		if c == "prepare" && i+1 < len(calls) && calls[i+1] == "prepare" {
+			continue // a pass that ended after Prepare
+		}
+		whole = append(whole, c)
 	}
+	pass := []string{"prepare", "reload", "activate"}
+	if n := len(whole) / 3; len(whole)%3 != 0 || n < 2 || n > 3 || !slices.Equal(whole, slices.Repeat(pass, n)) {
+		t.Errorf("calls after the namespace was replaced: %v; want 2 or 3 whole passes (a pass may end after a Prepare)", calls)
+	}
+	calls = whole
 	if got := metricValue(t, routerNetnsReplaced) - replacedBefore; got != float64(len(calls)/3-1) {
 		t.Errorf("router_netns_replaced_total delta = %v, want %d", got, len(calls)/3-1)
 	}
