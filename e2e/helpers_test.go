@@ -117,14 +117,20 @@ func bgpPeers(ctx context.Context, node, vrf string) (map[string]string, error) 
 }
 
 // type5Routes reads a router's EVPN type-5 paths.
-func type5Routes(ctx context.Context, node string) ([]netns.Type5, error) {
-	out, err := env.Vtysh(ctx, node, "show bgp l2vpn evpn route type prefix json")
+func type5Routes(ctx context.Context, router string) ([]netns.EVPNRoute, error) {
+	return evpnRoutes(ctx, router, "prefix")
+}
+
+// evpnRoutes reads a router's EVPN paths of one type, by FRR's name for
+// it ("prefix", "multicast", "macip").
+func evpnRoutes(ctx context.Context, router, routeType string) ([]netns.EVPNRoute, error) {
+	out, err := env.Vtysh(ctx, router, "show bgp l2vpn evpn route type "+routeType+" json")
 	if err != nil {
 		return nil, err
 	}
-	routes, err := netns.ParseType5([]byte(out))
+	routes, err := netns.ParseEVPN([]byte(out))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", node, err)
+		return nil, fmt.Errorf("%s: %w", router, err)
 	}
 	return routes, nil
 }

@@ -76,13 +76,9 @@ func ensureL2Workload(ctx context.Context, node string, vni v1alpha1.L2VNI, addr
 // type3VTEPs are the VTEPs a router has a type-3 (IMET) route from, for
 // one VNI.
 func type3VTEPs(ctx context.Context, router string, vni uint32) (map[string]bool, error) {
-	out, err := env.Vtysh(ctx, router, "show bgp l2vpn evpn route type multicast json")
+	routes, err := evpnRoutes(ctx, router, "multicast")
 	if err != nil {
 		return nil, err
-	}
-	routes, err := netns.ParseEVPN([]byte(out))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", router, err)
 	}
 	return netns.Type3VTEPs(routes, vni), nil
 }

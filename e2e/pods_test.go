@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/moby/sys/capability"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -108,6 +110,68 @@ var _ = Describe("Chart pods", Ordered, Label("pods"), func() {
 		Expect(curl("http://127.0.0.1:9482/healthz")).To(Equal("200"), "the probe on localhost")
 		code, _ := curl("http://" + nodeIP + ":9482/healthz")
 		Expect(code).To(Equal("000"), "the probe port must not answer on the node's address")
+	})
+
+	// Issue 15 item 10 in a pod: what the kernel gave each running
+	// container is what its securityContext asks for and nothing more.
+	// The unprivileged ones hold exactly the capabilities they add,
+	// cannot gain privileges, and run under the runtime's seccomp filter.
+	It("runs each container with only the privileges its securityContext grants", func(ctx SpecContext) {
+		var unprivileged []string
+		for _, c := range []pods.Component{pods.Router, pods.Controller, pods.Labeler} {
+			list, err := op.Pods(ctx, c, "")
+			Expect(err).NotTo(HaveOccurred())
+			for i := range list {
+				p := &list[i]
+				for _, ct := range p.Spec.Containers {
+					want := grantedPrivileges(p, &ct)
+					pid, err := op.ContainerPID(ctx, p, ct.Name)
+					Expect(err).NotTo(HaveOccurred())
+					got, err := processPrivileges(pid)
+					Expect(err).NotTo(HaveOccurred())
+					if want.UID == "" {
+						got.UID = "" // the image's user: the spec sets none
+					}
+					Expect(got).To(Equal(want), "pod %s container %s (pid %d): the kernel's view (got) against its securityContext (want)", p.Name, ct.Name, pid)
+					if len(want.Caps) < len(fullCaps()) {
+						unprivileged = append(unprivileged, ct.Name)
+					}
+				}
+			}
+		}
+		Expect(unprivileged).To(ContainElements(pods.ReloaderContainer, "labeler"), "containers that run without privileges")
+	})
+
+	// Issue 15 item 8 on the installed chart: the API server's own
+	// authorizer answers for each ServiceAccount.
+	It("lets the controller read Secrets only in its namespace, and the labeler only its certificate's", func(ctx SpecContext) {
+		ns := pods.ChartNamespace()
+		for _, c := range []struct {
+			sa, verb, resource, namespace string
+			want                          string
+		}{
+			{"perouter-controller", "get", "secrets", ns, "yes"},
+			{"perouter-controller", "list", "secrets", ns, "yes"},
+			{"perouter-controller", "get", "secrets", "default", "no"},
+			{"perouter-controller", "get", "secrets", "kube-system", "no"},
+			{"perouter-controller", "create", "secrets", ns, "no"},
+			{"perouter-labeler", "get", "secrets/perouter-webhook-cert", ns, "yes"},
+			{"perouter-labeler", "get", "secrets/e2e-leaf-password", ns, "no"},
+			{"perouter-labeler", "list", "secrets", ns, "no"},
+			{"perouter-labeler", "update", "validatingwebhookconfigurations.admissionregistration.k8s.io/perouter-validating-webhook-configuration", "", "yes"},
+			{"perouter-labeler", "update", "validatingwebhookconfigurations.admissionregistration.k8s.io/other", "", "no"},
+			{"perouter-router", "get", "secrets", ns, "no"},
+		} {
+			args := []string{"auth", "can-i", c.verb, c.resource, "--as=system:serviceaccount:" + ns + ":" + c.sa}
+			if c.namespace != "" {
+				args = append(args, "-n", c.namespace)
+			}
+			// can-i exits 1 for "no": the answer is the last line it
+			// prints (warnings come first).
+			out, _ := op.Kubectl(ctx, e.lab, "", args...)
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			Expect(lines[len(lines)-1]).To(Equal(c.want), "kubectl %s:\n%s", strings.Join(args, " "), out)
+		}
 	})
 
 	// Issue 15 item 11 on a real cluster: the labeler (webhook and index)
@@ -265,5 +329,126 @@ func clusterNodeIndex(node string) int {
 		}
 	}
 	Fail("not a cluster node: " + node)
+	return -1
+}
+
+// privileges are what the kernel gave a process, as /proc shows them.
+type privileges struct {
+	Caps       []string // effective capabilities, by name
+	NoNewPrivs bool
+	Seccomp    string // 0 none, 2 filter
+	UID        string // effective; "" when the spec sets none
+}
+
+// processPrivileges reads a process's privileges from /proc.
+func processPrivileges(pid int) (privileges, error) {
+	var p privileges
+	caps, err := capability.NewPid2(pid)
+	if err == nil {
+		err = caps.Load()
+	}
+	if err != nil {
+		return p, fmt.Errorf("pid %d: capabilities: %w", pid, err)
+	}
+	for _, c := range fullCaps() {
+		if caps.Get(capability.EFFECTIVE, c) {
+			p.Caps = append(p.Caps, c.String())
+		}
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return p, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		key, value, _ := strings.Cut(line, ":")
+		fields := strings.Fields(value)
+		switch {
+		case len(fields) == 0:
+		case key == "NoNewPrivs":
+			p.NoNewPrivs = fields[0] == "1"
+		case key == "Seccomp":
+			p.Seccomp = fields[0]
+		case key == "Uid" && len(fields) > 1:
+			p.UID = fields[1]
+		}
+	}
+	return p, nil
+}
+
+// fullCaps are the capabilities a privileged container gets: every one
+// this process (root on the machine) may hold.
+func fullCaps() []capability.Cap {
+	self, err := capability.NewPid2(0)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(self.Load()).To(Succeed())
+	var all []capability.Cap
+	for _, c := range capability.ListKnown() {
+		if self.Get(capability.BOUNDING, c) {
+			all = append(all, c)
+		}
+	}
+	return all
+}
+
+// grantedPrivileges are the privileges a container's securityContext (and
+// its pod's) ask for, as the kubelet and runc apply them. A container that
+// is not privileged must drop ALL: the runtime's default set is not a
+// grant anyone reviewed.
+func grantedPrivileges(pod *corev1.Pod, c *corev1.Container) privileges {
+	GinkgoHelper()
+	sc := c.SecurityContext
+	if sc == nil {
+		sc = &corev1.SecurityContext{}
+	}
+	psc := pod.Spec.SecurityContext
+	if psc == nil {
+		psc = &corev1.PodSecurityContext{}
+	}
+	var want privileges
+	uid := sc.RunAsUser
+	if uid == nil {
+		uid = psc.RunAsUser
+	}
+	if uid != nil {
+		want.UID = strconv.FormatInt(*uid, 10)
+	}
+	if sc.Privileged != nil && *sc.Privileged {
+		for _, c := range fullCaps() {
+			want.Caps = append(want.Caps, c.String())
+		}
+		want.Seccomp = "0" // runtimes run privileged containers unconfined
+		return want
+	}
+	Expect(sc.Capabilities).NotTo(BeNil(), "pod %s container %s: not privileged, so it must drop ALL capabilities", pod.Name, c.Name)
+	Expect(sc.Capabilities.Drop).To(ContainElement(corev1.Capability("ALL")), "pod %s container %s", pod.Name, c.Name)
+	if want.UID == "" || want.UID == "0" {
+		// A non-root user keeps no capability: the kubelet sets no
+		// ambient set.
+		for _, add := range sc.Capabilities.Add {
+			want.Caps = append(want.Caps, strings.ToLower(string(add)))
+		}
+		slices.SortFunc(want.Caps, func(a, b string) int { return capIndex(a) - capIndex(b) })
+	}
+	want.NoNewPrivs = sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation
+	profile := sc.SeccompProfile
+	if profile == nil {
+		profile = psc.SeccompProfile
+	}
+	want.Seccomp = "0"
+	if profile != nil && profile.Type == corev1.SeccompProfileTypeRuntimeDefault {
+		want.Seccomp = "2"
+	}
+	return want
+}
+
+// capIndex orders capability names as the kernel numbers them (the order
+// processPrivileges lists them in).
+func capIndex(name string) int {
+	for _, c := range capability.ListKnown() {
+		if c.String() == name {
+			return int(c)
+		}
+	}
+	Fail("unknown capability " + name)
 	return -1
 }

@@ -33,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -429,6 +430,26 @@ func APIServerHostPort(server string) (string, error) {
 func (n *Node) KillContainer(ctx context.Context, id string) error {
 	_, err := n.ctr(ctx, "tasks", "kill", "--all", "--signal", "SIGKILL", id)
 	return err
+}
+
+// ContainerPID is the host process id of a running container's init
+// process (by its containerd ID), to read what the kernel gave it.
+func (n *Node) ContainerPID(ctx context.Context, id string) (int, error) {
+	out, err := n.ctr(ctx, "tasks", "ls")
+	if err != nil {
+		return 0, err
+	}
+	// TASK  PID  STATUS
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == id {
+			if f[2] != "RUNNING" {
+				return 0, fmt.Errorf("node %s: container %s is %s", n.opts.Name, id, f[2])
+			}
+			return strconv.Atoi(f[1])
+		}
+	}
+	return 0, fmt.Errorf("node %s: containerd runs no task %s", n.opts.Name, id)
 }
 
 // TagImage adds reference to to the image from in the node's runtime.

@@ -16,21 +16,30 @@ var HostSysctls = []string{
 	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes",
 }
 
-// SaveHostSysctls reads HostSysctls and returns a function that writes
-// them back, for callers that run kubelets on a shared host.
-func SaveHostSysctls() (restore func() error, err error) {
-	saved := map[string][]byte{}
+// ReadHostSysctls reads HostSysctls' current values.
+func ReadHostSysctls() (map[string]string, error) {
+	values := map[string]string{}
 	for _, s := range HostSysctls {
 		v, err := os.ReadFile(filepath.Join("/proc/sys", s))
 		if err != nil {
 			return nil, err
 		}
-		saved[s] = v
+		values[s] = string(v)
+	}
+	return values, nil
+}
+
+// SaveHostSysctls reads HostSysctls and returns a function that writes
+// them back, for callers that run kubelets on a shared host.
+func SaveHostSysctls() (restore func() error, err error) {
+	saved, err := ReadHostSysctls()
+	if err != nil {
+		return nil, err
 	}
 	return func() error {
 		var errs []error
 		for s, v := range saved {
-			if err := os.WriteFile(filepath.Join("/proc/sys", s), v, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join("/proc/sys", s), []byte(v), 0o644); err != nil {
 				errs = append(errs, fmt.Errorf("restoring sysctl %s: %w", s, err))
 			}
 		}

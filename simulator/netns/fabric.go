@@ -114,10 +114,6 @@ func (l *Lab) EVPNLeaves() []string {
 	return out
 }
 
-// Type5 is one EVPN path as FRR reports it; the name is from when the lab
-// read only type-5 routes.
-type Type5 = EVPNRoute
-
 // EVPNRoute is one EVPN path as FRR reports it.
 type EVPNRoute struct {
 	RD string
@@ -160,10 +156,6 @@ func (r EVPNRoute) HasRTFor(vni uint32) bool {
 	}
 	return false
 }
-
-// ParseType5 reads "show bgp l2vpn evpn route [type …] json"; the name is
-// from when the lab read only type-5 routes (ParseEVPN).
-func ParseType5(data []byte) ([]Type5, error) { return ParseEVPN(data) }
 
 // ParseEVPN reads "show bgp l2vpn evpn route [type …] json": every path
 // of every route, of any type.

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/perouter/perouter/operator/retry"
+	"github.com/perouter/perouter/simulator/kubenode"
 	"github.com/perouter/perouter/simulator/netns"
 	"github.com/perouter/perouter/simulator/topology"
 )
@@ -153,9 +154,29 @@ func (a *Agents) KillContainer(ctx context.Context, c Component, node, container
 	if err != nil {
 		return err
 	}
-	kn := a.Node(node)
+	kn, id, err := a.container(pod, container)
+	if err != nil {
+		return err
+	}
+	return kn.KillContainer(ctx, id)
+}
+
+// ContainerPID is the host process id of a running container of a pod:
+// /proc/<pid> shows what the runtime gave it.
+func (a *Agents) ContainerPID(ctx context.Context, pod *corev1.Pod, container string) (int, error) {
+	kn, id, err := a.container(pod, container)
+	if err != nil {
+		return 0, err
+	}
+	return kn.ContainerPID(ctx, id)
+}
+
+// container finds a container of a pod: its node's runtime and the
+// container's ID in it.
+func (a *Agents) container(pod *corev1.Pod, container string) (*kubenode.Node, string, error) {
+	kn := a.Node(pod.Spec.NodeName)
 	if kn == nil {
-		return fmt.Errorf("node %s: no kubelet running", node)
+		return nil, "", fmt.Errorf("pod %s: node %s runs no kubelet", pod.Name, pod.Spec.NodeName)
 	}
 	for _, s := range pod.Status.ContainerStatuses {
 		if s.Name != container {
@@ -163,11 +184,11 @@ func (a *Agents) KillContainer(ctx context.Context, c Component, node, container
 		}
 		id, ok := strings.CutPrefix(s.ContainerID, "containerd://")
 		if !ok {
-			return fmt.Errorf("pod %s container %s: container ID %q is not containerd's", pod.Name, container, s.ContainerID)
+			return nil, "", fmt.Errorf("pod %s container %s: container ID %q is not containerd's", pod.Name, container, s.ContainerID)
 		}
-		return kn.KillContainer(ctx, id)
+		return kn, id, nil
 	}
-	return fmt.Errorf("pod %s has no container %s", pod.Name, container)
+	return nil, "", fmt.Errorf("pod %s has no container %s", pod.Name, container)
 }
 
 // ExecPod runs a command in a container of the component's pod on a node

@@ -556,9 +556,21 @@ func nodeReady(n *corev1.Node) bool {
 	return false
 }
 
-// helmConfig is Helm's action configuration for the lab's API server,
-// logging to the lab's helm.log; close the returned file when done.
-func helmConfig(l *netns.Lab) (*action.Configuration, *os.File, error) {
+// helmSession is what each Helm action needs: the chart, an action
+// configuration for the lab's API server, and its log (lab's helm.log).
+type helmSession struct {
+	cfg   *action.Configuration
+	chart *chart.Chart
+	log   *os.File
+}
+
+// helm loads the chart and configures Helm for the lab; close the
+// session when done.
+func (a *Agents) helm(l *netns.Lab) (*helmSession, error) {
+	chrt, err := loader.Load(a.opts.Chart)
+	if err != nil {
+		return nil, fmt.Errorf("loading chart %s: %w", a.opts.Chart, err)
+	}
 	kubeconfig, namespace := Kubeconfig(l), ReleaseNamespace
 	// Discovery is cached in the lab's state, not in ~/.kube/cache: a
 	// later lab's API server may answer on the same port.
@@ -567,36 +579,35 @@ func helmConfig(l *netns.Lab) (*action.Configuration, *os.File, error) {
 	getter.KubeConfig, getter.Namespace, getter.CacheDir = &kubeconfig, &namespace, &cacheDir
 	helmLog, err := os.OpenFile(filepath.Join(l.StateDir(), "helm.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cfg := new(action.Configuration)
 	if err := cfg.Init(getter, namespace, "secret", func(format string, v ...any) {
 		fmt.Fprintf(helmLog, format+"\n", v...)
 	}); err != nil {
 		helmLog.Close()
-		return nil, nil, fmt.Errorf("helm: %w", err)
+		return nil, fmt.Errorf("helm: %w", err)
 	}
-	return cfg, helmLog, nil
+	return &helmSession{cfg: cfg, chart: chrt, log: helmLog}, nil
 }
+
+// Close closes the log; what Helm wrote is already in it.
+func (h *helmSession) Close() { _ = h.log.Close() }
 
 // install runs `helm install perouter CHART` through Helm's Go library,
 // with the lab's kubeconfig as the RESTClientGetter.
 func (a *Agents) install(ctx context.Context, l *netns.Lab) error {
-	chrt, err := loader.Load(a.opts.Chart)
-	if err != nil {
-		return fmt.Errorf("loading chart %s: %w", a.opts.Chart, err)
-	}
-	cfg, helmLog, err := helmConfig(l)
+	h, err := a.helm(l)
 	if err != nil {
 		return err
 	}
-	defer helmLog.Close()
-	install := action.NewInstall(cfg)
+	defer h.Close()
+	install := action.NewInstall(h.cfg)
 	install.ReleaseName, install.Namespace = ReleaseName, ReleaseNamespace
 	install.Timeout = a.opts.ReadyTimeout
-	rel, err := install.RunWithContext(ctx, chrt, a.Values())
+	rel, err := install.RunWithContext(ctx, h.chart, a.Values())
 	if err != nil {
-		return fmt.Errorf("helm install %s %s: %w (log: %s)", ReleaseName, a.opts.Chart, err, helmLog.Name())
+		return fmt.Errorf("helm install %s %s: %w (log: %s)", ReleaseName, a.opts.Chart, err, h.log.Name())
 	}
 	a.mu.Lock()
 	a.released = rel
@@ -612,21 +623,17 @@ func (a *Agents) Upgrade(ctx context.Context, l *netns.Lab, set map[string]any) 
 	if a.opts.Kustomize != "" {
 		return fmt.Errorf("helm upgrade: the lab installed %s with kustomize, not the chart", a.opts.Kustomize)
 	}
-	chrt, err := loader.Load(a.opts.Chart)
-	if err != nil {
-		return fmt.Errorf("loading chart %s: %w", a.opts.Chart, err)
-	}
-	cfg, helmLog, err := helmConfig(l)
+	h, err := a.helm(l)
 	if err != nil {
 		return err
 	}
-	defer helmLog.Close()
+	defer h.Close()
 	values := chartutil.MergeTables(set, a.Values())
-	upgrade := action.NewUpgrade(cfg)
+	upgrade := action.NewUpgrade(h.cfg)
 	upgrade.Namespace = ReleaseNamespace
-	rel, err := upgrade.RunWithContext(ctx, ReleaseName, chrt, values)
+	rel, err := upgrade.RunWithContext(ctx, ReleaseName, h.chart, values)
 	if err != nil {
-		return fmt.Errorf("helm upgrade %s %s: %w (log: %s)", ReleaseName, a.opts.Chart, err, helmLog.Name())
+		return fmt.Errorf("helm upgrade %s %s: %w (log: %s)", ReleaseName, a.opts.Chart, err, h.log.Name())
 	}
 	a.mu.Lock()
 	a.released, a.values = rel, values

@@ -3,6 +3,7 @@ package pods_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -66,7 +67,11 @@ func TestChartOnKubeletNodes(t *testing.T) {
 		}
 		archives = append(archives, p)
 	}
-	restoreSysctls(t)
+	// The lab must put back what its kubelets changed machine-wide.
+	sysctls, err := kubenode.ReadHostSysctls()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	topo, err := topology.Load("testdata/pods.clab.yml")
 	if err != nil {
@@ -108,6 +113,12 @@ func TestChartOnKubeletNodes(t *testing.T) {
 		}
 		if left, _ := filepath.Glob("/var/log/pods/" + pods.ChartNamespace() + "_*"); len(left) > 0 {
 			t.Errorf("pod logs left in the machine's /var/log/pods: %v", left)
+		}
+		if after, err := kubenode.ReadHostSysctls(); err != nil || !maps.Equal(sysctls, after) {
+			t.Errorf("host sysctls after down: %v (err %v), want %v as before up", after, err, sysctls)
+			for s, v := range sysctls {
+				_ = os.WriteFile(filepath.Join("/proc/sys", s), []byte(v), 0o644)
+			}
 		}
 	})
 	if err != nil {
@@ -224,19 +235,6 @@ func TestChartOnKubeletNodes(t *testing.T) {
 		t.Errorf("leaf: %d established sessions, want 2 (one per node): %v", established, peers)
 	}
 	t.Logf("kubectl get pods -A -o wide at the end:\n%s", kubectl("get", "pods", "-A", "-o", "wide"))
-}
-
-// restoreSysctls puts kubenode.HostSysctls back once the test ends.
-func restoreSysctls(t *testing.T) {
-	restore, err := kubenode.SaveHostSysctls()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := restore(); err != nil {
-			t.Error(err)
-		}
-	})
 }
 
 // dumpLogs prints what explains a failure: the pods, their events, the
