@@ -94,7 +94,7 @@ var _ = Describe("Underlay password", Label("underlay", "password"), func() {
 		// two netns FRRs: TcpExtTCPMD5NotFound counts its SYNs).
 		DeferCleanup(func(ctx context.Context) {
 			leaf.setPassword(ctx, "")
-			setPasswordSecret(ctx, u, 0, "")
+			setPasswordSecret(ctx, 0, "")
 			for _, node := range env.ClusterNodes() {
 				Eventually(func() error { return establishedWithAll(ctx, node) }).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed())
 			}
@@ -106,7 +106,7 @@ var _ = Describe("Underlay password", Label("underlay", "password"), func() {
 
 		By("the Underlay names the Secret")
 		start := time.Now()
-		setPasswordSecret(ctx, u, 0, secret.Name)
+		setPasswordSecret(ctx, 0, secret.Name)
 		for _, node := range env.ClusterNodes() {
 			Eventually(sessions(node)).WithTimeout(convergeTimeout).WithPolling(poll).Should(Equal("Established"),
 				"node %s: session with %s, signed with Secret %s/%s", node, nb.Address, secret.Namespace, secret.Name)
@@ -174,13 +174,7 @@ func (l leafListen) setPassword(ctx context.Context, password string) {
 
 // setPasswordSecret sets the passwordSecret of the Underlay's i-th
 // neighbour and waits until every node reports the change applied.
-func setPasswordSecret(ctx context.Context, u v1alpha1.Underlay, i int, name string) {
+func setPasswordSecret(ctx context.Context, i int, name string) {
 	GinkgoHelper()
-	var cur v1alpha1.Underlay
-	Expect(env.Kube().Get(ctx, client.ObjectKeyFromObject(&u), &cur)).To(Succeed())
-	cur.Spec.Neighbors[i].PasswordSecret = name
-	admit(ctx, func(ctx context.Context) error { return env.Kube().Update(ctx, &cur) })
-	Eventually(func() error {
-		return statusApplied(ctx, &cur, func() v1alpha1.ObjectStatus { return cur.Status.ObjectStatus })
-	}).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed())
+	updateUnderlay(ctx, func(s *v1alpha1.UnderlaySpec) { s.Neighbors[i].PasswordSecret = name })
 }

@@ -96,6 +96,15 @@ var cases = map[string]nodeconfig.Config{
 
 	"two_vrfs": node(underlay(), red(), blue()),
 
+	// Graceful restart at FRR's default timers (no timer lines: FRR's
+	// running config leaves defaults out) and at others.
+	"graceful_restart_defaults": node(with(node(underlay(), red()), func(c *nodeconfig.Config) {
+		c.Underlay.GracefulRestart = &nodeconfig.GracefulRestart{RestartTime: nodeconfig.DefaultRestartTime, StalePathTime: nodeconfig.DefaultStalePathTime}
+	}).Underlay, red()),
+	"graceful_restart_timers": node(with(node(underlay(), red()), func(c *nodeconfig.Config) {
+		c.Underlay.GracefulRestart = &nodeconfig.GracefulRestart{RestartTime: 60, StalePathTime: 4095}
+	}).Underlay, red()),
+
 	// The model is documented as sorted; the renderer sorts anyway.
 	"two_vrfs_unsorted_input": node(underlay(), blue(), red()),
 

@@ -159,6 +159,12 @@ type underlayView struct {
 	IPv4      bool
 	IPv6      bool
 	EVPN      bool
+	// GracefulRestart turns it on; RestartTime and StalePathTime are ""
+	// at FRR's defaults, which FRR's running config leaves out: a line
+	// for them would differ from it on every reload.
+	GracefulRestart bool
+	RestartTime     string
+	StalePathTime   string
 }
 
 type neighborView struct {
@@ -270,6 +276,11 @@ func buildView(c nodeconfig.Config) (*view, error) {
 		ASN:      u.ASN,
 		RouterID: u.RouterID.String(),
 		EVPN:     has4 || has6,
+	}
+	if gr := u.GracefulRestart; gr != nil {
+		uv.GracefulRestart = true
+		uv.RestartTime = unlessDefault(gr.RestartTime, nodeconfig.DefaultRestartTime)
+		uv.StalePathTime = unlessDefault(gr.StalePathTime, nodeconfig.DefaultStalePathTime)
 	}
 	v.Underlay = uv
 
@@ -632,4 +643,12 @@ func checkRef(r objects.Ref) error {
 		return fieldError(r, "metadata.name", err.Error())
 	}
 	return nil
+}
+
+// unlessDefault is v in decimal, or "" when it is FRR's default.
+func unlessDefault(v, def uint32) string {
+	if v == def {
+		return ""
+	}
+	return strconv.FormatUint(uint64(v), 10)
 }

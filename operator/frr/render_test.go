@@ -276,9 +276,11 @@ func loadAllIn(rootfs string, configs []string) (map[string]loadResult, error) {
 	return results, nil
 }
 
-// vtyshProgress matches what FRR 10's vtysh -f prints while it works;
-// every other line it prints is a complaint.
-var vtyshProgress = regexp.MustCompile(`^(\[\d+\|\w+\] (sending configuration|done)|Waiting for children to finish applying config\.\.\.|MGMTD: No connected daemons interested in changes)$`)
+// vtyshProgress matches what FRR 10's vtysh -f prints while it works, and
+// bgpd's notice that graceful restart reaches only new sessions (the
+// reloader resets them: Incremental.resetSessions); every other line it
+// prints is a complaint.
+var vtyshProgress = regexp.MustCompile(`^(\[\d+\|\w+\] (sending configuration|done)|Waiting for children to finish applying config\.\.\.|MGMTD: No connected daemons interested in changes|Graceful restart configuration changed, reset all peers to take effect)$`)
 
 func copyFile(src, dst string) error {
 	b, err := os.ReadFile(src)

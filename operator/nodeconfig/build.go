@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/devname"
@@ -382,6 +383,12 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 	// error here would mean validate and this code disagree, and is
 	// reported like any other.
 	out := &Underlay{Source: ref, ASN: u.Spec.ASN}
+	if gr := u.Spec.GracefulRestart; gr != nil {
+		out.GracefulRestart = &GracefulRestart{
+			RestartTime:   ptr.Deref(gr.RestartTimeSeconds, DefaultRestartTime),
+			StalePathTime: ptr.Deref(gr.StalePathTimeSeconds, DefaultStalePathTime),
+		}
+	}
 	pool, err := validate.RouterIDPool(u.Spec.RouterIDCIDR)
 	if err == nil {
 		out.RouterID, err = ipam.RouterID(pool, b.node.Index)

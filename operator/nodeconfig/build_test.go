@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/objects"
@@ -540,5 +541,30 @@ func BenchmarkBuild(b *testing.B) {
 		if _, _, err := Build(s, Node{Name: "n", Index: 7}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestBuildGracefulRestart(t *testing.T) {
+	for name, tc := range map[string]struct {
+		spec *v1alpha1.GracefulRestart
+		want *GracefulRestart
+	}{
+		"absent: off":           {nil, nil},
+		"empty: FRR's defaults": {&v1alpha1.GracefulRestart{}, &GracefulRestart{RestartTime: 120, StalePathTime: 360}},
+		"restart time only":     {&v1alpha1.GracefulRestart{RestartTimeSeconds: ptr.To[uint32](60)}, &GracefulRestart{RestartTime: 60, StalePathTime: 360}},
+		"both timers":           {&v1alpha1.GracefulRestart{RestartTimeSeconds: ptr.To[uint32](4095), StalePathTimeSeconds: ptr.To[uint32](1)}, &GracefulRestart{RestartTime: 4095, StalePathTime: 1}},
+		"stale path time only":  {&v1alpha1.GracefulRestart{StalePathTimeSeconds: ptr.To[uint32](600)}, &GracefulRestart{RestartTime: 120, StalePathTime: 600}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := objectstest.Lab(1)
+			s.Underlays[0].Spec.GracefulRestart = tc.spec
+			cfg, _, err := Build(s, Node{Name: "n1", Index: 1})
+			if err != nil || cfg.Underlay == nil {
+				t.Fatalf("Build: %v, underlay %v", err, cfg.Underlay)
+			}
+			if diff := cmp.Diff(tc.want, cfg.Underlay.GracefulRestart); diff != "" {
+				t.Errorf("GracefulRestart (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -47,7 +47,23 @@ type Underlay struct {
 	VTEPPools  []netip.Prefix
 	Neighbors  []Neighbor
 	Interfaces []string
+	// GracefulRestart is nil when graceful restart is off.
+	GracefulRestart *GracefulRestart
 }
+
+// GracefulRestart is BGP graceful restart on the underlay sessions, with
+// FRR's defaults filled in.
+type GracefulRestart struct {
+	RestartTime   uint32 // seconds
+	StalePathTime uint32 // seconds
+}
+
+// FRR's defaults for graceful restart's timers (bgpd.h
+// BGP_DEFAULT_RESTART_TIME, BGP_DEFAULT_STALEPATH_TIME).
+const (
+	DefaultRestartTime   = 120
+	DefaultStalePathTime = 360
+)
 
 // VTEP4 returns the IPv4 VTEP, if any.
 func (u *Underlay) VTEP4() (netip.Prefix, bool) { return u.vtep(true) }

@@ -55,6 +55,7 @@ type Incremental struct {
 
 	execs                                                   atomic.Int64
 	incremental, initial, full, fallbacks, drifts, restores atomic.Int64
+	resets                                                  atomic.Int64
 }
 
 // VerifyMode says how Incremental checks that FRR took a delta.
@@ -79,8 +80,9 @@ type IncrementalStats struct {
 	// whole configs loaded into an FRR that ran none, full reloads,
 	// fallbacks from a failed delta to a full reload, and drift checks
 	// that found FRR's running config off the model, and re-applies of the
-	// last config after FRR restarted.
-	Incremental, Initial, Full, Fallbacks, Drifts, Restores int64
+	// last config after FRR restarted; session resets after a graceful
+	// restart change.
+	Incremental, Initial, Full, Fallbacks, Drifts, Restores, Resets int64
 }
 
 // Stats returns the counters since the applier was created.
@@ -93,6 +95,7 @@ func (a *Incremental) Stats() IncrementalStats {
 		Fallbacks:   a.fallbacks.Load(),
 		Drifts:      a.drifts.Load(),
 		Restores:    a.restores.Load(),
+		Resets:      a.resets.Load(),
 	}
 }
 
@@ -111,6 +114,7 @@ func (a *Incremental) Collectors() []prometheus.Collector {
 		counter("incremental_fallbacks_total", "Deltas that failed and were followed by a full reload.", &a.fallbacks),
 		counter("drifts_total", "Drift checks that found FRR's running config different from the last applied config.", &a.drifts),
 		counter("restores_total", "Re-applies of the last config after FRR restarted (its vty sockets changed).", &a.restores),
+		counter("bgp_session_resets_total", "Resets of every BGP session of the default instance after a graceful restart change (FRR announces the capability only in new sessions).", &a.resets),
 		counter("frr_processes_total", "FRR tool processes started (vtysh and frr-reload.py runs).", &a.execs),
 	}
 }
@@ -135,9 +139,26 @@ func (a *Incremental) Fingerprint() (string, error) {
 func (a *Incremental) Apply(ctx context.Context, config string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	before := a.last
+	err := a.apply(ctx, config, &before)
+	if err == nil && runsBGP(before) && gracefulRestartLines(before) != gracefulRestartLines(config) {
+		// FRR takes a graceful restart change only into sessions that
+		// start after it ("reset all peers to take effect"): the
+		// capability is exchanged in OPEN. An FRR that ran no BGP (just
+		// started, as in a graceful restart) has no session to reset,
+		// and a reset then would end the restart the fabric is waiting
+		// for.
+		a.resetSessions(ctx)
+	}
+	return err
+}
+
+// apply makes FRR run config; before is what it ran, when that was read
+// or known ("" when not).
+func (a *Incremental) apply(ctx context.Context, config string, before *string) error {
 	fingerprint, err := a.Fingerprint()
 	if a.last == "" || err != nil || fingerprint != a.lastFingerprint {
-		return a.applyUnknown(ctx, config)
+		return a.applyUnknown(ctx, config, before)
 	}
 	d, err := frrdelta.Compute(a.last, config, a.Delta)
 	if err != nil {
@@ -166,8 +187,11 @@ const unknownRunning = "FRR's running config is not known (first apply, daemon r
 // frr-reload.py's several vtysh runs cost seconds (minutes in an emulated
 // VM); an FRR that runs nothing needs none of that: the config goes in as
 // one delta from an empty config, checked like any other delta.
-func (a *Incremental) applyUnknown(ctx context.Context, config string) error {
+func (a *Incremental) applyUnknown(ctx context.Context, config string, before *string) error {
 	running, err := a.vtysh(ctx, "-c", "show running-config")
+	if err == nil {
+		*before = running
+	}
 	if err != nil || !runsNothing(running) {
 		return a.reloadFully(ctx, config, unknownRunning)
 	}
@@ -460,7 +484,9 @@ func (a *Incremental) RestoreAfterRestart(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	a.restores.Add(1)
-	return true, a.applyUnknown(ctx, a.last)
+	// A restarted FRR takes the config with its sessions: nothing to reset.
+	var running string
+	return true, a.applyUnknown(ctx, a.last, &running)
 }
 
 // Restorer is implemented by appliers that can re-apply their last config
@@ -589,4 +615,41 @@ func (s *Server) CheckDrift(ctx context.Context) (bool, error) {
 		s.log.Info("FRR had drifted from the last applied config and was reloaded")
 	}
 	return drifted, err
+}
+
+// runsBGP: a config (FRR's running one, or what was applied) has a BGP
+// instance, so sessions may be up.
+func runsBGP(config string) bool {
+	for _, raw := range strings.Split(config, "\n") {
+		if strings.HasPrefix(raw, "router bgp ") {
+			return true
+		}
+	}
+	return false
+}
+
+// gracefulRestartLines are a config's BGP graceful restart commands, in
+// order: the lines FRR needs a session reset to act on.
+func gracefulRestartLines(config string) string {
+	var b strings.Builder
+	for _, raw := range strings.Split(config, "\n") {
+		if l := strings.TrimSpace(raw); strings.HasPrefix(l, "bgp graceful-restart") {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+// resetSessions hard-resets every BGP session of the default instance
+// (the underlay's, where graceful restart is configured), so that they
+// come back with the capabilities FRR now announces. A failure is logged:
+// the config is applied, and the next flap of each session takes it.
+func (a *Incremental) resetSessions(ctx context.Context) {
+	a.resets.Add(1)
+	if out, err := a.vtysh(ctx, "-c", "clear bgp *"); err != nil {
+		a.log().Error(err, "resetting the BGP sessions after a graceful restart change", "output", out)
+		return
+	}
+	a.log().Info("reset every BGP session of the default instance: graceful restart changed")
 }

@@ -363,6 +363,7 @@ func TestIncrementalCollectorsFollowStats(t *testing.T) {
 		"perouter_reloader_initial_loads_total":         0,
 		"perouter_reloader_restores_total":              0,
 		"perouter_reloader_drifts_total":                0,
+		"perouter_reloader_bgp_session_resets_total":    0,
 		"perouter_reloader_frr_processes_total":         5,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -378,5 +379,45 @@ func TestDriftLines(t *testing.T) {
 	}
 	if got := driftLines("\nLines To Delete\n===============\nno hostname vm\n\nLines To Add\n============\nhostname worker-1\n"); len(got) != 0 {
 		t.Errorf("hostname-only difference reported as drift: %q", got)
+	}
+}
+
+func TestGracefulRestartLines(t *testing.T) {
+	for name, c := range map[string]struct {
+		a, b string
+		same bool
+	}{
+		"none on either side":  {"router bgp 1\n neighbor x remote-as 2\nexit\n", "router bgp 1\nexit\n", true},
+		"turned on":            {"router bgp 1\nexit\n", "router bgp 1\n bgp graceful-restart\n bgp graceful-restart preserve-fw-state\nexit\n", false},
+		"timer changed":        {"router bgp 1\n bgp graceful-restart\n bgp graceful-restart restart-time 60\n", "router bgp 1\n bgp graceful-restart\n", false},
+		"indentation only":     {" bgp graceful-restart\n", "  bgp graceful-restart\n", true},
+		"other lines changed":  {"router bgp 1\n bgp graceful-restart\n neighbor a remote-as 2\n", "router bgp 1\n bgp graceful-restart\n neighbor b remote-as 3\n", true},
+		"running config shape": {"router bgp 64514\n bgp graceful-restart\n bgp graceful-restart preserve-fw-state\n", "router bgp 64514\n bgp graceful-restart preserve-fw-state\n", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := gracefulRestartLines(c.a) == gracefulRestartLines(c.b); got != c.same {
+				t.Errorf("same = %v, want %v", got, c.same)
+			}
+		})
+	}
+}
+
+func TestRunsBGP(t *testing.T) {
+	for name, c := range map[string]struct {
+		config string
+		want   bool
+	}{
+		"nothing":              {"", false},
+		"just started":         {"frr version 10.3\nfrr defaults traditional\nhostname n\n!\nend\n", false},
+		"default instance":     {"hostname n\nrouter bgp 64514\n bgp router-id 10.0.0.2\nexit\n", true},
+		"vrf instance":         {"router bgp 64514 vrf red\nexit\n", true},
+		"a neighbour line":     {"hostname n\n router bgp-ish\n", false},
+		"route map named like": {"route-map router-bgp permit 10\n", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := runsBGP(c.config); got != c.want {
+				t.Errorf("runsBGP = %v, want %v", got, c.want)
+			}
+		})
 	}
 }

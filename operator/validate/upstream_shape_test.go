@@ -107,8 +107,10 @@ spec:
 		manifest string
 		want     []string
 	}{
-		"underlay graceful restart": {manifest: underlay + "  gracefulRestart: {restartTimeSeconds: 120}\n", want: []string{
-			"Underlay perouter-system/underlay: spec.gracefulRestart: not supported yet: perouter does not configure BGP graceful restart; remove the field"}},
+		"underlay graceful restart": {manifest: underlay + "  gracefulRestart: {restartTimeSeconds: 120}\n"},
+		"underlay graceful restart timers out of range": {manifest: underlay + "  gracefulRestart: {restartTimeSeconds: 0, stalePathTimeSeconds: 4096}\n", want: []string{
+			"Underlay perouter-system/underlay: spec.gracefulRestart.restartTimeSeconds: 0 is out of range 1..4095",
+			"Underlay perouter-system/underlay: spec.gracefulRestart.stalePathTimeSeconds: 4096 is out of range 1..4095"}},
 		"underlay route reflector": {manifest: underlay + "  routeReflector: {clusterID: 10.0.0.1}\n", want: []string{
 			"Underlay perouter-system/underlay: spec.routeReflector: not supported yet: perouter has no route reflection; remove the field"}},
 		"underlay isis": {manifest: underlay + "  isis: {net: [49.0001.0000.0000.0001.00]}\n", want: []string{

@@ -146,6 +146,13 @@ func (v *checker) underlay(u *v1alpha1.Underlay) {
 
 	v.interfaces(ref, u.Spec.Interfaces)
 
+	if gr := u.Spec.GracefulRestart; gr != nil {
+		// FRR's bounds for restart-time and stalepath-time (the GR
+		// capability carries restart-time in 12 bits).
+		v.uintRange(ref, "spec.gracefulRestart.restartTimeSeconds", gr.RestartTimeSeconds, 1, 4095)
+		v.uintRange(ref, "spec.gracefulRestart.stalePathTimeSeconds", gr.StalePathTimeSeconds, 1, 4095)
+	}
+
 	if te := u.Spec.TunnelEndpoint; te != nil {
 		if n := len(te.CIDRs); n < 1 || n > 2 {
 			v.add(ref, "spec.tunnelEndpoint.cidrs", "must have 1 or 2 items, has %d", n)

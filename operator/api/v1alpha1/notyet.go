@@ -28,7 +28,6 @@ type NotYetSupportedField struct {
 // not implement yet: validation (so perouterctl validate and the
 // webhook), perouterctl convert and docs/migrating.md use it.
 var NotYetSupported = []NotYetSupportedField{
-	{Kind: "Underlay", Path: "spec.gracefulRestart", Reason: "perouter does not configure BGP graceful restart; remove the field"},
 	{Kind: "Underlay", Path: "spec.routeReflector", Reason: "perouter has no route reflection; remove the field"},
 	{Kind: "Underlay", Path: "spec.isis", Reason: "perouter has no IS-IS underlay; peer with BGP neighbors"},
 	{Kind: "Underlay", Path: "spec.srv6", Reason: "perouter has no SRv6; use L3VNIs and L2VNIs over VXLAN"},

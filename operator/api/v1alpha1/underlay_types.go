@@ -46,12 +46,13 @@ type UnderlaySpec struct {
 	// +optional
 	TunnelEndpoint *TunnelEndpoint `json:"tunnelEndpoint,omitempty"`
 
-	// GracefulRestart is OpenPERouter's BGP graceful restart. The schema
-	// keeps OpenPERouter's fields perouter does not implement yet so that
-	// its manifests decode and the webhook sees them; validation refuses
-	// each as not supported yet (NotYetSupported lists them).
+	// GracefulRestart turns on BGP graceful restart (RFC 4724) on the
+	// underlay sessions: the node's router announces that it preserves
+	// forwarding across a restart, so the fabric keeps its routes (as
+	// stale) while FRR or the router pod restarts, and the kernel keeps
+	// forwarding meanwhile. Omit it to leave graceful restart off.
 	// +optional
-	GracefulRestart *runtime.RawExtension `json:"gracefulRestart,omitempty"`
+	GracefulRestart *GracefulRestart `json:"gracefulRestart,omitempty"`
 
 	// RouteReflector is OpenPERouter's route reflector. Not supported yet.
 	// +optional
@@ -166,6 +167,27 @@ type NetworkDevice struct {
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`
 	// +required
 	InterfaceName string `json:"interfaceName"`
+}
+
+// GracefulRestart holds BGP graceful restart's timers (OpenPERouter's
+// names and bounds). Its presence on the Underlay turns graceful restart
+// on.
+type GracefulRestart struct {
+	// RestartTimeSeconds is how long the fabric keeps the node's routes
+	// after its BGP session went down, waiting for it to come back
+	// (FRR's restart-time; FRR's default when unset).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4095
+	// +optional
+	RestartTimeSeconds *uint32 `json:"restartTimeSeconds,omitempty"`
+
+	// StalePathTimeSeconds is how long the node keeps a restarting
+	// neighbour's routes once its session is back, waiting for its
+	// end-of-RIB (FRR's stalepath-time; FRR's default when unset).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4095
+	// +optional
+	StalePathTimeSeconds *uint32 `json:"stalePathTimeSeconds,omitempty"`
 }
 
 // TunnelEndpoint holds the VTEP pools: node index N gets the N-th address
