@@ -59,23 +59,33 @@ var _ = Describe("EVPN re-import on a fabric leaf", Ordered, Label("route-target
 			}
 			return err
 		}).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed())
-		svi := l3vniSVI(ctx, leaf, l3.VNI)
+		svi := l3vniBridge(ctx, leaf, l3.VRF)
 
-		// The round trip: an explicit import RT that matches what is
-		// imported anyway, then automatic RTs again. Each re-imports the
-		// VRF's routes.
+		// The route-target suite's round trip, on the leaf: an RT nothing
+		// carries (the VRF imports nothing), the leaves' own automatic RT
+		// added explicitly (adds only), the first RT removed (a re-import:
+		// the other leaf's routes stay), automatic RTs again (another).
+		// The automatic RT alone would change nothing: bgpd ignores an
+		// explicit RT equal to one it already imports.
 		asn := strings.Fields(l3.BGP)[2]
-		rt := fmt.Sprintf("%s:%d", asn, l3.VNI)
+		auto := fmt.Sprintf("%s:%d", asn, l3.VNI)
+		none := fmt.Sprintf("%s:%d", asn, l3.VNI+1000)
 		setImport := func(line string) {
 			GinkgoHelper()
 			_, err := env.Vtysh(ctx, leaf, "configure terminal", l3.BGP, "address-family l2vpn evpn", line)
 			Expect(err).NotTo(HaveOccurred())
 		}
 		DeferCleanup(func(ctx SpecContext) {
-			_, _ = env.Vtysh(ctx, leaf, "configure terminal", l3.BGP, "address-family l2vpn evpn", "no route-target import "+rt)
+			for _, rt := range []string{none, auto} {
+				_, _ = env.Vtysh(ctx, leaf, "configure terminal", l3.BGP, "address-family l2vpn evpn", "no route-target import "+rt)
+			}
 		})
-		setImport("route-target import " + rt)
-		setImport("no route-target import " + rt)
+		setImport("route-target import " + none)
+		Eventually(func() ([]netip.Addr, error) { return vteps() }).WithTimeout(convergeTimeout).WithPolling(poll).Should(BeEmpty())
+		setImport("route-target import " + auto)
+		Eventually(func() ([]netip.Addr, error) { return vteps() }).WithTimeout(convergeTimeout).WithPolling(poll).ShouldNot(BeEmpty())
+		setImport("no route-target import " + none)
+		setImport("no route-target import " + auto)
 
 		// FRR 8.4 loses the VTEP within moments; a fixed FRR loses nothing.
 		lost := false
@@ -111,25 +121,38 @@ var _ = Describe("EVPN re-import on a fabric leaf", Ordered, Label("route-target
 	})
 })
 
-// l3vniSVI is the bridge zebra uses as an L3VNI's SVI on a router.
-func l3vniSVI(ctx SpecContext, router string, vni uint32) string {
+// l3vniBridge is the device an L3VNI VRF's type-5 routes leave by on a
+// router (its bridge): the on-link nexthops' interface in zebra's table.
+func l3vniBridge(ctx SpecContext, router, vrf string) string {
 	GinkgoHelper()
-	var svi string
+	var bridge string
 	Eventually(func() error {
-		out, err := env.Vtysh(ctx, router, fmt.Sprintf("show evpn vni %d json", vni))
+		out, err := env.Vtysh(ctx, router, "show ip route vrf "+vrf+" json")
 		if err != nil {
 			return err
 		}
-		var v struct {
-			SVI string `json:"sviIntf"`
+		var table map[string][]struct {
+			Nexthops []struct {
+				Interface string `json:"interfaceName"`
+				OnLink    bool   `json:"onLink"`
+			} `json:"nexthops"`
 		}
-		if err := json.Unmarshal([]byte(out), &v); err != nil || v.SVI == "" {
-			return fmt.Errorf("%s: no SVI for VNI %d in %q (%v)", router, vni, out, err)
+		if err := json.Unmarshal([]byte(out), &table); err != nil {
+			return err
 		}
-		svi = v.SVI
-		return nil
+		for _, entries := range table {
+			for _, e := range entries {
+				for _, nh := range e.Nexthops {
+					if nh.OnLink && nh.Interface != "" {
+						bridge = nh.Interface
+						return nil
+					}
+				}
+			}
+		}
+		return fmt.Errorf("%s: no on-link route in VRF %s", router, vrf)
 	}).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed())
-	return svi
+	return bridge
 }
 
 func neighbours(ctx SpecContext, router, dev string) string {
