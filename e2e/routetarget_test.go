@@ -116,7 +116,9 @@ var _ = Describe("Route targets", Ordered, Label("route-targets"), func() {
 		}
 		// Routes are not enough: session 9 found the nodes' RMAC neighbour
 		// of a leaf VTEP left FAILED on br-pe-<VNI> after this round trip
-		// (the routes right, the packets dropped). docs/e2e.md.
+		// (the routes right, the packets dropped): FRR 8.4's zebra loses
+		// it on a re-import, and the reloader repairs it
+		// (reloader.EVPNNexthops, reimport_test.go). docs/e2e.md.
 		startWorkloads(ctx)
 		for _, node := range env.ClusterNodes() {
 			Eventually(func() error { return datapathOK(ctx, node) }).

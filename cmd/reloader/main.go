@@ -48,6 +48,7 @@ func run(args []string) error {
 	verify := fs.String("verify", string(reloader.VerifyRunningConfig), "with --apply-mode=incremental, how an applied change is checked: running-config (vtysh exit status and the created/removed stanzas in show running-config) or exit-status (vtysh exit status only; cheaper, the drift check catches the rest)")
 	driftInterval := fs.Duration("drift-interval", 5*time.Minute, "with --apply-mode=incremental, how often to compare FRR's running config with the last applied one and reload it on a difference (0 disables)")
 	restoreInterval := fs.Duration("restore-interval", 2*time.Second, "how often to give FRR its config back without waiting for the controller, from the reloader's start on: until a config is applied, an FRR running no configuration (router pod restarted) gets the last good config from --state-dir; with --apply-mode=incremental, an FRR restarted since the last apply (changed vty sockets) gets the last config again (0 disables)")
+	evpnInterval := fs.Duration("evpn-check-interval", 30*time.Second, "how often to check that zebra has the neighbour and router MAC of every remote VTEP the L3VNI VRFs' routes use, and re-announce a VRF's routes when it lost some (FRR 8.4 loses them when routes are withdrawn and re-added at once, as on an import route-target change; reloads that change import route targets wait for this themselves); 0 disables the periodic check")
 	verbosity := fs.Int("v", 0, "log verbosity (1 logs frr-reload.py output and skipped reloads)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -93,6 +94,7 @@ func run(args []string) error {
 		Logger:       log,
 		Registry:     registry,
 		ApplyTimeout: *applyTimeout,
+		EVPN:         &reloader.EVPNNexthops{Paths: paths, WorkDir: *workDir, Logger: log},
 	})
 	if err != nil {
 		return err
@@ -105,6 +107,9 @@ func run(args []string) error {
 	}
 	if *applyMode == "incremental" && *driftInterval > 0 {
 		go every(ctx, *driftInterval, func() { _, _ = srv.CheckDrift(ctx) })
+	}
+	if *evpnInterval > 0 {
+		go every(ctx, *evpnInterval, func() { _, _ = srv.CheckEVPN(ctx) })
 	}
 	if *restoreInterval > 0 {
 		// At once, while serving: a restarted router pod's FRR runs

@@ -14,6 +14,9 @@ type metrics struct {
 	// stateRestores counts last good configs loaded from the state dir
 	// into an FRR that ran none (router pod restarted).
 	stateRestores prometheus.Counter
+	// evpnRepairs counts re-announces of a VRF's routes to zebra that
+	// restored lost L3VNI neighbours and router MACs (EVPNNexthops).
+	evpnRepairs prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -39,8 +42,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "perouter", Subsystem: "reloader", Name: "state_restores_total",
 			Help: "Last good configs loaded from the state dir into an FRR that ran no configuration after the reloader started (router pod restarted).",
 		}),
+		evpnRepairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "perouter", Subsystem: "reloader", Name: "evpn_nexthop_repairs_total",
+			Help: "Re-announces of L3VNI VRF routes to zebra that restored remote VTEP neighbours and router MACs zebra had lost while keeping the routes (FRR 8.4, after an import route-target change).",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.duration, m.failures, m.skipped, m.lastSuccess, m.stateRestores} {
+	for _, c := range []prometheus.Collector{m.duration, m.failures, m.skipped, m.lastSuccess, m.stateRestores, m.evpnRepairs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -40,6 +40,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/perouter/perouter/operator/frrdelta"
 	"github.com/perouter/perouter/operator/redact"
 )
 
@@ -69,6 +70,11 @@ type Options struct {
 	ApplyTimeout time.Duration
 	// MaxConfigBytes bounds a request body. Default 16 MiB.
 	MaxConfigBytes int64
+	// EVPN, when set, repairs the L3VNI neighbours and router MACs FRR 8.4's
+	// zebra loses when a change re-imports a VRF's routes (see
+	// EVPNNexthops): Reload waits for them to settle before it answers,
+	// and CheckEVPN looks between reloads.
+	EVPN *EVPNNexthops
 }
 
 // Result answers a reload.
@@ -326,13 +332,64 @@ func (s *Server) Reload(ctx context.Context, config string) (Result, error) {
 	}
 	s.metrics.observe(elapsed, true)
 	s.metrics.lastSuccess.SetToCurrentTime()
+	previous := s.lastGood
 	s.remember(config, hash)
 	if err := s.persist(config, hash); err != nil {
 		// FRR runs the config; only the rollback target on disk is stale.
 		log.Error(err, "storing last good config")
 	}
+	s.settleEVPN(applyCtx, log, previous, config)
 	log.Info("reload applied", "durationMs", ms(elapsed))
 	return Result{Applied: true, Hash: hash, DurationMs: ms(elapsed)}, nil
+}
+
+// settleEVPN waits, after a change that re-imported L3VNI routes, until
+// zebra has digested it and repairs the neighbours and router MACs it
+// lost meanwhile (EVPNNexthops), so that "applied" means a working
+// datapath too. FRR runs the config either way: a failure here is logged,
+// not returned, and CheckEVPN looks again later.
+func (s *Server) settleEVPN(ctx context.Context, log logr.Logger, previous, config string) {
+	if s.opts.EVPN == nil || previous == "" {
+		return
+	}
+	l3vnis, err := frrdelta.Reimported(previous, config)
+	if err != nil || len(l3vnis) == 0 {
+		return
+	}
+	start := time.Now()
+	repairs, err := s.opts.EVPN.Settle(ctx, l3vnis)
+	s.metrics.evpnRepairs.Add(float64(repairs))
+	if err != nil {
+		log.Error(err, "checking L3VNI next-hops after a route-target change")
+		return
+	}
+	log.Info("L3VNI next-hops settled after a route-target change", "vrfs", len(l3vnis), "repairs", repairs, "durationMs", ms(time.Since(start)))
+}
+
+// CheckEVPN repairs, between reloads, L3VNI neighbours and router MACs
+// zebra lost (EVPNNexthops.Check) while FRR runs the last applied config.
+// It reports whether it repaired anything.
+func (s *Server) CheckEVPN(ctx context.Context) (bool, error) {
+	if s.opts.EVPN == nil {
+		return false, nil
+	}
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-s.sem }()
+	if st := s.Status(); st.RunningHash == "" {
+		return false, nil
+	}
+	checkCtx, cancel := context.WithTimeout(ctx, s.opts.ApplyTimeout)
+	defer cancel()
+	repairs, err := s.opts.EVPN.Check(checkCtx, s.lastGood)
+	s.metrics.evpnRepairs.Add(float64(repairs))
+	if err != nil {
+		s.log.Error(err, "checking L3VNI next-hops")
+	}
+	return repairs > 0, err
 }
 
 // rollback re-applies the last good config after a failed apply left FRR in
