@@ -218,26 +218,17 @@ type teardown struct {
 func (t teardown) deferred(header string) bool { return header == t.bgp || header == t.vrf }
 
 // l3vniTeardowns finds the VRFs that had a VNI and a BGP instance and lose
-// both, in the old config's order.
+// both, in the old config's order: the old config's L3VNIs (l3vnis, the
+// one reader of them) whose VNI line and BGP instance the new one lacks.
 func l3vniTeardowns(oldCfg, newCfg *Config) []teardown {
 	var out []teardown
-	for _, oc := range oldCfg.Contexts {
-		if len(oc.Path) != 1 || !strings.HasPrefix(oc.Path[0], "vrf ") {
+	for _, l := range l3vnis(oldCfg) {
+		vrf := "vrf " + l.VRF
+		if nc := newCfg.Context(vrf); nc != nil && nc.has(l.VNILine) {
 			continue
 		}
-		name := strings.TrimPrefix(oc.Path[0], "vrf ")
-		for _, l := range oc.Lines {
-			if !strings.HasPrefix(l, "vni ") {
-				continue
-			}
-			if nc := newCfg.byKey[oc.Key()]; nc != nil && nc.has(l) {
-				continue
-			}
-			for _, b := range oldCfg.Contexts {
-				if len(b.Path) == 1 && strings.HasPrefix(b.Path[0], "router bgp ") && strings.HasSuffix(b.Path[0], " vrf "+name) && newCfg.byKey[b.Key()] == nil {
-					out = append(out, teardown{vrf: oc.Path[0], vni: l, bgp: b.Path[0]})
-				}
-			}
+		if newCfg.Context(l.BGP) == nil {
+			out = append(out, teardown{vrf: vrf, vni: l.VNILine, bgp: l.BGP})
 		}
 	}
 	return out

@@ -11,6 +11,8 @@ import (
 type L3VNI struct {
 	VRF string
 	VNI uint32
+	// VNILine is the VRF stanza's line as written, e.g. "vni 100".
+	VNILine string
 	// BGP is the header of the VRF's BGP instance, e.g. "router bgp 64514
 	// vrf red".
 	BGP string
@@ -46,7 +48,7 @@ func l3vnis(cfg *Config) []L3VNI {
 			}
 			for _, b := range cfg.Contexts {
 				if len(b.Path) == 1 && strings.HasPrefix(b.Path[0], "router bgp ") && strings.HasSuffix(b.Path[0], " vrf "+vrf) {
-					out = append(out, L3VNI{VRF: vrf, VNI: uint32(vni), BGP: b.Path[0], TableMap: hasTableMap(cfg, b.Path[0])})
+					out = append(out, L3VNI{VRF: vrf, VNI: uint32(vni), VNILine: l, BGP: b.Path[0], TableMap: hasTableMap(cfg, b.Path[0])})
 				}
 			}
 		}

@@ -7,7 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-var red = L3VNI{VRF: "red", VNI: 100, BGP: "router bgp 64514 vrf red"}
+var red = L3VNI{VRF: "red", VNI: 100, VNILine: "vni 100", BGP: "router bgp 64514 vrf red"}
 
 func TestL3VNIs(t *testing.T) {
 	got, err := L3VNIs(base)
