@@ -68,6 +68,13 @@ func defaultL2VNI(l *v1alpha1.L2VNI) {
 	}
 }
 
+func defaultRawFRRConfig(r *v1alpha1.RawFRRConfig) {
+	if r.Spec.Priority == nil {
+		var zero int32
+		r.Spec.Priority = &zero
+	}
+}
+
 // defaultSecret folds stringData into data, as the API server does.
 func defaultSecret(sec *corev1.Secret) {
 	if len(sec.StringData) == 0 {

@@ -64,6 +64,11 @@ apiVersion: network.perouter.io/v1alpha1
 kind: L2VNI
 metadata: {name: l2}
 spec: {vni: 2, routingDomain: {l3vni: {name: l3}}, hostMaster: {linuxBridge: {}}}
+---
+apiVersion: network.perouter.io/v1alpha1
+kind: RawFRRConfig
+metadata: {name: raw}
+spec: {rawConfig: "ip prefix-list x seq 5 permit 10.0.0.0/8"}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +82,7 @@ spec: {vni: 2, routingDomain: {l3vni: {name: l3}}, hostMaster: {linuxBridge: {}}
 		"L2VNI spec.routingDomain.type":               s.L2VNIs[0].Spec.RoutingDomain.Type,
 		"L2VNI spec.hostMaster.type":                  s.L2VNIs[0].Spec.HostMaster.Type,
 		"L2VNI spec.hostMaster.linuxBridge.lifecycle": s.L2VNIs[0].Spec.HostMaster.LinuxBridge.Lifecycle,
+		"RawFRRConfig spec.priority":                  fmt.Sprint(*s.RawFRRConfigs[0].Spec.Priority),
 	}
 	if diff := cmp.Diff(crdDefaults, got); diff != "" {
 		t.Errorf("defaults (-CRD +ApplyDefaults):\n%s", diff)

@@ -54,6 +54,9 @@ func Set(s objects.Set) []Error {
 	for i := range s.L3Passthroughs {
 		v.passthroughCIDRs[i] = v.passthrough(&s.L3Passthroughs[i])
 	}
+	for i := range s.RawFRRConfigs {
+		v.rawFRRConfig(&s.RawFRRConfigs[i], s.RawFRRConfigNamespace)
+	}
 	v.crossObject(s)
 	return v.errs
 }
