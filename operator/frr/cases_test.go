@@ -105,6 +105,21 @@ var cases = map[string]nodeconfig.Config{
 		c.Underlay.GracefulRestart = &nodeconfig.GracefulRestart{RestartTime: 60, StalePathTime: 4095}
 	}).Underlay, red()),
 
+	// RawFRRConfigs, verbatim after perouter's configuration, in the
+	// model's order (nodeconfig sorts by priority, namespace, name): a
+	// prefix list, then a route map using it and a snippet re-opening the
+	// underlay's router bgp (text with and without a final newline).
+	"raw_snippets": with(node(underlay(), red()), func(c *nodeconfig.Config) {
+		c.RawSnippets = []nodeconfig.RawSnippet{
+			{Source: ref("RawFRRConfig", "site-prefixes"), Priority: 5, Text: "ip prefix-list SITE-PREFIXES seq 10 permit 10.0.0.0/8 le 24\n"},
+			{Source: ref("RawFRRConfig", "rack-1-bgp-tweak"), Priority: 10, Text: "route-map SITE-ONLY permit 10\n match ip address prefix-list SITE-PREFIXES\nexit\nrouter bgp 64514\n bgp bestpath as-path multipath-relax\n address-family ipv4 unicast\n  network 10.1.0.0/24\n exit-address-family\nexit"},
+		}
+	}),
+	// Snippets apply with no Underlay too: the router then runs them alone.
+	"raw_snippet_without_underlay": with(node(nil), func(c *nodeconfig.Config) {
+		c.RawSnippets = []nodeconfig.RawSnippet{{Source: ref("RawFRRConfig", "lone"), Text: "ip prefix-list LONE seq 5 deny any\n\n"}}
+	}),
+
 	// The model is documented as sorted; the renderer sorts anyway.
 	"two_vrfs_unsorted_input": node(underlay(), blue(), red()),
 

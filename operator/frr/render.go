@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"text/template"
 
 	"github.com/perouter/perouter/operator/nodeconfig"
@@ -76,6 +77,7 @@ func renderView(v *view, vrfs renderedVRFs) (string, error) {
 		section("underlay")
 		vrfs.write(&b, func(p *vrfPatterns) pattern { return p.bgp })
 	}
+	section("raw")
 	if err != nil {
 		return "", fmt.Errorf("frr: node %s: %w", v.Hostname, err)
 	}
@@ -150,6 +152,37 @@ type view struct {
 	// HostSessions is set when any host session exists: they share the
 	// outbound route-map PEROUTER-HOST-OUT.
 	HostSessions bool
+	// RawSnippets are the RawFRRConfigs' texts, printed last.
+	RawSnippets []rawView
+}
+
+// rawView is one RawFRRConfig as printed: a comment naming it, then its
+// text without trailing newlines (the template ends each line).
+type rawView struct {
+	Source   string
+	Priority int32
+	Text     string
+}
+
+// rawSnippets prints the snippets in the model's order. Their text is
+// FRR configuration by design: the only checks are that it is text and
+// that its object's name, printed in a comment, cannot end the comment.
+func rawSnippets(c nodeconfig.Config) ([]rawView, error) {
+	var out []rawView
+	for _, r := range c.RawSnippets {
+		if err := checkRef(r.Source); err != nil {
+			return nil, err
+		}
+		text := strings.TrimRight(r.Text, "\n")
+		if strings.TrimSpace(text) == "" {
+			return nil, fieldError(r.Source, "spec.rawConfig", "is empty")
+		}
+		if strings.ContainsRune(text, 0) {
+			return nil, fieldError(r.Source, "spec.rawConfig", "contains a NUL byte")
+		}
+		out = append(out, rawView{Source: r.Source.Namespace + "/" + r.Source.Name, Priority: r.Priority, Text: text})
+	}
+	return out, nil
 }
 
 type underlayView struct {
@@ -251,6 +284,11 @@ func buildView(c nodeconfig.Config) (*view, error) {
 		return nil, fmt.Errorf("frr: node %q: the node name is not a valid hostname: %v", c.NodeName, err)
 	}
 	v := &view{Hostname: c.NodeName}
+	raw, err := rawSnippets(c)
+	if err != nil {
+		return nil, err
+	}
+	v.RawSnippets = raw
 	u := c.Underlay
 	if u == nil {
 		if len(c.L3VNIs) > 0 || len(c.L2VNIs) > 0 || c.Passthrough != nil {

@@ -23,7 +23,8 @@ import (
 // Report says what Build did with each object that selects the node.
 type Report struct {
 	// Selected lists the objects that made it into the Config: the
-	// Underlay, then L3VNIs, L2VNIs and the L3Passthrough, in Config order.
+	// Underlay, then L3VNIs, L2VNIs, the L3Passthrough and the
+	// RawFRRConfigs, in Config order.
 	Selected []objects.Ref
 	// Skipped lists why each object that selects the node was left out;
 	// an object may appear several times, once per problem.
@@ -159,6 +160,8 @@ func Build(s objects.Set, n Node) (Config, Report, error) {
 		}
 	}
 
+	cfg.RawSnippets = rawSnippets(selectedSorted(&b, s.RawFRRConfigs, objects.KindNamed(objects.KindRawFRRConfig)))
+
 	slices.SortFunc(cfg.L3VNIs, func(a, b L3VNI) int { return cmp.Compare(a.VNI, b.VNI) })
 	slices.SortFunc(cfg.L2VNIs, func(a, b L2VNI) int { return cmp.Compare(a.VNI, b.VNI) })
 	if cfg.Underlay != nil {
@@ -173,7 +176,34 @@ func Build(s objects.Set, n Node) (Config, Report, error) {
 	if cfg.Passthrough != nil {
 		report.Selected = append(report.Selected, cfg.Passthrough.Source)
 	}
+	for _, r := range cfg.RawSnippets {
+		report.Selected = append(report.Selected, r.Source)
+	}
 	return cfg, report, nil
+}
+
+// rawSnippets orders the RawFRRConfigs that select the node as FRR reads
+// them: lower priority first (upstream's rule), then by namespace and
+// name, so that equal priorities render the same on every node and in
+// every pass (upstream leaves their order undefined). Snippets apply with
+// or without an Underlay: they are the user's configuration, not ours.
+func rawSnippets(selected []*v1alpha1.RawFRRConfig) []RawSnippet {
+	out := make([]RawSnippet, 0, len(selected))
+	for _, o := range selected {
+		out = append(out, RawSnippet{
+			Source:   objects.RefOf(objects.KindRawFRRConfig, o.ObjectMeta),
+			Priority: ptr.Deref(o.Spec.Priority, 0),
+			Text:     o.Spec.RawConfig,
+		})
+	}
+	slices.SortFunc(out, func(a, b RawSnippet) int {
+		return cmp.Or(cmp.Compare(a.Priority, b.Priority),
+			cmp.Compare(a.Source.Namespace, b.Source.Namespace), cmp.Compare(a.Source.Name, b.Source.Name))
+	})
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 type builder struct {

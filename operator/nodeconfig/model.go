@@ -32,6 +32,18 @@ type Config struct {
 	L3VNIs      []L3VNI
 	L2VNIs      []L2VNI
 	Passthrough *Passthrough
+
+	// RawSnippets are the RawFRRConfigs that select the node, in the
+	// order FRR reads them: by priority, then namespace, then name.
+	RawSnippets []RawSnippet
+}
+
+// RawSnippet is one RawFRRConfig's text, rendered verbatim after
+// perouter's own configuration.
+type RawSnippet struct {
+	Source   objects.Ref
+	Priority int32
+	Text     string
 }
 
 // Underlay is the fabric-facing BGP instance in the default VRF.
