@@ -237,8 +237,8 @@ spec:
 			wantErrs: []string{"document 1 (L3VNI default/red): specs: unknown field of upstream main L3VNI"},
 		},
 		"kind perouter lacks": {
-			in:       main + "kind: RawFRRConfig\nmetadata: {name: raw}\nspec: {rawConfig: x}\n",
-			wantErrs: []string{"document 1 (RawFRRConfig default/raw): kind: RawFRRConfig is not supported by perouter: perouter renders every line of FRR's configuration itself and takes no raw snippets"},
+			in:       main + "kind: L3VPN\nmetadata: {name: vpn}\nspec: {vrf: x}\n",
+			wantErrs: []string{"document 1 (L3VPN default/vpn): kind: L3VPN is not supported by perouter: perouter has no SRv6 L3VPN yet"},
 		},
 		"kind upstream lacks": {
 			in:       main + "kind: Overlay\nmetadata: {name: o}\n",

@@ -157,6 +157,7 @@ var mainVersion = func() *version {
 				"nodeSelector": opaque(),
 				"hostSession":  hostSession,
 			}),
+			"RawFRRConfig": rawFRRConfig(),
 		},
 		unsupportedKinds: unsupportedKinds,
 	}
@@ -247,10 +248,20 @@ var releaseVersion = func() *version {
 				"nodeSelector": opaque(),
 				"hostsession":  renamed("hostSession", hostSession),
 			}),
+			"RawFRRConfig": rawFRRConfig(),
 		},
 		unsupportedKinds: unsupportedKinds,
 	}
 }()
+
+// rawFRRConfig is the RawFRRConfig's spec, the same in main and v0.2.0.
+func rawFRRConfig() *field {
+	return object(map[string]*field{
+		"nodeSelector": opaque(),
+		"priority":     scalar(),
+		"rawConfig":    scalar(),
+	})
+}
 
 // Versions lists the upstream apiVersions convert reads.
 func Versions() []string {

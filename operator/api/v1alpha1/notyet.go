@@ -45,7 +45,6 @@ var NotYetSupported = []NotYetSupportedField{
 // counterpart for yet, with the reason.
 var NotYetSupportedKinds = map[string]string{
 	"L3VPN":                         "perouter has no SRv6 L3VPN yet",
-	"RawFRRConfig":                  "perouter renders every line of FRR's configuration itself and takes no raw snippets",
 	"RouterNodeConfigurationStatus": "it is written by upstream's controller; perouter reports per node in RouterNodeStatus",
 }
 
