@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the outputs shown in the docs (
 
 // docPaths are the docs whose console examples TestDocExamples runs, with
 // the least number of commands each must show.
-var docPaths = map[string]int{"docs/perouterctl.md": 5, "docs/migrating.md": 4, "docs/api.md": 1}
+var docPaths = map[string]int{"docs/perouterctl.md": 5, "docs/migrating.md": 4, "docs/api.md": 3}
 
 // docCommand is one "$ perouterctl ..." (or "$ cat FILE") line of a
 // console block in a doc, with the output shown under it. A trailing
