@@ -3,7 +3,10 @@ package vtysh_test
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -64,5 +67,41 @@ func TestCheckConfigWithoutVtysh(t *testing.T) {
 	var refused *vtysh.ConfigError
 	if err == nil || errors.As(err, &refused) {
 		t.Fatalf("CheckConfig with no vtysh = %v, want an error that is not FRR refusing the text", err)
+	}
+}
+
+// The webhook runs CheckConfig in the perouter image: FRR 10.3, as user
+// 65532, on a read-only root. This runs the same vtysh the same way, from
+// the FRR 10 root file system the golden tests use
+// (PEROUTER_FRR10_ROOT), through a wrapper that gives the chroot a /proc.
+func TestCheckConfigFRR10AsWebhookUser(t *testing.T) {
+	root := os.Getenv("PEROUTER_FRR10_ROOT")
+	if root == "" || testing.Short() {
+		t.Skip("PEROUTER_FRR10_ROOT unset (or -short): no FRR 10 root file system to run vtysh from")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (mount namespace, chroot)")
+	}
+	// The standard input vtysh reopens through /proc/self/fd/0 must be a
+	// pipe of user 65532's, as in the labeler (a pipe of root's is not
+	// for it to reopen): cat, as that user, makes one.
+	wrapper := filepath.Join(t.TempDir(), "vtysh")
+	script := "#!/bin/sh\n" +
+		"exec unshare -m sh -c 'mount -t proc proc \"$0\"/proc && exec chroot --userspec=65532:65532 \"$0\" sh -c \"cat | vtysh \\\"\\$@\\\"\" sh \"$@\"' " + root + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cli := vtysh.Cli{Binary: wrapper}
+	if err := cli.CheckConfig(context.Background(), "ip prefix-list PL seq 5 permit 10.0.0.0/8\nroute-map RM permit 10\n match ip address prefix-list PL\nexit\n"); err != nil {
+		t.Errorf("FRR 10 refuses a valid snippet: %v", err)
+	}
+	err := cli.CheckConfig(context.Background(), "route-map RM permit 10\n match ip address prefix-lst PL\nexit\n")
+	var refused *vtysh.ConfigError
+	if !errors.As(err, &refused) {
+		t.Fatalf("CheckConfig = %v, want a *ConfigError", err)
+	}
+	// FRR 10 numbers the node in brackets differently from 8.4.
+	if len(refused.Lines) != 1 || !strings.HasPrefix(refused.Lines[0], "line 2: % Unknown command") || !strings.HasSuffix(refused.Lines[0], "match ip address prefix-lst PL") {
+		t.Errorf("refused lines %q, want FRR's line 2: %% Unknown command ... match ip address prefix-lst PL", refused.Lines)
 	}
 }

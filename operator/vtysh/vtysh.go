@@ -127,7 +127,8 @@ func (c Cli) baseArgs() []string {
 // CheckConfig parses config as FRR reads frr.conf, with vtysh's dry run
 // (-C): no daemon is contacted and nothing is applied. The text goes
 // through standard input (/proc/self/fd/0, which needs only /proc), so it
-// works on a read-only root filesystem. A config FRR refuses gives a
+// works on a read-only root filesystem; vtysh reopens that pipe, which it
+// may because it runs as the caller's user, who made it. A config FRR refuses gives a
 // *ConfigError with FRR's own lines ("line 2: % Unknown command: ...").
 // vtysh -C knows FRR's command grammar only: it does not see what the
 // daemons run, so a command that parses may still be refused when applied
