@@ -1051,3 +1051,45 @@ func TestOwnNICRefusalReachesStatus(t *testing.T) {
 		t.Errorf("HostGuard asked about %v, want the Node's InternalIP %s", guard.asked, nodeIP)
 	}
 }
+
+// A RawFRRConfig in the operator's namespace reaches the node's config
+// after perouter's own and is counted applied; one in another namespace
+// (created while no webhook ran) is skipped and reported invalid, naming
+// metadata.namespace, and its text never reaches FRR.
+func TestRawFRRConfigAppliedOnlyFromOwnNamespace(t *testing.T) {
+	needAPIServer(t)
+	createNode(t, "raw-0", 0, nil)
+	ul, vni := labObjects()
+	own := &v1alpha1.RawFRRConfig{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "raw-own"},
+		Spec: v1alpha1.RawFRRConfigSpec{RawConfig: "ip prefix-list RAW-OWN seq 5 permit 10.99.0.0/16\n"}}
+	elsewhere := &v1alpha1.RawFRRConfig{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "raw-elsewhere"},
+		Spec: v1alpha1.RawFRRConfigSpec{RawConfig: "ip prefix-list RAW-ELSEWHERE seq 5 permit 10.98.0.0/16\n"}}
+	create(t, ul, vni, own, elsewhere)
+	r := startManager(t, managerOptions{nodes: []string{"raw-0"}, aggregator: true})["raw-0"]
+	rns := waitApplied(t, r, 1)
+
+	cfg := r.frr.last()
+	if i, j := strings.Index(cfg, "router bgp"), strings.Index(cfg, "ip prefix-list RAW-OWN"); j < 0 || j < i {
+		t.Errorf("the RawFRRConfig is not in the config after perouter's own:\n%s", cfg)
+	}
+	if strings.Contains(cfg, "RAW-ELSEWHERE") {
+		t.Errorf("a RawFRRConfig outside %s reached the config:\n%s", ns, cfg)
+	}
+	i := slices.IndexFunc(rns.Status.Objects, func(o v1alpha1.ObjectResult) bool { return o.Name == elsewhere.Name })
+	if i < 0 || rns.Status.Objects[i].Result != v1alpha1.ResultSkipped || !strings.Contains(rns.Status.Objects[i].Message, "metadata.namespace") {
+		t.Errorf("results = %+v, want %s Skipped naming metadata.namespace", rns.Status.Objects, elsewhere.Name)
+	}
+	eventually(t, "RawFRRConfig statuses: own applied, the other invalid", func() (bool, string) {
+		var got, other v1alpha1.RawFRRConfig
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(own), &got); err != nil {
+			return false, err.Error()
+		}
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(elsewhere), &other); err != nil {
+			return false, err.Error()
+		}
+		valid := meta.FindStatusCondition(other.Status.Conditions, v1alpha1.ConditionValid)
+		return got.Status.SelectedNodes == 1 && got.Status.AppliedNodes == 1 &&
+				valid != nil && valid.Status == metav1.ConditionFalse && strings.Contains(valid.Message, "metadata.namespace"),
+			fmt.Sprintf("own %+v, elsewhere %+v", got.Status, other.Status)
+	})
+}
