@@ -39,9 +39,16 @@ var _ = Describe("RawFRRConfig", Ordered, Label("raw-frr-config"), func() {
 		return &v1alpha1.RawFRRConfig{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: name},
 			Spec: v1alpha1.RawFRRConfigSpec{NodeSelector: onTarget.DeepCopy(), RawConfig: text}}
 	}
-	deleteLater := func(o client.Object) {
-		DeferCleanup(func(ctx context.Context) { Expect(client.IgnoreNotFound(env.Kube().Delete(ctx, o))).To(Succeed()) })
-	}
+	// The specs build on each other (the prefix list of the first is the
+	// running config the third keeps): what they create is removed after
+	// the last one, not at the end of each.
+	var created []client.Object
+	deleteLater := func(o client.Object) { created = append(created, o) }
+	AfterAll(func(ctx context.Context) {
+		for _, o := range created {
+			Expect(client.IgnoreNotFound(env.Kube().Delete(ctx, o))).To(Succeed())
+		}
+	})
 
 	BeforeAll(func(ctx SpecContext) {
 		requireCluster()
