@@ -44,7 +44,7 @@ var _ = Describe("RawFRRConfig", Ordered, Label("raw-frr-config"), func() {
 	// the last one, not at the end of each.
 	var created []client.Object
 	deleteLater := func(o client.Object) { created = append(created, o) }
-	AfterAll(func(ctx context.Context) {
+	AfterAll(func(ctx SpecContext) {
 		for _, o := range created {
 			Expect(client.IgnoreNotFound(env.Kube().Delete(ctx, o))).To(Succeed())
 		}
