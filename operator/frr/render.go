@@ -37,6 +37,11 @@ const (
 	typeExternal       = "external"
 	typeInternal       = "internal"
 	largeCommunityData = "1:1"
+	// passthroughConnectTime is the passthrough host neighbour's connect
+	// retry, in seconds, as upstream sets it: the host's BGP speaker usually
+	// starts after the router, and with FRR's default (120 s) the session
+	// would wait up to two minutes for the next attempt.
+	passthroughConnectTime = "5"
 )
 
 // Render returns the FRR configuration for c. The same model always gives
@@ -234,7 +239,12 @@ type sessionView struct {
 type familyView struct {
 	ID       string
 	RemoteAS string
-	Policy   string
+	// ConnectTime is the neighbour's connect retry, "" for FRR's default.
+	ConnectTime string
+	// Network is the host-side address as a host route, which the router
+	// originates to the fabric (passthrough only; "" otherwise).
+	Network string
+	Policy  string
 	// In is the inbound filter: the session's prefix-list, or (passthrough)
 	// the route-map that also tags the routes.
 	In          string
@@ -289,6 +299,17 @@ func buildView(c nodeconfig.Config) (*view, error) {
 		s, err := hostSession(c.Passthrough.Source, c.Passthrough.HostSession, passthroughPolicy, v.FromHost, passthroughDenied(u))
 		if err != nil {
 			return nil, err
+		}
+		// The host's own address is denied on the session (it lies in
+		// localCIDR, see hostRules) but reaches the fabric all the same:
+		// the router originates it, as upstream does, so the fabric can
+		// reach the host's end of the link.
+		for _, f := range []*familyView{s.V4, s.V6} {
+			if f != nil {
+				f.ConnectTime = passthroughConnectTime
+				addr := netip.MustParseAddr(f.ID)
+				f.Network = netip.PrefixFrom(addr, addr.BitLen()).String()
+			}
 		}
 		v.Passthrough = s
 		v.HostSessions = true
