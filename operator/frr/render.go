@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"text/template"
 
+	"github.com/perouter/perouter/operator/devname"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/perouter/perouter/operator/objects"
 	"github.com/perouter/perouter/operator/validate"
@@ -75,6 +76,7 @@ func renderView(v *view, vrfs renderedVRFs) (string, error) {
 	section("l2vnis")
 	section("bfd")
 	if v.Underlay != nil {
+		section("hostroutes")
 		section("policylists")
 		vrfs.write(&b, func(p *vrfPatterns) pattern { return p.prefixLists })
 		section("policyroutemaps")
@@ -244,6 +246,10 @@ type familyView struct {
 	// Network is the host-side address as a host route, which the router
 	// originates to the fabric (passthrough only; "" otherwise).
 	Network string
+	// Device is the router's veth towards the host: a static route for
+	// Network through it gives the network statement the exact RIB entry
+	// FRR's import check requires (passthrough only).
+	Device string
 	Policy  string
 	// In is the inbound filter: the session's prefix-list, or (passthrough)
 	// the route-map that also tags the routes.
@@ -309,6 +315,7 @@ func buildView(c nodeconfig.Config) (*view, error) {
 				f.ConnectTime = passthroughConnectTime
 				addr := netip.MustParseAddr(f.ID)
 				f.Network = netip.PrefixFrom(addr, addr.BitLen()).String()
+				f.Device = devname.PassthroughRouterVeth
 			}
 		}
 		v.Passthrough = s
