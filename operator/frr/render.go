@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"text/template"
 
-	"github.com/perouter/perouter/operator/devname"
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/perouter/perouter/operator/objects"
 	"github.com/perouter/perouter/operator/validate"
@@ -76,7 +75,6 @@ func renderView(v *view, vrfs renderedVRFs) (string, error) {
 	section("l2vnis")
 	section("bfd")
 	if v.Underlay != nil {
-		section("hostroutes")
 		section("policylists")
 		vrfs.write(&b, func(p *vrfPatterns) pattern { return p.prefixLists })
 		section("policyroutemaps")
@@ -180,6 +178,10 @@ type underlayView struct {
 	// ListenLimit raises FRR's cap on dynamic neighbours (100) when a
 	// listen range exists: how many peers a range brings is not known.
 	ListenLimit string
+	// NoImportCheck announces network statements whose prefix is not in
+	// the RIB as such: the passthrough host's /32 lies in the veth's
+	// connected subnet (see the underlay template).
+	NoImportCheck bool
 	// AdvertiseVNIs announces the local VNIs (the node has a VTEP); an
 	// EVPN section without it only carries routes, as on a route
 	// reflector without a VTEP.
@@ -293,11 +295,7 @@ type familyView struct {
 	// Network is the host-side address as a host route, which the router
 	// originates to the fabric (passthrough only; "" otherwise).
 	Network string
-	// Device is the router's veth towards the host: a static route for
-	// Network through it gives the network statement the exact RIB entry
-	// FRR's import check requires (passthrough only).
-	Device string
-	Policy string
+	Policy  string
 	// In is the inbound filter: the session's prefix-list, or (passthrough)
 	// the route-map that also tags the routes.
 	In          string
@@ -369,11 +367,11 @@ func buildView(c nodeconfig.Config) (*view, error) {
 				f.ConnectTime = passthroughConnectTime
 				addr := netip.MustParseAddr(f.ID)
 				f.Network = netip.PrefixFrom(addr, addr.BitLen()).String()
-				f.Device = devname.PassthroughRouterVeth
 			}
 		}
 		v.Passthrough = s
 		v.HostSessions = true
+		uv.NoImportCheck = true
 	}
 
 	neighbors := sortedBy(u.Neighbors, func(n nodeconfig.Neighbor) string { return neighborID(n) })
