@@ -390,7 +390,7 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 		}
 	}
 	if rr := u.Spec.RouteReflector; rr != nil {
-		id, err := validate.Addr(cmp.Or(rr.ClusterID, v1alpha1.DefaultClusterID))
+		id, err := validate.Addr(rr.ClusterID) // defaulted by objects.ApplyDefaults
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %s spec.routeReflector.clusterID: %w", b.node.Name, ref, err)
 		}
