@@ -95,7 +95,7 @@ var mainVersion = func() *version {
 		"type":                 scalar(),
 		"address":              scalar(),
 		"interface":            scalar(),
-		"listenRange":          notYetSupported(),
+		"listenRange":          scalar(),
 		"port":                 scalar(),
 		"password":             scalar(),
 		"passwordSecret":       scalar(),
@@ -104,7 +104,7 @@ var mainVersion = func() *version {
 		"connectTimeSeconds":   scalar(),
 		"properties":           opaque(),
 		"bfd":                  bfd,
-		"addressFamilies":      notYetSupported(),
+		"addressFamilies":      opaque(),
 	})
 	return &version{
 		name:       "upstream main",
@@ -124,7 +124,7 @@ var mainVersion = func() *version {
 				"gracefulRestart": object(map[string]*field{"restartTimeSeconds": scalar(), "stalePathTimeSeconds": scalar()}),
 				"isis":            notYetSupported(),
 				"srv6":            notYetSupported(),
-				"routeReflector":  notYetSupported(),
+				"routeReflector":  object(map[string]*field{"clusterID": scalar()}),
 			}),
 			"L3VNI": object(map[string]*field{
 				"nodeSelector":          opaque(),
@@ -197,7 +197,7 @@ var releaseVersion = func() *version {
 		"connectTimeSeconds":   scalar(),
 		"ebgpMultiHop":         scalar(),
 		"bfd":                  bfd,
-		"addressFamilies":      notYetSupported(),
+		"addressFamilies":      opaque(),
 	})
 	return &version{
 		name:       "upstream v0.2.0",

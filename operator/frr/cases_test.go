@@ -289,4 +289,42 @@ var cases = map[string]nodeconfig.Config{
 			ASN: 64514, HostType: "external", RouterIPv4: pfx("192.169.20.1/24"), HostIPv4: pfx("192.169.20.3/24"),
 		}}
 	}),
+
+	// A route reflector with a VTEP: clients connect from listen ranges
+	// (IPv4 and IPv6) and are reflected EVPN and unicast routes; a static
+	// iBGP peer in EVPN only stays a non-client; the leaf keeps the
+	// default families.
+	"route_reflector": with(node(underlay(
+		nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64512},
+		nodeconfig.Neighbor{Address: addr("192.168.10.4"), Type: "internal", AddressFamilies: []nodeconfig.AddressFamily{{Type: nodeconfig.FamilyEVPN}}},
+		nodeconfig.Neighbor{ListenRange: pfx("192.168.10.0/24"), Type: "internal", AddressFamilies: []nodeconfig.AddressFamily{
+			{Type: nodeconfig.FamilyIPv4Unicast, RouteReflectorClient: true}, {Type: nodeconfig.FamilyEVPN, RouteReflectorClient: true}}},
+		nodeconfig.Neighbor{ListenRange: pfx("fd00:10::/64"), ASN: 64514, AddressFamilies: []nodeconfig.AddressFamily{
+			{Type: nodeconfig.FamilyIPv6Unicast, RouteReflectorClient: true}, {Type: nodeconfig.FamilyEVPN, RouteReflectorClient: true}}},
+	)), func(c *nodeconfig.Config) {
+		c.Underlay.RouteReflector = &nodeconfig.RouteReflector{ClusterID: addr("192.0.2.1")}
+	}),
+
+	// A route reflector that is no PE (no VTEP): its EVPN section only
+	// reflects, without advertise-all-vni.
+	"route_reflector_only": with(node(underlay(
+		nodeconfig.Neighbor{ListenRange: pfx("192.168.10.0/24"), Type: "internal", AddressFamilies: []nodeconfig.AddressFamily{
+			{Type: nodeconfig.FamilyIPv4Unicast, RouteReflectorClient: true}, {Type: nodeconfig.FamilyEVPN, RouteReflectorClient: true}}},
+	)), func(c *nodeconfig.Config) {
+		c.Underlay.VTEPs, c.Underlay.VTEPPools = nil, nil
+		c.Underlay.RouteReflector = &nodeconfig.RouteReflector{ClusterID: addr("192.0.2.7")}
+	}),
+
+	// Dynamic eBGP neighbours, one peer-group per range, default families.
+	"listen_range_ebgp": node(underlay(
+		nodeconfig.Neighbor{ListenRange: pfx("192.168.11.0/24"), ASN: 64512, Password: "pw1", BFD: &nodeconfig.BFD{}},
+		nodeconfig.Neighbor{ListenRange: pfx("192.168.12.0/24"), ASN: 64513},
+	)),
+
+	// Explicit families: the leaf carries EVPN only, so the VTEP is not
+	// announced to it in ipv4 unicast.
+	"address_families_evpn_only": node(underlay(
+		nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64512, AddressFamilies: []nodeconfig.AddressFamily{{Type: nodeconfig.FamilyEVPN}}},
+		nodeconfig.Neighbor{Address: addr("192.168.12.2"), ASN: 64513},
+	)),
 }

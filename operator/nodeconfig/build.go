@@ -419,6 +419,13 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 			StalePathTime: ptr.Deref(gr.StalePathTimeSeconds, DefaultStalePathTime),
 		}
 	}
+	if rr := u.Spec.RouteReflector; rr != nil {
+		id, err := validate.Addr(rr.ClusterID) // defaulted by objects.ApplyDefaults
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %s spec.routeReflector.clusterID: %w", b.node.Name, ref, err)
+		}
+		out.RouteReflector = &RouteReflector{ClusterID: id}
+	}
 	pool, err := validate.RouterIDPool(u.Spec.RouterIDCIDR)
 	if err == nil {
 		out.RouterID, err = ipam.RouterID(pool, b.node.Index)
@@ -451,14 +458,13 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 		out.Neighbors = append(out.Neighbors, n)
 	}
 	slices.SortFunc(out.Neighbors, func(a, b Neighbor) int {
-		// Numbered peers first, by address; then unnumbered, by interface.
-		if a.Address.IsValid() != b.Address.IsValid() {
-			if a.Address.IsValid() {
-				return -1
-			}
-			return 1
+		// Numbered peers first, by address; then unnumbered, by interface;
+		// then listen ranges.
+		if c := cmp.Compare(neighborRank(a), neighborRank(b)); c != 0 {
+			return c
 		}
-		return cmp.Or(a.Address.Compare(b.Address), cmp.Compare(a.Interface, b.Interface))
+		return cmp.Or(a.Address.Compare(b.Address), cmp.Compare(a.Interface, b.Interface),
+			a.ListenRange.Addr().Compare(b.ListenRange.Addr()), cmp.Compare(a.ListenRange.Bits(), b.ListenRange.Bits()))
 	})
 	for _, nic := range u.Spec.Interfaces {
 		// validate.Set refuses every other type.
@@ -491,6 +497,29 @@ func (b *builder) neighbor(u *v1alpha1.Underlay, n *v1alpha1.Neighbor, field str
 			return Neighbor{}, fmt.Errorf("%s.address: %w", field, err)
 		}
 	}
+	if n.ListenRange != "" {
+		r, err := validate.ListenRange(n.ListenRange)
+		if err != nil {
+			return Neighbor{}, fmt.Errorf("%s.listenRange: %w", field, err)
+		}
+		out.ListenRange = r
+	}
+	if len(n.AddressFamilies) > 0 { // empty means the defaults, as upstream
+		// The order is fixed (ipv4unicast, ipv6unicast, evpn) so that the
+		// model does not depend on the manifest's order.
+		for _, typ := range []string{FamilyIPv4Unicast, FamilyIPv6Unicast, FamilyEVPN} {
+			for _, af := range n.AddressFamilies {
+				if af.Type != typ {
+					continue
+				}
+				f := AddressFamily{Type: typ}
+				for _, p := range af.Properties {
+					f.RouteReflectorClient = f.RouteReflectorClient || p.Type == v1alpha1.AddressFamilyPropertyRouteReflectorClient
+				}
+				out.AddressFamilies = append(out.AddressFamilies, f)
+			}
+		}
+	}
 	if n.Port != nil {
 		out.Port = *n.Port
 	}
@@ -511,6 +540,19 @@ func (b *builder) neighbor(u *v1alpha1.Underlay, n *v1alpha1.Neighbor, field str
 		}
 	}
 	return out, nil
+}
+
+// neighborRank orders the kinds of neighbours: by address, by interface,
+// by listen range.
+func neighborRank(n Neighbor) int {
+	switch {
+	case n.Address.IsValid():
+		return 0
+	case n.Interface != "":
+		return 1
+	default:
+		return 2
+	}
 }
 
 // hostSession gives a host session's addresses on this node and the

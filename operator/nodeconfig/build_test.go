@@ -147,6 +147,43 @@ func TestBuildExamples(t *testing.T) {
 			},
 			wantReport: Report{Selected: []objects.Ref{ref("Underlay", "secured")}},
 		},
+		"route reflector": {
+			dirs: []string{"route-reflector"},
+			node: Node{Name: "rr", Index: 0, Labels: map[string]string{"perouter.io/route-reflector": "true"}},
+			want: Config{
+				NodeName: "rr",
+				Underlay: &Underlay{
+					Source:         ref("Underlay", "reflectors"),
+					ASN:            64514,
+					RouterID:       netip.MustParseAddr("10.0.0.1"),
+					VTEPs:          []netip.Prefix{pfx("100.65.0.0/32")},
+					VTEPPools:      []netip.Prefix{pfx("100.65.0.0/24")},
+					RouteReflector: &RouteReflector{ClusterID: netip.MustParseAddr("192.0.2.1")},
+					Neighbors: []Neighbor{{Type: "internal", ListenRange: pfx("192.168.11.0/24"), AddressFamilies: []AddressFamily{
+						{Type: FamilyIPv4Unicast, RouteReflectorClient: true}, {Type: FamilyEVPN, RouteReflectorClient: true},
+					}}},
+					Interfaces: []string{"toswitch"},
+				},
+			},
+			wantReport: Report{Selected: []objects.Ref{ref("Underlay", "reflectors")}},
+		},
+		"route reflector client": {
+			dirs: []string{"route-reflector"},
+			node: Node{Name: "n", Index: 3},
+			want: Config{
+				NodeName: "n", NodeIndex: 3,
+				Underlay: &Underlay{
+					Source:     ref("Underlay", "clients"),
+					ASN:        64514,
+					RouterID:   netip.MustParseAddr("10.0.0.4"),
+					VTEPs:      []netip.Prefix{pfx("100.65.0.3/32")},
+					VTEPPools:  []netip.Prefix{pfx("100.65.0.0/24")},
+					Neighbors:  []Neighbor{{Type: "internal", Address: netip.MustParseAddr("192.168.11.10")}},
+					Interfaces: []string{"toswitch"},
+				},
+			},
+			wantReport: Report{Selected: []objects.Ref{ref("Underlay", "clients")}},
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -33,6 +33,9 @@ func defaultUnderlay(u *v1alpha1.Underlay) {
 	if u.Spec.RouterIDCIDR == "" {
 		u.Spec.RouterIDCIDR = DefaultRouterIDCIDR
 	}
+	if rr := u.Spec.RouteReflector; rr != nil && rr.ClusterID == "" {
+		rr.ClusterID = v1alpha1.DefaultClusterID
+	}
 }
 
 func defaultL3VNI(l *v1alpha1.L3VNI) {

@@ -48,7 +48,7 @@ func TestDefaultsMatchCRDs(t *testing.T) {
 apiVersion: network.perouter.io/v1alpha1
 kind: Underlay
 metadata: {name: u}
-spec: {asn: 1, neighbors: [{type: External, interface: eth0}]}
+spec: {asn: 1, neighbors: [{type: External, interface: eth0}], routeReflector: {}}
 ---
 apiVersion: network.perouter.io/v1alpha1
 kind: L3VNI
@@ -75,6 +75,7 @@ spec: {rawConfig: "ip prefix-list x seq 5 permit 10.0.0.0/8"}
 	}
 	got := map[string]string{
 		"Underlay spec.routerIDCIDR":                  s.Underlays[0].Spec.RouterIDCIDR,
+		"Underlay spec.routeReflector.clusterID":      s.Underlays[0].Spec.RouteReflector.ClusterID,
 		"L3VNI spec.vxlanPort":                        fmt.Sprint(s.L3VNIs[0].Spec.VXLANPort),
 		"L3VNI spec.hostSession.maxPrefixes":          fmt.Sprint(s.L3VNIs[0].Spec.HostSession.MaxPrefixes),
 		"L3Passthrough spec.hostSession.maxPrefixes":  fmt.Sprint(s.L3Passthroughs[0].Spec.HostSession.MaxPrefixes),
