@@ -184,6 +184,10 @@ type neighborView struct {
 	BFDProfile      string
 	IPv4            bool
 	IPv6            bool
+	// ExtendedNexthop: an IPv6 neighbour that carries ipv4 unicast, whose
+	// routes then have IPv6 next hops (RFC 8950). FRR implies it for
+	// interface neighbours and leaves it out of their running config.
+	ExtendedNexthop bool
 }
 
 type bfdProfile struct {
@@ -314,10 +318,17 @@ func buildView(c nodeconfig.Config) (*view, error) {
 	}
 	uv.IPv4 = has4 || anyV4 || anyIface || (v.Passthrough != nil && v.Passthrough.V4 != nil)
 	uv.IPv6 = has6 || anyV6 || (v.Passthrough != nil && v.Passthrough.V6 != nil)
+	// No neighbour with an IPv4 address: the fabric speaks IPv6 to this
+	// node, so IPv4 (the VTEP, passthrough routes) can only cross the IPv6
+	// sessions, with IPv6 next hops. Where an IPv4 neighbour exists, IPv4
+	// stays on it and the IPv6 sessions stay IPv6-only.
+	v4OverV6 := uv.IPv4 && !anyV4
 	for i := range uv.Neighbors {
 		n := &uv.Neighbors[i]
-		n.IPv4 = uv.IPv4 && (n.Interface || neighbors[i].Address.Is4())
-		n.IPv6 = uv.IPv6 && (n.Interface || neighbors[i].Address.Is6())
+		a := neighbors[i].Address
+		n.ExtendedNexthop = v4OverV6 && !n.Interface && a.Is6()
+		n.IPv4 = uv.IPv4 && (n.Interface || a.Is4() || n.ExtendedNexthop)
+		n.IPv6 = uv.IPv6 && (n.Interface || a.Is6())
 	}
 	for _, name := range slicesSortedKeys(profiles) {
 		v.BFDProfiles = append(v.BFDProfiles, profiles[name])
