@@ -13,7 +13,7 @@ import (
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 )
 
-// Suite 18: the fabric speaks IPv6 to the nodes (topologies/l2-v6.clab.yml
+// Suite 11: the fabric speaks IPv6 to the nodes (topologies/l2-v6.clab.yml
 // with docs/examples/l2v6lab/underlay.yaml and docs/examples/l2lab). Every
 // node peers with one leaf at its IPv6 address and with the other
 // unnumbered, over the IPv6 link-locals. The VTEPs stay IPv4: they cross

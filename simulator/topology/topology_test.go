@@ -82,7 +82,7 @@ func TestLoadRepositoryTopologies(t *testing.T) {
 				"leafA":     filepath.Join(repo, "clab/l2/leafA/setup.sh"),
 			},
 			wantNodeExec: map[string][]string{
-				"pe-kind-worker": {"ip addr add fd00:11::4/64 dev toswitch1 nodad"},
+				"pe-kind-worker": {"sysctl -qw net.ipv6.conf.toswitch1.accept_ra=0", "sysctl -qw net.ipv6.conf.toswitch2.accept_ra=0", "ip addr add fd00:11::4/64 dev toswitch1 nodad"},
 			},
 			// Point to point to each node-facing leaf, no switch.
 			wantHoming: []string{"leafkind1", "leafkind2"},
