@@ -46,7 +46,7 @@ func TestIPv4OverIPv6Neighbors(t *testing.T) {
 		// the extended next hop capability.
 		carries bool
 	}{
-		"ipv6 neighbour, ipv4 vtep": {config: node(underlay(v6)), carries: true},
+		"ipv6 neighbour, ipv4 vtep":                 {config: node(underlay(v6)), carries: true},
 		"ipv6 and unnumbered neighbours, ipv4 vtep": {config: node(underlay(v6, iface)), carries: true},
 		"ipv6 neighbour, ipv4 passthrough, no vtep": {config: with(node(underlay(v6)), func(c *nodeconfig.Config) {
 			c.Underlay.VTEPs, c.Underlay.VTEPPools = nil, nil
