@@ -2,10 +2,14 @@ package frr
 
 import (
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/perouter/perouter/operator/nodeconfig"
+	"github.com/perouter/perouter/operator/objects"
 )
 
 // familySection returns the lines of one address-family block of the
@@ -84,5 +88,31 @@ func TestIPv4OverIPv6Neighbors(t *testing.T) {
 				t.Errorf("neighbour %s is not active in ipv6 unicast\n%s", id, got)
 			}
 		})
+	}
+}
+
+// The IPv6 lab's manifests (docs/examples/l2v6lab with the L2 lab's
+// L2VNI), built for a node the way the controller builds them, render
+// the golden the real-FRR tests load: the e2e suite and the golden show
+// the same configuration.
+func TestIPv6LabExampleRendersItsGolden(t *testing.T) {
+	s, err := objects.Load("../../docs/examples/l2v6lab", "../../docs/examples/l2lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := nodeconfig.Build(s, nodeconfig.Node{Name: "worker-1", Index: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Render(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(goldenPath("ipv6_unnumbered_l2vni"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("docs/examples/l2v6lab renders differently from golden ipv6_unnumbered_l2vni (-golden +rendered):\n%s", diff)
 	}
 }
