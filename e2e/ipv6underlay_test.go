@@ -54,13 +54,32 @@ var _ = Describe("IPv6 underlay", Ordered, Label("ipv6-underlay"), func() {
 		Expect(leafVTEPs).NotTo(BeEmpty(), "no VTEP on the EVPN leaves' lo")
 		for _, node := range env.ClusterNodes() {
 			for _, vtep := range leafVTEPs {
-				Eventually(func() error { return routedViaIPv6(ctx, node, vtep+"/32") }).
+				Eventually(func() error { _, err := routedViaIPv6(ctx, node, vtep+"/32"); return err }).
 					WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed(), "node %s", node)
 			}
+			// Each leaf routes the node's VTEP to the node itself: to an
+			// address of the node's router on that leaf's link (a next
+			// hop on the right link, not merely an IPv6 one).
 			vtep := nodeVTEP(ctx, node)
+			out, err := env.ExecRouter(ctx, node, "ip", "-j", "-6", "addr", "show")
+			Expect(err).NotTo(HaveOccurred(), out)
+			own := map[string]bool{}
+			for _, a := range ipv6Addrs(out) {
+				own[a] = true
+			}
 			for _, leaf := range nodeFacingLeaves(ctx) {
-				Eventually(func() error { return routedViaIPv6(ctx, leaf, netip.PrefixFrom(vtep, 32).String()) }).
-					WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed(), "leaf %s: node %s's VTEP", leaf, node)
+				Eventually(func() error {
+					hops, err := routedViaIPv6(ctx, leaf, netip.PrefixFrom(vtep, 32).String())
+					if err != nil {
+						return err
+					}
+					for _, h := range hops {
+						if !own[h] {
+							return fmt.Errorf("leaf %s: node %s's VTEP %s via %s, not an address of the node's router (%v)", leaf, node, vtep, h, own)
+						}
+					}
+					return nil
+				}).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed(), "leaf %s: node %s's VTEP", leaf, node)
 			}
 		}
 	})
@@ -132,11 +151,12 @@ func sessionOverIPv6(ctx context.Context, node, id string) error {
 }
 
 // routedViaIPv6 checks that a router's selected route to an IPv4 prefix
-// is BGP's, with IPv6 next hops only, all installed: IPv4 over IPv6.
-func routedViaIPv6(ctx context.Context, router, prefix string) error {
+// is BGP's, with IPv6 next hops only, all installed: IPv4 over IPv6. It
+// returns the next hops.
+func routedViaIPv6(ctx context.Context, router, prefix string) ([]string, error) {
 	out, err := env.Vtysh(ctx, router, "show ip route "+prefix+" json")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var table map[string][]struct {
 		Protocol string `json:"protocol"`
@@ -150,25 +170,25 @@ func routedViaIPv6(ctx context.Context, router, prefix string) error {
 		} `json:"nexthops"`
 	}
 	if err := json.Unmarshal([]byte(out), &table); err != nil {
-		return fmt.Errorf("%s: show ip route %s json: %w", router, prefix, err)
+		return nil, fmt.Errorf("%s: show ip route %s json: %w", router, prefix, err)
 	}
 	for _, r := range table[prefix] {
 		if !r.Selected {
 			continue
 		}
-		n := 0
+		var hops []string
 		for _, nh := range r.Nexthops {
 			if nh.AFI != "ipv6" || !nh.Active || !nh.FIB {
-				return fmt.Errorf("%s: route %s has next hop %s (%s) dev %s, active %v, installed %v: want IPv6 next hops, installed", router, prefix, nh.IP, nh.AFI, nh.Interface, nh.Active, nh.FIB)
+				return nil, fmt.Errorf("%s: route %s has next hop %s (%s) dev %s, active %v, installed %v: want IPv6 next hops, installed", router, prefix, nh.IP, nh.AFI, nh.Interface, nh.Active, nh.FIB)
 			}
-			n++
+			hops = append(hops, nh.IP)
 		}
-		if r.Protocol != "bgp" || n == 0 {
-			return fmt.Errorf("%s: route %s from %s with %d next hops, want bgp's", router, prefix, r.Protocol, n)
+		if r.Protocol != "bgp" || len(hops) == 0 {
+			return nil, fmt.Errorf("%s: route %s from %s with %d next hops, want bgp's", router, prefix, r.Protocol, len(hops))
 		}
-		return nil
+		return hops, nil
 	}
-	return fmt.Errorf("%s: no selected route to %s: %s", router, prefix, out)
+	return nil, fmt.Errorf("%s: no selected route to %s: %s", router, prefix, out)
 }
 
 // nodeFacingLeaves are the fabric routers with a session in the nodes'
@@ -203,6 +223,16 @@ func nodeFacingLeaves(ctx context.Context) []string {
 
 // globalAddrs lists the global addresses in `ip -j addr` output.
 func globalAddrs(ipJSON string) []string {
+	return addrsIn(ipJSON, func(scope string) bool { return scope == "global" })
+}
+
+// ipv6Addrs lists the global and link-local addresses in `ip -j -6 addr`
+// output.
+func ipv6Addrs(ipJSON string) []string {
+	return addrsIn(ipJSON, func(scope string) bool { return scope == "global" || scope == "link" })
+}
+
+func addrsIn(ipJSON string, keep func(scope string) bool) []string {
 	var links []struct {
 		Addrs []struct {
 			Local string `json:"local"`
@@ -215,7 +245,7 @@ func globalAddrs(ipJSON string) []string {
 	var out []string
 	for _, l := range links {
 		for _, a := range l.Addrs {
-			if a.Scope == "global" {
+			if keep(a.Scope) {
 				out = append(out, a.Local)
 			}
 		}
