@@ -108,7 +108,7 @@ topology:
 	gomega.NewWithT(t).Eventually(func() string {
 		out, _ := lab.Vtysh(ctx, "r1", "show ip route 10.99.0.2/32 json")
 		return strings.Join(strings.Fields(out), "")
-	}).WithTimeout(30*time.Second).WithPolling(500*time.Millisecond).Should(gomega.And(
+	}).WithTimeout(30 * time.Second).WithPolling(500 * time.Millisecond).Should(gomega.And(
 		gomega.ContainSubstring(`"afi":"ipv6"`), gomega.ContainSubstring(`"fib":true`)))
 	out, err := lab.Exec(ctx, "r1", "ping", "-c1", "-W2", "-I", "10.99.0.1", "10.99.0.2")
 	if err != nil {
