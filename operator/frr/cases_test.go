@@ -273,6 +273,23 @@ var cases = map[string]nodeconfig.Config{
 		c.Underlay.VTEPs = append(c.Underlay.VTEPs, pfx("fd00:65::1/128"))
 	}),
 
+	// The fabric speaks IPv6 to the node (no IPv4 neighbour): the IPv4
+	// VTEP crosses the IPv6 sessions with IPv6 next hops (extended
+	// next hop on the numbered one, implied on the unnumbered one).
+	"ipv6_neighbor_ipv4_vtep": node(underlay(nodeconfig.Neighbor{Address: addr("fd00:11::1"), ASN: 64512}), red()),
+	// The IPv6 lab's shape (topologies/l2-v6.clab.yml with
+	// docs/examples/l2v6lab): one numbered IPv6 and one unnumbered
+	// neighbour, a bridged L2VNI.
+	"ipv6_unnumbered_l2vni": with(node(underlay(
+		nodeconfig.Neighbor{Address: addr("fd00:11::1"), ASN: 64512},
+		nodeconfig.Neighbor{Interface: "toswitch2", ASN: 64513},
+	)), func(c *nodeconfig.Config) {
+		c.L2VNIs = []nodeconfig.L2VNI{{
+			Source: ref("L2VNI", "segment"), VNI: 110, VXLANPort: 4789,
+			HostBridge: nodeconfig.HostBridge{Name: "br-hs-110", Managed: true},
+		}}
+	}),
+
 	"vnis_100": node(underlay(), manyVNIs(100)...),
 
 	"mixed": with(node(underlay(

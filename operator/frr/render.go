@@ -254,6 +254,10 @@ type neighborView struct {
 	// Family4 and Family6 are the neighbour in the unicast families, nil
 	// where it is not activated.
 	Family4, Family6 *fabricFamilyView
+	// ExtendedNexthop: an IPv6 neighbour that carries ipv4 unicast, whose
+	// routes then have IPv6 next hops (RFC 8950). FRR implies it for
+	// interface neighbours and leaves it out of their running config.
+	ExtendedNexthop bool
 }
 
 // fabricFamilyView is a fabric neighbour in one unicast family.
@@ -414,7 +418,7 @@ func buildView(c nodeconfig.Config) (*view, error) {
 
 	neighbors := sortedBy(u.Neighbors, func(n nodeconfig.Neighbor) string { return neighborID(n) })
 	profiles := map[string]bfdProfile{}
-	anyV4, anyV6, anyIface := false, false, false
+	anyV4, anyV6, anyIface, v4Neighbor := false, false, false, false
 	for _, n := range neighbors {
 		nv, err := neighbor(u, n, profiles)
 		if err != nil {
@@ -423,6 +427,7 @@ func buildView(c nodeconfig.Config) (*view, error) {
 		switch {
 		case n.AddressFamilies != nil:
 			// Explicit families open their sections below.
+			v4Neighbor = v4Neighbor || n.Address.Is4() || n.ListenRange.Addr().Is4()
 		case nv.Interface:
 			anyIface = true
 		case n.Address.Is4() || n.ListenRange.Addr().Is4():
@@ -437,6 +442,11 @@ func buildView(c nodeconfig.Config) (*view, error) {
 	}
 	uv.IPv4 = has4 || anyV4 || anyIface || (v.Passthrough != nil && v.Passthrough.V4 != nil)
 	uv.IPv6 = has6 || anyV6 || (v.Passthrough != nil && v.Passthrough.V6 != nil)
+	// No neighbour with an IPv4 address: the fabric speaks IPv6 to this
+	// node, so IPv4 (the VTEP, passthrough routes) can only cross the IPv6
+	// sessions, with IPv6 next hops. Where an IPv4 neighbour exists, IPv4
+	// stays on it and the IPv6 sessions stay IPv6-only.
+	v4OverV6 := uv.IPv4 && !anyV4 && !v4Neighbor
 	for i := range uv.Neighbors {
 		n, m := &uv.Neighbors[i], neighbors[i]
 		if m.AddressFamilies != nil {
@@ -461,10 +471,14 @@ func buildView(c nodeconfig.Config) (*view, error) {
 		} else {
 			is4 := m.Address.Is4() || m.ListenRange.Addr().Is4()
 			is6 := m.Address.Is6() || m.ListenRange.Addr().Is6()
-			n.IPv4 = uv.IPv4 && (n.Interface || is4)
+			n.IPv4 = uv.IPv4 && (n.Interface || is4 || (v4OverV6 && m.Address.Is6()))
 			n.IPv6 = uv.IPv6 && (n.Interface || is6)
 			n.EVPN = uv.AdvertiseVNIs
 		}
+		// An IPv6 neighbour that carries ipv4 unicast (the fabric speaks
+		// only IPv6 to this node, or its addressFamilies ask for it) has
+		// IPv6 next hops on IPv4 routes (RFC 8950).
+		n.ExtendedNexthop = n.IPv4 && !n.Interface && m.Address.Is6()
 		family := func(rrClient bool) *fabricFamilyView {
 			f := &fabricFamilyView{ID: n.ID, Internal: n.Internal, RRClient: rrClient, Out: fabricOut}
 			if rrClient {
