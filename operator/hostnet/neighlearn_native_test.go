@@ -150,7 +150,9 @@ type errNoNeighbour struct {
 	ip  netip.Addr
 }
 
-func (e errNoNeighbour) Error() string { return "no neighbour entry for " + e.ip.String() + " on " + e.dev }
+func (e errNoNeighbour) Error() string {
+	return "no neighbour entry for " + e.ip.String() + " on " + e.dev
+}
 
 // TestRouterNetnsLearnsFromUnsolicitedAnnouncements: a workload that
 // appears on an L2VNI's segment and announces itself (a gratuitous ARP,
@@ -168,9 +170,9 @@ func TestRouterNetnsLearnsFromUnsolicitedAnnouncements(t *testing.T) {
 	e.apply(p)
 	bridge := devname.Bridge(110)
 	for key, want := range map[string]string{
-		"net/ipv4/conf/all/arp_accept":                      "1",
-		"net/ipv4/conf/default/arp_accept":                  "1",
-		"net/ipv6/conf/default/accept_untracked_na":         "1",
+		"net/ipv4/conf/all/arp_accept":                     "1",
+		"net/ipv4/conf/default/arp_accept":                 "1",
+		"net/ipv6/conf/default/accept_untracked_na":        "1",
 		"net/ipv6/conf/" + bridge + "/accept_untracked_na": "1", // what the kernel reads: per device
 	} {
 		if got := e.sysctl(key); got != want {
