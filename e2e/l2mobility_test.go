@@ -107,7 +107,7 @@ var _ = Describe("L2 mobility", Ordered, Label("l2-mobility"), func() {
 		}
 		Eventually(func() []float64 { return pinger.repliesAfter(upOnB) }).WithTimeout(convergeTimeout).WithPolling(200*time.Millisecond).ShouldNot(BeEmpty(), "a reply from the workload on node B")
 		// A few seconds of replies after the first one: the path holds.
-		Eventually(func() int { return len(pinger.repliesAfter(upOnB)) }).WithTimeout(30*time.Second).WithPolling(200*time.Millisecond).Should(BeNumerically(">=", 10))
+		Eventually(func() int { return len(pinger.repliesAfter(upOnB)) }).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond).Should(BeNumerically(">=", 10))
 		out := pinger.stop()
 
 		sent, received := pingCounts(out)
