@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,9 +65,17 @@ func newWorkload(tb testing.TB, bridgeNS *netlink.Handle, bridge string, mac str
 	if err := bridgeNS.LinkSetUp(port); err != nil {
 		tb.Fatal(err)
 	}
+	// A workload with IPv4 addresses only has IPv6 off: otherwise its
+	// router solicitations and MLD reports would refresh the bridge's FDB
+	// entry for it, and it would not be silent.
+	v6 := slices.ContainsFunc(addrs, func(a netip.Prefix) bool { return a.Addr().Is6() })
 	if err := nsexec.DoNamed(w.ns, func() error {
-		for _, key := range []string{"net/ipv4/conf/" + w.dev + "/arp_notify", "net/ipv6/conf/" + w.dev + "/ndisc_notify"} {
-			if err := os.WriteFile(filepath.Join("/proc/sys", key), []byte("1"), 0o644); err != nil {
+		keys := map[string]string{"net/ipv4/conf/" + w.dev + "/arp_notify": "1", "net/ipv6/conf/" + w.dev + "/ndisc_notify": "1"}
+		if !v6 {
+			keys = map[string]string{"net/ipv4/conf/" + w.dev + "/arp_notify": "1", "net/ipv6/conf/" + w.dev + "/disable_ipv6": "1"}
+		}
+		for key, val := range keys {
+			if err := os.WriteFile(filepath.Join("/proc/sys", key), []byte(val), 0o644); err != nil {
 				return err
 			}
 		}
