@@ -11,7 +11,11 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/perouter/perouter/operator/nsexec"
 )
 
 // The neighbour refresher keeps the type-2 routes of silent workloads
@@ -244,27 +248,18 @@ func (f refresher) watch(ctx context.Context) error {
 	}
 	index := br.Attrs().Index
 
-	updates := make(chan netlink.NeighUpdate, 256)
-	done := make(chan struct{})
-	defer close(done)
-	subErr := make(chan error, 1)
-	if err := netlink.NeighSubscribeWithOptions(updates, done, netlink.NeighSubscribeOptions{
-		Namespace: &ns,
-		// The entries already STALE come first, as events.
-		ListExisting: true,
-		ErrorCallback: func(err error) {
-			select {
-			case subErr <- err:
-			default:
-			}
-		},
-	}); err != nil {
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	updates, subErr, err := subscribeNeigh(wctx, ns)
+	if err != nil {
 		return fmt.Errorf("subscribe to neighbour events in netns %s: %w", f.opts.Netns, err)
 	}
 
 	q := newProbeQueue()
 	sweep := time.NewTicker(f.opts.Sweep)
 	defer sweep.Stop()
+	// The first sweep at once: the entries STALE already.
+	first := time.After(0)
 	gap := time.Second / time.Duration(f.opts.ProbeRate)
 	var next <-chan time.Time // nil while nothing waits
 	enqueue := func(n netlink.Neigh) {
@@ -286,13 +281,11 @@ func (f refresher) watch(ctx context.Context) error {
 			return nil
 		case err := <-subErr:
 			return fmt.Errorf("neighbour events: %w", err)
-		case u, ok := <-updates:
+		case n, ok := <-updates:
 			if !ok {
 				return errors.New("neighbour event socket closed")
 			}
-			if u.Type == unix.RTM_NEWNEIGH {
-				enqueue(u.Neigh)
-			}
+			enqueue(n)
 		case <-next:
 			next = nil
 			if ip, ok := q.pop(); ok {
@@ -301,6 +294,11 @@ func (f refresher) watch(ctx context.Context) error {
 			if q.len() > 0 {
 				next = time.After(gap)
 			}
+		case <-first:
+			first = nil
+			if err := f.sweep(h, index, enqueue); err != nil {
+				return err
+			}
 		case <-sweep.C:
 			if cur, err := IdentityOf(f.opts.Netns); err != nil || cur != id {
 				return fmt.Errorf("netns %s replaced or gone", f.opts.Netns)
@@ -308,15 +306,79 @@ func (f refresher) watch(ctx context.Context) error {
 			if l, err := h.LinkByName(f.target.Bridge); err != nil || l.Attrs().Index != index {
 				return fmt.Errorf("bridge %s replaced or gone", f.target.Bridge)
 			}
-			list, err := h.NeighList(index, netlink.FAMILY_ALL)
-			if err != nil {
-				return fmt.Errorf("list neighbours of %s: %w", f.target.Bridge, err)
-			}
-			for _, n := range list {
-				enqueue(n)
+			if err := f.sweep(h, index, enqueue); err != nil {
+				return err
 			}
 		}
 	}
+}
+
+// sweep lists the bridge's neighbours and queues those that need a probe.
+func (f refresher) sweep(h *netlink.Handle, index int, enqueue func(netlink.Neigh)) error {
+	list, err := h.NeighList(index, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("list neighbours of %s: %w", f.target.Bridge, err)
+	}
+	for _, n := range list {
+		enqueue(n)
+	}
+	return nil
+}
+
+// subscribeNeigh delivers the neighbour entries the kernel reports new or
+// changed (RTM_NEWNEIGH) in ns until ctx is done, then closes the
+// channel and the socket. The socket is made inside ns (nsexec.Do) and
+// read with a timeout, so that its reader notices ctx within a second:
+// a socket left blocked in a read would keep a deleted namespace alive.
+// (netlink.NeighSubscribe's reader blocks until the next event.) A
+// failed read (a full buffer drops events: ENOBUFS) is sent on the error
+// channel and ends the subscription.
+func subscribeNeigh(ctx context.Context, ns netns.NsHandle) (<-chan netlink.Neigh, <-chan error, error) {
+	var sock *nl.NetlinkSocket
+	if err := nsexec.Do(ns, func() (err error) {
+		sock, err = nl.Subscribe(unix.NETLINK_ROUTE, unix.RTNLGRP_NEIGH)
+		return err
+	}); err != nil {
+		return nil, nil, err
+	}
+	if err := sock.SetReceiveTimeout(&unix.Timeval{Sec: 1}); err != nil {
+		sock.Close()
+		return nil, nil, err
+	}
+	out := make(chan netlink.Neigh, 256)
+	errs := make(chan error, 1)
+	go func() {
+		defer close(out)
+		defer sock.Close()
+		for ctx.Err() == nil {
+			msgs, from, err := sock.Receive()
+			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+			if from.Pid != nl.PidKernel {
+				continue
+			}
+			for _, m := range msgs {
+				if m.Header.Type != unix.RTM_NEWNEIGH {
+					continue
+				}
+				n, err := netlink.NeighDeserialize(m.Data)
+				if err != nil {
+					continue
+				}
+				select {
+				case out <- *n:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, errs, nil
 }
 
 // wanted says whether n is a workload's entry on the bridge that needs a
