@@ -105,18 +105,36 @@ var _ = Describe("L2 mobility", Ordered, Label("l2-mobility"), func() {
 			Expect(e.RemoteSequence).To(BeNumerically(">", before[leaf].RemoteSequence),
 				"leaf %s: MAC mobility sequence number of %s (before the move %d, after %d)", leaf, w.mac, before[leaf].RemoteSequence, e.RemoteSequence)
 		}
+		// The router on B learnt the workload's IP from its gratuitous ARP
+		// alone (arp_accept: nothing on B had talked to it yet), which is
+		// what zebra advertises as its MAC/IP route.
+		Eventually(func() (string, error) {
+			return env.ExecRouter(ctx, nodeB, "ip", "neigh", "show", "dev", devname.Bridge(vni), "to", w.addr.Addr().String())
+		}).WithTimeout(convergeTimeout).WithPolling(200*time.Millisecond).Should(ContainSubstring("lladdr "+w.mac), "node %s: the workload's neighbour entry on %s", nodeB, devname.Bridge(vni))
 		Eventually(func() []float64 { return pinger.repliesAfter(upOnB) }).WithTimeout(convergeTimeout).WithPolling(200*time.Millisecond).ShouldNot(BeEmpty(), "a reply from the workload on node B")
 		// A few seconds of replies after the first one: the path holds.
 		Eventually(func() int { return len(pinger.repliesAfter(upOnB)) }).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond).Should(BeNumerically(">=", 10))
+		// Seconds after the neighbour entry: has zebra's MAC/IP route for
+		// it reached the leaves? Reported, not asserted.
+		macIP := map[string]bool{}
+		for _, leaf := range env.EVPNLeaves() {
+			routes, err := evpnRoutes(ctx, leaf, "macip")
+			Expect(err).NotTo(HaveOccurred())
+			for _, r := range routes {
+				if strings.Contains(r.Prefix, w.mac) && strings.Contains(r.Prefix, "["+w.addr.Addr().String()+"]") && r.NextHop == vtepB.String() {
+					macIP[leaf] = true
+				}
+			}
+		}
 		out := pinger.stop()
 
 		sent, received := pingCounts(out)
 		first := pinger.repliesAfter(upOnB)[0]
 		backAfterUp := time.Duration((first - float64(upOnB.UnixNano())/1e9) * float64(time.Second))
 		gap := maxReplyGap(pinger.replies())
-		AddReportEntry("l2 mobility", fmt.Sprintf("%d of %d pings lost (5/s, %s to the workload); longest gap between replies %v; move took %v (delete on %s, create on %s); first reply %v after the workload was up on %s; every leaf's type-2 route on %s's VTEP %v after it was up (sequence %v)",
+		AddReportEntry("l2 mobility", fmt.Sprintf("%d of %d pings lost (5/s, %s to the workload); longest gap between replies %v; move took %v (delete on %s, create on %s); first reply %v after the workload was up on %s; every leaf's type-2 route on %s's VTEP %v after it was up (sequence %v); MAC/IP route from %s on the leaves: %v",
 			sent-received, sent, host.Name, gap.Round(time.Millisecond), upOnB.Sub(moveStart).Round(time.Millisecond), nodeA, nodeB,
-			backAfterUp.Round(time.Millisecond), nodeB, nodeB, routeMoved.Round(100*time.Millisecond), sequences(after)))
+			backAfterUp.Round(time.Millisecond), nodeB, nodeB, routeMoved.Round(100*time.Millisecond), sequences(after), nodeB, macIP))
 		// The bound: a second for the workload's announcement to reach a
 		// leaf as a type-2 route (zebra, BGP through the spine) and its
 		// pings to follow, with room for a shared 2-core machine.
