@@ -1,14 +1,11 @@
 package frr
 
 import (
-	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestPassthroughInRealFRR runs the passthrough golden in a real FRR
@@ -34,25 +31,7 @@ func TestPassthroughInRealFRR(t *testing.T) {
 	if err := copyFile(goldenPath("passthrough"), filepath.Join(work, "router.conf")); err != nil {
 		t.Fatal(err)
 	}
-	script := filepath.Join(work, "passthrough-fabric.sh")
-	if err := copyFile(filepath.Join("testdata", "passthrough-fabric.sh"), script); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "unshare", "--net", "--pid", "--mount", "--fork", "--kill-child", "sh", script, work).CombinedOutput()
-	if err != nil {
-		t.Fatalf("passthrough-fabric.sh: %v\n%s", err, out)
-	}
-	sections := map[string]string{}
-	var cur string
-	for _, line := range strings.Split(string(out), "\n") {
-		if h, ok := strings.CutPrefix(line, "=== "); ok {
-			cur = h
-			continue
-		}
-		sections[cur] += line + "\n"
-	}
+	sections, out := runFabricScript(t, work, "passthrough-fabric.sh")
 	if s := strings.TrimSpace(sections[""]); s != "" {
 		t.Errorf("FRR complained while loading the configs:\n%s", s)
 	}

@@ -1,15 +1,12 @@
 package frr
 
 import (
-	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/perouter/perouter/operator/objects"
@@ -55,25 +52,7 @@ func TestRouteReflectionInRealFRR(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	script := filepath.Join(work, "route-reflection.sh")
-	if err := copyFile(filepath.Join("testdata", "route-reflection.sh"), script); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "unshare", "--net", "--pid", "--mount", "--fork", "--kill-child", "sh", script, work).CombinedOutput()
-	if err != nil {
-		t.Fatalf("route-reflection.sh: %v\n%s", err, out)
-	}
-	sections := map[string]string{}
-	var cur string
-	for _, line := range strings.Split(string(out), "\n") {
-		if h, ok := strings.CutPrefix(line, "=== "); ok {
-			cur = h
-			continue
-		}
-		sections[cur] += line + "\n"
-	}
+	sections, out := runFabricScript(t, work, "route-reflection.sh")
 	if s := strings.TrimSpace(sections[""]); s != "" {
 		t.Errorf("FRR complained while loading the configs:\n%s", s)
 	}
