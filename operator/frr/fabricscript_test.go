@@ -9,16 +9,19 @@ import (
 	"time"
 )
 
-// runFabricScript runs testdata/<name> with the configs in work, in new
-// network, PID and mount namespaces (its FRR instances die with it), and
-// returns its output split at "=== <heading>" lines, keyed by heading;
+// runFabricScript runs testdata/<name> (with testdata/fabric-lib.sh beside
+// it) and the configs in work, in new network, PID and mount namespaces
+// (its FRR instances die with it), and returns its output split at "=== <heading>" lines, keyed by heading;
 // what came before the first heading is under "". The whole output is
 // returned too, as evidence for failure messages.
 func runFabricScript(t *testing.T, work, name string) (sections map[string]string, out string) {
 	t.Helper()
 	script := filepath.Join(work, name)
-	if err := copyFile(filepath.Join("testdata", name), script); err != nil {
-		t.Fatal(err)
+	// The scripts source fabric-lib.sh from their own directory.
+	for _, f := range []string{name, "fabric-lib.sh"} {
+		if err := copyFile(filepath.Join("testdata", f), filepath.Join(work, f)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -418,19 +418,23 @@ func buildView(c nodeconfig.Config) (*view, error) {
 
 	neighbors := sortedBy(u.Neighbors, func(n nodeconfig.Neighbor) string { return neighborID(n) })
 	profiles := map[string]bfdProfile{}
-	anyV4, anyV6, anyIface, v4Neighbor := false, false, false, false
+	// anyV4, anyV6, anyIface: neighbours whose families follow from their
+	// address; anyV4Peer: any neighbour with an IPv4 address, explicit
+	// families or not.
+	anyV4, anyV6, anyIface, anyV4Peer := false, false, false, false
 	for _, n := range neighbors {
 		nv, err := neighbor(u, n, profiles)
 		if err != nil {
 			return nil, err
 		}
+		is4 := n.Address.Is4() || n.ListenRange.Addr().Is4()
+		anyV4Peer = anyV4Peer || is4
 		switch {
 		case n.AddressFamilies != nil:
 			// Explicit families open their sections below.
-			v4Neighbor = v4Neighbor || n.Address.Is4() || n.ListenRange.Addr().Is4()
 		case nv.Interface:
 			anyIface = true
-		case n.Address.Is4() || n.ListenRange.Addr().Is4():
+		case is4:
 			anyV4 = true
 		default:
 			anyV6 = true
@@ -446,7 +450,7 @@ func buildView(c nodeconfig.Config) (*view, error) {
 	// node, so IPv4 (the VTEP, passthrough routes) can only cross the IPv6
 	// sessions, with IPv6 next hops. Where an IPv4 neighbour exists, IPv4
 	// stays on it and the IPv6 sessions stay IPv6-only.
-	v4OverV6 := uv.IPv4 && !anyV4 && !v4Neighbor
+	v4OverV6 := uv.IPv4 && !anyV4Peer
 	for i := range uv.Neighbors {
 		n, m := &uv.Neighbors[i], neighbors[i]
 		if m.AddressFamilies != nil {

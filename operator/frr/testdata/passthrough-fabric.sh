@@ -9,11 +9,8 @@
 # --kill-child). Usage: passthrough-fabric.sh WORK
 set -u
 W=$1
-ip link set lo up
-for d in /var/tmp/frr /var/run/frr /run/netns; do
-	mkdir -p $d && mount -t tmpfs -o mode=0755 tmpfs $d || exit 3
-done
-chown frr:frr /var/tmp/frr /var/run/frr
+. "$(dirname "$0")/fabric-lib.sh"
+fabric_init
 for n in router host leaf; do
 	ip netns add $n && ip -n $n link set lo up && ip netns exec $n sysctl -qw net.ipv4.ip_forward=1 || exit 3
 done
@@ -53,31 +50,12 @@ router bgp 64512
  exit-address-family
 exit
 CONF
-for n in router host leaf; do
-	dir=$W/$n
-	mkdir -p $dir && chown frr:frr $dir || exit 3
-	for d in zebra bgpd staticd; do
-		ip netns exec $n /usr/lib/frr/$d -N $n --vty_socket $dir -i $dir/$d.pid -P 0 \
-			--log file:$dir/$d.log -z $dir/zserv.api -f /dev/null -d >/dev/null 2>&1 || exit 3
-	done
-done
-for n in router host leaf; do
-	for d in zebra bgpd staticd; do
-		i=0
-		until [ -S $W/$n/$d.vty ]; do
-			i=$((i + 1))
-			[ $i -gt 500 ] && echo "passthrough-fabric: $n $d did not start" && exit 3
-			sleep 0.02
-		done
-	done
-	vtysh --vty_socket $W/$n -f $W/$n.conf 2>&1 | grep '%' | sed "s/^/$n: /"
-done
+fabric_start_frr $W passthrough-fabric router host leaf
 # Bounded wait for convergence (the test judges the result, not this
 # loop): the leaf has the host's prefix and the host has the leaf's, or
 # 60 s passed.
 end=$(($(date +%s) + 60))
-until vtysh --vty_socket $W/leaf -c 'show ip route 10.50.0.0/24' | grep -q 'Known via "bgp"' &&
-	vtysh --vty_socket $W/host -c 'show ip route 10.99.0.1/32' | grep -q 'Known via "bgp"'; do
+until fabric_learnt $W leaf 10.50.0.0/24 && fabric_learnt $W host 10.99.0.1/32; do
 	[ $(date +%s) -gt $end ] && break
 	sleep 0.2
 done

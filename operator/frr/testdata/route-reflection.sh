@@ -11,11 +11,8 @@
 # that they originate EVPN type-3 routes.
 set -u
 W=$1
-ip link set lo up
-for d in /var/tmp/frr /var/run/frr /run/netns; do
-	mkdir -p $d && mount -t tmpfs -o mode=0755 tmpfs $d || exit 3
-done
-chown frr:frr /var/tmp/frr /var/run/frr
+. "$(dirname "$0")/fabric-lib.sh"
+fabric_init
 ip link add sw type bridge && ip link set sw up || exit 3
 i=0
 for n in rr c1 c2; do
@@ -35,30 +32,11 @@ for n in rr c1 c2; do
 	fi
 	i=$((i + 1))
 done
-for n in rr c1 c2; do
-	dir=$W/$n
-	mkdir -p $dir && chown frr:frr $dir || exit 3
-	for d in zebra bgpd staticd; do
-		ip netns exec $n /usr/lib/frr/$d -N $n --vty_socket $dir -i $dir/$d.pid -P 0 \
-			--log file:$dir/$d.log -z $dir/zserv.api -f /dev/null -d >/dev/null 2>&1 || exit 3
-	done
-done
-for n in rr c1 c2; do
-	for d in zebra bgpd staticd; do
-		i=0
-		until [ -S $W/$n/$d.vty ]; do
-			i=$((i + 1))
-			[ $i -gt 500 ] && echo "route-reflection: $n $d did not start" && exit 3
-			sleep 0.02
-		done
-	done
-	vtysh --vty_socket $W/$n -f $W/$n.conf 2>&1 | grep '%' | sed "s/^/$n: /"
-done
+fabric_start_frr $W route-reflection rr c1 c2
 # Bounded wait for convergence (the test judges the result, not this loop):
 # c2 has c1's VTEP and c1 has c2's, or 60 s passed.
 end=$(($(date +%s) + 60))
-until vtysh --vty_socket $W/c2 -c 'show ip route 100.65.0.1/32' | grep -q 'Known via "bgp"' &&
-	vtysh --vty_socket $W/c1 -c 'show ip route 100.65.0.2/32' | grep -q 'Known via "bgp"'; do
+until fabric_learnt $W c2 100.65.0.1/32 && fabric_learnt $W c1 100.65.0.2/32; do
 	[ $(date +%s) -gt $end ] && break
 	sleep 0.2
 done
