@@ -11,9 +11,10 @@ import (
 
 // runFabricScript runs testdata/<name> (with testdata/fabric-lib.sh beside
 // it) and the configs in work, in new network, PID and mount namespaces
-// (its FRR instances die with it), and returns its output split at "=== <heading>" lines, keyed by heading;
-// what came before the first heading is under "". The whole output is
-// returned too, as evidence for failure messages.
+// (its FRR instances die with it), and returns its output split at
+// "=== <heading>" lines, keyed by heading; what came before the first
+// heading is under "". The whole output is returned too, as evidence for
+// failure messages.
 func runFabricScript(t *testing.T, work, name string) (sections map[string]string, out string) {
 	t.Helper()
 	script := filepath.Join(work, name)
