@@ -50,14 +50,13 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
-	"github.com/perouter/perouter/operator/images"
+	"github.com/perouter/perouter/simulator/chartinstall"
 	"github.com/perouter/perouter/operator/k8sassets"
 	"github.com/perouter/perouter/operator/nsexec"
 	"github.com/perouter/perouter/operator/retry"
@@ -85,13 +84,6 @@ const (
 	NodeIPs = "10.255.0.0/24"
 )
 
-// Release is the Helm release: name and namespace as docs/install.md's
-// `helm install perouter charts/perouter` gives them (the chart puts its
-// objects into its own namespace, values.namespace).
-const (
-	ReleaseName      = "perouter"
-	ReleaseNamespace = "default"
-)
 
 // Options configure the agents.
 type Options struct {
@@ -255,7 +247,7 @@ func (a *Agents) prepare() error {
 	if err := kubenode.Check(assets); err != nil {
 		return err
 	}
-	values, err := LabValues(a.opts.Images)
+	values, err := chartinstall.ArchiveValues(a.opts.Images)
 	if err != nil {
 		return err
 	}
@@ -311,43 +303,12 @@ func (a *Agents) applyKustomization(ctx context.Context, l *netns.Lab) error {
 	return nil
 }
 
-// LabValues are the Helm values the lab overrides, and why: the images are
-// the archives' (the chart's default references are the same when `make
-// images` tagged them with the chart's appVersion), pulled Never: no
-// registry is reachable, the nodes' runtimes hold the imported archives,
-// and a missing image must fail the pod at once (ErrImageNeverPull) rather
-// than after pull retries. Everything else is the chart's default.
-func LabValues(archives []string) (map[string]any, error) {
-	imageValues := map[string]any{}
-	for _, r := range images.Recipes() {
-		var ref string
-		for _, a := range archives {
-			got, err := images.ArchiveReference(a)
-			if err != nil {
-				return nil, err
-			}
-			if strings.HasPrefix(got, r.Repository+":") {
-				ref = got
-			}
-		}
-		if ref == "" {
-			return nil, fmt.Errorf("no archive of image %s among %v: build them with `make images`", r.Repository, archives)
-		}
-		imageValues[r.Name] = map[string]any{
-			"repository": r.Repository,
-			"tag":        strings.TrimPrefix(ref, r.Repository+":"),
-			"pullPolicy": string(corev1.PullNever),
-		}
-	}
-	return map[string]any{"images": imageValues}, nil
-}
-
 // HostPaths renders the chart with values and returns the hostPath
 // directories its pods mount, symlinks resolved, without those inside
 // another: what each simulated node must have of its own.
 func HostPaths(chrt *chart.Chart, values map[string]any) ([]string, error) {
 	install := action.NewInstall(&action.Configuration{})
-	install.DryRun, install.ClientOnly, install.ReleaseName, install.Namespace = true, true, ReleaseName, ReleaseNamespace
+	install.DryRun, install.ClientOnly, install.ReleaseName, install.Namespace = true, true, chartinstall.ReleaseName, chartinstall.ReleaseNamespace
 	install.IncludeCRDs = false
 	rel, err := install.Run(chrt, values)
 	if err != nil {
@@ -556,43 +517,15 @@ func nodeReady(n *corev1.Node) bool {
 	return false
 }
 
-// helmSession is what each Helm action needs: the chart, an action
-// configuration for the lab's API server, and its log (lab's helm.log).
-type helmSession struct {
-	cfg   *action.Configuration
-	chart *chart.Chart
-	log   *os.File
+// helm opens a chartinstall session on the lab's API server: the
+// discovery cache and Helm's log (helm.log) are in the lab's state.
+func (a *Agents) helm(l *netns.Lab) (*chartinstall.Session, error) {
+	return chartinstall.Open(a.opts.Chart, chartinstall.Target{
+		Kubeconfig: Kubeconfig(l),
+		CacheDir:   filepath.Join(l.StateDir(), "kube-cache"),
+		Log:        filepath.Join(l.StateDir(), "helm.log"),
+	})
 }
-
-// helm loads the chart and configures Helm for the lab; close the
-// session when done.
-func (a *Agents) helm(l *netns.Lab) (*helmSession, error) {
-	chrt, err := loader.Load(a.opts.Chart)
-	if err != nil {
-		return nil, fmt.Errorf("loading chart %s: %w", a.opts.Chart, err)
-	}
-	kubeconfig, namespace := Kubeconfig(l), ReleaseNamespace
-	// Discovery is cached in the lab's state, not in ~/.kube/cache: a
-	// later lab's API server may answer on the same port.
-	cacheDir := filepath.Join(l.StateDir(), "kube-cache")
-	getter := genericclioptions.NewConfigFlags(false)
-	getter.KubeConfig, getter.Namespace, getter.CacheDir = &kubeconfig, &namespace, &cacheDir
-	helmLog, err := os.OpenFile(filepath.Join(l.StateDir(), "helm.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	cfg := new(action.Configuration)
-	if err := cfg.Init(getter, namespace, "secret", func(format string, v ...any) {
-		fmt.Fprintf(helmLog, format+"\n", v...)
-	}); err != nil {
-		helmLog.Close()
-		return nil, fmt.Errorf("helm: %w", err)
-	}
-	return &helmSession{cfg: cfg, chart: chrt, log: helmLog}, nil
-}
-
-// Close closes the log; what Helm wrote is already in it.
-func (h *helmSession) Close() { _ = h.log.Close() }
 
 // install runs `helm install perouter CHART` through Helm's Go library,
 // with the lab's kubeconfig as the RESTClientGetter.
@@ -602,12 +535,11 @@ func (a *Agents) install(ctx context.Context, l *netns.Lab) error {
 		return err
 	}
 	defer h.Close()
-	install := action.NewInstall(h.cfg)
-	install.ReleaseName, install.Namespace = ReleaseName, ReleaseNamespace
-	install.Timeout = a.opts.ReadyTimeout
-	rel, err := install.RunWithContext(ctx, h.chart, a.Values())
+	// No wait: WaitReady checks more than Helm's --wait (node labels,
+	// the webhook answering).
+	rel, err := h.Install(ctx, a.Values(), false, a.opts.ReadyTimeout)
 	if err != nil {
-		return fmt.Errorf("helm install %s %s: %w (log: %s)", ReleaseName, a.opts.Chart, err, h.log.Name())
+		return err
 	}
 	a.mu.Lock()
 	a.released = rel
@@ -629,11 +561,9 @@ func (a *Agents) Upgrade(ctx context.Context, l *netns.Lab, set map[string]any) 
 	}
 	defer h.Close()
 	values := chartutil.MergeTables(set, a.Values())
-	upgrade := action.NewUpgrade(h.cfg)
-	upgrade.Namespace = ReleaseNamespace
-	rel, err := upgrade.RunWithContext(ctx, ReleaseName, h.chart, values)
+	rel, err := h.Upgrade(ctx, values)
 	if err != nil {
-		return fmt.Errorf("helm upgrade %s %s: %w (log: %s)", ReleaseName, a.opts.Chart, err, h.log.Name())
+		return err
 	}
 	a.mu.Lock()
 	a.released, a.values = rel, values
