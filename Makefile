@@ -191,9 +191,9 @@ e2e-pods-built: deps k8s-assets
 e2e-fabric: deps build
 	PEROUTER_E2E_FABRIC_ONLY=1 PEROUTER_E2E_BIN_DIR=$(BIN) $(GO) test -v -count=1 -timeout 30m ./e2e -args -ginkgo.v
 
-e2e-kind: build
-	$(BIN)/pesim kind up
-	PEROUTER_E2E_PROVIDER=kind $(GO) test -v -count=1 -timeout $(E2E_TIMEOUT) ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_LABELS)"
+e2e-kind: build images
+	$(BIN)/pesim kind up --images $(BIN)/images
+	KUBECONFIG=$$($(BIN)/pesim kind kubeconfig) PEROUTER_E2E_PROVIDER=kind $(GO) test -v -count=1 -timeout $(E2E_TIMEOUT) ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_LABELS)"
 
 # Performance targets (needs root and FRR): prints one table, exits non-zero
 # when a target is missed beyond the noise margin. See docs/performance.md.

@@ -208,9 +208,9 @@ func newRoot() *cobra.Command {
 			return printLogs(lab, args[0], os.Stdout)
 		},
 	}
-	var imageTag string
+	var imagesDir string
 	kindCmd := &cobra.Command{
-		Use:   "kind up|down|plan",
+		Use:   "kind up|down|plan|kubeconfig",
 		Short: "The Docker provider: kind + containerlab + the Helm chart (needs a Docker host)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -218,23 +218,34 @@ func newRoot() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := kind.Options{Tag: imageTag, Chart: "charts/perouter", Manifests: manifests, Out: os.Stdout}
+			archives, err := filepath.Glob(filepath.Join(imagesDir, "*.tar"))
+			if err != nil {
+				return err
+			}
+			opts := kind.Options{Images: archives, Chart: "charts/perouter", Manifests: manifests, Out: os.Stdout}
 			switch args[0] {
 			case "up":
 				return kind.Up(cmd.Context(), topo, opts)
 			case "down":
-				return kind.Down(cmd.Context(), topo, os.Stdout)
+				return kind.Down(cmd.Context(), topo, opts)
+			case "kubeconfig":
+				c := topo.NodesWithRole(topology.RoleCluster)
+				if len(c) != 1 {
+					return fmt.Errorf("topology %s has no single k8s-kind node", topo.Path)
+				}
+				fmt.Println(kind.Kubeconfig(opts, c[0].Name))
+				return nil
 			case "plan":
 				steps, err := kind.Plan(topo, opts)
 				for _, s := range steps {
-					fmt.Printf("# %s\n%s\n", s.Why, strings.Join(s.Args, " "))
+					fmt.Printf("# %s\n%s\n", s.Why, s.Does)
 				}
 				return err
 			}
-			return fmt.Errorf("kind %q: want up, down or plan", args[0])
+			return fmt.Errorf("kind %q: want up, down, plan or kubeconfig", args[0])
 		},
 	}
-	kindCmd.Flags().StringVar(&imageTag, "image-tag", "dev", "tag of the operator and router images to build, load and install")
+	kindCmd.Flags().StringVar(&imagesDir, "images", "bin/images", "directory of the image archives that make images wrote: loaded into every kind node and installed")
 	root.AddCommand(up, down, status, execCmd, reboot, logs, kindCmd)
 	return root
 }

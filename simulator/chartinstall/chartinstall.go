@@ -8,6 +8,7 @@ package chartinstall
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
@@ -91,16 +93,32 @@ func (s *Session) Install(ctx context.Context, values map[string]any, wait bool,
 	return rel, nil
 }
 
-// Upgrade runs `helm upgrade perouter CHART` with values and does not
-// wait: the DaemonSets roll in their own time.
-func (s *Session) Upgrade(ctx context.Context, values map[string]any) (*release.Release, error) {
+// Upgrade runs `helm upgrade perouter CHART` with values. With wait, it
+// returns when every resource is ready, or after timeout; without, the
+// DaemonSets roll in their own time.
+func (s *Session) Upgrade(ctx context.Context, values map[string]any, wait bool, timeout time.Duration) (*release.Release, error) {
 	upgrade := action.NewUpgrade(s.cfg)
 	upgrade.Namespace = ReleaseNamespace
+	upgrade.Wait, upgrade.Timeout = wait, timeout
 	rel, err := upgrade.RunWithContext(ctx, ReleaseName, s.chart, values)
 	if err != nil {
 		return nil, fmt.Errorf("helm upgrade %s %s: %w (log: %s)", ReleaseName, s.dir, err, s.log.Name())
 	}
 	return rel, nil
+}
+
+// InstallOrUpgrade is `helm upgrade --install --wait`: Install when the
+// release does not exist yet, else Upgrade, so a bring-up can run again.
+func (s *Session) InstallOrUpgrade(ctx context.Context, values map[string]any, timeout time.Duration) (*release.Release, error) {
+	history := action.NewHistory(s.cfg)
+	history.Max = 1
+	switch _, err := history.Run(ReleaseName); {
+	case errors.Is(err, driver.ErrReleaseNotFound):
+		return s.Install(ctx, values, true, timeout)
+	case err != nil:
+		return nil, fmt.Errorf("helm history %s: %w (log: %s)", ReleaseName, err, s.log.Name())
+	}
+	return s.Upgrade(ctx, values, true, timeout)
 }
 
 // ArchiveValues are the only Helm values the simulator overrides, and why:

@@ -1,11 +1,13 @@
 package chartinstall
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"sigs.k8s.io/yaml"
 
 	"github.com/perouter/perouter/operator/images"
 )
@@ -43,3 +45,47 @@ func TestArchiveValues(t *testing.T) {
 	}
 }
 
+// TestArchiveValuesAreChartValues checks every value ArchiveValues sets
+// against charts/perouter/values.yaml: Helm accepts unknown keys silently,
+// and the chart would then install its default images instead of the
+// archives'.
+func TestArchiveValuesAreChartValues(t *testing.T) {
+	archives := writeArchives(t, "ghcr.io/perouter/perouter:dev", "ghcr.io/perouter/router:dev")
+	values, err := ArchiveValues(archives)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("../../charts/perouter/values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chart map[string]any
+	if err := yaml.Unmarshal(data, &chart); err != nil {
+		t.Fatal(err)
+	}
+	var check func(path string, set, defaults map[string]any)
+	leaves := 0
+	check = func(path string, set, defaults map[string]any) {
+		for k, v := range set {
+			d, ok := defaults[k]
+			if !ok {
+				t.Errorf("ArchiveValues sets %s%s: charts/perouter/values.yaml has no such value", path, k)
+				continue
+			}
+			if sub, ok := v.(map[string]any); ok {
+				dsub, ok := d.(map[string]any)
+				if !ok {
+					t.Errorf("ArchiveValues sets %s%s as a map: the chart's is %T", path, k, d)
+					continue
+				}
+				check(path+k+".", sub, dsub)
+				continue
+			}
+			leaves++
+		}
+	}
+	check("", values, chart)
+	if leaves == 0 {
+		t.Error("ArchiveValues sets nothing: the archives' images would not be used")
+	}
+}

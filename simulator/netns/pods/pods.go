@@ -56,10 +56,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
-	"github.com/perouter/perouter/simulator/chartinstall"
 	"github.com/perouter/perouter/operator/k8sassets"
 	"github.com/perouter/perouter/operator/nsexec"
 	"github.com/perouter/perouter/operator/retry"
+	"github.com/perouter/perouter/simulator/chartinstall"
 	"github.com/perouter/perouter/simulator/controlplane"
 	"github.com/perouter/perouter/simulator/kubenode"
 	"github.com/perouter/perouter/simulator/netns"
@@ -83,7 +83,6 @@ const (
 	// into the router namespace.
 	NodeIPs = "10.255.0.0/24"
 )
-
 
 // Options configure the agents.
 type Options struct {
@@ -561,7 +560,7 @@ func (a *Agents) Upgrade(ctx context.Context, l *netns.Lab, set map[string]any) 
 	}
 	defer h.Close()
 	values := chartutil.MergeTables(set, a.Values())
-	rel, err := h.Upgrade(ctx, values)
+	rel, err := h.Upgrade(ctx, values, false, 0)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"helm.sh/helm/v3/pkg/chart/loader"
-
 )
 
 // TestHostPathsOfTheChart checks which directories each simulated node
