@@ -173,8 +173,9 @@ e2e-native-labs: deps k8s-assets build
 # The product as users install it: the chart's pods on real kubelets and
 # containerd (simulator/netns/pods), from the images `make images` builds,
 # in the L2 lab, which needs no VRF and so runs natively on any kernel:
-# the pod suite, recovery (faults done to pods) and underlay. docs/e2e.md.
-E2E_PODS_LABELS ?= pods || recovery || underlay
+# the pod suite, recovery (faults done to pods), underlay, RawFRRConfig and
+# L2 mobility. Part of `make test`. docs/e2e.md.
+E2E_PODS_LABELS ?= pods || recovery || underlay || raw-frr-config || l2-mobility
 E2E_PODS_INSTALL ?= helm
 e2e-pods: deps k8s-assets k8s-node-assets images e2e-pods-built
 
