@@ -87,19 +87,21 @@ ENVTEST_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .Imports " "}} {{jo
 
 # `make test` prints each step's wall time ("make test: STEP took N s"), the
 # numbers docs/e2e.md's CI budget is kept with. The pods mode's binaries and
-# images are built in the background, niced, from the kernel lanes on: the
-# VM lane's TCG keeps about one core busy, so on a fresh machine most of
-# those builds cost no wall time. $(PODS_BUILD_LOCK) is held until they end;
-# e2e-pods waits for it, then finds them built (or builds what failed, and
-# shows why).
+# images are built in the background at nice 19 from the start (after
+# k8s-assets, whose compiled packages the kubelet's build reuses): they take
+# the CPU the tests leave, the image's debootstrap is mostly downloads, and
+# the VM lanes' TCG leaves the host partly idle, so on a fresh machine most
+# of those builds cost no wall time. $(PODS_BUILD_LOCK) is held until they
+# end; the pods mode waits for it, and fails with the builds' log if they
+# failed.
 PODS_BUILD_LOCK = $(BIN)/.pods-build.lock
 timed = t=$$(date +%s); $(MAKE) --no-print-directory $(1); rc=$$?; echo "make test: $(1) took $$(( $$(date +%s) - t )) s (rc $$rc)"; exit $$rc
 test: deps k8s-assets
-	@$(call timed,test-unit)
-	@$(call timed,test-envtest)
 	@mkdir -p $(BIN); rm -f $(BIN)/pods-build.rc; exec 9>$(PODS_BUILD_LOCK); flock 9; \
 	{ t=$$(date +%s); nice -n 19 $(MAKE) --no-print-directory k8s-node-assets images >$(BIN)/pods-build.log 2>&1 9>&-; rc=$$?; echo $$rc >$(BIN)/pods-build.rc; \
 	  echo "make test: pods-mode builds (background, log $(BIN)/pods-build.log) took $$(( $$(date +%s) - t )) s (rc $$rc)"; } &
+	@$(call timed,test-unit)
+	@$(call timed,test-envtest)
 	@$(call timed,test-kernel)
 	@$(call timed,e2e)
 	@$(call timed,e2e-native-labs)
