@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -47,16 +48,8 @@ var _ = Describe("Route reflection", Ordered, Label("route-reflector"), func() {
 
 	BeforeAll(func(ctx SpecContext) {
 		requireCluster()
-		var list v1alpha1.UnderlayList
-		Expect(env.Kube().List(ctx, &list, client.InNamespace(operatorNamespace))).To(Succeed())
-		for _, u := range list.Items {
-			if u.Spec.RouteReflector != nil {
-				reflector = u
-			} else {
-				clientsU = u
-			}
-		}
-		if reflector.Name == "" || clientsU.Name == "" {
+		var ok bool
+		if reflector, clientsU, ok = reflectorLab(ctx); !ok {
 			Skip("no Underlay with routeReflector beside a client Underlay: this suite runs in the route reflector lab (topologies/l2.clab.yml with docs/examples/rrlab)")
 		}
 		Expect(clientsU.Spec.Neighbors).To(HaveLen(1), "Underlay %s/%s: the clients peer with the reflector only", clientsU.Namespace, clientsU.Name)
@@ -234,6 +227,45 @@ var _ = Describe("Route reflection", Ordered, Label("route-reflector"), func() {
 		}
 	})
 })
+
+// reflectorLab finds the route reflector lab's two Underlays: the
+// reflector's (routeReflector set) and its clients'; ok is false in any
+// other lab.
+func reflectorLab(ctx context.Context) (reflector, clients v1alpha1.Underlay, ok bool) {
+	GinkgoHelper()
+	var list v1alpha1.UnderlayList
+	Expect(env.Kube().List(ctx, &list, client.InNamespace(operatorNamespace))).To(Succeed())
+	for _, u := range list.Items {
+		if u.Spec.RouteReflector != nil {
+			reflector = u
+		} else {
+			clients = u
+		}
+	}
+	return reflector, clients, reflector.Name != "" && clients.Name != ""
+}
+
+// reflectionHealthy is the route reflector lab's health: every client's
+// only session, the one with the reflector, is Established.
+func reflectionHealthy(ctx context.Context, clients v1alpha1.Underlay) error {
+	if len(clients.Spec.Neighbors) != 1 {
+		return fmt.Errorf("Underlay %s/%s: want one neighbour, the reflector", clients.Namespace, clients.Name)
+	}
+	want := map[string]string{clients.Spec.Neighbors[0].Address: "Established"}
+	for _, node := range env.ClusterNodes() {
+		if !selects(ctx, clients, node) {
+			continue
+		}
+		peers, err := bgpPeers(ctx, node, "")
+		if err != nil {
+			return err
+		}
+		if !maps.Equal(peers, want) {
+			return fmt.Errorf("node %s: sessions %v, want %v", node, peers, want)
+		}
+	}
+	return nil
+}
 
 // selects reports whether an Underlay's node selector matches a node's
 // labels.
