@@ -133,9 +133,10 @@ var _ = Describe("Routed L2VNI", Ordered, Label("l2-routed"), func() {
 			Expect(err).NotTo(HaveOccurred())
 			// The gateway answered ARP with the bridge's address: the
 			// router's br-pe-<VNI> MAC.
-			brMAC, err := env.ExecRouter(ctx, node, "cat", "/sys/class/net/"+devname.Bridge(l2.Spec.VNI)+"/address")
-			Expect(err).NotTo(HaveOccurred(), brMAC)
-			Expect(out).To(ContainSubstring("lladdr "+strings.TrimSpace(brMAC)), "node %s: the workload's ARP entry of the gateway", node)
+			br, err := env.ExecRouter(ctx, node, "ip", "-br", "link", "show", "dev", devname.Bridge(l2.Spec.VNI))
+			Expect(err).NotTo(HaveOccurred(), br)
+			Expect(strings.Fields(br)).To(HaveLen(4), br)
+			Expect(out).To(ContainSubstring("lladdr "+strings.Fields(br)[2]), "node %s: the workload's ARP entry of the gateway (%s)", node, br)
 			AddReportEntry("gateway answers on "+node, time.Since(start).Round(100*time.Millisecond).String())
 			Expect(w.remove(ctx)).To(Succeed())
 		}
