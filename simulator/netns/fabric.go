@@ -203,7 +203,7 @@ func ParseEVPN(data []byte) ([]EVPNRoute, error) {
 				}
 			}
 			for _, pa := range flat {
-				r := EVPNRoute{RD: rd, Prefix: key, Best: pa.Bestpath, }
+				r := EVPNRoute{RD: rd, Prefix: key, Best: pa.Bestpath}
 				if pa.PeerID != "(unspec)" { // FRR's word for a local path
 					r.PeerID = pa.PeerID
 				}
