@@ -27,7 +27,7 @@ help:
 	@echo "make test-unit  unit tests + real-FRR golden checks (no API server, no VM)"
 	@echo "make test-kernel KERNEL=auto|native|bookworm|trixie  datapath tests on a real kernel"
 	@echo "make e2e        end-to-end suites on the simulator"
-	@echo "make e2e-native-labs  the L2 and IPv6 labs natively (no VRF needed): L2 mobility, IPv6 underlay"
+	@echo "make e2e-native-labs  the L2, IPv6 and route reflector labs natively (no VRF needed): L2 mobility, IPv6 underlay, route reflection"
 	@echo "make e2e-pods   the chart's pods on real kubelets in the L2 lab: pod, recovery, underlay suites"
 	@echo "make perf       performance targets"
 	@echo "make images     the operator and router images as OCI archives in bin/images (no container engine)"
@@ -164,6 +164,9 @@ e2e: deps k8s-assets build
 # saying why; these suites skip in the default lab.
 E2E_L2_LABELS ?= l2-mobility
 E2E_V6_LABELS ?= ipv6-underlay || (underlay && !password)
+# The route reflector lab: the L2 lab's topology with docs/examples/rrlab,
+# one node reflecting the others' routes (suite 16, ~1 min).
+E2E_RR_LABELS ?= route-reflector
 e2e-native-labs: deps k8s-assets build
 	PEROUTER_E2E_BIN_DIR=$(BIN) PEROUTER_E2E_TOPOLOGY=$(CURDIR)/topologies/l2.clab.yml \
 	PEROUTER_E2E_MANIFESTS=$(CURDIR)/docs/examples/lab/underlay.yaml,$(CURDIR)/docs/examples/l2lab \
@@ -171,6 +174,9 @@ e2e-native-labs: deps k8s-assets build
 	PEROUTER_E2E_BIN_DIR=$(BIN) PEROUTER_E2E_TOPOLOGY=$(CURDIR)/topologies/l2-v6.clab.yml \
 	PEROUTER_E2E_MANIFESTS=$(CURDIR)/docs/examples/l2v6lab/underlay.yaml,$(CURDIR)/docs/examples/l2lab \
 	$(GO) test -v -count=1 -timeout 30m ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_V6_LABELS)"
+	PEROUTER_E2E_BIN_DIR=$(BIN) PEROUTER_E2E_TOPOLOGY=$(CURDIR)/topologies/l2.clab.yml \
+	PEROUTER_E2E_MANIFESTS=$(CURDIR)/docs/examples/rrlab \
+	$(GO) test -v -count=1 -timeout 30m ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_RR_LABELS)"
 
 # The product as users install it: the chart's pods on real kubelets and
 # containerd (simulator/netns/pods), from the images `make images` builds,

@@ -79,6 +79,10 @@ func labHealthy(ctx context.Context) error {
 	if env.Kube() == nil || len(errs) > 0 {
 		return errors.Join(errs...)
 	}
+	if _, clients, ok := reflectorLab(ctx); ok {
+		// The route reflector lab: the nodes peer with no leaf.
+		return reflectionHealthy(ctx, clients)
+	}
 	for _, node := range env.ClusterNodes() {
 		// nodeVTEP asserts (it reads the Underlay and the node's index).
 		var unhealthy error

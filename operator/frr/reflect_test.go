@@ -64,6 +64,9 @@ func TestRouteReflectionInRealFRR(t *testing.T) {
 			ClusterList  struct {
 				List []string `json:"list"`
 			} `json:"clusterList"`
+			Nexthops []struct {
+				IP string `json:"ip"`
+			} `json:"nexthops"`
 		} `json:"paths"`
 	}
 	if err := json.Unmarshal([]byte(sections["c2 ipv4"]), &v4); err != nil {
@@ -71,6 +74,11 @@ func TestRouteReflectionInRealFRR(t *testing.T) {
 	}
 	if len(v4.Paths) != 1 || !v4.Paths[0].Valid || v4.Paths[0].OriginatorID != "10.0.0.2" || !slices.Contains(v4.Paths[0].ClusterList.List, "192.0.2.1") {
 		t.Errorf("c2's route to c1's VTEP 100.65.0.1/32: want one valid path reflected from c1 (originator 10.0.0.2, cluster 192.0.2.1), got %+v\n%s", v4.Paths, sections["c2 ipv4"])
+	} else if nh := v4.Paths[0].Nexthops; len(nh) != 1 || nh[0].IP != "192.168.11.11" {
+		// The tunnel runs from client to client: with "next-hop-self
+		// force" towards its clients the reflector put itself here
+		// (192.168.11.10), and every VXLAN packet passed through it.
+		t.Errorf("c2's route to c1's VTEP: want next hop c1 (192.168.11.11), as the reflector got it, got %+v", nh)
 	}
 	// The type-3 route keeps c1's VTEP as its next hop: the reflector
 	// changes no EVPN next hop.

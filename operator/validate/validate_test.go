@@ -572,6 +572,7 @@ func TestExamples(t *testing.T) {
 		"l2 lab":           {paths: []string{"lab/underlay.yaml", "l2lab"}},
 		"raw frr config":   {paths: []string{"lab", "rawfrrconfig"}},
 		"route reflector":  {paths: []string{"route-reflector"}},
+		"rr lab":           {paths: []string{"rrlab"}},
 		"IPv6 lab":         {paths: []string{"l2v6lab", "l2lab"}},
 		"invalid": {paths: []string{"invalid"}, want: []string{
 			`L3VNI perouter-system/red: spec.hostSession.hostASN: must differ from asn (64514); use hostType: Internal for iBGP`,

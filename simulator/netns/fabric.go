@@ -123,6 +123,9 @@ type EVPNRoute struct {
 	NextHop string
 	RTs     []string
 	Best    bool
+	// PeerID is the BGP peer the path came from ("" for a local one): a
+	// reflected route names the reflector, not its originator.
+	PeerID string
 }
 
 // Type is the route type, the first field of Prefix (2, 3, 5…), or 0.
@@ -165,7 +168,8 @@ func ParseEVPN(data []byte) ([]EVPNRoute, error) {
 		return nil, fmt.Errorf("evpn route json: %w", err)
 	}
 	type path struct {
-		Bestpath          bool `json:"bestpath"`
+		Bestpath          bool   `json:"bestpath"`
+		PeerID            string `json:"peerId"`
 		ExtendedCommunity struct {
 			String string `json:"string"`
 		} `json:"extendedCommunity"`
@@ -200,6 +204,9 @@ func ParseEVPN(data []byte) ([]EVPNRoute, error) {
 			}
 			for _, pa := range flat {
 				r := EVPNRoute{RD: rd, Prefix: key, Best: pa.Bestpath}
+				if pa.PeerID != "(unspec)" { // FRR's word for a local path
+					r.PeerID = pa.PeerID
+				}
 				if len(pa.Nexthops) > 0 {
 					r.NextHop = pa.Nexthops[0].IP
 				}

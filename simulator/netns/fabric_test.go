@@ -8,7 +8,8 @@ import (
 )
 
 func TestParseEVPNType5(t *testing.T) {
-	// Captured from leafA of the default lab (FRR 8.4, VM lane).
+	// Captured from leafA of the default lab (FRR 8.4, VM lane): its own
+	// routes (no peer) and leafB's, received from the spine.
 	data, err := os.ReadFile("testdata/evpn-type5-frr84.json")
 	if err != nil {
 		t.Fatal(err)
@@ -20,8 +21,8 @@ func TestParseEVPNType5(t *testing.T) {
 	want := []EVPNRoute{
 		{RD: "100.64.0.1:2", Prefix: "[5]:[0]:[24]:[192.168.20.0]", NextHop: "100.64.0.1", RTs: []string{"64520:100"}, Best: true},
 		{RD: "100.64.0.1:3", Prefix: "[5]:[0]:[24]:[192.168.21.0]", NextHop: "100.64.0.1", RTs: []string{"64520:200"}, Best: true},
-		{RD: "100.64.0.2:2", Prefix: "[5]:[0]:[24]:[192.168.22.0]", NextHop: "100.64.0.2", RTs: []string{"64520:100"}, Best: true},
-		{RD: "100.64.0.2:3", Prefix: "[5]:[0]:[24]:[192.168.23.0]", NextHop: "100.64.0.2", RTs: []string{"64520:200"}, Best: true},
+		{RD: "100.64.0.2:2", Prefix: "[5]:[0]:[24]:[192.168.22.0]", NextHop: "100.64.0.2", RTs: []string{"64520:100"}, Best: true, PeerID: "192.168.1.0"},
+		{RD: "100.64.0.2:3", Prefix: "[5]:[0]:[24]:[192.168.23.0]", NextHop: "100.64.0.2", RTs: []string{"64520:200"}, Best: true, PeerID: "192.168.1.0"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
