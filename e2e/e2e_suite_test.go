@@ -21,6 +21,7 @@ import (
 
 	"github.com/perouter/perouter/simulator/netns"
 	"github.com/perouter/perouter/simulator/netns/cluster"
+	"github.com/perouter/perouter/simulator/netns/pods"
 	"github.com/perouter/perouter/simulator/topology"
 	"github.com/perouter/perouter/simulator/vm"
 )
@@ -63,12 +64,6 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		if len(needs) > 0 {
-			if os.Getenv(envPods) != "" {
-				// The VM lane has no kubelet nodes yet: say so instead of
-				// running the process mode under the pods mode's name.
-				fmt.Fprintf(os.Stderr, "e2e: %s=1 runs natively only (no VM lane for kubelet nodes yet), and this lab needs VRF devices this kernel lacks:\n  %s\n", envPods, strings.Join(needs, "\n  "))
-				os.Exit(1)
-			}
 			os.Exit(runInVM())
 		}
 		fmt.Println("e2e: this kernel has no VRF support, but nothing in the topology or the applied manifests needs a VRF device: running natively")
@@ -119,7 +114,7 @@ func runInVM() int {
 	fmt.Println("e2e: this kernel has no VRF support; running the suites inside the VM lane")
 	start := time.Now()
 	guestEnv := []string{envInVM + "=1", envBinDir + "=" + binDir}
-	for _, k := range []string{envTopology, envFabric, envApply, envRecoveryRounds} {
+	for _, k := range []string{envTopology, envFabric, envApply, envRecoveryRounds, envPods, envImages, envInstall} {
 		if v := os.Getenv(k); v != "" {
 			guestEnv = append(guestEnv, k+"="+v)
 		}
@@ -149,6 +144,15 @@ func runInVM() int {
 		defer os.Remove(logs.Name())
 		defer logs.Close()
 		run.Cluster, run.ControlPlaneLogs = true, logs
+		if os.Getenv(envPods) != "" {
+			// The nodes' kubelets and containerds run in the guest, the
+			// control plane with kube-scheduler and kube-controller-manager
+			// here. Each node's containerd holds both images, unpacked, in
+			// the guest's RAM (~0.6 GB a node).
+			flags, ips := pods.ControlPlaneOptions()
+			run.KubeletNodes = &cluster.KubeletNodes{APIServerFlags: flags, ServingIPs: ips}
+			run.MemoryMB = 6144
+		}
 	}
 	code, err := cluster.RunInVM(ctx, run)
 	fmt.Printf("e2e: VM lane finished in %v\n", time.Since(start).Round(time.Second))
@@ -208,6 +212,10 @@ var _ = BeforeSuite(func() {
 		}
 		if cfg.Pods {
 			cfg.Chart = filepath.Join(repoRoot, "charts/perouter")
+			if os.Getenv(envInVM) != "" {
+				// The VM lane's API server runs on the host (runInVM).
+				cfg.Kubeconfig, cfg.EgressListen = os.Getenv(envKube), ":"+os.Getenv(cluster.EgressPortEnv)
+			}
 			switch install := os.Getenv(envInstall); install {
 			case "", "helm":
 			case "kustomize":

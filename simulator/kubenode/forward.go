@@ -134,10 +134,26 @@ func StartKubeletProxy(socket string) (*KubeletProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubelet proxy socket %s: %w", socket, err)
 	}
+	return serveKubeletProxy(ln, socket), nil
+}
+
+// StartKubeletProxyTCP listens on a TCP address instead: for an API server
+// on another machine (the VM lane's, on the host, reaching the guest
+// through a QEMU host forward). Its egress configuration is
+// EgressSelectorConfigTCP.
+func StartKubeletProxyTCP(addr string) (*KubeletProxy, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet proxy on %s: %w", addr, err)
+	}
+	return serveKubeletProxy(ln, ""), nil
+}
+
+func serveKubeletProxy(ln net.Listener, socket string) *KubeletProxy {
 	p := &KubeletProxy{socket: socket, ln: ln, nodes: map[string]kubeletAddr{}}
 	p.srv = &http.Server{Handler: http.HandlerFunc(p.connect)}
 	go func() { _ = p.srv.Serve(ln) }()
-	return p, nil
+	return p
 }
 
 // Register makes connections to node (its name: the API server prefers the
@@ -183,12 +199,26 @@ func (p *KubeletProxy) route(host string) (ns, ip string) {
 	return "", host
 }
 
-// Socket is the unix socket path.
+// Addr is the address the proxy listens on.
+func (p *KubeletProxy) Addr() net.Addr { return p.ln.Addr() }
+
+// Socket is the unix socket path ("" for a TCP proxy).
 func (p *KubeletProxy) Socket() string { return p.socket }
 
 // EgressSelectorConfig is the API server's --egress-selector-config-file
-// content that sends "cluster" traffic through this proxy.
+// content that sends "cluster" traffic through this proxy's unix socket.
 func (p *KubeletProxy) EgressSelectorConfig() string {
+	return egressSelectorConfig(fmt.Sprintf("uds:\n        udsName: %s", p.socket))
+}
+
+// EgressSelectorConfigTCP is the same for a proxy reached over TCP at url
+// (http://HOST:PORT; plain HTTP: it carries the API server's own TLS
+// connections to the kubelets and webhooks, and stays on one machine).
+func EgressSelectorConfigTCP(url string) string {
+	return egressSelectorConfig(fmt.Sprintf("tcp:\n        url: %s", url))
+}
+
+func egressSelectorConfig(transport string) string {
 	return fmt.Sprintf(`apiVersion: apiserver.k8s.io/v1beta1
 kind: EgressSelectorConfiguration
 egressSelections:
@@ -196,9 +226,8 @@ egressSelections:
   connection:
     proxyProtocol: HTTPConnect
     transport:
-      uds:
-        udsName: %s
-`, p.socket)
+      %s
+`, transport)
 }
 
 func (p *KubeletProxy) connect(w http.ResponseWriter, r *http.Request) {
@@ -251,6 +280,8 @@ func (p *KubeletProxy) connect(w http.ResponseWriter, r *http.Request) {
 // Close stops the proxy and removes its socket.
 func (p *KubeletProxy) Close() error {
 	err := p.srv.Close()
-	_ = os.Remove(p.socket)
+	if p.socket != "" {
+		_ = os.Remove(p.socket)
+	}
 	return err
 }

@@ -201,7 +201,15 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.importImages(startCtx); err != nil {
 		return nil, err
 	}
-	fwd, err := startForwarder(opts.Netns, opts.APIServer, opts.APIServer)
+	start := startForwarder
+	if !isLoopback(opts.APIServer) {
+		// An API server outside this machine's loopback (the VM lane's, on
+		// the host, at QEMU's forward address): the address goes on the
+		// namespace's lo like the Service IP, so the forwarder can listen
+		// on it; the forwarder's own dials leave from the root namespace.
+		start = startServiceForwarder
+	}
+	fwd, err := start(opts.Netns, opts.APIServer, opts.APIServer)
 	if err != nil {
 		return nil, err
 	}
@@ -412,6 +420,16 @@ func (n *Node) Stop() error {
 	}
 	n.kubelet, n.containerd, n.forwarders = nil, nil, nil
 	return errors.Join(errs...)
+}
+
+// isLoopback tells whether hostPort's host is a loopback address.
+func isLoopback(hostPort string) bool {
+	host, _, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // APIServerHostPort is the host:port of a kubeconfig's server URL.
