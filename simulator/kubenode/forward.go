@@ -62,6 +62,12 @@ func startForwarder(ns, listen, apiServer string) (*forwarder, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("API server forwarder in netns %s on %s: %w", ns, listen, err)
 	}
+	return serveForwarder(ln, apiServer), nil
+}
+
+// serveForwarder copies each connection accepted on ln to a new TCP
+// connection to target, dialled from the caller's network namespace.
+func serveForwarder(ln net.Listener, target string) *forwarder {
 	f := &forwarder{ln: ln}
 	f.wg.Add(1)
 	go func() {
@@ -72,7 +78,7 @@ func startForwarder(ns, listen, apiServer string) (*forwarder, error) {
 				return
 			}
 			go func() {
-				up, err := net.Dial("tcp", apiServer)
+				up, err := net.Dial("tcp", target)
 				if err != nil {
 					c.Close()
 					return
@@ -81,7 +87,7 @@ func startForwarder(ns, listen, apiServer string) (*forwarder, error) {
 			}()
 		}
 	}()
-	return f, nil
+	return f
 }
 
 func (f *forwarder) Close() {
@@ -207,18 +213,14 @@ func (p *KubeletProxy) Socket() string { return p.socket }
 
 // EgressSelectorConfig is the API server's --egress-selector-config-file
 // content that sends "cluster" traffic through this proxy's unix socket.
-func (p *KubeletProxy) EgressSelectorConfig() string {
-	return egressSelectorConfig(fmt.Sprintf("uds:\n        udsName: %s", p.socket))
-}
+func (p *KubeletProxy) EgressSelectorConfig() string { return EgressSelectorConfig(p.socket) }
 
-// EgressSelectorConfigTCP is the same for a proxy reached over TCP at url
-// (http://HOST:PORT; plain HTTP: it carries the API server's own TLS
-// connections to the kubelets and webhooks, and stays on one machine).
-func EgressSelectorConfigTCP(url string) string {
-	return egressSelectorConfig(fmt.Sprintf("tcp:\n        url: %s", url))
-}
-
-func egressSelectorConfig(transport string) string {
+// EgressSelectorConfig sends the API server's "cluster" traffic to the
+// HTTP CONNECT proxy on a unix socket. (Its TCP transport with an http://
+// URL, which its validation admits, crashes kube-apiserver v1.37.2 at
+// start: egressselector.getTLSConfig dereferences the absent TLS config.
+// A proxy elsewhere is reached through StartEgressRelay instead.)
+func EgressSelectorConfig(socket string) string {
 	return fmt.Sprintf(`apiVersion: apiserver.k8s.io/v1beta1
 kind: EgressSelectorConfiguration
 egressSelections:
@@ -226,8 +228,31 @@ egressSelections:
   connection:
     proxyProtocol: HTTPConnect
     transport:
-      %s
-`, transport)
+      uds:
+        udsName: %s
+`, socket)
+}
+
+// EgressRelay carries the connections of an API server's unix-socket
+// egress to a KubeletProxy listening on TCP elsewhere (the VM lane's
+// guest, through a QEMU host forward).
+type EgressRelay struct{ f *forwarder }
+
+// StartEgressRelay listens on socket (removed first if stale) and relays
+// each connection to proxyAddr.
+func StartEgressRelay(socket, proxyAddr string) (*EgressRelay, error) {
+	_ = os.Remove(socket)
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		return nil, fmt.Errorf("egress relay socket %s: %w", socket, err)
+	}
+	return &EgressRelay{f: serveForwarder(ln, proxyAddr)}, nil
+}
+
+// Close stops relaying and removes the socket.
+func (r *EgressRelay) Close() error {
+	r.f.Close()
+	return nil
 }
 
 func (p *KubeletProxy) connect(w http.ResponseWriter, r *http.Request) {

@@ -35,12 +35,19 @@ func TestKubeletProxyRootNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = unixProxy.Close() }()
-	// The VM lane's API server reaches the guest's proxy over TCP.
+	// The VM lane's API server reaches the guest's proxy over TCP,
+	// through a relay from its unix-socket egress.
 	tcpProxy, err := StartKubeletProxyTCP("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = tcpProxy.Close() }()
+	relaySocket := filepath.Join(t.TempDir(), "relay.sock")
+	relay, err := StartEgressRelay(relaySocket, tcpProxy.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = relay.Close() }()
 
 	tests := map[string]struct {
 		network, addr string
@@ -48,10 +55,12 @@ func TestKubeletProxyRootNamespace(t *testing.T) {
 		wantStatus    string
 		wantBody      string
 	}{
-		"unix: listening target is tunnelled": {network: "unix", addr: unixProxy.Socket(), target: backend.Listener.Addr().String(), wantStatus: "200", wantBody: "hello from the backend"},
-		"unix: closed port answers 502":       {network: "unix", addr: unixProxy.Socket(), target: closedAddr, wantStatus: "502"},
-		"tcp: listening target is tunnelled":  {network: "tcp", addr: tcpProxy.Addr().String(), target: backend.Listener.Addr().String(), wantStatus: "200", wantBody: "hello from the backend"},
-		"tcp: closed port answers 502":        {network: "tcp", addr: tcpProxy.Addr().String(), target: closedAddr, wantStatus: "502"},
+		"unix: listening target is tunnelled":  {network: "unix", addr: unixProxy.Socket(), target: backend.Listener.Addr().String(), wantStatus: "200", wantBody: "hello from the backend"},
+		"unix: closed port answers 502":        {network: "unix", addr: unixProxy.Socket(), target: closedAddr, wantStatus: "502"},
+		"tcp: listening target is tunnelled":   {network: "tcp", addr: tcpProxy.Addr().String(), target: backend.Listener.Addr().String(), wantStatus: "200", wantBody: "hello from the backend"},
+		"tcp: closed port answers 502":         {network: "tcp", addr: tcpProxy.Addr().String(), target: closedAddr, wantStatus: "502"},
+		"relay: listening target is tunnelled": {network: "unix", addr: relaySocket, target: backend.Listener.Addr().String(), wantStatus: "200", wantBody: "hello from the backend"},
+		"relay: closed port answers 502":       {network: "unix", addr: relaySocket, target: closedAddr, wantStatus: "502"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -118,49 +127,27 @@ func TestKubeletProxyRoute(t *testing.T) {
 	}
 }
 
-// TestEgressSelectorConfig reads both egress configurations with the API
+// TestEgressSelectorConfig reads the egress configuration with the API
 // server's own reader and validation, as kube-apiserver does with
 // --egress-selector-config-file, and checks where "cluster" traffic goes.
 func TestEgressSelectorConfig(t *testing.T) {
-	proxy, err := StartKubeletProxy(filepath.Join(t.TempDir(), "egress.sock"))
-	if err != nil {
+	socket := filepath.Join(t.TempDir(), "egress.sock")
+	file := filepath.Join(t.TempDir(), "egress.yaml")
+	if err := os.WriteFile(file, []byte(EgressSelectorConfig(socket)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = proxy.Close() }()
-	tests := map[string]struct {
-		config           string
-		wantUDS, wantTCP string
-	}{
-		"unix socket": {config: proxy.EgressSelectorConfig(), wantUDS: proxy.Socket()},
-		"tcp":         {config: EgressSelectorConfigTCP("http://127.0.0.1:40123"), wantTCP: "http://127.0.0.1:40123"},
+	cfg, err := egressselector.ReadEgressSelectorConfiguration(file)
+	if err != nil {
+		t.Fatalf("kube-apiserver's reader refuses:\n%s\n%v", EgressSelectorConfig(socket), err)
 	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			file := filepath.Join(t.TempDir(), "egress.yaml")
-			if err := os.WriteFile(file, []byte(tc.config), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := egressselector.ReadEgressSelectorConfiguration(file)
-			if err != nil {
-				t.Fatalf("kube-apiserver's reader refuses:\n%s\n%v", tc.config, err)
-			}
-			if errs := egressselector.ValidateEgressSelectorConfiguration(cfg); len(errs) > 0 {
-				t.Fatalf("kube-apiserver's validation refuses:\n%s\n%v", tc.config, errs.ToAggregate())
-			}
-			if len(cfg.EgressSelections) != 1 || cfg.EgressSelections[0].Name != "cluster" {
-				t.Fatalf("egress selections %+v, want one named cluster", cfg.EgressSelections)
-			}
-			tr := cfg.EgressSelections[0].Connection.Transport
-			var gotUDS, gotTCP string
-			if tr.UDS != nil {
-				gotUDS = tr.UDS.UDSName
-			}
-			if tr.TCP != nil {
-				gotTCP = tr.TCP.URL
-			}
-			if gotUDS != tc.wantUDS || gotTCP != tc.wantTCP {
-				t.Errorf("transport uds=%q tcp=%q, want uds=%q tcp=%q", gotUDS, gotTCP, tc.wantUDS, tc.wantTCP)
-			}
-		})
+	if errs := egressselector.ValidateEgressSelectorConfiguration(cfg); len(errs) > 0 {
+		t.Fatalf("kube-apiserver's validation refuses:\n%s\n%v", EgressSelectorConfig(socket), errs.ToAggregate())
+	}
+	if len(cfg.EgressSelections) != 1 || cfg.EgressSelections[0].Name != "cluster" {
+		t.Fatalf("egress selections %+v, want one named cluster", cfg.EgressSelections)
+	}
+	c := cfg.EgressSelections[0].Connection
+	if c.ProxyProtocol != "HTTPConnect" || c.Transport == nil || c.Transport.UDS == nil || c.Transport.UDS.UDSName != socket {
+		t.Errorf("cluster egress %+v, want HTTPConnect over the unix socket %s", c, socket)
 	}
 }

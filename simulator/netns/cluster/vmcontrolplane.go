@@ -45,6 +45,8 @@ type VMControlPlane struct {
 	EgressForward vm.HostForward
 
 	controllers *kubenode.Controllers
+	relay       *kubenode.EgressRelay
+	relayDir    string
 }
 
 // KubeletNodes describe a guest lab whose cluster nodes run kubelets (the
@@ -67,35 +69,49 @@ const EgressPortEnv = "PESIM_EGRESS_PORT"
 // nodes, when not nil, prepares it for kubelet nodes in the guest.
 func StartVMControlPlane(ctx context.Context, logs io.Writer, nodes *KubeletNodes) (_ *VMControlPlane, err error) {
 	opts := controlplane.Options{Logs: logs, StartTimeout: 2 * time.Minute}
-	var egressPort int
+	var (
+		egressPort int
+		relay      *kubenode.EgressRelay
+		relayDir   string
+	)
 	if nodes != nil {
+		// The API server's egress goes to a unix socket here, relayed to
+		// the guest's proxy through a host forward: kube-apiserver has no
+		// working plain-TCP egress (kubenode.EgressSelectorConfig).
 		if egressPort, err = FreeLoopbackPort(); err != nil {
 			return nil, fmt.Errorf("a port for the API server's egress: %w", err)
 		}
-		egress, err := os.CreateTemp("", "perouter-vm-egress-*.yaml")
-		if err != nil {
+		if relayDir, err = os.MkdirTemp("", "perouter-vm-egress-"); err != nil {
 			return nil, err
 		}
-		defer os.Remove(egress.Name()) // read once, at the API server's start
-		_, err = egress.WriteString(kubenode.EgressSelectorConfigTCP("http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(egressPort))))
-		if err = errors.Join(err, egress.Close()); err != nil {
-			return nil, err
+		socket := filepath.Join(relayDir, "egress.sock")
+		if relay, err = kubenode.StartEgressRelay(socket, net.JoinHostPort("127.0.0.1", strconv.Itoa(egressPort))); err != nil {
+			return nil, errors.Join(err, os.RemoveAll(relayDir))
+		}
+		config := filepath.Join(relayDir, "egress.yaml")
+		if err := os.WriteFile(config, []byte(kubenode.EgressSelectorConfig(socket)), 0o644); err != nil {
+			return nil, errors.Join(err, relay.Close(), os.RemoveAll(relayDir))
 		}
 		opts.APIServerFlags = maps.Clone(nodes.APIServerFlags)
 		if opts.APIServerFlags == nil {
 			opts.APIServerFlags = map[string]string{}
 		}
-		opts.APIServerFlags["egress-selector-config-file"] = egress.Name()
+		opts.APIServerFlags["egress-selector-config-file"] = config
 		opts.ServingIPs = nodes.ServingIPs
 	}
 	cp, err := controlplane.Start(ctx, opts)
 	if err != nil {
+		if relay != nil {
+			err = errors.Join(err, relay.Close(), os.RemoveAll(relayDir))
+		}
 		return nil, err
 	}
 	v := &VMControlPlane{
 		cp:              cp,
 		GuestKubeconfig: filepath.Join(cp.StateDir(), "guest-kubeconfig"),
 		Forward:         vm.Forward{GuestPort: vmAPIServerPort, HostAddr: cp.APIServerURL().Host},
+		relay:           relay,
+		relayDir:        relayDir,
 	}
 	defer func() {
 		if err != nil {
@@ -155,7 +171,11 @@ func (v *VMControlPlane) Stop() error {
 	if v.controllers != nil {
 		errs = append(errs, v.controllers.Stop())
 	}
-	return errors.Join(append(errs, v.cp.Stop())...)
+	errs = append(errs, v.cp.Stop())
+	if v.relay != nil {
+		errs = append(errs, v.relay.Close(), os.RemoveAll(v.relayDir))
+	}
+	return errors.Join(errs...)
 }
 
 // LaneRun is one run of a lab program (pesim, the e2e test binary) inside
