@@ -100,10 +100,13 @@ func runInVM() int {
 	// host (deferred below); without this they would outlive the run.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	binDir, err := operatorBinaries()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
+	var binDir string
+	if os.Getenv(envPods) == "" { // the pods mode runs the images' binaries
+		var err error
+		if binDir, err = operatorBinaries(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
 	}
 	self, err := os.Executable()
 	if err != nil {

@@ -110,8 +110,8 @@ type Options struct {
 // Node is a running containerd + kubelet pair.
 type Node struct {
 	opts       Options
-	containerd *exec.Cmd
-	kubelet    *exec.Cmd
+	containerd *process
+	kubelet    *process
 	forwarders []*forwarder
 	cgroups    []string
 }
@@ -128,7 +128,7 @@ func (n *Node) ContainerdLog() string { return filepath.Join(n.opts.Dir, "contai
 // Pids are the process ids of containerd and the kubelet (for measuring).
 func (n *Node) Pids() []int {
 	var pids []int
-	for _, c := range []*exec.Cmd{n.containerd, n.kubelet} {
+	for _, c := range []*process{n.containerd, n.kubelet} {
 		if c != nil && c.Process != nil {
 			pids = append(pids, c.Process.Pid)
 		}
@@ -248,7 +248,7 @@ func cgroupRoot(node string) string { return "/perouter-kubenode-" + node }
 // shared bind mount of a directory under Dir (shared: pods' Bidirectional
 // mounts, such as a network namespace made in a pod, reach the node and
 // its other pods). The kubelet joins that mount namespace (mountNamespace).
-func (n *Node) spawnContainerd(config string) (*exec.Cmd, error) {
+func (n *Node) spawnContainerd(config string) (*process, error) {
 	binary := filepath.Join(n.opts.AssetsDir, "containerd")
 	if len(n.opts.PrivateDirs) == 0 {
 		return n.spawn(n.ContainerdLog(), "", binary, "--config", config)
@@ -307,7 +307,7 @@ func (n *Node) MountNamespace() string { return n.mountNamespace() }
 // spawn starts a binary inside the node's network namespace (and mount
 // namespace mnt, unless empty), logging to a file. The assets directory
 // comes first in PATH so that containerd finds its own shim, not Debian's.
-func (n *Node) spawn(logPath, mnt, binary string, args ...string) (*exec.Cmd, error) {
+func (n *Node) spawn(logPath, mnt, binary string, args ...string) (*process, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -324,7 +324,16 @@ func (n *Node) spawn(logPath, mnt, binary string, args ...string) (*exec.Cmd, er
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("node %s: start %s: %w", n.opts.Name, binary, err)
 	}
-	return cmd, nil
+	p := &process{Cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	return p, nil
+}
+
+// process is a spawned binary; exited is closed once it has exited (and
+// been reaped): a wait for it to answer stops at once when it died.
+type process struct {
+	*exec.Cmd
+	exited chan struct{}
 }
 
 func (n *Node) ctr(ctx context.Context, args ...string) (string, error) {
@@ -340,8 +349,10 @@ func (n *Node) ctr(ctx context.Context, args ...string) (string, error) {
 func (n *Node) waitContainerd(ctx context.Context) error {
 	var lastErr error
 	err := retry.Poll(ctx, 0, retry.Every(100*time.Millisecond), func() (bool, error) {
-		if n.containerd.ProcessState != nil {
-			return false, fmt.Errorf("containerd exited")
+		select {
+		case <-n.containerd.exited:
+			return false, fmt.Errorf("containerd exited (%v)", n.containerd.ProcessState)
+		default:
 		}
 		_, lastErr = n.ctr(ctx, "version")
 		return lastErr == nil, nil
@@ -377,18 +388,21 @@ func (n *Node) importImages(ctx context.Context) error {
 // state directory. Safe to call more than once.
 func (n *Node) Stop() error {
 	var errs []error
-	stop := func(c *exec.Cmd) {
-		if c == nil || c.Process == nil || c.ProcessState != nil {
+	stop := func(c *process) {
+		if c == nil {
 			return
 		}
-		_ = c.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = c.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-c.exited:
+			return
+		default:
+		}
+		_ = c.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.exited:
 		case <-time.After(20 * time.Second):
 			_ = c.Process.Kill()
-			<-done
+			<-c.exited
 		}
 	}
 	stop(n.kubelet)
