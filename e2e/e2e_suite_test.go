@@ -153,7 +153,12 @@ func runInVM() int {
 			// here. Each node's containerd holds both images, unpacked, in
 			// the guest's RAM (~0.6 GB a node).
 			flags, ips := pods.ControlPlaneOptions()
-			run.KubeletNodes = &cluster.KubeletNodes{APIServerFlags: flags, ServingIPs: ips}
+			images, err := imageArchives()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "e2e:", err)
+				return 1
+			}
+			run.KubeletNodes = &cluster.KubeletNodes{APIServerFlags: flags, ServingIPs: ips, Images: images}
 			run.MemoryMB = 6144
 		}
 	}
@@ -164,6 +169,21 @@ func runInVM() int {
 		return 125
 	}
 	return code
+}
+
+// imageArchives are the pods mode's image archives ($PEROUTER_E2E_IMAGES,
+// default bin/images).
+func imageArchives() ([]string, error) {
+	dir := cmp.Or(os.Getenv(envImages), filepath.Join(repoRoot, "bin/images"))
+	var out []string
+	for _, name := range []string{"perouter.tar", "router.tar"} {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("the pods mode needs the image archives (make images): %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // operatorBinaries returns $PEROUTER_E2E_BIN_DIR, or builds controller,
@@ -218,6 +238,7 @@ var _ = BeforeSuite(func() {
 			if os.Getenv(envInVM) != "" {
 				// The VM lane's API server runs on the host (runInVM).
 				cfg.Kubeconfig, cfg.EgressListen = os.Getenv(envKube), ":"+os.Getenv(cluster.EgressPortEnv)
+				cfg.ImageSeed = os.Getenv(cluster.ImageSeedEnv)
 			}
 			switch install := os.Getenv(envInstall); install {
 			case "", "helm":
@@ -226,13 +247,9 @@ var _ = BeforeSuite(func() {
 			default:
 				Fail(fmt.Sprintf("%s=%q: want helm or kustomize", envInstall, install))
 			}
-			dir := cmp.Or(os.Getenv(envImages), filepath.Join(repoRoot, "bin/images"))
-			for _, name := range []string{"perouter.tar", "router.tar"} {
-				p := filepath.Join(dir, name)
-				_, err := os.Stat(p)
-				Expect(err).NotTo(HaveOccurred(), "the pods mode needs the image archives: make images")
-				cfg.Images = append(cfg.Images, p)
-			}
+			var err error
+			cfg.Images, err = imageArchives()
+			Expect(err).NotTo(HaveOccurred())
 		} else {
 			var err error
 			cfg.BinDir, err = operatorBinaries()

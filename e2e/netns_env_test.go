@@ -51,7 +51,7 @@ type netnsConfig struct {
 	Images    []string
 	// Kubeconfig and EgressListen: the pods mode in the VM lane, with the
 	// API server on the host (pods.Options).
-	Kubeconfig, EgressListen string
+	Kubeconfig, EgressListen, ImageSeed string
 }
 
 func newNetnsEnv(ctx context.Context, cfg netnsConfig) (*netnsEnv, error) {
@@ -64,7 +64,7 @@ func newNetnsEnv(ctx context.Context, cfg netnsConfig) (*netnsEnv, error) {
 	switch {
 	case cfg.FabricOnly:
 	case cfg.Pods:
-		opts := pods.Options{Chart: cfg.Chart, Kustomize: cfg.Kustomize, Images: cfg.Images, Kubeconfig: cfg.Kubeconfig, EgressListen: cfg.EgressListen}
+		opts := pods.Options{Chart: cfg.Chart, Kustomize: cfg.Kustomize, Images: cfg.Images, Kubeconfig: cfg.Kubeconfig, EgressListen: cfg.EgressListen, ImageSeed: cfg.ImageSeed}
 		if os.Getenv(envInVM) != "" {
 			// Under TCG: the image import of both images into each node's
 			// containerd, and every pod's start, take minutes.

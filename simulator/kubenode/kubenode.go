@@ -98,6 +98,13 @@ type Options struct {
 	// forwarder listens there. The API server's certificate must name the
 	// IP (controlplane.Options.ServingIPs). Empty: no such forwarder.
 	KubernetesService string
+	// ImageSeed, when set, is a directory SeedImages filled: the node's
+	// containerd starts from a copy of that store, with every image of it
+	// already imported and unpacked, instead of importing Images and the
+	// pause image itself. Under emulation (the VM lane) the import of the
+	// archives, decompression and hashing, took over 10 minutes a node;
+	// the copy is a file copy.
+	ImageSeed string
 	// PrivateDirs are host directories that this node sees as its own: the
 	// node's containerd and kubelet (and so every pod's hostPath volume)
 	// run in a mount namespace of their own where each of these paths is
@@ -186,6 +193,15 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := writeCNIConfig(filepath.Join(opts.Dir, "cni"), opts.PodCIDR, filepath.Join(opts.Dir, "cni-ipam")); err != nil {
 		return nil, err
 	}
+	startCtx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
+	defer cancel()
+	if opts.ImageSeed != "" {
+		// cp keeps what the snapshots hold (device nodes of whiteouts,
+		// xattrs of opaque directories, owners and modes).
+		if out, err := exec.CommandContext(startCtx, "cp", "-a", seedRoot(opts.ImageSeed)+"/.", n.containerdRoot()).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("node %s: copying the image store %s: %w: %s", opts.Name, opts.ImageSeed, err, out)
+		}
+	}
 	containerdConfig := filepath.Join(opts.Dir, "containerd.toml")
 	if err := os.WriteFile(containerdConfig, []byte(n.containerdConfig()), 0o644); err != nil {
 		return nil, err
@@ -193,13 +209,18 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.containerd, err = n.spawnContainerd(containerdConfig); err != nil {
 		return nil, err
 	}
-	startCtx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
-	defer cancel()
 	if err := n.waitContainerd(startCtx); err != nil {
 		return nil, err
 	}
-	if err := n.importImages(startCtx); err != nil {
-		return nil, err
+	if opts.ImageSeed == "" {
+		if err := n.importImages(startCtx); err != nil {
+			return nil, err
+		}
+	}
+	for to, from := range opts.Tags {
+		if err := n.TagImage(startCtx, from, to); err != nil {
+			return nil, err
+		}
 	}
 	start := startForwarder
 	if !isLoopback(opts.APIServer) {
@@ -313,7 +334,10 @@ func (n *Node) spawn(logPath, mnt, binary string, args ...string) (*process, err
 		return nil, err
 	}
 	defer logFile.Close()
-	enter := []string{"--net=" + filepath.Join("/run/netns", n.opts.Netns)}
+	var enter []string
+	if n.opts.Netns != "" { // "": SeedImages, in the caller's namespace
+		enter = append(enter, "--net="+filepath.Join("/run/netns", n.opts.Netns))
+	}
 	if mnt != "" {
 		enter = append(enter, "--mount="+mnt)
 	}
@@ -375,12 +399,55 @@ func (n *Node) importImages(ctx context.Context) error {
 			return err
 		}
 	}
-	for to, from := range n.opts.Tags {
-		if err := n.TagImage(ctx, from, to); err != nil {
+	return nil
+}
+
+// containerdRoot is the node's containerd root directory (its image
+// store and snapshots).
+func (n *Node) containerdRoot() string { return filepath.Join(n.opts.Dir, "containerd", "root") }
+
+// seedRoot is where SeedImages leaves the store in seed.
+func seedRoot(seed string) string { return filepath.Join(seed, "containerd", "root") }
+
+// SeedImages imports the pause image and archives into a fresh containerd
+// store under seed (a new directory), as a node's containerd would, with
+// the same configuration, then stops that containerd: nodes started with
+// Options.ImageSeed copy the store instead of importing. It runs the
+// containerd of assetsDir in the caller's namespaces; the VM lane calls it
+// on the host, where the import runs at native speed, and its guest
+// reads seed through the host's root file system.
+func SeedImages(ctx context.Context, assetsDir, seed string, archives []string) (err error) {
+	if err := Check(assetsDir); err != nil {
+		return err
+	}
+	n := &Node{opts: Options{Name: "image-seed", Dir: seed, AssetsDir: assetsDir, Images: archives}}
+	for _, d := range []string{"containerd", "cni", "opt"} {
+		if err := os.MkdirAll(filepath.Join(seed, d), 0o755); err != nil {
 			return err
 		}
 	}
-	return nil
+	config := filepath.Join(seed, "containerd.toml")
+	if err := os.WriteFile(config, []byte(n.containerdConfig()), 0o644); err != nil {
+		return err
+	}
+	if n.containerd, err = n.spawn(n.ContainerdLog(), "", filepath.Join(assetsDir, "containerd"), "--config", config); err != nil {
+		return err
+	}
+	defer func() {
+		_ = n.containerd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-n.containerd.exited:
+		case <-time.After(20 * time.Second):
+			_ = n.containerd.Process.Kill()
+			<-n.containerd.exited
+		}
+		// The store alone is the seed: state and socket go with this run.
+		err = errors.Join(err, os.RemoveAll(filepath.Join(seed, "containerd", "state")))
+	}()
+	if err := n.waitContainerd(ctx); err != nil {
+		return err
+	}
+	return n.importImages(ctx)
 }
 
 // Stop stops the kubelet, the pods' containers (through containerd's

@@ -58,7 +58,15 @@ type VMControlPlane struct {
 type KubeletNodes struct {
 	APIServerFlags map[string]string
 	ServingIPs     []net.IP
+	// Images are the nodes' image archives: RunInVM imports them on the
+	// host into one containerd store (kubenode.SeedImages) that every
+	// guest node copies (ImageSeedEnv names it; kubenode.Options.ImageSeed).
+	Images []string
 }
+
+// ImageSeedEnv names, in a guest lab with kubelet nodes, the image store
+// the host prepared (KubeletNodes.Images).
+const ImageSeedEnv = "PESIM_IMAGE_SEED"
 
 // EgressPortEnv tells a guest lab with kubelet nodes the port its egress
 // proxy serves (on all of the guest's addresses: QEMU's host forward
@@ -235,6 +243,23 @@ func RunInVM(ctx context.Context, r LaneRun) (int, error) {
 		// The API server calls the labeler's webhook inside the guest, or
 		// with kubelet nodes everything of its "cluster" egress.
 		hostForwards = append(hostForwards, vcp.HostForwards()...)
+	}
+	if r.Cluster && r.KubeletNodes != nil && len(r.KubeletNodes.Images) > 0 {
+		seed, err := os.MkdirTemp("", "perouter-vm-image-seed-")
+		if err != nil {
+			return 0, err
+		}
+		defer os.RemoveAll(seed)
+		start := time.Now()
+		assets, err := k8sassets.Dir()
+		if err != nil {
+			return 0, err
+		}
+		if err := kubenode.SeedImages(ctx, assets, seed, r.KubeletNodes.Images); err != nil {
+			return 0, fmt.Errorf("importing the images for the VM's nodes: %w", err)
+		}
+		progress("images imported on this host for the VM's nodes in %v (%s)", time.Since(start).Round(100*time.Millisecond), seed)
+		env = append(env, ImageSeedEnv+"="+seed)
 	}
 	memory := r.MemoryMB
 	if memory == 0 {

@@ -126,6 +126,8 @@ type Options struct {
 	// API server's egress configuration reaches.
 	Kubeconfig   string
 	EgressListen string
+	// ImageSeed is kubenode.Options.ImageSeed for every node.
+	ImageSeed string
 }
 
 // Agents implements netns.ClusterAgents with kubelets and the chart.
@@ -586,6 +588,7 @@ func (a *Agents) startNode(ctx context.Context, l *netns.Lab, n topology.Node) e
 		Kubeconfig:        kubeconfig,
 		APIServer:         apiServer,
 		Images:            a.opts.Images,
+		ImageSeed:         a.opts.ImageSeed,
 		CgroupV2:          kubenode.UnifiedCgroups(),
 		StartTimeout:      a.opts.NodeTimeout,
 		Tags:              tags,
