@@ -196,10 +196,15 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	startCtx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
 	if opts.ImageSeed != "" {
-		// cp keeps what the snapshots hold (device nodes of whiteouts,
-		// xattrs of opaque directories, owners and modes).
-		if out, err := exec.CommandContext(startCtx, "cp", "-a", seedRoot(opts.ImageSeed)+"/.", n.containerdRoot()).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("node %s: copying the image store %s: %w: %s", opts.Name, opts.ImageSeed, err, out)
+		// One archive, read in one stream: under emulation a file-by-file
+		// copy over the VM's 9p share pays round trips per file. -p,
+		// --xattrs and root keep what the snapshots hold (device nodes of
+		// whiteouts, xattrs of opaque directories, owners and modes).
+		if err := os.MkdirAll(n.containerdRoot(), 0o700); err != nil {
+			return nil, err
+		}
+		if out, err := exec.CommandContext(startCtx, "tar", "--xattrs", "--xattrs-include=*", "-xpf", seedArchive(opts.ImageSeed), "-C", n.containerdRoot()).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("node %s: unpacking the image store %s: %w: %s", opts.Name, seedArchive(opts.ImageSeed), err, out)
 		}
 	}
 	containerdConfig := filepath.Join(opts.Dir, "containerd.toml")
@@ -406,8 +411,8 @@ func (n *Node) importImages(ctx context.Context) error {
 // store and snapshots).
 func (n *Node) containerdRoot() string { return filepath.Join(n.opts.Dir, "containerd", "root") }
 
-// seedRoot is where SeedImages leaves the store in seed.
-func seedRoot(seed string) string { return filepath.Join(seed, "containerd", "root") }
+// seedArchive is the tar of the store SeedImages leaves in seed.
+func seedArchive(seed string) string { return filepath.Join(seed, "store.tar") }
 
 // SeedImages imports the pause image and archives into a fresh containerd
 // store under seed (a new directory), as a node's containerd would, with
@@ -441,8 +446,14 @@ func SeedImages(ctx context.Context, assetsDir, seed string, archives []string) 
 			_ = n.containerd.Process.Kill()
 			<-n.containerd.exited
 		}
-		// The store alone is the seed: state and socket go with this run.
-		err = errors.Join(err, os.RemoveAll(filepath.Join(seed, "containerd", "state")))
+		if err == nil {
+			out, tarErr := exec.CommandContext(ctx, "tar", "--xattrs", "--xattrs-include=*", "-cf", seedArchive(seed), "-C", n.containerdRoot(), ".").CombinedOutput()
+			if tarErr != nil {
+				err = fmt.Errorf("archiving the image store: %w: %s", tarErr, out)
+			}
+		}
+		// The archive alone is the seed.
+		err = errors.Join(err, os.RemoveAll(filepath.Join(seed, "containerd")))
 	}()
 	if err := n.waitContainerd(ctx); err != nil {
 		return err
