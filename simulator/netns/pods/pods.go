@@ -602,11 +602,27 @@ func (a *Agents) startNode(ctx context.Context, l *netns.Lab, n topology.Node) e
 	a.mu.Lock()
 	a.nodes[n.Name] = kn
 	a.mu.Unlock()
+	a.measure(l, "node "+n.Name+": containerd up, images in its store, kubelet started", start)
 	if err := a.waitNodeReady(ctx, n.Name); err != nil {
-		return fmt.Errorf("%w (kubelet log: %s)", err, kn.KubeletLog())
+		// The log's end too: in the VM lane the file goes with the guest.
+		return fmt.Errorf("%w (kubelet log %s ends:\n%s)", err, kn.KubeletLog(), logTail(kn.KubeletLog(), 3000))
 	}
 	a.measure(l, "node "+n.Name+": containerd, image import, kubelet → Node Ready", start)
 	return nil
+}
+
+// logTail is the last n bytes of a log file ("" when unreadable).
+func logTail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > n {
+		_, _ = f.Seek(st.Size()-n, io.SeekStart)
+	}
+	data, _ := io.ReadAll(f)
+	return string(data)
 }
 
 func (a *Agents) waitNodeReady(ctx context.Context, name string) error {
