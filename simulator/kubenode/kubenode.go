@@ -325,8 +325,19 @@ func (n *Node) mountNamespace() string {
 	return fmt.Sprintf("/proc/%d/ns/mnt", n.containerd.Process.Pid)
 }
 
+// MountRoot is the root directory of the node's containerd, for
+// `nsenter --root`: entering a mount namespace moves a process to that
+// namespace's root, which in the VM lane's guest is the initramfs, not the
+// chroot every process of the guest runs in (natively it is /).
+func (n *Node) MountRoot() string {
+	if n.containerd == nil || n.containerd.Process == nil {
+		return "/"
+	}
+	return fmt.Sprintf("/proc/%d/root", n.containerd.Process.Pid)
+}
+
 // MountNamespace is the node's mount namespace file ("" when it has none
-// of its own): `nsenter --mount=FILE --net=/run/netns/NS` enters the node as
+// of its own): `nsenter --mount=FILE --root=MountRoot() --net=/run/netns/NS` enters the node as
 // its pods' hostPath volumes see it.
 func (n *Node) MountNamespace() string { return n.mountNamespace() }
 
@@ -344,7 +355,7 @@ func (n *Node) spawn(logPath, mnt, binary string, args ...string) (*process, err
 		enter = append(enter, "--net="+filepath.Join("/run/netns", n.opts.Netns))
 	}
 	if mnt != "" {
-		enter = append(enter, "--mount="+mnt)
+		enter = append(enter, "--mount="+mnt, "--root="+n.MountRoot(), "--wd="+n.MountRoot())
 	}
 	cmd := exec.Command("nsenter", append(append(enter, "--", binary), args...)...)
 	cmd.Env = append(os.Environ(), "PATH="+n.opts.AssetsDir+":"+os.Getenv("PATH"))
