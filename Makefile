@@ -17,7 +17,7 @@ E2E_TIMEOUT ?= 90m
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: images test-images dockerfiles lab-down e2e-fabric rbac chart-crds goldens all build generate deps k8s-assets k8s-node-assets test test-unit test-envtest test-kernel lint fmt lab e2e e2e-kind perf clean help
+.PHONY: e2e-native-labs images test-images dockerfiles lab-down e2e-fabric rbac chart-crds goldens all build generate deps k8s-assets k8s-node-assets test test-unit test-envtest test-kernel lint fmt lab e2e e2e-kind perf clean help
 
 all: build
 
@@ -27,6 +27,7 @@ help:
 	@echo "make test-unit  unit tests + real-FRR golden checks (no API server, no VM)"
 	@echo "make test-kernel KERNEL=auto|native|bookworm|trixie  datapath tests on a real kernel"
 	@echo "make e2e        end-to-end suites on the simulator"
+	@echo "make e2e-native-labs  the L2 and IPv6 labs natively (no VRF needed): L2 mobility, IPv6 underlay"
 	@echo "make e2e-pods   the chart's pods on real kubelets in the L2 lab: pod, recovery, underlay suites"
 	@echo "                E2E_PODS_LAB=default: the default lab (VRFs; VM lane without them): pod, EVPN, datapath suites"
 	@echo "make perf       performance targets"
@@ -90,6 +91,7 @@ test: deps k8s-assets
 	$(MAKE) --no-print-directory test-envtest
 	$(MAKE) --no-print-directory test-kernel
 	$(MAKE) --no-print-directory e2e
+	$(MAKE) --no-print-directory e2e-native-labs
 
 # -timeout 30m: simulator/netns/cluster brings real labs up one after the
 # other (~5 min quiet); under load it passed go test's 10-min default.
@@ -138,6 +140,21 @@ lab-down:
 # ~15 min there with two vCPUs, docs/e2e.md); part of `make test`.
 e2e: deps k8s-assets build
 	PEROUTER_E2E_BIN_DIR=$(BIN) $(GO) test -v -count=1 -timeout $(E2E_TIMEOUT) ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_LABELS)"
+
+# The labs that need no VRF device, natively on any kernel (a few minutes):
+# the L2 lab (workload mobility, silent workloads; docs/e2e.md suite 13)
+# and the IPv6 lab, whose node-facing leaves speak IPv6, numbered and
+# unnumbered, to the nodes (suite 11). The default lab's suites skip there,
+# saying why; these suites skip in the default lab.
+E2E_L2_LABELS ?= l2-mobility
+E2E_V6_LABELS ?= ipv6-underlay || (underlay && !password)
+e2e-native-labs: deps k8s-assets build
+	PEROUTER_E2E_BIN_DIR=$(BIN) PEROUTER_E2E_TOPOLOGY=$(CURDIR)/topologies/l2.clab.yml \
+	PEROUTER_E2E_MANIFESTS=$(CURDIR)/docs/examples/lab/underlay.yaml,$(CURDIR)/docs/examples/l2lab \
+	$(GO) test -v -count=1 -timeout 30m ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_L2_LABELS)"
+	PEROUTER_E2E_BIN_DIR=$(BIN) PEROUTER_E2E_TOPOLOGY=$(CURDIR)/topologies/l2-v6.clab.yml \
+	PEROUTER_E2E_MANIFESTS=$(CURDIR)/docs/examples/l2v6lab/underlay.yaml,$(CURDIR)/docs/examples/l2lab \
+	$(GO) test -v -count=1 -timeout 30m ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_V6_LABELS)"
 
 # The product as users install it: the chart's pods on real kubelets and
 # containerd (simulator/netns/pods), from the images `make images` builds.

@@ -123,13 +123,17 @@ var _ = Describe("L3Passthrough", Ordered, Label("passthrough"), func() {
 		}
 	})
 
-	It("carries the host's prefix to the fabric as plain unicast, and the fabric's routes to the host", func(ctx SpecContext) {
+	It("carries the host's prefix and the host-side veth address to the fabric as plain unicast, and the fabric's routes to the host", func(ctx SpecContext) {
 		for _, node := range env.ClusterNodes() {
 			v4, _ := passthroughWorkload(ctx, node)
-			router, _ := sessionAddrs(ctx, pt.Spec.HostSession, node)
+			router, host := sessionAddrs(ctx, pt.Spec.HostSession, node)
 			for _, leaf := range env.EVPNLeaves() {
 				Eventually(func() (map[string]bool, error) { return defaultRoutes(ctx, leaf) }).
 					WithTimeout(convergeTimeout).WithPolling(poll).Should(HaveKey(v4.String()+"/32"), "leaf %s, node %s", leaf, node)
+				// The host does not announce its veth address (the session
+				// refuses localCIDR): the router originates it.
+				Eventually(func() (map[string]bool, error) { return defaultRoutes(ctx, leaf) }).
+					WithTimeout(convergeTimeout).WithPolling(poll).Should(HaveKey(host.Addr().String()+"/32"), "leaf %s, node %s's host-side veth address", leaf, node)
 				Eventually(func() (string, error) {
 					return env.Exec(ctx, node, "ip", "-4", "route", "show", leafVTEP[leaf].String()+"/32")
 				}).WithTimeout(convergeTimeout).WithPolling(poll).Should(ContainSubstring("via "+router.Addr().String()),
@@ -141,10 +145,12 @@ var _ = Describe("L3Passthrough", Ordered, Label("passthrough"), func() {
 	It("carries ICMP between the host and the fabric, both ways", func(ctx SpecContext) {
 		for _, node := range env.ClusterNodes() {
 			v4, _ := passthroughWorkload(ctx, node)
+			_, host := sessionAddrs(ctx, pt.Spec.HostSession, node)
 			for _, leaf := range env.EVPNLeaves() {
 				Eventually(func() error { return pingFrom(ctx, node, v4, leafVTEP[leaf]) }).
 					WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed(), "node %s → leaf %s", node, leaf)
 				Expect(pingFrom(ctx, leaf, leafVTEP[leaf], v4)).To(Succeed(), "leaf %s → node %s", leaf, node)
+				Expect(pingFrom(ctx, leaf, leafVTEP[leaf], host.Addr())).To(Succeed(), "leaf %s → node %s's host-side veth %s", leaf, node, host.Addr())
 			}
 		}
 	})
@@ -186,13 +192,19 @@ var _ = Describe("L3Passthrough", Ordered, Label("passthrough"), func() {
 		}
 	})
 
-	It("withdraws the host's prefix from the fabric and removes its veth when the L3Passthrough is deleted", func(ctx SpecContext) {
+	It("withdraws the host's prefix and veth address from the fabric and removes its veth when the L3Passthrough is deleted", func(ctx SpecContext) {
+		hosts := map[string]netip.Prefix{}
+		for _, node := range env.ClusterNodes() {
+			_, hosts[node] = sessionAddrs(ctx, pt.Spec.HostSession, node)
+		}
 		Expect(env.Kube().Delete(ctx, pt)).To(Succeed())
 		for _, node := range env.ClusterNodes() {
 			v4, _ := passthroughWorkload(ctx, node)
 			for _, leaf := range env.EVPNLeaves() {
 				Eventually(func() (map[string]bool, error) { return defaultRoutes(ctx, leaf) }).
 					WithTimeout(convergeTimeout).WithPolling(poll).ShouldNot(HaveKey(v4.String()+"/32"), "leaf %s, node %s", leaf, node)
+				Eventually(func() (map[string]bool, error) { return defaultRoutes(ctx, leaf) }).
+					WithTimeout(convergeTimeout).WithPolling(poll).ShouldNot(HaveKey(hosts[node].Addr().String()+"/32"), "leaf %s, node %s's host-side veth address", leaf, node)
 			}
 			Eventually(func() (string, error) { return env.Exec(ctx, node, "ip", "-o", "link", "show") }).
 				WithTimeout(convergeTimeout).WithPolling(poll).ShouldNot(ContainSubstring("host-pt"), "node %s's passthrough veth", node)

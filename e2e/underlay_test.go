@@ -35,9 +35,9 @@ var _ = Describe("Underlay", Label("underlay"), func() {
 			for _, nb := range u.Spec.Neighbors {
 				Eventually(func() (string, error) {
 					peers, err := bgpPeers(ctx, node, "")
-					return peers[nb.Address], err
+					return peers[neighborID(nb)], err
 				}).WithTimeout(convergeTimeout).WithPolling(poll).
-					Should(Equal("Established"), "node %s: session with %s (Underlay %s/%s spec.neighbors)", node, nb.Address, u.Namespace, u.Name)
+					Should(Equal("Established"), "node %s: session with %s (Underlay %s/%s spec.neighbors)", node, neighborID(nb), u.Namespace, u.Name)
 			}
 		}
 	})
@@ -50,11 +50,20 @@ func establishedWithAll(ctx context.Context, node string) error {
 		return err
 	}
 	for _, nb := range u.Spec.Neighbors {
-		if peers[nb.Address] != "Established" {
-			return fmt.Errorf("node %s: session with %s is %q", node, nb.Address, peers[nb.Address])
+		if id := neighborID(nb); peers[id] != "Established" {
+			return fmt.Errorf("node %s: session with %s is %q", node, id, peers[id])
 		}
 	}
 	return nil
+}
+
+// neighborID is how FRR names an Underlay neighbour: its address
+// (written the way FRR prints it) or, unnumbered, its interface.
+func neighborID(nb v1alpha1.Neighbor) string {
+	if a, err := netip.ParseAddr(nb.Address); err == nil {
+		return a.String()
+	}
+	return nb.Interface
 }
 
 // Suite 1, continued: a neighbour's passwordSecret. The leaf asks for TCP

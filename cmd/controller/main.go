@@ -101,7 +101,10 @@ func run() error {
 		MetricsSecure: *metricsSecure,
 		ProbeAddr:     *probeAddr,
 		Guard:         datapath,
-		PushTimeout:   *pushTimeout, StallTimeout: *stallTimeout,
+		Refreshers: hostnet.NewRefreshers(hostnet.RefresherOptions{
+			Netns: *netns, Logger: ctrl.Log.WithName("refresher"), OnProbe: controller.CountNeighbourProbe,
+		}),
+		PushTimeout: *pushTimeout, StallTimeout: *stallTimeout,
 		// Ready when the reloader answers and FRR's daemons are up:
 		// before that no config can be applied.
 		Ready: func(req *http.Request) error { return rc.Healthy(req.Context()) },

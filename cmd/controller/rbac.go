@@ -4,7 +4,7 @@ package main
 // operator/config/rbac/controller/role.yaml. Each line says what uses it.
 //
 // Reads the perouter objects (cache):
-// +kubebuilder:rbac:groups=network.perouter.io,resources=underlays;l3vnis;l2vnis;l3passthroughs,verbs=get;list;watch
+// +kubebuilder:rbac:groups=network.perouter.io,resources=underlays;l3vnis;l2vnis;l3passthroughs;rawfrrconfigs,verbs=get;list;watch
 // Its own Node (cache restricted to metadata.name, which still needs list/watch):
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // Secrets named by passwordSecret, read only in the operator's namespace

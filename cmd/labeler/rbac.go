@@ -8,8 +8,8 @@ package main
 // Events on Nodes (labeler) and leader election:
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // Status aggregation: reads the objects, writes their status:
-// +kubebuilder:rbac:groups=network.perouter.io,resources=underlays;l3vnis;l2vnis;l3passthroughs,verbs=get;list;watch
-// +kubebuilder:rbac:groups=network.perouter.io,resources=underlays/status;l3vnis/status;l2vnis/status;l3passthroughs/status,verbs=update
+// +kubebuilder:rbac:groups=network.perouter.io,resources=underlays;l3vnis;l2vnis;l3passthroughs;rawfrrconfigs,verbs=get;list;watch
+// +kubebuilder:rbac:groups=network.perouter.io,resources=underlays/status;l3vnis/status;l2vnis/status;l3passthroughs/status;rawfrrconfigs/status,verbs=update
 // RouterNodeStatus objects, cached in the operator's namespace only:
 // +kubebuilder:rbac:groups=network.perouter.io,namespace=perouter-system,resources=routernodestatuses,verbs=get;list;watch
 // cert-controller keeps the webhook's certificate Secret and caBundle

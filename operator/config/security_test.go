@@ -311,6 +311,62 @@ func TestInstallSecurity(t *testing.T) {
 				t.Errorf("no ClusterRole perouter-metrics-reader to bind a scraper to")
 			}
 		},
+		// A RawFRRConfig is root-equivalent control of the nodes' routing
+		// (docs/security.md): one documented role may write them, it
+		// aggregates into no other, and perouter's own identities only
+		// read them.
+		"only perouter-rawfrrconfig-editor may write RawFRRConfigs": func(t *testing.T, in install) {
+			writes := func(r rbacv1.PolicyRule) bool {
+				group := slices.Contains(r.APIGroups, "network.perouter.io") || slices.Contains(r.APIGroups, "*")
+				res := slices.Contains(r.Resources, "rawfrrconfigs") || slices.Contains(r.Resources, "*")
+				return group && res && slices.ContainsFunc(r.Verbs, func(v string) bool {
+					return !slices.Contains([]string{"get", "list", "watch"}, v)
+				})
+			}
+			var writers []string
+			for name, cr := range in.clusterRoles {
+				if slices.ContainsFunc(cr.Rules, writes) {
+					writers = append(writers, "ClusterRole "+name)
+				}
+			}
+			for name, r := range in.roles {
+				if slices.ContainsFunc(r.Rules, writes) {
+					writers = append(writers, "Role "+name)
+				}
+			}
+			if diff := cmp.Diff([]string{"ClusterRole perouter-rawfrrconfig-editor"}, writers); diff != "" {
+				t.Errorf("roles that may write RawFRRConfigs (-want +got):\n%s", diff)
+			}
+			editor, ok := in.clusterRoles["perouter-rawfrrconfig-editor"]
+			if !ok {
+				t.Fatal("no ClusterRole perouter-rawfrrconfig-editor")
+			}
+			if editor.AggregationRule != nil {
+				t.Errorf("perouter-rawfrrconfig-editor aggregates other roles: %+v", editor.AggregationRule)
+			}
+			for k := range editor.Labels {
+				if strings.Contains(k, "aggregate-to-") {
+					t.Errorf("perouter-rawfrrconfig-editor carries %s: it would be aggregated into a built-in role", k)
+				}
+			}
+			for _, b := range in.crbs {
+				if b.RoleRef.Name == "perouter-rawfrrconfig-editor" {
+					t.Errorf("the install binds perouter-rawfrrconfig-editor (ClusterRoleBinding %s): it must be left to the cluster admin", b.Name)
+				}
+			}
+			for _, b := range in.rbs {
+				if b.RoleRef.Name == "perouter-rawfrrconfig-editor" {
+					t.Errorf("the install binds perouter-rawfrrconfig-editor (RoleBinding %s/%s)", b.Namespace, b.Name)
+				}
+			}
+			for _, sa := range []string{"perouter-controller", "perouter-labeler", "perouter-router"} {
+				for _, g := range in.grantsOf(sa) {
+					if g.Resource == "rawfrrconfigs" && !slices.Contains([]string{"get", "list", "watch"}, g.Verb) {
+						t.Errorf("%s holds %s: perouter only reads RawFRRConfigs", sa, g)
+					}
+				}
+			}
+		},
 		"reloader serves no TCP port": func(t *testing.T, in install) {
 			for _, c := range in.containers() {
 				if c.container.Name != "reloader" {

@@ -221,6 +221,8 @@ type managerOptions struct {
 	// HostGuard.
 	refusePrepare map[string]func(hostnet.Plan) error
 	guard         map[string]HostGuard
+	// refreshers are each node's PlanFollower.
+	refreshers map[string]PlanFollower
 	// reconcilers are prepared reconcilers (ports and timeouts set) to run
 	// besides those of nodes; startManager fills in their API wiring.
 	reconcilers []*NodeReconciler
@@ -253,7 +255,7 @@ func startManager(t *testing.T, o managerOptions) map[string]*router {
 			NodeName: name,
 			FRR:      r.frr, Datapath: r.dp, BGP: fixedBGP{{VRF: "default", Neighbor: "192.168.11.1", State: "Established"}, {VRF: "default", Neighbor: "192.168.12.1", State: "Active"}},
 			RouterNetns: o.routerNetns[name], RouterPoll: 100 * time.Millisecond,
-			Guard: o.guard[name],
+			Guard: o.guard[name], Refreshers: o.refreshers[name],
 		})
 	}
 	for _, rec := range append(recs, o.reconcilers...) {
@@ -475,6 +477,57 @@ func TestObjectChangeReloads(t *testing.T) {
 	if i := slices.IndexFunc(rns.Status.Objects, func(o v1alpha1.ObjectResult) bool { return o.Kind == "L3VNI" }); i < 0 || rns.Status.Objects[i].Generation != 2 {
 		t.Errorf("L3VNI result does not carry generation 2: %+v", rns.Status.Objects)
 	}
+}
+
+// recordingFollower records the plans a PlanFollower is given.
+type recordingFollower struct {
+	mu    sync.Mutex
+	plans []hostnet.Plan
+}
+
+func (f *recordingFollower) Sync(p hostnet.Plan) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.plans = append(f.plans, p)
+}
+
+func (f *recordingFollower) lastTargets() []hostnet.RefreshTarget {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.plans) == 0 {
+		return nil
+	}
+	return hostnet.RefreshTargets(f.plans[len(f.plans)-1])
+}
+
+// TestRefreshersFollowAppliedPlan: the neighbour refreshers are told
+// each applied plan, so one runs for a routed L2VNI's bridge while the
+// L2VNI is there, and stops when it goes.
+func TestRefreshersFollowAppliedPlan(t *testing.T) {
+	needAPIServer(t)
+	createNode(t, "refresh-0", 0, nil)
+	ul, vni := labObjects()
+	routed := &v1alpha1.L2VNI{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "routed-segment"},
+		Spec: v1alpha1.L2VNISpec{VNI: 310, GatewayIPs: []string{"192.170.1.1/24"}, RoutingDomain: &v1alpha1.RoutingDomain{
+			Type: "L3VNI", L3VNI: &v1alpha1.L3VNIReference{Name: vni.Name}}},
+	}
+	create(t, ul, vni, routed)
+	f := &recordingFollower{}
+	r := startManager(t, managerOptions{nodes: []string{"refresh-0"}, refreshers: map[string]PlanFollower{"refresh-0": f}})["refresh-0"]
+	waitApplied(t, r, 1)
+	want := []hostnet.RefreshTarget{{Bridge: "br-pe-310", IPv4: true}}
+	eventually(t, "a refresher for the routed L2VNI's bridge", func() (bool, string) {
+		got := f.lastTargets()
+		return slices.Equal(got, want), fmt.Sprintf("%+v", got)
+	})
+	if err := k8s.Delete(context.Background(), routed); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "no refresher once the L2VNI is deleted", func() (bool, string) {
+		got := f.lastTargets()
+		return len(got) == 0, fmt.Sprintf("%+v", got)
+	})
 }
 
 func TestBadObjectSkippedAndReported(t *testing.T) {
@@ -1050,4 +1103,46 @@ func TestOwnNICRefusalReachesStatus(t *testing.T) {
 	if len(guard.asked) == 0 || !slices.Equal(guard.asked[0], []netip.Addr{nodeIP}) {
 		t.Errorf("HostGuard asked about %v, want the Node's InternalIP %s", guard.asked, nodeIP)
 	}
+}
+
+// A RawFRRConfig in the operator's namespace reaches the node's config
+// after perouter's own and is counted applied; one in another namespace
+// (created while no webhook ran) is skipped and reported invalid, naming
+// metadata.namespace, and its text never reaches FRR.
+func TestRawFRRConfigAppliedOnlyFromOwnNamespace(t *testing.T) {
+	needAPIServer(t)
+	createNode(t, "raw-0", 0, nil)
+	ul, vni := labObjects()
+	own := &v1alpha1.RawFRRConfig{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "raw-own"},
+		Spec: v1alpha1.RawFRRConfigSpec{RawConfig: "ip prefix-list RAW-OWN seq 5 permit 10.99.0.0/16\n"}}
+	elsewhere := &v1alpha1.RawFRRConfig{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "raw-elsewhere"},
+		Spec: v1alpha1.RawFRRConfigSpec{RawConfig: "ip prefix-list RAW-ELSEWHERE seq 5 permit 10.98.0.0/16\n"}}
+	create(t, ul, vni, own, elsewhere)
+	r := startManager(t, managerOptions{nodes: []string{"raw-0"}, aggregator: true})["raw-0"]
+	rns := waitApplied(t, r, 1)
+
+	cfg := r.frr.last()
+	if i, j := strings.Index(cfg, "router bgp"), strings.Index(cfg, "ip prefix-list RAW-OWN"); j < 0 || j < i {
+		t.Errorf("the RawFRRConfig is not in the config after perouter's own:\n%s", cfg)
+	}
+	if strings.Contains(cfg, "RAW-ELSEWHERE") {
+		t.Errorf("a RawFRRConfig outside %s reached the config:\n%s", ns, cfg)
+	}
+	i := slices.IndexFunc(rns.Status.Objects, func(o v1alpha1.ObjectResult) bool { return o.Name == elsewhere.Name })
+	if i < 0 || rns.Status.Objects[i].Result != v1alpha1.ResultSkipped || !strings.Contains(rns.Status.Objects[i].Message, "metadata.namespace") {
+		t.Errorf("results = %+v, want %s Skipped naming metadata.namespace", rns.Status.Objects, elsewhere.Name)
+	}
+	eventually(t, "RawFRRConfig statuses: own applied, the other invalid", func() (bool, string) {
+		var got, other v1alpha1.RawFRRConfig
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(own), &got); err != nil {
+			return false, err.Error()
+		}
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(elsewhere), &other); err != nil {
+			return false, err.Error()
+		}
+		valid := meta.FindStatusCondition(other.Status.Conditions, v1alpha1.ConditionValid)
+		return got.Status.SelectedNodes == 1 && got.Status.AppliedNodes == 1 &&
+				valid != nil && valid.Status == metav1.ConditionFalse && strings.Contains(valid.Message, "metadata.namespace"),
+			fmt.Sprintf("own %+v, elsewhere %+v", got.Status, other.Status)
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -53,6 +54,20 @@ func TestInputFingerprint(t *testing.T) {
 		"new L2VNI": {changed: true, change: func(t *testing.T, c client.Client, _ *NodeReconciler) {
 			must(t, c.Create(ctx, &v1alpha1.L2VNI{ObjectMeta: metav1.ObjectMeta{Namespace: objectstest.Namespace, Name: "l2", Generation: 1},
 				Spec: v1alpha1.L2VNISpec{VNI: 300}}))
+		}},
+		"new RawFRRConfig": {changed: true, change: func(t *testing.T, c client.Client, _ *NodeReconciler) {
+			must(t, c.Create(ctx, &v1alpha1.RawFRRConfig{ObjectMeta: metav1.ObjectMeta{Namespace: objectstest.Namespace, Name: "raw", Generation: 1},
+				Spec: v1alpha1.RawFRRConfigSpec{RawConfig: "ip prefix-list PL seq 5 permit 10.0.0.0/8\n"}}))
+		}},
+		"RawFRRConfig priority changed": {changed: true, change: func(t *testing.T, c client.Client, _ *NodeReconciler) {
+			var r v1alpha1.RawFRRConfig
+			must(t, c.Get(ctx, client.ObjectKey{Namespace: objectstest.Namespace, Name: "rack-b-raw"}, &r))
+			r.Spec.Priority = ptr.To[int32](7)
+			r.Generation++
+			must(t, c.Update(ctx, &r))
+		}},
+		"Node label only a RawFRRConfig's selector reads": {changed: true, change: func(t *testing.T, c client.Client, _ *NodeReconciler) {
+			setNodeLabel(t, c, "raw", "yes")
 		}},
 		"referenced Secret changed": {changed: true, change: func(t *testing.T, c client.Client, _ *NodeReconciler) {
 			var s corev1.Secret
@@ -112,6 +127,8 @@ func fingerprintClient(t *testing.T) client.Client {
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-0", Labels: map[string]string{v1alpha1.NodeIndexLabel: "0", "rack": "a"}}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: objectstest.Namespace, Name: "leaf-password"}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: objectstest.Namespace, Name: "other"}},
+		&v1alpha1.RawFRRConfig{ObjectMeta: metav1.ObjectMeta{Namespace: objectstest.Namespace, Name: "rack-b-raw", Generation: 1},
+			Spec: v1alpha1.RawFRRConfigSpec{NodeSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"raw": "yes"}}, RawConfig: "ip prefix-list PL seq 5 permit 10.0.0.0/8\n"}},
 	}
 	for i := range lab.Underlays {
 		lab.Underlays[i].Generation = 1

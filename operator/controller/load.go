@@ -24,6 +24,9 @@ func (r *NodeReconciler) loadSet(ctx context.Context) (objects.Set, map[objects.
 	// The controller may read Secrets only in its own namespace (a Role):
 	// validate reports a passwordSecret elsewhere on its Underlay.
 	s.SecretNamespace = r.Namespace
+	// RawFRRConfigs apply only from the same namespace (docs/security.md):
+	// validate reports one elsewhere on itself, and Build leaves it out.
+	s.RawFRRConfigNamespace = r.Namespace
 	for _, key := range objects.PasswordSecrets(s.Underlays) {
 		if r.Namespace != "" && key.Namespace != r.Namespace {
 			continue

@@ -32,8 +32,11 @@ type NodeManagerOptions struct {
 	Zebra     ZebraAddressReader
 	Addresses AddressAnnouncer
 	// Guard publishes the protected host NICs (NodeReconciler.Guard).
-	Guard  HostGuard
-	Resync time.Duration
+	Guard HostGuard
+	// Refreshers keep silent workloads' type-2 routes alive
+	// (NodeReconciler.Refreshers); the manager stops them when it stops.
+	Refreshers *hostnet.Refreshers
+	Resync     time.Duration
 	// RouterNetns is watched for replacement (NodeReconciler.RouterNetns).
 	RouterNetns string
 	// MetricsAddr and ProbeAddr: "0" disables.
@@ -89,6 +92,12 @@ func NewNodeManager(cfg *rest.Config, o NodeManagerOptions) (ctrl.Manager, error
 		Resync:      o.Resync,
 		RouterNetns: o.RouterNetns,
 		PushTimeout: o.PushTimeout, StallTimeout: o.StallTimeout,
+	}
+	if o.Refreshers != nil {
+		r.Refreshers = o.Refreshers
+		if err := mgr.Add(o.Refreshers); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, err

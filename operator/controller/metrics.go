@@ -2,6 +2,8 @@ package controller
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/perouter/perouter/operator/hostnet"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
@@ -58,6 +60,10 @@ var (
 		Name: "perouter_controller_frr_config_lost_total",
 		Help: "Times the router reported that FRR no longer runs the config pushed last (router pod or FRR restarted, reloader unreachable), so it was pushed again.",
 	})
+	neighbourProbes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "perouter_controller_neighbour_probes_total",
+		Help: "Probes of silent workloads' STALE neighbour entries on routed L2VNI bridges, by result (probed, failed, dropped: the bounded queue was full).",
+	}, []string{"result"})
 	zebraReannounced = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "perouter_controller_zebra_addresses_reannounced_total",
 		Help: "Router namespace addresses zebra had missed (FRRouting/frr#13288) and the kernel was made to announce again.",
@@ -65,5 +71,11 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(reconcileDuration, reloadDuration, reloadFailures, reloads, bgpSessions, vnisApplied, datapathFailures, configBuilds, unchangedReconciles, routerNetnsReplaced, routerNetnsReadErrors, frrConfigLost, zebraReannounced)
+	ctrlmetrics.Registry.MustRegister(reconcileDuration, reloadDuration, reloadFailures, reloads, bgpSessions, vnisApplied, datapathFailures, configBuilds, unchangedReconciles, routerNetnsReplaced, routerNetnsReadErrors, frrConfigLost, zebraReannounced, neighbourProbes)
+}
+
+// CountNeighbourProbe is hostnet.RefresherOptions.OnProbe for the
+// controller's metrics.
+func CountNeighbourProbe(_ string, r hostnet.ProbeResult) {
+	neighbourProbes.WithLabelValues(string(r)).Inc()
 }

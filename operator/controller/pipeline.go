@@ -84,6 +84,9 @@ func (r *NodeReconciler) apply(ctx context.Context, node *corev1.Node, fingerpri
 	}
 	st.Objects = objectResults(want.report, gens, v1alpha1.ResultApplied, "")
 	setAppliedConditions(&st, r.state.config.hash, len(want.report.Skipped)+len(want.report.Missing) > 0)
+	if r.Refreshers != nil {
+		r.Refreshers.Sync(want.plan)
+	}
 	result, err := r.finish(ctx, st, node, set)
 	if err == nil {
 		r.state.applied(fingerprint, netnsID, want.plan, st, datapathAt)

@@ -156,6 +156,11 @@ type NodeReconciler struct {
 	// connectivity in the status (ProtectedInterfaces), on every full
 	// pass and resync.
 	Guard HostGuard
+	// Refreshers, when set, are told the plan after every successful full
+	// pass: they keep one neighbour refresher per routed L2VNI bridge of
+	// it running (hostnet.Refreshers), so silent workloads keep their
+	// type-2 routes.
+	Refreshers PlanFollower
 
 	// mu serialises reconciles (one work item, but tests call in too).
 	mu    sync.Mutex
@@ -165,6 +170,12 @@ type NodeReconciler struct {
 	bgp       bgpCache
 	zebra     zebraSchedule
 }
+
+// PlanFollower is what runs alongside the plan the node runs:
+// hostnet.Refreshers.
+type PlanFollower interface{ Sync(hostnet.Plan) }
+
+var _ PlanFollower = (*hostnet.Refreshers)(nil)
 
 // Reconcile implements reconcile.Reconciler: it takes the fast path when
 // the inputs did not change since the last successful reconcile in this

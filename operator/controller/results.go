@@ -73,7 +73,8 @@ func (e *frrRefusal) Unwrap() error { return e.err }
 // or that it is about an underlay NIC (hostnet.UnderlayError: the
 // Underlay's);
 // FRR's refusal is text, in which a line is an object's when it names
-// the object's "vni N" or "vrf NAME" as FRR's config does.
+// the object's "vni N" or "vrf NAME" as FRR's config does, or one of a
+// RawFRRConfig's commands.
 func objectLines(cfg nodeconfig.Config, detail error) map[objects.Ref][]string {
 	byVNI := map[uint32]objects.Ref{}
 	frrNames := map[objects.Ref][]string{}
@@ -84,6 +85,9 @@ func objectLines(cfg nodeconfig.Config, detail error) map[objects.Ref][]string {
 	for _, l2 := range cfg.L2VNIs {
 		byVNI[l2.VNI] = l2.Source
 		frrNames[l2.Source] = append(frrNames[l2.Source], fmt.Sprintf("vni %d", l2.VNI))
+	}
+	for _, raw := range cfg.RawSnippets {
+		frrNames[raw.Source] = append(frrNames[raw.Source], rawCommands(raw.Text)...)
 	}
 	out := map[objects.Ref][]string{}
 	eachError(detail, func(err error) {
@@ -111,6 +115,24 @@ func objectLines(cfg nodeconfig.Config, detail error) map[objects.Ref][]string {
 			}
 		}
 	})
+	return out
+}
+
+// rawCommands are the commands of a RawFRRConfig's text by which FRR's
+// refusal names it (FRR echoes the command it refuses): each line,
+// trimmed, but for comments and the bare commands every stanza has
+// (exit, exit-address-family, end), which would name every snippet.
+func rawCommands(text string) []string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "", strings.HasPrefix(line, "!"), strings.HasPrefix(line, "#"),
+			line == "exit", line == "exit-address-family", line == "exit-vrf", line == "exit-vni", line == "end", line == "quit":
+			continue
+		}
+		out = append(out, line)
+	}
 	return out
 }
 

@@ -178,6 +178,53 @@ func TestFailedResultsByStructureNotWords(t *testing.T) {
 	}
 }
 
+// A RawFRRConfig gets the lines of FRR's refusal that echo one of its
+// commands. The refusals are FRR 8.4's, taken from
+// operator/reloader's TestRawFRRConfigReachesFRRAndRefusalsKeepTheRunningConfig.
+func TestFailedResultsNameRawFRRConfigs(t *testing.T) {
+	typo := objects.Ref{Kind: objects.KindRawFRRConfig, Namespace: "perouter-system", Name: "typo"}
+	second := objects.Ref{Kind: objects.KindRawFRRConfig, Namespace: "perouter-system", Name: "second-as"}
+	fine := objects.Ref{Kind: objects.KindRawFRRConfig, Namespace: "perouter-system", Name: "fine"}
+	cfg := nodeconfig.Config{RawSnippets: []nodeconfig.RawSnippet{
+		{Source: fine, Text: "ip prefix-list SITE-PREFIXES seq 10 permit 10.0.0.0/8 le 24\nexit\n"},
+		{Source: typo, Text: "route-map SITE-ONLY permit 10\n match ip address prefix-lst SITE-PREFIXES\nexit\n"},
+		{Source: second, Text: "router bgp 64999\n neighbor 192.0.2.9 remote-as 64998\nexit\n"},
+	}}
+	refs := []objects.Ref{fine, typo, second}
+	tests := map[string]struct {
+		detail error
+		want   map[string]string
+	}{
+		"parser": {
+			detail: &frrRefusal{errors.New("line 39: % Unknown command:  match ip address prefix-lst SITE-PREFIXES")},
+			want: map[string]string{
+				"fine":      "FRR reload failed on node node-0; see the RouterNodeStatus errors",
+				"typo":      "FRR reload failed on node node-0: line 39: % Unknown command:  match ip address prefix-lst SITE-PREFIXES",
+				"second-as": "FRR reload failed on node node-0; see the RouterNodeStatus errors",
+			},
+		},
+		"bgpd": {
+			detail: &frrRefusal{errors.New("line 3: Failure to communicate[13] to bgpd, line: router bgp 64999\nline 6: % Unknown command[4]:  neighbor 192.0.2.9 remote-as 64998")},
+			want: map[string]string{
+				"fine":      "FRR reload failed on node node-0; see the RouterNodeStatus errors",
+				"typo":      "FRR reload failed on node node-0; see the RouterNodeStatus errors",
+				"second-as": "FRR reload failed on node node-0: line 3: Failure to communicate[13] to bgpd, line: router bgp 64999; line 6: % Unknown command[4]:  neighbor 192.0.2.9 remote-as 64998",
+			},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := map[string]string{}
+			for _, r := range failedResults(nodeconfig.Report{Selected: refs}, map[objects.Ref]int64{}, cfg, "node-0", "FRR reload", tc.detail) {
+				got[r.Name] = r.Message
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("messages (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestFailedResultsWithoutOwnLines(t *testing.T) {
 	ref := objects.Ref{Kind: objects.KindUnderlay, Namespace: "default", Name: "underlay"}
 	got := failedResults(nodeconfig.Report{Selected: []objects.Ref{ref}}, map[objects.Ref]int64{ref: 3}, nodeconfig.Config{}, "node-0", "FRR reload",

@@ -156,9 +156,9 @@ spec:
 			wantErrs: []string{"document 1 (Underlay default/u): spec.evpn: vtepInterface: not supported"},
 		},
 		"v0.2.0 address families": {
-			in: release + "kind: Underlay\nmetadata: {name: u}\nspec: {asn: 1, neighbors: [{asn: 2, address: 10.0.0.1, addressFamilies: [{type: evpn}]}]}\n",
+			in: release + "kind: Underlay\nmetadata: {name: u}\nspec: {asn: 1, neighbors: [{asn: 2, address: '2001:db8::1', addressFamilies: [{type: evpn}, {type: ipv6vpn}]}]}\n",
 			wantErrs: []string{
-				"document 1 (Underlay default/u): spec.neighbors[0].addressFamilies: not supported yet: perouter enables ipv4/ipv6 unicast and l2vpn evpn itself; remove the field",
+				"document 1 (Underlay default/u): spec.neighbors[0].addressFamilies[1].type: ipv6vpn is not supported yet: perouter has no SRv6 L3VPN; use ipv4unicast, ipv6unicast or evpn",
 			},
 		},
 		"v0.2.0 BFD passive mode and minimum TTL": {
@@ -237,8 +237,8 @@ spec:
 			wantErrs: []string{"document 1 (L3VNI default/red): specs: unknown field of upstream main L3VNI"},
 		},
 		"kind perouter lacks": {
-			in:       main + "kind: RawFRRConfig\nmetadata: {name: raw}\nspec: {rawConfig: x}\n",
-			wantErrs: []string{"document 1 (RawFRRConfig default/raw): kind: RawFRRConfig is not supported by perouter: perouter renders every line of FRR's configuration itself and takes no raw snippets"},
+			in:       main + "kind: L3VPN\nmetadata: {name: vpn}\nspec: {vrf: x}\n",
+			wantErrs: []string{"document 1 (L3VPN default/vpn): kind: L3VPN is not supported by perouter: perouter has no SRv6 L3VPN yet"},
 		},
 		"kind upstream lacks": {
 			in:       main + "kind: Overlay\nmetadata: {name: o}\n",

@@ -95,7 +95,7 @@ var mainVersion = func() *version {
 		"type":                 scalar(),
 		"address":              scalar(),
 		"interface":            scalar(),
-		"listenRange":          notYetSupported(),
+		"listenRange":          scalar(),
 		"port":                 scalar(),
 		"password":             scalar(),
 		"passwordSecret":       scalar(),
@@ -104,7 +104,7 @@ var mainVersion = func() *version {
 		"connectTimeSeconds":   scalar(),
 		"properties":           opaque(),
 		"bfd":                  bfd,
-		"addressFamilies":      notYetSupported(),
+		"addressFamilies":      opaque(),
 	})
 	return &version{
 		name:       "upstream main",
@@ -124,7 +124,7 @@ var mainVersion = func() *version {
 				"gracefulRestart": object(map[string]*field{"restartTimeSeconds": scalar(), "stalePathTimeSeconds": scalar()}),
 				"isis":            notYetSupported(),
 				"srv6":            notYetSupported(),
-				"routeReflector":  notYetSupported(),
+				"routeReflector":  object(map[string]*field{"clusterID": scalar()}),
 			}),
 			"L3VNI": object(map[string]*field{
 				"nodeSelector":          opaque(),
@@ -157,6 +157,7 @@ var mainVersion = func() *version {
 				"nodeSelector": opaque(),
 				"hostSession":  hostSession,
 			}),
+			"RawFRRConfig": rawFRRConfig(),
 		},
 		unsupportedKinds: unsupportedKinds,
 	}
@@ -196,7 +197,7 @@ var releaseVersion = func() *version {
 		"connectTimeSeconds":   scalar(),
 		"ebgpMultiHop":         scalar(),
 		"bfd":                  bfd,
-		"addressFamilies":      notYetSupported(),
+		"addressFamilies":      opaque(),
 	})
 	return &version{
 		name:       "upstream v0.2.0",
@@ -247,10 +248,20 @@ var releaseVersion = func() *version {
 				"nodeSelector": opaque(),
 				"hostsession":  renamed("hostSession", hostSession),
 			}),
+			"RawFRRConfig": rawFRRConfig(),
 		},
 		unsupportedKinds: unsupportedKinds,
 	}
 }()
+
+// rawFRRConfig is the RawFRRConfig's spec, the same in main and v0.2.0.
+func rawFRRConfig() *field {
+	return object(map[string]*field{
+		"nodeSelector": opaque(),
+		"priority":     scalar(),
+		"rawConfig":    scalar(),
+	})
+}
 
 // Versions lists the upstream apiVersions convert reads.
 func Versions() []string {

@@ -105,6 +105,21 @@ var cases = map[string]nodeconfig.Config{
 		c.Underlay.GracefulRestart = &nodeconfig.GracefulRestart{RestartTime: 60, StalePathTime: 4095}
 	}).Underlay, red()),
 
+	// RawFRRConfigs, verbatim after perouter's configuration, in the
+	// model's order (nodeconfig sorts by priority, namespace, name): a
+	// prefix list, then a route map using it and a snippet re-opening the
+	// underlay's router bgp (text with and without a final newline).
+	"raw_snippets": with(node(underlay(), red()), func(c *nodeconfig.Config) {
+		c.RawSnippets = []nodeconfig.RawSnippet{
+			{Source: ref("RawFRRConfig", "site-prefixes"), Priority: 5, Text: "ip prefix-list SITE-PREFIXES seq 10 permit 10.0.0.0/8 le 24\n"},
+			{Source: ref("RawFRRConfig", "rack-1-bgp-tweak"), Priority: 10, Text: "route-map SITE-ONLY permit 10\n match ip address prefix-list SITE-PREFIXES\nexit\nrouter bgp 64514\n bgp bestpath as-path multipath-relax\n address-family ipv4 unicast\n  network 10.1.0.0/24\n exit-address-family\nexit"},
+		}
+	}),
+	// Snippets apply with no Underlay too: the router then runs them alone.
+	"raw_snippet_without_underlay": with(node(nil), func(c *nodeconfig.Config) {
+		c.RawSnippets = []nodeconfig.RawSnippet{{Source: ref("RawFRRConfig", "lone"), Text: "ip prefix-list LONE seq 5 deny any\n\n"}}
+	}),
+
 	// The model is documented as sorted; the renderer sorts anyway.
 	"two_vrfs_unsorted_input": node(underlay(), blue(), red()),
 
@@ -258,6 +273,23 @@ var cases = map[string]nodeconfig.Config{
 		c.Underlay.VTEPs = append(c.Underlay.VTEPs, pfx("fd00:65::1/128"))
 	}),
 
+	// The fabric speaks IPv6 to the node (no IPv4 neighbour): the IPv4
+	// VTEP crosses the IPv6 sessions with IPv6 next hops (extended
+	// next hop on the numbered one, implied on the unnumbered one).
+	"ipv6_neighbor_ipv4_vtep": node(underlay(nodeconfig.Neighbor{Address: addr("fd00:11::1"), ASN: 64512}), red()),
+	// The IPv6 lab's shape (topologies/l2-v6.clab.yml with
+	// docs/examples/l2v6lab): one numbered IPv6 and one unnumbered
+	// neighbour, a bridged L2VNI.
+	"ipv6_unnumbered_l2vni": with(node(underlay(
+		nodeconfig.Neighbor{Address: addr("fd00:11::1"), ASN: 64512},
+		nodeconfig.Neighbor{Interface: "toswitch2", ASN: 64513},
+	)), func(c *nodeconfig.Config) {
+		c.L2VNIs = []nodeconfig.L2VNI{{
+			Source: ref("L2VNI", "segment"), VNI: 110, VXLANPort: 4789,
+			HostBridge: nodeconfig.HostBridge{Name: "br-hs-110", Managed: true},
+		}}
+	}),
+
 	"vnis_100": node(underlay(), manyVNIs(100)...),
 
 	"mixed": with(node(underlay(
@@ -274,4 +306,42 @@ var cases = map[string]nodeconfig.Config{
 			ASN: 64514, HostType: "external", RouterIPv4: pfx("192.169.20.1/24"), HostIPv4: pfx("192.169.20.3/24"),
 		}}
 	}),
+
+	// A route reflector with a VTEP: clients connect from listen ranges
+	// (IPv4 and IPv6) and are reflected EVPN and unicast routes; a static
+	// iBGP peer in EVPN only stays a non-client; the leaf keeps the
+	// default families.
+	"route_reflector": with(node(underlay(
+		nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64512},
+		nodeconfig.Neighbor{Address: addr("192.168.10.4"), Type: "internal", AddressFamilies: []nodeconfig.AddressFamily{{Type: nodeconfig.FamilyEVPN}}},
+		nodeconfig.Neighbor{ListenRange: pfx("192.168.10.0/24"), Type: "internal", AddressFamilies: []nodeconfig.AddressFamily{
+			{Type: nodeconfig.FamilyIPv4Unicast, RouteReflectorClient: true}, {Type: nodeconfig.FamilyEVPN, RouteReflectorClient: true}}},
+		nodeconfig.Neighbor{ListenRange: pfx("fd00:10::/64"), ASN: 64514, AddressFamilies: []nodeconfig.AddressFamily{
+			{Type: nodeconfig.FamilyIPv6Unicast, RouteReflectorClient: true}, {Type: nodeconfig.FamilyEVPN, RouteReflectorClient: true}}},
+	)), func(c *nodeconfig.Config) {
+		c.Underlay.RouteReflector = &nodeconfig.RouteReflector{ClusterID: addr("192.0.2.1")}
+	}),
+
+	// A route reflector that is no PE (no VTEP): its EVPN section only
+	// reflects, without advertise-all-vni.
+	"route_reflector_only": with(node(underlay(
+		nodeconfig.Neighbor{ListenRange: pfx("192.168.10.0/24"), Type: "internal", AddressFamilies: []nodeconfig.AddressFamily{
+			{Type: nodeconfig.FamilyIPv4Unicast, RouteReflectorClient: true}, {Type: nodeconfig.FamilyEVPN, RouteReflectorClient: true}}},
+	)), func(c *nodeconfig.Config) {
+		c.Underlay.VTEPs, c.Underlay.VTEPPools = nil, nil
+		c.Underlay.RouteReflector = &nodeconfig.RouteReflector{ClusterID: addr("192.0.2.7")}
+	}),
+
+	// Dynamic eBGP neighbours, one peer-group per range, default families.
+	"listen_range_ebgp": node(underlay(
+		nodeconfig.Neighbor{ListenRange: pfx("192.168.11.0/24"), ASN: 64512, Password: "pw1", BFD: &nodeconfig.BFD{}},
+		nodeconfig.Neighbor{ListenRange: pfx("192.168.12.0/24"), ASN: 64513},
+	)),
+
+	// Explicit families: the leaf carries EVPN only, so the VTEP is not
+	// announced to it in ipv4 unicast.
+	"address_families_evpn_only": node(underlay(
+		nodeconfig.Neighbor{Address: addr("192.168.11.2"), ASN: 64512, AddressFamilies: []nodeconfig.AddressFamily{{Type: nodeconfig.FamilyEVPN}}},
+		nodeconfig.Neighbor{Address: addr("192.168.12.2"), ASN: 64513},
+	)),
 }

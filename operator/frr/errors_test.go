@@ -32,10 +32,10 @@ func TestRenderErrors(t *testing.T) {
 		"unknown type": {with(base(), func(c *nodeconfig.Config) {
 			c.Underlay.Neighbors[0] = nodeconfig.Neighbor{Address: addr("192.168.11.2"), Type: "External"}
 		}), `type "External" is neither external nor internal`},
-		"address and interface": {with(base(), func(c *nodeconfig.Config) { c.Underlay.Neighbors[0].Interface = "eth1" }), "both an address and an interface"},
+		"address and interface": {with(base(), func(c *nodeconfig.Config) { c.Underlay.Neighbors[0].Interface = "eth1" }), "more than one of an address, an interface and a listen range"},
 		"no address nor interface": {with(base(), func(c *nodeconfig.Config) {
 			c.Underlay.Neighbors[0] = nodeconfig.Neighbor{ASN: 64512}
-		}), "neither an address nor an interface"},
+		}), "neither an address, an interface nor a listen range"},
 		"bad interface": {with(base(), func(c *nodeconfig.Config) {
 			c.Underlay.Neighbors[0] = nodeconfig.Neighbor{Interface: "eth1 bfd", ASN: 1}
 		}), "spec.neighbors.interface"},

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"text/template"
 
 	"github.com/perouter/perouter/operator/nodeconfig"
@@ -37,6 +38,11 @@ const (
 	typeExternal       = "external"
 	typeInternal       = "internal"
 	largeCommunityData = "1:1"
+	// passthroughConnectTime is the passthrough host neighbour's connect
+	// retry, in seconds, as upstream sets it: the host's BGP speaker usually
+	// starts after the router, and with FRR's default (120 s) the session
+	// would wait up to two minutes for the next attempt.
+	passthroughConnectTime = "5"
 )
 
 // Render returns the FRR configuration for c. The same model always gives
@@ -76,6 +82,7 @@ func renderView(v *view, vrfs renderedVRFs) (string, error) {
 		section("underlay")
 		vrfs.write(&b, func(p *vrfPatterns) pattern { return p.bgp })
 	}
+	section("raw")
 	if err != nil {
 		return "", fmt.Errorf("frr: node %s: %w", v.Hostname, err)
 	}
@@ -150,6 +157,39 @@ type view struct {
 	// HostSessions is set when any host session exists: they share the
 	// outbound route-map PEROUTER-HOST-OUT.
 	HostSessions bool
+	// RawSnippets are the RawFRRConfigs' texts, printed last.
+	RawSnippets []rawView
+	// ReflectOut renders PEROUTER-FABRIC-REFLECT-OUT (see underlayView).
+	ReflectOut bool
+}
+
+// rawView is one RawFRRConfig as printed: a comment naming it, then its
+// text without trailing newlines (the template ends each line).
+type rawView struct {
+	Source   string
+	Priority int32
+	Text     string
+}
+
+// rawSnippets prints the snippets in the model's order. Their text is
+// FRR configuration by design: the only checks are that it is text and
+// that its object's name, printed in a comment, cannot end the comment.
+func rawSnippets(c nodeconfig.Config) ([]rawView, error) {
+	var out []rawView
+	for _, r := range c.RawSnippets {
+		if err := checkRef(r.Source); err != nil {
+			return nil, err
+		}
+		text := strings.TrimRight(r.Text, "\n")
+		if strings.TrimSpace(text) == "" {
+			return nil, fieldError(r.Source, "spec.rawConfig", "is empty")
+		}
+		if strings.ContainsRune(text, 0) {
+			return nil, fieldError(r.Source, "spec.rawConfig", "contains a NUL byte")
+		}
+		out = append(out, rawView{Source: r.Source.Namespace + "/" + r.Source.Name, Priority: r.Priority, Text: text})
+	}
+	return out, nil
 }
 
 type underlayView struct {
@@ -165,12 +205,33 @@ type underlayView struct {
 	GracefulRestart bool
 	RestartTime     string
 	StalePathTime   string
+	// ClusterID is the route reflector's cluster ID, "" when the router
+	// reflects nothing.
+	ClusterID string
+	// ListenLimit raises FRR's cap on dynamic neighbours (100) when a
+	// listen range exists: how many peers a range brings is not known.
+	ListenLimit string
+	// NoImportCheck announces network statements whose prefix is not in
+	// the RIB as such: the passthrough host's /32 lies in the veth's
+	// connected subnet (see the underlay template).
+	NoImportCheck bool
+	// AdvertiseVNIs announces the local VNIs (the node has a VTEP); an
+	// EVPN section without it only carries routes, as on a route
+	// reflector without a VTEP.
+	AdvertiseVNIs bool
+	// ReflectOut is set when a neighbour is a route reflector client in a
+	// unicast family: PEROUTER-FABRIC-REFLECT-OUT is then rendered.
+	ReflectOut bool
 }
 
 type neighborView struct {
-	// ID is how FRR names the peer: its address or its interface.
-	ID           string
-	Interface    bool
+	// ID is how FRR names the peer: its address or its interface, or for
+	// a listen range the peer-group (named after the range, as upstream).
+	ID        string
+	Interface bool
+	// ListenRange is the range of a dynamic neighbour's peer-group; FRR
+	// only attaches listen ranges to peer-groups.
+	ListenRange  string
 	RemoteAS     string
 	Internal     bool
 	Port         uint16
@@ -184,7 +245,39 @@ type neighborView struct {
 	BFDProfile      string
 	IPv4            bool
 	IPv6            bool
+	EVPN            bool
+	// RRClient4/6/EVPN make the neighbour a route reflector client in
+	// that family.
+	RRClient4    bool
+	RRClient6    bool
+	RRClientEVPN bool
+	// Family4 and Family6 are the neighbour in the unicast families, nil
+	// where it is not activated.
+	Family4, Family6 *fabricFamilyView
+	// ExtendedNexthop: an IPv6 neighbour that carries ipv4 unicast, whose
+	// routes then have IPv6 next hops (RFC 8950). FRR implies it for
+	// interface neighbours and leaves it out of their running config.
+	ExtendedNexthop bool
 }
+
+// fabricFamilyView is a fabric neighbour in one unicast family.
+type fabricFamilyView struct {
+	ID       string
+	Internal bool
+	RRClient bool
+	// Out is the outbound route-map: PEROUTER-FABRIC-OUT, or for a route
+	// reflector client PEROUTER-FABRIC-REFLECT-OUT, which reflects
+	// everything.
+	Out string
+}
+
+// Outbound route-maps of the fabric's unicast families.
+const (
+	fabricOut  = "PEROUTER-FABRIC-OUT"
+	reflectOut = "PEROUTER-FABRIC-REFLECT-OUT"
+	// listenLimit is FRR's largest dynamic-neighbour cap.
+	listenLimit = "65535"
+)
 
 type bfdProfile struct {
 	Name             string
@@ -234,7 +327,12 @@ type sessionView struct {
 type familyView struct {
 	ID       string
 	RemoteAS string
-	Policy   string
+	// ConnectTime is the neighbour's connect retry, "" for FRR's default.
+	ConnectTime string
+	// Network is the host-side address as a host route, which the router
+	// originates to the fabric (passthrough only; "" otherwise).
+	Network string
+	Policy  string
 	// In is the inbound filter: the session's prefix-list, or (passthrough)
 	// the route-map that also tags the routes.
 	In          string
@@ -251,6 +349,11 @@ func buildView(c nodeconfig.Config) (*view, error) {
 		return nil, fmt.Errorf("frr: node %q: the node name is not a valid hostname: %v", c.NodeName, err)
 	}
 	v := &view{Hostname: c.NodeName}
+	raw, err := rawSnippets(c)
+	if err != nil {
+		return nil, err
+	}
+	v.RawSnippets = raw
 	u := c.Underlay
 	if u == nil {
 		if len(c.L3VNIs) > 0 || len(c.L2VNIs) > 0 || c.Passthrough != nil {
@@ -273,9 +376,16 @@ func buildView(c nodeconfig.Config) (*view, error) {
 		v.VTEP6 = vtep6.Masked().String()
 	}
 	uv := &underlayView{
-		ASN:      u.ASN,
-		RouterID: u.RouterID.String(),
-		EVPN:     has4 || has6,
+		ASN:           u.ASN,
+		RouterID:      u.RouterID.String(),
+		EVPN:          has4 || has6,
+		AdvertiseVNIs: has4 || has6,
+	}
+	if rr := u.RouteReflector; rr != nil {
+		if !rr.ClusterID.Is4() {
+			return nil, fieldError(u.Source, "spec.routeReflector.clusterID", rr.ClusterID.String()+" is not an IPv4 address")
+		}
+		uv.ClusterID = rr.ClusterID.String()
 	}
 	if gr := u.GracefulRestart; gr != nil {
 		uv.GracefulRestart = true
@@ -290,35 +400,100 @@ func buildView(c nodeconfig.Config) (*view, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The host's own address is denied on the session (it lies in
+		// localCIDR, see hostRules) but reaches the fabric all the same:
+		// the router originates it, as upstream does, so the fabric can
+		// reach the host's end of the link.
+		for _, f := range []*familyView{s.V4, s.V6} {
+			if f != nil {
+				f.ConnectTime = passthroughConnectTime
+				addr := netip.MustParseAddr(f.ID)
+				f.Network = netip.PrefixFrom(addr, addr.BitLen()).String()
+			}
+		}
 		v.Passthrough = s
 		v.HostSessions = true
+		uv.NoImportCheck = true
 	}
 
 	neighbors := sortedBy(u.Neighbors, func(n nodeconfig.Neighbor) string { return neighborID(n) })
 	profiles := map[string]bfdProfile{}
-	anyV4, anyV6, anyIface := false, false, false
+	anyV4, anyV6, anyIface, v4Neighbor := false, false, false, false
 	for _, n := range neighbors {
 		nv, err := neighbor(u, n, profiles)
 		if err != nil {
 			return nil, err
 		}
 		switch {
+		case n.AddressFamilies != nil:
+			// Explicit families open their sections below.
+			v4Neighbor = v4Neighbor || n.Address.Is4() || n.ListenRange.Addr().Is4()
 		case nv.Interface:
 			anyIface = true
-		case n.Address.Is4():
+		case n.Address.Is4() || n.ListenRange.Addr().Is4():
 			anyV4 = true
 		default:
 			anyV6 = true
+		}
+		if nv.ListenRange != "" {
+			uv.ListenLimit = listenLimit
 		}
 		uv.Neighbors = append(uv.Neighbors, nv)
 	}
 	uv.IPv4 = has4 || anyV4 || anyIface || (v.Passthrough != nil && v.Passthrough.V4 != nil)
 	uv.IPv6 = has6 || anyV6 || (v.Passthrough != nil && v.Passthrough.V6 != nil)
+	// No neighbour with an IPv4 address: the fabric speaks IPv6 to this
+	// node, so IPv4 (the VTEP, passthrough routes) can only cross the IPv6
+	// sessions, with IPv6 next hops. Where an IPv4 neighbour exists, IPv4
+	// stays on it and the IPv6 sessions stay IPv6-only.
+	v4OverV6 := uv.IPv4 && !anyV4 && !v4Neighbor
 	for i := range uv.Neighbors {
-		n := &uv.Neighbors[i]
-		n.IPv4 = uv.IPv4 && (n.Interface || neighbors[i].Address.Is4())
-		n.IPv6 = uv.IPv6 && (n.Interface || neighbors[i].Address.Is6())
+		n, m := &uv.Neighbors[i], neighbors[i]
+		if m.AddressFamilies != nil {
+			for _, f := range m.AddressFamilies {
+				switch f.Type {
+				case nodeconfig.FamilyIPv4Unicast:
+					n.IPv4, n.RRClient4 = true, f.RouteReflectorClient
+				case nodeconfig.FamilyIPv6Unicast:
+					n.IPv6, n.RRClient6 = true, f.RouteReflectorClient
+				case nodeconfig.FamilyEVPN:
+					n.EVPN, n.RRClientEVPN = true, f.RouteReflectorClient
+				default:
+					return nil, fieldError(u.Source, "spec.neighbors["+n.ID+"].addressFamilies", "address family "+strconv.Quote(f.Type)+" is not one of ipv4unicast, ipv6unicast, evpn")
+				}
+			}
+			if (n.RRClient4 || n.RRClient6 || n.RRClientEVPN) && !n.Internal {
+				return nil, fieldError(u.Source, "spec.neighbors["+n.ID+"].addressFamilies", "routeReflectorClient needs an internal (iBGP) session")
+			}
+			uv.IPv4 = uv.IPv4 || n.IPv4
+			uv.IPv6 = uv.IPv6 || n.IPv6
+			uv.EVPN = uv.EVPN || n.EVPN
+		} else {
+			is4 := m.Address.Is4() || m.ListenRange.Addr().Is4()
+			is6 := m.Address.Is6() || m.ListenRange.Addr().Is6()
+			n.IPv4 = uv.IPv4 && (n.Interface || is4 || (v4OverV6 && m.Address.Is6()))
+			n.IPv6 = uv.IPv6 && (n.Interface || is6)
+			n.EVPN = uv.AdvertiseVNIs
+		}
+		// An IPv6 neighbour that carries ipv4 unicast (the fabric speaks
+		// only IPv6 to this node, or its addressFamilies ask for it) has
+		// IPv6 next hops on IPv4 routes (RFC 8950).
+		n.ExtendedNexthop = n.IPv4 && !n.Interface && m.Address.Is6()
+		family := func(rrClient bool) *fabricFamilyView {
+			f := &fabricFamilyView{ID: n.ID, Internal: n.Internal, RRClient: rrClient, Out: fabricOut}
+			if rrClient {
+				f.Out, uv.ReflectOut = reflectOut, true
+			}
+			return f
+		}
+		if n.IPv4 {
+			n.Family4 = family(n.RRClient4)
+		}
+		if n.IPv6 {
+			n.Family6 = family(n.RRClient6)
+		}
 	}
+	v.ReflectOut = uv.ReflectOut
 	for _, name := range slicesSortedKeys(profiles) {
 		v.BFDProfiles = append(v.BFDProfiles, profiles[name])
 	}
@@ -402,16 +577,25 @@ func neighbor(u *nodeconfig.Underlay, n nodeconfig.Neighbor, profiles map[string
 	if n.EBGPMultiHop && n.EBGPMultiHopTTL != nil {
 		nv.EBGPMultiHopTTL = strconv.FormatUint(uint64(*n.EBGPMultiHopTTL), 10)
 	}
+	named := 0
+	for _, set := range []bool{n.Interface != "", n.Address.IsValid(), n.ListenRange.IsValid()} {
+		if set {
+			named++
+		}
+	}
 	switch {
-	case n.Interface != "" && n.Address.IsValid():
-		return nv, fieldError(u.Source, "spec.neighbors", "neighbour "+nv.ID+" has both an address and an interface")
+	case named > 1:
+		return nv, fieldError(u.Source, "spec.neighbors", "neighbour "+nv.ID+" has more than one of an address, an interface and a listen range")
 	case n.Interface != "":
 		if err := validate.NeighborInterface(n.Interface); err != nil {
 			return nv, invalid(u.Source, "spec.neighbors.interface", "interface name", n.Interface, err)
 		}
 		nv.Interface = true
+	case n.ListenRange.IsValid():
+		nv.ListenRange = n.ListenRange.Masked().String()
+		nv.ID = nv.ListenRange
 	case !n.Address.IsValid():
-		return nv, fieldError(u.Source, "spec.neighbors", "a neighbour has neither an address nor an interface")
+		return nv, fieldError(u.Source, "spec.neighbors", "a neighbour has neither an address, an interface nor a listen range")
 	}
 	remoteAS, internal, err := remoteAS(u.ASN, n.ASN, n.Type)
 	if err != nil {
@@ -595,8 +779,11 @@ func familyOf(ps []netip.Prefix, v4 bool) []netip.Prefix {
 }
 
 func neighborID(n nodeconfig.Neighbor) string {
-	if n.Interface != "" {
+	switch {
+	case n.Interface != "":
 		return n.Interface
+	case n.ListenRange.IsValid():
+		return n.ListenRange.Masked().String()
 	}
 	return n.Address.String()
 }

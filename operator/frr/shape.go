@@ -74,6 +74,8 @@ func visitVRF(v *vrfView, str func(*string), flag func(bool), length func(int)) 
 			}
 			str(&f.ID)
 			str(&f.RemoteAS)
+			str(&f.ConnectTime)
+			str(&f.Network)
 			str(&f.Policy)
 			str(&f.In)
 			flag(f.NextHopSelf)

@@ -82,6 +82,18 @@ type Manager struct {
 	// hostAdded holds the addresses added in the host netns since the
 	// last ReannounceHostAdded (see there).
 	hostAdded []IfAddr
+	// missing holds the optional sysctls this kernel lacks, each logged
+	// once (see missingSysctl).
+	missing sync.Map
+}
+
+// missingSysctl logs, once per key, that the kernel lacks an optional
+// sysctl: the pass goes on without it (see Sysctl.Optional).
+func (m *Manager) missingSysctl(sc Sysctl) {
+	if _, seen := m.missing.LoadOrStore(sc.Key, true); seen {
+		return
+	}
+	m.log.Info("the kernel lacks an optional sysctl (older than the feature); skipped, see docs/datapath.md, \"Router namespace sysctls\", for what is lost", "sysctl", sc.Key)
 }
 
 var _ Datapath = (*Manager)(nil)

@@ -88,6 +88,10 @@ type Plan struct {
 type Sysctl struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
+	// Optional: a kernel without the key (older than the feature) is not
+	// an error; the key is skipped and that is logged once, with what is
+	// lost (docs/datapath.md, "Router namespace sysctls").
+	Optional bool `json:"optional,omitempty"`
 }
 
 // VRF is a Linux VRF device bound to a routing table.
@@ -148,12 +152,29 @@ type Veth struct {
 // families, and reverse-path filtering off, because with symmetric IRB a
 // packet arrives on a VRF's bridge while the route back to its source may
 // point elsewhere (strict rp_filter would drop it). "default" covers the
-// devices created after the sysctl is set.
+// devices created after the sysctl is set; the Manager sets these first
+// in every pass, before it creates a bridge.
+//
+// arp_accept and accept_untracked_na let a gratuitous ARP or an
+// unsolicited neighbour advertisement create a neighbour entry on an
+// L2VNI's bridge (by default the kernel only updates entries it already
+// has). zebra turns the entry into a MAC/IP type-2 route, so a workload
+// that moved to this node and announced itself is advertised from here at
+// once, without waiting for traffic to it. The kernel reads arp_accept as
+// the larger of "all" and the device's own value, but accept_untracked_na
+// only per device: for it "default" (the bridges are created after it) is
+// what counts. accept_untracked_na exists from Linux 5.18 on (Debian
+// bookworm's 6.1 has it); an older kernel skips it (Optional) and then
+// learns a moved IPv6 workload only from its next solicited exchange.
 var routerSysctls = []Sysctl{
 	{Key: "net/ipv4/conf/all/forwarding", Value: "1"},
 	{Key: "net/ipv4/conf/all/rp_filter", Value: "0"},
 	{Key: "net/ipv4/conf/default/rp_filter", Value: "0"},
+	{Key: "net/ipv4/conf/all/arp_accept", Value: "1"},
+	{Key: "net/ipv4/conf/default/arp_accept", Value: "1"},
 	{Key: "net/ipv6/conf/all/forwarding", Value: "1"},
+	{Key: "net/ipv6/conf/all/accept_untracked_na", Value: "1", Optional: true},
+	{Key: "net/ipv6/conf/default/accept_untracked_na", Value: "1", Optional: true},
 }
 
 // PlanFor computes the kernel plan of a node. It is pure: the same

@@ -40,7 +40,17 @@ func TestPlanFor(t *testing.T) {
 		},
 	}
 	blue := nodeconfig.L3VNI{VRF: "blue", VNI: 20, VXLANPort: 4790, RouterMAC: mustMAC("02:00:00:00:00:14")}
-	baseSysctls := routerSysctls
+	// Written out, not routerSysctls: the list is what this test checks.
+	baseSysctls := []Sysctl{
+		{Key: "net/ipv4/conf/all/forwarding", Value: "1"},
+		{Key: "net/ipv4/conf/all/rp_filter", Value: "0"},
+		{Key: "net/ipv4/conf/default/rp_filter", Value: "0"},
+		{Key: "net/ipv4/conf/all/arp_accept", Value: "1"},
+		{Key: "net/ipv4/conf/default/arp_accept", Value: "1"},
+		{Key: "net/ipv6/conf/all/forwarding", Value: "1"},
+		{Key: "net/ipv6/conf/all/accept_untracked_na", Value: "1", Optional: true},
+		{Key: "net/ipv6/conf/default/accept_untracked_na", Value: "1", Optional: true},
+	}
 	// Every router netns with a VRF: a VRF's lookup that misses in its
 	// table ends there, and the local table comes after the VRFs.
 	var baseRules []Rule
@@ -296,7 +306,17 @@ sysctls:
   value: "0"
 - key: net/ipv4/conf/default/rp_filter
   value: "0"
+- key: net/ipv4/conf/all/arp_accept
+  value: "1"
+- key: net/ipv4/conf/default/arp_accept
+  value: "1"
 - key: net/ipv6/conf/all/forwarding
+  value: "1"
+- key: net/ipv6/conf/all/accept_untracked_na
+  optional: true
+  value: "1"
+- key: net/ipv6/conf/default/accept_untracked_na
+  optional: true
   value: "1"
 underlayInterfaces:
 - eth1

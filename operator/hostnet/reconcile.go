@@ -22,6 +22,10 @@ func (s *session) ensureSysctls(want []Sysctl) {
 		for _, sc := range want {
 			path := filepath.Join("/proc/sys", filepath.Clean("/"+sc.Key))
 			cur, err := os.ReadFile(path)
+			if sc.Optional && errors.Is(err, os.ErrNotExist) {
+				s.m.missingSysctl(sc)
+				continue
+			}
 			if err != nil {
 				s.fail(fmt.Errorf("read sysctl %s in router netns: %w", sc.Key, err))
 				continue

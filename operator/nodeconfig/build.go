@@ -23,7 +23,8 @@ import (
 // Report says what Build did with each object that selects the node.
 type Report struct {
 	// Selected lists the objects that made it into the Config: the
-	// Underlay, then L3VNIs, L2VNIs and the L3Passthrough, in Config order.
+	// Underlay, then L3VNIs, L2VNIs, the L3Passthrough and the
+	// RawFRRConfigs, in Config order.
 	Selected []objects.Ref
 	// Skipped lists why each object that selects the node was left out;
 	// an object may appear several times, once per problem.
@@ -159,6 +160,8 @@ func Build(s objects.Set, n Node) (Config, Report, error) {
 		}
 	}
 
+	cfg.RawSnippets = rawSnippets(selectedSorted(&b, s.RawFRRConfigs, objects.KindNamed(objects.KindRawFRRConfig)))
+
 	slices.SortFunc(cfg.L3VNIs, func(a, b L3VNI) int { return cmp.Compare(a.VNI, b.VNI) })
 	slices.SortFunc(cfg.L2VNIs, func(a, b L2VNI) int { return cmp.Compare(a.VNI, b.VNI) })
 	if cfg.Underlay != nil {
@@ -173,7 +176,34 @@ func Build(s objects.Set, n Node) (Config, Report, error) {
 	if cfg.Passthrough != nil {
 		report.Selected = append(report.Selected, cfg.Passthrough.Source)
 	}
+	for _, r := range cfg.RawSnippets {
+		report.Selected = append(report.Selected, r.Source)
+	}
 	return cfg, report, nil
+}
+
+// rawSnippets orders the RawFRRConfigs that select the node as FRR reads
+// them: lower priority first (upstream's rule), then by namespace and
+// name, so that equal priorities render the same on every node and in
+// every pass (upstream leaves their order undefined). Snippets apply with
+// or without an Underlay: they are the user's configuration, not ours.
+func rawSnippets(selected []*v1alpha1.RawFRRConfig) []RawSnippet {
+	out := make([]RawSnippet, 0, len(selected))
+	for _, o := range selected {
+		out = append(out, RawSnippet{
+			Source:   objects.RefOf(objects.KindRawFRRConfig, o.ObjectMeta),
+			Priority: ptr.Deref(o.Spec.Priority, 0),
+			Text:     o.Spec.RawConfig,
+		})
+	}
+	slices.SortFunc(out, func(a, b RawSnippet) int {
+		return cmp.Or(cmp.Compare(a.Priority, b.Priority),
+			cmp.Compare(a.Source.Namespace, b.Source.Namespace), cmp.Compare(a.Source.Name, b.Source.Name))
+	})
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 type builder struct {
@@ -389,6 +419,13 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 			StalePathTime: ptr.Deref(gr.StalePathTimeSeconds, DefaultStalePathTime),
 		}
 	}
+	if rr := u.Spec.RouteReflector; rr != nil {
+		id, err := validate.Addr(rr.ClusterID) // defaulted by objects.ApplyDefaults
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %s spec.routeReflector.clusterID: %w", b.node.Name, ref, err)
+		}
+		out.RouteReflector = &RouteReflector{ClusterID: id}
+	}
 	pool, err := validate.RouterIDPool(u.Spec.RouterIDCIDR)
 	if err == nil {
 		out.RouterID, err = ipam.RouterID(pool, b.node.Index)
@@ -421,14 +458,13 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 		out.Neighbors = append(out.Neighbors, n)
 	}
 	slices.SortFunc(out.Neighbors, func(a, b Neighbor) int {
-		// Numbered peers first, by address; then unnumbered, by interface.
-		if a.Address.IsValid() != b.Address.IsValid() {
-			if a.Address.IsValid() {
-				return -1
-			}
-			return 1
+		// Numbered peers first, by address; then unnumbered, by interface;
+		// then listen ranges.
+		if c := cmp.Compare(neighborRank(a), neighborRank(b)); c != 0 {
+			return c
 		}
-		return cmp.Or(a.Address.Compare(b.Address), cmp.Compare(a.Interface, b.Interface))
+		return cmp.Or(a.Address.Compare(b.Address), cmp.Compare(a.Interface, b.Interface),
+			a.ListenRange.Addr().Compare(b.ListenRange.Addr()), cmp.Compare(a.ListenRange.Bits(), b.ListenRange.Bits()))
 	})
 	for _, nic := range u.Spec.Interfaces {
 		// validate.Set refuses every other type.
@@ -461,6 +497,29 @@ func (b *builder) neighbor(u *v1alpha1.Underlay, n *v1alpha1.Neighbor, field str
 			return Neighbor{}, fmt.Errorf("%s.address: %w", field, err)
 		}
 	}
+	if n.ListenRange != "" {
+		r, err := validate.ListenRange(n.ListenRange)
+		if err != nil {
+			return Neighbor{}, fmt.Errorf("%s.listenRange: %w", field, err)
+		}
+		out.ListenRange = r
+	}
+	if len(n.AddressFamilies) > 0 { // empty means the defaults, as upstream
+		// The order is fixed (ipv4unicast, ipv6unicast, evpn) so that the
+		// model does not depend on the manifest's order.
+		for _, typ := range []string{FamilyIPv4Unicast, FamilyIPv6Unicast, FamilyEVPN} {
+			for _, af := range n.AddressFamilies {
+				if af.Type != typ {
+					continue
+				}
+				f := AddressFamily{Type: typ}
+				for _, p := range af.Properties {
+					f.RouteReflectorClient = f.RouteReflectorClient || p.Type == v1alpha1.AddressFamilyPropertyRouteReflectorClient
+				}
+				out.AddressFamilies = append(out.AddressFamilies, f)
+			}
+		}
+	}
 	if n.Port != nil {
 		out.Port = *n.Port
 	}
@@ -481,6 +540,19 @@ func (b *builder) neighbor(u *v1alpha1.Underlay, n *v1alpha1.Neighbor, field str
 		}
 	}
 	return out, nil
+}
+
+// neighborRank orders the kinds of neighbours: by address, by interface,
+// by listen range.
+func neighborRank(n Neighbor) int {
+	switch {
+	case n.Address.IsValid():
+		return 0
+	case n.Interface != "":
+		return 1
+	default:
+		return 2
+	}
 }
 
 // hostSession gives a host session's addresses on this node and the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +146,43 @@ func TestBuildExamples(t *testing.T) {
 				},
 			},
 			wantReport: Report{Selected: []objects.Ref{ref("Underlay", "secured")}},
+		},
+		"route reflector": {
+			dirs: []string{"route-reflector"},
+			node: Node{Name: "rr", Index: 0, Labels: map[string]string{"perouter.io/route-reflector": "true"}},
+			want: Config{
+				NodeName: "rr",
+				Underlay: &Underlay{
+					Source:         ref("Underlay", "reflectors"),
+					ASN:            64514,
+					RouterID:       netip.MustParseAddr("10.0.0.1"),
+					VTEPs:          []netip.Prefix{pfx("100.65.0.0/32")},
+					VTEPPools:      []netip.Prefix{pfx("100.65.0.0/24")},
+					RouteReflector: &RouteReflector{ClusterID: netip.MustParseAddr("192.0.2.1")},
+					Neighbors: []Neighbor{{Type: "internal", ListenRange: pfx("192.168.11.0/24"), AddressFamilies: []AddressFamily{
+						{Type: FamilyIPv4Unicast, RouteReflectorClient: true}, {Type: FamilyEVPN, RouteReflectorClient: true},
+					}}},
+					Interfaces: []string{"toswitch"},
+				},
+			},
+			wantReport: Report{Selected: []objects.Ref{ref("Underlay", "reflectors")}},
+		},
+		"route reflector client": {
+			dirs: []string{"route-reflector"},
+			node: Node{Name: "n", Index: 3},
+			want: Config{
+				NodeName: "n", NodeIndex: 3,
+				Underlay: &Underlay{
+					Source:     ref("Underlay", "clients"),
+					ASN:        64514,
+					RouterID:   netip.MustParseAddr("10.0.0.4"),
+					VTEPs:      []netip.Prefix{pfx("100.65.0.3/32")},
+					VTEPPools:  []netip.Prefix{pfx("100.65.0.0/24")},
+					Neighbors:  []Neighbor{{Type: "internal", Address: netip.MustParseAddr("192.168.11.10")}},
+					Interfaces: []string{"toswitch"},
+				},
+			},
+			wantReport: Report{Selected: []objects.Ref{ref("Underlay", "clients")}},
 		},
 	}
 	for name, tc := range tests {
@@ -564,6 +602,86 @@ func TestBuildGracefulRestart(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, cfg.Underlay.GracefulRestart); diff != "" {
 				t.Errorf("GracefulRestart (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// RawFRRConfigs that select a node come in priority order, ties broken by
+// namespace then name (whatever their order in the Set); those that do
+// not select it, and invalid ones, stay out (the invalid ones reported).
+func TestBuildRawSnippets(t *testing.T) {
+	raw := func(ns, name string, prio int32, sel map[string]string) v1alpha1.RawFRRConfig {
+		r := v1alpha1.RawFRRConfig{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec:       v1alpha1.RawFRRConfigSpec{Priority: ptr.To(prio), RawConfig: "! " + name + "\n"},
+		}
+		if sel != nil {
+			r.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: sel}
+		}
+		return r
+	}
+	rack1 := map[string]string{"rack": "rack-1"}
+	for name, tc := range map[string]struct {
+		set         []v1alpha1.RawFRRConfig
+		namespace   string // objects.Set.RawFRRConfigNamespace
+		labels      map[string]string
+		want        []string // Source.Name of the snippets, in order
+		wantSkipped []string
+	}{
+		"none": {},
+		"priority, then namespace, then name": {
+			set: []v1alpha1.RawFRRConfig{
+				raw("b", "z", 10, nil), raw("b", "a", 10, nil), raw("a", "y", 10, nil), raw("a", "late", 20, nil), raw("z", "first", 0, nil),
+			},
+			want: []string{"first", "y", "a", "z", "late"},
+		},
+		"node selector": {
+			set:    []v1alpha1.RawFRRConfig{raw("a", "rack-1-only", 0, rack1), raw("a", "everywhere", 1, nil)},
+			labels: map[string]string{"rack": "rack-2"},
+			want:   []string{"everywhere"},
+		},
+		"node selector matches": {
+			set:    []v1alpha1.RawFRRConfig{raw("a", "rack-1-only", 0, rack1), raw("a", "everywhere", 1, nil)},
+			labels: rack1,
+			want:   []string{"rack-1-only", "everywhere"},
+		},
+		"outside the operator's namespace": {
+			set:         []v1alpha1.RawFRRConfig{raw("tenant", "sneaky", 0, nil), raw("perouter-system", "ok", 0, nil)},
+			namespace:   "perouter-system",
+			want:        []string{"ok"},
+			wantSkipped: []string{"RawFRRConfig tenant/sneaky: metadata.namespace"},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := objectstest.Lab(1)
+			s.RawFRRConfigs = tc.set
+			s.RawFRRConfigNamespace = tc.namespace
+			cfg, report, err := Build(s, Node{Name: "n1", Index: 1, Labels: tc.labels})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range cfg.RawSnippets {
+				got = append(got, r.Source.Name)
+				if r.Text != "! "+r.Source.Name+"\n" {
+					t.Errorf("%s: text %q", r.Source, r.Text)
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("snippets (-want +got):\n%s", diff)
+			}
+			var skipped []string
+			for _, e := range report.Skipped {
+				skipped = append(skipped, e.Ref.String()+": "+e.Field)
+			}
+			if diff := cmp.Diff(tc.wantSkipped, skipped); diff != "" {
+				t.Errorf("skipped (-want +got):\n%s", diff)
+			}
+			for _, name := range tc.want {
+				if !slices.ContainsFunc(report.Selected, func(r objects.Ref) bool { return r.Kind == objects.KindRawFRRConfig && r.Name == name }) {
+					t.Errorf("%s not in report.Selected %v", name, report.Selected)
+				}
 			}
 		})
 	}

@@ -68,7 +68,13 @@ func FuzzDecodeValidate(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			if bad := unsafeStrings(reflect.ValueOf(cfg), "Config"); len(bad) > 0 {
+			// A RawFRRConfig's text is FRR configuration by design, lines
+			// and all (only the perouter-rawfrrconfig-editor role may write
+			// it); it is rendered as whole lines after perouter's own, so
+			// it is no token of perouter's that it could break out of.
+			checked := cfg
+			checked.RawSnippets = nil
+			if bad := unsafeStrings(reflect.ValueOf(checked), "Config"); len(bad) > 0 {
 				t.Fatalf("unsafe strings in the model built for %s:\n%s", node.Name, strings.Join(bad, "\n"))
 			}
 			if bad := brokenRules(cfg); len(bad) > 0 {

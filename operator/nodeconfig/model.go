@@ -32,6 +32,18 @@ type Config struct {
 	L3VNIs      []L3VNI
 	L2VNIs      []L2VNI
 	Passthrough *Passthrough
+
+	// RawSnippets are the RawFRRConfigs that select the node, in the
+	// order FRR reads them: by priority, then namespace, then name.
+	RawSnippets []RawSnippet
+}
+
+// RawSnippet is one RawFRRConfig's text, rendered verbatim after
+// perouter's own configuration.
+type RawSnippet struct {
+	Source   objects.Ref
+	Priority int32
+	Text     string
 }
 
 // Underlay is the fabric-facing BGP instance in the default VRF.
@@ -49,6 +61,13 @@ type Underlay struct {
 	Interfaces []string
 	// GracefulRestart is nil when graceful restart is off.
 	GracefulRestart *GracefulRestart
+	// RouteReflector is nil when the router reflects no routes.
+	RouteReflector *RouteReflector
+}
+
+// RouteReflector is the router's route reflection (RFC 4456).
+type RouteReflector struct {
+	ClusterID netip.Addr
 }
 
 // GracefulRestart is BGP graceful restart on the underlay sessions, with
@@ -83,12 +102,19 @@ func (u *Underlay) vtep(v4 bool) (netip.Prefix, bool) {
 	return netip.Prefix{}, false
 }
 
-// Neighbor is one underlay BGP peer. Exactly one of Address and Interface is
-// set; exactly one of ASN and Type.
+// Neighbor is one underlay BGP peer. Exactly one of Address, Interface and
+// ListenRange is set; exactly one of ASN and Type.
 type Neighbor struct {
 	Address   netip.Addr
 	Interface string
-	ASN       uint32
+	// ListenRange (masked) accepts sessions from any peer in it.
+	ListenRange netip.Prefix
+	// AddressFamilies is nil for the families the renderer chooses
+	// (ipv4/ipv6 unicast by the peer's address, evpn with a VTEP), else
+	// exactly the families listed, in the order ipv4unicast, ipv6unicast,
+	// evpn.
+	AddressFamilies []AddressFamily
+	ASN             uint32
 	// Type is "external" or "internal" when ASN is 0.
 	Type     string
 	Port     uint16
@@ -101,6 +127,21 @@ type Neighbor struct {
 	// EBGPMultiHopTTL is nil for FRR's default (255); only with EBGPMultiHop.
 	EBGPMultiHopTTL *uint32
 	BFD             *BFD
+}
+
+// Address family types of Neighbor.AddressFamilies.
+const (
+	FamilyIPv4Unicast = "ipv4unicast"
+	FamilyIPv6Unicast = "ipv6unicast"
+	FamilyEVPN        = "evpn"
+)
+
+// AddressFamily is one family enabled with a neighbour.
+type AddressFamily struct {
+	Type string
+	// RouteReflectorClient makes the neighbour a route reflector client
+	// in this family.
+	RouteReflectorClient bool
 }
 
 // BFD holds the BFD profile values; nil fields keep FRR's defaults.

@@ -33,6 +33,9 @@ func defaultUnderlay(u *v1alpha1.Underlay) {
 	if u.Spec.RouterIDCIDR == "" {
 		u.Spec.RouterIDCIDR = DefaultRouterIDCIDR
 	}
+	if rr := u.Spec.RouteReflector; rr != nil && rr.ClusterID == "" {
+		rr.ClusterID = v1alpha1.DefaultClusterID
+	}
 }
 
 func defaultL3VNI(l *v1alpha1.L3VNI) {
@@ -65,6 +68,13 @@ func defaultL2VNI(l *v1alpha1.L2VNI) {
 		if hm.LinuxBridge != nil && hm.LinuxBridge.Lifecycle == "" {
 			hm.LinuxBridge.Lifecycle = v1alpha1.LifecycleManaged
 		}
+	}
+}
+
+func defaultRawFRRConfig(r *v1alpha1.RawFRRConfig) {
+	if r.Spec.Priority == nil {
+		var zero int32
+		r.Spec.Priority = &zero
 	}
 }
 

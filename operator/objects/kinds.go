@@ -18,6 +18,7 @@ const (
 	KindL3VNI         = "L3VNI"
 	KindL2VNI         = "L2VNI"
 	KindL3Passthrough = "L3Passthrough"
+	KindRawFRRConfig  = "RawFRRConfig"
 	KindSecret        = "Secret"
 )
 
@@ -100,6 +101,13 @@ var kinds = []*Kind{
 		func(l *v1alpha1.L3PassthroughList) *[]v1alpha1.L3Passthrough { return &l.Items },
 		defaultL3Passthrough,
 		func(o *v1alpha1.L3Passthrough) (*metav1.LabelSelector, *v1alpha1.ObjectStatus) {
+			return o.Spec.NodeSelector, &o.Status.ObjectStatus
+		}),
+	newKind(KindRawFRRConfig, v1alpha1.GroupVersion.String(),
+		func(s *Set) *[]v1alpha1.RawFRRConfig { return &s.RawFRRConfigs },
+		func(l *v1alpha1.RawFRRConfigList) *[]v1alpha1.RawFRRConfig { return &l.Items },
+		defaultRawFRRConfig,
+		func(o *v1alpha1.RawFRRConfig) (*metav1.LabelSelector, *v1alpha1.ObjectStatus) {
 			return o.Spec.NodeSelector, &o.Status.ObjectStatus
 		}),
 }

@@ -225,7 +225,7 @@ func TestCollect(t *testing.T) {
 	if diff := cmp.Diff(served, got, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("Collect (-served +got):\n%s", diff)
 	}
-	if want := []string{KindUnderlay, KindL3VNI, KindL2VNI, KindL3Passthrough}; !slices.Equal(listed, want) {
+	if want := []string{KindUnderlay, KindL3VNI, KindL2VNI, KindL3Passthrough, KindRawFRRConfig}; !slices.Equal(listed, want) {
 		t.Errorf("Collect listed %v, want %v", listed, want)
 	}
 

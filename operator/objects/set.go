@@ -22,6 +22,7 @@ type Set struct {
 	L3VNIs         []v1alpha1.L3VNI
 	L2VNIs         []v1alpha1.L2VNI
 	L3Passthroughs []v1alpha1.L3Passthrough
+	RawFRRConfigs  []v1alpha1.RawFRRConfig
 	Secrets        []corev1.Secret
 	// SecretNamespace, if set, is the only namespace whose Secrets the
 	// controller may read (its RBAC is a Role there): a passwordSecret on
@@ -33,6 +34,12 @@ type Set struct {
 	// empty by design and a passwordSecret's Secret is not checked; the
 	// controller checks it and reports it in the Underlay's status.
 	SecretsUnread bool
+	// RawFRRConfigNamespace, if set, is the only namespace whose
+	// RawFRRConfigs are applied (the operator's, as upstream): a snippet
+	// controls the routing of every node it selects, so a namespace
+	// administrator elsewhere must not be able to add one. Empty: any
+	// namespace (perouterctl on files).
+	RawFRRConfigNamespace string
 }
 
 // Ref identifies one object in error messages and status.

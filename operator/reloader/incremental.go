@@ -526,12 +526,11 @@ func (s *Server) RestoreAfterRestart(ctx context.Context) (bool, error) {
 	if err := s.opts.Health.Check(ctx); err != nil {
 		return false, nil
 	}
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return false, ctx.Err()
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return false, err
 	}
-	defer func() { <-s.sem }()
+	defer unlock()
 	restoreCtx, cancel := context.WithTimeout(ctx, s.opts.ApplyTimeout)
 	defer cancel()
 	if s.restorePending {
@@ -599,12 +598,11 @@ func (s *Server) CheckDrift(ctx context.Context) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return false, ctx.Err()
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return false, err
 	}
-	defer func() { <-s.sem }()
+	defer unlock()
 	checkCtx, cancel := context.WithTimeout(ctx, s.opts.ApplyTimeout)
 	defer cancel()
 	drifted, err := dc.CheckDrift(checkCtx)

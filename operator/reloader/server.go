@@ -273,12 +273,11 @@ func (s *Server) ServeListener(ctx context.Context, l net.Listener) error {
 // describes it.
 func (s *Server) Reload(ctx context.Context, config string) (Result, error) {
 	hash := configHash(config)
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return Result{Hash: hash}, fmt.Errorf("reloader: waiting for the previous reload: %w", ctx.Err())
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return Result{Hash: hash}, fmt.Errorf("reloader: waiting for the previous reload: %w", err)
 	}
-	defer func() { <-s.sem }()
+	defer unlock()
 
 	log := s.log.WithValues("hash", hash)
 	start := time.Now()
@@ -307,7 +306,7 @@ func (s *Server) Reload(ctx context.Context, config string) (Result, error) {
 	}
 	applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ApplyTimeout)
 	defer cancel()
-	err := s.opts.Applier.Apply(applyCtx, config)
+	err = s.opts.Applier.Apply(applyCtx, config)
 	elapsed := time.Since(start)
 	if err != nil {
 		// The answer ends up in the controller's status and events.
@@ -373,12 +372,11 @@ func (s *Server) CheckEVPN(ctx context.Context) (bool, error) {
 	if s.opts.EVPN == nil {
 		return false, nil
 	}
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return false, ctx.Err()
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return false, err
 	}
-	defer func() { <-s.sem }()
+	defer unlock()
 	if st := s.Status(); st.RunningHash == "" {
 		return false, nil
 	}
@@ -514,6 +512,18 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// lock takes the reload lock (sem) unless ctx ends first; every apply
+// and every check between reloads holds it, so that they never run on
+// FRR at the same time. The caller defers the returned unlock.
+func (s *Server) lock(ctx context.Context) (unlock func(), err error) {
+	select {
+	case s.sem <- struct{}{}:
+		return func() { <-s.sem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // LastApplied returns the last config FRR accepted (possibly from a previous

@@ -302,6 +302,21 @@ func Prefix(s string) (netip.Prefix, error) {
 	return p, nil
 }
 
+// ListenRange parses a neighbour's listenRange. Host bits are allowed
+// (upstream masks them); an IPv6 link-local range is refused, as upstream
+// does: link-local peers are reached through an interface.
+func ListenRange(s string) (netip.Prefix, error) {
+	p, err := Prefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	p = p.Masked()
+	if p.Addr().Is6() && p.Addr().IsLinkLocalUnicast() {
+		return netip.Prefix{}, fmt.Errorf("%q is an IPv6 link-local range: peer over the interface instead (interface)", s)
+	}
+	return p, nil
+}
+
 // RouterIDPool parses an Underlay's routerIDCIDR: BGP router-ids are
 // 32-bit, so the pool must be IPv4.
 func RouterIDPool(s string) (netip.Prefix, error) {

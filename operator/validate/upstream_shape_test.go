@@ -63,12 +63,24 @@ spec:
 		"bfd minimum ttl out of range": {neighbor: `
     bfd: {minimumTTL: 255}
 `, want: []string{ul + "spec.neighbors[0].bfd.minimumTTL: 255 is out of range 1..254"}},
-		"listen range not supported yet": {neighbor: `
+		"address families": {neighbor: `
+    addressFamilies: [{type: ipv4unicast}, {type: evpn}]
+`},
+		"address family ipv4vpn not supported yet": {neighbor: `
+    addressFamilies: [{type: ipv4vpn}]
+`, want: []string{ul + "spec.neighbors[0].addressFamilies[0].type: ipv4vpn is not supported yet: perouter has no SRv6 L3VPN; use ipv4unicast, ipv6unicast or evpn"}},
+		"address family twice": {neighbor: `
+    addressFamilies: [{type: evpn}, {type: evpn}]
+`, want: []string{ul + "spec.neighbors[0].addressFamilies[1].type: evpn is also spec.neighbors[0].addressFamilies[0]"}},
+		"route reflector client on an eBGP neighbour": {neighbor: `
+    addressFamilies: [{type: evpn, properties: [{type: routeReflectorClient}]}]
+`, want: []string{ul + "spec.neighbors[0].addressFamilies[0].properties[0].type: routeReflectorClient needs an internal (iBGP) session: set spec.neighbors[0].type: Internal or spec.neighbors[0].asn to the Underlay's asn 64514"}},
+		"unknown address family property": {neighbor: `
+    addressFamilies: [{type: evpn, properties: [{type: ebgpMultiHop}]}]
+`, want: []string{ul + `spec.neighbors[0].addressFamilies[0].properties[0].type: "ebgpMultiHop" must be routeReflectorClient`}},
+		"listen range with an address": {neighbor: `
     listenRange: 192.168.0.0/24
-`, want: []string{ul + "spec.neighbors[0].listenRange: not supported yet: perouter has no dynamic neighbours; name each peer by address or interface"}},
-		"address families not supported yet": {neighbor: `
-    addressFamilies: [{type: ipv4unicast}]
-`, want: []string{ul + "spec.neighbors[0].addressFamilies: not supported yet: perouter enables ipv4/ipv6 unicast and l2vpn evpn itself; remove the field"}},
+`, want: []string{ul + "spec.neighbors[0]: exactly one of address, interface or listenRange must be set, 2 are"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -111,8 +123,6 @@ spec:
 		"underlay graceful restart timers out of range": {manifest: underlay + "  gracefulRestart: {restartTimeSeconds: 0, stalePathTimeSeconds: 4096}\n", want: []string{
 			"Underlay perouter-system/underlay: spec.gracefulRestart.restartTimeSeconds: 0 is out of range 1..4095",
 			"Underlay perouter-system/underlay: spec.gracefulRestart.stalePathTimeSeconds: 4096 is out of range 1..4095"}},
-		"underlay route reflector": {manifest: underlay + "  routeReflector: {clusterID: 10.0.0.1}\n", want: []string{
-			"Underlay perouter-system/underlay: spec.routeReflector: not supported yet: perouter has no route reflection; remove the field"}},
 		"underlay isis": {manifest: underlay + "  isis: {net: [49.0001.0000.0000.0001.00]}\n", want: []string{
 			"Underlay perouter-system/underlay: spec.isis: not supported yet: perouter has no IS-IS underlay; peer with BGP neighbors"}},
 		"underlay srv6": {manifest: underlay + "  srv6: {locator: {prefix: 'fd00:0:1::/48'}}\n", want: []string{
@@ -132,6 +142,53 @@ spec:
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, decodeAndValidate(t, tc.manifest)); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Route reflection and dynamic neighbours in upstream main's shapes, with
+// only the apiVersion changed.
+func TestRouteReflectionUpstreamShape(t *testing.T) {
+	const ul = "Underlay perouter-system/underlay: "
+	const head = `apiVersion: network.perouter.io/v1alpha1
+kind: Underlay
+metadata: {name: underlay, namespace: perouter-system}
+spec:
+  asn: 64514
+  interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: toswitch}}]
+`
+	const clients = `  neighbors:
+  - type: Internal
+    listenRange: 192.168.10.0/24
+    addressFamilies:
+    - type: ipv4unicast
+      properties: [{type: routeReflectorClient}]
+    - type: evpn
+      properties: [{type: routeReflectorClient}]
+`
+	tests := map[string]struct {
+		spec string
+		want []string
+	}{
+		"route reflector with default cluster ID":  {spec: "  routeReflector: {}\n" + clients},
+		"route reflector with cluster ID":          {spec: "  routeReflector: {clusterID: 192.0.2.7}\n" + clients},
+		"clients by ASN equal to the Underlay's":   {spec: "  neighbors: [{asn: 64514, address: 192.168.10.3, addressFamilies: [{type: evpn, properties: [{type: routeReflectorClient}]}]}]\n"},
+		"IPv6 listen range":                        {spec: "  neighbors: [{type: Internal, listenRange: 'fd00:10::/64'}]\n"},
+		"listen range with host bits, as upstream": {spec: "  neighbors: [{asn: 64512, listenRange: 192.168.11.1/24}]\n"},
+		"cluster ID inside routerIDCIDR": {spec: "  routerIDCIDR: 10.0.0.0/24\n  routeReflector: {clusterID: 10.0.0.1}\n" + clients, want: []string{
+			ul + "spec.routeReflector.clusterID: 10.0.0.1 is inside routerIDCIDR 10.0.0.0/24, so it could equal a node's router ID: choose an address outside it (the default is 192.0.2.1)"}},
+		"cluster ID not IPv4": {spec: "  routeReflector: {clusterID: '2001:db8::1'}\n" + clients, want: []string{
+			ul + `spec.routeReflector.clusterID: "2001:db8::1" must be an IPv4 address (a 32-bit cluster ID)`}},
+		"link-local listen range": {spec: "  neighbors: [{type: Internal, listenRange: 'fe80::/64'}]\n", want: []string{
+			ul + `spec.neighbors[0].listenRange: "fe80::/64" is an IPv6 link-local range: peer over the interface instead (interface)`}},
+		"listen range not a CIDR": {spec: "  neighbors: [{type: Internal, listenRange: 192.168.10.5}]\n", want: []string{
+			ul + `spec.neighbors[0].listenRange: "192.168.10.5" is not a CIDR`}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, decodeAndValidate(t, head+tc.spec)); diff != "" {
 				t.Errorf("problems (-want +got):\n%s", diff)
 			}
 		})

@@ -482,7 +482,7 @@ func TestUpstreamUnderlayCases(t *testing.T) {
 		"more than one nic": {manifests: underlay("u", tep+", "+eth0eth1+", "+peer)},
 		"same local and remote ASN (iBGP)": {
 			manifests: underlay("u", tep+", neighbors: [{asn: 65001}]"),
-			want:      ul + "spec.neighbors[0]: exactly one of address or interface must be set",
+			want:      ul + "spec.neighbors[0]: exactly one of address, interface or listenRange must be set",
 			differs:   "upstream's function admits it; its CRD refuses it too (a neighbour needs an address, an interface or a listenRange; interfaces has MinItems 1). iBGP itself is fine in both",
 		},
 		"underlay NIC is a vlan sub-interface": {manifests: underlay("u", tep+", "+nic("eno2.161")+", "+peer)},
@@ -509,8 +509,6 @@ func TestUpstreamUnderlayCases(t *testing.T) {
 		"valid IPv6-only tunnel endpoint": {manifests: underlay("u", "tunnelEndpoint: {cidrs: ['2001:db8::1/128']}, "+eth0+", neighbors: [{asn: 65002, address: '2001:db8::2'}]")},
 		"multiple listen range neighbors with explicit neighbors": {
 			manifests: underlay("u", tep+", "+eth0+", neighbors: [{type: Internal, listenRange: 192.168.10.0/24}, {type: Internal, address: 192.168.10.3}]"),
-			want:      ul + "spec.neighbors[0].listenRange: not supported yet",
-			differs:   "upstream admits it; perouter has no dynamic neighbours (listenRange) yet",
 		},
 		"valid dual-stack tunnel endpoint": {manifests: underlay("u", "tunnelEndpoint: {cidrs: [192.168.1.0/24, '2001:db8::1/128']}, "+eth0+", "+peer)},
 		"multiple neighbors without address do not collide": {
@@ -576,26 +574,22 @@ func TestUpstreamUnderlayCases(t *testing.T) {
 		"duplicate listen range": {
 			manifests: underlay("u", tep+", "+eth0+", neighbors: [{type: Internal, listenRange: 192.168.10.0/24}, {type: Internal, listenRange: 192.168.10.0/24}]"),
 			upstream:  "listenRange 192.168.10.0/24 overlaps with listenRange 192.168.10.0/24",
-			want:      ul + "spec.neighbors[0].listenRange: not supported yet",
-			differs:   "perouter has no dynamic neighbours (listenRange) yet",
+			want:      ul + "spec.neighbors[1].listenRange: 192.168.10.0/24 overlaps spec.neighbors[0].listenRange 192.168.10.0/24",
 		},
 		"overlapping listen ranges": {
 			manifests: underlay("u", tep+", "+eth0+", neighbors: [{type: Internal, listenRange: 192.168.10.0/24}, {type: Internal, listenRange: 192.168.10.128/25}]"),
 			upstream:  "listenRange 192.168.10.0/24 overlaps with listenRange 192.168.10.128/25",
-			want:      ul + "spec.neighbors[0].listenRange: not supported yet",
-			differs:   "perouter has no dynamic neighbours (listenRange) yet",
+			want:      ul + "spec.neighbors[1].listenRange: 192.168.10.128/25 overlaps spec.neighbors[0].listenRange 192.168.10.0/24",
 		},
 		"listen ranges equal after masking host bits": {
 			manifests: underlay("u", tep+", "+eth0+", neighbors: [{type: Internal, listenRange: 192.168.10.1/24}, {type: Internal, listenRange: 192.168.10.0/24}]"),
 			upstream:  "listenRange 192.168.10.0/24 overlaps with listenRange 192.168.10.0/24",
-			want:      ul + "spec.neighbors[0].listenRange: not supported yet",
-			differs:   "perouter has no dynamic neighbours (listenRange) yet",
+			want:      ul + "spec.neighbors[1].listenRange: 192.168.10.0/24 overlaps spec.neighbors[0].listenRange 192.168.10.0/24",
 		},
 		"invalid listen range": {
 			manifests: underlay("u", tep+", "+eth0+", neighbors: [{type: Internal, listenRange: 192.168.10.5}]"),
 			upstream:  "invalid listenRange 192.168.10.5",
-			want:      ul + "spec.neighbors[0].listenRange: not supported yet",
-			differs:   "perouter has no dynamic neighbours (listenRange) yet",
+			want:      ul + `spec.neighbors[0].listenRange: "192.168.10.5" is not a CIDR`,
 		},
 	}
 	for name, tc := range tests {
@@ -1041,7 +1035,7 @@ func TestUpstreamUnderlaysForNodes(t *testing.T) {
 		"node with underlay having same local and remote ASN (iBGP)": {
 			nodes:     []Node{rack1},
 			manifests: underlay("underlay-rack-1", "{matchLabels: {rack: rack-1}}", "asn: 65001, neighbors: [{asn: 65001}], interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: eth0}}]"),
-			want:      "Underlay default/underlay-rack-1: spec.neighbors[0]: exactly one of address or interface must be set",
+			want:      "Underlay default/underlay-rack-1: spec.neighbors[0]: exactly one of address, interface or listenRange must be set",
 			differs:   crdNeighbor,
 		},
 		"neighbor having ASN 0 with External": {

@@ -54,6 +54,9 @@ func Set(s objects.Set) []Error {
 	for i := range s.L3Passthroughs {
 		v.passthroughCIDRs[i] = v.passthrough(&s.L3Passthroughs[i])
 	}
+	for i := range s.RawFRRConfigs {
+		v.rawFRRConfig(&s.RawFRRConfigs[i], s.RawFRRConfigNamespace)
+	}
 	v.crossObject(s)
 	return v.errs
 }
@@ -123,10 +126,29 @@ func (v *checker) underlay(u *v1alpha1.Underlay) {
 		v.add(ref, "spec.neighbors", "must have 1 to 128 items, has %d", n)
 	}
 	peers := map[string]int{}
+	type listenRange struct {
+		p netip.Prefix
+		i int
+	}
+	var ranges []listenRange
 	for i := range u.Spec.Neighbors {
 		field := fmt.Sprintf("spec.neighbors[%d]", i)
 		n := &u.Spec.Neighbors[i]
 		v.neighbor(ref, field, n)
+		v.neighborFamilies(ref, field, u.Spec.ASN, n)
+		if n.ListenRange != "" {
+			// Upstream refuses overlapping ranges: a peer in both would
+			// belong to either peer-group.
+			if p, err := ListenRange(n.ListenRange); err == nil && n.Address == "" && n.Interface == "" {
+				for _, r := range ranges {
+					if r.p.Overlaps(p) {
+						v.add(ref, field+".listenRange", "%s overlaps spec.neighbors[%d].listenRange %s: a peer may match only one range", p, r.i, r.p)
+					}
+				}
+				ranges = append(ranges, listenRange{p, i})
+			}
+			continue
+		}
 		if n.Address == "" && n.Interface == "" {
 			continue // no peer named: refused by neighbor
 		}
@@ -145,6 +167,18 @@ func (v *checker) underlay(u *v1alpha1.Underlay) {
 	}
 
 	v.interfaces(ref, u.Spec.Interfaces)
+
+	if rr := u.Spec.RouteReflector; rr != nil && rr.ClusterID != "" {
+		id, err := Addr(rr.ClusterID)
+		switch {
+		case err != nil || !id.Is4():
+			v.add(ref, "spec.routeReflector.clusterID", "%q must be an IPv4 address (a 32-bit cluster ID)", rr.ClusterID)
+		default:
+			if p, err := RouterIDPool(u.Spec.RouterIDCIDR); err == nil && p.Masked().Contains(id) {
+				v.add(ref, "spec.routeReflector.clusterID", "%s is inside routerIDCIDR %s, so it could equal a node's router ID: choose an address outside it (the default is %s)", id, p, v1alpha1.DefaultClusterID)
+			}
+		}
+	}
 
 	if gr := u.Spec.GracefulRestart; gr != nil {
 		// FRR's bounds for restart-time and stalepath-time (the GR
@@ -231,14 +265,21 @@ func (v *checker) neighbor(ref objects.Ref, field string, n *v1alpha1.Neighbor) 
 	default:
 		v.oneOf(ref, field+".type", n.Type, "External", "Internal")
 	}
+	named := 0
+	for _, s := range []string{n.Address, n.Interface, n.ListenRange} {
+		if s != "" {
+			named++
+		}
+	}
 	switch {
-	case n.ListenRange != "" && n.Address == "" && n.Interface == "":
-		// OpenPERouter's third way to name peers, refused once by
-		// notYetSupported.
-	case n.Address != "" && n.Interface != "":
-		v.add(ref, field, "exactly one of address or interface must be set, both are")
-	case n.Address == "" && n.Interface == "":
-		v.add(ref, field, "exactly one of address or interface must be set, neither is")
+	case named > 1:
+		v.add(ref, field, "exactly one of address, interface or listenRange must be set, %d are", named)
+	case named == 0:
+		v.add(ref, field, "exactly one of address, interface or listenRange must be set, neither is")
+	case n.ListenRange != "":
+		if _, err := ListenRange(n.ListenRange); err != nil {
+			v.add(ref, field+".listenRange", "%v", err)
+		}
 	case n.Address != "":
 		if _, err := Addr(n.Address); err != nil {
 			v.add(ref, field+".address", "%v", err)
@@ -287,6 +328,43 @@ func (v *checker) neighbor(ref objects.Ref, field string, n *v1alpha1.Neighbor) 
 		v.uintRange(ref, field+".bfd.minimumTTL", b.MinimumTTL, 1, 254)
 	}
 	v.neighborProperties(ref, field, n)
+}
+
+// neighborFamilies checks a neighbour's addressFamilies: known types (the
+// SRv6 VPN families are refused by notYetSupported), each once, and
+// routeReflectorClient only on an internal session, as upstream requires.
+func (v *checker) neighborFamilies(ref objects.Ref, field string, asn uint32, n *v1alpha1.Neighbor) {
+	internal := n.Type == "Internal" || (n.ASN != nil && *n.ASN == asn)
+	seen := map[string]int{}
+	for i, af := range n.AddressFamilies {
+		aff := fmt.Sprintf("%s.addressFamilies[%d]", field, i)
+		switch af.Type {
+		case v1alpha1.AddressFamilyIPv4VPN, v1alpha1.AddressFamilyIPv6VPN:
+			// refused once by notYetSupported
+		default:
+			v.oneOf(ref, aff+".type", af.Type, v1alpha1.AddressFamilyIPv4Unicast, v1alpha1.AddressFamilyIPv6Unicast, v1alpha1.AddressFamilyEVPN)
+		}
+		if first, dup := seen[af.Type]; dup {
+			v.add(ref, aff+".type", "%s is also %s.addressFamilies[%d]", af.Type, field, first)
+		} else {
+			seen[af.Type] = i
+		}
+		props := map[string]bool{}
+		for j, p := range af.Properties {
+			pf := fmt.Sprintf("%s.properties[%d].type", aff, j)
+			if p.Type != v1alpha1.AddressFamilyPropertyRouteReflectorClient {
+				v.add(ref, pf, "%q must be %s", p.Type, v1alpha1.AddressFamilyPropertyRouteReflectorClient)
+				continue
+			}
+			if props[p.Type] {
+				v.add(ref, pf, "%s is listed twice", p.Type)
+			}
+			props[p.Type] = true
+			if !internal {
+				v.add(ref, pf, "routeReflectorClient needs an internal (iBGP) session: set %s.type: Internal or %s.asn to the Underlay's asn %d", field, field, asn)
+			}
+		}
+	}
 }
 
 // neighborProperties checks OpenPERouter's properties list and that it

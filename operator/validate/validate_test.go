@@ -106,7 +106,7 @@ func TestSet(t *testing.T) {
 		},
 		"neighbour address and interface": {
 			mutate: func(s *objects.Set) { s.Underlays[0].Spec.Neighbors[1].Interface = "eth1" },
-			want:   []string{ul + "spec.neighbors[1]: exactly one of address or interface must be set, both are"},
+			want:   []string{ul + "spec.neighbors[1]: exactly one of address, interface or listenRange must be set, 2 are"},
 		},
 		"neighbour address with zone": {
 			mutate: func(s *objects.Set) { s.Underlays[0].Spec.Neighbors[1].Address = "fe80::1%eth0" },
@@ -570,6 +570,9 @@ func TestExamples(t *testing.T) {
 		"per-rack":         {paths: []string{"lab", "per-rack"}},
 		"l2vni on its own": {paths: []string{"l2vni"}},
 		"l2 lab":           {paths: []string{"lab/underlay.yaml", "l2lab"}},
+		"raw frr config":   {paths: []string{"lab", "rawfrrconfig"}},
+		"route reflector":  {paths: []string{"route-reflector"}},
+		"IPv6 lab":         {paths: []string{"l2v6lab", "l2lab"}},
 		"invalid": {paths: []string{"invalid"}, want: []string{
 			`L3VNI perouter-system/red: spec.hostSession.hostASN: must differ from asn (64514); use hostType: Internal for iBGP`,
 			`L3VNI perouter-system/red: spec.importRTs[0]: "64514:100 \nrouter bgp 1": local part "100 \nrouter bgp 1" is not a plain decimal number`,

@@ -30,50 +30,52 @@ func ParseL3VNINexthops(nexthops, rmacs []byte) (map[uint32]L3VNINexthops, error
 		}
 		return s
 	}
-	var nhs map[string]map[string]json.RawMessage
-	if err := json.Unmarshal(nexthops, &nhs); err != nil {
-		return nil, fmt.Errorf("evpn next-hops json: %w", err)
+	type entry struct {
+		NexthopIP string `json:"nexthopIp"`
+		RouterMAC string `json:"routerMac"`
 	}
-	for key, entries := range nhs {
-		vni, err := strconv.ParseUint(key, 10, 32)
-		if err != nil {
-			continue
+	err := forEachVNIEntry(nexthops, "evpn next-hops", func(vni uint32, e entry) {
+		if ip, err := netip.ParseAddr(e.NexthopIP); err == nil {
+			get(vni).Nexthops[ip] = e.RouterMAC
 		}
-		s := get(uint32(vni))
-		for _, raw := range entries {
-			var nh struct {
-				NexthopIP string `json:"nexthopIp"`
-				RouterMAC string `json:"routerMac"`
-			}
-			if json.Unmarshal(raw, &nh) != nil || nh.NexthopIP == "" {
-				continue // numNextHops
-			}
-			if ip, err := netip.ParseAddr(nh.NexthopIP); err == nil {
-				s.Nexthops[ip] = nh.RouterMAC
-			}
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
-	var rms map[string]map[string]json.RawMessage
-	if err := json.Unmarshal(rmacs, &rms); err != nil {
-		return nil, fmt.Errorf("evpn rmac json: %w", err)
-	}
-	for key, entries := range rms {
-		vni, err := strconv.ParseUint(key, 10, 32)
-		if err != nil {
-			continue
+	err = forEachVNIEntry(rmacs, "evpn rmac", func(vni uint32, e entry) {
+		if e.RouterMAC != "" {
+			get(vni).RMACs[e.RouterMAC] = true
 		}
-		s := get(uint32(vni))
-		for _, raw := range entries {
-			var rm struct {
-				RouterMAC string `json:"routerMac"`
-			}
-			if json.Unmarshal(raw, &rm) != nil || rm.RouterMAC == "" {
-				continue // numRmacs
-			}
-			s.RMACs[rm.RouterMAC] = true
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// forEachVNIEntry walks zebra's per-VNI JSON, {"<vni>": {"<key>": {…},
+// "numX": n}}, and calls fn with every object entry of every VNI. Keys
+// that are not VNIs, and entries that are not objects (the counters), are
+// skipped.
+func forEachVNIEntry[E any](data []byte, what string, fn func(vni uint32, e E)) error {
+	var perVNI map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(data, &perVNI); err != nil {
+		return fmt.Errorf("%s json: %w", what, err)
+	}
+	for key, entries := range perVNI {
+		vni, err := strconv.ParseUint(key, 10, 32)
+		if err != nil {
+			continue
+		}
+		for _, raw := range entries {
+			var e E
+			if json.Unmarshal(raw, &e) != nil {
+				continue // numNextHops, numRmacs
+			}
+			fn(uint32(vni), e)
+		}
+	}
+	return nil
 }
 
 // ParseEVPNRouteNexthops reads "show ip[v6] route vrf X json" and returns

@@ -123,3 +123,44 @@ func (c Cli) baseArgs() []string {
 	}
 	return args
 }
+
+// CheckConfig parses config as FRR reads frr.conf, with vtysh's dry run
+// (-C): no daemon is contacted and nothing is applied. The text goes
+// through standard input (/proc/self/fd/0, which needs only /proc), so it
+// works on a read-only root filesystem; vtysh reopens that pipe, which it
+// may because it runs as the caller's user, who made it. A config FRR refuses gives a
+// *ConfigError with FRR's own lines ("line 2: % Unknown command: ...").
+// vtysh -C knows FRR's command grammar only: it does not see what the
+// daemons run, so a command that parses may still be refused when applied
+// (a second "router bgp" with another AS).
+func (c Cli) CheckConfig(ctx context.Context, config string) error {
+	cmd, cancel := c.command(ctx, []string{"-C", "-f", "/proc/self/fd/0"})
+	defer cancel()
+	cmd.Stdin = strings.NewReader(config)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		return nil
+	}
+	var refused []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "line ") && strings.Contains(line, ": %") {
+			refused = append(refused, strings.TrimSpace(line))
+		}
+	}
+	if len(refused) == 0 {
+		// vtysh itself failed (missing, killed, timed out): say so, the
+		// config was not judged.
+		return fmt.Errorf("vtysh -C: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return &ConfigError{Lines: refused}
+}
+
+// ConfigError is FRR refusing a config in a dry run: the lines in which it
+// names what it refuses, with their line numbers in the checked text.
+type ConfigError struct {
+	Lines []string
+}
+
+func (e *ConfigError) Error() string {
+	return "FRR refuses it: " + strings.Join(e.Lines, "; ")
+}

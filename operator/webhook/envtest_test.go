@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -601,5 +602,89 @@ func TestOwnNICRefused(t *testing.T) {
 	u.Spec.NodeSelector = nil
 	if err := k8s.Update(ctx, u); err == nil || !strings.Contains(err.Error(), "node wh-0") {
 		t.Errorf("widening the nodeSelector to node wh-0 while naming eth0: want a refusal naming the node, got %v", err)
+	}
+}
+
+// A RawFRRConfig is admitted only when real FRR (the host's vtysh, as the
+// perouter image's serves the webhook in a cluster) parses its snippet,
+// and only in the operator's namespace; an update that leaves the text
+// alone is not parsed again.
+func TestRawFRRConfigAdmission(t *testing.T) {
+	ctx := context.Background()
+	raw := func(namespace, name, text string) *v1alpha1.RawFRRConfig {
+		return &v1alpha1.RawFRRConfig{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+			Spec: v1alpha1.RawFRRConfigSpec{RawConfig: text}}
+	}
+	good := raw(secretNamespace, "site-prefixes", "ip prefix-list SITE-PREFIXES seq 10 permit 10.0.0.0/8 le 24\nroute-map SITE-ONLY permit 10\n match ip address prefix-list SITE-PREFIXES\nexit\n")
+	if err := k8s.Create(ctx, good); err != nil {
+		t.Fatalf("creating a snippet FRR parses: %v", err)
+	}
+	t.Cleanup(func() { _ = k8s.Delete(ctx, good) })
+
+	refused := map[string]struct {
+		change func() error
+		want   []string
+	}{
+		"unknown command": {
+			change: func() error {
+				return k8s.Create(ctx, raw(secretNamespace, "typo", "route-map SITE-ONLY permit 10\n match ip address prefix-lst SITE-PREFIXES\nexit\n"))
+			},
+			want: []string{"denied the request", "RawFRRConfig " + secretNamespace + "/typo: spec.rawConfig: FRR refuses it: line 2: % Unknown command", "prefix-lst SITE-PREFIXES"},
+		},
+		"changed to a snippet FRR refuses": {
+			change: func() error {
+				var cur v1alpha1.RawFRRConfig
+				if err := k8s.Get(ctx, client.ObjectKeyFromObject(good), &cur); err != nil {
+					return err
+				}
+				cur.Spec.RawConfig = "ip prefix-list\n"
+				return k8s.Update(ctx, &cur)
+			},
+			want: []string{"denied the request", "spec.rawConfig: FRR refuses it: line 1: % Command incomplete"},
+		},
+		"outside the operator's namespace": {
+			change: func() error {
+				return k8s.Create(ctx, raw(ns, "elsewhere", "ip prefix-list X seq 5 permit 10.0.0.0/8\n"))
+			},
+			want: []string{"denied the request", "RawFRRConfig " + ns + "/elsewhere: metadata.namespace: perouter applies RawFRRConfigs only in its own namespace " + secretNamespace},
+		},
+		"negative priority (the schema)": {
+			change: func() error {
+				r := raw(secretNamespace, "negative", "ip prefix-list X seq 5 permit 10.0.0.0/8\n")
+				r.Spec.Priority = ptr.To[int32](-1)
+				return k8s.Create(ctx, r)
+			},
+			want: []string{"spec.priority"},
+		},
+		"empty (the schema)": {
+			change: func() error { return k8s.Create(ctx, raw(secretNamespace, "empty", "")) },
+			want:   []string{"spec.rawConfig"},
+		},
+	}
+	for name, tc := range refused {
+		t.Run(name, func(t *testing.T) {
+			err := tc.change()
+			if err == nil {
+				t.Fatal("admitted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("refusal lacks %q: %v", w, err)
+				}
+			}
+		})
+	}
+
+	// A label change keeps the text: admitted without parsing it again.
+	var cur v1alpha1.RawFRRConfig
+	if err := k8s.Get(ctx, client.ObjectKeyFromObject(good), &cur); err != nil {
+		t.Fatal(err)
+	}
+	cur.Labels = map[string]string{"touched": "yes"}
+	if err := k8s.Update(ctx, &cur); err != nil {
+		t.Errorf("label update of an admitted snippet: %v", err)
+	}
+	if cur.Spec.Priority == nil || *cur.Spec.Priority != 0 {
+		t.Errorf("priority = %v, want the CRD default 0", cur.Spec.Priority)
 	}
 }

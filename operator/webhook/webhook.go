@@ -2,7 +2,7 @@
 // apply, at admission time, with the same rules the controller and
 // perouterctl use (operator/validate).
 //
-// One handler serves all four kinds on create, update and delete. A
+// One handler serves all five kinds on create, update and delete. A
 // change is judged against the whole cluster: the validator lists every
 // perouter object, applies the candidate change to that set and refuses
 // it when it introduces an error that the set did not already have. A
@@ -24,6 +24,13 @@
 // not reported yet is protected by its controller, which refuses such a
 // move by itself.
 //
+// A RawFRRConfig's snippet is parsed by real FRR, the vtysh of the
+// webhook's image (the perouter image ships FRR), in a dry run (vtysh -C),
+// whenever its text is new or changed: FRR's refusal is the webhook's,
+// naming the object, spec.rawConfig and FRR's line. A snippet that parses
+// can still be refused by the router's daemons when applied; the
+// controller reports that in the RawFRRConfig's status.
+//
 // The webhook reads no Secret (least privilege: the labeler may read only
 // its own certificate): a passwordSecret is checked here only for its
 // namespace; whether the Secret exists and holds a valid password the
@@ -36,6 +43,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -47,6 +55,7 @@ import (
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/objects"
 	"github.com/perouter/perouter/operator/validate"
+	"github.com/perouter/perouter/operator/vtysh"
 )
 
 // Path is where the validating webhook is served.
@@ -62,14 +71,27 @@ type Validator struct {
 	// check of the nodes' protected NICs.
 	StatusNamespace string
 	// SecretNamespace is the only namespace whose Secrets the controller
-	// reads (objects.Set.SecretNamespace); empty: any.
+	// reads (objects.Set.SecretNamespace), and whose RawFRRConfigs it
+	// applies (objects.Set.RawFRRConfigNamespace); empty: any.
 	SecretNamespace string
+	// ParseFRR parses a RawFRRConfig's snippet with real FRR
+	// (validate.RawFRRConfigSyntax). Nil refuses every new or changed
+	// snippet: none is admitted unparsed.
+	ParseFRR validate.ConfigParser
 }
 
-// NewValidator returns a Validator decoding with scheme.
+// NewValidator returns a Validator decoding with scheme, parsing
+// RawFRRConfigs with the vtysh of the webhook's image (a dry run: vtysh
+// -C, no daemon).
 func NewValidator(reader client.Reader, scheme *runtime.Scheme, secretNamespace string) *Validator {
-	return &Validator{Reader: reader, Decoder: admission.NewDecoder(scheme), SecretNamespace: secretNamespace}
+	return &Validator{Reader: reader, Decoder: admission.NewDecoder(scheme), SecretNamespace: secretNamespace,
+		ParseFRR: vtysh.Cli{Timeout: rawParseTimeout}.CheckConfig}
 }
+
+// rawParseTimeout bounds one dry run of a snippet (0.04 s for a whole
+// config on the development machine): well within the API server's
+// webhook timeout (10 s by default).
+const rawParseTimeout = 5 * time.Second
 
 var _ admission.Handler = (*Validator)(nil)
 
@@ -110,6 +132,9 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		if req.Operation == admissionv1.Update && oldObj != nil {
 			errs = append(validate.Update(oldObj, newObj), errs...)
 		}
+		if raw, ok := newObj.(*v1alpha1.RawFRRConfig); ok && snippetChanged(oldObj, raw) {
+			errs = append(errs, v.parseSnippet(ctx, raw)...)
+		}
 		// A reference to what does not exist yet is admitted, so that
 		// apply order never matters; the user hears of it here.
 		warnings = validate.DependenciesOf(candidate, objects.RefTo(newObj))
@@ -139,6 +164,26 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		msgs[i] = e.Error()
 	}
 	return admission.Denied(strings.Join(msgs, "; "))
+}
+
+// snippetChanged reports whether a create or update brings snippet text
+// FRR has not parsed yet here: a status or label update of a snippet
+// admitted earlier is not parsed again (the FRR of a newer image may
+// refuse what an older one admitted; the router's FRR judges it then).
+func snippetChanged(oldObj client.Object, raw *v1alpha1.RawFRRConfig) bool {
+	old, ok := oldObj.(*v1alpha1.RawFRRConfig)
+	return !ok || old.Spec.RawConfig != raw.Spec.RawConfig
+}
+
+// parseSnippet runs the RawFRRConfig syntax rule with real FRR.
+func (v *Validator) parseSnippet(ctx context.Context, raw *v1alpha1.RawFRRConfig) []validate.Error {
+	parse := v.ParseFRR
+	if parse == nil {
+		parse = func(context.Context, string) error {
+			return fmt.Errorf("this webhook has no FRR to parse it with, and admits no snippet unparsed")
+		}
+	}
+	return validate.RawFRRConfigSyntax(ctx, raw, parse)
 }
 
 func (v *Validator) decode(kind string, raw runtime.RawExtension) (client.Object, error) {
@@ -184,6 +229,7 @@ func (v *Validator) load(ctx context.Context) (objects.Set, error) {
 		return s, err
 	}
 	s.SecretNamespace, s.SecretsUnread = v.SecretNamespace, true
+	s.RawFRRConfigNamespace = v.SecretNamespace
 	return s, nil
 }
 

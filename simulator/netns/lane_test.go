@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/perouter/perouter/operator/vtysh"
 	"github.com/perouter/perouter/simulator/topology"
 )
 
@@ -51,8 +52,9 @@ topology:
 			`node leafB: ` + repo + `/clab/default/leafB/setup.sh creates a VRF device ("link add red type vrf table 1100")`,
 			`node leafB: ` + repo + `/clab/default/leafB/frr.conf names VRF [red blue] (FRR uses a kernel VRF device per VRF)`,
 		}},
-		"l2 lab: bridges in the default VRF only": {file: filepath.Join(repo, "topologies/l2.clab.yml")},
-		"provider test lab":                       {file: "testdata/mini.clab.yml"},
+		"l2 lab: bridges in the default VRF only":               {file: filepath.Join(repo, "topologies/l2.clab.yml")},
+		"IPv6 lab: the l2 lab's leaves, IPv6 towards the nodes": {file: filepath.Join(repo, "topologies/l2-v6.clab.yml")},
+		"provider test lab":                                     {file: "testdata/mini.clab.yml"},
 		"exec line and FRR config": {file: filepath.Join(dir, "inline.clab.yml"), want: []string{
 			`node r1: ` + dir + `/r1.conf names VRF [blue] (FRR uses a kernel VRF device per VRF)`,
 			`node r2: exec "ip link add red type vrf table 10" creates a VRF device`,
@@ -70,6 +72,36 @@ topology:
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("VRFNeeds(%s) (-want +got):\n%s", tc.file, diff)
+			}
+		})
+	}
+}
+
+// The fabric waits for its own sessions only: an unnumbered session on a
+// link to a cluster node starts with the cluster, after the fabric.
+func TestTowardsCluster(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := topology.Load(filepath.Join(repo, "topologies/l2-v6.clab.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab := &Lab{Topo: topo}
+	tests := map[string]struct {
+		peer Peer
+		want bool
+	}{
+		"unnumbered, link to a cluster node": {peer: Peer{Router: "leafkind2", Peer: vtysh.Peer{Address: "lk2-w1"}}, want: true},
+		"unnumbered, link to a router":       {peer: Peer{Router: "leafkind2", Peer: vtysh.Peer{Address: "eth1"}}},
+		"numbered":                           {peer: Peer{Router: "leafkind2", Peer: vtysh.Peer{Address: "192.168.1.6"}}},
+		"interface of another router":        {peer: Peer{Router: "leafkind1", Peer: vtysh.Peer{Address: "lk2-w1"}}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := lab.towardsCluster(tc.peer); got != tc.want {
+				t.Errorf("towardsCluster(%+v) = %v, want %v", tc.peer, got, tc.want)
 			}
 		})
 	}

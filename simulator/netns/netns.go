@@ -453,7 +453,8 @@ func (l *Lab) BGPPeersDir(ctx context.Context, name, dir string) ([]Peer, error)
 }
 
 // WaitBGP waits until every configured (non-dynamic) BGP session of every
-// router node is established.
+// router node is established, but those towards cluster nodes: their
+// routers start with the cluster, after the fabric.
 func (l *Lab) WaitBGP(ctx context.Context, timeout time.Duration) error {
 	var down []string
 	err := retry.Poll(ctx, timeout, retry.Every(500*time.Millisecond), func() (bool, error) {
@@ -465,7 +466,7 @@ func (l *Lab) WaitBGP(ctx context.Context, timeout time.Duration) error {
 				continue
 			}
 			for _, p := range peers {
-				if !p.Dynamic && p.State != "Established" {
+				if !p.Dynamic && p.State != "Established" && !l.towardsCluster(p) {
 					down = append(down, fmt.Sprintf("%s %s %s: %s", p.Router, p.Family, p.Address, p.State))
 				}
 			}
@@ -476,4 +477,16 @@ func (l *Lab) WaitBGP(ctx context.Context, timeout time.Duration) error {
 		return fmt.Errorf("BGP sessions not established after %v:\n  %s", timeout, strings.Join(down, "\n  "))
 	}
 	return err
+}
+
+// towardsCluster tells whether a router's configured session is with a
+// cluster node: an unnumbered one (FRR names the peer by the local
+// interface) on a link whose other end is a cluster node.
+func (l *Lab) towardsCluster(p Peer) bool {
+	other, ok := l.Topo.Across(topology.Endpoint{Node: p.Router, Interface: p.Address})
+	if !ok {
+		return false
+	}
+	n, ok := l.Topo.Node(other.Node)
+	return ok && n.Role == topology.RoleClusterNode
 }

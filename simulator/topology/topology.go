@@ -435,6 +435,20 @@ func (l *Lab) NodesWithRole(r Role) []Node {
 	return out
 }
 
+// Across returns the endpoint at the other end of the link that ends at
+// e, if a link does.
+func (l *Lab) Across(e Endpoint) (Endpoint, bool) {
+	for _, link := range l.Links {
+		switch e {
+		case link.A:
+			return link.B, true
+		case link.B:
+			return link.A, true
+		}
+	}
+	return Endpoint{}, false
+}
+
 // LinksOf lists the links with an end on node.
 func (l *Lab) LinksOf(node string) []Link {
 	var out []Link

@@ -22,6 +22,9 @@ func TestLoadRepositoryTopologies(t *testing.T) {
 		wantLinks    int
 		wantSetup    map[string]string // router -> host path of /setup.sh
 		wantNodeExec map[string][]string
+		// wantHoming is what every cluster node's links lead to (both
+		// switches when unset: dual-homed to shared segments).
+		wantHoming []string
 	}{
 		"default": {
 			file:     "topologies/default.clab.yml",
@@ -62,6 +65,27 @@ func TestLoadRepositoryTopologies(t *testing.T) {
 			wantNodeExec: map[string][]string{
 				"hostB_l2": {"ip addr add 192.168.30.3/24 dev eth1"},
 			},
+		},
+		"l2-v6": {
+			file:     "topologies/l2-v6.clab.yml",
+			wantName: "l2v6",
+			wantRoles: map[Role][]string{
+				RoleRouter:      {"leafA", "leafB", "leafkind1", "leafkind2", "spine"},
+				RoleHost:        {"hostA_l2", "hostB_l2"},
+				RoleCluster:     {"pe-kind"},
+				RoleClusterNode: {"pe-kind-control-plane", "pe-kind-worker", "pe-kind-worker2"},
+			},
+			wantLinks: 12,
+			wantSetup: map[string]string{
+				"leafkind1": filepath.Join(repo, "clab/l2v6/leafkind1/setup.sh"),
+				"leafkind2": filepath.Join(repo, "clab/l2v6/leafkind2/setup.sh"),
+				"leafA":     filepath.Join(repo, "clab/l2/leafA/setup.sh"),
+			},
+			wantNodeExec: map[string][]string{
+				"pe-kind-worker": {"sysctl -qw net.ipv6.conf.toswitch1.accept_ra=0", "sysctl -qw net.ipv6.conf.toswitch2.accept_ra=0", "ip addr add fd00:11::4/64 dev toswitch1 nodad"},
+			},
+			// Point to point to each node-facing leaf, no switch.
+			wantHoming: []string{"leafkind1", "leafkind2"},
 		},
 		"large": {
 			file:     "topologies/large.clab.yml",
@@ -117,8 +141,12 @@ func TestLoadRepositoryTopologies(t *testing.T) {
 					t.Errorf("%s exec (-want +got):\n%s", node, diff)
 				}
 			}
-			// Every router's FRR config exists and every cluster node is
-			// dual-homed to both switches.
+			// Every cluster node is dual-homed: to both switches, or
+			// straight to both node-facing leaves.
+			homing := tc.wantHoming
+			if homing == nil {
+				homing = []string{"leafkind1-sw", "leafkind2-sw"}
+			}
 			for _, n := range lab.NodesWithRole(RoleClusterNode) {
 				var peers []string
 				for _, l := range lab.LinksOf(n.Name) {
@@ -128,7 +156,7 @@ func TestLoadRepositoryTopologies(t *testing.T) {
 					}
 					peers = append(peers, other.Node)
 				}
-				if diff := cmp.Diff([]string{"leafkind1-sw", "leafkind2-sw"}, peers); diff != "" {
+				if diff := cmp.Diff(homing, peers); diff != "" {
 					t.Errorf("%s is not dual-homed (-want +got):\n%s", n.Name, diff)
 				}
 			}
@@ -290,7 +318,11 @@ func TestRouterConfigsParseWithFRR(t *testing.T) {
 		}
 		t.Fatalf("vtysh not found (apt-get install frr): %v", err)
 	}
-	for _, file := range []string{"../../topologies/default.clab.yml", "../../topologies/large.clab.yml", "../../topologies/l2.clab.yml"} {
+	files, err := filepath.Glob("../../topologies/*.clab.yml")
+	if err != nil || len(files) < 4 {
+		t.Fatalf("topologies: %v %v, want the repository's four at least", files, err)
+	}
+	for _, file := range files {
 		lab, err := Load(file)
 		if err != nil {
 			t.Fatal(err)
@@ -303,5 +335,30 @@ func TestRouterConfigsParseWithFRR(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestAcross(t *testing.T) {
+	lab := &Lab{Links: []Link{
+		{A: Endpoint{"leaf", "lk-n1"}, B: Endpoint{"n1", "toswitch2"}},
+		{A: Endpoint{"spine", "eth1"}, B: Endpoint{"leaf", "eth1"}},
+	}}
+	tests := map[string]struct {
+		at     Endpoint
+		want   Endpoint
+		wantOK bool
+	}{
+		"from the A end":                   {at: Endpoint{"leaf", "lk-n1"}, want: Endpoint{"n1", "toswitch2"}, wantOK: true},
+		"from the B end":                   {at: Endpoint{"leaf", "eth1"}, want: Endpoint{"spine", "eth1"}, wantOK: true},
+		"no such link":                     {at: Endpoint{"leaf", "eth9"}},
+		"name of a node, not an interface": {at: Endpoint{"leaf", "n1"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, ok := lab.Across(tc.at)
+			if got != tc.want || ok != tc.wantOK {
+				t.Errorf("Across(%v) = %v, %v; want %v, %v", tc.at, got, ok, tc.want, tc.wantOK)
+			}
+		})
 	}
 }

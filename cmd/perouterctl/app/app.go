@@ -6,10 +6,12 @@ package app
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/perouter/perouter/operator/objects"
 	"github.com/perouter/perouter/operator/validate"
+	"github.com/perouter/perouter/operator/vtysh"
 )
 
 // Exit codes.
@@ -69,9 +72,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 
 func newValidate(stdout io.Writer) *cobra.Command {
 	var files, labelSets []string
-	var nodesFile string
+	var nodesFile, vtyshBin string
 	cmd := &cobra.Command{
-		Use:   "validate -f PATH... [--nodes FILE | --labels k=v,... ...]",
+		Use:   "validate -f PATH... [--nodes FILE | --labels k=v,... ...] [--vtysh PATH]",
 		Short: "Check manifests against every rule the API server and the controller apply",
 		Long: `Reads YAML files and folders (multi-document; folders recursively) and
 prints one line per problem: "Kind namespace/name: field: message".
@@ -85,6 +88,10 @@ both select. Given the nodes (--nodes, a file of Node objects such as
 "kubectl get nodes -o yaml" prints, or --labels once per node), such
 clashes are problems, as the webhook judges them; without, the pairs that
 could meet are warnings.
+
+A RawFRRConfig's snippet is parsed by FRR's vtysh (a dry run, vtysh -C:
+no daemon needed), as the webhook does at admission. Without vtysh on this
+machine the snippet is not parsed, which is a warning.
 Exits 0 when everything is valid (warnings included), 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -100,12 +107,17 @@ Exits 0 when everything is valid (warnings included), 1 otherwise.`,
 				problems = append(problems, e.Error())
 			}
 			var warnings []validate.Error
+			parseErrs, unparsed := parseSnippets(cmd.Context(), set, vtyshBin)
+			for _, e := range parseErrs {
+				problems = append(problems, e.Error())
+			}
+			warnings = append(warnings, unparsed...)
 			if nodes != nil {
 				for _, e := range validate.Conflicts(set, nodes) {
 					problems = append(problems, e.Error())
 				}
 			} else {
-				warnings = validate.PossibleConflicts(set)
+				warnings = append(warnings, validate.PossibleConflicts(set)...)
 			}
 			warnings = append(validate.Dependencies(set), warnings...)
 			for _, p := range problems {
@@ -129,7 +141,27 @@ Exits 0 when everything is valid (warnings included), 1 otherwise.`,
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file or folder (repeatable)")
 	cmd.Flags().StringVar(&nodesFile, "nodes", "", `file of Node objects (or a List of them) whose labels the per-node rules are judged against`)
 	cmd.Flags().StringArrayVar(&labelSets, "labels", nil, "one node's labels, k=v,k2=v2 (repeatable: one per node)")
+	cmd.Flags().StringVar(&vtyshBin, "vtysh", "vtysh", "FRR's vtysh, which parses RawFRRConfig snippets (looked up in PATH)")
 	return cmd
+}
+
+// parseSnippets runs the RawFRRConfig syntax rule with vtysh's dry run.
+// Without vtysh, each snippet gets a warning that it was not parsed.
+func parseSnippets(ctx context.Context, set objects.Set, vtyshBin string) (problems, unparsed []validate.Error) {
+	if len(set.RawFRRConfigs) == 0 {
+		return nil, nil
+	}
+	bin, err := exec.LookPath(vtyshBin)
+	for i := range set.RawFRRConfigs {
+		r := &set.RawFRRConfigs[i]
+		if err != nil {
+			unparsed = append(unparsed, validate.Error{Ref: objects.RefOf(objects.KindRawFRRConfig, r.ObjectMeta), Field: "spec.rawConfig",
+				Message: fmt.Sprintf("not parsed by FRR: %v (install FRR, or point --vtysh at its vtysh); the webhook parses it at admission", err)})
+			continue
+		}
+		problems = append(problems, validate.RawFRRConfigSyntax(ctx, r, vtysh.Cli{Binary: bin}.CheckConfig)...)
+	}
+	return problems, unparsed
 }
 
 // validateNodes returns the nodes the per-node rules are judged against:

@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the outputs shown in the docs (
 
 // docPaths are the docs whose console examples TestDocExamples runs, with
 // the least number of commands each must show.
-var docPaths = map[string]int{"docs/perouterctl.md": 5, "docs/migrating.md": 4, "docs/api.md": 1}
+var docPaths = map[string]int{"docs/perouterctl.md": 5, "docs/migrating.md": 4, "docs/api.md": 3}
 
 // docCommand is one "$ perouterctl ..." (or "$ cat FILE") line of a
 // console block in a doc, with the output shown under it. A trailing
@@ -199,6 +199,15 @@ kind: L3VNI
 metadata: {name: nic}
 spec: {vrf: eth1, vni: 101}
 `)
+	badSnippet := write("bad-snippet.yaml", `apiVersion: network.perouter.io/v1alpha1
+kind: RawFRRConfig
+metadata: {name: typo, namespace: perouter-system}
+spec:
+  rawConfig: |
+    route-map SITE-ONLY permit 10
+     match ip address prefix-lst SITE-PREFIXES
+    exit
+`)
 	const examples = "../../../docs/examples/"
 	tests := map[string]struct {
 		args       []string
@@ -213,7 +222,7 @@ spec: {vrf: eth1, vni: 101}
 		},
 		"validate several paths": {
 			args: []string{"validate", "-f", examples + "lab", "-f", examples + "l2vni", "-f", examples + "passthrough"}, wantExit: ExitOK,
-			wantOutput: []string{"valid: 1 Underlay, 2 L3VNI, 2 L2VNI, 1 L3Passthrough, 0 Secret"},
+			wantOutput: []string{"valid: 1 Underlay, 2 L3VNI, 2 L2VNI, 1 L3Passthrough, 0 RawFRRConfig, 0 Secret"},
 		},
 		"validate vrf named like the passthrough veth": {
 			args: []string{"validate", "-f", passthroughVRF}, wantExit: ExitProblems,
@@ -227,9 +236,28 @@ spec: {vrf: eth1, vni: 101}
 				`L3VNI default/nic: spec.vrf: "eth1" is also the NIC spec.interfaces[0] of Underlay default/u, which may select the same nodes`,
 			},
 		},
+		// Snippets are parsed by the machine's vtysh (FRR 8.4 here; the
+		// webhook's image has FRR 10.3).
+		"validate raw FRR config": {
+			args: []string{"validate", "-f", examples + "lab", "-f", examples + "rawfrrconfig"}, wantExit: ExitOK,
+			wantOutput: []string{"valid: 1 Underlay, 2 L3VNI, 0 L2VNI, 0 L3Passthrough, 2 RawFRRConfig, 0 Secret"},
+		},
+		"validate a snippet FRR refuses": {
+			args: []string{"validate", "-f", badSnippet}, wantExit: ExitProblems,
+			wantOutput: []string{"RawFRRConfig perouter-system/typo: spec.rawConfig: FRR refuses it: line 2: % Unknown command", "match ip address prefix-lst SITE-PREFIXES"},
+		},
+		"validate without vtysh warns that snippets are not parsed": {
+			args: []string{"validate", "-f", badSnippet, "--vtysh", "/nonexistent/vtysh"}, wantExit: ExitOK,
+			wantOutput: []string{"warning: RawFRRConfig perouter-system/typo: spec.rawConfig: not parsed by FRR:", "valid: 0 Underlay"},
+		},
+		"render puts snippets last, by priority, on the nodes they select": {
+			args: []string{"render", "-f", examples + "lab", "-f", examples + "rawfrrconfig", "--node", "n", "--index", "1", "--labels", "rack=rack-1"},
+			wantOutput: []string{"router bgp 64514 vrf", "! RawFRRConfig perouter-system/site-prefixes, priority 5\nip prefix-list SITE-PREFIXES",
+				"! RawFRRConfig perouter-system/rack-1-bgp-tweak, priority 10\nroute-map SITE-ONLY permit 10"},
+		},
 		"validate per-rack VRF": {
 			args: []string{"validate", "-f", examples + "per-rack"}, wantExit: ExitOK,
-			wantOutput: []string{"valid: 0 Underlay, 2 L3VNI, 0 L2VNI, 0 L3Passthrough, 0 Secret"},
+			wantOutput: []string{"valid: 0 Underlay, 2 L3VNI, 0 L2VNI, 0 L3Passthrough, 0 RawFRRConfig, 0 Secret"},
 		},
 		"validate without nodes warns of selectors that may meet": {
 			args: []string{"validate", "-f", examples + "per-rack", "-f", byZone}, wantExit: ExitOK,
@@ -294,7 +322,7 @@ spec: {vrf: eth1, vni: 101}
 			args: []string{"validate", "-f", examples + "l2vni"}, wantExit: ExitOK,
 			wantOutput: []string{
 				"warning: L2VNI perouter-system/green: spec.routingDomain.l3vni.name: L3VNI perouter-system/red does not exist yet; the L2VNI applies once it does",
-				"valid: 0 Underlay, 0 L3VNI, 2 L2VNI, 0 L3Passthrough, 0 Secret",
+				"valid: 0 Underlay, 0 L3VNI, 2 L2VNI, 0 L3Passthrough, 0 RawFRRConfig, 0 Secret",
 			},
 		},
 		"render plan selects by labels": {

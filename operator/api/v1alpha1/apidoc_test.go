@@ -51,7 +51,7 @@ func TestAPIDocCoversEveryField(t *testing.T) {
 			walk(f.Type, path+name+".")
 		}
 	}
-	for _, spec := range []any{UnderlaySpec{}, L3VNISpec{}, L2VNISpec{}, L3PassthroughSpec{}, ObjectStatus{}, RouterNodeStatusStatus{}} {
+	for _, spec := range []any{UnderlaySpec{}, L3VNISpec{}, L2VNISpec{}, L3PassthroughSpec{}, RawFRRConfigSpec{}, ObjectStatus{}, RouterNodeStatusStatus{}} {
 		typ := reflect.TypeOf(spec)
 		walk(typ, typ.Name()+".")
 	}

@@ -28,11 +28,10 @@ type NotYetSupportedField struct {
 // not implement yet: validation (so perouterctl validate and the
 // webhook), perouterctl convert and docs/migrating.md use it.
 var NotYetSupported = []NotYetSupportedField{
-	{Kind: "Underlay", Path: "spec.routeReflector", Reason: "perouter has no route reflection; remove the field"},
 	{Kind: "Underlay", Path: "spec.isis", Reason: "perouter has no IS-IS underlay; peer with BGP neighbors"},
 	{Kind: "Underlay", Path: "spec.srv6", Reason: "perouter has no SRv6; use L3VNIs and L2VNIs over VXLAN"},
-	{Kind: "Underlay", Path: "spec.neighbors[].listenRange", Reason: "perouter has no dynamic neighbours; name each peer by address or interface"},
-	{Kind: "Underlay", Path: "spec.neighbors[].addressFamilies", Reason: "perouter enables ipv4/ipv6 unicast and l2vpn evpn itself; remove the field"},
+	{Kind: "Underlay", Path: "spec.neighbors[].addressFamilies[].type", Value: "ipv4vpn", Reason: "perouter has no SRv6 L3VPN; use ipv4unicast, ipv6unicast or evpn"},
+	{Kind: "Underlay", Path: "spec.neighbors[].addressFamilies[].type", Value: "ipv6vpn", Reason: "perouter has no SRv6 L3VPN; use ipv4unicast, ipv6unicast or evpn"},
 	{Kind: "L3VNI", Path: "spec.underlayAddressFamily", Reason: "perouter uses the IPv4 VTEP when the Underlay's tunnelEndpoint has an IPv4 cidr, else the IPv6 one; remove the field"},
 	{Kind: "L2VNI", Path: "spec.underlayAddressFamily", Reason: "perouter uses the IPv4 VTEP when the Underlay's tunnelEndpoint has an IPv4 cidr, else the IPv6 one; remove the field"},
 	{Kind: "L2VNI", Path: "spec.routingDomain.type", Value: "L3VPN", Reason: "perouter has no SRv6 L3VPN; route the segment through an L3VNI (type L3VNI)"},
@@ -45,7 +44,6 @@ var NotYetSupported = []NotYetSupportedField{
 // counterpart for yet, with the reason.
 var NotYetSupportedKinds = map[string]string{
 	"L3VPN":                         "perouter has no SRv6 L3VPN yet",
-	"RawFRRConfig":                  "perouter renders every line of FRR's configuration itself and takes no raw snippets",
 	"RouterNodeConfigurationStatus": "it is written by upstream's controller; perouter reports per node in RouterNodeStatus",
 }
 

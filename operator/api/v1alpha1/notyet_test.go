@@ -14,8 +14,8 @@ func TestFindNotYetSupported(t *testing.T) {
 		want []FieldProblem
 	}{
 		"nothing set": {kind: "Underlay", obj: `{"spec": {"asn": 1, "neighbors": [{"asn": 2}]}}`},
-		"list items are indexed": {kind: "Underlay", obj: `{"spec": {"neighbors": [{"asn": 2}, {"listenRange": "10.0.0.0/24"}]}}`, want: []FieldProblem{
-			{Field: "spec.neighbors[1].listenRange", Message: "not supported yet: perouter has no dynamic neighbours; name each peer by address or interface"},
+		"list items are indexed": {kind: "Underlay", obj: `{"spec": {"neighbors": [{"asn": 2}, {"addressFamilies": [{"type": "evpn"}, {"type": "ipv4vpn"}]}]}}`, want: []FieldProblem{
+			{Field: "spec.neighbors[1].addressFamilies[1].type", Message: "ipv4vpn is not supported yet: perouter has no SRv6 L3VPN; use ipv4unicast, ipv6unicast or evpn"},
 		}},
 		"a refused value only": {kind: "L2VNI", obj: `{"spec": {"hostMaster": {"type": "LinuxBridge"}}}`},
 		"the refused value": {kind: "L2VNI", obj: `{"spec": {"hostMaster": {"type": "OVSBridge"}}}`, want: []FieldProblem{

@@ -54,9 +54,12 @@ type UnderlaySpec struct {
 	// +optional
 	GracefulRestart *GracefulRestart `json:"gracefulRestart,omitempty"`
 
-	// RouteReflector is OpenPERouter's route reflector. Not supported yet.
+	// RouteReflector makes the node's router a BGP route reflector (RFC
+	// 4456): it sets the cluster ID, and the neighbours whose address
+	// families carry the routeReflectorClient property become its clients.
+	// Omit it for a router that reflects nothing.
 	// +optional
-	RouteReflector *runtime.RawExtension `json:"routeReflector,omitempty"`
+	RouteReflector *RouteReflector `json:"routeReflector,omitempty"`
 
 	// ISIS is OpenPERouter's IS-IS underlay. Not supported yet.
 	// +optional
@@ -190,6 +193,26 @@ type GracefulRestart struct {
 	StalePathTimeSeconds *uint32 `json:"stalePathTimeSeconds,omitempty"`
 }
 
+// DefaultClusterID is the route reflector's cluster ID when clusterID is
+// omitted, as upstream defaults it: an RFC 5737 documentation address,
+// outside the default routerIDCIDR.
+const DefaultClusterID = "192.0.2.1"
+
+// RouteReflector holds the route reflector's parameters.
+type RouteReflector struct {
+	// ClusterID is the BGP cluster ID shared by the route reflectors that
+	// serve the same clients (RFC 4456 section 7): the CLUSTER_LIST loop
+	// check then keeps them from reflecting each other's routes back. An
+	// opaque 32-bit value written as an IPv4 address; it must lie outside
+	// routerIDCIDR so it never equals a node's router ID.
+	// +kubebuilder:default="192.0.2.1"
+	// +kubebuilder:validation:MinLength=7
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip(self).family() == 4",message="clusterID must be a valid IPv4 address"
+	// +optional
+	ClusterID string `json:"clusterID,omitempty"`
+}
+
 // TunnelEndpoint holds the VTEP pools: node index N gets the N-th address
 // as a /32 or /128.
 type TunnelEndpoint struct {
@@ -205,7 +228,7 @@ type TunnelEndpoint struct {
 
 // Neighbor is one BGP peer of the underlay.
 // +kubebuilder:validation:XValidation:rule="has(self.asn) != has(self.type)",message="exactly one of asn or type must be set"
-// +kubebuilder:validation:XValidation:rule="has(self.address) != has(self.interface)",message="exactly one of address or interface must be set"
+// +kubebuilder:validation:XValidation:rule="[has(self.address), has(self.interface), has(self.listenRange)].filter(x, x).size() == 1",message="exactly one of address, interface or listenRange must be set"
 // +kubebuilder:validation:XValidation:rule="has(self.holdTimeSeconds) == has(self.keepaliveTimeSeconds)",message="holdTimeSeconds and keepaliveTimeSeconds must be set together"
 // +kubebuilder:validation:XValidation:rule="!has(self.password) || !has(self.passwordSecret)",message="at most one of password or passwordSecret may be set"
 // +kubebuilder:validation:XValidation:rule="!(has(self.ebgpMultiHop) && self.ebgpMultiHop && has(self.properties) && self.properties.exists(p, p.type == 'ebgpMultiHop'))",message="ebgpMultiHop: true and properties [{type: ebgpMultiHop}] say the same: keep properties only"
@@ -292,17 +315,72 @@ type Neighbor struct {
 	// +optional
 	BFD *BFDSettings `json:"bfd,omitempty"`
 
-	// ListenRange is OpenPERouter's dynamic neighbour range. Not supported
-	// yet: validation refuses it, naming the field (see NotYetSupported).
+	// ListenRange accepts sessions from any peer in this CIDR (dynamic
+	// neighbours) instead of naming one peer: the router waits for them to
+	// connect. Exactly one of address, interface and listenRange. Host bits
+	// are ignored (192.168.10.1/24 is 192.168.10.0/24); ranges of one
+	// Underlay may not overlap.
 	// +kubebuilder:validation:MaxLength=43
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self)",message="listenRange must be a valid CIDR"
 	// +optional
 	ListenRange string `json:"listenRange,omitempty"`
 
-	// AddressFamilies is OpenPERouter's per-neighbour address family list.
-	// Not supported yet: validation refuses it, naming the field.
+	// AddressFamilies lists the BGP address families enabled with this
+	// neighbour, each with optional properties (routeReflectorClient).
+	// Omitted: perouter enables the families it needs (ipv4 unicast for
+	// IPv4 and unnumbered peers, ipv6 unicast for IPv6 and unnumbered
+	// peers when the node has IPv6 routes to announce, l2vpn evpn when the
+	// node has a VTEP).
+	// +listType=map
+	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=4
 	// +optional
-	AddressFamilies []runtime.RawExtension `json:"addressFamilies,omitempty"`
+	AddressFamilies []NeighborAddressFamily `json:"addressFamilies,omitempty"`
+}
+
+// Neighbour address family types, as in OpenPERouter.
+const (
+	AddressFamilyIPv4Unicast = "ipv4unicast"
+	AddressFamilyIPv6Unicast = "ipv6unicast"
+	AddressFamilyEVPN        = "evpn"
+	// AddressFamilyIPv4VPN and AddressFamilyIPv6VPN are upstream's SRv6
+	// L3VPN families: in the schema so upstream manifests decode, refused
+	// by validation (NotYetSupported).
+	AddressFamilyIPv4VPN = "ipv4vpn"
+	AddressFamilyIPv6VPN = "ipv6vpn"
+)
+
+// NeighborAddressFamily is one BGP address family enabled with a
+// neighbour.
+type NeighborAddressFamily struct {
+	// Type is the address family.
+	// +kubebuilder:validation:Enum=ipv4unicast;ipv6unicast;evpn;ipv4vpn;ipv6vpn
+	// +required
+	Type string `json:"type"`
+
+	// Properties are optional features of the neighbour in this family.
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	// +optional
+	Properties []AddressFamilyProperty `json:"properties,omitempty"`
+}
+
+// Address family property types.
+const (
+	// AddressFamilyPropertyRouteReflectorClient makes the neighbour a
+	// route reflector client in this family ("neighbor X
+	// route-reflector-client"); the session must be internal (iBGP).
+	AddressFamilyPropertyRouteReflectorClient = "routeReflectorClient"
+)
+
+// AddressFamilyProperty is one optional feature of a neighbour in an
+// address family.
+type AddressFamilyProperty struct {
+	// Type selects the property.
+	// +kubebuilder:validation:Enum=routeReflectorClient
+	// +required
+	Type string `json:"type"`
 }
 
 // Neighbour property types, the discriminator of NeighborProperty.

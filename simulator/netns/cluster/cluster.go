@@ -460,8 +460,15 @@ func (a *Agents) RestartRouter(ctx context.Context, l *netns.Lab, node string, n
 				if ep.Node != node {
 					continue
 				}
+				// Only the NICs the namespace holds: an interface the
+				// Underlay does not name stays on the host. One it holds
+				// and cannot hand back fails the replace, since the node
+				// would lose it with the namespace.
+				if _, err := nsexec.Run(ctx, dying, "ip", "link", "show", ep.Interface); err != nil {
+					continue
+				}
 				if _, err := nsexec.Run(ctx, dying, "ip", "link", "set", ep.Interface, "netns", l.Namespace(node)); err != nil {
-					logf(l, "%s: %s not handed back to the host namespace: %v", node, ep.Interface, err)
+					return fmt.Errorf("node %s: handing %s back to the host namespace: %w", node, ep.Interface, err)
 				}
 			}
 		}

@@ -53,6 +53,10 @@ func TestVRFNeeds(t *testing.T) {
 			want: perNode("L3VNI perouter-system/red needs VRF device red",
 				"L3VNI perouter-system/blue needs VRF device blue"),
 		},
+		"IPv6 lab with its underlay and the L2VNI: no VRF anywhere": {
+			topology:  "topologies/l2-v6.clab.yml",
+			manifests: []string{examples("l2v6lab/underlay.yaml"), examples("l2lab")},
+		},
 		"passthrough needs none": {
 			topology:  "topologies/l2.clab.yml",
 			manifests: []string{examples("lab/underlay.yaml"), examples("passthrough")},

@@ -254,8 +254,12 @@ func (a *Agents) DeleteRouterNamespace(ctx context.Context, l *netns.Lab, node s
 	for _, link := range l.Topo.LinksOf(node) {
 		for _, ep := range []topology.Endpoint{link.A, link.B} {
 			if ep.Node == node {
-				// $$ is this shell, in the node's network namespace.
-				fmt.Fprintf(&script, "ip -n %s link set %s netns $$ || echo '%s not handed back' >&2\n", dying, ep.Interface, ep.Interface)
+				// Only the NICs the namespace holds (an interface the
+				// Underlay does not name stays on the host); one it holds
+				// and cannot hand back fails the step (set -e), since the
+				// node would lose it. $$ is this shell, in the node's
+				// network namespace.
+				fmt.Fprintf(&script, "if ip -n %[1]s link show %[2]s >/dev/null 2>&1; then ip -n %[1]s link set %[2]s netns $$; fi\n", dying, ep.Interface)
 			}
 		}
 	}
