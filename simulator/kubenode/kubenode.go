@@ -10,6 +10,8 @@
 //     namespace, so the ports never collide; the read-only port is off;
 //   - a state directory per node (Options.Dir): containerd's root, state and
 //     socket, the kubelet's root dir, pod logs, CNI config, logs;
+//   - a mount namespace per node, where the kubelet's fixed directories
+//     (KubeletFixedDirs) and Options.PrivateDirs are the node's own;
 //   - a cgroup root per node (/perouter-kubenode-NAME in every cgroup v1
 //     hierarchy, or the one cgroup2 tree): two kubelets under the same root
 //     would each treat the other's pods as orphans and remove their cgroups.
@@ -33,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,6 +54,17 @@ const CNIBinDir = "/usr/lib/cni"
 
 // PauseImage is the sandbox image every pod's sandbox runs (see pause.go).
 const PauseImage = "perouter.local/pause:busybox"
+
+// KubeletFixedDirs are the kubelet's directories that --root-dir does not
+// move (k8s.io/kubelet's deviceplugin/v1beta1.DevicePluginPath): the device
+// plugin registry's socket and checkpoint. Every node keeps its own, like
+// Options.PrivateDirs. At start a kubelet deletes every socket there and
+// then listens on kubelet.sock: kubelets sharing the directory take each
+// other's socket, and two that start together fail ("bind: address already
+// in use", "Failed to start ContainerManager") and never register their
+// Node, as two of three did in the VM lane, where the nodes unpack the same
+// image seed and so start their kubelets within milliseconds.
+var KubeletFixedDirs = []string{"/var/lib/kubelet/device-plugins"}
 
 // Options describe one node.
 type Options struct {
@@ -111,6 +125,7 @@ type Options struct {
 	// a shared bind mount of a directory under Dir. Nodes of one machine
 	// share a file system; a real node has its own /run/netns and its own
 	// state directories. Each must be an absolute path without symlinks.
+	// KubeletFixedDirs are private to the node whatever this holds.
 	PrivateDirs []string
 }
 
@@ -276,12 +291,9 @@ func cgroupRoot(node string) string { return "/perouter-kubenode-" + node }
 // its other pods). The kubelet joins that mount namespace (mountNamespace).
 func (n *Node) spawnContainerd(config string) (*process, error) {
 	binary := filepath.Join(n.opts.AssetsDir, "containerd")
-	if len(n.opts.PrivateDirs) == 0 {
-		return n.spawn(n.ContainerdLog(), "", binary, "--config", config)
-	}
 	var script strings.Builder
 	script.WriteString("set -e\n")
-	for _, d := range n.opts.PrivateDirs {
+	for _, d := range n.privateDirs() {
 		if !filepath.IsAbs(d) {
 			return nil, fmt.Errorf("node %s: private directory %q is not absolute", n.opts.Name, d)
 		}
@@ -305,6 +317,18 @@ func (n *Node) spawnContainerd(config string) (*process, error) {
 	return n.spawn(n.ContainerdLog(), "", "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script.String())
 }
 
+// privateDirs are the paths the node sees as its own: KubeletFixedDirs,
+// then Options.PrivateDirs.
+func (n *Node) privateDirs() []string {
+	out := slices.Clone(KubeletFixedDirs)
+	for _, d := range n.opts.PrivateDirs {
+		if !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // privateDir is the directory under Dir that the node sees at path d.
 func (n *Node) privateDir(d string) string {
 	return filepath.Join(n.opts.Dir, "private", strings.ReplaceAll(strings.Trim(d, "/"), "/", "_"))
@@ -317,9 +341,9 @@ func (n *Node) privateDir(d string) string {
 func (n *Node) PrivateDir(d string) string { return n.privateDir(d) }
 
 // mountNamespace is the mount namespace file of the node's containerd, or
-// "" when the node shares the machine's.
+// "" before containerd runs.
 func (n *Node) mountNamespace() string {
-	if len(n.opts.PrivateDirs) == 0 || n.containerd == nil || n.containerd.Process == nil {
+	if n.containerd == nil || n.containerd.Process == nil {
 		return ""
 	}
 	return fmt.Sprintf("/proc/%d/ns/mnt", n.containerd.Process.Pid)
@@ -336,8 +360,8 @@ func (n *Node) MountRoot() string {
 	return fmt.Sprintf("/proc/%d/root", n.containerd.Process.Pid)
 }
 
-// MountNamespace is the node's mount namespace file ("" when it has none
-// of its own): `nsenter --mount=FILE --root=MountRoot() --net=/run/netns/NS` enters the node as
+// MountNamespace is the node's mount namespace file ("" before its
+// containerd runs): `nsenter --mount=FILE --root=MountRoot() --net=/run/netns/NS` enters the node as
 // its pods' hostPath volumes see it.
 func (n *Node) MountNamespace() string { return n.mountNamespace() }
 
