@@ -9,8 +9,10 @@ export PEROUTER_CACHE ?= $(HOME)/.cache/perouter
 KERNEL ?= auto
 KERNELS ?= bookworm trixie
 # Ginkgo label filter of `make e2e`/`make e2e-kind`; the latency
-# measurement runs under `make perf` (PERF_E2E=1).
-E2E_LABELS ?= !latency
+# measurement runs under `make perf` (PERF_E2E=1). The routed-L2VNI suite
+# (l2-routed, docs/e2e.md suite 17) is left out until it has passed in the
+# VM lane.
+E2E_LABELS ?= !latency && !l2-routed
 # The e2e test binary's deadline; raise it for long runs such as
 # PEROUTER_E2E_RECOVERY_ROUNDS=10 (~8 min a round in the VM lane).
 E2E_TIMEOUT ?= 90m
@@ -28,7 +30,8 @@ help:
 	@echo "make test-kernel KERNEL=auto|native|bookworm|trixie  datapath tests on a real kernel"
 	@echo "make e2e        end-to-end suites on the simulator"
 	@echo "make e2e-native-labs  the L2, IPv6 and route reflector labs natively (no VRF needed): L2 mobility, IPv6 underlay, route reflection"
-	@echo "make e2e-pods   the chart's pods on real kubelets in the L2 lab: pod, recovery, underlay suites"
+	@echo "make e2e-pods   the chart's pods on real kubelets in the L2 lab: pod, recovery, underlay, RawFRRConfig, L2 mobility suites"
+	@echo "                E2E_PODS_LAB=default: the default lab (VRFs; VM lane without them): pod, EVPN, datapath suites"
 	@echo "make perf       performance targets"
 	@echo "make images     the operator and router images as OCI archives in bin/images (no container engine)"
 
@@ -179,20 +182,30 @@ e2e-native-labs: deps k8s-assets build
 	$(GO) test -v -count=1 -timeout 30m ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_RR_LABELS)"
 
 # The product as users install it: the chart's pods on real kubelets and
-# containerd (simulator/netns/pods), from the images `make images` builds,
-# in the L2 lab, which needs no VRF and so runs natively on any kernel:
-# the pod suite, recovery (faults done to pods), underlay, RawFRRConfig and
-# L2 mobility. Part of `make test`. docs/e2e.md.
-E2E_PODS_LABELS ?= pods || recovery || underlay || raw-frr-config || l2-mobility
+# containerd (simulator/netns/pods), from the images `make images` builds.
+# E2E_PODS_LAB=l2 (default): the L2 lab, which needs no VRF and so runs
+# natively on any kernel: the pod suite, recovery (faults done to pods),
+# underlay, RawFRRConfig and L2 mobility; part of `make test`.
+# E2E_PODS_LAB=default: the default lab (L3VNIs, VRFs), in the VM lane on a
+# kernel without VRF: the pod suite, EVPN and datapath. docs/e2e.md.
+E2E_PODS_LAB ?= l2
+E2E_PODS_TOPOLOGY_l2 = $(CURDIR)/topologies/l2.clab.yml
+E2E_PODS_MANIFESTS_l2 = $(CURDIR)/docs/examples/lab/underlay.yaml,$(CURDIR)/docs/examples/l2lab
+E2E_PODS_LABELS_l2 = pods || recovery || underlay || raw-frr-config || l2-mobility
+E2E_PODS_TOPOLOGY_default = $(CURDIR)/topologies/default.clab.yml
+E2E_PODS_MANIFESTS_default = $(CURDIR)/docs/examples/lab
+E2E_PODS_LABELS_default = pods || evpn || datapath
+E2E_PODS_LABELS ?= $(E2E_PODS_LABELS_$(E2E_PODS_LAB))
 E2E_PODS_INSTALL ?= helm
 e2e-pods: deps k8s-assets k8s-node-assets images e2e-pods-built
 
 # e2e-pods without building: the images and node binaries must be in place
 # (make test builds them in the background beforehand).
 e2e-pods-built: deps k8s-assets
+	@test -n "$(E2E_PODS_TOPOLOGY_$(E2E_PODS_LAB))" || { echo "E2E_PODS_LAB=$(E2E_PODS_LAB): want l2 or default"; exit 2; }
 	PEROUTER_E2E_PODS=1 PEROUTER_E2E_IMAGES=$(BIN)/images PEROUTER_E2E_INSTALL=$(E2E_PODS_INSTALL) \
-	PEROUTER_E2E_TOPOLOGY=$(CURDIR)/topologies/l2.clab.yml \
-	PEROUTER_E2E_MANIFESTS=$(CURDIR)/docs/examples/lab/underlay.yaml,$(CURDIR)/docs/examples/l2lab \
+	PEROUTER_E2E_TOPOLOGY=$(E2E_PODS_TOPOLOGY_$(E2E_PODS_LAB)) \
+	PEROUTER_E2E_MANIFESTS=$(E2E_PODS_MANIFESTS_$(E2E_PODS_LAB)) \
 	$(GO) test -v -count=1 -timeout $(E2E_TIMEOUT) ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_PODS_LABELS)"
 
 # The fabric-only part of the suite (leaves exchange type-5 routes, VXLAN

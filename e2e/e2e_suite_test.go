@@ -21,6 +21,7 @@ import (
 
 	"github.com/perouter/perouter/simulator/netns"
 	"github.com/perouter/perouter/simulator/netns/cluster"
+	"github.com/perouter/perouter/simulator/netns/pods"
 	"github.com/perouter/perouter/simulator/topology"
 	"github.com/perouter/perouter/simulator/vm"
 )
@@ -63,12 +64,6 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		if len(needs) > 0 {
-			if os.Getenv(envPods) != "" {
-				// The VM lane has no kubelet nodes yet: say so instead of
-				// running the process mode under the pods mode's name.
-				fmt.Fprintf(os.Stderr, "e2e: %s=1 runs natively only (no VM lane for kubelet nodes yet), and this lab needs VRF devices this kernel lacks:\n  %s\n", envPods, strings.Join(needs, "\n  "))
-				os.Exit(1)
-			}
 			os.Exit(runInVM())
 		}
 		fmt.Println("e2e: this kernel has no VRF support, but nothing in the topology or the applied manifests needs a VRF device: running natively")
@@ -105,10 +100,13 @@ func runInVM() int {
 	// host (deferred below); without this they would outlive the run.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	binDir, err := operatorBinaries()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
+	var binDir string
+	if os.Getenv(envPods) == "" { // the pods mode runs the images' binaries
+		var err error
+		if binDir, err = operatorBinaries(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -119,7 +117,7 @@ func runInVM() int {
 	fmt.Println("e2e: this kernel has no VRF support; running the suites inside the VM lane")
 	start := time.Now()
 	guestEnv := []string{envInVM + "=1", envBinDir + "=" + binDir}
-	for _, k := range []string{envTopology, envFabric, envApply, envRecoveryRounds} {
+	for _, k := range []string{envTopology, envFabric, envApply, envRecoveryRounds, envPods, envImages, envInstall} {
 		if v := os.Getenv(k); v != "" {
 			guestEnv = append(guestEnv, k+"="+v)
 		}
@@ -149,6 +147,20 @@ func runInVM() int {
 		defer os.Remove(logs.Name())
 		defer logs.Close()
 		run.Cluster, run.ControlPlaneLogs = true, logs
+		if os.Getenv(envPods) != "" {
+			// The nodes' kubelets and containerds run in the guest, the
+			// control plane with kube-scheduler and kube-controller-manager
+			// here. Each node's containerd holds both images, unpacked, in
+			// the guest's RAM (~0.6 GB a node).
+			flags, ips := pods.ControlPlaneOptions()
+			images, err := imageArchives()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "e2e:", err)
+				return 1
+			}
+			run.KubeletNodes = &cluster.KubeletNodes{APIServerFlags: flags, ServingIPs: ips, Images: images}
+			run.MemoryMB = 6144
+		}
 	}
 	code, err := cluster.RunInVM(ctx, run)
 	fmt.Printf("e2e: VM lane finished in %v\n", time.Since(start).Round(time.Second))
@@ -157,6 +169,21 @@ func runInVM() int {
 		return 125
 	}
 	return code
+}
+
+// imageArchives are the pods mode's image archives ($PEROUTER_E2E_IMAGES,
+// default bin/images).
+func imageArchives() ([]string, error) {
+	dir := cmp.Or(os.Getenv(envImages), filepath.Join(repoRoot, "bin/images"))
+	var out []string
+	for _, name := range []string{"perouter.tar", "router.tar"} {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("the pods mode needs the image archives (make images): %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // operatorBinaries returns $PEROUTER_E2E_BIN_DIR, or builds controller,
@@ -208,6 +235,11 @@ var _ = BeforeSuite(func() {
 		}
 		if cfg.Pods {
 			cfg.Chart = filepath.Join(repoRoot, "charts/perouter")
+			if os.Getenv(envInVM) != "" {
+				// The VM lane's API server runs on the host (runInVM).
+				cfg.Kubeconfig, cfg.EgressListen = os.Getenv(envKube), ":"+os.Getenv(cluster.EgressPortEnv)
+				cfg.ImageSeed = os.Getenv(cluster.ImageSeedEnv)
+			}
 			switch install := os.Getenv(envInstall); install {
 			case "", "helm":
 			case "kustomize":
@@ -215,13 +247,9 @@ var _ = BeforeSuite(func() {
 			default:
 				Fail(fmt.Sprintf("%s=%q: want helm or kustomize", envInstall, install))
 			}
-			dir := cmp.Or(os.Getenv(envImages), filepath.Join(repoRoot, "bin/images"))
-			for _, name := range []string{"perouter.tar", "router.tar"} {
-				p := filepath.Join(dir, name)
-				_, err := os.Stat(p)
-				Expect(err).NotTo(HaveOccurred(), "the pods mode needs the image archives: make images")
-				cfg.Images = append(cfg.Images, p)
-			}
+			var err error
+			cfg.Images, err = imageArchives()
+			Expect(err).NotTo(HaveOccurred())
 		} else {
 			var err error
 			cfg.BinDir, err = operatorBinaries()

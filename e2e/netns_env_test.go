@@ -49,6 +49,9 @@ type netnsConfig struct {
 	Chart     string
 	Kustomize string // install operator/config/default instead of the chart
 	Images    []string
+	// Kubeconfig and EgressListen: the pods mode in the VM lane, with the
+	// API server on the host (pods.Options).
+	Kubeconfig, EgressListen, ImageSeed string
 }
 
 func newNetnsEnv(ctx context.Context, cfg netnsConfig) (*netnsEnv, error) {
@@ -61,7 +64,13 @@ func newNetnsEnv(ctx context.Context, cfg netnsConfig) (*netnsEnv, error) {
 	switch {
 	case cfg.FabricOnly:
 	case cfg.Pods:
-		op = podsOperator{pods.New(pods.Options{Chart: cfg.Chart, Kustomize: cfg.Kustomize, Images: cfg.Images})}
+		opts := pods.Options{Chart: cfg.Chart, Kustomize: cfg.Kustomize, Images: cfg.Images, Kubeconfig: cfg.Kubeconfig, EgressListen: cfg.EgressListen, ImageSeed: cfg.ImageSeed}
+		if os.Getenv(envInVM) != "" {
+			// Under TCG: the image import of both images into each node's
+			// containerd, and every pod's start, take minutes.
+			opts.NodeTimeout, opts.ReadyTimeout = 10*time.Minute, 15*time.Minute
+		}
+		op = podsOperator{pods.New(opts)}
 	default:
 		op = processOperator{cluster.New(cluster.Options{BinDir: cfg.BinDir, CRDDir: cfg.CRDDir, InVM: os.Getenv(envInVM) != "", Kubeconfig: os.Getenv(envKube), Manifests: cfg.Manifests})}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -165,6 +166,13 @@ const cgroupV1Root = "/sys/fs/cgroup"
 func makeCgroupRoot(root string, v2 bool) ([]string, error) {
 	var dirs []string
 	if v2 {
+		// The kubelet checks that its cgroupRoot offers the controllers it
+		// needs (cpu, memory, pids…), and a cgroup2 child offers only what
+		// its parent enabled in cgroup.subtree_control. A guest's fresh
+		// cgroup2 mount enables none; a systemd host has already.
+		if err := enableControllers(cgroupV1Root); err != nil {
+			return nil, err
+		}
 		dirs = []string{filepath.Join(cgroupV1Root, root)}
 	} else {
 		entries, err := os.ReadDir(cgroupV1Root)
@@ -186,6 +194,41 @@ func makeCgroupRoot(root string, v2 bool) ([]string, error) {
 		}
 	}
 	return dirs, nil
+}
+
+// enableControllers enables every controller of the cgroup2 directory
+// dir for its children (cgroup.subtree_control), one at a time: one the
+// kernel refuses (e.g. a threaded-only controller) must not keep the
+// others off. Only the ones the kubelet needs must succeed.
+func enableControllers(dir string) error {
+	data, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil {
+		return fmt.Errorf("reading the cgroup2 controllers: %w", err)
+	}
+	have := strings.Fields(string(data))
+	failed := map[string]error{}
+	for _, c := range have {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+c), 0o644); err != nil {
+			failed[c] = err
+		}
+	}
+	for _, need := range []string{"cpu", "memory", "pids"} {
+		if !slices.Contains(have, need) {
+			return fmt.Errorf("cgroup2 at %s has no %s controller (it has %q), which the kubelet needs", dir, need, have)
+		}
+		if err := failed[need]; err != nil {
+			return fmt.Errorf("enabling the cgroup2 %s controller in %s: %w", need, dir, err)
+		}
+	}
+	return nil
+}
+
+// UnifiedCgroups tells whether /sys/fs/cgroup is the cgroup2 tree (the
+// VM lane's guest mounts it) rather than cgroup v1 hierarchies (this
+// project's hosts): Options.CgroupV2.
+func UnifiedCgroups() bool {
+	var st unix.Statfs_t
+	return unix.Statfs(cgroupV1Root, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
 // killCgroup SIGKILLs every process below the node's cgroup root, and

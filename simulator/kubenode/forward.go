@@ -62,6 +62,12 @@ func startForwarder(ns, listen, apiServer string) (*forwarder, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("API server forwarder in netns %s on %s: %w", ns, listen, err)
 	}
+	return serveForwarder(ln, apiServer), nil
+}
+
+// serveForwarder copies each connection accepted on ln to a new TCP
+// connection to target, dialled from the caller's network namespace.
+func serveForwarder(ln net.Listener, target string) *forwarder {
 	f := &forwarder{ln: ln}
 	f.wg.Add(1)
 	go func() {
@@ -72,7 +78,7 @@ func startForwarder(ns, listen, apiServer string) (*forwarder, error) {
 				return
 			}
 			go func() {
-				up, err := net.Dial("tcp", apiServer)
+				up, err := net.Dial("tcp", target)
 				if err != nil {
 					c.Close()
 					return
@@ -81,7 +87,7 @@ func startForwarder(ns, listen, apiServer string) (*forwarder, error) {
 			}()
 		}
 	}()
-	return f, nil
+	return f
 }
 
 func (f *forwarder) Close() {
@@ -134,10 +140,26 @@ func StartKubeletProxy(socket string) (*KubeletProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubelet proxy socket %s: %w", socket, err)
 	}
+	return serveKubeletProxy(ln, socket), nil
+}
+
+// StartKubeletProxyTCP listens on a TCP address instead: for an API server
+// on another machine (the VM lane's, on the host, reaching the guest
+// through a QEMU host forward). Its egress configuration is
+// EgressSelectorConfigTCP.
+func StartKubeletProxyTCP(addr string) (*KubeletProxy, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet proxy on %s: %w", addr, err)
+	}
+	return serveKubeletProxy(ln, ""), nil
+}
+
+func serveKubeletProxy(ln net.Listener, socket string) *KubeletProxy {
 	p := &KubeletProxy{socket: socket, ln: ln, nodes: map[string]kubeletAddr{}}
 	p.srv = &http.Server{Handler: http.HandlerFunc(p.connect)}
 	go func() { _ = p.srv.Serve(ln) }()
-	return p, nil
+	return p
 }
 
 // Register makes connections to node (its name: the API server prefers the
@@ -183,12 +205,22 @@ func (p *KubeletProxy) route(host string) (ns, ip string) {
 	return "", host
 }
 
-// Socket is the unix socket path.
+// Addr is the address the proxy listens on.
+func (p *KubeletProxy) Addr() net.Addr { return p.ln.Addr() }
+
+// Socket is the unix socket path ("" for a TCP proxy).
 func (p *KubeletProxy) Socket() string { return p.socket }
 
 // EgressSelectorConfig is the API server's --egress-selector-config-file
-// content that sends "cluster" traffic through this proxy.
-func (p *KubeletProxy) EgressSelectorConfig() string {
+// content that sends "cluster" traffic through this proxy's unix socket.
+func (p *KubeletProxy) EgressSelectorConfig() string { return EgressSelectorConfig(p.socket) }
+
+// EgressSelectorConfig sends the API server's "cluster" traffic to the
+// HTTP CONNECT proxy on a unix socket. (Its TCP transport with an http://
+// URL, which its validation admits, crashes kube-apiserver v1.37.2 at
+// start: egressselector.getTLSConfig dereferences the absent TLS config.
+// A proxy elsewhere is reached through StartEgressRelay instead.)
+func EgressSelectorConfig(socket string) string {
 	return fmt.Sprintf(`apiVersion: apiserver.k8s.io/v1beta1
 kind: EgressSelectorConfiguration
 egressSelections:
@@ -198,7 +230,29 @@ egressSelections:
     transport:
       uds:
         udsName: %s
-`, p.socket)
+`, socket)
+}
+
+// EgressRelay carries the connections of an API server's unix-socket
+// egress to a KubeletProxy listening on TCP elsewhere (the VM lane's
+// guest, through a QEMU host forward).
+type EgressRelay struct{ f *forwarder }
+
+// StartEgressRelay listens on socket (removed first if stale) and relays
+// each connection to proxyAddr.
+func StartEgressRelay(socket, proxyAddr string) (*EgressRelay, error) {
+	_ = os.Remove(socket)
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		return nil, fmt.Errorf("egress relay socket %s: %w", socket, err)
+	}
+	return &EgressRelay{f: serveForwarder(ln, proxyAddr)}, nil
+}
+
+// Close stops relaying and removes the socket.
+func (r *EgressRelay) Close() error {
+	r.f.Close()
+	return nil
 }
 
 func (p *KubeletProxy) connect(w http.ResponseWriter, r *http.Request) {
@@ -251,6 +305,8 @@ func (p *KubeletProxy) connect(w http.ResponseWriter, r *http.Request) {
 // Close stops the proxy and removes its socket.
 func (p *KubeletProxy) Close() error {
 	err := p.srv.Close()
-	_ = os.Remove(p.socket)
+	if p.socket != "" {
+		_ = os.Remove(p.socket)
+	}
 	return err
 }

@@ -7,9 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"k8s.io/apiserver/pkg/server/egressselector"
 )
 
 // TestKubeletProxyRootNamespace checks the CONNECT proxy the API server's
@@ -27,23 +30,41 @@ func TestKubeletProxyRootNamespace(t *testing.T) {
 	closedAddr := closed.Addr().String()
 	closed.Close()
 
-	proxy, err := StartKubeletProxy(filepath.Join(t.TempDir(), "egress.sock"))
+	unixProxy, err := StartKubeletProxy(filepath.Join(t.TempDir(), "egress.sock"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = proxy.Close() }()
+	defer func() { _ = unixProxy.Close() }()
+	// The VM lane's API server reaches the guest's proxy over TCP,
+	// through a relay from its unix-socket egress.
+	tcpProxy, err := StartKubeletProxyTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tcpProxy.Close() }()
+	relaySocket := filepath.Join(t.TempDir(), "relay.sock")
+	relay, err := StartEgressRelay(relaySocket, tcpProxy.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = relay.Close() }()
 
 	tests := map[string]struct {
-		target     string
-		wantStatus string
-		wantBody   string
+		network, addr string
+		target        string
+		wantStatus    string
+		wantBody      string
 	}{
-		"listening target is tunnelled": {target: backend.Listener.Addr().String(), wantStatus: "200", wantBody: "hello from the backend"},
-		"closed port answers 502":       {target: closedAddr, wantStatus: "502"},
+		"unix: listening target is tunnelled":  {network: "unix", addr: unixProxy.Socket(), target: backend.Listener.Addr().String(), wantStatus: "200", wantBody: "hello from the backend"},
+		"unix: closed port answers 502":        {network: "unix", addr: unixProxy.Socket(), target: closedAddr, wantStatus: "502"},
+		"tcp: listening target is tunnelled":   {network: "tcp", addr: tcpProxy.Addr().String(), target: backend.Listener.Addr().String(), wantStatus: "200", wantBody: "hello from the backend"},
+		"tcp: closed port answers 502":         {network: "tcp", addr: tcpProxy.Addr().String(), target: closedAddr, wantStatus: "502"},
+		"relay: listening target is tunnelled": {network: "unix", addr: relaySocket, target: backend.Listener.Addr().String(), wantStatus: "200", wantBody: "hello from the backend"},
+		"relay: closed port answers 502":       {network: "unix", addr: relaySocket, target: closedAddr, wantStatus: "502"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			c, err := net.Dial("unix", proxy.Socket())
+			c, err := net.Dial(tc.network, tc.addr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,5 +124,30 @@ func TestKubeletProxyRoute(t *testing.T) {
 				t.Errorf("route(%q) = (%q, %q), want (%q, %q)", tc.host, ns, ip, tc.wantNS, tc.wantIP)
 			}
 		})
+	}
+}
+
+// TestEgressSelectorConfig reads the egress configuration with the API
+// server's own reader and validation, as kube-apiserver does with
+// --egress-selector-config-file, and checks where "cluster" traffic goes.
+func TestEgressSelectorConfig(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "egress.sock")
+	file := filepath.Join(t.TempDir(), "egress.yaml")
+	if err := os.WriteFile(file, []byte(EgressSelectorConfig(socket)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := egressselector.ReadEgressSelectorConfiguration(file)
+	if err != nil {
+		t.Fatalf("kube-apiserver's reader refuses:\n%s\n%v", EgressSelectorConfig(socket), err)
+	}
+	if errs := egressselector.ValidateEgressSelectorConfiguration(cfg); len(errs) > 0 {
+		t.Fatalf("kube-apiserver's validation refuses:\n%s\n%v", EgressSelectorConfig(socket), errs.ToAggregate())
+	}
+	if len(cfg.EgressSelections) != 1 || cfg.EgressSelections[0].Name != "cluster" {
+		t.Fatalf("egress selections %+v, want one named cluster", cfg.EgressSelections)
+	}
+	c := cfg.EgressSelections[0].Connection
+	if c.ProxyProtocol != "HTTPConnect" || c.Transport == nil || c.Transport.UDS == nil || c.Transport.UDS.UDSName != socket {
+		t.Errorf("cluster egress %+v, want HTTPConnect over the unix socket %s", c, socket)
 	}
 }

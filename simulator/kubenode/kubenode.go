@@ -10,6 +10,8 @@
 //     namespace, so the ports never collide; the read-only port is off;
 //   - a state directory per node (Options.Dir): containerd's root, state and
 //     socket, the kubelet's root dir, pod logs, CNI config, logs;
+//   - a mount namespace per node, where the kubelet's fixed directories
+//     (KubeletFixedDirs) and Options.PrivateDirs are the node's own;
 //   - a cgroup root per node (/perouter-kubenode-NAME in every cgroup v1
 //     hierarchy, or the one cgroup2 tree): two kubelets under the same root
 //     would each treat the other's pods as orphans and remove their cgroups.
@@ -33,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,6 +54,17 @@ const CNIBinDir = "/usr/lib/cni"
 
 // PauseImage is the sandbox image every pod's sandbox runs (see pause.go).
 const PauseImage = "perouter.local/pause:busybox"
+
+// KubeletFixedDirs are the kubelet's directories that --root-dir does not
+// move (k8s.io/kubelet's deviceplugin/v1beta1.DevicePluginPath): the device
+// plugin registry's socket and checkpoint. Every node keeps its own, like
+// Options.PrivateDirs. At start a kubelet deletes every socket there and
+// then listens on kubelet.sock: kubelets sharing the directory take each
+// other's socket, and two that start together fail ("bind: address already
+// in use", "Failed to start ContainerManager") and never register their
+// Node, as two of three did in the VM lane, where the nodes unpack the same
+// image seed and so start their kubelets within milliseconds.
+var KubeletFixedDirs = []string{"/var/lib/kubelet/device-plugins"}
 
 // Options describe one node.
 type Options struct {
@@ -98,20 +112,28 @@ type Options struct {
 	// forwarder listens there. The API server's certificate must name the
 	// IP (controlplane.Options.ServingIPs). Empty: no such forwarder.
 	KubernetesService string
+	// ImageSeed, when set, is a directory SeedImages filled: the node's
+	// containerd starts from a copy of that store, with every image of it
+	// already imported and unpacked, instead of importing Images and the
+	// pause image itself. Under emulation (the VM lane) the import of the
+	// archives, decompression and hashing, took over 10 minutes a node;
+	// the copy is a file copy.
+	ImageSeed string
 	// PrivateDirs are host directories that this node sees as its own: the
 	// node's containerd and kubelet (and so every pod's hostPath volume)
 	// run in a mount namespace of their own where each of these paths is
 	// a shared bind mount of a directory under Dir. Nodes of one machine
 	// share a file system; a real node has its own /run/netns and its own
 	// state directories. Each must be an absolute path without symlinks.
+	// KubeletFixedDirs are private to the node whatever this holds.
 	PrivateDirs []string
 }
 
 // Node is a running containerd + kubelet pair.
 type Node struct {
 	opts       Options
-	containerd *exec.Cmd
-	kubelet    *exec.Cmd
+	containerd *process
+	kubelet    *process
 	forwarders []*forwarder
 	cgroups    []string
 }
@@ -128,7 +150,7 @@ func (n *Node) ContainerdLog() string { return filepath.Join(n.opts.Dir, "contai
 // Pids are the process ids of containerd and the kubelet (for measuring).
 func (n *Node) Pids() []int {
 	var pids []int
-	for _, c := range []*exec.Cmd{n.containerd, n.kubelet} {
+	for _, c := range []*process{n.containerd, n.kubelet} {
 		if c != nil && c.Process != nil {
 			pids = append(pids, c.Process.Pid)
 		}
@@ -186,6 +208,20 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := writeCNIConfig(filepath.Join(opts.Dir, "cni"), opts.PodCIDR, filepath.Join(opts.Dir, "cni-ipam")); err != nil {
 		return nil, err
 	}
+	startCtx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
+	defer cancel()
+	if opts.ImageSeed != "" {
+		// One archive, read in one stream: under emulation a file-by-file
+		// copy over the VM's 9p share pays round trips per file. -p,
+		// --xattrs and root keep what the snapshots hold (device nodes of
+		// whiteouts, xattrs of opaque directories, owners and modes).
+		if err := os.MkdirAll(n.containerdRoot(), 0o700); err != nil {
+			return nil, err
+		}
+		if out, err := exec.CommandContext(startCtx, "tar", "--xattrs", "--xattrs-include=*", "-xpf", seedArchive(opts.ImageSeed), "-C", n.containerdRoot()).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("node %s: unpacking the image store %s: %w: %s", opts.Name, seedArchive(opts.ImageSeed), err, out)
+		}
+	}
 	containerdConfig := filepath.Join(opts.Dir, "containerd.toml")
 	if err := os.WriteFile(containerdConfig, []byte(n.containerdConfig()), 0o644); err != nil {
 		return nil, err
@@ -193,15 +229,28 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.containerd, err = n.spawnContainerd(containerdConfig); err != nil {
 		return nil, err
 	}
-	startCtx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
-	defer cancel()
 	if err := n.waitContainerd(startCtx); err != nil {
 		return nil, err
 	}
-	if err := n.importImages(startCtx); err != nil {
-		return nil, err
+	if opts.ImageSeed == "" {
+		if err := n.importImages(startCtx); err != nil {
+			return nil, err
+		}
 	}
-	fwd, err := startForwarder(opts.Netns, opts.APIServer, opts.APIServer)
+	for to, from := range opts.Tags {
+		if err := n.TagImage(startCtx, from, to); err != nil {
+			return nil, err
+		}
+	}
+	start := startForwarder
+	if !isLoopback(opts.APIServer) {
+		// An API server outside this machine's loopback (the VM lane's, on
+		// the host, at QEMU's forward address): the address goes on the
+		// namespace's lo like the Service IP, so the forwarder can listen
+		// on it; the forwarder's own dials leave from the root namespace.
+		start = startServiceForwarder
+	}
+	fwd, err := start(opts.Netns, opts.APIServer, opts.APIServer)
 	if err != nil {
 		return nil, err
 	}
@@ -240,14 +289,11 @@ func cgroupRoot(node string) string { return "/perouter-kubenode-" + node }
 // shared bind mount of a directory under Dir (shared: pods' Bidirectional
 // mounts, such as a network namespace made in a pod, reach the node and
 // its other pods). The kubelet joins that mount namespace (mountNamespace).
-func (n *Node) spawnContainerd(config string) (*exec.Cmd, error) {
+func (n *Node) spawnContainerd(config string) (*process, error) {
 	binary := filepath.Join(n.opts.AssetsDir, "containerd")
-	if len(n.opts.PrivateDirs) == 0 {
-		return n.spawn(n.ContainerdLog(), "", binary, "--config", config)
-	}
 	var script strings.Builder
 	script.WriteString("set -e\n")
-	for _, d := range n.opts.PrivateDirs {
+	for _, d := range n.privateDirs() {
 		if !filepath.IsAbs(d) {
 			return nil, fmt.Errorf("node %s: private directory %q is not absolute", n.opts.Name, d)
 		}
@@ -271,6 +317,18 @@ func (n *Node) spawnContainerd(config string) (*exec.Cmd, error) {
 	return n.spawn(n.ContainerdLog(), "", "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script.String())
 }
 
+// privateDirs are the paths the node sees as its own: KubeletFixedDirs,
+// then Options.PrivateDirs.
+func (n *Node) privateDirs() []string {
+	out := slices.Clone(KubeletFixedDirs)
+	for _, d := range n.opts.PrivateDirs {
+		if !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // privateDir is the directory under Dir that the node sees at path d.
 func (n *Node) privateDir(d string) string {
 	return filepath.Join(n.opts.Dir, "private", strings.ReplaceAll(strings.Trim(d, "/"), "/", "_"))
@@ -283,31 +341,45 @@ func (n *Node) privateDir(d string) string {
 func (n *Node) PrivateDir(d string) string { return n.privateDir(d) }
 
 // mountNamespace is the mount namespace file of the node's containerd, or
-// "" when the node shares the machine's.
+// "" before containerd runs.
 func (n *Node) mountNamespace() string {
-	if len(n.opts.PrivateDirs) == 0 || n.containerd == nil || n.containerd.Process == nil {
+	if n.containerd == nil || n.containerd.Process == nil {
 		return ""
 	}
 	return fmt.Sprintf("/proc/%d/ns/mnt", n.containerd.Process.Pid)
 }
 
-// MountNamespace is the node's mount namespace file ("" when it has none
-// of its own): `nsenter --mount=FILE --net=/run/netns/NS` enters the node as
+// MountRoot is the root directory of the node's containerd, for
+// `nsenter --root`: entering a mount namespace moves a process to that
+// namespace's root, which in the VM lane's guest is the initramfs, not the
+// chroot every process of the guest runs in (natively it is /).
+func (n *Node) MountRoot() string {
+	if n.containerd == nil || n.containerd.Process == nil {
+		return "/"
+	}
+	return fmt.Sprintf("/proc/%d/root", n.containerd.Process.Pid)
+}
+
+// MountNamespace is the node's mount namespace file ("" before its
+// containerd runs): `nsenter --mount=FILE --root=MountRoot() --net=/run/netns/NS` enters the node as
 // its pods' hostPath volumes see it.
 func (n *Node) MountNamespace() string { return n.mountNamespace() }
 
 // spawn starts a binary inside the node's network namespace (and mount
 // namespace mnt, unless empty), logging to a file. The assets directory
 // comes first in PATH so that containerd finds its own shim, not Debian's.
-func (n *Node) spawn(logPath, mnt, binary string, args ...string) (*exec.Cmd, error) {
+func (n *Node) spawn(logPath, mnt, binary string, args ...string) (*process, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
-	enter := []string{"--net=" + filepath.Join("/run/netns", n.opts.Netns)}
+	var enter []string
+	if n.opts.Netns != "" { // "": SeedImages, in the caller's namespace
+		enter = append(enter, "--net="+filepath.Join("/run/netns", n.opts.Netns))
+	}
 	if mnt != "" {
-		enter = append(enter, "--mount="+mnt)
+		enter = append(enter, "--mount="+mnt, "--root="+n.MountRoot(), "--wd="+n.MountRoot())
 	}
 	cmd := exec.Command("nsenter", append(append(enter, "--", binary), args...)...)
 	cmd.Env = append(os.Environ(), "PATH="+n.opts.AssetsDir+":"+os.Getenv("PATH"))
@@ -316,7 +388,16 @@ func (n *Node) spawn(logPath, mnt, binary string, args ...string) (*exec.Cmd, er
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("node %s: start %s: %w", n.opts.Name, binary, err)
 	}
-	return cmd, nil
+	p := &process{Cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	return p, nil
+}
+
+// process is a spawned binary; exited is closed once it has exited (and
+// been reaped): a wait for it to answer stops at once when it died.
+type process struct {
+	*exec.Cmd
+	exited chan struct{}
 }
 
 func (n *Node) ctr(ctx context.Context, args ...string) (string, error) {
@@ -332,8 +413,10 @@ func (n *Node) ctr(ctx context.Context, args ...string) (string, error) {
 func (n *Node) waitContainerd(ctx context.Context) error {
 	var lastErr error
 	err := retry.Poll(ctx, 0, retry.Every(100*time.Millisecond), func() (bool, error) {
-		if n.containerd.ProcessState != nil {
-			return false, fmt.Errorf("containerd exited")
+		select {
+		case <-n.containerd.exited:
+			return false, fmt.Errorf("containerd exited (%v)", n.containerd.ProcessState)
+		default:
 		}
 		_, lastErr = n.ctr(ctx, "version")
 		return lastErr == nil, nil
@@ -356,12 +439,61 @@ func (n *Node) importImages(ctx context.Context) error {
 			return err
 		}
 	}
-	for to, from := range n.opts.Tags {
-		if err := n.TagImage(ctx, from, to); err != nil {
+	return nil
+}
+
+// containerdRoot is the node's containerd root directory (its image
+// store and snapshots).
+func (n *Node) containerdRoot() string { return filepath.Join(n.opts.Dir, "containerd", "root") }
+
+// seedArchive is the tar of the store SeedImages leaves in seed.
+func seedArchive(seed string) string { return filepath.Join(seed, "store.tar") }
+
+// SeedImages imports the pause image and archives into a fresh containerd
+// store under seed (a new directory), as a node's containerd would, with
+// the same configuration, then stops that containerd: nodes started with
+// Options.ImageSeed copy the store instead of importing. It runs the
+// containerd of assetsDir in the caller's namespaces; the VM lane calls it
+// on the host, where the import runs at native speed, and its guest
+// reads seed through the host's root file system.
+func SeedImages(ctx context.Context, assetsDir, seed string, archives []string) (err error) {
+	if err := Check(assetsDir); err != nil {
+		return err
+	}
+	n := &Node{opts: Options{Name: "image-seed", Dir: seed, AssetsDir: assetsDir, Images: archives}}
+	for _, d := range []string{"containerd", "cni", "opt"} {
+		if err := os.MkdirAll(filepath.Join(seed, d), 0o755); err != nil {
 			return err
 		}
 	}
-	return nil
+	config := filepath.Join(seed, "containerd.toml")
+	if err := os.WriteFile(config, []byte(n.containerdConfig()), 0o644); err != nil {
+		return err
+	}
+	if n.containerd, err = n.spawn(n.ContainerdLog(), "", filepath.Join(assetsDir, "containerd"), "--config", config); err != nil {
+		return err
+	}
+	defer func() {
+		_ = n.containerd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-n.containerd.exited:
+		case <-time.After(20 * time.Second):
+			_ = n.containerd.Process.Kill()
+			<-n.containerd.exited
+		}
+		if err == nil {
+			out, tarErr := exec.CommandContext(ctx, "tar", "--xattrs", "--xattrs-include=*", "-cf", seedArchive(seed), "-C", n.containerdRoot(), ".").CombinedOutput()
+			if tarErr != nil {
+				err = fmt.Errorf("archiving the image store: %w: %s", tarErr, out)
+			}
+		}
+		// The archive alone is the seed.
+		err = errors.Join(err, os.RemoveAll(filepath.Join(seed, "containerd")))
+	}()
+	if err := n.waitContainerd(ctx); err != nil {
+		return err
+	}
+	return n.importImages(ctx)
 }
 
 // Stop stops the kubelet, the pods' containers (through containerd's
@@ -369,18 +501,21 @@ func (n *Node) importImages(ctx context.Context) error {
 // state directory. Safe to call more than once.
 func (n *Node) Stop() error {
 	var errs []error
-	stop := func(c *exec.Cmd) {
-		if c == nil || c.Process == nil || c.ProcessState != nil {
+	stop := func(c *process) {
+		if c == nil {
 			return
 		}
-		_ = c.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = c.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-c.exited:
+			return
+		default:
+		}
+		_ = c.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.exited:
 		case <-time.After(20 * time.Second):
 			_ = c.Process.Kill()
-			<-done
+			<-c.exited
 		}
 	}
 	stop(n.kubelet)
@@ -412,6 +547,16 @@ func (n *Node) Stop() error {
 	}
 	n.kubelet, n.containerd, n.forwarders = nil, nil, nil
 	return errors.Join(errs...)
+}
+
+// isLoopback tells whether hostPort's host is a loopback address.
+func isLoopback(hostPort string) bool {
+	host, _, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // APIServerHostPort is the host:port of a kubeconfig's server URL.

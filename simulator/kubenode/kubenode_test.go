@@ -118,6 +118,7 @@ func TestKubeletNodes(t *testing.T) {
 
 	apiServer := cp.APIServerURL().Host
 	started := time.Now()
+	var startedNodes []*kubenode.Node
 	for _, n := range nodes {
 		proxy.Register(n.name, n.ip, n.ns)
 		kn, err := kubenode.Start(ctx, kubenode.Options{
@@ -138,6 +139,7 @@ func TestKubeletNodes(t *testing.T) {
 				t.Errorf("stopping node %s: %v", n.name, err)
 			}
 		})
+		startedNodes = append(startedNodes, kn)
 		t.Logf("node %s: containerd + image import + kubelet start took %s; pids %v", n.name, time.Since(started), kn.Pids())
 		defer func() { t.Logf("node %s RSS: %s", n.name, rss(kn.Pids())) }()
 	}
@@ -157,6 +159,22 @@ func TestKubeletNodes(t *testing.T) {
 		})
 	}
 	t.Logf("both nodes Ready %s after the first start", time.Since(started))
+
+	// Each kubelet's device plugin socket is in its node's own directory:
+	// a kubelet removes every socket of that fixed path at start, so on a
+	// shared one the second kubelet deleted the first's (and two starting
+	// together failed to start at all).
+	sockCtx, cancelSock := context.WithTimeout(ctx, time.Minute)
+	defer cancelSock()
+	for i, kn := range startedNodes {
+		for _, d := range kubenode.KubeletFixedDirs {
+			sock := filepath.Join(kn.PrivateDir(d), "kubelet.sock")
+			waitFor(sockCtx, t, "node "+nodes[i].name+"'s "+sock, func() (bool, error) {
+				fi, err := os.Stat(sock)
+				return err == nil && fi.Mode()&os.ModeSocket != 0, nil
+			})
+		}
+	}
 
 	// The pod prints the interfaces of its network namespace, then sleeps.
 	podStart := time.Now()

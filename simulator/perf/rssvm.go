@@ -63,7 +63,7 @@ func MeasureControllerRSSInVM(ctx context.Context, o RSSOptions, inner []string)
 		}
 	}()
 	progress("controller RSS (VM lane): starting etcd and kube-apiserver on this host")
-	vcp, err := cluster.StartVMControlPlane(ctx, logs)
+	vcp, err := cluster.StartVMControlPlane(ctx, logs, nil)
 	if err != nil {
 		return res, fmt.Errorf("control plane (logs in %s): %w", logs.Name(), err)
 	}

@@ -59,8 +59,10 @@ log "host root and module tree mounted, modules loaded: $LOAD_MODULES"
 mount -t tmpfs -o mode=0755 upper /ovl && mkdir /ovl/upper /ovl/work || die "preparing the overlay's tmpfs failed"
 mount -t overlay -o lowerdir=/host,upperdir=/ovl/upper,workdir=/ovl/work overlay /newroot || die "mounting the overlay failed"
 R=/newroot
+# cgroup2 for kubelets and runc (the pods mode's nodes, simulator/kubenode).
 mount -t proc proc $R/proc &&
 	mount -t sysfs sysfs $R/sys &&
+	mount -t cgroup2 cgroup2 $R/sys/fs/cgroup &&
 	mount -t devtmpfs devtmpfs $R/dev &&
 	mkdir -p $R/dev/pts $R/dev/shm &&
 	mount -t devpts -o newinstance,ptmxmode=0666 devpts $R/dev/pts &&

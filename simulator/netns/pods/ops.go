@@ -224,7 +224,7 @@ func (a *Agents) InNode(ctx context.Context, l *netns.Lab, node string, cmd ...s
 	}
 	enter := []string{"--net=/run/netns/" + l.Namespace(node)}
 	if mnt := kn.MountNamespace(); mnt != "" {
-		enter = append(enter, "--mount="+mnt)
+		enter = append(enter, "--mount="+mnt, "--root="+kn.MountRoot(), "--wd="+kn.MountRoot())
 	}
 	out, err := exec.CommandContext(ctx, "nsenter", append(append(enter, "--"), cmd...)...).CombinedOutput()
 	if err != nil {

@@ -51,6 +51,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -102,23 +103,42 @@ type Options struct {
 	// ReadyTimeout bounds the wait from the install until every pod of
 	// the chart is Ready and the webhook answers; zero means 5 minutes.
 	ReadyTimeout time.Duration
+	// NodeTimeout bounds each node's containerd start and image import,
+	// and then the wait for its Node to be Ready; zero means 2 minutes
+	// each.
+	NodeTimeout time.Duration
+
+	// Kubeconfig, when set, is the admin kubeconfig of an API server that
+	// runs elsewhere with ControlPlaneOptions' flags and certificate and
+	// kube-scheduler and kube-controller-manager beside it: the VM lane's,
+	// on the host (cluster.LaneRun with KubeletNodes). The agents then
+	// start no control plane, and serve the API server's "cluster" egress
+	// (kubelets, webhooks on pod IPs) on EgressListen, a TCP address the
+	// API server's egress configuration reaches.
+	Kubeconfig   string
+	EgressListen string
+	// ImageSeed is kubenode.Options.ImageSeed for every node.
+	ImageSeed string
 }
 
 // Agents implements netns.ClusterAgents with kubelets and the chart.
 type Agents struct {
 	opts Options
 
-	mu       sync.Mutex
-	assets   string
-	cp       *controlplane.ControlPlane
-	ctrls    *kubenode.Controllers
-	proxy    *kubenode.KubeletProxy
-	nodes    map[string]*kubenode.Node
-	private  []string
-	values   map[string]any
-	client   kubernetes.Interface
-	timings  []Timing
-	released *release.Release
+	mu     sync.Mutex
+	assets string
+	cp     *controlplane.ControlPlane
+	// kubeconfig, apiServer (host:port) and kubectl are the control
+	// plane's, whether the agents started it or it runs elsewhere.
+	kubeconfig, apiServer, kubectl string
+	ctrls                          *kubenode.Controllers
+	proxy                          *kubenode.KubeletProxy
+	nodes                          map[string]*kubenode.Node
+	private                        []string
+	values                         map[string]any
+	client                         kubernetes.Interface
+	timings                        []Timing
+	released                       *release.Release
 	// restoreSysctls puts back the host-wide sysctls the kubelets set
 	// (kubenode.HostSysctls): the lab leaves the machine as it found it.
 	restoreSysctls func() error
@@ -141,13 +161,17 @@ func New(opts Options) *Agents {
 	if opts.ReadyTimeout == 0 {
 		opts.ReadyTimeout = 5 * time.Minute
 	}
+	if opts.NodeTimeout == 0 {
+		opts.NodeTimeout = 2 * time.Minute
+	}
 	return &Agents{opts: opts, nodes: map[string]*kubenode.Node{}}
 }
 
 // Kubeconfig is the admin kubeconfig of the lab's API server.
 func Kubeconfig(l *netns.Lab) string { return cluster.Kubeconfig(l) }
 
-// ControlPlane is the running API server (nil before StartCluster).
+// ControlPlane is the running API server (nil before StartCluster, and
+// when it runs elsewhere: Options.Kubeconfig).
 func (a *Agents) ControlPlane() *controlplane.ControlPlane {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -373,7 +397,64 @@ func outermost(paths []string) []string {
 	return out
 }
 
+// ControlPlaneOptions are the API server's flags and serving addresses
+// this cluster needs beside the egress configuration (see
+// startControlPlane for why each): the same whether the agents start it
+// or the VM lane's host does (Options.Kubeconfig).
+func ControlPlaneOptions() (apiServerFlags map[string]string, servingIPs []net.IP) {
+	return map[string]string{
+		// Webhook Services are called at their endpoints (pod IPs),
+		// which the egress proxy reaches; a ClusterIP would need a
+		// kube-proxy on the API server's side.
+		"enable-aggregator-routing": "true",
+		"service-cluster-ip-range":  ServiceCIDR,
+		// envtest disables the ServiceAccount admission plugin (its
+		// tests run no controller-manager to make default accounts);
+		// pods need it: it adds their token's projected volume.
+		"disable-admission-plugins": "",
+	}, []net.IP{net.ParseIP(KubernetesServiceIP)}
+}
+
+// useExternalControlPlane takes the API server of Options.Kubeconfig and
+// serves its egress on Options.EgressListen.
+func (a *Agents) useExternalControlPlane(l *netns.Lab) error {
+	if a.opts.EgressListen == "" {
+		return errors.New("pods: Options.Kubeconfig needs Options.EgressListen (the API server's cluster egress)")
+	}
+	if err := os.MkdirAll(l.StateDir(), 0o755); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(a.opts.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubeconfig of the external API server: %w", err)
+	}
+	if err := os.WriteFile(Kubeconfig(l), data, 0o600); err != nil {
+		return err
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", Kubeconfig(l))
+	if err != nil {
+		return fmt.Errorf("kubeconfig %s: %w", a.opts.Kubeconfig, err)
+	}
+	apiServer, err := kubenode.APIServerHostPort(cfg.Host)
+	if err != nil {
+		return err
+	}
+	proxy, err := kubenode.StartKubeletProxyTCP(a.opts.EgressListen)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.proxy, a.client = proxy, kubernetes.NewForConfigOrDie(cfg)
+	a.kubeconfig, a.apiServer, a.kubectl = Kubeconfig(l), apiServer, filepath.Join(a.assets, k8sassets.KubectlBinary)
+	a.mu.Unlock()
+	logf(l, "using the API server of %s (%s); its cluster egress reaches this lab on %s", a.opts.Kubeconfig, apiServer, a.opts.EgressListen)
+	return nil
+}
+
 func (a *Agents) startControlPlane(ctx context.Context, l *netns.Lab) error {
+	if a.opts.Kubeconfig != "" {
+		return a.useExternalControlPlane(l)
+	}
 	if err := os.MkdirAll(l.StateDir(), 0o755); err != nil {
 		return err
 	}
@@ -394,24 +475,15 @@ func (a *Agents) startControlPlane(ctx context.Context, l *netns.Lab) error {
 	}
 	defer logs.Close()
 	start := time.Now()
+	flags, servingIPs := ControlPlaneOptions()
+	flags["egress-selector-config-file"] = egress
 	cp, err := controlplane.Start(ctx, controlplane.Options{
 		AssetsDir:      a.assets,
 		KubeconfigPath: Kubeconfig(l),
 		Logs:           logs,
 		StartTimeout:   2 * time.Minute,
-		APIServerFlags: map[string]string{
-			"egress-selector-config-file": egress,
-			// Webhook Services are called at their endpoints (pod IPs),
-			// which the egress proxy reaches; a ClusterIP would need a
-			// kube-proxy on the API server's side.
-			"enable-aggregator-routing": "true",
-			"service-cluster-ip-range":  ServiceCIDR,
-			// envtest disables the ServiceAccount admission plugin (its
-			// tests run no controller-manager to make default accounts);
-			// pods need it: it adds their token's projected volume.
-			"disable-admission-plugins": "",
-		},
-		ServingIPs: []net.IP{net.ParseIP(KubernetesServiceIP)},
+		APIServerFlags: flags,
+		ServingIPs:     servingIPs,
 	})
 	if err != nil {
 		return err
@@ -419,6 +491,7 @@ func (a *Agents) startControlPlane(ctx context.Context, l *netns.Lab) error {
 	a.mu.Lock()
 	a.cp = cp
 	a.client = kubernetes.NewForConfigOrDie(cp.RESTConfig())
+	a.kubeconfig, a.apiServer, a.kubectl = cp.KubeconfigPath(), cp.APIServerURL().Host, cp.KubectlPath()
 	a.mu.Unlock()
 	ctrls, err := kubenode.StartControllers(a.assets, cp.KubeconfigPath(), l.StateDir())
 	if err != nil {
@@ -461,7 +534,7 @@ func (a *Agents) startNode(ctx context.Context, l *netns.Lab, n topology.Node) e
 		return fmt.Errorf("node %s: node IP: %w", n.Name, err)
 	}
 	a.mu.Lock()
-	proxy, cp, assets, private, tags := a.proxy, a.cp, a.assets, a.private, maps.Clone(a.tags)
+	proxy, kubeconfig, apiServer, assets, private, tags := a.proxy, a.kubeconfig, a.apiServer, a.assets, a.private, maps.Clone(a.tags)
 	a.mu.Unlock()
 	proxy.Register(n.Name, NodeIP(i), ns)
 	if err := proxy.RegisterPodNetwork(PodCIDR(i), ns); err != nil {
@@ -472,9 +545,12 @@ func (a *Agents) startNode(ctx context.Context, l *netns.Lab, n topology.Node) e
 		Name: n.Name, Netns: ns, NodeIP: NodeIP(i),
 		Dir:               KubeletDir(l, n.Name),
 		AssetsDir:         assets,
-		Kubeconfig:        cp.KubeconfigPath(),
-		APIServer:         cp.APIServerURL().Host,
+		Kubeconfig:        kubeconfig,
+		APIServer:         apiServer,
 		Images:            a.opts.Images,
+		ImageSeed:         a.opts.ImageSeed,
+		CgroupV2:          kubenode.UnifiedCgroups(),
+		StartTimeout:      a.opts.NodeTimeout,
 		Tags:              tags,
 		PodCIDR:           PodCIDR(i),
 		KubernetesService: net.JoinHostPort(KubernetesServiceIP, "443"),
@@ -486,15 +562,31 @@ func (a *Agents) startNode(ctx context.Context, l *netns.Lab, n topology.Node) e
 	a.mu.Lock()
 	a.nodes[n.Name] = kn
 	a.mu.Unlock()
+	a.measure(l, "node "+n.Name+": containerd up, images in its store, kubelet started", start)
 	if err := a.waitNodeReady(ctx, n.Name); err != nil {
-		return fmt.Errorf("%w (kubelet log: %s)", err, kn.KubeletLog())
+		// The log's end too: in the VM lane the file goes with the guest.
+		return fmt.Errorf("%w (kubelet log %s ends:\n%s)", err, kn.KubeletLog(), logTail(kn.KubeletLog(), 3000))
 	}
 	a.measure(l, "node "+n.Name+": containerd, image import, kubelet → Node Ready", start)
 	return nil
 }
 
+// logTail is the last n bytes of a log file ("" when unreadable).
+func logTail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > n {
+		_, _ = f.Seek(st.Size()-n, io.SeekStart)
+	}
+	data, _ := io.ReadAll(f)
+	return string(data)
+}
+
 func (a *Agents) waitNodeReady(ctx context.Context, name string) error {
-	err := retry.Poll(ctx, 2*time.Minute, retry.Every(250*time.Millisecond), func() (bool, error) {
+	err := retry.Poll(ctx, a.opts.NodeTimeout, retry.Every(250*time.Millisecond), func() (bool, error) {
 		node, err := a.client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, nil
@@ -711,12 +803,12 @@ func (a *Agents) nodesRunning() []string {
 // empty) on its standard input, and returns its combined output.
 func (a *Agents) Kubectl(ctx context.Context, l *netns.Lab, stdin string, args ...string) (string, error) {
 	a.mu.Lock()
-	cp := a.cp
+	kubectl := a.kubectl
 	a.mu.Unlock()
-	if cp == nil {
+	if kubectl == "" {
 		return "", errors.New("pods: no control plane (StartCluster has not run)")
 	}
-	cmd := exec.CommandContext(ctx, cp.KubectlPath(), append([]string{"--kubeconfig", Kubeconfig(l)}, args...)...)
+	cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", Kubeconfig(l)}, args...)...)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
