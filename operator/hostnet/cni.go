@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -104,6 +105,8 @@ type cniState struct {
 	// was last checked (or added) under: 0 for a link without dhcp.
 	checked map[string]uint64
 	dhcp    *dhcpDaemon
+	// execs counts plugin runs (tests: a pass with nothing to do runs none).
+	execs atomic.Uint64
 }
 
 func (m *Manager) cniConfig() *libcni.CNIConfig {
@@ -114,7 +117,7 @@ func (m *Manager) cniConfig() *libcni.CNIConfig {
 		if len(dirs) == 0 {
 			dirs = DefaultCNIPluginDirs
 		}
-		m.cni.config = libcni.NewCNIConfigWithCacheDir(dirs, m.opts.CNI.CacheDir, &pluginExec{netns: m.opts.HostNetns})
+		m.cni.config = libcni.NewCNIConfigWithCacheDir(dirs, m.opts.CNI.CacheDir, &pluginExec{netns: m.opts.HostNetns, execs: &m.cni.execs})
 	}
 	return m.cni.config
 }
@@ -130,9 +133,11 @@ type pluginExec struct {
 	invoke.RawExec
 	version.PluginDecoder
 	netns string
+	execs *atomic.Uint64
 }
 
 func (e *pluginExec) ExecPlugin(ctx context.Context, path string, stdin []byte, env []string) ([]byte, error) {
+	e.execs.Add(1)
 	if e.netns == "" {
 		return e.RawExec.ExecPlugin(ctx, path, stdin, env)
 	}
