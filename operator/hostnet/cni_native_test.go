@@ -1,15 +1,22 @@
 package hostnet
 
 import (
+	"bytes"
 	"context"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
+	"github.com/onsi/gomega"
+	"github.com/vishvananda/netns"
 
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/perouter/perouter/operator/nsexec"
@@ -34,11 +41,15 @@ func requireCNIPlugins(tb testing.TB, plugins ...string) {
 
 // withCNI gives e a Manager that runs CNI plugins with the libcni cache in
 // cacheDir, as a controller (re)started on the node would.
-func (e *env) withCNI(cacheDir string) {
+func (e *env) withCNI(cacheDir string) { e.withCNIOptions(CNIOptions{CacheDir: cacheDir}, logr.Discard()) }
+
+// withCNIOptions is withCNI with more options (Debian's plugin directory
+// and the container ID are filled in).
+func (e *env) withCNIOptions(o CNIOptions, log logr.Logger) {
 	e.tb.Helper()
 	e.m.Close()
-	e.m = NewManager(Options{RouterNetns: e.router, HostNetns: e.host, StateDir: e.stateDir, Logger: logr.Discard(),
-		CNI: CNIOptions{PluginDirs: []string{debianCNIPlugins}, CacheDir: cacheDir, ContainerID: "test-node"}})
+	o.PluginDirs, o.ContainerID = []string{debianCNIPlugins}, "test-node"
+	e.m = NewManager(Options{RouterNetns: e.router, HostNetns: e.host, StateDir: e.stateDir, Logger: log, CNI: o})
 	e.tb.Cleanup(e.m.Close)
 	e.tb.Cleanup(e.m.StopDHCPDaemon)
 }
@@ -251,4 +262,113 @@ func TestCNIUnderlayFailedAdd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCNIUnderlayDHCP: dhcp IPAM against a real DHCP server (busybox
+// udhcpd in a namespace behind the node's NIC, 6-second leases). The
+// Manager starts the CNI dhcp daemon, which gets the lease and renews it;
+// after a controller restart (daemon stopped, a new Manager) the first
+// pass's CHECK hands the lease to the new daemon, which renews it again.
+func TestCNIUnderlayDHCP(t *testing.T) {
+	requireCNIPlugins(t, "macvlan", "dhcp")
+	if _, err := exec.LookPath("busybox"); err != nil {
+		t.Skip("needs busybox's udhcpd as the DHCP server")
+	}
+	e := newEnv(t)
+	e.addFakeNIC("eth0", 1500)
+	// The DHCP server's namespace, behind the NIC's peer.
+	srv := uniqueNetnsName("dhcp")
+	if err := createNamedNetns(netnsPath(srv)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := deleteNamedNetns(netnsPath(srv)); err != nil {
+			t.Errorf("delete dhcp server netns: %v", err)
+		}
+	})
+	fd, err := netns.GetFromPath(netnsPath(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	if err := e.hostH.LinkSetNsFd(e.link(e.hostH, "eth0-peer"), int(fd)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, cmd := range [][]string{{"ip", "addr", "add", "192.168.13.1/24", "dev", "eth0-peer"}, {"ip", "link", "set", "eth0-peer", "up"}} {
+		if out, err := nsexec.Run(ctx, srv, cmd...); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "udhcpd.conf")
+	if err := os.WriteFile(conf, []byte("start 192.168.13.100\nend 192.168.13.110\ninterface eth0-peer\nlease_file "+dir+"/leases\npidfile "+dir+"/pid\nmin_lease 6\nopt subnet 255.255.255.0\nopt lease 6\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var serverLog syncBuffer
+	server := nsexec.Command(ctx, srv, "busybox", "udhcpd", "-f", conf)
+	server.Stdout, server.Stderr = &serverLog, &serverLog
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
+	acks := func() int { return strings.Count(serverLog.String(), "sending ACK to 192.168.13.") }
+	g := gomega.NewWithT(t)
+
+	cache := t.TempDir()
+	opts := CNIOptions{CacheDir: cache, DHCPSocket: filepath.Join(dir, "dhcp.sock")}
+	e.withCNIOptions(opts, logr.Discard())
+	p := cniPlan(e, CNIInterface{Name: "net1", Config: []byte(`{"cniVersion": "1.0.0", "name": "dhcp-underlay", "plugins": [{"type": "macvlan", "master": "eth0",
+		"ipam": {"type": "dhcp", "daemonSocketPath": "` + opts.DHCPSocket + `"}}]}`)})
+	if diff := cmp.Diff([]string{"created router macvlan net1"}, changesOf(e.apply(p), "net1")); diff != "" {
+		t.Errorf("first apply (-want +got):\n%s", diff)
+	}
+	addrs := e.addrs(e.routerH(), "net1")
+	if len(addrs) != 1 || !netip.MustParsePrefix("192.168.13.0/24").Contains(addrs[0].Addr()) || addrs[0].Bits() != 24 {
+		t.Fatalf("net1's addresses %v, want one lease from 192.168.13.100-110/24", addrs)
+	}
+	e.pingFromRouter("192.168.13.1")
+	// Renewed: the server ACKs again, every ~3 s (half the lease).
+	first := acks()
+	g.Eventually(acks).WithTimeout(15*time.Second).WithPolling(200*time.Millisecond).Should(gomega.BeNumerically(">=", first+2), "the daemon renews the lease; server log:\n%s", &serverLog)
+	e.requireNoop(p)
+
+	// A controller restart: the daemon dies with it. The new Manager's
+	// first pass CHECKs the link, which gives the new daemon the lease;
+	// the renewals go on and the address stays.
+	e.m.StopDHCPDaemon()
+	e.withCNIOptions(opts, logr.Discard())
+	if ch := e.apply(p); len(ch) != 0 {
+		t.Errorf("first pass after a restart changed things:\n%s", ch)
+	}
+	after := acks()
+	g.Eventually(acks).WithTimeout(15*time.Second).WithPolling(200*time.Millisecond).Should(gomega.BeNumerically(">=", after+2), "the new daemon renews the lease; server log:\n%s", &serverLog)
+	if got := e.addrs(e.routerH(), "net1"); !slices.Equal(got, addrs) {
+		t.Errorf("net1's addresses after the restart %v, want %v", got, addrs)
+	}
+	e.pingFromRouter("192.168.13.1")
+
+	// Removal: DEL releases the lease.
+	if diff := cmp.Diff([]string{"deleted router macvlan net1"}, changesOf(e.apply(cniPlan(e)), "net1")); diff != "" {
+		t.Errorf("removal (-want +got):\n%s", diff)
+	}
+	e.noLink(e.routerH(), "net1")
+}
+
+// syncBuffer is a bytes.Buffer a child process writes while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
