@@ -177,7 +177,7 @@ func (s *session) ensureCNILinks(want []CNIInterface, del bool) {
 			case i < 0:
 				s.cniDel(a, "no longer wanted")
 			case !sameAttachment(a, want[i], netnsPath(s.m.opts.RouterNetns)):
-				s.cniDel(a, "its config or runtime config changed")
+				s.cniDel(a, "its config, runtime config or netns changed")
 			}
 		}
 		return

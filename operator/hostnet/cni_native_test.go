@@ -41,7 +41,9 @@ func requireCNIPlugins(tb testing.TB, plugins ...string) {
 
 // withCNI gives e a Manager that runs CNI plugins with the libcni cache in
 // cacheDir, as a controller (re)started on the node would.
-func (e *env) withCNI(cacheDir string) { e.withCNIOptions(CNIOptions{CacheDir: cacheDir}, logr.Discard()) }
+func (e *env) withCNI(cacheDir string) {
+	e.withCNIOptions(CNIOptions{CacheDir: cacheDir}, logr.Discard())
+}
 
 // withCNIOptions is withCNI with more options (Debian's plugin directory
 // and the container ID are filled in).
