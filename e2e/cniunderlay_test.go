@@ -56,10 +56,13 @@ var _ = Describe("CNI-provisioned underlay", Ordered, Label("cni-underlay"), fun
 
 	It("creates the underlay link in the router namespace with CNI, leaving the node's only NIC in the host", func(ctx SpecContext) {
 		Eventually(func() (string, error) {
-			return env.ExecRouter(ctx, node, "ip", "-d", "-o", "addr", "show", "dev", link)
-		}).WithTimeout(convergeTimeout).WithPolling(poll).Should(And(ContainSubstring("macvlan"), ContainSubstring("inet 192.168.11.5/24")),
-			"node %s: %s in the router namespace (Underlay %s/%s)", node, link, u.Namespace, u.Name)
-		out, err := env.Exec(ctx, node, "ip", "-o", "addr", "show", "dev", "eth0")
+			return env.ExecRouter(ctx, node, "ip", "-o", "addr", "show", "dev", link)
+		}).WithTimeout(convergeTimeout).WithPolling(poll).Should(ContainSubstring("inet 192.168.11.5/24"),
+			"node %s: %s's address in the router namespace (Underlay %s/%s)", node, link, u.Namespace, u.Name)
+		out, err := env.ExecRouter(ctx, node, "ip", "-d", "-o", "link", "show", "dev", link)
+		Expect(err).NotTo(HaveOccurred(), out)
+		Expect(out).To(ContainSubstring("macvlan mode bridge"), "node %s: %s is the macvlan CNI made", node, link)
+		out, err = env.Exec(ctx, node, "ip", "-o", "addr", "show", "dev", "eth0")
 		Expect(err).NotTo(HaveOccurred(), out)
 		Expect(out).To(ContainSubstring("inet 192.168.11.15/24"), "node %s keeps its own address on its only NIC", node)
 	})
