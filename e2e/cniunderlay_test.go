@@ -1,9 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"fmt"
-	"net/netip"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -12,7 +9,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
-	"github.com/perouter/perouter/operator/ipam"
 	"github.com/perouter/perouter/operator/objects"
 )
 
@@ -80,19 +76,10 @@ var _ = Describe("CNI-provisioned underlay", Ordered, Label("cni-underlay"), fun
 
 	It("announces its type-3 route to the EVPN leaves, and its workload pings the fabric's hosts across VXLAN", func(ctx SpecContext) {
 		Expect(l2vnis(ctx)).NotTo(BeEmpty(), "the lab applies docs/examples/l2lab's L2VNI")
-		vtep := underlayVTEP(ctx, u, node)
+		vtep := nodeVTEP(ctx, node)
 		start := time.Now()
 		Eventually(func() error { return l2Healthy(ctx, node, vtep) }).
 			WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed(), "node %s", node)
 		AddReportEntry("single-NIC node's workload reaches the fabric hosts", time.Since(start).Round(100*time.Millisecond).String())
 	})
 })
-
-// underlayVTEP is the VTEP u gives node at its current index.
-func underlayVTEP(ctx context.Context, u v1alpha1.Underlay, node string) netip.Addr {
-	GinkgoHelper()
-	Expect(u.Spec.TunnelEndpoint).NotTo(BeNil(), fmt.Sprintf("Underlay %s/%s has no tunnelEndpoint", u.Namespace, u.Name))
-	vtep, err := ipam.VTEP(netip.MustParsePrefix(u.Spec.TunnelEndpoint.CIDRs[0]), eventuallyNodeIndex(ctx, node))
-	Expect(err).NotTo(HaveOccurred())
-	return vtep.Addr()
-}
