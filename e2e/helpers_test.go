@@ -18,6 +18,7 @@ import (
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/ipam"
+	"github.com/perouter/perouter/operator/objects"
 	"github.com/perouter/perouter/operator/vtysh"
 	"github.com/perouter/perouter/simulator/netns"
 )
@@ -69,10 +70,22 @@ func l3vnis(ctx context.Context) []v1alpha1.L3VNI {
 	return list.Items
 }
 
-// nodeVTEP is the VTEP ipam gives the node at its current index.
+// nodeVTEP is the VTEP ipam gives the node at its current index, from
+// the Underlay that selects it (labs with one Underlay per kind of node,
+// as the single-NIC lab, have several).
 func nodeVTEP(ctx context.Context, node string) netip.Addr {
-	u := underlay(ctx)
-	Expect(u.Spec.TunnelEndpoint).NotTo(BeNil())
+	GinkgoHelper()
+	var list v1alpha1.UnderlayList
+	Expect(env.Kube().List(ctx, &list, client.InNamespace(operatorNamespace))).To(Succeed())
+	var obj corev1.Node
+	Expect(env.Kube().Get(ctx, client.ObjectKey{Name: node}, &obj)).To(Succeed())
+	var u v1alpha1.Underlay
+	for _, item := range list.Items {
+		if objects.Selects(item.Spec.NodeSelector, obj.Labels) {
+			u = item
+		}
+	}
+	Expect(u.Spec.TunnelEndpoint).NotTo(BeNil(), "no Underlay with a tunnelEndpoint selects node %s", node)
 	pool := netip.MustParsePrefix(u.Spec.TunnelEndpoint.CIDRs[0])
 	vtep, err := ipam.VTEP(pool, eventuallyNodeIndex(ctx, node))
 	Expect(err).NotTo(HaveOccurred())

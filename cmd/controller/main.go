@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -54,6 +55,9 @@ func run() error {
 		metricsSecure = flag.Bool("metrics-secure", true, "serve metrics over HTTPS to callers whose token may get /metrics (TokenReview, SubjectAccessReview); false serves plain HTTP: bind it to 127.0.0.1")
 		probeAddr     = flag.String("health-probe-bind-address", "127.0.0.1:9482", "healthz/readyz endpoint (loopback: the kubelet probes a host-network pod from the host)")
 		stateDir      = flag.String("underlay-state-dir", DefaultUnderlayStateDir, "directory on the node where what the host side of each underlay NIC had before its move is kept, so that a restarted controller can give it back (empty: memory only)")
+		cniCacheDir   = flag.String("cni-cache-dir", DefaultCNICacheDir, "libcni's cache directory, which records the underlay links CNI plugins made (CNIDevice); must outlive the controller (a hostPath). host-local IPAM keeps its reservations under /var/lib/cni/networks by default, so the chart mounts the node's /var/lib/perouter/cni there")
+		cniPluginDirs = flag.String("cni-plugin-dirs", strings.Join(hostnet.DefaultCNIPluginDirs, ","), "comma-separated directories holding the CNI plugins (Debian's containernetworking-plugins install them in /usr/lib/cni)")
+		cniDHCPSocket = flag.String("cni-dhcp-socket", hostnet.DefaultDHCPSocket, "socket of the CNI dhcp daemon the controller runs for dhcp IPAM (the dhcp plugin's default)")
 		pushTimeout   = flag.Duration("push-timeout", controller.DefaultPushTimeout, "bound on one push to the router (datapath and FRR reload); an overrun fails the reconcile, is reported in status and retried")
 		stallTimeout  = flag.Duration("stall-timeout", controller.DefaultStallTimeout, "/healthz fails when no reconcile has finished for this long, so the kubelet restarts a wedged controller")
 	)
@@ -84,7 +88,13 @@ func run() error {
 		bgp = controller.VtyshBGPReader{Vtysh: *vtysh, SocketDir: *vtySocketDir}
 		zebra = controller.VtyshZebraReader{Vtysh: *vtysh, SocketDir: *vtySocketDir}
 	}
-	datapath := hostnet.NewManager(hostnet.Options{RouterNetns: *netns, HostNetns: *hostNetns, StateDir: *stateDir, Logger: ctrl.Log.WithName("hostnet")})
+	datapath := hostnet.NewManager(hostnet.Options{RouterNetns: *netns, HostNetns: *hostNetns, StateDir: *stateDir, Logger: ctrl.Log.WithName("hostnet"),
+		CNI: hostnet.CNIOptions{
+			PluginDirs: strings.Split(*cniPluginDirs, ","), CacheDir: *cniCacheDir, DHCPSocket: *cniDHCPSocket,
+			// Node-scoped: the dhcp plugin's client ID and host-local's
+			// reservations carry it.
+			ContainerID: hostnet.DefaultCNIContainerID + "-" + *nodeName,
+		}})
 	mgr, err := controller.NewNodeManager(ctrl.GetConfigOrDie(), controller.NodeManagerOptions{
 		Scheme:        scheme,
 		NodeName:      *nodeName,
@@ -114,6 +124,10 @@ func run() error {
 	}
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
+
+// DefaultCNICacheDir is libcni's default; the DaemonSet mounts a hostPath
+// there.
+const DefaultCNICacheDir = "/var/lib/cni"
 
 // DefaultUnderlayStateDir is a hostPath in the DaemonSet: the state must
 // outlive the pod.

@@ -54,7 +54,9 @@ type Options struct {
 	// restarted controller can still give it back; "" keeps it in memory
 	// only.
 	StateDir string
-	Logger   logr.Logger
+	// CNI configures the CNI plugins that make CNIDevice links (cni.go).
+	CNI    CNIOptions
+	Logger logr.Logger
 }
 
 // Manager applies Plans with netlink. It is safe for sequential use; the
@@ -85,6 +87,8 @@ type Manager struct {
 	// missing holds the optional sysctls this kernel lacks, each logged
 	// once (see missingSysctl).
 	missing sync.Map
+	// cni is what the Manager keeps about its CNI links (cni.go).
+	cni cniState
 }
 
 // missingSysctl logs, once per key, that the kernel lacks an optional
@@ -310,7 +314,9 @@ func (s *session) prepare(p Plan) {
 	s.ensureSysctls(p.Sysctls)
 	s.ensureRules(p.Rules)
 	s.ensureLoopback(p.LoopbackAddresses)
+	s.ensureCNILinks(p.CNIInterfaces, true)
 	s.ensureUnderlay(p)
+	s.ensureCNILinks(p.CNIInterfaces, false)
 	s.deleteUnwanted(p)
 	for _, v := range p.VRFs {
 		s.forVNI(v.VNI, func() { s.ensureVRF(v) })
@@ -357,6 +363,9 @@ func upTargets(p Plan) (router, host, vxlans []upTarget) {
 	// handed back by a deleted router netns arrives down.
 	for _, name := range p.UnderlayInterfaces {
 		router = append(router, upTarget{kind: "underlay interface", name: name})
+	}
+	for _, c := range p.CNIInterfaces {
+		router = append(router, upTarget{kind: "underlay CNI interface", name: c.Name})
 	}
 	for _, v := range p.VRFs {
 		router = append(router, upTarget{kind: "vrf", name: v.Name, vni: v.VNI})

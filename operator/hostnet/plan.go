@@ -67,6 +67,9 @@ type Plan struct {
 	// UnderlayInterfaces are moved from the host netns into the router
 	// netns, keeping their addresses, MTU and up state.
 	UnderlayInterfaces []string `json:"underlayInterfaces,omitempty"`
+	// CNIInterfaces are made in the router netns by CNI plugins (cni.go),
+	// sorted by name.
+	CNIInterfaces []CNIInterface `json:"cniInterfaces,omitempty"`
 	// NodeAddresses are the node's own addresses: a NIC in the host netns
 	// holding one of them is not moved (see protect.go).
 	NodeAddresses []netip.Addr `json:"nodeAddresses,omitempty"`
@@ -195,6 +198,9 @@ func PlanFor(c nodeconfig.Config, o PlanOptions) Plan {
 	p.LoopbackAddresses = slices.Clone(c.Underlay.VTEPs)
 	slices.SortFunc(p.LoopbackAddresses, comparePrefix)
 	p.UnderlayInterfaces = slices.Sorted(slices.Values(c.Underlay.Interfaces))
+	for _, ci := range c.Underlay.CNIInterfaces {
+		p.CNIInterfaces = append(p.CNIInterfaces, CNIInterface{Name: ci.Name, Config: ci.Config, RuntimeConfig: ci.RuntimeConfig})
+	}
 
 	if c.Passthrough != nil {
 		hs := c.Passthrough.HostSession

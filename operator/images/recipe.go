@@ -86,8 +86,10 @@ func Recipes() []Recipe {
 			Description: "perouter controller, labeler, reloader and perouterctl; the controller reads BGP state with FRR's vtysh",
 			Suite:       "trixie",
 			// frr for vtysh (Debian ships it in the frr package), iproute2
-			// for `ip netns`, ca-certificates for the API server's TLS.
-			Packages:   []string{"ca-certificates", "frr", "iproute2"},
+			// for `ip netns`, ca-certificates for the API server's TLS,
+			// containernetworking-plugins for CNIDevice underlay links
+			// (macvlan, ipvlan, static/host-local/dhcp IPAM, in /usr/lib/cni).
+			Packages:   []string{"ca-certificates", "containernetworking-plugins", "frr", "iproute2"},
 			GoBinaries: []string{"./cmd/controller", "./cmd/labeler", "./cmd/reloader", "./cmd/perouterctl"},
 			Entrypoint: []string{BinDir + "/controller"},
 			User:       "0",

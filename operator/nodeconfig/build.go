@@ -467,12 +467,20 @@ func (b *builder) underlay(all []v1alpha1.Underlay) (*Underlay, error) {
 			a.ListenRange.Addr().Compare(b.ListenRange.Addr()), cmp.Compare(a.ListenRange.Bits(), b.ListenRange.Bits()))
 	})
 	for _, nic := range u.Spec.Interfaces {
-		// validate.Set refuses every other type.
+		// validate.Set refuses an item with neither member.
 		if name := nic.HostNIC(); name != "" {
 			out.Interfaces = append(out.Interfaces, name)
 		}
+		if d := nic.CNIDevice; d != nil && d.RawConfig != nil {
+			c := CNIInterface{Name: d.LinkName(), Config: slices.Clone(d.RawConfig.Raw)}
+			if d.RuntimeConfig != nil {
+				c.RuntimeConfig = slices.Clone(d.RuntimeConfig.Raw)
+			}
+			out.CNIInterfaces = append(out.CNIInterfaces, c)
+		}
 	}
 	slices.Sort(out.Interfaces)
+	slices.SortFunc(out.CNIInterfaces, func(a, b CNIInterface) int { return cmp.Compare(a.Name, b.Name) })
 	return out, nil
 }
 

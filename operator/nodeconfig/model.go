@@ -56,13 +56,29 @@ type Underlay struct {
 	VTEPs []netip.Prefix
 	// VTEPPools are the tunnelEndpoint CIDRs the VTEPs of all nodes come
 	// from; the host of a passthrough session may not announce into them.
-	VTEPPools  []netip.Prefix
-	Neighbors  []Neighbor
+	VTEPPools []netip.Prefix
+	Neighbors []Neighbor
+	// Interfaces are the host NICs moved into the router namespace.
 	Interfaces []string
+	// CNIInterfaces are the links CNI plugins create in the router
+	// namespace, by name.
+	CNIInterfaces []CNIInterface
 	// GracefulRestart is nil when graceful restart is off.
 	GracefulRestart *GracefulRestart
 	// RouteReflector is nil when the router reflects no routes.
 	RouteReflector *RouteReflector
+}
+
+// CNIInterface is an underlay link made by CNI plugins inside the router
+// namespace.
+type CNIInterface struct {
+	// Name is the link's name (CNI_IFNAME).
+	Name string
+	// Config is the CNI network configuration list, JSON.
+	Config []byte
+	// RuntimeConfig holds the capability arguments, a JSON object, or
+	// is nil.
+	RuntimeConfig []byte
 }
 
 // RouteReflector is the router's route reflection (RFC 4456).

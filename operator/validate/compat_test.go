@@ -51,8 +51,8 @@ func TestUnderlayInterfaceUnion(t *testing.T) {
   interfaces:
   - networkDevice: {interfaceName: toswitch}
 `},
-		// Upstream's CNI-provisioned link parses, and is refused by name.
-		"cni device is not supported yet": {interfaces: `
+		// Upstream's CNI-provisioned link.
+		"cni device": {interfaces: `
   interfaces:
   - type: CNIDevice
     cniDevice:
@@ -60,7 +60,7 @@ func TestUnderlayInterfaceUnion(t *testing.T) {
       interfaceName: net1
       rawConfig: {cniVersion: 1.0.0, name: underlay, plugins: [{type: macvlan, master: eth1, ipam: {type: static}}]}
       runtimeConfig: {ips: [192.168.11.3/24]}
-`, want: []string{ul + "spec.interfaces[0].cniDevice: type CNIDevice is not supported yet by perouter; use type NetworkDevice with networkDevice.interfaceName naming a host device"}},
+`},
 		"type names the other member": {interfaces: `
   interfaces:
   - type: CNIDevice

@@ -135,9 +135,9 @@ func (v *checker) vrfsNamedLikeNICs(s objects.Set) {
 	byName := map[string][]nic{}
 	for i, u := range s.Underlays {
 		for j, n := range u.Spec.Interfaces {
-			name := n.HostNIC()
+			name := n.RouterLinkName()
 			if name == "" {
-				continue // a CNIDevice, refused on its own
+				continue // neither member set, refused on its own
 			}
 			byName[name] = append(byName[name], nic{i, j})
 		}

@@ -114,49 +114,52 @@ func TestUpstreamWebhookCases(t *testing.T) {
 			want:     "Underlay default/new-underlay: spec.nodeSelector: selects the same nodes as Underlay default/existing-underlay: at most one Underlay may select a node",
 		},
 		// underlay_webhook_test.go TestValidateInterfaceTypeImmutable and
-		// TestValidateCNIDeviceImmutable: every case that changes or keeps
-		// a CNIDevice is refused here, because perouter does not
-		// implement CNIDevice at all.
+		// TestValidateCNIDeviceImmutable. Upstream's rawConfig here,
+		// {cniVersion: 1.0.0}, has no name and no plugins: perouter
+		// refuses it on its own (nothing could be made from it), so each
+		// case that keeps one is refused for that. With a complete
+		// config perouter admits these changes: the controller replaces
+		// the link (CNI DEL, then ADD; TestCNIDeviceUpdates).
 		"Underlay update: network device to CNI device of the same name": {
 			old:      underlay("u", "65000", "10.0.0.0/24"),
 			obj:      cniUnderlay("{cniVersion: 1.0.0}", ""),
 			upstream: `type of interface "net1" is immutable`,
-			want:     "spec.interfaces[0].cniDevice: type CNIDevice is not supported yet by perouter",
-			differs:  "perouter refuses every CNIDevice, so the immutability of its type is never reached",
+			want:     "spec.interfaces[0].cniDevice.rawConfig: name is missing: name the network (libcni keys its cache by it); plugins is missing",
+			differs:  "perouter refuses upstream's incomplete rawConfig; a type change itself is admitted, the controller moves the NIC back and has CNI make the link",
 		},
 		"Underlay update: CNI device to network device of the same name": {
 			old:      cniUnderlay("{cniVersion: 1.0.0}", ""),
 			obj:      strings.Replace(underlay("u", "65000", "10.0.0.0/24"), "interfaceName: eth1", "interfaceName: net1", 1),
 			upstream: `type of interface "net1" is immutable`,
-			differs:  "perouter admits the update: it never admits a CNIDevice, so no CNI link named net1 exists that the host device would clash with",
+			differs:  "perouter admits the update: the controller deletes the CNI link (CNI DEL) before it moves the host NIC of that name in",
 		},
 		"Underlay update: CNI rawConfig changed": {
 			old:      cniUnderlay("{cniVersion: 1.0.0}", ""),
 			obj:      cniUnderlay("{cniVersion: 0.4.0}", ""),
 			upstream: `rawConfig for interface "net1" is immutable`,
-			want:     "spec.interfaces[0].cniDevice: type CNIDevice is not supported yet by perouter",
-			differs:  "perouter refuses every CNIDevice",
+			want:     `spec.interfaces[0].cniDevice.rawConfig: cniVersion "0.4.0" is older than 1.0.0`,
+			differs:  "perouter refuses the new rawConfig itself (CNI 0.4.0); a change of a complete rawConfig is admitted and replaces the link",
 		},
 		"Underlay update: CNI runtimeConfig changed": {
 			old:      cniUnderlay("{cniVersion: 1.0.0}", "{ips: [192.168.11.3/24]}"),
 			obj:      cniUnderlay("{cniVersion: 1.0.0}", "{ips: [192.168.11.4/24]}"),
 			upstream: `runtimeConfig for interface "net1" is immutable`,
-			want:     "spec.interfaces[0].cniDevice: type CNIDevice is not supported yet by perouter",
-			differs:  "perouter refuses every CNIDevice",
+			want:     "spec.interfaces[0].cniDevice.rawConfig: name is missing: name the network (libcni keys its cache by it); plugins is missing",
+			differs:  "perouter refuses upstream's incomplete rawConfig; a runtimeConfig change is admitted and replaces the link",
 		},
 		"Underlay update: CNI runtimeConfig added": {
 			old:      cniUnderlay("{cniVersion: 1.0.0}", ""),
 			obj:      cniUnderlay("{cniVersion: 1.0.0}", "{ips: [192.168.11.4/24]}"),
 			upstream: `runtimeConfig for interface "net1" is immutable`,
-			want:     "spec.interfaces[0].cniDevice: type CNIDevice is not supported yet by perouter",
-			differs:  "perouter refuses every CNIDevice",
+			want:     "spec.interfaces[0].cniDevice.rawConfig: name is missing: name the network (libcni keys its cache by it); plugins is missing",
+			differs:  "perouter refuses upstream's incomplete rawConfig; a runtimeConfig change is admitted and replaces the link",
 		},
 		"Underlay update: CNI runtimeConfig removed": {
 			old:      cniUnderlay("{cniVersion: 1.0.0}", "{ips: [192.168.11.4/24]}"),
 			obj:      cniUnderlay("{cniVersion: 1.0.0}", ""),
 			upstream: `runtimeConfig for interface "net1" is immutable`,
-			want:     "spec.interfaces[0].cniDevice: type CNIDevice is not supported yet by perouter",
-			differs:  "perouter refuses every CNIDevice",
+			want:     "spec.interfaces[0].cniDevice.rawConfig: name is missing: name the network (libcni keys its cache by it); plugins is missing",
+			differs:  "perouter refuses upstream's incomplete rawConfig; a runtimeConfig change is admitted and replaces the link",
 		},
 		// l2vni_webhook_test.go TestValidateL2VNICreate
 		"L2VNI create: L3VNI of the same VRF exists": {
@@ -451,6 +454,7 @@ func TestUpstreamUnderlayCases(t *testing.T) {
 		tep      = "tunnelEndpoint: {cidrs: [192.168.1.0/24]}"
 		peer     = "neighbors: [{asn: 65002, address: 192.168.1.1}]"
 		cni      = "{type: CNIDevice, cniDevice: {type: RawConfig, interfaceName: net1, rawConfig: {cniVersion: 1.0.0, name: macvlan-underlay, type: macvlan, master: eth1}}}"
+		cniList  = "{type: CNIDevice, cniDevice: {type: RawConfig, interfaceName: net1, rawConfig: {cniVersion: 1.0.0, name: macvlan-underlay, plugins: [{type: macvlan, master: eth1}]}}}"
 	)
 	nic := func(name string) string {
 		return "interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: '" + name + "'}}]"
@@ -527,14 +531,16 @@ func TestUpstreamUnderlayCases(t *testing.T) {
 		},
 		"valid cni interface": {
 			manifests: underlay("u", tep+", interfaces: ["+cni+"], "+peer),
-			want:      ul + "spec.interfaces[0].cniDevice: type CNIDevice is not supported yet by perouter",
-			differs:   "upstream admits it; perouter does not create CNI links yet",
+			want:      ul + "spec.interfaces[0].cniDevice.rawConfig: is a single-plugin configuration, which CNI 1.0.0 dropped",
+			differs:   "upstream admits this single-plugin config (its check only parses it; libcni then runs no plugin and no link is made); perouter asks for a plugins list",
+		},
+		"valid cni interface with a plugins list": {
+			manifests: underlay("u", tep+", interfaces: ["+cniList+"], "+peer),
 		},
 		"cni interface with invalid raw config": {
 			manifests: underlay("u", tep+", interfaces: [{type: CNIDevice, cniDevice: {type: RawConfig, interfaceName: net1, rawConfig: {cniVersion: 1.0.0, name: broken, plugins: notalist}}}], "+peer),
 			upstream:  "invalid cni config for interface net1",
-			want:      ul + "spec.interfaces[0].cniDevice: type CNIDevice is not supported yet by perouter",
-			differs:   "perouter refuses every CNIDevice",
+			want:      ul + "spec.interfaces[0].cniDevice.rawConfig: plugins must be a list of JSON objects",
 		},
 		"duplicate interface name": {
 			manifests: underlay("u", tep+", interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: eth0}}, {type: NetworkDevice, networkDevice: {interfaceName: eth0}}], "+peer),
@@ -544,14 +550,12 @@ func TestUpstreamUnderlayCases(t *testing.T) {
 		"mixed network device and cni interfaces": {
 			manifests: underlay("u", tep+", interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: eth0}}, "+cni+"], "+peer),
 			upstream:  "all interfaces must be of the same type",
-			want:      ul + "spec.interfaces[1].cniDevice: type CNIDevice is not supported yet by perouter",
-			differs:   "perouter refuses every CNIDevice",
+			want:      ul + "spec.interfaces[1]: is a CNIDevice but spec.interfaces[0] is a NetworkDevice: all interfaces must be of the same type",
 		},
 		"duplicate cni interface names": {
-			manifests: underlay("u", tep+", interfaces: ["+cni+", "+cni+"], "+peer),
+			manifests: underlay("u", tep+", interfaces: ["+cniList+", "+cniList+"], "+peer),
 			upstream:  "duplicate underlay interface name net1",
-			want:      ul + "spec.interfaces[0].cniDevice: type CNIDevice is not supported yet by perouter",
-			differs:   "perouter refuses every CNIDevice",
+			want:      ul + `spec.interfaces[1].cniDevice.interfaceName: "net1" is also spec.interfaces[0]`,
 		},
 		"duplicate neighbor address": {
 			manifests: underlay("u", tep+", "+eth0+", neighbors: [{asn: 65002, address: 192.168.1.1}, {asn: 65002, address: 192.168.1.1}]"),

@@ -212,13 +212,14 @@ func (v *checker) underlay(u *v1alpha1.Underlay) {
 }
 
 // interfaces checks the Underlay's links: the union OpenPERouter defines
-// (type NetworkDevice or CNIDevice, type optional here), of which perouter
-// implements NetworkDevice only.
+// (type NetworkDevice or CNIDevice, type optional here), all of one type,
+// with distinct names in the router namespace.
 func (v *checker) interfaces(ref objects.Ref, ifaces []v1alpha1.UnderlayInterface) {
 	if n := len(ifaces); n < 1 || n > 16 {
 		v.add(ref, "spec.interfaces", "must have 1 to 16 items, has %d: the router needs a link to the fabric", n)
 	}
-	nics := map[string]int{}
+	names := map[string]int{}
+	first := -1 // the first item whose member is known, for the type check
 	for i, nic := range ifaces {
 		field := fmt.Sprintf("spec.interfaces[%d]", i)
 		switch {
@@ -237,19 +238,49 @@ func (v *checker) interfaces(ref objects.Ref, ifaces []v1alpha1.UnderlayInterfac
 				continue
 			}
 		}
-		if nic.CNIDevice != nil {
-			v.add(ref, field+".cniDevice", "type CNIDevice is not supported yet by perouter; use type NetworkDevice with networkDevice.interfaceName naming a host device")
+		if first < 0 {
+			first = i
+		} else if (ifaces[first].CNIDevice != nil) != (nic.CNIDevice != nil) {
+			v.add(ref, field, "is a %s but spec.interfaces[%d] is a %s: all interfaces must be of the same type, mixing NetworkDevice and CNIDevice is not supported; use one Underlay per node with either kind",
+				nic.EffectiveType(), first, ifaces[first].EffectiveType())
 			continue
 		}
-		field += ".networkDevice.interfaceName"
-		name := nic.HostNIC()
-		if err := NICName(name); err != nil {
-			v.add(ref, field, "%v", err)
+		var name string
+		if nic.CNIDevice != nil {
+			field += ".cniDevice"
+			v.cniDevice(ref, field, nic.CNIDevice)
+			name = nic.CNIDevice.LinkName()
+			field += ".interfaceName"
+			if err := CNILinkName(name); err != nil {
+				v.add(ref, field, "%v", err)
+			}
+		} else {
+			field += ".networkDevice.interfaceName"
+			name = nic.HostNIC()
+			if err := NICName(name); err != nil {
+				v.add(ref, field, "%v", err)
+			}
 		}
-		if first, dup := nics[name]; dup {
+		if first, dup := names[name]; dup {
 			v.add(ref, field, "%q is also spec.interfaces[%d]", name, first)
 		} else {
-			nics[name] = i
+			names[name] = i
+		}
+	}
+}
+
+// cniDevice checks a CNIDevice's config source and blobs (field is
+// spec.interfaces[i].cniDevice); the plugins themselves run on the node.
+func (v *checker) cniDevice(ref objects.Ref, field string, d *v1alpha1.CNIDevice) {
+	v.oneOf(ref, field+".type", d.Type, v1alpha1.CNIConfigTypeRawConfig)
+	if d.RawConfig == nil {
+		v.add(ref, field+".rawConfig", "must be set with type RawConfig: the CNI network configuration list to run")
+	} else if err := CNIConfig(d.RawConfig.Raw); err != nil {
+		v.add(ref, field+".rawConfig", "%v", err)
+	}
+	if d.RuntimeConfig != nil {
+		if err := CNIRuntimeConfig(d.RuntimeConfig.Raw); err != nil {
+			v.add(ref, field+".runtimeConfig", "%v", err)
 		}
 	}
 }

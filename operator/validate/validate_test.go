@@ -574,6 +574,11 @@ func TestExamples(t *testing.T) {
 		"route reflector":  {paths: []string{"route-reflector"}},
 		"rr lab":           {paths: []string{"rrlab"}},
 		"IPv6 lab":         {paths: []string{"l2v6lab", "l2lab"}},
+		"single-NIC lab":   {paths: []string{"cni-underlay", "l2lab"}},
+		"invalid CNI underlay": {paths: []string{"cni-underlay-invalid"}, want: []string{
+			`Underlay perouter-system/single-nic: spec.interfaces[0].cniDevice.rawConfig: cniVersion "0.4.0" is older than 1.0.0, the first version with configuration lists only: set it to "1.0.0" or later; is a single-plugin configuration, which CNI 1.0.0 dropped: move the plugin into a list, {"cniVersion": ..., "name": ..., "plugins": [{"type": ..., ...}]}`,
+			`Underlay perouter-system/single-nic: spec.interfaces[0].cniDevice.interfaceName: "br-pe-110" collides with the names perouter gives its own devices (vni<N>, br-pe-*, pe-e-*, br-hs-*, host-e-*, pe-pt, host-pt): choose another interfaceName (the default is net1)`,
+		}},
 		"invalid": {paths: []string{"invalid"}, want: []string{
 			`L3VNI perouter-system/red: spec.hostSession.hostASN: must differ from asn (64514); use hostType: Internal for iBGP`,
 			`L3VNI perouter-system/red: spec.importRTs[0]: "64514:100 \nrouter bgp 1": local part "100 \nrouter bgp 1" is not a plain decimal number`,

@@ -265,10 +265,10 @@ func TestInvalidObjectsRejected(t *testing.T) {
 			u.Spec.Neighbors[0].PasswordSecret = "no-such-secret"
 			return u
 		}},
-		"CNI device interface, not supported yet": {op: update, field: "spec.interfaces[0].cniDevice", obj: func(t *testing.T) client.Object {
+		"CNI device with a pre-1.0 single-plugin rawConfig": {op: update, field: "spec.interfaces[0].cniDevice.rawConfig", obj: func(t *testing.T) client.Object {
 			u := underlay(t)
-			u.Spec.Interfaces[0] = v1alpha1.UnderlayInterface{Type: v1alpha1.InterfaceTypeCNIDevice, CNIDevice: &v1alpha1.CNIDevice{
-				Type: "RawConfig", RawConfig: &runtime.RawExtension{Raw: []byte(`{"cniVersion":"1.0.0","name":"ul","plugins":[{"type":"macvlan"}]}`)}}}
+			u.Spec.Interfaces = []v1alpha1.UnderlayInterface{{Type: v1alpha1.InterfaceTypeCNIDevice, CNIDevice: &v1alpha1.CNIDevice{
+				Type: "RawConfig", RawConfig: &runtime.RawExtension{Raw: []byte(`{"cniVersion":"0.4.0","name":"ul","type":"macvlan"}`)}}}}
 			return u
 		}},
 		"no interfaces": {op: update, field: "spec.interfaces", obj: func(t *testing.T) client.Object {

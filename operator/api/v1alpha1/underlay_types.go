@@ -35,10 +35,12 @@ type UnderlaySpec struct {
 	// +required
 	Neighbors []Neighbor `json:"neighbors"`
 
-	// Interfaces are the router's links to the fabric, moved into (or,
-	// later, created in) its namespace. At least one is required.
+	// Interfaces are the router's links to the fabric: host devices moved
+	// into its namespace (NetworkDevice), or links a CNI plugin creates
+	// there (CNIDevice). At least one is required, all of one type.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.all(i, has(i.cniDevice) == has(self[0].cniDevice))",message="all interfaces must be of the same type: mixing NetworkDevice and CNIDevice is not supported"
 	// +required
 	Interfaces []UnderlayInterface `json:"interfaces"`
 
@@ -76,9 +78,16 @@ const (
 	// router namespace.
 	InterfaceTypeNetworkDevice = "NetworkDevice"
 	// InterfaceTypeCNIDevice has a CNI plugin create the link in the router
-	// namespace. Accepted by the schema so upstream manifests parse;
-	// validation refuses it until perouter implements it.
+	// namespace (a macvlan on the node's only NIC, for instance).
 	InterfaceTypeCNIDevice = "CNIDevice"
+
+	// CNIConfigTypeRawConfig is the CNIDevice config source that embeds
+	// the CNI network configuration list in the Underlay.
+	CNIConfigTypeRawConfig = "RawConfig"
+
+	// DefaultCNIInterfaceName is a CNIDevice's interfaceName when absent,
+	// as upstream defaults it.
+	DefaultCNIInterfaceName = "net1"
 )
 
 // UnderlayInterface is one fabric link of the router: a union
@@ -100,8 +109,7 @@ type UnderlayInterface struct {
 	// +optional
 	NetworkDevice *NetworkDevice `json:"networkDevice,omitempty"`
 
-	// CNIDevice has a CNI plugin create the link. Not supported yet:
-	// validation refuses it, naming the field.
+	// CNIDevice has a CNI plugin create the link in the router namespace.
 	// +optional
 	CNIDevice *CNIDevice `json:"cniDevice,omitempty"`
 }
@@ -113,6 +121,27 @@ func (i UnderlayInterface) HostNIC() string {
 		return ""
 	}
 	return i.NetworkDevice.InterfaceName
+}
+
+// RouterLinkName is the name of the link this interface is in the router
+// namespace: the host NIC's name, or the CNIDevice's interfaceName (net1
+// when absent).
+func (i UnderlayInterface) RouterLinkName() string {
+	switch {
+	case i.NetworkDevice != nil:
+		return i.NetworkDevice.InterfaceName
+	case i.CNIDevice != nil:
+		return i.CNIDevice.LinkName()
+	}
+	return ""
+}
+
+// LinkName is InterfaceName, or DefaultCNIInterfaceName when it is empty.
+func (d CNIDevice) LinkName() string {
+	if d.InterfaceName == "" {
+		return DefaultCNIInterfaceName
+	}
+	return d.InterfaceName
 }
 
 // EffectiveType is Type, or when Type is empty the type of the member
@@ -129,9 +158,12 @@ func (i UnderlayInterface) EffectiveType() string {
 	return ""
 }
 
-// CNIDevice is OpenPERouter's CNI-provisioned underlay link, kept in the
-// schema so its manifests decode. Its config blobs are opaque JSON
-// objects.
+// CNIDevice is an underlay link a CNI plugin creates inside the router
+// namespace (CNI ADD with the router namespace as the container's), as in
+// OpenPERouter: the controller runs the plugins with libcni, deletes the
+// link with CNI DEL when it is no longer wanted, and keeps libcni's cache
+// of results on the node so that a restarted controller still knows what
+// it created. Its config blobs are JSON objects.
 // +kubebuilder:validation:XValidation:rule="has(self.rawConfig) == (self.type == 'RawConfig')",message="type/config mismatch: rawConfig must be set if and only if type is RawConfig"
 type CNIDevice struct {
 	// Type is the source of the CNI configuration: RawConfig.
@@ -139,7 +171,11 @@ type CNIDevice struct {
 	// +required
 	Type string `json:"type"`
 
-	// RawConfig is a CNI conflist as a JSON object.
+	// RawConfig is a CNI network configuration list (spec 1.0.0 or later)
+	// as a JSON object: cniVersion, name and plugins, each plugin with its
+	// type (macvlan, ipvlan, ...) and the plugin's own settings (ipam:
+	// static, host-local, dhcp). Changing it replaces the link (CNI DEL
+	// of the old config, then ADD of the new one).
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +kubebuilder:validation:Type=object
 	// +kubebuilder:validation:Schemaless
@@ -147,14 +183,17 @@ type CNIDevice struct {
 	RawConfig *runtime.RawExtension `json:"rawConfig,omitempty"`
 
 	// InterfaceName is the name of the link the plugin creates in the
-	// router namespace; net1 when absent.
+	// router namespace (CNI_IFNAME); net1 when absent.
+	// +kubebuilder:default="net1"
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=15
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z][a-zA-Z0-9._-]*$`
 	// +optional
 	InterfaceName string `json:"interfaceName,omitempty"`
 
-	// RuntimeConfig holds the CNI capability arguments, a JSON object.
+	// RuntimeConfig holds the CNI capability arguments, a JSON object
+	// (ips, mac, ...): libcni passes a key to the plugins that declare it
+	// in their capabilities. Changing it replaces the link.
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +kubebuilder:validation:Type=object
 	// +kubebuilder:validation:Schemaless

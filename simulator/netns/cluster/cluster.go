@@ -244,6 +244,8 @@ func (a *Agents) StartNode(ctx context.Context, l *netns.Lab, n topology.Node) e
 		// The simulated nodes share one filesystem: each keeps its
 		// underlay NICs' state in its own directory.
 		"--underlay-state-dir", filepath.Join(dir, "underlay"),
+		// ... and its CNI links' cache (CNIDevice underlays).
+		"--cni-cache-dir", filepath.Join(dir, "cni"),
 		"--vty-socket-dir", frrDir,
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0"); err != nil {
 		return err

@@ -19,8 +19,9 @@ func TestHostPathsOfTheChart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The chart mounts /var/run/perouter, /var/run/perouter/frr,
-	// /run/netns, /var/lib/perouter/underlay and /var/lib/perouter/reloader.
-	want := []string{"/run/netns", resolve("/var/run/perouter"), "/var/lib/perouter/reloader", "/var/lib/perouter/underlay"}
+	// /run/netns, /var/lib/perouter/underlay, /var/lib/perouter/cni and
+	// /var/lib/perouter/reloader.
+	want := []string{"/run/netns", resolve("/var/run/perouter"), "/var/lib/perouter/cni", "/var/lib/perouter/reloader", "/var/lib/perouter/underlay"}
 	if diff := cmp.Diff(outermost(want), got); diff != "" {
 		t.Errorf("HostPaths (-want +got):\n%s", diff)
 	}
