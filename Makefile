@@ -9,10 +9,8 @@ export PEROUTER_CACHE ?= $(HOME)/.cache/perouter
 KERNEL ?= auto
 KERNELS ?= bookworm trixie
 # Ginkgo label filter of `make e2e`/`make e2e-kind`; the latency
-# measurement runs under `make perf` (PERF_E2E=1). The routed-L2VNI suite
-# (l2-routed, docs/e2e.md suite 17) is left out until it has passed in the
-# VM lane.
-E2E_LABELS ?= !latency && !l2-routed
+# measurement runs under `make perf` (PERF_E2E=1).
+E2E_LABELS ?= !latency
 # The e2e test binary's deadline; raise it for long runs such as
 # PEROUTER_E2E_RECOVERY_ROUNDS=10 (~8 min a round in the VM lane).
 E2E_TIMEOUT ?= 90m
