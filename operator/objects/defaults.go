@@ -36,6 +36,11 @@ func defaultUnderlay(u *v1alpha1.Underlay) {
 	if rr := u.Spec.RouteReflector; rr != nil && rr.ClusterID == "" {
 		rr.ClusterID = v1alpha1.DefaultClusterID
 	}
+	for i := range u.Spec.Interfaces {
+		if d := u.Spec.Interfaces[i].CNIDevice; d != nil && d.InterfaceName == "" {
+			d.InterfaceName = v1alpha1.DefaultCNIInterfaceName
+		}
+	}
 }
 
 func defaultL3VNI(l *v1alpha1.L3VNI) {

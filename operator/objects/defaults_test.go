@@ -48,7 +48,7 @@ func TestDefaultsMatchCRDs(t *testing.T) {
 apiVersion: network.perouter.io/v1alpha1
 kind: Underlay
 metadata: {name: u}
-spec: {asn: 1, neighbors: [{type: External, interface: eth0}], routeReflector: {}}
+spec: {asn: 1, neighbors: [{type: External, interface: eth0}], routeReflector: {}, interfaces: [{type: CNIDevice, cniDevice: {type: RawConfig, rawConfig: '{}'}}]}
 ---
 apiVersion: network.perouter.io/v1alpha1
 kind: L3VNI
@@ -74,16 +74,17 @@ spec: {rawConfig: "ip prefix-list x seq 5 permit 10.0.0.0/8"}
 		t.Fatal(err)
 	}
 	got := map[string]string{
-		"Underlay spec.routerIDCIDR":                  s.Underlays[0].Spec.RouterIDCIDR,
-		"Underlay spec.routeReflector.clusterID":      s.Underlays[0].Spec.RouteReflector.ClusterID,
-		"L3VNI spec.vxlanPort":                        fmt.Sprint(s.L3VNIs[0].Spec.VXLANPort),
-		"L3VNI spec.hostSession.maxPrefixes":          fmt.Sprint(s.L3VNIs[0].Spec.HostSession.MaxPrefixes),
-		"L3Passthrough spec.hostSession.maxPrefixes":  fmt.Sprint(s.L3Passthroughs[0].Spec.HostSession.MaxPrefixes),
-		"L2VNI spec.vxlanPort":                        fmt.Sprint(s.L2VNIs[0].Spec.VXLANPort),
-		"L2VNI spec.routingDomain.type":               s.L2VNIs[0].Spec.RoutingDomain.Type,
-		"L2VNI spec.hostMaster.type":                  s.L2VNIs[0].Spec.HostMaster.Type,
-		"L2VNI spec.hostMaster.linuxBridge.lifecycle": s.L2VNIs[0].Spec.HostMaster.LinuxBridge.Lifecycle,
-		"RawFRRConfig spec.priority":                  fmt.Sprint(*s.RawFRRConfigs[0].Spec.Priority),
+		"Underlay spec.routerIDCIDR":                         s.Underlays[0].Spec.RouterIDCIDR,
+		"Underlay spec.routeReflector.clusterID":             s.Underlays[0].Spec.RouteReflector.ClusterID,
+		"Underlay spec.interfaces[].cniDevice.interfaceName": s.Underlays[0].Spec.Interfaces[0].CNIDevice.InterfaceName,
+		"L3VNI spec.vxlanPort":                               fmt.Sprint(s.L3VNIs[0].Spec.VXLANPort),
+		"L3VNI spec.hostSession.maxPrefixes":                 fmt.Sprint(s.L3VNIs[0].Spec.HostSession.MaxPrefixes),
+		"L3Passthrough spec.hostSession.maxPrefixes":         fmt.Sprint(s.L3Passthroughs[0].Spec.HostSession.MaxPrefixes),
+		"L2VNI spec.vxlanPort":                               fmt.Sprint(s.L2VNIs[0].Spec.VXLANPort),
+		"L2VNI spec.routingDomain.type":                      s.L2VNIs[0].Spec.RoutingDomain.Type,
+		"L2VNI spec.hostMaster.type":                         s.L2VNIs[0].Spec.HostMaster.Type,
+		"L2VNI spec.hostMaster.linuxBridge.lifecycle":        s.L2VNIs[0].Spec.HostMaster.LinuxBridge.Lifecycle,
+		"RawFRRConfig spec.priority":                         fmt.Sprint(*s.RawFRRConfigs[0].Spec.Priority),
 	}
 	if diff := cmp.Diff(crdDefaults, got); diff != "" {
 		t.Errorf("defaults (-CRD +ApplyDefaults):\n%s", diff)
