@@ -27,7 +27,7 @@ help:
 	@echo "make test-unit  unit tests + real-FRR golden checks (no API server, no VM)"
 	@echo "make test-kernel KERNEL=auto|native|bookworm|trixie  datapath tests on a real kernel"
 	@echo "make e2e        end-to-end suites on the simulator"
-	@echo "make e2e-native-labs  the L2, IPv6 and route reflector labs natively (no VRF needed): L2 mobility, IPv6 underlay, route reflection"
+	@echo "make e2e-native-labs  the L2, IPv6, route reflector and single-NIC labs natively (no VRF needed): L2 mobility, IPv6 underlay, route reflection, CNI underlay"
 	@echo "make e2e-pods   the chart's pods on real kubelets in the L2 lab: pod, recovery, underlay, RawFRRConfig, L2 mobility suites"
 	@echo "                E2E_PODS_LAB=default: the default lab (VRFs; VM lane without them): pod, EVPN, datapath suites"
 	@echo "make perf       performance targets"
@@ -168,6 +168,10 @@ E2E_V6_LABELS ?= ipv6-underlay || (underlay && !password)
 # The route reflector lab: the L2 lab's topology with docs/examples/rrlab,
 # one node reflecting the others' routes (suite 16, ~1 min).
 E2E_RR_LABELS ?= route-reflector
+# The single-NIC lab: the L2 lab with one node whose only NIC stays with the
+# node and whose underlay is a macvlan a CNI plugin makes in the router
+# namespace (suite 14, ~1 min).
+E2E_CNI_LABELS ?= cni-underlay
 e2e-native-labs: deps k8s-assets build
 	PEROUTER_E2E_BIN_DIR=$(BIN) PEROUTER_E2E_TOPOLOGY=$(CURDIR)/topologies/l2.clab.yml \
 	PEROUTER_E2E_MANIFESTS=$(CURDIR)/docs/examples/lab/underlay.yaml,$(CURDIR)/docs/examples/l2lab \
@@ -178,6 +182,9 @@ e2e-native-labs: deps k8s-assets build
 	PEROUTER_E2E_BIN_DIR=$(BIN) PEROUTER_E2E_TOPOLOGY=$(CURDIR)/topologies/l2.clab.yml \
 	PEROUTER_E2E_MANIFESTS=$(CURDIR)/docs/examples/rrlab \
 	$(GO) test -v -count=1 -timeout 30m ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_RR_LABELS)"
+	PEROUTER_E2E_BIN_DIR=$(BIN) PEROUTER_E2E_TOPOLOGY=$(CURDIR)/topologies/l2-cni.clab.yml \
+	PEROUTER_E2E_MANIFESTS=$(CURDIR)/docs/examples/cni-underlay,$(CURDIR)/docs/examples/l2lab \
+	$(GO) test -v -count=1 -timeout 30m ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_CNI_LABELS)"
 
 # The product as users install it: the chart's pods on real kubelets and
 # containerd (simulator/netns/pods), from the images `make images` builds.
