@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
+	"github.com/perouter/perouter/operator/vtysh"
 )
 
 // Suite 10: BGP graceful restart (issue 18 item 1). A fabric host pings a
@@ -266,19 +267,12 @@ func pathFrom(ctx context.Context, router string, prefix netip.Prefix, asn uint3
 	if err != nil {
 		return "err: " + err.Error()
 	}
-	var route struct {
-		Paths []struct {
-			ASPath struct {
-				String string `json:"string"`
-			} `json:"aspath"`
-			Stale bool `json:"stale"`
-		} `json:"paths"`
-	}
-	if err := json.Unmarshal([]byte(out), &route); err != nil {
+	paths, err := vtysh.ParseBGPPrefix([]byte(out))
+	if err != nil {
 		return "err: " + err.Error()
 	}
-	for _, p := range route.Paths {
-		if p.ASPath.String == fmt.Sprint(asn) {
+	for _, p := range paths {
+		if p.ASPath == fmt.Sprint(asn) {
 			if p.Stale {
 				return "stale"
 			}

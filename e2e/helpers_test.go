@@ -20,7 +20,6 @@ import (
 	"github.com/perouter/perouter/operator/ipam"
 	"github.com/perouter/perouter/operator/objects"
 	"github.com/perouter/perouter/operator/vtysh"
-	"github.com/perouter/perouter/simulator/netns"
 )
 
 // Deadlines. The VM lane (TCG, one vCPU, often on a shared host) is the
@@ -130,18 +129,18 @@ func bgpPeers(ctx context.Context, node, vrf string) (map[string]string, error) 
 }
 
 // type5Routes reads a router's EVPN type-5 paths.
-func type5Routes(ctx context.Context, router string) ([]netns.EVPNRoute, error) {
+func type5Routes(ctx context.Context, router string) ([]vtysh.EVPNRoute, error) {
 	return evpnRoutes(ctx, router, "prefix")
 }
 
 // evpnRoutes reads a router's EVPN paths of one type, by FRR's name for
 // it ("prefix", "multicast", "macip").
-func evpnRoutes(ctx context.Context, router, routeType string) ([]netns.EVPNRoute, error) {
+func evpnRoutes(ctx context.Context, router, routeType string) ([]vtysh.EVPNRoute, error) {
 	out, err := env.Vtysh(ctx, router, "show bgp l2vpn evpn route type "+routeType+" json")
 	if err != nil {
 		return nil, err
 	}
-	routes, err := netns.ParseEVPN([]byte(out))
+	routes, err := vtysh.ParseEVPN([]byte(out))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", router, err)
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/devname"
-	"github.com/perouter/perouter/simulator/netns"
+	"github.com/perouter/perouter/operator/vtysh"
 )
 
 // The L2 side of a node's health, for labs that stretch an L2VNI to the
@@ -80,7 +80,7 @@ func type3VTEPs(ctx context.Context, router string, vni uint32) (map[string]bool
 	if err != nil {
 		return nil, err
 	}
-	return netns.Type3VTEPs(routes, vni), nil
+	return vtysh.Type3VTEPs(routes, vni), nil
 }
 
 // l2Healthy: for every L2VNI, the node's type-3 route is on every EVPN

@@ -305,26 +305,12 @@ func reflectedVTEP(ctx context.Context, node string, vtep netip.Addr, reflectorA
 	if err != nil {
 		return err
 	}
-	var route struct {
-		Paths []struct {
-			Valid        bool   `json:"valid"`
-			OriginatorID string `json:"originatorId"`
-			ClusterList  struct {
-				List []string `json:"list"`
-			} `json:"clusterList"`
-			Peer struct {
-				PeerID string `json:"peerId"`
-			} `json:"peer"`
-			Bestpath struct {
-				Overall bool `json:"overall"`
-			} `json:"bestpath"`
-		} `json:"paths"`
-	}
-	if err := json.Unmarshal([]byte(out), &route); err != nil {
+	paths, err := vtysh.ParseBGPPrefix([]byte(out))
+	if err != nil {
 		return fmt.Errorf("node %s: show bgp ipv4 unicast %s json: %w", node, prefix, err)
 	}
-	for _, p := range route.Paths {
-		if p.Valid && p.Bestpath.Overall && p.Peer.PeerID == reflectorAddr && p.OriginatorID == originator && slices.Contains(p.ClusterList.List, clusterID) {
+	for _, p := range paths {
+		if p.Valid && p.Best && p.PeerID == reflectorAddr && p.OriginatorID == originator && slices.Contains(p.ClusterList, clusterID) {
 			return nil
 		}
 	}

@@ -1,7 +1,6 @@
 package frr
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/perouter/perouter/operator/objects"
+	"github.com/perouter/perouter/operator/vtysh"
 )
 
 // TestRouteReflectionInRealFRR runs the configs rendered from
@@ -57,59 +57,33 @@ func TestRouteReflectionInRealFRR(t *testing.T) {
 		t.Errorf("FRR complained while loading the configs:\n%s", s)
 	}
 
-	var v4 struct {
-		Paths []struct {
-			Valid        bool   `json:"valid"`
-			OriginatorID string `json:"originatorId"`
-			ClusterList  struct {
-				List []string `json:"list"`
-			} `json:"clusterList"`
-			Nexthops []struct {
-				IP string `json:"ip"`
-			} `json:"nexthops"`
-		} `json:"paths"`
-	}
-	if err := json.Unmarshal([]byte(sections["c2 ipv4"]), &v4); err != nil {
+	v4, err := vtysh.ParseBGPPrefix([]byte(sections["c2 ipv4"]))
+	if err != nil {
 		t.Fatalf("c2's route to c1's VTEP: %v\n%s", err, out)
 	}
-	if len(v4.Paths) != 1 || !v4.Paths[0].Valid || v4.Paths[0].OriginatorID != "10.0.0.2" || !slices.Contains(v4.Paths[0].ClusterList.List, "192.0.2.1") {
-		t.Errorf("c2's route to c1's VTEP 100.65.0.1/32: want one valid path reflected from c1 (originator 10.0.0.2, cluster 192.0.2.1), got %+v\n%s", v4.Paths, sections["c2 ipv4"])
-	} else if nh := v4.Paths[0].Nexthops; len(nh) != 1 || nh[0].IP != "192.168.11.11" {
+	if len(v4) != 1 || !v4[0].Valid || v4[0].OriginatorID != "10.0.0.2" || !slices.Contains(v4[0].ClusterList, "192.0.2.1") {
+		t.Errorf("c2's route to c1's VTEP 100.65.0.1/32: want one valid path reflected from c1 (originator 10.0.0.2, cluster 192.0.2.1), got %+v\n%s", v4, sections["c2 ipv4"])
+	} else if nh := v4[0].NextHop; nh != "192.168.11.11" {
 		// The tunnel runs from client to client: with "next-hop-self
 		// force" towards its clients the reflector put itself here
 		// (192.168.11.10), and every VXLAN packet passed through it.
-		t.Errorf("c2's route to c1's VTEP: want next hop c1 (192.168.11.11), as the reflector got it, got %+v", nh)
+		t.Errorf("c2's route to c1's VTEP: want next hop c1 (192.168.11.11), as the reflector got it, got %s", nh)
 	}
 	// The type-3 route keeps c1's VTEP as its next hop: the reflector
 	// changes no EVPN next hop.
-	var evpn map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(sections["c2 evpn"]), &evpn); err != nil {
+	evpn, err := vtysh.ParseEVPN([]byte(sections["c2 evpn"]))
+	if err != nil {
 		t.Fatalf("c2's EVPN routes: %v\n%s", err, out)
 	}
-	type evpnPath struct {
-		Valid    bool   `json:"valid"`
-		PeerID   string `json:"peerId"`
-		Nexthops []struct {
-			IP string `json:"ip"`
-		} `json:"nexthops"`
-	}
-	var route struct {
-		Paths [][]evpnPath `json:"paths"`
-	}
-	if rd, ok := evpn["10.0.0.2:2"]; !ok {
-		t.Errorf("c2 has no EVPN route of c1's RD 10.0.0.2:2:\n%s", sections["c2 evpn"])
-	} else {
-		var byPrefix map[string]json.RawMessage
-		if err := json.Unmarshal(rd, &byPrefix); err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(byPrefix["[3]:[0]:[32]:[100.65.0.1]"], &route); err != nil {
-			t.Errorf("c2 lacks c1's type-3 route: %v\n%s", err, sections["c2 evpn"])
+	var fromC1 []vtysh.EVPNRoute
+	for _, r := range evpn {
+		if r.RD == "10.0.0.2:2" && r.Prefix == "[3]:[0]:[32]:[100.65.0.1]" {
+			fromC1 = append(fromC1, r)
 		}
 	}
-	if len(route.Paths) != 1 || len(route.Paths[0]) != 1 {
-		t.Errorf("c2's type-3 route from c1: want one path, got %+v", route.Paths)
-	} else if p := route.Paths[0][0]; !p.Valid || p.PeerID != "192.168.11.10" || len(p.Nexthops) != 1 || p.Nexthops[0].IP != "100.65.0.1" {
+	if len(fromC1) != 1 {
+		t.Errorf("c2's type-3 route from c1 (RD 10.0.0.2:2): want one path, got %+v\n%s", fromC1, sections["c2 evpn"])
+	} else if p := fromC1[0]; !p.Valid || p.PeerID != "192.168.11.10" || p.NextHop != "100.65.0.1" {
 		t.Errorf("c2's type-3 route from c1: want valid, from the reflector 192.168.11.10, next hop c1's VTEP 100.65.0.1; got %+v", p)
 	}
 	if !strings.Contains(sections["ping"], "ping ok") {

@@ -1,7 +1,6 @@
 package hostnet
 
 import (
-	"bytes"
 	"context"
 	"net/netip"
 	"os"
@@ -9,13 +8,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	"github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
 	"github.com/vishvananda/netns"
 
 	"github.com/perouter/perouter/operator/nodeconfig"
@@ -307,14 +306,14 @@ func TestCNIUnderlayDHCP(t *testing.T) {
 	if err := os.WriteFile(conf, []byte("start 192.168.13.100\nend 192.168.13.110\ninterface eth0-peer\nlease_file "+dir+"/leases\npidfile "+dir+"/pid\nmin_lease 6\nopt subnet 255.255.255.0\nopt lease 6\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var serverLog syncBuffer
+	serverLog := gbytes.NewBuffer()
 	server := nsexec.Command(ctx, srv, "busybox", "udhcpd", "-f", conf)
-	server.Stdout, server.Stderr = &serverLog, &serverLog
+	server.Stdout, server.Stderr = serverLog, serverLog
 	if err := server.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
-	acks := func() int { return strings.Count(serverLog.String(), "sending ACK to 192.168.13.") }
+	acks := func() int { return strings.Count(string(serverLog.Contents()), "sending ACK to 192.168.13.") }
 	g := gomega.NewWithT(t)
 
 	cache := t.TempDir()
@@ -332,7 +331,7 @@ func TestCNIUnderlayDHCP(t *testing.T) {
 	e.pingFromRouter("192.168.13.1")
 	// Renewed: the server ACKs again, every ~3 s (half the lease).
 	first := acks()
-	g.Eventually(acks).WithTimeout(15*time.Second).WithPolling(200*time.Millisecond).Should(gomega.BeNumerically(">=", first+2), "the daemon renews the lease; server log:\n%s", &serverLog)
+	g.Eventually(acks).WithTimeout(15*time.Second).WithPolling(200*time.Millisecond).Should(gomega.BeNumerically(">=", first+2), "the daemon renews the lease; server log:\n%s", serverLog.Contents())
 	e.requireNoop(p)
 
 	// A controller restart: the daemon dies with it. The new Manager's
@@ -344,7 +343,7 @@ func TestCNIUnderlayDHCP(t *testing.T) {
 		t.Errorf("first pass after a restart changed things:\n%s", ch)
 	}
 	after := acks()
-	g.Eventually(acks).WithTimeout(15*time.Second).WithPolling(200*time.Millisecond).Should(gomega.BeNumerically(">=", after+2), "the new daemon renews the lease; server log:\n%s", &serverLog)
+	g.Eventually(acks).WithTimeout(15*time.Second).WithPolling(200*time.Millisecond).Should(gomega.BeNumerically(">=", after+2), "the new daemon renews the lease; server log:\n%s", serverLog.Contents())
 	if got := e.addrs(e.routerH(), "net1"); !slices.Equal(got, addrs) {
 		t.Errorf("net1's addresses after the restart %v, want %v", got, addrs)
 	}
@@ -355,22 +354,4 @@ func TestCNIUnderlayDHCP(t *testing.T) {
 		t.Errorf("removal (-want +got):\n%s", diff)
 	}
 	e.noLink(e.routerH(), "net1")
-}
-
-// syncBuffer is a bytes.Buffer a child process writes while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

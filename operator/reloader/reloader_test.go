@@ -18,6 +18,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"github.com/go-logr/logr/testr"
 	"github.com/google/go-cmp/cmp"
+	"github.com/onsi/gomega/gbytes"
 
 	"github.com/perouter/perouter/operator/frrproc"
 	"github.com/perouter/perouter/operator/frrproc/frrproctest"
@@ -454,24 +455,6 @@ func TestMetricsAndBadRequests(t *testing.T) {
 	}
 }
 
-// syncBuffer collects log lines from the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) add(prefix, args string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.WriteString(prefix + " " + args + "\n")
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRefusalsDoNotLeakPasswords: FRR echoes the lines it refuses, and a
 // refused neighbour line carries its TCP MD5 password. Neither the answer
 // the controller gets (it lands in status and events) nor the reloader's
@@ -479,9 +462,9 @@ func (s *syncBuffer) String() string {
 func TestRefusalsDoNotLeakPasswords(t *testing.T) {
 	frrproctest.RequireFRR(t)
 	const secret = "s3cr3tPW"
-	logs := &syncBuffer{}
+	logs := gbytes.NewBuffer()
 	f := startServer(t, frrproctest.Start(t, frrproc.Options{}), t.TempDir(),
-		serverOptions{logger: funcr.New(logs.add, funcr.Options{Verbosity: 1})})
+		serverOptions{logger: funcr.New(func(prefix, args string) { fmt.Fprintln(logs, prefix, args) }, funcr.Options{Verbosity: 1})})
 	f.reload(t, bgpConfig("192.0.2.2"))
 	tests := map[string]struct {
 		config    string
@@ -506,7 +489,7 @@ func TestRefusalsDoNotLeakPasswords(t *testing.T) {
 			if err == nil || res.Stage != tc.wantStage {
 				t.Fatalf("Reload = %+v, %v; want a refusal at stage %s", res, err, tc.wantStage)
 			}
-			for what, text := range map[string]string{"error": err.Error(), "result": res.Error, "logs": logs.String()} {
+			for what, text := range map[string]string{"error": err.Error(), "result": res.Error, "logs": string(logs.Contents())} {
 				if strings.Contains(text, secret) {
 					t.Errorf("the %s holds the password:\n%s", what, text)
 				}

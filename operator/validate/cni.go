@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/perouter/perouter/operator/devname"
 )
 
 // MinCNIVersion is the oldest CNI spec version a CNIDevice's rawConfig may
@@ -133,11 +131,5 @@ func CNIRuntimeConfig(raw []byte) error {
 // router namespace: a Linux device name that is not one perouter gives its
 // own devices.
 func CNILinkName(s string) error {
-	if err := InterfaceName(s); err != nil {
-		return err
-	}
-	if why := devname.Reserved(s); why != "" {
-		return fmt.Errorf("%q %s: choose another interfaceName (the default is net1)", s, why)
-	}
-	return nil
+	return userDevice(s, "choose another interfaceName (the default is net1)")
 }

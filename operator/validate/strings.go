@@ -135,14 +135,22 @@ func VRFName(s string) error {
 // the router namespace: a Linux device name that is not one perouter
 // gives its own devices (devname.Reserved).
 func NICName(s string) error {
+	if s == devname.Loopback {
+		return userDevice(s, "it cannot move to the router namespace; remove it from spec.interfaces")
+	}
+	return userDevice(s, "rename the NIC on the nodes and list its new name")
+}
+
+// userDevice checks the name of a device the user names and perouter uses
+// but does not name itself: a Linux device name, not one perouter gives
+// its own devices (devname.Reserved), which would be taken for perouter's.
+// fix tells the user what to do about a reserved name.
+func userDevice(s, fix string) error {
 	if err := InterfaceName(s); err != nil {
 		return err
 	}
-	switch why := devname.Reserved(s); {
-	case s == devname.Loopback:
-		return fmt.Errorf("%q %s: it cannot move to the router namespace; remove it from spec.interfaces", s, why)
-	case why != "":
-		return fmt.Errorf("%q %s: rename the NIC on the nodes and list its new name", s, why)
+	if why := devname.Reserved(s); why != "" {
+		return fmt.Errorf("%q %s: %s", s, why, fix)
 	}
 	return nil
 }
@@ -151,13 +159,7 @@ func NICName(s string) error {
 // to but does not manage: a bridge named like one of perouter's devices
 // would be taken for perouter's own.
 func ExternalBridgeName(s string) error {
-	if err := InterfaceName(s); err != nil {
-		return err
-	}
-	if why := devname.Reserved(s); why != "" {
-		return fmt.Errorf("%q %s: rename the bridge on the nodes or use lifecycle: Managed", s, why)
-	}
-	return nil
+	return userDevice(s, "rename the bridge on the nodes or use lifecycle: Managed")
 }
 
 // NeighborInterface checks the interface of an unnumbered BGP neighbour.

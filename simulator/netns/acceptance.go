@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/perouter/perouter/operator/retry"
+	"github.com/perouter/perouter/operator/vtysh"
 	"github.com/perouter/perouter/simulator/topology"
 )
 
@@ -33,7 +34,7 @@ func PingPairs(hosts []Host) []HostPair {
 
 // VTEPs counts the distinct next hops (VTEPs) of EVPN routes: type 5 of
 // VRFs, type 3 of L2 segments (the fabric keeps next hops unchanged).
-func VTEPs(routes []EVPNRoute) int {
+func VTEPs(routes []vtysh.EVPNRoute) int {
 	vteps := map[string]bool{}
 	for _, r := range routes {
 		vteps[r.NextHop] = true
@@ -118,7 +119,7 @@ func (l *Lab) WaitVTEPs(ctx context.Context, leaf string, want int, within time.
 		if err != nil {
 			return false, err
 		}
-		routes, err := ParseEVPN([]byte(out))
+		routes, err := vtysh.ParseEVPN([]byte(out))
 		if err != nil {
 			return false, err
 		}
@@ -152,9 +153,9 @@ func (l *Lab) Type3VTEPs(ctx context.Context, leaf string, vni uint32) (map[stri
 	if err != nil {
 		return nil, err
 	}
-	routes, err := ParseEVPN([]byte(out))
+	routes, err := vtysh.ParseEVPN([]byte(out))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", leaf, err)
 	}
-	return Type3VTEPs(routes, vni), nil
+	return vtysh.Type3VTEPs(routes, vni), nil
 }

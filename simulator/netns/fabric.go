@@ -2,12 +2,10 @@ package netns
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/perouter/perouter/simulator/topology"
@@ -112,127 +110,4 @@ func (l *Lab) EVPNLeaves() []string {
 		}
 	}
 	return out
-}
-
-// EVPNRoute is one EVPN path as FRR reports it.
-type EVPNRoute struct {
-	RD string
-	// Prefix is FRR's key, e.g. "[5]:[0]:[24]:[192.168.20.0]" (type 5),
-	// "[3]:[0]:[32]:[100.65.0.1]" (type 3: the originating VTEP).
-	Prefix  string
-	NextHop string
-	RTs     []string
-	Best    bool
-	// PeerID is the BGP peer the path came from ("" for a local one): a
-	// reflected route names the reflector, not its originator.
-	PeerID string
-}
-
-// Type is the route type, the first field of Prefix (2, 3, 5…), or 0.
-func (r EVPNRoute) Type() int {
-	var t int
-	if _, err := fmt.Sscanf(r.Prefix, "[%d]", &t); err != nil {
-		return 0
-	}
-	return t
-}
-
-// Originator is the last field of a type-3 route's key: the VTEP that
-// announces the VNI's flood list membership ("" for other types).
-func (r EVPNRoute) Originator() string {
-	if r.Type() != 3 {
-		return ""
-	}
-	i := strings.LastIndex(r.Prefix, "[")
-	return strings.TrimSuffix(r.Prefix[i+1:], "]")
-}
-
-// HasRTFor says whether the route carries a route target for vni: FRR's
-// automatic route targets are ASN:VNI, and every node and leaf of the labs
-// uses them.
-func (r EVPNRoute) HasRTFor(vni uint32) bool {
-	suffix := fmt.Sprintf(":%d", vni)
-	for _, rt := range r.RTs {
-		if strings.HasSuffix(rt, suffix) {
-			return true
-		}
-	}
-	return false
-}
-
-// ParseEVPN reads "show bgp l2vpn evpn route [type …] json": every path
-// of every route, of any type.
-func ParseEVPN(data []byte) ([]EVPNRoute, error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(data, &top); err != nil {
-		return nil, fmt.Errorf("evpn route json: %w", err)
-	}
-	type path struct {
-		Bestpath          bool   `json:"bestpath"`
-		PeerID            string `json:"peerId"`
-		ExtendedCommunity struct {
-			String string `json:"string"`
-		} `json:"extendedCommunity"`
-		Nexthops []struct {
-			IP string `json:"ip"`
-		} `json:"nexthops"`
-	}
-	var routes []EVPNRoute
-	for rd, raw := range top {
-		var prefixes map[string]json.RawMessage
-		if json.Unmarshal(raw, &prefixes) != nil {
-			continue // scalar fields such as numPrefix
-		}
-		for key, praw := range prefixes {
-			var p struct {
-				Paths json.RawMessage `json:"paths"`
-			}
-			if json.Unmarshal(praw, &p) != nil || len(p.Paths) == 0 {
-				continue
-			}
-			// Some FRR versions nest the paths one level deeper.
-			var flat []path
-			if json.Unmarshal(p.Paths, &flat) != nil {
-				flat = nil // a failed decode leaves partial elements behind
-				var nested [][]path
-				if err := json.Unmarshal(p.Paths, &nested); err != nil {
-					return nil, fmt.Errorf("evpn route json: %s %s: paths: %w", rd, key, err)
-				}
-				for _, n := range nested {
-					flat = append(flat, n...)
-				}
-			}
-			for _, pa := range flat {
-				r := EVPNRoute{RD: rd, Prefix: key, Best: pa.Bestpath}
-				if pa.PeerID != "(unspec)" { // FRR's word for a local path
-					r.PeerID = pa.PeerID
-				}
-				if len(pa.Nexthops) > 0 {
-					r.NextHop = pa.Nexthops[0].IP
-				}
-				for _, f := range strings.Fields(pa.ExtendedCommunity.String) {
-					if rt, ok := strings.CutPrefix(f, "RT:"); ok {
-						r.RTs = append(r.RTs, rt)
-					}
-				}
-				routes = append(routes, r)
-			}
-		}
-	}
-	sort.Slice(routes, func(i, j int) bool {
-		return routes[i].Prefix+routes[i].NextHop+routes[i].RD < routes[j].Prefix+routes[j].NextHop+routes[j].RD
-	})
-	return routes, nil
-}
-
-// Type3VTEPs returns the VTEPs whose type-3 route for vni is among routes
-// (every VTEP of the VNI's flood list as the router sees it).
-func Type3VTEPs(routes []EVPNRoute, vni uint32) map[string]bool {
-	vteps := map[string]bool{}
-	for _, r := range routes {
-		if r.Type() == 3 && r.HasRTFor(vni) {
-			vteps[r.Originator()] = true
-		}
-	}
-	return vteps
 }

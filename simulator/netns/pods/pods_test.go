@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/onsi/gomega/gbytes"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -87,7 +87,7 @@ func TestChartOnKubeletNodes(t *testing.T) {
 	}
 	chart, _ := filepath.Abs(filepath.Join(repo, "charts", "perouter"))
 	agents := pods.New(pods.Options{Chart: chart, Images: archives})
-	progress := &lockedBuilder{}
+	progress := gbytes.NewBuffer()
 	opts := netns.Options{StateRoot: root, Progress: progress, Agents: agents}
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
@@ -122,9 +122,9 @@ func TestChartOnKubeletNodes(t *testing.T) {
 		}
 	})
 	if err != nil {
-		t.Fatalf("up: %v\n%s", err, progress.String())
+		t.Fatalf("up: %v\n%s", err, progress.Contents())
 	}
-	t.Logf("lab up with the chart installed and Ready in %v:\n%s", time.Since(start).Round(100*time.Millisecond), progress.String())
+	t.Logf("lab up with the chart installed and Ready in %v:\n%s", time.Since(start).Round(100*time.Millisecond), progress.Contents())
 	for _, tm := range agents.Timings() {
 		t.Logf("timing: %-70s %v", tm.Step, tm.Took.Round(10*time.Millisecond))
 	}
@@ -273,23 +273,4 @@ func dumpLogs(t *testing.T, lab *netns.Lab, agents *pods.Agents) {
 		}
 		t.Logf("==> %s\n%s", f, strings.Join(lines, "\n"))
 	}
-}
-
-// lockedBuilder is a strings.Builder the provider's parallel node
-// starts may write to at once.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
