@@ -57,16 +57,17 @@ var _ = Describe("Graceful restart", Ordered, Label("graceful-restart"), func() 
 		Eventually(func() error { return nodeHealthy(ctx, node, vtep) }).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed())
 		target, host := l2Target(ctx, node)
 		stopTimeline := startTimeline(ctx, node, vtep, u.Spec.ASN, leaves)
-		stop := startPing(ctx, host, target)
+		ping := startPing(ctx, host, target)
 		start := time.Now()
 		Expect(fault()).To(Succeed())
 		awaitRecovery(ctx, what, node, vtep, start)
-		out := stop()
+		out := ping.stop()
 		tl := stopTimeline()
 		fmt.Fprintf(GinkgoWriter, "forwarding state during %s:\n%s", what, tl)
 		sent, received := pingCounts(out)
 		Expect(sent).To(BeNumerically(">", 0), "ping from %s to %s printed no statistics:\n%s", host, target, out)
-		AddReportEntry("pings lost: "+what, fmt.Sprintf("%d of %d (5/s, from %s to %s's workload)", sent-received, sent, host, node))
+		AddReportEntry("pings lost: "+what, fmt.Sprintf("%d of %d (5/s, from %s to %s's workload), longest gap between replies %v",
+			sent-received, sent, host, node, maxReplyGap(ping.replies()).Round(time.Millisecond)))
 		return tl
 	}
 	killFRR := func(ctx context.Context) func() error {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -82,7 +81,7 @@ var _ = Describe("L2 mobility", Ordered, Label("l2-mobility"), func() {
 		}).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed(), "every leaf has the workload's MAC from node A's VTEP")
 
 		By("pinging it from " + host.Name + " while it moves to node B")
-		pinger := startTimedPing(ctx, host.Name, w.addr.Addr().String())
+		pinger := startPing(ctx, host.Name, w.addr.Addr().String())
 		Eventually(func() int { return len(pinger.replies()) }).WithTimeout(30*time.Second).WithPolling(200*time.Millisecond).Should(BeNumerically(">=", 10), "replies before the move")
 		moveStart := time.Now()
 		Expect(w.remove(ctx)).To(Succeed())
@@ -281,67 +280,4 @@ func sequences(m map[string]macEntry) map[string]int {
 		s[leaf] = e.RemoteSequence
 	}
 	return s
-}
-
-// timedPing is ping -D running on a node: each reply carries the time it
-// arrived.
-type timedPing struct {
-	file string
-	stop func() string
-}
-
-// startTimedPing pings addr from a node 5 times a second with timestamps
-// (startPing with -D), until stop.
-func startTimedPing(ctx context.Context, node, addr string) timedPing {
-	file := fmt.Sprintf("/tmp/perouter-e2e-tping-%s-%d.txt", node, time.Now().UnixNano())
-	pid, err := env.Exec(ctx, node, "sh", "-c", fmt.Sprintf("ping -D -i 0.2 -W 1 %s >%s 2>&1 </dev/null & echo $!", addr, file))
-	Expect(err).NotTo(HaveOccurred(), pid)
-	pid = strings.TrimSpace(pid)
-	DeferCleanup(func(ctx context.Context) { _, _ = env.Exec(ctx, node, "kill", pid); os.Remove(file) })
-	return timedPing{file: file, stop: func() string {
-		GinkgoHelper()
-		_, err := env.Exec(ctx, node, "kill", "-INT", pid)
-		Expect(err).NotTo(HaveOccurred())
-		var text string
-		Eventually(func() (string, error) {
-			data, err := os.ReadFile(file)
-			text = string(data)
-			return text, err
-		}).WithTimeout(10 * time.Second).WithPolling(200 * time.Millisecond).Should(ContainSubstring("packets transmitted"))
-		return text
-	}}
-}
-
-var timedReply = regexp.MustCompile(`(?m)^\[(\d+\.\d+)\] \d+ bytes from `)
-
-// replies are the arrival times of the replies so far, in seconds since
-// the epoch, in order.
-func (p timedPing) replies() []float64 {
-	data, _ := os.ReadFile(p.file)
-	var ts []float64
-	for _, m := range timedReply.FindAllStringSubmatch(string(data), -1) {
-		if t, err := strconv.ParseFloat(m[1], 64); err == nil {
-			ts = append(ts, t)
-		}
-	}
-	return ts
-}
-
-func (p timedPing) repliesAfter(t time.Time) []float64 {
-	var out []float64
-	for _, r := range p.replies() {
-		if r > float64(t.UnixNano())/1e9 {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// maxReplyGap is the longest time between two consecutive replies.
-func maxReplyGap(ts []float64) time.Duration {
-	var gap float64
-	for i := 1; i < len(ts); i++ {
-		gap = max(gap, ts[i]-ts[i-1])
-	}
-	return time.Duration(gap * float64(time.Second))
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -217,7 +216,7 @@ var _ = Describe("Chart pods", Ordered, Label("pods"), func() {
 		// Pings from a fabric host to the node's workload on the segment,
 		// 5 per second, for as long as the roll takes.
 		target, host := l2Target(ctx, node)
-		stopPing := startPing(ctx, host, target)
+		ping := startPing(ctx, host, target)
 
 		start := time.Now()
 		Expect(op.Upgrade(ctx, e.lab, map[string]any{"images": map[string]any{"router": map[string]any{"tag": newTag}}})).To(Succeed())
@@ -238,10 +237,11 @@ var _ = Describe("Chart pods", Ordered, Label("pods"), func() {
 			v := nodeVTEP(ctx, n)
 			awaitRecovery(ctx, "router DaemonSet rolled", n, v, start)
 		}
-		pingOut := stopPing()
+		pingOut := ping.stop()
 		sent, received := pingCounts(pingOut)
 		Expect(sent).To(BeNumerically(">", 0), "ping from %s to %s printed no statistics:\n%s", host, target, pingOut)
-		AddReportEntry("router DaemonSet roll", fmt.Sprintf("%v to every pod Ready; %d of %d pings lost from %s to %s's workload", rolled.Round(100*time.Millisecond), sent-received, sent, host, node))
+		AddReportEntry("router DaemonSet roll", fmt.Sprintf("%v to every pod Ready; %d of %d pings lost from %s to %s's workload, longest gap between replies %v",
+			rolled.Round(100*time.Millisecond), sent-received, sent, host, node, maxReplyGap(ping.replies()).Round(time.Millisecond)))
 		fmt.Fprintf(GinkgoWriter, "roll: %v; pings %d sent, %d received\n", rolled, sent, received)
 	})
 
@@ -280,44 +280,6 @@ func l2Target(ctx context.Context, node string) (addr, host string) {
 	Expect(err).NotTo(HaveOccurred())
 	Expect(hosts).NotTo(BeEmpty(), "the lab has no host on an L2 segment")
 	return l2WorkloadAddr(ctx, node, hosts[0].Address).Addr().String(), hosts[0].Name
-}
-
-// startPing starts pinging addr from a node, 5 per second, in the
-// background; the returned function stops it (SIGINT, so ping prints its
-// statistics) and returns its output.
-func startPing(ctx context.Context, node, addr string) (stop func() string) {
-	out := fmt.Sprintf("/tmp/perouter-e2e-ping-%s-%d.txt", node, time.Now().UnixNano())
-	pid, err := env.Exec(ctx, node, "sh", "-c", fmt.Sprintf("ping -i 0.2 -W 1 %s >%s 2>&1 </dev/null & echo $!", addr, out))
-	Expect(err).NotTo(HaveOccurred(), pid)
-	pid = strings.TrimSpace(pid)
-	// A spec that fails before stopping it leaves no ping behind.
-	DeferCleanup(func(ctx context.Context) { _, _ = env.Exec(ctx, node, "kill", pid) })
-	return func() string {
-		GinkgoHelper()
-		defer os.Remove(out)
-		_, err := env.Exec(ctx, node, "kill", "-INT", pid)
-		Expect(err).NotTo(HaveOccurred())
-		var text string
-		Eventually(func() (string, error) {
-			data, err := os.ReadFile(out)
-			text = string(data)
-			return text, err
-		}).WithTimeout(10 * time.Second).WithPolling(200 * time.Millisecond).Should(ContainSubstring("packets transmitted"))
-		return text
-	}
-}
-
-var pingStats = regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`)
-
-// pingCounts reads ping's summary line.
-func pingCounts(out string) (sent, received int) {
-	m := pingStats.FindStringSubmatch(out)
-	if m == nil {
-		return 0, 0
-	}
-	sent, _ = strconv.Atoi(m[1])
-	received, _ = strconv.Atoi(m[2])
-	return sent, received
 }
 
 // clusterNodeIndex is a node's position among the topology's cluster
