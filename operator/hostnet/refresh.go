@@ -15,7 +15,6 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/perouter/perouter/operator/nsexec"
 )
 
 // The neighbour refresher keeps the type-2 routes of silent workloads
@@ -237,7 +236,7 @@ func (f refresher) watch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netlink in netns %s: %w", f.opts.Netns, err)
 	}
@@ -327,18 +326,15 @@ func (f refresher) sweep(h *netlink.Handle, index int, enqueue func(netlink.Neig
 
 // subscribeNeigh delivers the neighbour entries the kernel reports new or
 // changed (RTM_NEWNEIGH) in ns until ctx is done, then closes the
-// channel and the socket. The socket is made inside ns (nsexec.Do) and
-// read with a timeout, so that its reader notices ctx within a second:
+// channel and the socket. The socket is made inside ns, as the kernel
+// cache's (openWatch), and read with a timeout, so that its reader notices ctx within a second:
 // a socket left blocked in a read would keep a deleted namespace alive.
 // (netlink.NeighSubscribe's reader blocks until the next event.) A
 // failed read (a full buffer drops events: ENOBUFS) is sent on the error
 // channel and ends the subscription.
 func subscribeNeigh(ctx context.Context, ns netns.NsHandle) (<-chan netlink.Neigh, <-chan error, error) {
-	var sock *nl.NetlinkSocket
-	if err := nsexec.Do(ns, func() (err error) {
-		sock, err = nl.Subscribe(unix.NETLINK_ROUTE, unix.RTNLGRP_NEIGH)
-		return err
-	}); err != nil {
+	sock, err := nl.SubscribeAt(ns, netns.None(), unix.NETLINK_ROUTE, unix.RTNLGRP_NEIGH)
+	if err != nil {
 		return nil, nil, err
 	}
 	if err := sock.SetReceiveTimeout(&unix.Timeval{Sec: 1}); err != nil {
