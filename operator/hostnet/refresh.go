@@ -14,7 +14,6 @@ import (
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
-
 )
 
 // The neighbour refresher keeps the type-2 routes of silent workloads
