@@ -160,6 +160,7 @@ func (s *session) ensureCNILinks(want []CNIInterface, del bool) {
 		}
 		return
 	}
+	want = s.m.withDHCPSocket(want)
 	c := s.m.cniConfig()
 	cached, err := c.GetCachedAttachments(s.m.cniContainerID())
 	if err != nil {
@@ -355,6 +356,44 @@ func usesDHCP(list *libcni.NetworkConfigList) (socket string, ok bool) {
 		return cmp.Or(conf.IPAM.DaemonSocketPath, DefaultDHCPSocket), true
 	}
 	return "", false
+}
+
+// withDHCPSocket points the dhcp IPAM of want's configs that name no
+// daemon socket at the controller's daemon, when it does not listen on
+// the plugin's default (--cni-dhcp-socket): the controller runs that
+// daemon, so a config that names none means it. Nodes that share /run
+// (the simulator's nodes, a controller run outside its pod) then each
+// reach their own daemon. Configs that do not decode are left for the
+// CNI calls to report. want is not modified.
+func (m *Manager) withDHCPSocket(want []CNIInterface) []CNIInterface {
+	ours := cmp.Or(m.opts.CNI.DHCPSocket, DefaultDHCPSocket)
+	if ours == DefaultDHCPSocket {
+		return want // what the plugin dials anyway: configs stay as written
+	}
+	out := slices.Clone(want)
+	for i, w := range out {
+		var conf map[string]any
+		if json.Unmarshal(w.Config, &conf) != nil {
+			continue
+		}
+		plugins, _ := conf["plugins"].([]any)
+		changed := false
+		for _, p := range plugins {
+			plugin, _ := p.(map[string]any)
+			ipam, _ := plugin["ipam"].(map[string]any)
+			if ipam["type"] == ipamTypeDHCP && ipam["daemonSocketPath"] == nil {
+				ipam["daemonSocketPath"] = ours
+				changed = true
+			}
+		}
+		if !changed {
+			continue
+		}
+		if b, err := json.Marshal(conf); err == nil {
+			out[i].Config = b
+		}
+	}
+	return out
 }
 
 // dhcpFor makes sure the dhcp daemon runs when list uses dhcp IPAM, and

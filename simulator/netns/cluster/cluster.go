@@ -246,6 +246,9 @@ func (a *Agents) StartNode(ctx context.Context, l *netns.Lab, n topology.Node) e
 		"--underlay-state-dir", filepath.Join(dir, "underlay"),
 		// ... and its CNI links' cache (CNIDevice underlays).
 		"--cni-cache-dir", filepath.Join(dir, "cni"),
+		// ... and its dhcp daemon's socket (the controller points dhcp
+		// IPAM configs at it).
+		"--cni-dhcp-socket", filepath.Join(dir, "cni", "dhcp.sock"),
 		"--vty-socket-dir", frrDir,
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0"); err != nil {
 		return err
