@@ -55,7 +55,7 @@ var _ = Describe("Graceful restart", Ordered, Label("graceful-restart"), func() 
 	restart := func(ctx context.Context, what string, fault func() error) timeline {
 		GinkgoHelper()
 		Eventually(func() error { return nodeHealthy(ctx, node, vtep) }).WithTimeout(convergeTimeout).WithPolling(poll).Should(Succeed())
-		target, host := l2Target(ctx, node)
+		target, host := workloadTarget(ctx, node)
 		stopTimeline := startTimeline(ctx, node, vtep, u.Spec.ASN, leaves)
 		ping := startPing(ctx, host, target)
 		start := time.Now()

@@ -215,7 +215,7 @@ var _ = Describe("Chart pods", Ordered, Label("pods"), func() {
 
 		// Pings from a fabric host to the node's workload on the segment,
 		// 5 per second, for as long as the roll takes.
-		target, host := l2Target(ctx, node)
+		target, host := workloadTarget(ctx, node)
 		ping := startPing(ctx, host, target)
 
 		start := time.Now()
@@ -273,13 +273,27 @@ var _ = Describe("Chart pods", Ordered, Label("pods"), func() {
 	})
 })
 
-// l2Target is a node's workload address on the lab's first L2 segment and
-// a fabric host on it that can ping it.
-func l2Target(ctx context.Context, node string) (addr, host string) {
-	hosts, err := env.L2Hosts(ctx)
+// workloadTarget is a node's workload address and a fabric host that can
+// ping it: on the lab's first L2 segment where the lab has one (the L2
+// lab), else in the first L3VNI's VRF (the default lab has no L2VNI).
+func workloadTarget(ctx context.Context, node string) (addr, host string) {
+	GinkgoHelper()
+	l2, err := env.L2Hosts(ctx)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(hosts).NotTo(BeEmpty(), "the lab has no host on an L2 segment")
-	return l2WorkloadAddr(ctx, node, hosts[0].Address).Addr().String(), hosts[0].Name
+	if len(l2) > 0 {
+		return l2WorkloadAddr(ctx, node, l2[0].Address).Addr().String(), l2[0].Name
+	}
+	hosts, err := env.Hosts(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	for _, vni := range l3vnis(ctx) {
+		for _, h := range hosts {
+			if h.VRF == vni.Spec.VRF {
+				return workloadAddr(ctx, vni, node).String(), h.Name
+			}
+		}
+	}
+	Fail("the lab has no fabric host on an L2 segment or in an L3VNI's VRF to ping node " + node + "'s workload from")
+	return "", ""
 }
 
 // clusterNodeIndex is a node's position among the topology's cluster

@@ -97,3 +97,42 @@ func TestChartProbesMatchKustomization(t *testing.T) {
 		t.Errorf("probes differ (-kustomize +chart):\n%s", diff)
 	}
 }
+
+// execProbeTimeout is the least time an exec probe must be given to answer.
+// The router's FRR liveness probe runs `vtysh -c "show version"`, which
+// connects to every daemon: in the VM lane's TCG guest (load 12) vtysh
+// alone took 1.5–4.8 s (five runs against bare zebra and bgpd, 2026-12-07),
+// before the runtime's exec (runc, ~80 ms a Go binary start there) is
+// counted. The API's default timeout (1 s) fails every such probe, and after
+// three the kubelet restarts FRR: its routes flap on any slow or loaded
+// node.
+const execProbeTimeout = 10 * time.Second
+
+// TestExecProbesAllowASlowNode checks, in both renderings, that every exec
+// probe allows execProbeTimeout.
+func TestExecProbesAllowASlowNode(t *testing.T) {
+	renderings := map[string]func(*testing.T) []*unstructured.Unstructured{
+		"kustomize": kustomizeBuild,
+		"helm":      helmTemplate,
+	}
+	for name, render := range renderings {
+		t.Run(name, func(t *testing.T) {
+			var checked []string
+			for _, c := range decodeInstall(t, render(t)).containers() {
+				for kind, p := range map[string]*corev1.Probe{"startupProbe": c.container.StartupProbe, "livenessProbe": c.container.LivenessProbe, "readinessProbe": c.container.ReadinessProbe} {
+					if p == nil || p.Exec == nil {
+						continue
+					}
+					checked = append(checked, c.String()+" "+kind)
+					timeout := time.Duration(max(p.TimeoutSeconds, 1)) * time.Second // the API's default is 1 s
+					if timeout < execProbeTimeout {
+						t.Errorf("%s: %s %v times out after %s, want timeoutSeconds of at least %s", c, kind, p.Exec.Command, timeout, execProbeTimeout)
+					}
+				}
+			}
+			if len(checked) == 0 {
+				t.Error("no exec probe found: the router's frr container has one")
+			}
+		})
+	}
+}
