@@ -25,6 +25,21 @@ func workloadAddr(ctx context.Context, vni v1alpha1.L3VNI, node string) netip.Ad
 	return netip.AddrFrom4([4]byte{198, 18, byte(vni.Spec.VNI % 256), byte(eventuallyNodeIndex(ctx, node) + 1)})
 }
 
+// workloadAddr6 is a node's IPv6 workload address in a VRF whose
+// localCIDR is dual-stack: fd00:198:18:<VNI, hex>::<index+1> (unique local, never
+// routed), for the same reasons as workloadAddr.
+func workloadAddr6(ctx context.Context, vni v1alpha1.L3VNI, node string) netip.Addr {
+	b := [16]byte{0xfd, 0x00, 0x01, 0x98, 0x00, 0x18, byte(vni.Spec.VNI >> 8), byte(vni.Spec.VNI)}
+	idx := eventuallyNodeIndex(ctx, node) + 1
+	b[14], b[15] = byte(idx>>8), byte(idx)
+	return netip.AddrFrom16(b)
+}
+
+// dualStack reports whether an L3VNI's host session has an IPv6 localCIDR.
+func dualStack(vni v1alpha1.L3VNI) bool {
+	return vni.Spec.HostSession != nil && vni.Spec.HostSession.LocalCIDR.IPv6 != ""
+}
+
 // hostBGPConfig is the FRR config of the workload side of a node: one
 // session per L3VNI with the node's router, each announcing only that
 // VRF's workload address.
@@ -46,9 +61,28 @@ func hostBGPConfig(ctx context.Context, node string) string {
 		fmt.Fprintf(&b, " neighbor %s remote-as %d\n neighbor %s timers 10 30\n neighbor %s timers connect 2\n", router.Addr(), vni.Spec.HostSession.ASN, router.Addr(), router.Addr())
 		fmt.Fprintf(&af, "  network %s/32\n  neighbor %s prefix-list only-%s out\n", workloadAddr(ctx, vni, node), router.Addr(), vni.Spec.VRF)
 	}
-	fmt.Fprintf(&b, " address-family ipv4 unicast\n%s exit-address-family\nexit\n", af.String())
+	// Dual-stack VRFs get a second session, over IPv6, announcing the
+	// node's IPv6 workload address.
+	var af6 strings.Builder
+	for _, vni := range vnis {
+		if !dualStack(vni) {
+			continue
+		}
+		router, _ := hostSession6(ctx, vni, node)
+		fmt.Fprintf(&b, " neighbor %s remote-as %d\n neighbor %s timers 10 30\n neighbor %s timers connect 2\n", router.Addr(), vni.Spec.HostSession.ASN, router.Addr(), router.Addr())
+		fmt.Fprintf(&af, "  no neighbor %s activate\n", router.Addr())
+		fmt.Fprintf(&af6, "  network %s/128\n  neighbor %s activate\n  neighbor %s prefix-list only6-%s out\n", workloadAddr6(ctx, vni, node), router.Addr(), router.Addr(), vni.Spec.VRF)
+	}
+	fmt.Fprintf(&b, " address-family ipv4 unicast\n%s exit-address-family\n", af.String())
+	if af6.Len() > 0 {
+		fmt.Fprintf(&b, " address-family ipv6 unicast\n%s exit-address-family\n", af6.String())
+	}
+	b.WriteString("exit\n")
 	for _, vni := range vnis {
 		fmt.Fprintf(&b, "ip prefix-list only-%s seq 5 permit %s/32\n", vni.Spec.VRF, workloadAddr(ctx, vni, node))
+		if dualStack(vni) {
+			fmt.Fprintf(&b, "ipv6 prefix-list only6-%s seq 5 permit %s/128\n", vni.Spec.VRF, workloadAddr6(ctx, vni, node))
+		}
 	}
 	return b.String()
 }
@@ -63,6 +97,11 @@ func startNodeWorkload(ctx context.Context, node string) {
 		addr := workloadAddr(ctx, vni, node).String() + "/32"
 		out, err := env.Exec(ctx, node, "ip", "addr", "replace", addr, "dev", "lo")
 		Expect(err).NotTo(HaveOccurred(), "node %s: ip addr replace %s dev lo: %s", node, addr, out)
+		if dualStack(vni) {
+			addr := workloadAddr6(ctx, vni, node).String() + "/128"
+			out, err := env.Exec(ctx, node, "ip", "-6", "addr", "replace", addr, "dev", "lo")
+			Expect(err).NotTo(HaveOccurred(), "node %s: ip -6 addr replace %s dev lo: %s", node, addr, out)
+		}
 	}
 	Expect(env.StartHostBGP(ctx, node, hostBGPConfig(ctx, node))).To(Succeed(), "node %s", node)
 }

@@ -18,15 +18,7 @@ var _ = Describe("EVPN type-5", Label("evpn"), func() {
 	It("exchanges the fabric hosts' prefixes between the leaves", func(ctx SpecContext) {
 		hosts, err := env.Hosts(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		leafVTEP := map[string]string{}
-		for _, leaf := range env.EVPNLeaves() {
-			out, err := env.Exec(ctx, leaf, "ip", "-4", "-o", "addr", "show", "dev", "lo", "scope", "global")
-			Expect(err).NotTo(HaveOccurred())
-			var addr string
-			_, err = fmt.Sscanf(fieldAfter(out, "inet"), "%s", &addr)
-			Expect(err).NotTo(HaveOccurred(), "leaf %s has no VTEP on lo: %s", leaf, out)
-			leafVTEP[leaf] = netip.MustParsePrefix(addr).Addr().String()
-		}
+		leafVTEP := leafVTEPs(ctx)
 		for _, leaf := range env.EVPNLeaves() {
 			for _, h := range hosts {
 				if h.Leaf == leaf {
@@ -81,6 +73,21 @@ var _ = Describe("EVPN type-5", Label("evpn"), func() {
 		}
 	})
 })
+
+// leafVTEPs reads each fabric leaf's VTEP, the global IPv4 address on its lo.
+func leafVTEPs(ctx context.Context) map[string]string {
+	GinkgoHelper()
+	leafVTEP := map[string]string{}
+	for _, leaf := range env.EVPNLeaves() {
+		out, err := env.Exec(ctx, leaf, "ip", "-4", "-o", "addr", "show", "dev", "lo", "scope", "global")
+		Expect(err).NotTo(HaveOccurred())
+		var addr string
+		_, err = fmt.Sscanf(fieldAfter(out, "inet"), "%s", &addr)
+		Expect(err).NotTo(HaveOccurred(), "leaf %s has no VTEP on lo: %s", leaf, out)
+		leafVTEP[leaf] = netip.MustParsePrefix(addr).Addr().String()
+	}
+	return leafVTEP
+}
 
 // exportRT is the route target the node routers attach: the configured
 // one, else FRR's auto-derived ASN:VNI.

@@ -98,6 +98,16 @@ func hostSession(ctx context.Context, vni v1alpha1.L3VNI, node string) (router, 
 	return sessionAddrs(ctx, *vni.Spec.HostSession, node)
 }
 
+// hostSession6 returns the router and host addresses of a node's IPv6
+// session in a dual-stack L3VNI.
+func hostSession6(ctx context.Context, vni v1alpha1.L3VNI, node string) (router, host netip.Prefix) {
+	Expect(dualStack(vni)).To(BeTrue(), "L3VNI %s/%s has no IPv6 localCIDR", vni.Namespace, vni.Name)
+	cidr := netip.MustParsePrefix(vni.Spec.HostSession.LocalCIDR.IPv6)
+	router, host, err := ipam.HostSession(cidr, eventuallyNodeIndex(ctx, node))
+	Expect(err).NotTo(HaveOccurred())
+	return router, host
+}
+
 // sessionAddrs are a node's router-side and host-side addresses of a host
 // session (IPv4).
 func sessionAddrs(ctx context.Context, hs v1alpha1.HostSession, node string) (router, host netip.Prefix) {

@@ -79,7 +79,8 @@ func TestBuildExamples(t *testing.T) {
 				Underlay: labUnderlay(1, "100.65.0.1/32", "10.0.0.2"),
 				L3VNIs: []L3VNI{
 					{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, RouterMAC: mac("02:00:01:00:00:64"),
-						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.3/24")}},
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.3/24"),
+							RouterIPv6: pfx("2001:db8:10::1/64"), HostIPv6: pfx("2001:db8:10::3/64")}},
 					{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, RouterMAC: mac("02:00:01:00:00:c8"),
 						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.11.1/24"), HostIPv4: pfx("192.169.11.3/24")}},
 				},
@@ -94,7 +95,8 @@ func TestBuildExamples(t *testing.T) {
 				Underlay: labUnderlay(5, "100.65.0.5/32", "10.0.0.6"),
 				L3VNIs: []L3VNI{
 					{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, RouterMAC: mac("02:00:05:00:00:64"),
-						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.7/24")}},
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.7/24"),
+							RouterIPv6: pfx("2001:db8:10::1/64"), HostIPv6: pfx("2001:db8:10::7/64")}},
 					{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, RouterMAC: mac("02:00:05:00:00:c8"),
 						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.11.1/24"), HostIPv4: pfx("192.169.11.7/24")}},
 				},
@@ -120,7 +122,8 @@ func TestBuildExamples(t *testing.T) {
 				Underlay: labUnderlay(0, "100.65.0.0/32", "10.0.0.1"),
 				L3VNIs: []L3VNI{
 					{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, RouterMAC: mac("02:00:00:00:00:64"),
-						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.2/24")}},
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.2/24"),
+							RouterIPv6: pfx("2001:db8:10::1/64"), HostIPv6: pfx("2001:db8:10::2/64")}},
 					{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, RouterMAC: mac("02:00:00:00:00:c8"),
 						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.11.1/24"), HostIPv4: pfx("192.169.11.2/24")}},
 				},

@@ -44,7 +44,7 @@ func TestLoadRepositoryTopologies(t *testing.T) {
 			wantNodeExec: map[string][]string{
 				"pe-kind-worker2": {"ip addr add 192.168.11.5/24 dev toswitch1", "ip addr add 192.168.12.5/24 dev toswitch2"},
 				"leafA":           {"sh /setup.sh"},
-				"hostB_red":       {"ip addr add 192.168.22.2/24 dev eth1", "ip route add default via 192.168.22.1"},
+				"hostB_red":       {"ip addr add 192.168.22.2/24 dev eth1", "ip route add default via 192.168.22.1", "ip -6 addr add 2001:db8:22::2/64 dev eth1 nodad", "ip -6 route add default via 2001:db8:22::1"},
 			},
 		},
 		"l2": {

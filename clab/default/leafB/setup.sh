@@ -1,9 +1,10 @@
 #!/bin/sh
 # Kernel side of leafB: underlay addresses, the VTEP on lo, and per VRF
-# a VRF device, the host-facing port, and an L3VNI bridge + VXLAN.
+# a VRF device, the host-facing port (dual-stack), and an L3VNI bridge + VXLAN.
 set -e
 sysctl -qw net.ipv4.ip_forward=1
 sysctl -qw net.ipv6.conf.all.keep_addr_on_down=1
+sysctl -qw net.ipv6.conf.all.forwarding=1
 # One ip process for everything: each exec counts in the VM lane.
 ip -batch - <<EOF
 addr add 100.64.0.2/32 dev lo
@@ -14,6 +15,7 @@ link add red type vrf table 1100
 link set red up
 link set ethred master red
 addr add 192.168.22.1/24 dev ethred
+addr add 2001:db8:22::1/64 dev ethred nodad
 link set ethred up
 link add br100 address 02:00:64:00:02:64 type bridge
 link set br100 master red addrgenmode none
@@ -27,6 +29,7 @@ link add blue type vrf table 1200
 link set blue up
 link set ethblue master blue
 addr add 192.168.23.1/24 dev ethblue
+addr add 2001:db8:23::1/64 dev ethblue nodad
 link set ethblue up
 link add br200 address 02:00:64:00:02:c8 type bridge
 link set br200 master blue addrgenmode none
