@@ -3,7 +3,8 @@
 # topologies/*.clab.yml). Edit here, run `clab/generate.sh`, commit the output.
 set -e
 root=$(cd "$(dirname "$0")" && pwd)
-hdr() { printf 'frr version 8.4\nfrr defaults traditional\nhostname %s\nno ipv6 forwarding\nservice integrated-vtysh-config\n!\n' "$1"; }
+# hdr NAME [ipv6 forwarding|no ipv6 forwarding]
+hdr() { printf 'frr version 8.4\nfrr defaults traditional\nhostname %s\n%s\nservice integrated-vtysh-config\n!\n' "$1" "${2:-no ipv6 forwarding}"; }
 
 # spine NAME ASN ROUTERID "peerip:asn ..." DIR "iface:cidr ..."
 spine() {
@@ -42,15 +43,20 @@ spine() {
   } > $dir/setup.sh
 }
 
-# fabricleaf NAME VTEP "spinepeer ..." DIR "iface:cidr ..." "vrf:vni:table:iface:cidr:mac ..." ["vni:iface ..."]
+# fabricleaf NAME VTEP "spinepeer ..." DIR "iface:cidr ..." "vrf:vni:table:iface:cidr:mac[:cidr6] ..." ["vni:iface ..."]
+# cidr6, with '-' for ':' as in the MAC, makes the VRF dual-stack: the
+# host-facing port gets that IPv6 address too, and the VRF's IPv6 subnets
+# become type-5 routes (the default lab's red and blue).
 # The last list is L2VNIs in the default VRF (no VRF device): a bridge
 # joining the host-facing port and the VXLAN; advertise-all-vni picks the
 # VNI up from the kernel, so FRR's config names none.
 fabricleaf() {
   local name=$1 vtep=$2 peers=$3 dir=$4 ifaces=$5 vrfs=$6 l2s=${7:-}
+  local v6=""
+  for v in $vrfs; do IFS=: read vrf vni table ifc cidr mac cidr6 <<<"$v"; [ -n "$cidr6" ] && v6=1; done
   mkdir -p $dir
-  { hdr $name
-    for v in $vrfs; do IFS=: read vrf vni table ifc cidr mac <<<"$v"; echo "vrf $vrf"; echo " vni $vni"; echo "exit-vrf"; echo "!"; done
+  { hdr $name "${v6:+ipv6 forwarding}"
+    for v in $vrfs; do IFS=: read vrf vni table ifc cidr mac cidr6 <<<"$v"; echo "vrf $vrf"; echo " vni $vni"; echo "exit-vrf"; echo "!"; done
     echo "router bgp 64520"
     echo " bgp router-id $vtep"
     echo " no bgp ebgp-requires-policy"
@@ -76,7 +82,7 @@ fabricleaf() {
     echo " exit-address-family"
     echo "exit"
     echo "!"
-    for v in $vrfs; do IFS=: read vrf vni table ifc cidr mac <<<"$v"
+    for v in $vrfs; do IFS=: read vrf vni table ifc cidr mac cidr6 <<<"$v"
       echo "router bgp 64520 vrf $vrf"
       echo " bgp router-id $vtep"
       echo " no bgp ebgp-requires-policy"
@@ -85,8 +91,16 @@ fabricleaf() {
       echo "  redistribute connected"
       echo " exit-address-family"
       echo " !"
+      if [ -n "$cidr6" ]; then
+        echo " ! Dual-stack: the hosts' IPv6 subnets become type-5 routes too."
+        echo " address-family ipv6 unicast"
+        echo "  redistribute connected"
+        echo " exit-address-family"
+        echo " !"
+      fi
       echo " address-family l2vpn evpn"
       echo "  advertise ipv4 unicast"
+      [ -n "$cidr6" ] && echo "  advertise ipv6 unicast"
       echo " exit-address-family"
       echo "exit"
       echo "!"
@@ -95,7 +109,7 @@ fabricleaf() {
   { echo "#!/bin/sh"
     if [ -n "$vrfs" ]; then
       echo "# Kernel side of $name: underlay addresses, the VTEP on lo, and per VRF"
-      echo "# a VRF device, the host-facing port, and an L3VNI bridge + VXLAN."
+      echo "# a VRF device, the host-facing port${v6:+ (dual-stack)}, and an L3VNI bridge + VXLAN."
     else
       echo "# Kernel side of $name: underlay addresses, the VTEP on lo, and per L2VNI"
       echo "# a bridge in the default VRF joining the host-facing port and the VXLAN."
@@ -104,16 +118,18 @@ fabricleaf() {
     echo "set -e"
     echo "sysctl -qw net.ipv4.ip_forward=1"
     echo "sysctl -qw net.ipv6.conf.all.keep_addr_on_down=1"
+    [ -n "$v6" ] && echo "sysctl -qw net.ipv6.conf.all.forwarding=1"
     echo "# One ip process for everything: each exec counts in the VM lane."
     echo "ip -batch - <<EOF"
     echo "addr add $vtep/32 dev lo"
     for i in $ifaces; do echo "addr add ${i##*:} dev ${i%%:*}"; echo "link set ${i%%:*} up"; done
-    for v in $vrfs; do IFS=: read vrf vni table ifc cidr mac <<<"$v"
+    for v in $vrfs; do IFS=: read vrf vni table ifc cidr mac cidr6 <<<"$v"
       echo "# VRF $vrf, L3VNI $vni"
       echo "link add $vrf type vrf table $table"
       echo "link set $vrf up"
       echo "link set $ifc master $vrf"
       echo "addr add $cidr dev $ifc"
+      [ -n "$cidr6" ] && echo "addr add ${cidr6//-/:} dev $ifc nodad"
       echo "link set $ifc up"
       echo "link add br$vni address ${mac//-/:} type bridge"
       echo "link set br$vni master $vrf addrgenmode none"
@@ -190,9 +206,9 @@ d=$root/default
 spine spine 64612 10.255.0.1 "192.168.1.1:64520 192.168.1.3:64520 192.168.1.5:64512 192.168.1.7:64513" $d/spine \
   "eth1:192.168.1.0/31 eth2:192.168.1.2/31 eth3:192.168.1.4/31 eth4:192.168.1.6/31"
 fabricleaf leafA 100.64.0.1 "192.168.1.0" $d/leafA "eth1:192.168.1.1/31" \
-  "red:100:1100:ethred:192.168.20.1/24:02-00-64-00-01-64 blue:200:1200:ethblue:192.168.21.1/24:02-00-64-00-01-c8"
+  "red:100:1100:ethred:192.168.20.1/24:02-00-64-00-01-64:2001-db8-20--1/64 blue:200:1200:ethblue:192.168.21.1/24:02-00-64-00-01-c8:2001-db8-21--1/64"
 fabricleaf leafB 100.64.0.2 "192.168.1.2" $d/leafB "eth1:192.168.1.3/31" \
-  "red:100:1100:ethred:192.168.22.1/24:02-00-64-00-02-64 blue:200:1200:ethblue:192.168.23.1/24:02-00-64-00-02-c8"
+  "red:100:1100:ethred:192.168.22.1/24:02-00-64-00-02-64:2001-db8-22--1/64 blue:200:1200:ethblue:192.168.23.1/24:02-00-64-00-02-c8:2001-db8-23--1/64"
 nodeleaf leafkind1 64512 192.168.1.5 "192.168.1.4" $d/leafkind1 "eth1:192.168.1.5/31 toswitch:192.168.11.1/24" 192.168.11.0/24
 nodeleaf leafkind2 64513 192.168.1.7 "192.168.1.6" $d/leafkind2 "eth1:192.168.1.7/31 toswitch:192.168.12.1/24" 192.168.12.0/24
 
