@@ -110,11 +110,14 @@ topology:
 		return strings.Join(strings.Fields(out), "")
 	}).WithTimeout(30 * time.Second).WithPolling(500 * time.Millisecond).Should(gomega.And(
 		gomega.ContainSubstring(`"afi":"ipv6"`), gomega.ContainSubstring(`"fib":true`)))
-	out, err := lab.Exec(ctx, "r1", "ping", "-c1", "-W2", "-I", "10.99.0.1", "10.99.0.2")
-	if err != nil {
-		t.Errorf("r1 cannot ping r2's loopback over the IPv6 next hop: %v\n%s", err, out)
-	}
-	if strings.Contains(out, "100% packet loss") {
-		t.Errorf("ping: %s", out)
-	}
+	// The route in the FIB is not yet forwarding: the first packets wait
+	// for the neighbour entry of r2's link-local next hop, and under load
+	// a single ping was lost (simulator/netns failed once in 4 runs).
+	var out string
+	gomega.NewWithT(t).Eventually(func() error {
+		var err error
+		out, err = lab.Exec(ctx, "r1", "ping", "-c1", "-W1", "-I", "10.99.0.1", "10.99.0.2")
+		return err
+	}).WithTimeout(10*time.Second).WithPolling(200*time.Millisecond).Should(gomega.Succeed(),
+		func() string { return "r1 pings r2's loopback over the IPv6 next hop: " + out })
 }
