@@ -8,9 +8,8 @@ import (
 )
 
 // This file decodes FRR's BGP route tables ("show bgp … json"): the one
-// decoder the operator, the simulator, the e2e suites and the real-FRR
-// tests share, so that an FRR version that changes a field is fixed in one
-// place.
+// decoder the simulator, the e2e suites and the real-FRR tests share, so
+// that an FRR version that changes a field is fixed in one place.
 
 // BGPPath is one path of a BGP route as FRR reports it, in any address
 // family.
