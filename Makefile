@@ -8,6 +8,10 @@ BIN := $(CURDIR)/bin
 export PEROUTER_CACHE ?= $(HOME)/.cache/perouter
 KERNEL ?= auto
 KERNELS ?= bookworm trixie
+# The FRR-10 root the real-FRR tests use (hack/frr-rootfs.sh): the FRR the
+# router image ships (operator/images/recipe.go), pinned.
+FRR10_SUITE ?= forky
+FRR10_VERSION ?= 10.7.1-6
 # Ginkgo label filter of `make e2e`/`make e2e-kind`; the latency
 # measurement runs under `make perf` (PERF_E2E=1).
 E2E_LABELS ?= !latency
@@ -116,7 +120,7 @@ test: deps k8s-assets
 # other (~5 min quiet); under load it passed go test's 10-min default.
 test-unit: deps
 	$(GO) vet ./operator/... ./simulator/... ./cmd/...
-	PEROUTER_FRR10_ROOT=$$(hack/frr10-rootfs.sh) $(GO) test -count=1 -timeout 30m $$($(GO) list ./operator/... ./simulator/... ./cmd/... | grep -v -x -F -f <(echo "$(ENVTEST_PKGS)" | tr ' ' '\n' | sed '/^$$/d'; echo /nonexistent))
+	PEROUTER_FRR10_ROOT=$$(hack/frr-rootfs.sh $(FRR10_SUITE) $(FRR10_VERSION)) $(GO) test -count=1 -timeout 30m $$($(GO) list ./operator/... ./simulator/... ./cmd/... | grep -v -x -F -f <(echo "$(ENVTEST_PKGS)" | tr ' ' '\n' | sed '/^$$/d'; echo /nonexistent))
 
 test-envtest: deps k8s-assets
 	@if [ -n "$(strip $(ENVTEST_PKGS))" ]; then \

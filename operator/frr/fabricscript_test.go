@@ -17,6 +17,14 @@ import (
 // failure messages.
 func runFabricScript(t *testing.T, work, name string) (sections map[string]string, out string) {
 	t.Helper()
+	return runFabricScriptIn(t, "", work, name)
+}
+
+// runFabricScriptIn is runFabricScript inside the FRR root file system
+// root (a chroot on a bind mount of itself, so that "ip netns exec" finds / a mount point, with its own /proc), or on the host when root is "";
+// work must then lie inside root.
+func runFabricScriptIn(t *testing.T, root, work, name string) (sections map[string]string, out string) {
+	t.Helper()
 	script := filepath.Join(work, name)
 	// The scripts source fabric-lib.sh from their own directory.
 	for _, f := range []string{name, "fabric-lib.sh"} {
@@ -24,9 +32,15 @@ func runFabricScript(t *testing.T, work, name string) (sections map[string]strin
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	raw, err := exec.CommandContext(ctx, "unshare", "--net", "--pid", "--mount", "--fork", "--kill-child", "sh", script, work).CombinedOutput()
+	args := []string{"--net", "--pid", "--mount", "--fork", "--kill-child", "sh", script, work}
+	if root != "" {
+		inside := func(p string) string { return "/" + mustRel(t, root, p) }
+		args = []string{"--net", "--pid", "--mount", "--fork", "--kill-child", "sh", "-c",
+			`mount --bind "$0" "$0" && mount -t proc proc "$0/proc" && exec chroot "$0" sh "$1" "$2"`, root, inside(script), inside(work)}
+	}
+	raw, err := exec.CommandContext(ctx, "unshare", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", name, err, raw)
 	}

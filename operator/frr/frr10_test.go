@@ -9,10 +9,10 @@ import (
 )
 
 // TestGoldensParseInFRR10 runs FRR 10's parser (vtysh -C) over every golden
-// and loads the goldens into FRR 10 daemons, inside a Debian trixie root
+// and loads the goldens into FRR 10 daemons, inside a Debian root
 // file system, so the file stays valid for the FRR that newer images ship,
 // not only for bookworm's 8.4. It is an extra
-// lane: it needs PEROUTER_FRR10_ROOT, built once by hack/frr10-rootfs.sh
+// lane: it needs PEROUTER_FRR10_ROOT, built once by hack/frr-rootfs.sh (make test-unit: forky, FRR 10.7.1)
 // (make test sets it).
 func TestGoldensParseInFRR10(t *testing.T) {
 	if testing.Short() {
@@ -20,7 +20,7 @@ func TestGoldensParseInFRR10(t *testing.T) {
 	}
 	root := os.Getenv("PEROUTER_FRR10_ROOT")
 	if root == "" {
-		t.Skip("PEROUTER_FRR10_ROOT is unset: no Debian trixie rootfs with FRR 10 to parse the goldens with (build one with hack/frr10-rootfs.sh; make test does)")
+		t.Skip("PEROUTER_FRR10_ROOT is unset: no FRR 10 root file system to parse the goldens with (build one with hack/frr-rootfs.sh forky 10.7.1-6; make test-unit does)")
 	}
 	if _, err := os.Stat(filepath.Join(root, "usr/bin/vtysh")); err != nil {
 		t.Fatalf("PEROUTER_FRR10_ROOT=%s has no FRR: %v (chroot %s apt-get install -y frr)", root, err, root)

@@ -14,30 +14,45 @@ fabric_init() {
 	chown frr:frr /var/tmp/frr /var/run/frr
 }
 
-# fabric_start_frr WORK SCRIPTNAME NS...: starts the daemons of every
-# namespace NS (state in WORK/NS), waits for their vty sockets (10 s each),
-# then loads WORK/NS.conf through vtysh and prints the lines it refused,
-# prefixed with NS.
-fabric_start_frr() {
-	w=$1 who=$2
-	shift 2
-	for n in "$@"; do
-		dir=$w/$n
-		mkdir -p $dir && chown frr:frr $dir || exit 3
-		for d in zebra bgpd staticd; do
-			ip netns exec $n /usr/lib/frr/$d -N $n --vty_socket $dir -i $dir/$d.pid -P 0 \
-				--log file:$dir/$d.log -z $dir/zserv.api -f /dev/null -d >/dev/null 2>&1 || exit 3
+# fabric_daemons: the daemons an instance runs (FRR 10 routes zebra's and
+# staticd's configuration through mgmtd, which must start first), and each
+# one's options (FRR 10 dropped -f from the daemons mgmtd configures).
+fabric_daemons() {
+	[ -x /usr/lib/frr/mgmtd ] && echo mgmtd
+	echo zebra bgpd staticd
+}
+
+# fabric_start_daemons WORK NS: starts NS's daemons (state in WORK/NS) and
+# waits for their vty sockets (10 s each).
+fabric_start_daemons() {
+	dir=$1/$2
+	mkdir -p $dir /var/run/frr/$2 && chown frr:frr $dir /var/run/frr/$2 || exit 3
+	for d in $(fabric_daemons); do
+		opts=
+		/usr/lib/frr/$d --help 2>&1 | grep -q -- --config_file && opts="-f /dev/null"
+		[ $d != mgmtd ] && opts="$opts -z $dir/zserv.api"
+		rm -f $dir/$d.vty
+		ip netns exec $2 /usr/lib/frr/$d -N $2 --vty_socket $dir -i $dir/$d.pid -P 0 \
+			--log file:$dir/$d.log $opts -d >/dev/null 2>&1 || exit 3
+		i=0
+		until [ -S $dir/$d.vty ]; do
+			i=$((i + 1))
+			[ $i -gt 500 ] && echo "fabric: $2 $d did not start" && exit 3
+			sleep 0.02
 		done
 	done
+}
+
+# fabric_start_frr WORK SCRIPTNAME NS...: starts the daemons of every
+# namespace NS, then loads WORK/NS.conf through vtysh and prints the lines
+# it refused, prefixed with NS.
+fabric_start_frr() {
+	w=$1
+	shift 2
 	for n in "$@"; do
-		for d in zebra bgpd staticd; do
-			i=0
-			until [ -S $w/$n/$d.vty ]; do
-				i=$((i + 1))
-				[ $i -gt 500 ] && echo "$who: $n $d did not start" && exit 3
-				sleep 0.02
-			done
-		done
+		fabric_start_daemons $w $n
+	done
+	for n in "$@"; do
 		vtysh --vty_socket $w/$n -f $w/$n.conf 2>&1 | grep '%' | sed "s/^/$n: /"
 	done
 }
