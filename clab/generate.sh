@@ -155,9 +155,9 @@ fabricleaf() {
   } > $dir/setup.sh
 }
 
-# nodeleaf NAME ASN RID "spinepeer ..." DIR "iface:cidr ..." LISTENRANGE
+# nodeleaf NAME ASN RID "spinepeer ..." DIR "iface:cidr ..." LISTENRANGE "node host numbers"
 nodeleaf() {
-  local name=$1 asn=$2 rid=$3 peers=$4 dir=$5 ifaces=$6 range=$7
+  local name=$1 asn=$2 rid=$3 peers=$4 dir=$5 ifaces=$6 range=$7 nodes=$8
   mkdir -p $dir
   { hdr $name
     echo "router bgp $asn"
@@ -174,6 +174,14 @@ nodeleaf() {
     echo " neighbor nodes peer-group"
     echo " neighbor nodes remote-as 64514"
     echo " neighbor nodes timers 10 30"
+    echo " neighbor nodes timers connect 2"
+    echo " ! The lab's nodes by address, the listen range for any other: while a"
+    echo " ! node restarts with graceful restart, FRR 10.7 keeps a dynamic peer"
+    echo " ! and refuses the node's new connection (\"not fully closed down yet\")"
+    echo " ! until its restart timer (120 s) ends, and never connects out to it."
+    echo " ! A configured peer reconnects in seconds (TestGracefulRestartKeeps-"
+    echo " ! EVPNRoutesInRealFRR in operator/frr)."
+    for n in $nodes; do echo " neighbor ${range%.0/24}.$n peer-group nodes"; done
     echo " bgp listen range $range peer-group nodes"
     echo " !"
     echo " address-family ipv4 unicast"
@@ -209,8 +217,8 @@ fabricleaf leafA 100.64.0.1 "192.168.1.0" $d/leafA "eth1:192.168.1.1/31" \
   "red:100:1100:ethred:192.168.20.1/24:02-00-64-00-01-64:2001-db8-20--1/64 blue:200:1200:ethblue:192.168.21.1/24:02-00-64-00-01-c8:2001-db8-21--1/64"
 fabricleaf leafB 100.64.0.2 "192.168.1.2" $d/leafB "eth1:192.168.1.3/31" \
   "red:100:1100:ethred:192.168.22.1/24:02-00-64-00-02-64:2001-db8-22--1/64 blue:200:1200:ethblue:192.168.23.1/24:02-00-64-00-02-c8:2001-db8-23--1/64"
-nodeleaf leafkind1 64512 192.168.1.5 "192.168.1.4" $d/leafkind1 "eth1:192.168.1.5/31 toswitch:192.168.11.1/24" 192.168.11.0/24
-nodeleaf leafkind2 64513 192.168.1.7 "192.168.1.6" $d/leafkind2 "eth1:192.168.1.7/31 toswitch:192.168.12.1/24" 192.168.12.0/24
+nodeleaf leafkind1 64512 192.168.1.5 "192.168.1.4" $d/leafkind1 "eth1:192.168.1.5/31 toswitch:192.168.11.1/24" 192.168.11.0/24 "3 4 5"
+nodeleaf leafkind2 64513 192.168.1.7 "192.168.1.6" $d/leafkind2 "eth1:192.168.1.7/31 toswitch:192.168.12.1/24" 192.168.12.0/24 "3 4 5"
 
 # ---- large: 2 spines ----
 l=$root/large
@@ -222,8 +230,8 @@ fabricleaf leafA 100.64.0.1 "192.168.1.0 192.168.2.0" $l/leafA "eth1:192.168.1.1
   "red:100:1100:ethred:192.168.20.1/24:02-00-64-00-01-64 blue:200:1200:ethblue:192.168.21.1/24:02-00-64-00-01-c8"
 fabricleaf leafB 100.64.0.2 "192.168.1.2 192.168.2.2" $l/leafB "eth1:192.168.1.3/31 eth2:192.168.2.3/31" \
   "red:100:1100:ethred:192.168.22.1/24:02-00-64-00-02-64 blue:200:1200:ethblue:192.168.23.1/24:02-00-64-00-02-c8"
-nodeleaf leafkind1 64512 192.168.1.5 "192.168.1.4 192.168.2.4" $l/leafkind1 "eth1:192.168.1.5/31 eth2:192.168.2.5/31 toswitch:192.168.11.1/24" 192.168.11.0/24
-nodeleaf leafkind2 64513 192.168.1.7 "192.168.1.6 192.168.2.6" $l/leafkind2 "eth1:192.168.1.7/31 eth2:192.168.2.7/31 toswitch:192.168.12.1/24" 192.168.12.0/24
+nodeleaf leafkind1 64512 192.168.1.5 "192.168.1.4 192.168.2.4" $l/leafkind1 "eth1:192.168.1.5/31 eth2:192.168.2.5/31 toswitch:192.168.11.1/24" 192.168.11.0/24 "3 4 5 6 7"
+nodeleaf leafkind2 64513 192.168.1.7 "192.168.1.6 192.168.2.6" $l/leafkind2 "eth1:192.168.1.7/31 eth2:192.168.2.7/31 toswitch:192.168.12.1/24" 192.168.12.0/24 "3 4 5 6 7"
 # ---- l2: the default fabric with one L2VNI (110) on the fabric leaves
 # instead of VRFs; spine and node-facing leaves are default's ----
 fabricleaf leafA 100.64.0.1 "192.168.1.0" $root/l2/leafA "eth1:192.168.1.1/31" "" "110:ethl2"
