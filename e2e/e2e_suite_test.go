@@ -38,6 +38,10 @@ const (
 	envInstall  = "PEROUTER_E2E_INSTALL"     // the pods mode's install: helm (default, charts/perouter) or kustomize (operator/config/default)
 	envKube     = "PEROUTER_E2E_KUBECONFIG"  // an API server to use instead of starting one (the VM lane's, on the host)
 	envInVM     = "PESIM_IN_VM"
+	// envFabricFRRRoot: an FRR root file system (hack/frr-rootfs.sh) the
+	// fabric's routers run their FRR from instead of the host's, e.g. to
+	// have graceful-restart helpers that keep EVPN routes (FRR >= 10.6).
+	envFabricFRRRoot = "PEROUTER_E2E_FABRIC_FRR_ROOT"
 	// envRecoveryRounds runs the recovery container this many times in
 	// a row in one lab (default 1).
 	envRecoveryRounds = "PEROUTER_E2E_RECOVERY_ROUNDS"
@@ -117,7 +121,7 @@ func runInVM() int {
 	fmt.Println("e2e: this kernel has no VRF support; running the suites inside the VM lane")
 	start := time.Now()
 	guestEnv := []string{envInVM + "=1", envBinDir + "=" + binDir}
-	for _, k := range []string{envTopology, envFabric, envApply, envRecoveryRounds, envPods, envImages, envInstall} {
+	for _, k := range []string{envTopology, envFabric, envApply, envRecoveryRounds, envPods, envImages, envInstall, envFabricFRRRoot} {
 		if v := os.Getenv(k); v != "" {
 			guestEnv = append(guestEnv, k+"="+v)
 		}
@@ -226,12 +230,13 @@ var _ = BeforeSuite(func() {
 			Expect(needs).To(BeEmpty(), "the lab needs VRF devices and this kernel has none; TestMain runs the suite in the VM lane then")
 		}
 		cfg := netnsConfig{
-			FabricOnly: os.Getenv(envFabric) != "",
-			Topology:   topo,
-			CRDDir:     filepath.Join(repoRoot, "operator/config/crd/bases"),
-			Manifests:  manifests(),
-			StateRoot:  netns.DefaultStateRoot,
-			Pods:       os.Getenv(envPods) != "",
+			FabricOnly:    os.Getenv(envFabric) != "",
+			Topology:      topo,
+			CRDDir:        filepath.Join(repoRoot, "operator/config/crd/bases"),
+			Manifests:     manifests(),
+			StateRoot:     netns.DefaultStateRoot,
+			Pods:          os.Getenv(envPods) != "",
+			FabricFRRRoot: os.Getenv(envFabricFRRRoot),
 		}
 		if cfg.Pods {
 			cfg.Chart = filepath.Join(repoRoot, "charts/perouter")

@@ -42,6 +42,8 @@ type netnsConfig struct {
 	StateRoot string
 	// FabricOnly leaves the cluster nodes as plain namespaces.
 	FabricOnly bool
+	// FabricFRRRoot is netns.Options.FabricFRRRoot.
+	FabricFRRRoot string
 	// Pods runs the operator as the chart's pods on real kubelets
 	// (simulator/netns/pods) from the image archives in Images, instead
 	// of as processes.
@@ -59,7 +61,7 @@ func newNetnsEnv(ctx context.Context, cfg netnsConfig) (*netnsEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := netns.Options{StateRoot: cfg.StateRoot, Progress: progressWriter{}}
+	opts := netns.Options{StateRoot: cfg.StateRoot, Progress: progressWriter{}, FabricFRRRoot: cfg.FabricFRRRoot}
 	var op nodeOperator
 	switch {
 	case cfg.FabricOnly:

@@ -73,6 +73,14 @@ type Options struct {
 	Attempts int
 	// Logf, when set, is told about each failed attempt that is retried.
 	Logf func(format string, args ...any)
+	// Root, when set, is a root file system with FRR installed (as
+	// hack/frr-rootfs.sh builds): the daemons run chrooted in it, each in
+	// its own mount namespace where Dir is bind-mounted at the same path,
+	// so the sockets have one path inside and out. BinDir is then a path
+	// inside Root, and the daemons are the frr user of Root's /etc/passwd.
+	// vtysh stays Options.Vtysh of the host: the vty protocol is the
+	// daemons', so show commands answer as Root's FRR does.
+	Root string
 }
 
 // StartAttempts is what the lab's FRR instances use as Options.Attempts.
@@ -128,6 +136,12 @@ func start(ctx context.Context, opts Options) (*Instance, error) {
 	if opts.Vtysh == "" {
 		opts.Vtysh = DefaultVtysh
 	}
+	if opts.Root != "" && !slices.Contains(opts.Daemons, "mgmtd") {
+		// FRR 10 configures zebra and staticd through mgmtd.
+		if _, err := os.Stat(filepath.Join(opts.Root, opts.BinDir, "mgmtd")); err == nil {
+			opts.Daemons = append([]string{"mgmtd"}, opts.Daemons...)
+		}
+	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("frrproc: dir %q: %w", opts.Dir, err)
@@ -137,11 +151,11 @@ func start(ctx context.Context, opts Options) (*Instance, error) {
 		return nil, fmt.Errorf("frrproc: netns %q: %w", opts.Netns, err)
 	}
 	for _, d := range opts.Daemons {
-		if _, err := os.Stat(filepath.Join(opts.BinDir, d)); err != nil {
+		if _, err := os.Stat(filepath.Join(opts.Root, opts.BinDir, d)); err != nil {
 			return nil, fmt.Errorf("frrproc: daemon %q: %w (is the frr package installed?)", d, err)
 		}
 	}
-	if err := prepareDir(opts.Dir); err != nil {
+	if err := prepareDir(opts.Dir, opts.Root); err != nil {
 		return nil, err
 	}
 
@@ -163,6 +177,16 @@ func start(ctx context.Context, opts Options) (*Instance, error) {
 		}
 		return 0
 	})
+	if order[0] == "zebra" && slices.Contains(order, "mgmtd") {
+		// mgmtd, then zebra: both before the rest.
+		order = slices.DeleteFunc(order, func(d string) bool { return d == "mgmtd" })
+		if err := inst.launch("mgmtd"); err != nil {
+			return fail(err)
+		}
+		if err := inst.waitSockets(ctx, "mgmtd", inst.vtySocket("mgmtd")); err != nil {
+			return fail(err)
+		}
+	}
 	if order[0] == "zebra" {
 		if err := inst.launch("zebra"); err != nil {
 			return fail(err)
@@ -190,7 +214,7 @@ func start(ctx context.Context, opts Options) (*Instance, error) {
 	return inst, nil
 }
 
-func prepareDir(dir string) (err error) {
+func prepareDir(dir, root string) (err error) {
 	created := false
 	defer func() {
 		if err != nil && created {
@@ -214,7 +238,7 @@ func prepareDir(dir string) (err error) {
 	}
 	// The daemons drop privileges to frr before creating their sockets and
 	// pid files; vtysh then writes the integrated frr.conf here.
-	uid, gid, err := lookupFRR()
+	uid, gid, err := lookupFRR(root)
 	if err != nil {
 		return err
 	}
@@ -247,7 +271,10 @@ func checkTraversable(dir string) error {
 	}
 }
 
-func lookupFRR() (int, int, error) {
+func lookupFRR(root string) (int, int, error) {
+	if root != "" {
+		return lookupPasswd(filepath.Join(root, "etc/passwd"))
+	}
 	u, err := user.Lookup(frrUser)
 	if err != nil {
 		return 0, 0, fmt.Errorf("frrproc: user %q: %w (is the frr package installed?)", frrUser, err)
@@ -255,6 +282,25 @@ func lookupFRR() (int, int, error) {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	return uid, gid, nil
+}
+
+// lookupPasswd finds the frr user in a root file system's passwd file.
+func lookupPasswd(path string) (int, int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, fmt.Errorf("frrproc: Options.Root: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) >= 4 && f[0] == frrUser {
+			uid, err1 := strconv.Atoi(f[2])
+			gid, err2 := strconv.Atoi(f[3])
+			if err1 == nil && err2 == nil {
+				return uid, gid, nil
+			}
+		}
+	}
+	return 0, 0, fmt.Errorf("frrproc: Options.Root: no user %q in %s (is the frr package installed in the root?)", frrUser, path)
 }
 
 func (i *Instance) launch(daemon string) error {
@@ -265,7 +311,7 @@ func (i *Instance) launch(daemon string) error {
 	if err := os.WriteFile(confFile, nil, 0o640); err != nil {
 		return fmt.Errorf("frrproc: %w", err)
 	}
-	uid, gid, err := lookupFRR()
+	uid, gid, err := lookupFRR(i.opts.Root)
 	if err != nil {
 		return err
 	}
@@ -275,10 +321,13 @@ func (i *Instance) launch(daemon string) error {
 	args := []string{filepath.Join(i.opts.BinDir, daemon),
 		"--vty_socket", dir,
 		"-i", filepath.Join(dir, daemon+".pid"),
-		"-f", confFile,
 		"-P", "0", // no TCP vty
 		"--log", "file:" + filepath.Join(dir, daemon+".log"),
 		"--limit-fds", "4096",
+	}
+	// FRR 10 dropped -f from the daemons mgmtd configures.
+	if daemon != "mgmtd" && daemon != "staticd" || i.opts.Root == "" {
+		args = append(args, "-f", confFile)
 	}
 	switch daemon {
 	case "zebra", "bgpd", "staticd", "bfdd", "ospfd", "ospf6d", "isisd", "pimd", "ripd", "ripngd", "pbrd", "vrrpd", "eigrpd", "babeld", "fabricd", "ldpd", "nhrpd", "pathd":
@@ -288,6 +337,21 @@ func (i *Instance) launch(daemon string) error {
 		args = append(args, "--bfdctl", filepath.Join(dir, "bfdd.sock"))
 	}
 	args = append(args, i.opts.ExtraArgs[daemon]...)
+	if i.opts.Root != "" {
+		// -N: the sockets FRR 10 does not let options move (mgmtd's)
+		// go to Root's /var/run/frr/<name>, one per instance.
+		name := filepath.Base(dir)
+		if err := os.MkdirAll(filepath.Join(i.opts.Root, "var/run/frr", name), 0o755); err != nil {
+			return fmt.Errorf("frrproc: %w", err)
+		}
+		if err := os.Chown(filepath.Join(i.opts.Root, "var/run/frr", name), uid, gid); err != nil {
+			return fmt.Errorf("frrproc: %w", err)
+		}
+		args = append(args[:1], append([]string{"-N", name}, args[1:]...)...)
+		// exec all the way down: cmd.Process stays the daemon.
+		script := `r=$0 d=$1; shift; mount --make-rprivate / && mount --bind "$r" "$r" && mkdir -p "$r$d" && mount --bind "$d" "$r$d" && mount -t proc proc "$r/proc" && exec chroot "$r" "$@"`
+		args = append([]string{"unshare", "-m", "sh", "-c", script, i.opts.Root, dir}, args...)
+	}
 	out, err := os.OpenFile(filepath.Join(dir, daemon+".out"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
 	if err != nil {
 		return fmt.Errorf("frrproc: %w", err)

@@ -205,3 +205,44 @@ func TestStartRetriesUpToAttempts(t *testing.T) {
 		t.Fatalf("retries logged: %q, want attempts 1 and 2", retried)
 	}
 }
+
+// TestStartFromRoot runs the daemons chrooted in an FRR root file system
+// (PEROUTER_FRR10_ROOT, FRR 10: mgmtd is added and started first) and
+// drives them with the host's vtysh: the running daemons are the root's
+// version, take the initial config, and stop cleanly.
+func TestStartFromRoot(t *testing.T) {
+	frrproctest.RequireFRR(t)
+	root := os.Getenv("PEROUTER_FRR10_ROOT")
+	if root == "" {
+		t.Skip("PEROUTER_FRR10_ROOT is unset: no FRR root file system (make test-unit builds one with hack/frr-rootfs.sh)")
+	}
+	inst := frrproctest.Start(t, frrproc.Options{Root: root, Daemons: []string{"zebra", "bgpd"}, InitialConfig: "router bgp 64512\n bgp router-id 10.0.0.1\n neighbor 192.0.2.2 remote-as 64513\nexit\n"})
+	// vtysh answers "show version" itself; the daemons' file system root
+	// says whose binaries run.
+	for _, d := range []string{"mgmtd", "zebra", "bgpd"} {
+		if got, err := os.Readlink(fmt.Sprintf("/proc/%d/root", inst.PID(d))); err != nil || got != root {
+			t.Errorf("%s runs in root %q (%v), want %s", d, got, err, root)
+		}
+	}
+	daemons, err := inst.Vtysh(context.Background(), "-c", "show daemons")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The host's vtysh (8.4) does not know mgmtd: it lists the others.
+	if !strings.Contains(daemons, "zebra") || !strings.Contains(daemons, "bgpd") {
+		t.Errorf("show daemons = %q, want zebra and bgpd answering", daemons)
+	}
+	if got := inst.Daemons(); strings.Join(got, " ") != "mgmtd zebra bgpd" {
+		t.Errorf("Daemons() = %v, want mgmtd added first in an FRR 10 root", got)
+	}
+	running, err := inst.RunningConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(running, "neighbor 192.0.2.2 remote-as 64513") {
+		t.Errorf("running config lacks the initial config:\n%s", running)
+	}
+	if err := inst.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}

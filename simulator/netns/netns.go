@@ -49,6 +49,10 @@ type Options struct {
 	// Agents start what runs on cluster nodes beyond their namespace (the
 	// operator). Nil leaves cluster nodes as plain namespaces.
 	Agents ClusterAgents
+	// FabricFRRRoot, when set, is an FRR root file system
+	// (hack/frr-rootfs.sh) the fabric's routers run FRR from
+	// (frrproc.Options.Root) instead of the host's FRR.
+	FabricFRRRoot string
 }
 
 // ClusterAgents run the per-cluster and per-node software of cluster nodes.
@@ -374,6 +378,7 @@ func (l *Lab) startNode(ctx context.Context, n topology.Node) error {
 		InitialConfig: string(conf),
 		Attempts:      frrproc.StartAttempts,
 		Logf:          func(format string, args ...any) { l.logf("node %s: "+format, append([]any{n.Name}, args...)...) },
+		Root:          l.opts.FabricFRRRoot,
 	})
 	if err != nil {
 		return fmt.Errorf("node %s: FRR: %w", n.Name, err)
