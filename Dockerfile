@@ -12,8 +12,8 @@ RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/ ./cmd/controller ./cmd/labeler ./cmd/reloader ./cmd/perouterctl
 
-FROM debian:trixie-slim
-RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates containernetworking-plugins frr iproute2 && apt-get clean && rm -rf /var/lib/apt/lists/*
+FROM debian:forky-slim
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates containernetworking-plugins frr=10.7.1-6 iproute2 && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/controller /usr/local/bin/controller
 COPY --from=build /out/labeler /usr/local/bin/labeler
 COPY --from=build /out/reloader /usr/local/bin/reloader

@@ -157,7 +157,13 @@ func (s *DebootstrapBase) debootstrap(ctx context.Context, suite, root string) e
 	if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", suite, tmp, s.Mirror)
+	args := []string{"--variant=minbase", suite, tmp, s.Mirror}
+	// A host's debootstrap knows suites up to its next release; a newer
+	// one (forky on bookworm) bootstraps like sid.
+	if _, err := os.Stat("/usr/share/debootstrap/scripts/" + suite); err != nil {
+		args = append(args, "/usr/share/debootstrap/scripts/sid")
+	}
+	cmd := exec.CommandContext(ctx, "debootstrap", args...)
 	cmd.Stdout, cmd.Stderr = s.Log, s.Log
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("debootstrap %s from %s: %w", suite, s.Mirror, err)

@@ -26,7 +26,7 @@ func Dockerfile(r Recipe, goVersion string) string {
 	p("#")
 	p("#   docker build -f %s -t %s:dev .", r.Dockerfile, r.Repository)
 	if len(r.GoBinaries) > 0 {
-		p("FROM golang:%s-%s AS build", goVersion, r.Suite)
+		p("FROM golang:%s-%s AS build", goVersion, goBuildSuite)
 		p("WORKDIR /src")
 		p("COPY go.mod go.sum ./")
 		p("RUN go mod download")

@@ -212,6 +212,12 @@ func (s treeBase) Base(_ context.Context, r Recipe) (*Base, error) {
 // fakeInstall stands in for apt-get: it adds a file per package, changes
 // one, deletes one and leaves the logs and lent files apt would.
 func fakeInstall(_ context.Context, root string, packages []string) error {
+	// As apt: "frr=10.7.1-6" installs the package frr.
+	names := make([]string, len(packages))
+	for i, p := range packages {
+		names[i], _, _ = strings.Cut(p, "=")
+	}
+	packages = names
 	for _, p := range packages {
 		if err := os.MkdirAll(filepath.Join(root, "usr/share/fake-packages"), 0o755); err != nil {
 			return err

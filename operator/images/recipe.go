@@ -76,6 +76,22 @@ const SourceURL = "https://github.com/perouter/perouter"
 // (a registry base brings its own).
 const DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+// FRRSuite and FRRVersion: the images' Debian suite and their FRR, pinned.
+// FRR >= 10.6 keeps a restarting peer's EVPN type-2/3 routes through a
+// graceful restart (8.4 and trixie's 10.3 withdraw them); forky (testing)
+// carries 10.7.1. The Makefile's FRR10_SUITE/FRR10_VERSION, the root
+// file system the real-FRR tests run (hack/frr-rootfs.sh), must name the
+// same (TestFRRRootMatchesImages).
+const (
+	FRRSuite   = "forky"
+	FRRVersion = "10.7.1-6"
+)
+
+// goBuildSuite is the Debian suite of the Dockerfiles' Go build stage
+// (golang:<go>-<suite>); the binaries are static, so it need not be the
+// images' suite.
+const goBuildSuite = "trixie"
+
 // Recipes returns the recipes of all images, in build order.
 func Recipes() []Recipe {
 	return []Recipe{
@@ -84,12 +100,12 @@ func Recipes() []Recipe {
 			Repository:  "ghcr.io/perouter/perouter",
 			Dockerfile:  "Dockerfile",
 			Description: "perouter controller, labeler, reloader and perouterctl; the controller reads BGP state with FRR's vtysh",
-			Suite:       "trixie",
+			Suite:       FRRSuite,
 			// frr for vtysh (Debian ships it in the frr package), iproute2
 			// for `ip netns`, ca-certificates for the API server's TLS,
 			// containernetworking-plugins for CNIDevice underlay links
 			// (macvlan, ipvlan, static/host-local/dhcp IPAM, in /usr/lib/cni).
-			Packages:   []string{"ca-certificates", "containernetworking-plugins", "frr", "iproute2"},
+			Packages:   []string{"ca-certificates", "containernetworking-plugins", "frr=" + FRRVersion, "iproute2"},
 			GoBinaries: []string{"./cmd/controller", "./cmd/labeler", "./cmd/reloader", "./cmd/perouterctl"},
 			Entrypoint: []string{BinDir + "/controller"},
 			User:       "0",
@@ -99,10 +115,10 @@ func Recipes() []Recipe {
 			Repository:  "ghcr.io/perouter/router",
 			Dockerfile:  "Dockerfile.router",
 			Description: "FRR 10 in the router network namespace, with perouter's reloader sidecar",
-			Suite:       "trixie",
+			Suite:       FRRSuite,
 			// frr-pythontools carries frr-reload.py, which the reloader
 			// runs; iproute2 for router-start's `ip netns`.
-			Packages:   []string{"frr", "frr-pythontools", "iproute2"},
+			Packages:   []string{"frr-pythontools=" + FRRVersion, "frr=" + FRRVersion, "iproute2"},
 			GoBinaries: []string{"./cmd/reloader"},
 			Files: []File{
 				{Source: "operator/config/router/router-start.sh", Dest: BinDir + "/router-start", Mode: 0o755},

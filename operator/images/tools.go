@@ -36,8 +36,16 @@ func AptInstaller(ctx context.Context, root string, packages []string) error {
 		return err
 	}
 	defer os.Remove(policy)
+	// A mirror that stopped syncing serves testing's Release past its
+	// Valid-Until; apt then refuses it. Switched off for this build's apt
+	// only (APT_CONFIG, a file removed afterwards), never in the image.
+	aptConf := filepath.Join(root, "tmp/perouter-build-apt.conf")
+	if err := os.WriteFile(aptConf, []byte("Acquire::Check-Valid-Until \"false\";\n"), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(aptConf)
 	cmd := exec.CommandContext(ctx, "chroot", root, "/bin/sh", "-c", AptInstallScript(packages))
-	cmd.Env = []string{DefaultPath, "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C"}
+	cmd.Env = []string{DefaultPath, "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C", "APT_CONFIG=/tmp/perouter-build-apt.conf"}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("chroot %s: %s: %w\n%s", root, AptInstallScript(packages), err, tail(out, 40))
