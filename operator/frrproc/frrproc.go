@@ -78,8 +78,8 @@ type Options struct {
 	// its own mount namespace where Dir is bind-mounted at the same path,
 	// so the sockets have one path inside and out. BinDir is then a path
 	// inside Root, and the daemons are the frr user of Root's /etc/passwd.
-	// vtysh stays Options.Vtysh of the host: the vty protocol is the
-	// daemons', so show commands answer as Root's FRR does.
+	// Unless Vtysh is set, the instance's vtysh (Cli, ApplyConfig) is
+	// Root's, chrooted the same way (a wrapper script in Dir).
 	Root string
 }
 
@@ -105,6 +105,12 @@ func Start(ctx context.Context, opts Options) (*Instance, error) {
 		}
 	}
 }
+
+// chrootScript runs "$@" chrooted in root $0 in the mount namespace of
+// "unshare -m", with the instance directory $1 bind-mounted at its own path
+// inside and a /proc; it execs all the way down, so the PID stays the
+// command's. No single quotes: it is quoted so in the vtysh wrapper.
+const chrootScript = `r=$0 d=$1; shift; mount --make-rprivate / && mount --bind "$r" "$r" && mkdir -p "$r$d" && mount --bind "$d" "$r$d" && mount -t proc proc "$r/proc" && exec chroot "$r" "$@"`
 
 // Instance is a running set of FRR daemons.
 type Instance struct {
@@ -133,6 +139,7 @@ func start(ctx context.Context, opts Options) (*Instance, error) {
 	if opts.BinDir == "" {
 		opts.BinDir = DefaultBinDir
 	}
+	rootVtysh := opts.Vtysh == "" && opts.Root != ""
 	if opts.Vtysh == "" {
 		opts.Vtysh = DefaultVtysh
 	}
@@ -157,6 +164,17 @@ func start(ctx context.Context, opts Options) (*Instance, error) {
 	}
 	if err := prepareDir(opts.Dir, opts.Root); err != nil {
 		return nil, err
+	}
+	if rootVtysh {
+		// The root's vtysh, chrooted like the daemons: the host's may not
+		// know where the root's FRR takes a command (FRR 10's mgmtd).
+		wrapper := filepath.Join(opts.Dir, "vtysh")
+		text := "#!/bin/sh\nexec unshare -m sh -c '" + chrootScript + "' " + opts.Root + " " + opts.Dir + " " + DefaultVtysh + " \"$@\"\n"
+		if err := os.WriteFile(wrapper, []byte(text), 0o755); err != nil {
+			os.RemoveAll(opts.Dir)
+			return nil, fmt.Errorf("frrproc: %w", err)
+		}
+		opts.Vtysh = wrapper
 	}
 
 	inst := &Instance{opts: opts, procs: map[string]*process{}}
@@ -349,8 +367,7 @@ func (i *Instance) launch(daemon string) error {
 		}
 		args = append(args[:1], append([]string{"-N", name}, args[1:]...)...)
 		// exec all the way down: cmd.Process stays the daemon.
-		script := `r=$0 d=$1; shift; mount --make-rprivate / && mount --bind "$r" "$r" && mkdir -p "$r$d" && mount --bind "$d" "$r$d" && mount -t proc proc "$r/proc" && exec chroot "$r" "$@"`
-		args = append([]string{"unshare", "-m", "sh", "-c", script, i.opts.Root, dir}, args...)
+		args = append([]string{"unshare", "-m", "sh", "-c", chrootScript, i.opts.Root, dir}, args...)
 	}
 	out, err := os.OpenFile(filepath.Join(dir, daemon+".out"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
 	if err != nil {
