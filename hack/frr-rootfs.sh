@@ -38,7 +38,8 @@ debootstrap --variant=minbase "$suite" "$root.tmp" "$mirror" "$script" >&2
 printf '#!/bin/sh\nexit 101\n' >"$root.tmp/usr/sbin/policy-rc.d"; chmod +x "$root.tmp/usr/sbin/policy-rc.d"
 apt=(chroot "$root.tmp" env DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Check-Valid-Until=false)
 "${apt[@]}" update -qq >&2
-if ! "${apt[@]}" install -y -qq --no-install-recommends "frr${version:+=$version}" >&2; then
+# iputils-ping: the graceful-restart test pings between workloads in it.
+if ! "${apt[@]}" install -y -qq --no-install-recommends "frr${version:+=$version}" iputils-ping >&2; then
 	echo "frr-rootfs: $suite on $mirror has no frr${version:+ $version} (apt-cache policy frr in $root.tmp shows what it has)" >&2
 	exit 1
 fi

@@ -1,6 +1,7 @@
 package frr
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -35,6 +36,16 @@ func TestGracefulRestartKeepsEVPNRoutesInRealFRR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// pe: a second node of the same cluster (index 2), whose workload
+	// pings the node's through the restart.
+	pe := node(underlay())
+	pe.NodeName, pe.NodeIndex = "worker-2", 2
+	pe.Underlay.RouterID, pe.Underlay.VTEPs = addr("10.0.0.3"), []netip.Prefix{pfx("100.65.0.2/32")}
+	pe.Underlay.GracefulRestart = c.Underlay.GracefulRestart
+	peConf, err := Render(pe)
+	if err != nil {
+		t.Fatal(err)
+	}
 	leafConf, err := os.ReadFile("../../clab/default/leafkind1/frr.conf")
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +72,7 @@ func TestGracefulRestartKeepsEVPNRoutesInRealFRR(t *testing.T) {
 			if err := os.Chmod(work, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			for f, text := range map[string]string{"node.conf": nodeConf, "leaf.conf": leaf} {
+			for f, text := range map[string]string{"node.conf": nodeConf, "pe.conf": peConf, "leaf.conf": leaf} {
 				if err := os.WriteFile(filepath.Join(work, f), []byte(text), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -93,6 +104,16 @@ func TestGracefulRestartKeepsEVPNRoutesInRealFRR(t *testing.T) {
 			if !regexp.MustCompile(`(?i)\(stale\)|\bstale\b`).MatchString(sections["after kill"]) {
 				t.Errorf("%s: the leaf did not keep the node's VTEP route 100.65.0.1/32 stale:\n%s", version, sections["after kill"])
 			}
+			pings := regexp.MustCompile(`answered up to (\d+), missing (\d+):`).FindStringSubmatch(sections["ping"])
+			if pings == nil {
+				t.Fatalf("%s: no ping statistics:\n%s", version, out)
+			}
+			sent, _ := strconv.Atoi(pings[1])
+			lost, _ := strconv.Atoi(pings[2])
+			t.Logf("%s: pings from pe's workload to the node's, 20/s, through the kill and restart: %d of %d lost", version, lost, sent)
+			if atLeast(version, 10, 6) && lost > maxLostWithHelper {
+				t.Errorf("%s: %d of %d pings lost through the node's restart, want at most %d (the leaf kept the routes stale)\n%s", version, lost, sent, maxLostWithHelper, sections["ping"])
+			}
 			re := regexp.MustCompile(`established after (\d+) s`).FindStringSubmatch(sections["reconnect"])
 			if re == nil {
 				t.Fatalf("%s: the node's session did not come back within 150 s\n%s", version, out)
@@ -106,9 +127,16 @@ func TestGracefulRestartKeepsEVPNRoutesInRealFRR(t *testing.T) {
 	}
 }
 
+// maxLostWithHelper: pings (20/s) lost through the node's restart when the
+// leaf keeps its EVPN routes. 2 of 409 were lost here, seq 301-302: one
+// 100 ms gap some 15 s in, when the session came back and the routes were
+// installed anew; 8.4 as helper lost 239 of 338.
+const maxLostWithHelper = 4
+
 // reconnectBound: the node's session is back this soon after its daemons
-// start again (8.4 measured 1–2 s here).
-const reconnectBound = 15
+// start again: 7–14 s measured under load; the defect it guards against
+// (a helper refusing the node until its restart timer ends) took 79–150 s.
+const reconnectBound = 30
 
 // atLeast reports whether the "bgpd version X.Y..." line names FRR >= major.minor.
 func atLeast(versionLine string, major, minor int) bool {

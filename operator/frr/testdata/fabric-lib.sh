@@ -23,7 +23,8 @@ fabric_daemons() {
 }
 
 # fabric_start_daemons WORK NS: starts NS's daemons (state in WORK/NS) and
-# waits for their vty sockets (10 s each).
+# waits for their vty sockets (10 s each). $zebra_opts_NS, when set, goes
+# on zebra's command line.
 fabric_start_daemons() {
 	dir=$1/$2
 	mkdir -p $dir /var/run/frr/$2 && chown frr:frr $dir /var/run/frr/$2 || exit 3
@@ -31,6 +32,8 @@ fabric_start_daemons() {
 		opts=
 		/usr/lib/frr/$d --help 2>&1 | grep -q -- --config_file && opts="-f /dev/null"
 		[ $d != mgmtd ] && opts="$opts -z $dir/zserv.api"
+		# zebra_opts_NS: more options for NS's zebra (set by the caller).
+		[ $d = zebra ] && eval "opts=\"\$opts \${zebra_opts_$2:-}\""
 		rm -f $dir/$d.vty
 		ip netns exec $2 /usr/lib/frr/$d -N $2 --vty_socket $dir -i $dir/$d.pid -P 0 \
 			--log file:$dir/$d.log $opts -d >/dev/null 2>&1 || exit 3
