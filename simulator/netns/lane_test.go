@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/perouter/perouter/operator/vtysh"
 	"github.com/perouter/perouter/simulator/topology"
 )
 
@@ -77,31 +76,35 @@ topology:
 	}
 }
 
-// The fabric waits for its own sessions only: an unnumbered session on a
-// link to a cluster node starts with the cluster, after the fabric.
-func TestTowardsCluster(t *testing.T) {
+// The fabric waits for its own sessions only: a session over an interface
+// that leads to a cluster node, directly or through a bridge node, starts
+// with the cluster, after the fabric.
+func TestFacesCluster(t *testing.T) {
 	repo, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	topo, err := topology.Load(filepath.Join(repo, "topologies/l2-v6.clab.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lab := &Lab{Topo: topo}
 	tests := map[string]struct {
-		peer Peer
-		want bool
+		topology, router, dev string
+		want                  bool
 	}{
-		"unnumbered, link to a cluster node": {peer: Peer{Router: "leafkind2", Peer: vtysh.Peer{Address: "lk2-w1"}}, want: true},
-		"unnumbered, link to a router":       {peer: Peer{Router: "leafkind2", Peer: vtysh.Peer{Address: "eth1"}}},
-		"numbered":                           {peer: Peer{Router: "leafkind2", Peer: vtysh.Peer{Address: "192.168.1.6"}}},
-		"interface of another router":        {peer: Peer{Router: "leafkind1", Peer: vtysh.Peer{Address: "lk2-w1"}}},
+		"link to a cluster node":          {topology: "l2-v6", router: "leafkind2", dev: "lk2-w1", want: true},
+		"link to a router":                {topology: "l2-v6", router: "leafkind2", dev: "eth1"},
+		"interface of another router":     {topology: "l2-v6", router: "leafkind1", dev: "lk2-w1"},
+		"bridge with cluster nodes on it": {topology: "default", router: "leafkind1", dev: "toswitch", want: true},
+		"link to a host":                  {topology: "default", router: "leafA", dev: "ethred"},
+		"link to a spine":                 {topology: "default", router: "leafkind1", dev: "eth1"},
+		"no such interface":               {topology: "default", router: "leafkind1", dev: "nope"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := lab.towardsCluster(tc.peer); got != tc.want {
-				t.Errorf("towardsCluster(%+v) = %v, want %v", tc.peer, got, tc.want)
+			topo, err := topology.Load(filepath.Join(repo, "topologies", tc.topology+".clab.yml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lab := &Lab{Topo: topo}
+			if got := lab.facesCluster(tc.router, tc.dev); got != tc.want {
+				t.Errorf("facesCluster(%s, %s) = %v, want %v", tc.router, tc.dev, got, tc.want)
 			}
 		})
 	}

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -471,7 +472,15 @@ func (l *Lab) WaitBGP(ctx context.Context, timeout time.Duration) error {
 				continue
 			}
 			for _, p := range peers {
-				if !p.Dynamic && p.State != "Established" && !l.towardsCluster(p) {
+				if p.Dynamic || p.State == "Established" {
+					continue
+				}
+				dev, err := l.peerDevice(p)
+				if err != nil {
+					down = append(down, err.Error())
+					continue
+				}
+				if !l.facesCluster(p.Router, dev) {
 					down = append(down, fmt.Sprintf("%s %s %s: %s", p.Router, p.Family, p.Address, p.State))
 				}
 			}
@@ -484,14 +493,61 @@ func (l *Lab) WaitBGP(ctx context.Context, timeout time.Duration) error {
 	return err
 }
 
-// towardsCluster tells whether a router's configured session is with a
-// cluster node: an unnumbered one (FRR names the peer by the local
-// interface) on a link whose other end is a cluster node.
-func (l *Lab) towardsCluster(p Peer) bool {
-	other, ok := l.Topo.Across(topology.Endpoint{Node: p.Router, Interface: p.Address})
+// peerDevice names the router's interface a session runs over: the
+// interface itself for an unnumbered session (FRR names the peer by it),
+// else the one the router's kernel routes the peer's address through.
+func (l *Lab) peerDevice(p Peer) (string, error) {
+	addr, err := netip.ParseAddr(p.Address)
+	if err != nil {
+		return p.Address, nil
+	}
+	var dev string
+	err = l.inNamespace(l.Namespace(p.Router), func(h *netlink.Handle) error {
+		routes, err := h.RouteGet(addr.AsSlice())
+		if err != nil {
+			return err
+		}
+		if len(routes) == 0 {
+			return nil
+		}
+		link, err := h.LinkByIndex(routes[0].LinkIndex)
+		if err != nil {
+			return err
+		}
+		dev = link.Attrs().Name
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("%s: route to BGP peer %s: %w", p.Router, p.Address, err)
+	}
+	return dev, nil
+}
+
+// facesCluster tells whether a router's interface leads to a cluster node:
+// its link ends on one, or on a bridge node that a cluster node is wired
+// to. Sessions over such an interface start with the cluster, after the
+// fabric, numbered (a leaf naming the nodes beside its listen range) or
+// unnumbered.
+func (l *Lab) facesCluster(router, dev string) bool {
+	other, ok := l.Topo.Across(topology.Endpoint{Node: router, Interface: dev})
 	if !ok {
 		return false
 	}
 	n, ok := l.Topo.Node(other.Node)
-	return ok && n.Role == topology.RoleClusterNode
+	if !ok {
+		return false
+	}
+	switch n.Role {
+	case topology.RoleClusterNode:
+		return true
+	case topology.RoleBridge:
+		for _, link := range l.Topo.LinksOf(n.Name) {
+			for _, end := range []topology.Endpoint{link.A, link.B} {
+				if m, ok := l.Topo.Node(end.Node); ok && m.Role == topology.RoleClusterNode {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
