@@ -202,12 +202,16 @@ e2e-native-labs: deps k8s-assets build
 E2E_PODS_LAB ?= l2
 E2E_PODS_TOPOLOGY_l2 = $(CURDIR)/topologies/l2.clab.yml
 E2E_PODS_MANIFESTS_l2 = $(CURDIR)/docs/examples/lab/underlay.yaml,$(CURDIR)/docs/examples/l2lab
-E2E_PODS_LABELS_l2 = pods || recovery || underlay || raw-frr-config || l2-mobility
+E2E_PODS_LABELS_l2 = pods || recovery || underlay || raw-frr-config || l2-mobility || graceful-restart
 E2E_PODS_TOPOLOGY_default = $(CURDIR)/topologies/default.clab.yml
 E2E_PODS_MANIFESTS_default = $(CURDIR)/docs/examples/lab
 E2E_PODS_LABELS_default = pods || evpn || datapath
 E2E_PODS_LABELS ?= $(E2E_PODS_LABELS_$(E2E_PODS_LAB))
 E2E_PODS_INSTALL ?= helm
+# The pods mode's fabric routers run the images' FRR from the FRR-10 root
+# (chrooted), so every FRR on the path keeps EVPN routes through a graceful
+# restart (suite 10 asserts the loss then). Empty: the host's FRR.
+E2E_PODS_FABRIC_FRR_ROOT ?= $$(hack/frr-rootfs.sh $(FRR10_SUITE) $(FRR10_VERSION))
 e2e-pods: deps k8s-assets k8s-node-assets images e2e-pods-built
 
 # e2e-pods without building: the images and node binaries must be in place
@@ -215,6 +219,7 @@ e2e-pods: deps k8s-assets k8s-node-assets images e2e-pods-built
 e2e-pods-built: deps k8s-assets
 	@test -n "$(E2E_PODS_TOPOLOGY_$(E2E_PODS_LAB))" || { echo "E2E_PODS_LAB=$(E2E_PODS_LAB): want l2 or default"; exit 2; }
 	PEROUTER_E2E_PODS=1 PEROUTER_E2E_IMAGES=$(BIN)/images PEROUTER_E2E_INSTALL=$(E2E_PODS_INSTALL) \
+	PEROUTER_E2E_FABRIC_FRR_ROOT=$(E2E_PODS_FABRIC_FRR_ROOT) \
 	PEROUTER_E2E_TOPOLOGY=$(E2E_PODS_TOPOLOGY_$(E2E_PODS_LAB)) \
 	PEROUTER_E2E_MANIFESTS=$(E2E_PODS_MANIFESTS_$(E2E_PODS_LAB)) \
 	$(GO) test -v -count=1 -timeout $(E2E_TIMEOUT) ./e2e -args -ginkgo.v -ginkgo.label-filter="$(E2E_PODS_LABELS)"

@@ -418,12 +418,25 @@ func (l *Lab) ExecIn(ctx context.Context, ns string, args ...string) (string, er
 
 // Vtysh runs vtysh commands against a router node's FRR.
 func (l *Lab) Vtysh(ctx context.Context, node string, commands ...string) (string, error) {
+	l.mu.Lock()
+	inst := l.routers[node]
+	l.mu.Unlock()
+	if inst != nil {
+		// The router's own vtysh: that of its FRR root where it runs from
+		// one. vtysh answers some commands itself ("show version").
+		return l.vtysh(ctx, vtysh.Cli{Binary: inst.VtyshPath(), SocketDir: inst.VtySocketDir(), ConfigDir: inst.Dir()}, commands...)
+	}
 	return l.VtyshDir(ctx, l.FRRDir(node), commands...)
 }
 
 // VtyshDir runs vtysh commands against the FRR whose vty sockets are in dir.
 func (l *Lab) VtyshDir(ctx context.Context, dir string, commands ...string) (string, error) {
-	out, err := vtysh.Cli{SocketDir: dir, ConfigDir: dir}.Commands(ctx, commands...)
+	return l.vtysh(ctx, vtysh.Cli{SocketDir: dir, ConfigDir: dir}, commands...)
+}
+
+func (l *Lab) vtysh(ctx context.Context, cli vtysh.Cli, commands ...string) (string, error) {
+	dir := cli.SocketDir
+	out, err := cli.Commands(ctx, commands...)
 	if err != nil {
 		return out, fmt.Errorf("%w (in %s): %s", err, dir, strings.TrimSpace(out))
 	}

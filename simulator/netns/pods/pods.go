@@ -37,6 +37,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -700,7 +701,10 @@ func (a *Agents) WaitReady(ctx context.Context, l *netns.Lab) error {
 		return last == "", nil
 	})
 	if err != nil {
-		return fmt.Errorf("chart %s not Ready within %v: %s: %w", a.opts.Chart, a.opts.ReadyTimeout, last, err)
+		// The pods' own states say why (an image the runtime lacks, a
+		// crash loop, a failing probe): a fresh context, ctx is spent.
+		why := a.podTrouble(context.WithoutCancel(ctx))
+		return fmt.Errorf("chart %s not Ready within %v: %s: %w%s", a.opts.Chart, a.opts.ReadyTimeout, last, err, why)
 	}
 	a.measure(l, "install → every DaemonSet and Deployment Ready", start)
 	err = retry.Poll(ctx, 0, retry.Every(250*time.Millisecond), func() (bool, error) {
@@ -724,6 +728,56 @@ func (a *Agents) WaitReady(ctx context.Context, l *netns.Lab) error {
 	}
 	a.measure(l, "install → webhook answering", start)
 	return nil
+}
+
+// podTrouble lists the chart's pods that are not Ready, with what their
+// containers wait for or last died of, and the namespace's warning events:
+// what `kubectl describe` would show a user whose install hangs.
+func (a *Agents) podTrouble(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ns := ChartNamespace()
+	var b strings.Builder
+	pods, err := a.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "\n  listing pods: " + err.Error()
+	}
+	for _, p := range pods.Items {
+		if podReady(&p) {
+			continue
+		}
+		fmt.Fprintf(&b, "\n  pod %s on %q: %s", p.Name, p.Spec.NodeName, p.Status.Phase)
+		statuses := append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...)
+		for _, c := range statuses {
+			switch {
+			case c.State.Waiting != nil:
+				fmt.Fprintf(&b, "; %s waiting: %s %s", c.Name, c.State.Waiting.Reason, c.State.Waiting.Message)
+			case c.State.Terminated != nil:
+				fmt.Fprintf(&b, "; %s terminated: %s (exit %d) %s", c.Name, c.State.Terminated.Reason, c.State.Terminated.ExitCode, c.State.Terminated.Message)
+			case !c.Ready:
+				fmt.Fprintf(&b, "; %s running, not ready (restarts %d)", c.Name, c.RestartCount)
+			}
+			if t := c.LastTerminationState.Terminated; t != nil {
+				fmt.Fprintf(&b, " [last: %s, exit %d]", t.Reason, t.ExitCode)
+			}
+		}
+	}
+	events, err := a.client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "type=Warning"})
+	if err == nil {
+		for _, e := range events.Items {
+			fmt.Fprintf(&b, "\n  event %s/%s: %s: %s (x%d)", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, e.Message, max(e.Count, 1))
+		}
+	}
+	return b.String()
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // notReady says what of the chart is not Ready yet ("" when all is).
