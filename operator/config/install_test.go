@@ -503,7 +503,7 @@ func TestDocExamplesApply(t *testing.T) {
 	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(ns), client.FieldOwner("perouter-install-test"), client.ForceOwnership); err != nil {
 		t.Fatal(err)
 	}
-	for _, dir := range []string{"lab", "l2vni", "l2lab", "l2v6lab", "passthrough", "password", "rawfrrconfig", "route-reflector", "rrlab"} {
+	for _, dir := range []string{"lab", "l2vni", "l2lab", "l2v6lab", "passthrough", "password", "rawfrrconfig", "route-reflector", "rrlab", "dual-stack-vteps"} {
 		files, _ := filepath.Glob(filepath.Join(root(), "docs", "examples", dir, "*.yaml"))
 		if len(files) == 0 {
 			t.Errorf("docs/examples/%s has no YAML", dir)

@@ -151,6 +151,18 @@ spec:
 			in:       release + "kind: L2VNI\nmetadata: {name: l2}\nspec: {vni: 110, hostmaster: {type: linux-bridge, linuxBridge: {name: br0, autoCreate: true}}}\n",
 			wantErrs: []string{"document 1 (L2VNI default/l2): spec.hostmaster.linuxBridge: set either name or autoCreate: true"},
 		},
+		// Upstream main's enum was ipv4;ipv6 before IPv4;IPv6.
+		"lower-case underlay address family": {
+			in: release + "kind: L3VNI\nmetadata: {name: red}\nspec: {vrf: red, vni: 100, underlayAddressFamily: ipv6}\n---\n" +
+				release + "kind: L2VNI\nmetadata: {name: l2}\nspec: {vni: 110, underlayAddressFamily: IPv4}\n",
+			want: ours + "kind: L3VNI\nmetadata:\n  name: red\nspec:\n  underlayAddressFamily: IPv6\n  vni: 100\n  vrf: red\n---\n" +
+				ours + "kind: L2VNI\nmetadata:\n  name: l2\nspec:\n  underlayAddressFamily: IPv4\n  vni: 110\n",
+			wantChanges: []string{
+				"apiVersion: openpe.openperouter.github.io/v1alpha1 → network.perouter.io/v1alpha1",
+				"spec.underlayAddressFamily: ipv6 → IPv6",
+				"apiVersion: openpe.openperouter.github.io/v1alpha1 → network.perouter.io/v1alpha1",
+			},
+		},
 		"v0.1.0 vtepInterface": {
 			in:       release + "kind: Underlay\nmetadata: {name: u}\nspec: {asn: 1, evpn: {vtepInterface: lo1}}\n",
 			wantErrs: []string{"document 1 (Underlay default/u): spec.evpn: vtepInterface: not supported"},

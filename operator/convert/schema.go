@@ -70,6 +70,11 @@ func renamed(to string, f *field) *field {
 // unsupportedKinds is shared by both versions.
 var unsupportedKinds = v1alpha1.NotYetSupportedKinds
 
+// underlayAddressFamily keeps main's values; upstream main wrote them in
+// lower case for a while (its enum was ipv4;ipv6 before IPv4;IPv6), and
+// manifests of that time say so.
+var underlayAddressFamily = &field{values: map[string]string{"ipv4": v1alpha1.UnderlayAddressFamilyIPv4, "ipv6": v1alpha1.UnderlayAddressFamilyIPv6}}
+
 // The capitalised enumeration values main uses; v0.2.0 wrote them in
 // lower case.
 var asType = map[string]string{"external": "External", "internal": "Internal"}
@@ -131,7 +136,7 @@ var mainVersion = func() *version {
 				"vrf":                   scalar(),
 				"vni":                   scalar(),
 				"vxlanPort":             scalar(),
-				"underlayAddressFamily": notYetSupported(),
+				"underlayAddressFamily": underlayAddressFamily,
 				"hostSession":           hostSession,
 				"exportRTs":             opaque(),
 				"importRTs":             opaque(),
@@ -145,7 +150,7 @@ var mainVersion = func() *version {
 				}),
 				"vni":                   scalar(),
 				"vxlanPort":             scalar(),
-				"underlayAddressFamily": notYetSupported(),
+				"underlayAddressFamily": underlayAddressFamily,
 				"hostMaster": object(map[string]*field{
 					"type":        scalar(),
 					"linuxBridge": object(map[string]*field{"lifecycle": scalar(), "name": scalar()}),
@@ -224,7 +229,7 @@ var releaseVersion = func() *version {
 				"vrf":                   scalar(),
 				"vni":                   scalar(),
 				"vxlanport":             renamed("vxlanPort", scalar()),
-				"underlayAddressFamily": notYetSupported(),
+				"underlayAddressFamily": underlayAddressFamily,
 				"hostsession":           renamed("hostSession", hostSession),
 				"exportRTs":             opaque(),
 				"importRTs":             opaque(),
@@ -234,7 +239,7 @@ var releaseVersion = func() *version {
 				"vrf":                   {to: "routingDomain", convert: l2vniVRF},
 				"vni":                   scalar(),
 				"vxlanport":             renamed("vxlanPort", scalar()),
-				"underlayAddressFamily": notYetSupported(),
+				"underlayAddressFamily": underlayAddressFamily,
 				"hostmaster": renamed("hostMaster", object(map[string]*field{
 					"type": {
 						values: map[string]string{"linux-bridge": "LinuxBridge", "ovs-bridge": "OVSBridge"},

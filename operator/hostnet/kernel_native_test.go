@@ -363,6 +363,34 @@ func TestIPv6VTEP(t *testing.T) {
 	e.requireNoop(p4)
 }
 
+// TestL2VNIFamilies is TestVNIFamilies (kernel_vrf_test.go) for L2VNIs
+// only, which need no VRF: it runs on the host kernel too. Two segments on
+// one dual-stack node, one over each VTEP.
+func TestL2VNIFamilies(t *testing.T) {
+	e := newEnv(t)
+	under := &nodeconfig.Underlay{VTEPs: []netip.Prefix{pfx("100.65.0.1/32"), pfx("fd00:65::1/128")}}
+	seg6, seg4 := l2(300, "br-hs-300", true), l2(310, "br-hs-310", true)
+	seg6.VTEP, seg4.VTEP = netip.MustParseAddr("fd00:65::1"), netip.MustParseAddr("100.65.0.1")
+	p := e.planFor(nodeconfig.Config{Underlay: under, L2VNIs: []nodeconfig.L2VNI{seg6, seg4}})
+	e.apply(p)
+	r := e.routerH()
+	for _, want := range []struct {
+		vni   uint32
+		local string
+		mtu   int
+	}{{300, "fd00:65::1", 1430}, {310, "100.65.0.1", 1450}} {
+		x := e.link(r, devname.VXLAN(want.vni)).(*netlink.Vxlan)
+		if x.SrcAddr.String() != want.local || x.MTU != want.mtu {
+			t.Errorf("%s: local %s mtu %d, want %s and %d", x.Name, x.SrcAddr, x.MTU, want.local, want.mtu)
+		}
+		pe, host := e.link(r, devname.RouterVeth(want.vni)), e.link(e.hostH, devname.HostVeth(want.vni))
+		if pe.Attrs().MTU != want.mtu || host.Attrs().MTU != want.mtu {
+			t.Errorf("%s/%s mtu %d/%d, want %d", pe.Attrs().Name, host.Attrs().Name, pe.Attrs().MTU, host.Attrs().MTU, want.mtu)
+		}
+	}
+	e.requireNoop(p)
+}
+
 func TestDriftRepair(t *testing.T) {
 	type drift struct {
 		ns   string // "router" or "host"

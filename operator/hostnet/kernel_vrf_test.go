@@ -337,3 +337,67 @@ func TestVRFIsolation(t *testing.T) {
 	}
 	e.requireNoop(p)
 }
+
+// TestVNIFamilies: with a dual-stack VTEP pool each VNI's VXLAN sends
+// from the VTEP its model chose (spec.underlayAddressFamily), and the
+// VXLAN and the veths behind it get that family's MTU (underlay − 50 over
+// IPv4, − 70 over IPv6), L3VNIs and L2VNIs alike, side by side on one
+// node. A VNI moved to the other family gets its VXLAN recreated (the
+// kernel cannot change a VXLAN's local address) and its veths' MTU
+// changed.
+func TestVNIFamilies(t *testing.T) {
+	requireVRF(t)
+	e := newEnv(t)
+	v4, v6 := netip.MustParseAddr("100.65.0.1"), netip.MustParseAddr("fd00:65::1")
+	under := &nodeconfig.Underlay{VTEPs: []netip.Prefix{pfx("100.65.0.1/32"), pfx("fd00:65::1/128")}}
+	red := l3("red", 100, "192.169.10.0/24")
+	red.VTEP = v4
+	blue := l3("blue", 200, "192.169.11.0/24", "fd00:11::/64")
+	blue.VTEP = v6
+	seg6 := nodeconfig.L2VNI{VNI: 300, VXLANPort: 4789, VTEP: v6, HostBridge: nodeconfig.HostBridge{Name: "br-hs-300", Managed: true}}
+	seg4 := nodeconfig.L2VNI{VNI: 310, VXLANPort: 4789, VTEP: v4, HostBridge: nodeconfig.HostBridge{Name: "br-hs-310", Managed: true}}
+	p := e.planFor(nodeconfig.Config{Underlay: under, L3VNIs: []nodeconfig.L3VNI{red, blue}, L2VNIs: []nodeconfig.L2VNI{seg6, seg4}})
+	e.apply(p)
+
+	r := e.routerH()
+	if diff := cmp.Diff(under.VTEPs, e.addrs(r, "lo"), equateIP); diff != "" {
+		t.Errorf("lo addresses (-want +got):\n%s", diff)
+	}
+	// check asserts one VNI's VXLAN local address and the MTU of its
+	// VXLAN and of both ends of its veth.
+	check := func(vni uint32, local netip.Addr, mtu int) {
+		t.Helper()
+		x := e.link(r, devname.VXLAN(vni)).(*netlink.Vxlan)
+		if x.SrcAddr.String() != local.String() || x.MTU != mtu {
+			t.Errorf("%s: local %s mtu %d, want %s and %d", x.Name, x.SrcAddr, x.MTU, local, mtu)
+		}
+		pe, host := e.link(r, devname.RouterVeth(vni)), e.link(e.hostH, devname.HostVeth(vni))
+		if pe.Attrs().MTU != mtu || host.Attrs().MTU != mtu {
+			t.Errorf("%s/%s mtu %d/%d, want %d", pe.Attrs().Name, host.Attrs().Name, pe.Attrs().MTU, host.Attrs().MTU, mtu)
+		}
+	}
+	check(100, v4, 1450)
+	check(200, v6, 1430)
+	check(300, v6, 1430)
+	check(310, v4, 1450)
+	for _, vrf := range []string{"red", "blue"} {
+		if _, ok := e.link(r, vrf).(*netlink.Vrf); !ok {
+			t.Errorf("%s is not a VRF", vrf)
+		}
+	}
+	e.requireNoop(p)
+
+	// red moves to the IPv6 VTEP: only vni100 is recreated, its veth's
+	// MTU follows; the others stay as they are.
+	red.VTEP = v6
+	p2 := e.planFor(nodeconfig.Config{Underlay: under, L3VNIs: []nodeconfig.L3VNI{red, blue}, L2VNIs: []nodeconfig.L2VNI{seg6, seg4}})
+	ch := e.apply(p2)
+	if kindsOf(ch)[Recreated] != 1 {
+		t.Errorf("want vni100 recreated, got:\n%s", ch)
+	}
+	check(100, v6, 1430)
+	check(200, v6, 1430)
+	check(300, v6, 1430)
+	check(310, v4, 1450)
+	e.requireNoop(p2)
+}

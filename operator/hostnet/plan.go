@@ -215,17 +215,16 @@ func PlanFor(c nodeconfig.Config, o PlanOptions) Plan {
 		})
 	}
 
-	local, ok := c.Underlay.VTEP4()
-	overhead := vxlanOverheadIPv4
-	if !ok {
-		if local, ok = c.Underlay.VTEP6(); !ok {
-			return p
-		}
-		overhead = vxlanOverheadIPv6
+	if len(c.Underlay.VTEPs) == 0 {
+		return p
 	}
-	overlayMTU := underlayMTU - overhead
 
+	// Each VNI's VXLAN uses the VTEP its model names (the family its
+	// spec.underlayAddressFamily chose), and so the overhead of that
+	// family: with a dual-stack pool one node carries VXLANs of both.
 	for _, l3 := range c.L3VNIs {
+		local := localVTEP(c.Underlay, l3.VTEP)
+		overlayMTU := underlayMTU - vxlanOverhead(local)
 		p.VRFs = append(p.VRFs, VRF{Name: l3.VRF, VNI: l3.VNI, Table: TableFor(l3.VNI)})
 		p.Bridges = append(p.Bridges, Bridge{
 			Name:            devname.Bridge(l3.VNI),
@@ -234,7 +233,7 @@ func PlanFor(c nodeconfig.Config, o PlanOptions) Plan {
 			VRF:             l3.VRF,
 			NoIPv6LinkLocal: true,
 		})
-		p.VXLANs = append(p.VXLANs, vxlanFor(l3.VNI, l3.VXLANPort, local.Addr(), overlayMTU))
+		p.VXLANs = append(p.VXLANs, vxlanFor(l3.VNI, l3.VXLANPort, local, overlayMTU))
 		if hs := l3.HostSession; hs != nil {
 			p.Veths = append(p.Veths, Veth{
 				Host:            devname.HostVeth(l3.VNI),
@@ -249,6 +248,8 @@ func PlanFor(c nodeconfig.Config, o PlanOptions) Plan {
 	}
 
 	for _, l2 := range c.L2VNIs {
+		local := localVTEP(c.Underlay, l2.VTEP)
+		overlayMTU := underlayMTU - vxlanOverhead(local)
 		br := Bridge{Name: devname.Bridge(l2.VNI), VNI: l2.VNI}
 		if l2.VRF != "" {
 			br.VRF = l2.VRF
@@ -257,7 +258,7 @@ func PlanFor(c nodeconfig.Config, o PlanOptions) Plan {
 			slices.SortFunc(br.Addresses, comparePrefix)
 		}
 		p.Bridges = append(p.Bridges, br)
-		p.VXLANs = append(p.VXLANs, vxlanFor(l2.VNI, l2.VXLANPort, local.Addr(), overlayMTU))
+		p.VXLANs = append(p.VXLANs, vxlanFor(l2.VNI, l2.VXLANPort, local, overlayMTU))
 		if l2.HostBridge.Managed {
 			p.HostBridges = append(p.HostBridges, HostBridge{Name: l2.HostBridge.Name, VNI: l2.VNI})
 		}
@@ -280,6 +281,27 @@ func PlanFor(c nodeconfig.Config, o PlanOptions) Plan {
 		p.Rules = slices.Clone(routerRules)
 	}
 	return p
+}
+
+// localVTEP is a VNI's VXLAN local address: the VTEP the model chose for
+// it (nodeconfig.Build always chooses one), else the node's default VTEP
+// (nodeconfig.Underlay.VTEPFor("")), so that a model written by hand
+// without it plans as before VNIs chose their family. u has a VTEP.
+func localVTEP(u *nodeconfig.Underlay, chosen netip.Addr) netip.Addr {
+	if chosen.IsValid() {
+		return chosen
+	}
+	v, _ := u.VTEPFor("")
+	return v.Addr()
+}
+
+// vxlanOverhead is what VXLAN encapsulation from the local VTEP adds to
+// each packet.
+func vxlanOverhead(local netip.Addr) int {
+	if local.Is4() {
+		return vxlanOverheadIPv4
+	}
+	return vxlanOverheadIPv6
 }
 
 func vxlanFor(vni uint32, port uint16, local netip.Addr, mtu int) VXLAN {

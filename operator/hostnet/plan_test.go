@@ -24,6 +24,12 @@ func mustMAC(s string) net.HardwareAddr {
 
 var pfx = netip.MustParsePrefix
 
+// withVTEP returns l with the VTEP nodeconfig.Build chose for it.
+func withVTEP(l nodeconfig.L3VNI, vtep string) nodeconfig.L3VNI {
+	l.VTEP = netip.MustParseAddr(vtep)
+	return l
+}
+
 // equateIP compares netip values by value (their fields are unexported).
 var equateIP = cmpopts.EquateComparable(netip.Prefix{}, netip.Addr{})
 
@@ -111,7 +117,7 @@ func TestPlanFor(t *testing.T) {
 				VXLANs:            []VXLAN{{Name: "vni20", VNI: 20, Local: netip.MustParseAddr("fd00::5"), Port: 4790, Bridge: "br-pe-20", MTU: 1430}},
 			},
 		},
-		"dual-stack VTEP: the IPv4 one is the VXLAN source": {
+		"dual-stack VTEP, no VTEP in the model: the IPv4 one is the VXLAN source": {
 			config: nodeconfig.Config{
 				Underlay: &nodeconfig.Underlay{VTEPs: []netip.Prefix{pfx("fd00::5/128"), pfx("100.65.0.5/32")}},
 				L3VNIs:   []nodeconfig.L3VNI{blue},
@@ -122,6 +128,50 @@ func TestPlanFor(t *testing.T) {
 				VRFs:              []VRF{{Name: "blue", VNI: 20, Table: 1020}},
 				Bridges:           []Bridge{{Name: "br-pe-20", VNI: 20, MAC: "02:00:00:00:00:14", VRF: "blue", NoIPv6LinkLocal: true}},
 				VXLANs:            []VXLAN{{Name: "vni20", VNI: 20, Local: netip.MustParseAddr("100.65.0.5"), Port: 4790, Bridge: "br-pe-20", MTU: 1450}},
+			},
+		},
+		// Each VNI's VXLAN takes the VTEP its model chose
+		// (spec.underlayAddressFamily), and that family's overhead for
+		// the VXLAN and the host veths behind it.
+		"dual-stack VTEP, family per VNI: local address and MTU each": {
+			config: nodeconfig.Config{
+				Underlay: &nodeconfig.Underlay{VTEPs: []netip.Prefix{pfx("100.65.0.5/32"), pfx("fd00::5/128")}},
+				L3VNIs: []nodeconfig.L3VNI{
+					withVTEP(red, "fd00::5"),
+					withVTEP(blue, "100.65.0.5"),
+				},
+				L2VNIs: []nodeconfig.L2VNI{
+					{VNI: 300, VXLANPort: 4789, VTEP: netip.MustParseAddr("fd00::5"), HostBridge: nodeconfig.HostBridge{Name: "br-hs-300", Managed: true}},
+					{VNI: 310, VXLANPort: 4789, VTEP: netip.MustParseAddr("100.65.0.5")},
+				},
+			},
+			opts: PlanOptions{UnderlayMTU: 9000},
+			want: Plan{
+				Netns: "perouter", Sysctls: baseSysctls, Rules: baseRules,
+				LoopbackAddresses: []netip.Prefix{pfx("100.65.0.5/32"), pfx("fd00::5/128")},
+				VRFs:              []VRF{{Name: "blue", VNI: 20, Table: 1020}, {Name: "red", VNI: 100, Table: 1100}},
+				Bridges: []Bridge{
+					{Name: "br-pe-20", VNI: 20, MAC: "02:00:00:00:00:14", VRF: "blue", NoIPv6LinkLocal: true},
+					{Name: "br-pe-100", VNI: 100, MAC: "02:00:00:00:00:64", VRF: "red", NoIPv6LinkLocal: true},
+					{Name: "br-pe-300", VNI: 300},
+					{Name: "br-pe-310", VNI: 310},
+				},
+				VXLANs: []VXLAN{
+					{Name: "vni20", VNI: 20, Local: netip.MustParseAddr("100.65.0.5"), Port: 4790, Bridge: "br-pe-20", MTU: 8950},
+					{Name: "vni100", VNI: 100, Local: netip.MustParseAddr("fd00::5"), Port: 4789, Bridge: "br-pe-100", MTU: 8930},
+					{Name: "vni300", VNI: 300, Local: netip.MustParseAddr("fd00::5"), Port: 4789, Bridge: "br-pe-300", MTU: 8930},
+					{Name: "vni310", VNI: 310, Local: netip.MustParseAddr("100.65.0.5"), Port: 4789, Bridge: "br-pe-310", MTU: 8950},
+				},
+				HostBridges: []HostBridge{{Name: "br-hs-300", VNI: 300}},
+				Veths: []Veth{
+					{
+						Host: "host-e-100", Router: "pe-e-100", VNI: 100, MTU: 8930, RouterMaster: "red",
+						HostAddresses:   []netip.Prefix{pfx("192.169.10.3/24"), pfx("2001:db8::3/64")},
+						RouterAddresses: []netip.Prefix{pfx("192.169.10.1/24"), pfx("2001:db8::1/64")},
+					},
+					{Host: "host-e-300", Router: "pe-e-300", VNI: 300, MTU: 8930, HostMaster: "br-hs-300", RouterMaster: "br-pe-300"},
+					{Host: "host-e-310", Router: "pe-e-310", VNI: 310, MTU: 8950, RouterMaster: "br-pe-310"},
+				},
 			},
 		},
 		"L2VNIs: routed with managed bridge, unrouted with external bridge": {

@@ -84,6 +84,7 @@ func Build(s objects.Set, n Node) (Config, Report, error) {
 		return Config{}, report, err
 	}
 	cfg.Underlay = underlay
+	b.vteps = underlay
 
 	// Creation order decides which of two objects that collide on this node
 	// stays, so a new object cannot displace one that already runs.
@@ -213,6 +214,8 @@ type builder struct {
 	missing map[objects.Ref][]validate.Error
 	secrets map[objects.Ref]*corev1.Secret
 	report  *Report
+	// vteps is the node's Underlay, whose VTEPs the VNIs choose from.
+	vteps *Underlay
 }
 
 func (b *builder) skip(ref objects.Ref, field, msg string) {
@@ -590,6 +593,18 @@ func (b *builder) hostSession(ref objects.Ref, h *v1alpha1.HostSession) (out Hos
 	return out, uses, nil
 }
 
+// vtep is the local VTEP address of a VNI whose
+// spec.underlayAddressFamily is family (Underlay.VTEPFor). validate.Set
+// refuses a family the Underlay has no tunnelEndpoint cidr of wherever the
+// two may meet, so the error is reached only if the two disagree.
+func (b *builder) vtep(family string) (netip.Addr, error) {
+	v, ok := b.vteps.VTEPFor(family)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("%s has no %s cidr in spec.tunnelEndpoint.cidrs, so node %s has no %s VTEP; add one there or choose the other family", b.vteps.Source, family, b.node.Name, family)
+	}
+	return v.Addr(), nil
+}
+
 // l3vni converts an L3VNI and returns the localCIDR pools it uses; errs
 // says why it must be left out.
 func (b *builder) l3vni(o *v1alpha1.L3VNI) (L3VNI, []validate.CIDRUse, []validate.Error) {
@@ -602,6 +617,11 @@ func (b *builder) l3vni(o *v1alpha1.L3VNI) (L3VNI, []validate.CIDRUse, []validat
 		ExportRTs: slices.Clone(o.Spec.ExportRTs),
 		RouterMAC: ipam.RouterMAC(o.Spec.VNI, b.node.Index),
 	}
+	vtep, err := b.vtep(o.Spec.UnderlayAddressFamily)
+	if err != nil {
+		return L3VNI{}, nil, []validate.Error{{Ref: out.Source, Field: "spec.underlayAddressFamily", Message: err.Error()}}
+	}
+	out.VTEP = vtep
 	if o.Spec.HostSession == nil {
 		return out, nil, nil
 	}
@@ -625,6 +645,12 @@ func (b *builder) l2vni(o *v1alpha1.L2VNI, appliedL3 map[objects.Ref]string) (L2
 		b.report.Missing = append(b.report.Missing, missing...)
 		return L2VNI{}, false
 	}
+	vtep, err := b.vtep(o.Spec.UnderlayAddressFamily)
+	if err != nil {
+		b.skip(ref, "spec.underlayAddressFamily", err.Error())
+		return L2VNI{}, false
+	}
+	out.VTEP = vtep
 	if rd := o.Spec.RoutingDomain; rd != nil {
 		target := objects.Ref{Kind: objects.KindL3VNI, Namespace: o.Namespace, Name: rd.L3VNI.Name}
 		vrf, ok := appliedL3[target]

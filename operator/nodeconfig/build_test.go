@@ -32,6 +32,8 @@ func mac(s string) net.HardwareAddr {
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
+func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
 func load(t *testing.T, dirs ...string) objects.Set {
 	t.Helper()
 	var paths []string
@@ -78,10 +80,10 @@ func TestBuildExamples(t *testing.T) {
 				NodeName: "worker", NodeIndex: 1,
 				Underlay: labUnderlay(1, "100.65.0.1/32", "10.0.0.2"),
 				L3VNIs: []L3VNI{
-					{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, RouterMAC: mac("02:00:01:00:00:64"),
+					{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, VTEP: addr("100.65.0.1"), RouterMAC: mac("02:00:01:00:00:64"),
 						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.3/24"),
 							RouterIPv6: pfx("2001:db8:10::1/64"), HostIPv6: pfx("2001:db8:10::3/64")}},
-					{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, RouterMAC: mac("02:00:01:00:00:c8"),
+					{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, VTEP: addr("100.65.0.1"), RouterMAC: mac("02:00:01:00:00:c8"),
 						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.11.1/24"), HostIPv4: pfx("192.169.11.3/24")}},
 				},
 			},
@@ -94,16 +96,16 @@ func TestBuildExamples(t *testing.T) {
 				NodeName: "worker5", NodeIndex: 5,
 				Underlay: labUnderlay(5, "100.65.0.5/32", "10.0.0.6"),
 				L3VNIs: []L3VNI{
-					{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, RouterMAC: mac("02:00:05:00:00:64"),
+					{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, VTEP: addr("100.65.0.5"), RouterMAC: mac("02:00:05:00:00:64"),
 						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.7/24"),
 							RouterIPv6: pfx("2001:db8:10::1/64"), HostIPv6: pfx("2001:db8:10::7/64")}},
-					{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, RouterMAC: mac("02:00:05:00:00:c8"),
+					{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, VTEP: addr("100.65.0.5"), RouterMAC: mac("02:00:05:00:00:c8"),
 						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.11.1/24"), HostIPv4: pfx("192.169.11.7/24")}},
 				},
 				L2VNIs: []L2VNI{
-					{Source: ref("L2VNI", "green"), VNI: 110, VXLANPort: 4789, VRF: "red", GatewayIPs: []netip.Prefix{pfx("192.170.1.1/24")},
+					{Source: ref("L2VNI", "green"), VNI: 110, VXLANPort: 4789, VTEP: addr("100.65.0.5"), VRF: "red", GatewayIPs: []netip.Prefix{pfx("192.170.1.1/24")},
 						GatewayMAC: mac("06:00:00:00:00:6e"), HostBridge: HostBridge{Name: "br-hs-110", Managed: true}},
-					{Source: ref("L2VNI", "yellow"), VNI: 120, VXLANPort: 4789, GatewayMAC: mac("06:00:00:00:00:78"), HostBridge: HostBridge{Name: "br-yellow"}},
+					{Source: ref("L2VNI", "yellow"), VNI: 120, VXLANPort: 4789, VTEP: addr("100.65.0.5"), GatewayMAC: mac("06:00:00:00:00:78"), HostBridge: HostBridge{Name: "br-yellow"}},
 				},
 				Passthrough: &Passthrough{Source: ref("L3Passthrough", "passthrough"), HostSession: HostSession{
 					ASN: 64514, HostASN: 64516, MaxPrefixes: 200,
@@ -121,14 +123,46 @@ func TestBuildExamples(t *testing.T) {
 				NodeName: "worker",
 				Underlay: labUnderlay(0, "100.65.0.0/32", "10.0.0.1"),
 				L3VNIs: []L3VNI{
-					{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, RouterMAC: mac("02:00:00:00:00:64"),
+					{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, VTEP: addr("100.65.0.0"), RouterMAC: mac("02:00:00:00:00:64"),
 						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.2/24"),
 							RouterIPv6: pfx("2001:db8:10::1/64"), HostIPv6: pfx("2001:db8:10::2/64")}},
-					{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, RouterMAC: mac("02:00:00:00:00:c8"),
+					{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, VTEP: addr("100.65.0.0"), RouterMAC: mac("02:00:00:00:00:c8"),
 						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.11.1/24"), HostIPv4: pfx("192.169.11.2/24")}},
 				},
 			},
 			wantReport: Report{Selected: []objects.Ref{ref("Underlay", "underlay"), ref("L3VNI", "red"), ref("L3VNI", "blue")}},
+		},
+		"dual-stack VTEPs, family per VNI": {
+			dirs: []string{"dual-stack-vteps"},
+			node: Node{Name: "n", Index: 2},
+			want: Config{
+				NodeName: "n", NodeIndex: 2,
+				Underlay: &Underlay{
+					Source:    ref("Underlay", "underlay"),
+					ASN:       64514,
+					RouterID:  netip.MustParseAddr("10.0.0.3"),
+					VTEPs:     []netip.Prefix{pfx("100.65.0.2/32"), pfx("fd00:65::2/128")},
+					VTEPPools: []netip.Prefix{pfx("100.65.0.0/24"), pfx("fd00:65::/64")},
+					Neighbors: []Neighbor{
+						{Address: netip.MustParseAddr("192.168.11.1"), ASN: 64512},
+						{Address: netip.MustParseAddr("2001:db8:11::1"), ASN: 64512},
+					},
+					Interfaces: []string{"toswitch"},
+				},
+				L3VNIs: []L3VNI{
+					{Source: ref("L3VNI", "red"), VRF: "red", VNI: 100, VXLANPort: 4789, VTEP: addr("100.65.0.2"), RouterMAC: mac("02:00:02:00:00:64"),
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv4: pfx("192.169.10.1/24"), HostIPv4: pfx("192.169.10.4/24")}},
+					{Source: ref("L3VNI", "blue"), VRF: "blue", VNI: 200, VXLANPort: 4789, VTEP: addr("fd00:65::2"), RouterMAC: mac("02:00:02:00:00:c8"),
+						HostSession: &HostSession{ASN: 64514, HostASN: 64515, MaxPrefixes: 1000, RouterIPv6: pfx("2001:db8:20::1/64"), HostIPv6: pfx("2001:db8:20::4/64")}},
+				},
+				L2VNIs: []L2VNI{
+					{Source: ref("L2VNI", "green"), VNI: 110, VXLANPort: 4789, VTEP: addr("100.65.0.2"), VRF: "red", GatewayIPs: []netip.Prefix{pfx("192.170.1.1/24")},
+						GatewayMAC: mac("06:00:00:00:00:6e"), HostBridge: HostBridge{Name: "br-hs-110", Managed: true}},
+					{Source: ref("L2VNI", "yellow"), VNI: 120, VXLANPort: 4789, VTEP: addr("fd00:65::2"), GatewayMAC: mac("06:00:00:00:00:78")},
+				},
+			},
+			wantReport: Report{Selected: []objects.Ref{ref("Underlay", "underlay"), ref("L3VNI", "red"), ref("L3VNI", "blue"),
+				ref("L2VNI", "green"), ref("L2VNI", "yellow")}},
 		},
 		"password from secret, unnumbered, dual-stack VTEPs": {
 			dirs: []string{"password"},
@@ -279,6 +313,22 @@ func TestBuildSkipsAndFails(t *testing.T) {
 			wantSkipped: []string{
 				"L3VNI perouter-system/vni-0: spec.nodeSelector: Underlay perouter-system/underlay has no tunnelEndpoint, so node n1 has no VTEP",
 			},
+		},
+		"a VNI's family the underlay has no VTEP of is skipped, the rest applies": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[1].Spec.UnderlayAddressFamily = "IPv6"
+				s.L3VNIs[2].Spec.UnderlayAddressFamily = "IPv4"
+			},
+			wantSkipped: []string{"L3VNI perouter-system/vni-1: spec.underlayAddressFamily: IPv6 needs an IPv6 VTEP, but Underlay perouter-system/underlay, which may select the same nodes, has no IPv6 cidr in spec.tunnelEndpoint.cidrs; add one there, choose the other family (or leave the field out), or narrow spec.nodeSelector"},
+			wantVNIs:    []uint32{100, 102},
+		},
+		"a VNI's family on a dual-stack underlay": {
+			mutate: func(s *objects.Set) {
+				s.Underlays[0].Spec.TunnelEndpoint.CIDRs = []string{"fd00:65::/64", "100.65.0.0/24"}
+				s.L3VNIs[1].Spec.UnderlayAddressFamily = "IPv6"
+				s.L3VNIs[2].Spec.UnderlayAddressFamily = "IPv4"
+			},
+			wantVNIs: []uint32{100, 101, 102},
 		},
 		"invalid l3vni is skipped, the rest applies": {
 			mutate:      func(s *objects.Set) { s.L3VNIs[1].Spec.VRF = "bad vrf" },
@@ -556,6 +606,7 @@ func TestParseErrorsAreReported(t *testing.T) {
 	l2 := v1alpha1.L2VNI{ObjectMeta: metav1.ObjectMeta{Name: "l2", Namespace: objectstest.Namespace},
 		Spec: v1alpha1.L2VNISpec{VNI: 300, GatewayIPs: []string{"192.170.1.1/24", "192.170.1.1"}}}
 	b, report := newBuilder(s)
+	b.vteps, _ = b.underlay(s.Underlays)
 	if _, _, errs := b.l3vni(&s.L3VNIs[0]); len(errs) > 0 {
 		report.Skipped = append(report.Skipped, errs...)
 	}
@@ -565,10 +616,27 @@ func TestParseErrorsAreReported(t *testing.T) {
 	if _, ok := b.l2vni(&l2, nil); ok {
 		t.Error("l2vni with an unparsable gateway was kept")
 	}
+	// A family the node has no VTEP of (validate.Set refuses it where the
+	// VNI and the Underlay may meet).
+	v6 := s.L3VNIs[0].DeepCopy()
+	v6.Spec.HostSession.LocalCIDR.IPv4 = "10.100.0.0/24"
+	v6.Spec.UnderlayAddressFamily = "IPv6"
+	if _, _, errs := b.l3vni(v6); len(errs) > 0 {
+		report.Skipped = append(report.Skipped, errs...)
+	}
+	l2v6 := l2.DeepCopy()
+	l2v6.Spec.GatewayIPs = nil
+	l2v6.Spec.UnderlayAddressFamily = "IPv6"
+	if _, ok := b.l2vni(l2v6, nil); ok {
+		t.Error("l2vni with a family the node has no VTEP of was kept")
+	}
+	const noV6 = "Underlay perouter-system/underlay has no IPv6 cidr in spec.tunnelEndpoint.cidrs, so node n1 has no IPv6 VTEP; add one there or choose the other family"
 	want := []string{
 		`L3VNI perouter-system/vni-0: spec.hostSession.localCIDR.ipv4: "10.100.0.0/24 " is not a CIDR`,
 		`L3Passthrough perouter-system/pt: spec.hostSession.localCIDR.ipv4: "fd00:20::/64" is not an IPv4 CIDR`,
 		`L2VNI perouter-system/l2: spec.gatewayIPs[1]: "192.170.1.1" is not a CIDR`,
+		`L3VNI perouter-system/vni-0: spec.underlayAddressFamily: ` + noV6,
+		`L2VNI perouter-system/l2: spec.underlayAddressFamily: ` + noV6,
 	}
 	if diff := cmp.Diff(want, skipped(report.Skipped)); diff != "" {
 		t.Errorf("Skipped (-want +got):\n%s", diff)
@@ -685,6 +753,34 @@ func TestBuildRawSnippets(t *testing.T) {
 				if !slices.ContainsFunc(report.Selected, func(r objects.Ref) bool { return r.Kind == objects.KindRawFRRConfig && r.Name == name }) {
 					t.Errorf("%s not in report.Selected %v", name, report.Selected)
 				}
+			}
+		})
+	}
+}
+
+func TestVTEPFor(t *testing.T) {
+	v4, v6 := pfx("100.65.0.3/32"), pfx("fd00:65::3/128")
+	for name, tc := range map[string]struct {
+		vteps  []netip.Prefix
+		family string
+		want   netip.Prefix
+		wantOK bool
+	}{
+		"default, dual-stack: IPv4":   {vteps: []netip.Prefix{v4, v6}, want: v4, wantOK: true},
+		"default, IPv6 only":          {vteps: []netip.Prefix{v6}, want: v6, wantOK: true},
+		"default, IPv4 only":          {vteps: []netip.Prefix{v4}, want: v4, wantOK: true},
+		"default, no VTEP":            {},
+		"IPv4, dual-stack":            {vteps: []netip.Prefix{v4, v6}, family: FamilyIPv4, want: v4, wantOK: true},
+		"IPv6, dual-stack":            {vteps: []netip.Prefix{v4, v6}, family: FamilyIPv6, want: v6, wantOK: true},
+		"IPv6 without an IPv6 VTEP":   {vteps: []netip.Prefix{v4}, family: FamilyIPv6},
+		"IPv4 without an IPv4 VTEP":   {vteps: []netip.Prefix{v6}, family: FamilyIPv4},
+		"unknown family (lower case)": {vteps: []netip.Prefix{v4, v6}, family: "ipv6"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			u := &Underlay{VTEPs: tc.vteps}
+			got, ok := u.VTEPFor(tc.family)
+			if ok != tc.wantOK || got != tc.want {
+				t.Errorf("VTEPFor(%q) = %v, %v; want %v, %v", tc.family, got, ok, tc.want, tc.wantOK)
 			}
 		})
 	}

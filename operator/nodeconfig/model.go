@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/perouter/perouter/operator/api/v1alpha1"
 	"github.com/perouter/perouter/operator/objects"
 )
 
@@ -106,6 +107,32 @@ func (u *Underlay) VTEP4() (netip.Prefix, bool) { return u.vtep(true) }
 // VTEP6 returns the IPv6 VTEP, if any.
 func (u *Underlay) VTEP6() (netip.Prefix, bool) { return u.vtep(false) }
 
+// Underlay address families of an L3VNI's or L2VNI's VXLAN
+// (spec.underlayAddressFamily).
+const (
+	FamilyIPv4 = v1alpha1.UnderlayAddressFamilyIPv4
+	FamilyIPv6 = v1alpha1.UnderlayAddressFamilyIPv6
+)
+
+// VTEPFor returns the VTEP a VNI whose spec.underlayAddressFamily is
+// family uses as its VXLAN's local address: that family's, or, for "",
+// the IPv4 VTEP if the node has one, else the IPv6 one (upstream's
+// default too). ok is false when the node has no VTEP of that family.
+func (u *Underlay) VTEPFor(family string) (netip.Prefix, bool) {
+	switch family {
+	case FamilyIPv4:
+		return u.VTEP4()
+	case FamilyIPv6:
+		return u.VTEP6()
+	case "":
+		if v, ok := u.VTEP4(); ok {
+			return v, true
+		}
+		return u.VTEP6()
+	}
+	return netip.Prefix{}, false
+}
+
 func (u *Underlay) vtep(v4 bool) (netip.Prefix, bool) {
 	if u == nil {
 		return netip.Prefix{}, false
@@ -180,6 +207,9 @@ type L3VNI struct {
 	// ImportRTs and ExportRTs are empty for FRR's automatic RTs.
 	ImportRTs []string
 	ExportRTs []string
+	// VTEP is the local address of the VNI's VXLAN: one of
+	// Underlay.VTEPs, chosen by Underlay.VTEPFor.
+	VTEP netip.Addr
 	// RouterMAC is the fixed MAC of the VRF's bridge (br-pe-<VNI>).
 	RouterMAC   net.HardwareAddr
 	HostSession *HostSession
@@ -207,6 +237,9 @@ type L2VNI struct {
 	Source    objects.Ref
 	VNI       uint32
 	VXLANPort uint16
+	// VTEP is the local address of the VNI's VXLAN: one of
+	// Underlay.VTEPs, chosen by Underlay.VTEPFor.
+	VTEP netip.Addr
 	// VRF is the routing domain's VRF, or "" when the segment is not routed.
 	VRF string
 	// GatewayIPs are the distributed gateway addresses on br-pe-<VNI>.

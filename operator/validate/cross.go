@@ -51,6 +51,7 @@ func (v *checker) crossObject(s objects.Set) {
 	v.uniqueVNIs(s)
 	v.uniqueVRFs(s)
 	v.vrfsNamedLikeNICs(s)
+	v.vniFamilies(s)
 	v.localCIDROverlaps(s)
 	v.gatewayOverlaps(s)
 	v.onePerSelector(s)
@@ -153,6 +154,63 @@ func (v *checker) vrfsNamedLikeNICs(s objects.Set) {
 					"%q is also the NIC spec.interfaces[%d] of %s, which may select the same nodes: both would be devices of the router namespace; choose another VRF name",
 					l.Spec.VRF, n.index, objects.RefOf(objects.KindUnderlay, u.ObjectMeta))
 			}
+		}
+	}
+}
+
+// vniFamilies refuses an L3VNI or L2VNI whose spec.underlayAddressFamily
+// names a family that an Underlay which may select a common node has no
+// tunnelEndpoint cidr of: on that node the VNI's VXLAN would have no local
+// address. As with vrfsNamedLikeNICs the error is the VNI's, so the
+// controller leaves out the VNI and the Underlay keeps working; and the
+// webhook refuses an Underlay change that would strand a VNI (it
+// introduces this error). Without the field the VNI takes whichever VTEP
+// the node has (nodeconfig.Underlay.VTEPFor), so it needs no rule.
+func (v *checker) vniFamilies(s objects.Set) {
+	type vni struct {
+		ref    objects.Ref
+		sel    *metav1.LabelSelector
+		family string
+	}
+	var vnis []vni
+	for _, l := range s.L3VNIs {
+		if l.Spec.UnderlayAddressFamily != "" {
+			vnis = append(vnis, vni{objects.RefOf(objects.KindL3VNI, l.ObjectMeta), l.Spec.NodeSelector, l.Spec.UnderlayAddressFamily})
+		}
+	}
+	for _, l := range s.L2VNIs {
+		if l.Spec.UnderlayAddressFamily != "" {
+			vnis = append(vnis, vni{objects.RefOf(objects.KindL2VNI, l.ObjectMeta), l.Spec.NodeSelector, l.Spec.UnderlayAddressFamily})
+		}
+	}
+	if len(vnis) == 0 {
+		return
+	}
+	// The families each Underlay's tunnelEndpoint holds; a cidr that does
+	// not parse is the Underlay's own error.
+	families := make([]map[string]bool, len(s.Underlays))
+	for i, u := range s.Underlays {
+		families[i] = map[string]bool{}
+		if te := u.Spec.TunnelEndpoint; te != nil {
+			for _, c := range te.CIDRs {
+				if p, err := Prefix(c); err == nil {
+					families[i][map[bool]string{true: v1alpha1.UnderlayAddressFamilyIPv4, false: v1alpha1.UnderlayAddressFamilyIPv6}[p.Addr().Is4()]] = true
+				}
+			}
+		}
+	}
+	for _, n := range vnis {
+		if n.family != v1alpha1.UnderlayAddressFamilyIPv4 && n.family != v1alpha1.UnderlayAddressFamilyIPv6 {
+			continue // refused on its own
+		}
+		for i := range s.Underlays {
+			u := &s.Underlays[i]
+			if families[i][n.family] || !mayOverlap(n.sel, u.Spec.NodeSelector) {
+				continue
+			}
+			v.add(n.ref, "spec.underlayAddressFamily",
+				"%s needs an %s VTEP, but %s, which may select the same nodes, has no %s cidr in spec.tunnelEndpoint.cidrs; add one there, choose the other family (or leave the field out), or narrow spec.nodeSelector",
+				n.family, n.family, objects.RefOf(objects.KindUnderlay, u.ObjectMeta), n.family)
 		}
 	}
 }

@@ -127,10 +127,14 @@ spec:
 			"Underlay perouter-system/underlay: spec.isis: not supported yet: perouter has no IS-IS underlay; peer with BGP neighbors"}},
 		"underlay srv6": {manifest: underlay + "  srv6: {locator: {prefix: 'fd00:0:1::/48'}}\n", want: []string{
 			"Underlay perouter-system/underlay: spec.srv6: not supported yet: perouter has no SRv6; use L3VNIs and L2VNIs over VXLAN"}},
-		"l3vni underlay address family": {manifest: l3vni + "  underlayAddressFamily: IPv6\n", want: []string{
-			"L3VNI perouter-system/red: spec.underlayAddressFamily: not supported yet: perouter uses the IPv4 VTEP when the Underlay's tunnelEndpoint has an IPv4 cidr, else the IPv6 one; remove the field"}},
-		"l2vni underlay address family": {manifest: l2vni + "  underlayAddressFamily: IPv4\n", want: []string{
-			"L2VNI perouter-system/seg: spec.underlayAddressFamily: not supported yet: perouter uses the IPv4 VTEP when the Underlay's tunnelEndpoint has an IPv4 cidr, else the IPv6 one; remove the field"}},
+		// Supported since issue 18 item 6 (per-VNI VTEP family).
+		"l3vni underlay address family": {manifest: l3vni + "  underlayAddressFamily: IPv6\n"},
+		"l2vni underlay address family": {manifest: l2vni + "  underlayAddressFamily: IPv4\n"},
+		"underlay address family with a dual-stack VTEP pool": {manifest: underlay + "  tunnelEndpoint: {cidrs: [100.65.0.0/24, 'fd00:65::/64']}\n---\n" +
+			l3vni + "  underlayAddressFamily: IPv6\n---\n" + l2vni + "  underlayAddressFamily: IPv4\n"},
+		"underlay address family without a VTEP of it": {manifest: underlay + "  tunnelEndpoint: {cidrs: [100.65.0.0/24]}\n---\n" +
+			l3vni + "  underlayAddressFamily: IPv6\n", want: []string{
+			"L3VNI perouter-system/red: spec.underlayAddressFamily: IPv6 needs an IPv6 VTEP, but Underlay perouter-system/underlay, which may select the same nodes, has no IPv6 cidr in spec.tunnelEndpoint.cidrs; add one there, choose the other family (or leave the field out), or narrow spec.nodeSelector"}},
 		"l2vni l3vpn routing domain": {manifest: l2vni + "  routingDomain: {type: L3VPN, l3vpn: {name: green}}\n", want: []string{
 			"L2VNI perouter-system/seg: spec.routingDomain.type: L3VPN is not supported yet: perouter has no SRv6 L3VPN; route the segment through an L3VNI (type L3VNI)",
 			"L2VNI perouter-system/seg: spec.routingDomain.l3vpn: not supported yet: perouter has no SRv6 L3VPN; route the segment through an L3VNI (routingDomain.l3vni)"}},

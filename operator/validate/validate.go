@@ -449,6 +449,15 @@ func (v *checker) vxlanPort(ref objects.Ref, field string, port uint16) {
 	}
 }
 
+// underlayAddressFamily checks the enumeration the CRDs hold; whether the
+// Underlay has a VTEP of the family is a cross-object rule
+// (vniFamilies).
+func (v *checker) underlayAddressFamily(ref objects.Ref, family string) {
+	if family != "" {
+		v.oneOf(ref, "spec.underlayAddressFamily", family, v1alpha1.UnderlayAddressFamilyIPv4, v1alpha1.UnderlayAddressFamilyIPv6)
+	}
+}
+
 // l3vni checks an L3VNI and returns its localCIDR pools.
 func (v *checker) l3vni(l *v1alpha1.L3VNI) []CIDRUse {
 	ref := objects.RefOf(objects.KindL3VNI, l.ObjectMeta)
@@ -459,6 +468,7 @@ func (v *checker) l3vni(l *v1alpha1.L3VNI) []CIDRUse {
 	}
 	v.vni(ref, "spec.vni", l.Spec.VNI)
 	v.vxlanPort(ref, "spec.vxlanPort", l.Spec.VXLANPort)
+	v.underlayAddressFamily(ref, l.Spec.UnderlayAddressFamily)
 	v.notYetSupported(ref, l)
 	var uses []CIDRUse
 	if l.Spec.HostSession != nil {
@@ -526,6 +536,7 @@ func (v *checker) l2vni(l *v1alpha1.L2VNI) {
 	v.selector(ref, "spec.nodeSelector", l.Spec.NodeSelector)
 	v.vni(ref, "spec.vni", l.Spec.VNI)
 	v.vxlanPort(ref, "spec.vxlanPort", l.Spec.VXLANPort)
+	v.underlayAddressFamily(ref, l.Spec.UnderlayAddressFamily)
 	v.notYetSupported(ref, l)
 	// OpenPERouter's other routing domain and master types are refused
 	// once, by notYetSupported.

@@ -54,6 +54,9 @@ func base() objects.Set {
 	return s
 }
 
+// noIPv6VTEP is vniFamilies' reason for an IPv6 VNI over base's Underlay.
+const noIPv6VTEP = "IPv6 needs an IPv6 VTEP, but Underlay perouter-system/underlay, which may select the same nodes, has no IPv6 cidr in spec.tunnelEndpoint.cidrs; add one there, choose the other family (or leave the field out), or narrow spec.nodeSelector"
+
 // The reasons devname gives for a reserved name.
 const (
 	reservedMsg = "collides with the names perouter gives its own devices (vni<N>, br-pe-*, pe-e-*, br-hs-*, host-e-*, pe-pt, host-pt)"
@@ -325,6 +328,76 @@ func TestSet(t *testing.T) {
 				s.L3VNIs[0].Spec.VRF = "toswitch"
 			},
 		},
+		// The Underlay's tunnelEndpoint holds only 100.65.0.0/24: a VNI
+		// asking for IPv6 would have no local address on its nodes.
+		"underlay address family without a VTEP of it": {
+			mutate: func(s *objects.Set) {
+				s.L3VNIs[0].Spec.UnderlayAddressFamily = "IPv6"
+				s.L3VNIs[1].Spec.UnderlayAddressFamily = "IPv4"
+				s.L2VNIs[0].Spec.UnderlayAddressFamily = "IPv6"
+			},
+			want: []string{
+				l30 + "spec.underlayAddressFamily: " + noIPv6VTEP,
+				l2 + "spec.underlayAddressFamily: " + noIPv6VTEP,
+			},
+		},
+		"underlay address family on a dual-stack underlay": {
+			mutate: func(s *objects.Set) {
+				s.Underlays[0].Spec.TunnelEndpoint.CIDRs = []string{"100.65.0.0/24", "fd00:65::/64"}
+				s.L3VNIs[0].Spec.UnderlayAddressFamily = "IPv6"
+				s.L3VNIs[1].Spec.UnderlayAddressFamily = "IPv4"
+				s.L2VNIs[0].Spec.UnderlayAddressFamily = "IPv6"
+			},
+		},
+		"underlay address family on an IPv6-only underlay": {
+			mutate: func(s *objects.Set) {
+				s.Underlays[0].Spec.TunnelEndpoint.CIDRs = []string{"fd00:65::/64"}
+				s.L3VNIs[0].Spec.UnderlayAddressFamily = "IPv4"
+			},
+			want: []string{l30 + "spec.underlayAddressFamily: IPv4 needs an IPv4 VTEP, but Underlay perouter-system/underlay, which may select the same nodes, has no IPv4 cidr in spec.tunnelEndpoint.cidrs; add one there, choose the other family (or leave the field out), or narrow spec.nodeSelector"},
+		},
+		"underlay address family with an underlay without tunnel endpoint": {
+			mutate: func(s *objects.Set) {
+				s.Underlays[0].Spec.TunnelEndpoint = nil
+				s.L3VNIs[0].Spec.UnderlayAddressFamily = "IPv6"
+			},
+			want: []string{l30 + "spec.underlayAddressFamily: " + noIPv6VTEP},
+		},
+		// The per-rack pattern: the VNI's nodes have an Underlay with an
+		// IPv6 VTEP; another rack's Underlay has none, and never meets it.
+		"underlay address family with an underlay on other nodes": {
+			mutate: func(s *objects.Set) {
+				other := s.Underlays[0].DeepCopy()
+				other.Name = "rack-b"
+				other.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "b"}}
+				s.Underlays[0].Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "a"}}
+				s.Underlays[0].Spec.TunnelEndpoint.CIDRs = []string{"100.65.0.0/24", "fd00:65::/64"}
+				s.Underlays = append(s.Underlays, *other)
+				s.L3VNIs[0].Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "a"}}
+				s.L3VNIs[0].Spec.UnderlayAddressFamily = "IPv6"
+			},
+		},
+		"underlay address family with an underlay on overlapping nodes": {
+			mutate: func(s *objects.Set) {
+				other := s.Underlays[0].DeepCopy()
+				other.Name = "rack-b"
+				other.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "b"}}
+				s.Underlays[0].Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"rack": "a"}}
+				s.Underlays[0].Spec.TunnelEndpoint.CIDRs = []string{"100.65.0.0/24", "fd00:65::/64"}
+				s.Underlays = append(s.Underlays, *other)
+				s.L3VNIs[0].Spec.UnderlayAddressFamily = "IPv6"
+			},
+			want: []string{l30 + "spec.underlayAddressFamily: IPv6 needs an IPv6 VTEP, but Underlay perouter-system/rack-b, which may select the same nodes, has no IPv6 cidr in spec.tunnelEndpoint.cidrs; add one there, choose the other family (or leave the field out), or narrow spec.nodeSelector"},
+		},
+		// The CRDs' enumeration; upstream main once wrote ipv6 (perouterctl
+		// convert renames it).
+		"underlay address family not in the enumeration": {
+			mutate: func(s *objects.Set) {
+				s.Underlays[0].Spec.TunnelEndpoint.CIDRs = []string{"100.65.0.0/24", "fd00:65::/64"}
+				s.L3VNIs[0].Spec.UnderlayAddressFamily = "ipv6"
+			},
+			want: []string{l30 + `spec.underlayAddressFamily: "ipv6" must be one of IPv4, IPv6`},
+		},
 		"vxlan ports of FRR's BFD": {
 			mutate: func(s *objects.Set) {
 				s.L3VNIs[0].Spec.VXLANPort = 3784
@@ -567,6 +640,7 @@ func TestExamples(t *testing.T) {
 		"lab with l2vnis":  {paths: []string{"lab", "l2vni"}},
 		"lab passthrough":  {paths: []string{"lab", "passthrough"}},
 		"password":         {paths: []string{"password"}},
+		"dual-stack VTEPs": {paths: []string{"dual-stack-vteps"}},
 		"per-rack":         {paths: []string{"lab", "per-rack"}},
 		"l2vni on its own": {paths: []string{"l2vni"}},
 		"l2 lab":           {paths: []string{"lab/underlay.yaml", "l2lab"}},

@@ -118,18 +118,14 @@ func merge(t *testing.T, m map[string]any, fields string) {
 	}
 }
 
-// The L3VNI's and L2VNI's upstream fields perouter does not implement yet
-// are refused by the webhook, by name (dry runs on the baseline objects).
+// The L2VNI's upstream fields perouter does not implement yet are refused
+// by the webhook, by name (dry runs on the baseline objects).
 func TestUpstreamVNIFieldsNotYetSupported(t *testing.T) {
 	tests := map[string]struct {
 		kind, name string
 		spec       string // YAML merged into spec
 		refused    []string
 	}{
-		"l3vni underlay address family": {kind: "L3VNI", name: "vni-0", spec: "underlayAddressFamily: IPv4",
-			refused: []string{"spec.underlayAddressFamily: not supported yet"}},
-		"l2vni underlay address family": {kind: "L2VNI", name: "green", spec: "underlayAddressFamily: IPv6",
-			refused: []string{"spec.underlayAddressFamily: not supported yet"}},
 		"l2vni open vswitch bridge": {kind: "L2VNI", name: "green", spec: "hostMaster: {type: OVSBridge, ovsBridge: {autoCreate: true}}",
 			refused: []string{"spec.hostMaster.type: OVSBridge is not supported yet", "spec.hostMaster.ovsBridge: not supported yet"}},
 		"l2vni l3vpn routing domain": {kind: "L2VNI", name: "green", spec: "routingDomain: {type: L3VPN, l3vpn: {name: red}}",
@@ -156,5 +152,73 @@ func TestUpstreamVNIFieldsNotYetSupported(t *testing.T) {
 				t.Errorf("refused by the schema, not the webhook: %v", err)
 			}
 		})
+	}
+}
+
+// underlayAddressFamily is upstream's field, implemented: a family the
+// Underlay has a VTEP pool of is admitted, one it has none of is refused
+// on the VNI, and an Underlay change that would take away the pool a VNI
+// uses is refused too.
+func TestUnderlayAddressFamily(t *testing.T) {
+	ctx := context.Background()
+	dryRun := func(kind, name, spec string) error {
+		t.Helper()
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind(kind))
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, u); err != nil {
+			t.Fatal(err)
+		}
+		merge(t, u.Object["spec"].(map[string]any), spec)
+		return k8s.Update(ctx, u, client.DryRunAll)
+	}
+	if err := dryRun("L3VNI", "vni-0", "underlayAddressFamily: IPv4"); err != nil {
+		t.Errorf("L3VNI over the IPv4 VTEP of the baseline Underlay: %v", err)
+	}
+	err := dryRun("L2VNI", "green", "underlayAddressFamily: IPv6")
+	if err == nil {
+		t.Fatal("L2VNI over an IPv6 VTEP the Underlay has no pool of was admitted")
+	}
+	for _, want := range []string{"denied the request", "L2VNI " + ns + "/green: spec.underlayAddressFamily: IPv6 needs an IPv6 VTEP", "has no IPv6 cidr in spec.tunnelEndpoint.cidrs"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal does not say %q: %v", want, err)
+		}
+	}
+
+	// A dual-stack pool, and the L2VNI over its IPv6 VTEP.
+	baseline := underlay(t).Spec
+	u := underlay(t)
+	u.Spec.TunnelEndpoint.CIDRs = []string{"100.65.0.0/24", "fd00:65::/64"}
+	if err := k8s.Update(ctx, u); err != nil {
+		t.Fatalf("dual-stack tunnel endpoint: %v", err)
+	}
+	t.Cleanup(func() {
+		u := underlay(t)
+		u.Spec = baseline
+		if err := k8s.Update(ctx, u); err != nil {
+			t.Errorf("restoring the baseline Underlay: %v", err)
+		}
+	})
+	g := l2vni(t)
+	g.Spec.UnderlayAddressFamily = "IPv6"
+	if err := k8s.Update(ctx, g); err != nil {
+		t.Fatalf("L2VNI over the IPv6 VTEP of a dual-stack Underlay: %v", err)
+	}
+	t.Cleanup(func() { // runs before the Underlay's restore
+		g := l2vni(t)
+		g.Spec.UnderlayAddressFamily = ""
+		if err := k8s.Update(ctx, g); err != nil {
+			t.Errorf("restoring the baseline L2VNI: %v", err)
+		}
+	})
+	u = underlay(t)
+	u.Spec.TunnelEndpoint.CIDRs = []string{"100.65.0.0/24"}
+	err = k8s.Update(ctx, u, client.DryRunAll)
+	if err == nil {
+		t.Fatal("dropping the IPv6 pool an L2VNI uses was admitted")
+	}
+	for _, want := range []string{"denied the request", "L2VNI " + ns + "/green: spec.underlayAddressFamily"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal does not say %q: %v", want, err)
+		}
 	}
 }

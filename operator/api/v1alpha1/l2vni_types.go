@@ -26,9 +26,10 @@ type L2VNISpec struct {
 	// +optional
 	VXLANPort uint16 `json:"vxlanPort,omitempty"`
 
-	// UnderlayAddressFamily is OpenPERouter's choice of VTEP family
-	// (IPv4, IPv6). Not supported yet: perouter uses the IPv4 VTEP when
-	// the Underlay has an IPv4 tunnel endpoint, else the IPv6 one.
+	// UnderlayAddressFamily is the family of the node's VTEP this VNI's
+	// VXLAN uses as its local address: IPv4 or IPv6, which the Underlay's
+	// tunnelEndpoint.cidrs must then hold. Empty: the IPv4 VTEP when the
+	// Underlay has one, else the IPv6 one (as upstream).
 	// +kubebuilder:validation:Enum=IPv4;IPv6
 	// +optional
 	UnderlayAddressFamily string `json:"underlayAddressFamily,omitempty"`

@@ -4,6 +4,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// Values of spec.underlayAddressFamily of L3VNIs and L2VNIs.
+const (
+	UnderlayAddressFamilyIPv4 = "IPv4"
+	UnderlayAddressFamilyIPv6 = "IPv6"
+)
+
 // L3VNISpec is a routed overlay: one VRF on every selected node, bound to a
 // VXLAN VNI and advertised as EVPN type-5 routes.
 // +kubebuilder:validation:XValidation:rule="!has(self.hostSession) || !has(self.hostSession.hostASN) || self.hostSession.hostASN != self.hostSession.asn",message="hostASN must differ from asn; use hostType: Internal for iBGP",fieldPath=".hostSession.hostASN"
@@ -32,9 +38,10 @@ type L3VNISpec struct {
 	// +optional
 	VXLANPort uint16 `json:"vxlanPort,omitempty"`
 
-	// UnderlayAddressFamily is OpenPERouter's choice of VTEP family
-	// (IPv4, IPv6). Not supported yet: perouter uses the IPv4 VTEP when
-	// the Underlay has an IPv4 tunnel endpoint, else the IPv6 one.
+	// UnderlayAddressFamily is the family of the node's VTEP this VNI's
+	// VXLAN uses as its local address: IPv4 or IPv6, which the Underlay's
+	// tunnelEndpoint.cidrs must then hold. Empty: the IPv4 VTEP when the
+	// Underlay has one, else the IPv6 one (as upstream).
 	// +kubebuilder:validation:Enum=IPv4;IPv6
 	// +optional
 	UnderlayAddressFamily string `json:"underlayAddressFamily,omitempty"`

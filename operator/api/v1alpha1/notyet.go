@@ -32,8 +32,6 @@ var NotYetSupported = []NotYetSupportedField{
 	{Kind: "Underlay", Path: "spec.srv6", Reason: "perouter has no SRv6; use L3VNIs and L2VNIs over VXLAN"},
 	{Kind: "Underlay", Path: "spec.neighbors[].addressFamilies[].type", Value: "ipv4vpn", Reason: "perouter has no SRv6 L3VPN; use ipv4unicast, ipv6unicast or evpn"},
 	{Kind: "Underlay", Path: "spec.neighbors[].addressFamilies[].type", Value: "ipv6vpn", Reason: "perouter has no SRv6 L3VPN; use ipv4unicast, ipv6unicast or evpn"},
-	{Kind: "L3VNI", Path: "spec.underlayAddressFamily", Reason: "perouter uses the IPv4 VTEP when the Underlay's tunnelEndpoint has an IPv4 cidr, else the IPv6 one; remove the field"},
-	{Kind: "L2VNI", Path: "spec.underlayAddressFamily", Reason: "perouter uses the IPv4 VTEP when the Underlay's tunnelEndpoint has an IPv4 cidr, else the IPv6 one; remove the field"},
 	{Kind: "L2VNI", Path: "spec.routingDomain.type", Value: "L3VPN", Reason: "perouter has no SRv6 L3VPN; route the segment through an L3VNI (type L3VNI)"},
 	{Kind: "L2VNI", Path: "spec.routingDomain.l3vpn", Reason: "perouter has no SRv6 L3VPN; route the segment through an L3VNI (routingDomain.l3vni)"},
 	{Kind: "L2VNI", Path: "spec.hostMaster.type", Value: "OVSBridge", Reason: "perouter has no Open vSwitch bridges; use type LinuxBridge"},
