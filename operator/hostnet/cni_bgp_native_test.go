@@ -19,6 +19,7 @@ import (
 
 	"github.com/perouter/perouter/operator/frrproc"
 	"github.com/perouter/perouter/operator/frrproc/frrproctest"
+	"github.com/perouter/perouter/operator/nodeconfig"
 	"github.com/perouter/perouter/operator/nsexec"
 	"github.com/perouter/perouter/operator/vtysh"
 )
@@ -30,7 +31,8 @@ import (
 // over two lease times while the daemon renews: real FRR on both sides
 // (the router's config is the shape the operator renders for an L2 lab
 // node, operator/frr/testdata/l2vni_bridged.golden), Debian's plugins,
-// busybox's udhcpd beside the leaf (8-second leases). The controller's
+// busybox's udhcpd beside the leaf (8-second leases), and the node's
+// plan as in the L2 lab (VTEP on lo, L2VNI 110 bridged). The controller's
 // next steps after the move (resync passes, the zebra check's
 // announcement) are run too. It passes: in the native lab run of
 // 2026-12-07 19:13 the node's session stayed Active over the lease, so
@@ -111,7 +113,14 @@ exit
 	t.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
 
 	e.withCNIOptions(CNIOptions{CacheDir: t.TempDir(), DHCPSocket: filepath.Join(dir, "dhcp.sock")}, logr.Discard())
-	e.apply(cniPlan(e, CNIInterface{Name: "net1", Config: macvlanStatic("eth0", "192.168.13.5/24")}))
+	// The node's plan as in the lab: the VTEP on lo, the CNI link, and
+	// the L2VNI (VNI 110, bridged) FRR's EVPN config names.
+	plan := func(config []byte) Plan {
+		u := underlayWith("100.65.0.1/32")
+		u.CNIInterfaces = []nodeconfig.CNIInterface{{Name: "net1", Config: config}}
+		return e.planFor(nodeconfig.Config{Underlay: u, L2VNIs: []nodeconfig.L2VNI{l2(110, "br-hs-110", true)}})
+	}
+	e.apply(plan(macvlanStatic("eth0", "192.168.13.5/24")))
 	router := frrproctest.Start(t, frrproc.Options{Netns: e.router, Daemons: []string{"zebra", "bgpd"}, InitialConfig: `hostname router
 log stdout informational
 ip nht resolve-via-default
@@ -175,7 +184,7 @@ exit
 
 	// The move: DEL of the static link, ADD with dhcp IPAM (the lease).
 	start := time.Now()
-	dhcpPlan := cniPlan(e, CNIInterface{Name: "net1", Config: []byte(`{"cniVersion": "1.0.0", "name": "underlay", "plugins": [{"type": "macvlan", "master": "eth0", "mode": "bridge", "ipam": {"type": "dhcp"}}]}`)})
+	dhcpPlan := plan([]byte(`{"cniVersion": "1.0.0", "name": "underlay", "plugins": [{"type": "macvlan", "master": "eth0", "mode": "bridge", "ipam": {"type": "dhcp"}}]}`))
 	e.apply(dhcpPlan)
 	leased := e.addrs(e.routerH(), "net1")
 	if len(leased) != 1 || !netip.MustParsePrefix("192.168.13.0/24").Contains(leased[0].Addr()) {
