@@ -34,9 +34,11 @@ import (
 // busybox's udhcpd beside the leaf (8-second leases), and the node's
 // plan as in the L2 lab (VTEP on lo, L2VNI 110 bridged). The controller's
 // next steps after the move (resync passes, the zebra check's
-// announcement) are run too. It passes: in the native lab run of
-// 2026-12-07 19:13 the node's session stayed Active over the lease, so
-// what broke there is not in hostnet, the plugins or FRR alone.
+// announcement) are run too. It passes, while e2e suite 14's DHCP spec
+// does not: there the router's zebra (FRR 8.4.4) crashes when the new
+// macvlan comes up (zebra_vxlan_macvlan_up dereferences the lower device
+// it looked up by ifindex in its own netns, fixed in FRR 10.1), see
+// docs/e2e.md, suite 14. Why it survives here is not yet known.
 func TestCNIUnderlayDHCPKeepsBGP(t *testing.T) {
 	requireCNIPlugins(t, "macvlan", "static", "dhcp")
 	frrproctest.RequireFRR(t)
