@@ -176,8 +176,10 @@ E2E_V6_LABELS ?= ipv6-underlay || (underlay && !password)
 E2E_RR_LABELS ?= route-reflector
 # The single-NIC lab: the L2 lab with one node whose only NIC stays with the
 # node and whose underlay is a macvlan a CNI plugin makes in the router
-# namespace (suite 14, ~1 min).
-E2E_CNI_LABELS ?= cni-underlay
+# namespace (suite 14, ~1 min). Its DHCP spec (label cni-dhcp) is left out
+# until it has passed in the lab: E2E_CNI_LABELS=cni-underlay runs it
+# (docs/e2e.md, suite 14).
+E2E_CNI_LABELS ?= cni-underlay && !cni-dhcp
 e2e-native-labs: deps k8s-assets build
 	PEROUTER_E2E_BIN_DIR=$(BIN) PEROUTER_E2E_TOPOLOGY=$(CURDIR)/topologies/l2.clab.yml \
 	PEROUTER_E2E_MANIFESTS=$(CURDIR)/docs/examples/lab/underlay.yaml,$(CURDIR)/docs/examples/l2lab \
