@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -488,12 +489,12 @@ func (l *Lab) WaitBGP(ctx context.Context, timeout time.Duration) error {
 				if p.Dynamic || p.State == "Established" {
 					continue
 				}
-				dev, err := l.peerDevice(p)
+				devs, err := l.peerDevices(p)
 				if err != nil {
 					down = append(down, err.Error())
 					continue
 				}
-				if !l.facesCluster(p.Router, dev) {
+				if !slices.ContainsFunc(devs, func(dev string) bool { return l.facesCluster(p.Router, dev) }) {
 					down = append(down, fmt.Sprintf("%s %s %s: %s", p.Router, p.Family, p.Address, p.State))
 				}
 			}
@@ -506,34 +507,45 @@ func (l *Lab) WaitBGP(ctx context.Context, timeout time.Duration) error {
 	return err
 }
 
-// peerDevice names the router's interface a session runs over: the
+// peerDevices names the router's interfaces a session may run over: the
 // interface itself for an unnumbered session (FRR names the peer by it),
-// else the one the router's kernel routes the peer's address through.
-func (l *Lab) peerDevice(p Peer) (string, error) {
+// else the one the router's kernel routes the peer's address through and,
+// when that is a bridge the router's own setup made (no topology link
+// ends on it), the bridge's ports.
+func (l *Lab) peerDevices(p Peer) ([]string, error) {
 	addr, err := netip.ParseAddr(p.Address)
 	if err != nil {
-		return p.Address, nil
+		return []string{p.Address}, nil
 	}
-	var dev string
+	var devs []string
 	err = l.inNamespace(l.Namespace(p.Router), func(h *netlink.Handle) error {
 		routes, err := h.RouteGet(addr.AsSlice())
-		if err != nil {
+		if err != nil || len(routes) == 0 {
 			return err
-		}
-		if len(routes) == 0 {
-			return nil
 		}
 		link, err := h.LinkByIndex(routes[0].LinkIndex)
 		if err != nil {
 			return err
 		}
-		dev = link.Attrs().Name
+		devs = append(devs, link.Attrs().Name)
+		if link.Type() != "bridge" {
+			return nil
+		}
+		links, err := h.LinkList()
+		if err != nil {
+			return err
+		}
+		for _, port := range links {
+			if port.Attrs().MasterIndex == link.Attrs().Index {
+				devs = append(devs, port.Attrs().Name)
+			}
+		}
 		return nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("%s: route to BGP peer %s: %w", p.Router, p.Address, err)
+		return nil, fmt.Errorf("%s: route to BGP peer %s: %w", p.Router, p.Address, err)
 	}
-	return dev, nil
+	return devs, nil
 }
 
 // facesCluster tells whether a router's interface leads to a cluster node:
